@@ -1,0 +1,40 @@
+# gretun — userspace GRE and IP-in-IP tunnels.
+GO      ?= go
+BIN     := bin/gretun
+PKGS    := ./...
+
+.PHONY: all build deps test unit demo bench interop fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/gretun
+
+deps:
+	./scripts/install-deps.sh
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+
+# Everything: unit, fuzz seeds, end-to-end in namespaces, kernel interop.
+test: deps vet build
+	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+
+# Only the tests that need no privileges.
+unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+demo: build
+	./$(BIN) demo
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./encap ./decap
+	./$(BIN) bench
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecap -fuzztime 60s ./decap
+	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime 60s ./encap
+
+clean:
+	rm -rf bin

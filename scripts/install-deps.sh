@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what `make test`, `make demo` and `make bench` need on a fresh
+# Debian machine: the test peers and tools from apt, the Go modules from the
+# module proxy. Safe to run again; installs only what is missing.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip            || need+=(iproute2)
+have iperf3        || need+=(iperf3)
+have tcpdump       || need+=(tcpdump)
+have nft           || need+=(nftables)
+have qemu-system-x86_64 || need+=(qemu-system-x86)
+[ -x /bin/busybox ] || need+=(busybox-static)
+have cpio          || need+=(cpio)
+have ethtool       || need+=(ethtool)
+have ping          || need+=(iputils-ping)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing ${need[*]}; run as root (or apt-get install them) to install" >&2
+  else
+    echo "install-deps: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+go mod download
