@@ -1,0 +1,83 @@
+package decap
+
+// Reason names why a packet was dropped. Every drop has one, and each maps
+// onto a counter the engine shows like `ip -s tunnel show`.
+type Reason uint8
+
+const (
+	OK Reason = iota
+
+	// Outer IPv4 header.
+	Truncated      // shorter than an IPv4 header
+	OuterVersion   // IP version is not 4
+	OuterHeaderLen // IHL below 5 or beyond the packet
+	OuterLength    // total length disagrees with what was received
+	OuterFragment  // a fragment: the kernel reassembles before raw sockets, so this is unexpected
+	OuterProtocol  // neither IPIP (4) nor GRE (47)
+
+	// GRE header.
+	GRETruncated // shorter than the GRE header its flags announce
+	GREVersion   // version other than 0 (and not PPTP's 1)
+	GREPPTP      // version 1: PPTP's enhanced GRE (RFC 2637), not ours
+	GREReserved  // a reserved bit of RFC 2784 is set (routing, recursion, flags)
+	GREChecksum  // checksum present and wrong
+	GREProtocol  // protocol type that is not IPv4, IPv6 or keepalive
+
+	// Inner packet.
+	InnerTruncated // too short for its IP header
+	InnerVersion   // IP version does not match the protocol type
+	InnerLength    // inner length does not fit what is left
+	InnerTTLZero   // inner IPv4 with TTL 0
+
+	// Per-tunnel policy (Receiver.Accept).
+	NoTunnel        // no tunnel for (protocol, source, destination, key)
+	KeyMismatch     // tunnel expects another key, or none
+	ChecksumMissing // tunnel requires checksums (icsum), packet has none
+	SeqMissing      // tunnel requires sequence numbers (iseq), packet has none
+	OutOfSequence   // sequence number old or duplicate (RFC 2890 serial arithmetic)
+
+	numReasons
+)
+
+// NumReasons is the number of reasons including OK, for counter arrays.
+const NumReasons = int(numReasons)
+
+var reasonNames = [...]string{
+	OK:              "ok",
+	Truncated:       "truncated",
+	OuterVersion:    "outer-version",
+	OuterHeaderLen:  "outer-header-length",
+	OuterLength:     "outer-length",
+	OuterFragment:   "outer-fragment",
+	OuterProtocol:   "outer-protocol",
+	GRETruncated:    "gre-truncated",
+	GREVersion:      "gre-version",
+	GREPPTP:         "gre-pptp",
+	GREReserved:     "gre-reserved-bits",
+	GREChecksum:     "gre-checksum",
+	GREProtocol:     "gre-protocol",
+	InnerTruncated:  "inner-truncated",
+	InnerVersion:    "inner-version",
+	InnerLength:     "inner-length",
+	InnerTTLZero:    "inner-ttl-zero",
+	NoTunnel:        "no-tunnel",
+	KeyMismatch:     "key-mismatch",
+	ChecksumMissing: "checksum-missing",
+	SeqMissing:      "seq-missing",
+	OutOfSequence:   "out-of-sequence",
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// IsChecksumError reports whether r counts as a checksum error (ip -s
+// tunnel's CsumErrs, the kernel's rx_crc_errors).
+func (r Reason) IsChecksumError() bool { return r == GREChecksum || r == ChecksumMissing }
+
+// IsSequenceError reports whether r counts as out of sequence (ip -s
+// tunnel's OutOfSeq, the kernel's rx_fifo_errors).
+func (r Reason) IsSequenceError() bool { return r == SeqMissing || r == OutOfSequence }
