@@ -58,7 +58,9 @@ type Packet struct {
 func (p *Packet) HasKey() bool { return p.GREFlags&header.GREFlagKey != 0 }
 
 // Parse validates the outer headers of pkt and fills p. A packet it accepts
-// still needs its tunnel's Receiver.Accept.
+// still needs its tunnel's Receiver.Accept. When it drops a packet whose
+// outer header was sound, p.Proto, Src, Dst and the GRE key are still set,
+// so the drop can be counted on the tunnel it was meant for.
 func Parse(pkt []byte, p *Packet) Reason {
 	*p = Packet{}
 	if len(pkt) < header.IPv4MinLen {
@@ -122,19 +124,17 @@ func parseGRE(pkt []byte, off int, p *Packet) Reason {
 	default:
 		return GREVersion
 	}
-	if flags&(header.GREFlagRoute|header.GREReserved0) != 0 {
+	// RFC 2784 section 2.3: discard when bits 1-5 other than K and S
+	// (RFC 2890) are set; ignore bits 6-12.
+	if flags&(header.GREFlagRoute|header.GREReserved0Drop) != 0 {
 		return GREReserved
 	}
 	if len(g) < header.GRELen(flags) {
 		return GRETruncated
 	}
 	p.GREFlags = flags
-	if flags&header.GREFlagCsum != 0 {
-		// The checksum covers the GRE header and everything after it.
-		if header.Checksum(g) != 0 {
-			return GREChecksum
-		}
-	}
+	// Key and sequence number first, so that a packet dropped for its
+	// checksum can still be counted on its tunnel.
 	if flags&header.GREFlagKey != 0 {
 		p.Key = g.Key()
 	}
@@ -142,6 +142,12 @@ func parseGRE(pkt []byte, off int, p *Packet) Reason {
 		p.Seq = g.Seq()
 	}
 	p.Type = g.Protocol()
+	if flags&header.GREFlagCsum != 0 {
+		// The checksum covers the GRE header and everything after it.
+		if header.Checksum(g) != 0 {
+			return GREChecksum
+		}
+	}
 	switch p.Type {
 	case header.EtherTypeIPv4, header.EtherTypeIPv6, header.EtherTypeKeepalive:
 		return OK
@@ -194,37 +200,55 @@ func isReflection(inner []byte, p *Packet) bool {
 	return in.Protocol() == header.ProtoGRE && in.Src() == p.Dst && in.Dst() == p.Src
 }
 
-// DecapECN applies RFC 6040 at the egress: an outer Congestion Experienced
-// mark is carried over to an inner ECN-capable packet. It reports false when
-// the outer packet is CE but the inner one is not ECN-capable: RFC 6040
-// says to drop it. It updates the inner IPv4 header checksum incrementally.
+// DecapECN applies RFC 6040 section 4.2 at the egress: the inner ECN field
+// becomes the combination of the inner and outer fields in its Figure 4.
+// An outer Congestion Experienced mark is carried over to an ECN-capable
+// inner packet, and an outer ECT(1) over an inner ECT(0). It reports false
+// when the outer packet is CE but the inner one is not ECN-capable (or is
+// not an IP header it can read): RFC 6040 says to drop it. It updates the
+// inner IPv4 header checksum incrementally (RFC 1624).
 func DecapECN(inner []byte, outerTOS uint8) bool {
-	const ce = 0x03
-	if outerTOS&header.ECNMask != ce {
+	const (
+		notECT = 0x00
+		ect1   = 0x01
+		ect0   = 0x02
+		ce     = 0x03
+	)
+	outer := outerTOS & header.ECNMask
+	if outer == notECT || outer == ect0 {
+		return true // nothing to carry over, whatever the inner is
+	}
+	var in uint8
+	switch {
+	case len(inner) >= header.IPv4MinLen && inner[0]>>4 == 4:
+		in = inner[header.IPv4TOS] & header.ECNMask
+	case len(inner) >= header.IPv6HeaderLen && inner[0]>>4 == 6:
+		in = header.IPv6(inner).TrafficClass() & header.ECNMask
+	default:
+		return outer != ce
+	}
+	var set uint8
+	switch {
+	case in == notECT:
+		return outer != ce
+	case outer == ce && in != ce:
+		set = ce
+	case outer == ect1 && in == ect0:
+		set = ect1
+	default:
 		return true
 	}
-	switch inner[0] >> 4 {
-	case 4:
-		in := header.IPv4(inner)
-		tos := in.TOS()
-		if tos&header.ECNMask == 0 {
-			return false
-		}
-		if tos&header.ECNMask == ce {
-			return true
-		}
-		// RFC 1624 incremental update: HC' = ~(~HC + ~m + m').
-		old := uint16(in[0])<<8 | uint16(tos)
-		nw := old | ce
-		sum := uint64(^in.Checksum()) + uint64(^old) + uint64(nw)
-		in.SetTOS(tos | ce)
-		in.SetChecksum(header.Fold(sum))
-	case 6:
-		tc := header.IPv6(inner).TrafficClass()
-		if tc&header.ECNMask == 0 {
-			return false
-		}
-		inner[1] |= ce << 4
+	if inner[0]>>4 == 6 {
+		inner[1] = inner[1]&^(header.ECNMask<<4) | set<<4
+		return true
 	}
+	// RFC 1624 incremental update: HC' = ~(~HC + ~m + m').
+	ip := header.IPv4(inner)
+	old := uint16(inner[0])<<8 | uint16(inner[header.IPv4TOS])
+	tos := inner[header.IPv4TOS]&^header.ECNMask | set
+	nw := uint16(inner[0])<<8 | uint16(tos)
+	sum := uint64(^ip.Checksum()) + uint64(^old) + uint64(nw)
+	ip.SetTOS(tos)
+	ip.SetChecksum(header.Fold(sum))
 	return true
 }

@@ -79,14 +79,34 @@ var (
 // Encapsulator holds one tunnel's precomputed outer headers. It is not safe
 // for concurrent use: one sending goroutine owns it (identification and
 // sequence numbers are per tunnel).
+//
+// The template is kept as the words Encap stores, and as the one's-complement
+// sum of the IPv4 header words that never change (version/IHL, protocol,
+// addresses): per packet Encap adds the few words that do (TOS, length, ID,
+// flags, TTL) to that sum, an incremental update in the sense of RFC 1624,
+// instead of summing the whole header again.
 type Encapsulator struct {
-	cfg      Config
-	tmpl     [Headroom]byte // outer IPv4 header, then GRE header
-	hdrLen   int            // bytes of tmpl in use
-	greFlags uint16
-	seqOff   int // offset of the GRE sequence field in tmpl, when enabled
-	id       uint16
-	seq      uint32
+	cfg    Config
+	hdrLen int // bytes Encap prepends
+
+	tos     uint8  // fixed outer TOS with the ECN bits clear
+	ttl     uint8  // fixed outer TTL, 0 to inherit
+	frag    uint16 // fixed flags: DF when DFSet
+	addrs   uint64 // source and destination, as stored at offset 12
+	baseSum uint32 // sum of the constant header words
+	greWord uint32 // GRE flags << 16; the protocol type is ORed in per packet
+	key     uint32
+	keyOff  int // offset of the GRE key in the outer packet, when HasKey
+	seqOff  int // offset of the GRE sequence number, when Sequence
+	proto   uint8
+	tosInh  bool
+	dfInh   bool
+	greCsum bool
+	greKey  bool
+	greSeq  bool
+	isGRE   bool
+	id      uint16
+	seq     uint32
 }
 
 // New validates c and precomputes the outer header template.
@@ -103,38 +123,50 @@ func New(c Config) (*Encapsulator, error) {
 	if c.Mode == ModeIPIP && (c.HasKey || c.Checksum || c.Sequence) {
 		return nil, errors.New("encap: key, csum and seq need mode gre")
 	}
+	if c.DF > DFClear {
+		return nil, fmt.Errorf("encap: unknown DF policy %d", c.DF)
+	}
 	if c.TOSInherit {
 		c.TOS = 0
 	}
-	e := &Encapsulator{cfg: c, hdrLen: header.IPv4MinLen}
-	ip := header.IPv4(e.tmpl[:])
-	ip[header.IPv4VersIHL] = 0x45
-	ip.SetTOS(c.TOS &^ header.ECNMask)
-	ip.SetTTL(c.TTL)
-	ip[header.IPv4Protocol] = uint8(c.Mode)
-	if c.DF == DFSet {
-		ip.SetFlagsFrag(header.IPv4FlagDF)
-	}
 	l, r := c.Local.As4(), c.Remote.As4()
-	copy(ip[header.IPv4Src:], l[:])
-	copy(ip[header.IPv4Dst:], r[:])
-	if c.Mode == ModeGRE {
+	e := &Encapsulator{
+		cfg:    c,
+		hdrLen: header.IPv4MinLen,
+		tos:    c.TOS &^ header.ECNMask,
+		ttl:    c.TTL,
+		addrs:  uint64(binary.BigEndian.Uint32(l[:]))<<32 | uint64(binary.BigEndian.Uint32(r[:])),
+		proto:  uint8(c.Mode),
+		tosInh: c.TOSInherit,
+		dfInh:  c.DF == DFInherit,
+		isGRE:  c.Mode == ModeGRE,
+	}
+	if c.DF == DFSet {
+		e.frag = header.IPv4FlagDF
+	}
+	e.baseSum = 0x4500 + uint32(e.proto) +
+		uint32(binary.BigEndian.Uint16(l[0:])) + uint32(binary.BigEndian.Uint16(l[2:])) +
+		uint32(binary.BigEndian.Uint16(r[0:])) + uint32(binary.BigEndian.Uint16(r[2:]))
+	if e.isGRE {
+		var flags uint16
+		off := header.IPv4MinLen + header.GREMinLen
 		if c.Checksum {
-			e.greFlags |= header.GREFlagCsum
+			flags |= header.GREFlagCsum
+			e.greCsum = true
+			off += 4
 		}
 		if c.HasKey {
-			e.greFlags |= header.GREFlagKey
+			flags |= header.GREFlagKey
+			e.greKey, e.key, e.keyOff = true, c.Key, off
+			off += 4
 		}
 		if c.Sequence {
-			e.greFlags |= header.GREFlagSeq
+			flags |= header.GREFlagSeq
+			e.greSeq, e.seqOff = true, off
+			off += 4
 		}
-		g := header.GRE(e.tmpl[header.IPv4MinLen:])
-		binary.BigEndian.PutUint16(g[header.GREFlags:], e.greFlags)
-		if c.HasKey {
-			binary.BigEndian.PutUint32(g[g.KeyOffset():], c.Key)
-		}
-		e.seqOff = header.IPv4MinLen + g.SeqOffset()
-		e.hdrLen += header.GRELen(e.greFlags)
+		e.greWord = uint32(flags) << 16
+		e.hdrLen = off
 	}
 	return e, nil
 }
@@ -148,7 +180,8 @@ func (e *Encapsulator) Overhead() int { return e.hdrLen }
 
 // Encap prepends the outer headers to the inner packet buf[off:] and returns
 // the outer packet, which ends where buf ends and starts Overhead() bytes
-// before off. buf[:off] must have room for the headers.
+// before off. buf[:off] must have room for the headers; Encap writes nothing
+// else, and nothing at all when it returns an error.
 func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	start := off - e.hdrLen
 	if start < 0 || off > len(buf) {
@@ -159,24 +192,27 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		return nil, ErrNotIP
 	}
 	var innerTTL, innerTOS uint8
-	innerDF := false
-	proto := header.InnerVersionEtherType(inner[0])
-	switch proto {
-	case header.EtherTypeIPv4:
+	var innerFrag uint16
+	var etherType uint32
+	switch inner[0] >> 4 {
+	case 4:
 		if len(inner) < header.IPv4MinLen {
 			return nil, ErrNotIP
 		}
-		in4 := header.IPv4(inner)
-		innerTTL, innerTOS, innerDF = in4.TTL(), in4.TOS(), in4.DF()
-	case header.EtherTypeIPv6:
-		if e.cfg.Mode == ModeIPIP {
+		in := inner[:header.IPv4MinLen:header.IPv4MinLen]
+		innerTOS, innerTTL = in[header.IPv4TOS], in[header.IPv4TTL]
+		innerFrag = uint16(in[header.IPv4FlagsFrag]) << 8
+		etherType = header.EtherTypeIPv4
+	case 6:
+		if !e.isGRE {
 			return nil, ErrIPv6OverIPIP
 		}
 		if len(inner) < header.IPv6HeaderLen {
 			return nil, ErrNotIP
 		}
-		in6 := header.IPv6(inner)
-		innerTTL, innerTOS = in6.HopLimit(), in6.TrafficClass()
+		in := inner[:header.IPv6HeaderLen:header.IPv6HeaderLen]
+		innerTOS, innerTTL = in[0]<<4|in[1]>>4, in[header.IPv6HopLimit]
+		etherType = header.EtherTypeIPv6
 	default:
 		return nil, ErrNotIP
 	}
@@ -184,36 +220,51 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	if total > header.IPv4MaxPacket {
 		return nil, ErrTooBig
 	}
-	out := buf[start:]
-	copy(out[:e.hdrLen], e.tmpl[:e.hdrLen])
-	ip := header.IPv4(out)
-	ip.SetTotalLen(total)
-	ip.SetID(e.id)
-	e.id++
-	if e.cfg.TTL == 0 {
-		ip.SetTTL(innerTTL)
+
+	ttl := e.ttl
+	if ttl == 0 {
+		ttl = innerTTL
 	}
-	tos := ip.TOS()
-	if e.cfg.TOSInherit {
+	tos := e.tos
+	if e.tosInh {
 		tos = innerTOS &^ header.ECNMask
 	}
 	// RFC 6040 normal mode: the outer ECN field is a copy of the inner one.
-	ip.SetTOS(tos | innerTOS&header.ECNMask)
-	if e.cfg.DF == DFInherit && innerDF {
-		ip.SetFlagsFrag(header.IPv4FlagDF)
+	tos |= innerTOS & header.ECNMask
+	frag := e.frag
+	if e.dfInh {
+		frag = innerFrag & header.IPv4FlagDF
 	}
-	ip.UpdateChecksum()
-	if e.cfg.Mode == ModeGRE {
-		g := header.GRE(out[header.IPv4MinLen:])
-		binary.BigEndian.PutUint16(g[header.GREProtocol:], proto)
-		if e.cfg.Sequence {
-			binary.BigEndian.PutUint32(out[e.seqOff:], e.seq)
-			e.seq++
-		}
-		if e.cfg.Checksum {
-			// RFC 2784: the checksum covers the GRE header and payload.
-			binary.BigEndian.PutUint16(g[4:], header.Checksum(g))
-		}
+	id := e.id
+	e.id++
+	sum := e.baseSum + uint32(tos) + uint32(total) + uint32(id) + uint32(frag) + uint32(ttl)<<8
+	sum = sum&0xffff + sum>>16
+	sum = sum&0xffff + sum>>16
+	csum := ^uint16(sum)
+
+	out := buf[start:]
+	ip := (*[header.IPv4MinLen]byte)(out)
+	binary.BigEndian.PutUint32(ip[0:], 0x45<<24|uint32(tos)<<16|uint32(total))
+	binary.BigEndian.PutUint32(ip[4:], uint32(id)<<16|uint32(frag))
+	binary.BigEndian.PutUint32(ip[8:], uint32(ttl)<<24|uint32(e.proto)<<16|uint32(csum))
+	binary.BigEndian.PutUint64(ip[12:], e.addrs)
+	if !e.isGRE {
+		return out, nil
+	}
+	binary.BigEndian.PutUint32(out[header.IPv4MinLen:], e.greWord|etherType)
+	if e.greKey {
+		binary.BigEndian.PutUint32(out[e.keyOff:], e.key)
+	}
+	if e.greSeq {
+		binary.BigEndian.PutUint32(out[e.seqOff:], e.seq)
+		e.seq++
+	}
+	if e.greCsum {
+		// RFC 2784: the checksum covers the GRE header and payload, with
+		// the checksum field (and Reserved1) zero while it is summed.
+		g := out[header.IPv4MinLen:]
+		binary.BigEndian.PutUint32(g[4:], 0)
+		binary.BigEndian.PutUint16(g[4:], header.Checksum(g))
 	}
 	return out, nil
 }

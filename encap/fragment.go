@@ -18,10 +18,13 @@ var (
 // and returns how many it wrote. A raw socket with IP_HDRINCL does not
 // fragment on its own, so the engine calls this for outer packets that do
 // not fit the path and carry no DF. The receiving kernel reassembles them
-// before its raw socket sees the packet.
+// before its raw socket sees the packet. A packet that fits is copied into
+// frags[0] as it is.
 //
-// Options in pkt's header are copied into every fragment (gretun's own outer
-// headers never carry options).
+// Every fragment but the last carries a multiple of 8 payload bytes. The
+// first fragment keeps all of pkt's header options, the others only those
+// with the copied flag (RFC 791 section 3.1); gretun's own outer headers
+// carry none. pkt is not modified, and nothing is allocated.
 func Fragment(pkt []byte, mtu int, frags [][]byte) (int, error) {
 	ip := header.IPv4(pkt)
 	if !ip.IsValid() || ip.TotalLen() != len(pkt) {
@@ -39,41 +42,88 @@ func Fragment(pkt []byte, mtu int, frags [][]byte) (int, error) {
 		return 0, ErrFragmentDF
 	}
 	hl := ip.HeaderLen()
-	chunk := (mtu - hl) &^ 7 // every fragment but the last carries a multiple of 8 bytes
-	if chunk <= 0 {
+	if (mtu-hl)&^7 <= 0 {
 		return 0, ErrFragmentMTU
 	}
-	payload := pkt[hl:]
-	need := (len(payload) + chunk - 1) / chunk
-	if need > len(frags) {
-		return 0, ErrFragmentBuffer
+	// The header of the fragments after the first: the copied options only.
+	var later [header.IPv4MaxLen]byte
+	laterLen, ok := copiedOptions(pkt[:hl], &later)
+	if !ok {
+		return 0, ErrNotIP
 	}
 	// The packet may itself be a fragment: keep its offset and MF.
 	baseOff := ip.FragmentOffset()
 	lastMF := ip.MoreFragments()
-	for i := 0; i < need; i++ {
-		part := payload[i*chunk:]
+	payload := pkt[hl:]
+	if baseOff+len(payload) > header.IPv4MaxPacket {
+		return 0, ErrNotIP
+	}
+	h := pkt[:hl]
+	n, done := 0, 0
+	for done < len(payload) {
+		if n == len(frags) {
+			return 0, ErrFragmentBuffer
+		}
+		chunk := (mtu - len(h)) &^ 7
+		part := payload[done:]
 		more := lastMF
 		if len(part) > chunk {
 			part = part[:chunk]
 			more = true
 		}
-		n := hl + len(part)
-		if cap(frags[i]) < n {
+		size := len(h) + len(part)
+		if cap(frags[n]) < size {
 			return 0, ErrFragmentBuffer
 		}
-		f := frags[i][:n]
-		copy(f, pkt[:hl])
-		copy(f[hl:], part)
+		f := frags[n][:size]
+		copy(f, h)
+		copy(f[len(h):], part)
 		fh := header.IPv4(f)
-		fh.SetTotalLen(n)
-		ff := uint16((baseOff + i*chunk) / 8)
+		fh[header.IPv4VersIHL] = 0x40 | byte(len(h)/4)
+		fh.SetTotalLen(size)
+		ff := uint16((baseOff + done) / 8)
 		if more {
 			ff |= header.IPv4FlagMF
 		}
 		fh.SetFlagsFrag(ff)
 		fh.UpdateChecksum()
-		frags[i] = f
+		frags[n] = f
+		n++
+		done += len(part)
+		h = later[:laterLen]
 	}
-	return need, nil
+	return n, nil
+}
+
+// copiedOptions writes into dst the header h keeps for its non-first
+// fragments: the fixed part and the options whose copied flag is set,
+// padded with end-of-options to a multiple of 4. It reports false when an
+// option's length runs past the header.
+func copiedOptions(h []byte, dst *[header.IPv4MaxLen]byte) (int, bool) {
+	n := copy(dst[:], h[:header.IPv4MinLen])
+	for i := header.IPv4MinLen; i < len(h); {
+		switch t := h[i]; t {
+		case 0: // end of option list
+			i = len(h)
+		case 1: // no operation; not copied
+			i++
+		default:
+			if i+1 >= len(h) {
+				return 0, false
+			}
+			l := int(h[i+1])
+			if l < 2 || i+l > len(h) {
+				return 0, false
+			}
+			if t&0x80 != 0 {
+				n += copy(dst[n:], h[i:i+l])
+			}
+			i += l
+		}
+	}
+	for n%4 != 0 {
+		dst[n] = 0
+		n++
+	}
+	return n, true
 }

@@ -10,18 +10,24 @@ import (
 // only the last piece of a checksummed range may have an odd length.
 //
 // It reads eight bytes at a time: the internet checksum is independent of
-// the word size used to add it up.
+// the word size used to add it up. The main loop keeps one carry chain
+// running across 64-byte blocks (ADC on amd64); while the carry is 1 the
+// accumulator is at most 2^64-2, so adding the carry back never overflows.
 func Sum(b []byte, initial uint64) uint64 {
 	acc := initial
 	var carry uint64
-	for len(b) >= 32 {
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), 0)
+	for len(b) >= 64 {
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), carry)
 		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[8:16]), carry)
 		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[16:24]), carry)
 		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[24:32]), carry)
-		acc += carry
-		b = b[32:]
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[32:40]), carry)
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[40:48]), carry)
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[48:56]), carry)
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[56:64]), carry)
+		b = b[64:]
 	}
+	acc += carry
 	for len(b) >= 8 {
 		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b), 0)
 		acc += carry

@@ -150,17 +150,21 @@ func (b IPv6) Dst() [16]byte       { return [16]byte(b[IPv6Dst : IPv6Dst+16]) }
 //
 // The optional fields appear in this order, each only when its flag is set.
 const (
-	GREFlags       = 0
-	GREProtocol    = 2
-	GREMinLen      = 4
-	GREMaxLen      = 16
-	GREFlagCsum    = 0x8000
-	GREFlagRoute   = 0x4000 // RFC 1701 routing present; reserved (must be 0) in RFC 2784
-	GREFlagKey     = 0x2000
-	GREFlagSeq     = 0x1000
-	GREVersion     = 0x0007
-	GREReserved0   = 0x0ff8 // strict source route, recursion control and flags of RFC 1701
-	GREVersionPPTP = 1      // RFC 2637 enhanced GRE
+	GREFlags     = 0
+	GREProtocol  = 2
+	GREMinLen    = 4
+	GREMaxLen    = 16
+	GREFlagCsum  = 0x8000
+	GREFlagRoute = 0x4000 // RFC 1701 routing present; reserved (must be 0) in RFC 2784
+	GREFlagKey   = 0x2000
+	GREFlagSeq   = 0x1000
+	GREVersion   = 0x0007
+	GREReserved0 = 0x0ff8 // strict source route, recursion control and flags of RFC 1701
+	// GREReserved0Drop are the Reserved0 bits (4 and 5) for which RFC 2784
+	// section 2.3 says to discard a packet, as for GREFlagRoute (bit 1).
+	// Bits 6-12 must be sent as zero but ignored on receipt.
+	GREReserved0Drop = 0x0c00
+	GREVersionPPTP   = 1 // RFC 2637 enhanced GRE
 
 	// EtherType values carried in the GRE protocol type field.
 	EtherTypeIPv4      = 0x0800

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -129,17 +130,13 @@ func (n *Net) Exec(ns string, args ...string) (string, error) {
 }
 
 // Start starts a long-running command inside ns. It is killed on Close if
-// still running; the caller may Wait for it sooner.
-func (n *Net) Start(ns string, stdout, stderr *bytes.Buffer, args ...string) (*exec.Cmd, error) {
+// still running; the caller may Wait for it sooner. Pass a *Buffer to read
+// the output while the command runs.
+func (n *Net) Start(ns string, stdout, stderr io.Writer, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
-	if stdout != nil {
-		cmd.Stdout = &lockedWriter{b: stdout}
-	}
-	if stderr != nil {
-		cmd.Stderr = &lockedWriter{b: stderr}
-		if stderr == stdout {
-			cmd.Stderr = cmd.Stdout
-		}
+	cmd.Stdout, cmd.Stderr = safe(stdout), safe(stderr)
+	if stdout == stderr {
+		cmd.Stderr = cmd.Stdout
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -151,6 +148,40 @@ func (n *Net) Start(ns string, stdout, stderr *bytes.Buffer, args ...string) (*e
 		}
 	})
 	return cmd, nil
+}
+
+// Buffer is a bytes.Buffer safe for one writer and concurrent readers.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func safe(w io.Writer) io.Writer {
+	switch w := w.(type) {
+	case nil:
+		return nil
+	case *Buffer:
+		return w
+	case *bytes.Buffer:
+		if w == nil {
+			return nil
+		}
+		return &lockedWriter{b: w}
+	}
+	return w
 }
 
 // OnClose registers fn to run on Close, before the namespaces are deleted,

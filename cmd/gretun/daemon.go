@@ -1,0 +1,153 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/control"
+	"github.com/gretun/gretun/tunnel"
+)
+
+// daemonCmd runs the engine and the control socket until SIGTERM or SIGINT;
+// SIGHUP reloads the config file.
+func daemonCmd(g globals, args []string, stderr io.Writer) error {
+	var file string
+	for len(args) > 0 {
+		switch args[0] {
+		case "-c", "--config":
+			if len(args) < 2 {
+				return errors.New("daemon: missing file after -c")
+			}
+			file, args = args[1], args[2:]
+		default:
+			return fmt.Errorf("daemon: unknown option %q", args[0])
+		}
+	}
+	var tunnels []config.Tunnel
+	if file != "" {
+		var err error
+		if tunnels, err = config.LoadFile(file); err != nil {
+			return err
+		}
+	}
+	if err := checkCapabilities(); err != nil {
+		return err
+	}
+	l, err := control.Listen(g.socket)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	e := tunnel.New(tunnel.SystemEnv(), log)
+	defer e.Close()
+	for _, c := range tunnels {
+		if err := e.Add(c); err != nil {
+			e.Close()
+			l.Close()
+			return fmt.Errorf("%s: tunnel %s: %v", file, c.Name, err)
+		}
+	}
+	go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) })
+	defer l.Close()
+	log.Info("gretun daemon running", "socket", g.socket, "config", file, "tunnels", len(tunnels))
+
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for s := range sig {
+		if s != syscall.SIGHUP {
+			log.Info("stopping: removing every device", "signal", s.String())
+			return nil
+		}
+		if file == "" {
+			log.Warn("SIGHUP: no config file to reload (start with -c FILE)")
+			continue
+		}
+		want, err := config.LoadFile(file)
+		if err != nil {
+			log.Error("reload refused, keeping the running configuration", "err", err.Error())
+			continue
+		}
+		if err := e.Reload(want); err != nil {
+			log.Error("reload incomplete", "err", err.Error())
+			continue
+		}
+		log.Info("configuration reloaded", "config", file, "tunnels", len(want))
+	}
+	return nil
+}
+
+// runCmd serves one tunnel in the foreground until SIGTERM or SIGINT, or
+// until it is deleted through the control socket.
+func runCmd(g globals, args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("run: missing tunnel name")
+	}
+	c, err := config.Parse(args[0], args[1:])
+	if err != nil {
+		return fmt.Errorf("run %s: %v", args[0], err)
+	}
+	if err := checkCapabilities(); err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	e := tunnel.New(tunnel.SystemEnv(), log)
+	defer e.Close()
+	if err := e.Add(c); err != nil {
+		return fmt.Errorf("run %s: %v", c.Name, err)
+	}
+	// Serve the control socket too, when free, so `gretun -s tunnel show`
+	// works against a foreground tunnel; a daemon already there wins.
+	var l net.Listener
+	if l, err = control.Listen(g.socket); err == nil {
+		defer l.Close()
+		go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) })
+	} else {
+		log.Debug("control socket not served", "err", err)
+	}
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	log.Info("stopping: removing the device", "tunnel", c.Name)
+	return nil
+}
+
+// checkCapabilities names what is missing before anything is created.
+func checkCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("reading capabilities: %v", err)
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	var missing []string
+	if !has(unix.CAP_NET_ADMIN) {
+		missing = append(missing, "CAP_NET_ADMIN")
+	}
+	if !has(unix.CAP_NET_RAW) {
+		missing = append(missing, "CAP_NET_RAW")
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("missing capability %s (run as root)", missing[0])
+	}
+	return fmt.Errorf("missing capabilities %s and %s (run as root)", missing[0], missing[1])
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("GRETUN_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

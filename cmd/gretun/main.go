@@ -1,0 +1,115 @@
+// Command gretun runs userspace GRE and IP-in-IP tunnels over TUN devices,
+// driven with the words of `ip tunnel`.
+//
+//	gretun daemon [-c FILE]                 run the engine and its control socket
+//	gretun tunnel add NAME mode gre|ipip remote ADDR local ADDR [options]
+//	gretun tunnel change NAME [options]
+//	gretun tunnel del NAME
+//	gretun [-s] [-j] tunnel show [NAME]
+//	gretun run NAME mode gre|ipip remote ADDR local ADDR [options]
+//	gretun demo                             a GRE tunnel between two namespaces
+//	gretun bench [flags]                    throughput against the kernel
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
+
+  gretun daemon [-c FILE]        run the engine; SIGHUP reloads FILE
+  gretun tunnel add NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
+  gretun tunnel change NAME [OPTIONS]
+  gretun tunnel del NAME
+  gretun tunnel show [NAME]      -s adds counters, -j prints JSON
+  gretun run NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
+                                 one tunnel in the foreground, no daemon
+  gretun demo                    a GRE tunnel between two namespaces
+  gretun bench [-h]              throughput: gretun against the kernel
+
+OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
+         csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
+         mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]
+
+-S SOCKET is the control socket (default @gretun, one per network namespace).
+`
+
+// globals are the options before the object, as `ip -s -j …` has them.
+type globals struct {
+	stats  bool
+	json   bool
+	socket string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks errors that come with the usage text.
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	g := globals{socket: os.Getenv("GRETUN_SOCKET")}
+	if g.socket == "" {
+		g.socket = defaultSocket
+	}
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-s", "-stats", "--stats":
+			g.stats = true
+		case "-j", "-json", "--json":
+			g.json = true
+		case "-sj", "-js":
+			g.stats, g.json = true, true
+		case "-S", "--socket":
+			if len(args) < 2 {
+				fmt.Fprintln(stderr, "gretun: missing value after -S")
+				return 2
+			}
+			g.socket = args[1]
+			args = args[1:]
+		case "-h", "-help", "--help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		default:
+			fmt.Fprintf(stderr, "gretun: unknown option %q (try gretun -h)\n", args[0])
+			return 2
+		}
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "tunnel", "tun", "tunl", "t":
+		err = tunnelCmd(g, args[1:], stdout)
+	case "daemon":
+		err = daemonCmd(g, args[1:], stderr)
+	case "run":
+		err = runCmd(g, args[1:], stderr)
+	case "demo":
+		err = demoCmd(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = fmt.Errorf("unknown object %q (try gretun -h)", args[0])
+	}
+	if err != nil {
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		fmt.Fprintf(stderr, "gretun: %v\n", err)
+		return 1
+	}
+	return 0
+}

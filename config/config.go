@@ -1,0 +1,450 @@
+// Package config describes a tunnel the way `ip tunnel` does and parses the
+// iproute2-style words gretun takes on its command line and in its config
+// file (`mode gre remote A local B ttl 255 key 42 …`). It only parses and
+// validates what can be known without looking at the host; the engine
+// checks the rest (the local address exists, capabilities).
+package config
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/encap"
+)
+
+// Keepalive defaults, as on Cisco routers.
+const (
+	DefaultKeepalivePeriod  = 10 * time.Second
+	DefaultKeepaliveRetries = 3
+)
+
+// DF policies as `ip tunnel` names them.
+const (
+	DFInherit = "inherit"    // copy the inner DF (gretun's default)
+	DFSet     = "pmtudisc"   // always set DF on the outer header
+	DFClear   = "nopmtudisc" // never set DF; oversize DF packets still get ICMP
+	DFIgnore  = "ignore-df"  // never set DF and fragment even DF packets
+)
+
+// Tunnel is one tunnel's configuration. The zero value of each optional
+// field is the `ip tunnel` default.
+type Tunnel struct {
+	Name       string     `json:"name"`
+	Mode       string     `json:"mode"` // "gre" or "ipip"
+	Local      netip.Addr `json:"local"`
+	Remote     netip.Addr `json:"remote"`
+	TTL        int        `json:"ttl"` // 0 inherits
+	TOS        int        `json:"tos"`
+	TOSInherit bool       `json:"tos_inherit,omitempty"`
+	IKey       uint32     `json:"ikey,omitempty"`
+	OKey       uint32     `json:"okey,omitempty"`
+	HasIKey    bool       `json:"has_ikey,omitempty"`
+	HasOKey    bool       `json:"has_okey,omitempty"`
+	ICsum      bool       `json:"icsum,omitempty"`
+	OCsum      bool       `json:"ocsum,omitempty"`
+	ISeq       bool       `json:"iseq,omitempty"`
+	OSeq       bool       `json:"oseq,omitempty"`
+	DF         string     `json:"df,omitempty"`  // DFInherit (empty), DFSet, DFClear, DFIgnore
+	MTU        int        `json:"mtu,omitempty"` // 0 follows the underlay
+
+	KeepalivePeriod  time.Duration `json:"keepalive_period,omitempty"` // 0: no keepalives
+	KeepaliveRetries int           `json:"keepalive_retries,omitempty"`
+
+	ClampMSS bool `json:"clamp_mss,omitempty"`
+	MSS      int  `json:"mss,omitempty"` // 0 derives it from the MTU
+}
+
+// MaxNameLen is the kernel's IFNAMSIZ less the terminating NUL.
+const MaxNameLen = 15
+
+// Parse builds a Tunnel named name from iproute2-style words and validates it.
+func Parse(name string, words []string) (Tunnel, error) {
+	t := Tunnel{Name: name}
+	if err := t.Apply(words); err != nil {
+		return Tunnel{}, err
+	}
+	return t, t.Validate()
+}
+
+// Apply changes t by the words, as `ip tunnel change` does: words not given
+// keep their value. It does not validate the result; call Validate.
+func (t *Tunnel) Apply(words []string) error {
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		value := func() (string, error) {
+			if i+1 >= len(words) {
+				return "", fmt.Errorf("missing value after %q", w)
+			}
+			i++
+			return words[i], nil
+		}
+		optional := func() (string, bool) {
+			if i+1 < len(words) && startsWithDigit(words[i+1]) {
+				i++
+				return words[i], true
+			}
+			return "", false
+		}
+		switch w {
+		case "mode":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			switch v {
+			case "gre", "gre/ip":
+				t.Mode = "gre"
+			case "ipip", "ipip/ip", "ip/ip":
+				t.Mode = "ipip"
+			default:
+				return fmt.Errorf("unknown mode %q (want gre or ipip)", v)
+			}
+		case "remote", "local":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			a, err := netip.ParseAddr(v)
+			if err != nil || !a.Is4() {
+				return fmt.Errorf("invalid IPv4 address %q for %s", v, w)
+			}
+			if w == "remote" {
+				t.Remote = a
+			} else {
+				t.Local = a
+			}
+		case "ttl", "hoplimit":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			if v == "inherit" {
+				t.TTL = 0
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 255 {
+				return fmt.Errorf("invalid ttl %q (want 1-255 or inherit)", v)
+			}
+			t.TTL = n
+		case "tos", "dsfield", "tclass":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			if v == "inherit" {
+				t.TOS, t.TOSInherit = 0, true
+				continue
+			}
+			n, err := strconv.ParseUint(v, 0, 8)
+			if err != nil {
+				// iproute2 reads TOS in hex without a prefix too.
+				n, err = strconv.ParseUint(v, 16, 8)
+			}
+			if err != nil {
+				return fmt.Errorf("invalid tos %q (want 0-255, e.g. 0x10, or inherit)", v)
+			}
+			t.TOS, t.TOSInherit = int(n), false
+		case "key", "ikey", "okey":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			k, err := ParseKey(v)
+			if err != nil {
+				return err
+			}
+			if w != "okey" {
+				t.IKey, t.HasIKey = k, true
+			}
+			if w != "ikey" {
+				t.OKey, t.HasOKey = k, true
+			}
+		case "nokey":
+			t.IKey, t.HasIKey, t.OKey, t.HasOKey = 0, false, 0, false
+		case "csum":
+			t.ICsum, t.OCsum = true, true
+		case "icsum":
+			t.ICsum = true
+		case "ocsum":
+			t.OCsum = true
+		case "nocsum":
+			t.ICsum, t.OCsum = false, false
+		case "seq":
+			t.ISeq, t.OSeq = true, true
+		case "iseq":
+			t.ISeq = true
+		case "oseq":
+			t.OSeq = true
+		case "noseq":
+			t.ISeq, t.OSeq = false, false
+		case "pmtudisc":
+			t.DF = DFSet
+		case "nopmtudisc":
+			t.DF = DFClear
+		case "ignore-df":
+			t.DF = DFIgnore
+		case "noignore-df", "inherit-df":
+			t.DF = ""
+		case "mtu":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("invalid mtu %q", v)
+			}
+			t.MTU = n
+		case "keepalive":
+			t.KeepalivePeriod, t.KeepaliveRetries = DefaultKeepalivePeriod, DefaultKeepaliveRetries
+			if v, ok := optional(); ok {
+				d, err := parsePeriod(v)
+				if err != nil {
+					return err
+				}
+				t.KeepalivePeriod = d
+				if v, ok := optional(); ok {
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 1 || n > 255 {
+						return fmt.Errorf("invalid keepalive retries %q (want 1-255)", v)
+					}
+					t.KeepaliveRetries = n
+				}
+			}
+		case "nokeepalive":
+			t.KeepalivePeriod, t.KeepaliveRetries = 0, 0
+		case "clamp-mss":
+			t.ClampMSS, t.MSS = true, 0
+			if v, ok := optional(); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 88 || n > 65495 {
+					return fmt.Errorf("invalid clamp-mss %q (want 88-65495)", v)
+				}
+				t.MSS = n
+			}
+		case "noclamp-mss":
+			t.ClampMSS, t.MSS = false, 0
+		default:
+			return fmt.Errorf("unknown word %q", w)
+		}
+	}
+	return nil
+}
+
+// Validate checks what can be checked without the host.
+func (t *Tunnel) Validate() error {
+	if err := ValidateName(t.Name); err != nil {
+		return err
+	}
+	switch t.Mode {
+	case "gre", "ipip":
+	case "":
+		return errors.New("missing mode (gre or ipip)")
+	default:
+		return fmt.Errorf("unknown mode %q", t.Mode)
+	}
+	if !t.Remote.IsValid() {
+		return errors.New("missing remote address")
+	}
+	if !t.Local.IsValid() {
+		return errors.New("missing local address")
+	}
+	if t.Remote == t.Local {
+		return fmt.Errorf("remote %s equals local", t.Remote)
+	}
+	if t.Remote.IsUnspecified() || t.Remote.IsMulticast() || t.Remote == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Errorf("remote %s is not a unicast address", t.Remote)
+	}
+	if t.Local.IsUnspecified() || t.Local.IsMulticast() {
+		return fmt.Errorf("local %s is not a unicast address", t.Local)
+	}
+	if t.Mode == "ipip" {
+		switch {
+		case t.HasIKey || t.HasOKey:
+			return errors.New("keys need mode gre")
+		case t.ICsum || t.OCsum:
+			return errors.New("csum needs mode gre")
+		case t.ISeq || t.OSeq:
+			return errors.New("seq needs mode gre")
+		case t.KeepalivePeriod != 0:
+			return errors.New("keepalive needs mode gre")
+		}
+	}
+	if t.TTL < 0 || t.TTL > 255 {
+		return fmt.Errorf("invalid ttl %d", t.TTL)
+	}
+	if t.MTU != 0 && (t.MTU < 68 || t.MTU > 65535-t.Overhead()) {
+		return fmt.Errorf("invalid mtu %d (want 68-%d)", t.MTU, 65535-t.Overhead())
+	}
+	if t.KeepalivePeriod < 0 || t.KeepalivePeriod != 0 && t.KeepalivePeriod < 10*time.Millisecond {
+		return fmt.Errorf("keepalive period %s is too short (minimum 10ms)", t.KeepalivePeriod)
+	}
+	return nil
+}
+
+// ValidateName checks a device name as the kernel would.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("missing tunnel name")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("tunnel name %q is longer than %d bytes", name, MaxNameLen)
+	case name == "." || name == "..":
+		return fmt.Errorf("invalid tunnel name %q", name)
+	case strings.ContainsAny(name, "/: \t\n\x00"):
+		return fmt.Errorf("invalid tunnel name %q (no '/', ':' or spaces)", name)
+	}
+	return nil
+}
+
+// ParseKey reads a GRE key as a number or in dotted-quad form (`key 1.2.3.4`
+// is 0x01020304, as iproute2 reads it).
+func ParseKey(s string) (uint32, error) {
+	if strings.Contains(s, ".") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			return 0, fmt.Errorf("invalid key %q", s)
+		}
+		b := a.As4()
+		return binary.BigEndian.Uint32(b[:]), nil
+	}
+	n, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		return 0, fmt.Errorf("invalid key %q (want 0-4294967295 or a.b.c.d)", s)
+	}
+	return uint32(n), nil
+}
+
+// parsePeriod reads a keepalive period in seconds ("10", "0.2") or as a Go
+// duration ("200ms").
+func parsePeriod(s string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f <= 0 || f > 32767 {
+		return 0, fmt.Errorf("invalid keepalive period %q (seconds, e.g. 10 or 0.5)", s)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
+
+// Overhead is the number of bytes the outer headers add.
+func (t *Tunnel) Overhead() int {
+	n := 20
+	if t.Mode == "gre" {
+		n += 4
+		for _, on := range []bool{t.OCsum, t.HasOKey, t.OSeq} {
+			if on {
+				n += 4
+			}
+		}
+	}
+	return n
+}
+
+// Encap returns the sending side's configuration.
+func (t *Tunnel) Encap() encap.Config {
+	c := encap.Config{
+		Mode:       encap.ModeGRE,
+		Local:      t.Local,
+		Remote:     t.Remote,
+		TTL:        uint8(t.TTL),
+		TOS:        uint8(t.TOS),
+		TOSInherit: t.TOSInherit,
+		Key:        t.OKey,
+		HasKey:     t.HasOKey,
+		Checksum:   t.OCsum,
+		Sequence:   t.OSeq,
+	}
+	if t.Mode == "ipip" {
+		c.Mode = encap.ModeIPIP
+	}
+	switch t.DF {
+	case DFSet:
+		c.DF = encap.DFSet
+	case DFClear, DFIgnore:
+		c.DF = encap.DFClear
+	}
+	return c
+}
+
+// Policy returns the receiving side's configuration.
+func (t *Tunnel) Policy() decap.Policy {
+	return decap.Policy{Key: t.IKey, HasKey: t.HasIKey, RequireChecksum: t.ICsum, RequireSequence: t.ISeq}
+}
+
+// Proto is the outer IP protocol number: 47 for GRE, 4 for IPIP.
+func (t *Tunnel) Proto() uint8 {
+	if t.Mode == "ipip" {
+		return 4
+	}
+	return 47
+}
+
+// String renders t as one line of `ip tunnel show`:
+// "netb: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl 255 key 42".
+func (t Tunnel) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s/ip remote %s local %s", t.Name, t.Mode, t.Remote, t.Local)
+	if t.TTL == 0 {
+		b.WriteString(" ttl inherit")
+	} else {
+		fmt.Fprintf(&b, " ttl %d", t.TTL)
+	}
+	if t.TOSInherit {
+		b.WriteString(" tos inherit")
+	} else if t.TOS != 0 {
+		fmt.Fprintf(&b, " tos 0x%x", t.TOS)
+	}
+	switch {
+	case t.HasIKey && t.HasOKey && t.IKey == t.OKey:
+		fmt.Fprintf(&b, " key %d", t.IKey)
+	default:
+		if t.HasIKey {
+			fmt.Fprintf(&b, " ikey %d", t.IKey)
+		}
+		if t.HasOKey {
+			fmt.Fprintf(&b, " okey %d", t.OKey)
+		}
+	}
+	b.WriteString(pair(t.ISeq, t.OSeq, "seq"))
+	b.WriteString(pair(t.ICsum, t.OCsum, "csum"))
+	switch t.DF {
+	case DFSet, DFClear, DFIgnore:
+		b.WriteString(" " + t.DF)
+	}
+	if t.MTU != 0 {
+		fmt.Fprintf(&b, " mtu %d", t.MTU)
+	}
+	if t.KeepalivePeriod != 0 {
+		fmt.Fprintf(&b, " keepalive %s %d", strconv.FormatFloat(t.KeepalivePeriod.Seconds(), 'f', -1, 64), t.KeepaliveRetries)
+	}
+	if t.ClampMSS {
+		b.WriteString(" clamp-mss")
+		if t.MSS != 0 {
+			fmt.Fprintf(&b, " %d", t.MSS)
+		}
+	}
+	return b.String()
+}
+
+func pair(in, out bool, word string) string {
+	switch {
+	case in && out:
+		return " " + word
+	case in:
+		return " i" + word
+	case out:
+		return " o" + word
+	}
+	return ""
+}

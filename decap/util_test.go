@@ -1,0 +1,111 @@
+package decap_test
+
+import "encoding/binary"
+
+// Tunnel endpoints as the receiver sees them: packets come from the remote
+// end (192.0.2.2) to this host (192.0.2.1).
+var (
+	remoteIP = [4]byte{192, 0, 2, 2}
+	localIP  = [4]byte{192, 0, 2, 1}
+)
+
+// in4 is an ICMP echo request 198.51.100.1 -> 203.0.113.1, TTL 64.
+var in4 = []byte{
+	0x45, 0x00, 0x00, 0x1c, // version 4, IHL 5, TOS 0, total length 28
+	0xab, 0xcd, 0x40, 0x00, // ID, DF
+	0x40, 0x01, 0x28, 0xdd, // TTL 64, ICMP, header checksum
+	0xc6, 0x33, 0x64, 0x01, // 198.51.100.1
+	0xcb, 0x00, 0x71, 0x01, // 203.0.113.1
+	0x08, 0x00, 0xf7, 0xff, 0x00, 0x00, 0x00, 0x00, // echo request
+}
+
+// in6 is an ICMPv6 echo request 2001:db8::1 -> 2001:db8::2, hop limit 33.
+var in6 = []byte{
+	0x60, 0x00, 0x00, 0x00, // version 6, traffic class 0, flow label 0
+	0x00, 0x08, 0x3a, 0x21, // payload length 8, ICMPv6, hop limit 33
+	0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+	0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+	0x80, 0x00, 0x7b, 0xb8, 0x00, 0x00, 0x00, 0x00,
+}
+
+// rfc1071 is the internet checksum the slow, obvious way, independent of
+// package header.
+func rfc1071(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+		s = s&0xffff + s>>16
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}
+
+// greHdr is a GRE header with the optional fields its flags announce.
+func greHdr(flags, proto uint16, key, seq uint32) []byte {
+	g := binary.BigEndian.AppendUint16(nil, flags)
+	g = binary.BigEndian.AppendUint16(g, proto)
+	if flags&0x8000 != 0 {
+		g = append(g, 0, 0, 0, 0)
+	}
+	if flags&0x2000 != 0 {
+		g = binary.BigEndian.AppendUint32(g, key)
+	}
+	if flags&0x1000 != 0 {
+		g = binary.BigEndian.AppendUint32(g, seq)
+	}
+	return g
+}
+
+// build is an outer packet remote -> local of protocol proto carrying
+// the (GRE header and) payload parts, with the total length and both
+// checksums right. Tests break it afterwards.
+func build(proto byte, parts ...[]byte) []byte {
+	p := []byte{
+		0x45, 0x00, 0, 0, // version 4, IHL 5, TOS 0, total length below
+		0x00, 0x01, 0x40, 0x00, // ID 1, DF
+		0x40, proto, 0, 0, // TTL 64, protocol, checksum below
+	}
+	p = append(p, remoteIP[:]...)
+	p = append(p, localIP[:]...)
+	for _, part := range parts {
+		p = append(p, part...)
+	}
+	binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
+	fixIP(p)
+	if proto == 47 && len(p) >= 24 && p[20]&0x80 != 0 && len(p) >= 28 {
+		fixGRE(p)
+	}
+	return p
+}
+
+// fixIP recomputes the outer IPv4 header checksum (IHL as the packet says).
+func fixIP(p []byte) []byte {
+	hl := int(p[0]&0x0f) * 4
+	p[10], p[11] = 0, 0
+	binary.BigEndian.PutUint16(p[10:], rfc1071(p[:hl]))
+	return p
+}
+
+// fixGRE recomputes the GRE checksum of a 20-byte-header outer packet.
+func fixGRE(p []byte) []byte {
+	g := p[20:binary.BigEndian.Uint16(p[2:])]
+	g[4], g[5] = 0, 0
+	binary.BigEndian.PutUint16(g[4:], rfc1071(g))
+	return p
+}
+
+// with returns a copy of b with f applied.
+func with(b []byte, f func(p []byte) []byte) []byte {
+	return f(append([]byte(nil), b...))
+}
+
+func cat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}

@@ -1,0 +1,61 @@
+package encap_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/gretun/gretun/encap"
+)
+
+// benchConfigs are the tunnels the issue asks figures for.
+var benchConfigs = []struct {
+	name string
+	cfg  encap.Config
+}{
+	{"gre", encap.Config{Mode: encap.ModeGRE}},
+	{"gre-key-seq", encap.Config{Mode: encap.ModeGRE, HasKey: true, Key: 42, Sequence: true}},
+	{"gre-csum", encap.Config{Mode: encap.ModeGRE, Checksum: true}},
+	{"ipip", encap.Config{Mode: encap.ModeIPIP}},
+}
+
+// innerIPv4 returns a valid IPv4 packet of n bytes (UDP, DF set, TTL 64).
+func innerIPv4(n int) []byte {
+	p := make([]byte, n)
+	copy(p, []byte{
+		0x45, 0x00, byte(n >> 8), byte(n), // version 4, IHL 5, TOS 0, total length n
+		0x12, 0x34, 0x40, 0x00, // ID 0x1234, DF
+		0x40, 0x11, 0x00, 0x00, // TTL 64, UDP, checksum (filled below)
+		198, 51, 100, 1, // source
+		203, 0, 113, 1, // destination
+	})
+	for i := 20; i < n; i++ {
+		p[i] = byte(i)
+	}
+	fixIPv4Checksum(p)
+	return p
+}
+
+func BenchmarkEncap(b *testing.B) {
+	for _, bc := range benchConfigs {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := bc.cfg
+			cfg.Local = netip.MustParseAddr("192.0.2.1")
+			cfg.Remote = netip.MustParseAddr("192.0.2.2")
+			cfg.TTL = 255
+			e, err := encap.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			inner := innerIPv4(1400)
+			buf := make([]byte, encap.Headroom+len(inner))
+			copy(buf[encap.Headroom:], inner)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(inner)))
+			for b.Loop() {
+				if _, err := e.Encap(buf, encap.Headroom); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,290 @@
+package encap_test
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/ip4defrag"
+	"github.com/google/gopacket/layers"
+	"github.com/gretun/gretun/encap"
+)
+
+// seqPayload is n bytes counting up from 0, so that a misplaced byte shows.
+func seqPayload(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(i)
+	}
+	return p
+}
+
+func fragBufs(n, size int) [][]byte {
+	f := make([][]byte, n)
+	for i := range f {
+		f[i] = make([]byte, 0, size)
+	}
+	return f
+}
+
+func TestFragmentGolden(t *testing.T) {
+	payload := seqPayload(40)
+	pkt := append([]byte{
+		0x45, 0x00, 0x00, 0x3c, // version 4, IHL 5, TOS 0, total length 60
+		0x12, 0x34, 0x00, 0x00, // ID 0x1234, no DF, offset 0
+		0x40, 0x04, 0xe4, 0x86, // TTL 64, IPIP, checksum
+		0xc0, 0x00, 0x02, 0x01, // 192.0.2.1
+		0xc0, 0x00, 0x02, 0x02, // 192.0.2.2
+	}, payload...)
+	want := [][]byte{
+		append([]byte{
+			0x45, 0x00, 0x00, 0x2c, // total length 44 = 20 + 24
+			0x12, 0x34, 0x20, 0x00, // same ID, MF, offset 0
+			0x40, 0x04, 0xc4, 0x96, // checksum
+			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
+		}, payload[:24]...), // (44-20) rounded down to a multiple of 8
+		append([]byte{
+			0x45, 0x00, 0x00, 0x24, // total length 36 = 20 + 16
+			0x12, 0x34, 0x00, 0x03, // same ID, no MF, offset 3*8 = 24
+			0x40, 0x04, 0xe4, 0x9b,
+			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
+		}, payload[24:]...),
+	}
+	frags := fragBufs(4, 64)
+	n, err := encap.Fragment(pkt, 44, frags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, frags[:n]); diff != "" {
+		t.Errorf("fragments (-want +got):\n%s", diff)
+	}
+}
+
+// TestFragmentOptionsGolden checks RFC 791's rule for options: the first
+// fragment has them all, later ones only those with the copied flag.
+func TestFragmentOptionsGolden(t *testing.T) {
+	payload := seqPayload(40)
+	pkt := append([]byte{
+		0x49, 0x00, 0x00, 0x4c, // version 4, IHL 9 (36 bytes), total length 76
+		0x12, 0x34, 0x00, 0x00, // ID 0x1234, no flags
+		0x40, 0x04, 0x47, 0xa2, // TTL 64, IPIP, checksum
+		0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
+		0x01,                         // NOP (not copied)
+		0x07, 0x07, 0x04, 0, 0, 0, 0, // record route, length 7 (not copied)
+		0x83, 0x07, 0x04, 0xc0, 0x00, 0x02, 0x09, // loose source route 192.0.2.9 (copied flag set)
+		0x00, // end of options
+	}, payload...)
+	want := [][]byte{
+		append([]byte{
+			0x49, 0x00, 0x00, 0x3c, // IHL 9, total length 60 = 36 + 24
+			0x12, 0x34, 0x20, 0x00, // MF, offset 0
+			0x40, 0x04, 0x27, 0xb2,
+			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
+			0x01, 0x07, 0x07, 0x04, 0, 0, 0, 0, 0x83, 0x07, 0x04, 0xc0, 0x00, 0x02, 0x09, 0x00, // all options
+		}, payload[:24]...),
+		append([]byte{
+			0x47, 0x00, 0x00, 0x2c, // IHL 7 (28 bytes), total length 44 = 28 + 16
+			0x12, 0x34, 0x00, 0x03, // no MF, offset 24
+			0x40, 0x04, 0x51, 0xca,
+			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
+			0x83, 0x07, 0x04, 0xc0, 0x00, 0x02, 0x09, 0x00, // loose source route only, padded
+		}, payload[24:]...),
+	}
+	frags := fragBufs(4, 64)
+	n, err := encap.Fragment(pkt, 60, frags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, frags[:n]); diff != "" {
+		t.Errorf("fragments (-want +got):\n%s", diff)
+	}
+}
+
+// outerPacket encapsulates a random inner IPv4 packet of n bytes without
+// DF in a GRE tunnel with every option, so fragments carry real tunnel data.
+func outerPacket(t testing.TB, n int, rng *rand.Rand) []byte {
+	e, err := encap.New(encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TTL: 64,
+		DF: encap.DFInherit, HasKey: true, Key: 9, Checksum: true, Sequence: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := innerIPv4(n)
+	inner[6] = 0 // clear DF
+	for i := 20; i < n; i++ {
+		inner[i] = byte(rng.Uint32())
+	}
+	fixIPv4Checksum(inner)
+	buf := append(make([]byte, encap.Headroom), inner...)
+	out, err := e.Encap(buf, encap.Headroom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestFragmentProperties fragments packets of many sizes at many MTUs and
+// checks each fragment on its own, then reassembles them by hand and with
+// gopacket's defragmenter.
+func TestFragmentProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	frags := fragBufs(64, 1500)
+	gopacketChecked := 0
+	defer func() {
+		if gopacketChecked < 100 {
+			t.Errorf("gopacket reassembled only %d packets", gopacketChecked)
+		}
+	}()
+	for iter := 0; iter < 500; iter++ {
+		pkt := outerPacket(t, 20+rng.IntN(3000), rng)
+		mtu := 68 + rng.IntN(1500-68+1) // 68 is IPv4's minimum MTU
+		n, err := encap.Fragment(pkt, mtu, frags)
+		if err != nil {
+			t.Fatalf("%d bytes, mtu %d: %v", len(pkt), mtu, err)
+		}
+		if len(pkt) <= mtu {
+			if n != 1 || !bytes.Equal(frags[0], pkt) {
+				t.Fatalf("a packet that fits must come back as it is")
+			}
+			continue
+		}
+		reassembled := make([]byte, len(pkt)-20)
+		covered := 0
+		defrag := ip4defrag.NewIPv4Defragmenter()
+		var whole *layers.IPv4
+		// gopacket refuses any fragment with fewer than 8 payload bytes,
+		// even a last one, which RFC 791 and Linux accept: skip its
+		// cross-check for those packets (the checks by hand still run).
+		useGopacket := len(frags[n-1]) >= 28
+		for i, f := range frags[:n] {
+			if len(f) > mtu {
+				t.Fatalf("fragment %d is %d bytes, mtu %d", i, len(f), mtu)
+			}
+			if rfc1071(f[:20]) != 0 {
+				t.Fatalf("fragment %d: header checksum does not verify", i)
+			}
+			if int(f[2])<<8|int(f[3]) != len(f) {
+				t.Fatalf("fragment %d: total length field %d, length %d", i, int(f[2])<<8|int(f[3]), len(f))
+			}
+			if !bytes.Equal(f[4:6], pkt[4:6]) || f[8] != pkt[8] || f[9] != pkt[9] || !bytes.Equal(f[12:20], pkt[12:20]) || f[1] != pkt[1] {
+				t.Fatalf("fragment %d: ID, TTL, protocol, TOS or addresses differ from the packet", i)
+			}
+			ff := int(f[6])<<8 | int(f[7])
+			off, mf, df := ff&0x1fff*8, ff&0x2000 != 0, ff&0x4000 != 0
+			if df {
+				t.Fatalf("fragment %d has DF", i)
+			}
+			if mf != (i < n-1) {
+				t.Fatalf("fragment %d of %d: MF = %v", i, n, mf)
+			}
+			data := f[20:]
+			if mf && len(data)%8 != 0 {
+				t.Fatalf("fragment %d: %d payload bytes, not a multiple of 8", i, len(data))
+			}
+			if off != covered {
+				t.Fatalf("fragment %d: offset %d, want %d (gap or overlap)", i, off, covered)
+			}
+			copy(reassembled[off:], data)
+			covered += len(data)
+
+			if !useGopacket {
+				continue
+			}
+			var l layers.IPv4
+			if err := l.DecodeFromBytes(f, gopacket.NilDecodeFeedback); err != nil {
+				t.Fatalf("gopacket cannot decode fragment %d: %v", i, err)
+			}
+			out, err := defrag.DefragIPv4(&l)
+			if err != nil {
+				t.Fatalf("gopacket refuses fragment %d: %v", i, err)
+			}
+			if out != nil {
+				whole = out
+			}
+		}
+		if covered != len(pkt)-20 || !bytes.Equal(reassembled, pkt[20:]) {
+			t.Fatalf("fragments do not reassemble to the original payload")
+		}
+		if !useGopacket {
+			continue
+		}
+		gopacketChecked++
+		if whole == nil {
+			t.Fatalf("gopacket did not reassemble %d fragments", n)
+		}
+		if !bytes.Equal(whole.Payload, pkt[20:]) {
+			t.Fatalf("gopacket reassembled a different payload")
+		}
+	}
+}
+
+func TestFragmentErrors(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	pkt := outerPacket(t, 1400, rng)
+	df := append([]byte(nil), pkt...)
+	df[6] |= 0x40
+	fixIPv4Checksum(df)
+	badLen := append([]byte(nil), pkt...)
+	badLen[3]++
+	badOpt := append([]byte{0x46}, pkt[1:20]...)
+	badOpt = append(badOpt, 0x83, 0x09, 0x04, 0x00) // option length 9 runs past the header
+	badOpt = append(badOpt, pkt[20:]...)
+	badOpt[2], badOpt[3] = byte(len(badOpt)>>8), byte(len(badOpt))
+	for _, c := range []struct {
+		name  string
+		pkt   []byte
+		mtu   int
+		frags [][]byte
+		want  error
+	}{
+		{"df set", df, 576, fragBufs(8, 576), encap.ErrFragmentDF},
+		{"mtu below header + 8", pkt, 27, fragBufs(400, 576), encap.ErrFragmentMTU},
+		{"too few buffers", pkt, 576, fragBufs(2, 576), encap.ErrFragmentBuffer},
+		{"buffers too small", pkt, 576, fragBufs(8, 100), encap.ErrFragmentBuffer},
+		{"no buffer for a packet that fits", pkt, 1500, nil, encap.ErrFragmentBuffer},
+		{"total length disagrees", badLen, 576, fragBufs(8, 576), encap.ErrNotIP},
+		{"not IPv4", make([]byte, 100), 576, fragBufs(8, 576), encap.ErrNotIP},
+		{"option runs past the header", badOpt, 576, fragBufs(8, 576), encap.ErrNotIP},
+		{"empty", nil, 576, fragBufs(8, 576), encap.ErrNotIP},
+	} {
+		orig := append([]byte(nil), c.pkt...)
+		if _, err := encap.Fragment(c.pkt, c.mtu, c.frags); !errors.Is(err, c.want) {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.want)
+		}
+		if !bytes.Equal(orig, c.pkt) {
+			t.Errorf("%s: Fragment modified its input", c.name)
+		}
+	}
+	// The smallest MTU that works: header plus 8 bytes per fragment.
+	n, err := encap.Fragment(pkt, 28, fragBufs(200, 28))
+	if err != nil || n != (len(pkt)-20+7)/8 {
+		t.Errorf("mtu 28: %d fragments, %v; want %d", n, err, (len(pkt)-20+7)/8)
+	}
+}
+
+// TestFragmentOfFragment splits a packet that is already a middle fragment:
+// offsets continue from its own, and the last piece keeps its MF.
+func TestFragmentOfFragment(t *testing.T) {
+	pkt := append([]byte{
+		0x45, 0x00, 0x00, 0x44, // total length 68
+		0x12, 0x34, 0x20, 0x0a, // MF, offset 10*8 = 80
+		0x40, 0x04, 0x00, 0x00,
+		0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
+	}, seqPayload(48)...)
+	fixIPv4Checksum(pkt)
+	frags := fragBufs(4, 44)
+	n, err := encap.Fragment(pkt, 44, frags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint16
+	for _, f := range frags[:n] {
+		got = append(got, uint16(f[6])<<8|uint16(f[7]))
+	}
+	want := []uint16{0x2000 | 10, 0x2000 | 13} // 80 and 104, both with MF
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("flags and offsets (-want +got):\n%s", diff)
+	}
+}

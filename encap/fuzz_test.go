@@ -1,0 +1,153 @@
+package encap_test
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/header"
+)
+
+// FuzzRoundTrip encapsulates an inner packet with a fuzzed tunnel
+// configuration, parses the result with decap, and checks that the inner
+// bytes, the key, the flags, the sequence number and the ECN bits come back
+// as they went in. The inner bytes are fuzzed too, then made into a
+// well-formed IPv4 or IPv6 packet (version, length, non-zero TTL).
+func FuzzRoundTrip(f *testing.F) {
+	f.Add(uint8(0), uint8(0), uint32(0), uint8(255), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))
+	f.Add(uint8(1), uint8(7), uint32(42), uint8(0), uint8(0xb8), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4CE...))
+	f.Add(uint8(1), uint8(5), uint32(0xffffffff), uint8(64), uint8(0x2b), uint8(9), uint8(3), uint8(3), append([]byte(nil), in6...))
+	f.Add(uint8(0), uint8(0), uint32(0), uint8(1), uint8(0), uint8(1), uint8(2), uint8(2), append([]byte(nil), in6...))
+	f.Fuzz(func(t *testing.T, mode, opts uint8, key uint32, ttl, tos, a, b, seqs uint8, inner []byte) {
+		if len(inner) == 0 || len(inner) > 65535-encap.Headroom {
+			return
+		}
+		cfg := encap.Config{
+			Mode:   encap.ModeGRE,
+			Local:  netip.AddrFrom4([4]byte{192, 0, 2, a}),
+			Remote: netip.AddrFrom4([4]byte{192, 0, 2, b}),
+			TTL:    ttl, TOS: tos, TOSInherit: opts&8 != 0, DF: encap.DFPolicy(opts >> 4 % 3),
+		}
+		if a == b {
+			cfg.Remote = netip.AddrFrom4([4]byte{192, 0, 2, b + 1})
+		}
+		if mode&1 == 0 {
+			cfg.Mode = encap.ModeIPIP
+		} else {
+			cfg.HasKey, cfg.Key = opts&1 != 0, key
+			cfg.Checksum = opts&2 != 0
+			cfg.Sequence = opts&4 != 0
+		}
+		e, err := encap.New(cfg)
+		if err != nil {
+			t.Fatalf("New(%+v): %v", cfg, err)
+		}
+		v6 := inner[0]>>4 == 6
+		inner = wellFormed(inner, v6)
+		rx := decap.NewReceiver(decap.Policy{Key: cfg.Key, HasKey: cfg.HasKey,
+			RequireChecksum: cfg.Checksum, RequireSequence: cfg.Sequence})
+		for i := 0; i <= int(seqs%4); i++ {
+			buf := append(make([]byte, encap.Headroom), inner...)
+			out, err := e.Encap(buf, encap.Headroom)
+			if v6 && cfg.Mode == encap.ModeIPIP {
+				if !errors.Is(err, encap.ErrIPv6OverIPIP) {
+					t.Fatalf("IPv6 over IPIP: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Encap: %v", err)
+			}
+			var p decap.Packet
+			if r := decap.Parse(out, &p); r != decap.OK {
+				t.Fatalf("Parse dropped encap's output: %v", r)
+			}
+			if r := rx.Accept(&p); r != decap.OK {
+				t.Fatalf("Accept dropped packet %d of a matching tunnel: %v", i, r)
+			}
+			if !bytes.Equal(out[p.Start:p.End], inner) {
+				t.Fatalf("inner packet changed on the round trip")
+			}
+			if p.Src != cfg.Local.As4() || p.Dst != cfg.Remote.As4() || p.Proto != uint8(cfg.Mode) {
+				t.Fatalf("outer addresses or protocol: %+v", p)
+			}
+			if p.HasKey() != cfg.HasKey || cfg.HasKey && p.Key != cfg.Key {
+				t.Fatalf("key: got %v %#x, config %v %#x", p.HasKey(), p.Key, cfg.HasKey, cfg.Key)
+			}
+			wantFlags := uint16(0)
+			if cfg.Checksum {
+				wantFlags |= header.GREFlagCsum
+			}
+			if cfg.HasKey {
+				wantFlags |= header.GREFlagKey
+			}
+			if cfg.Sequence {
+				wantFlags |= header.GREFlagSeq
+			}
+			if p.GREFlags != wantFlags {
+				t.Fatalf("GRE flags %#04x, want %#04x", p.GREFlags, wantFlags)
+			}
+			if cfg.Sequence && p.Seq != uint32(i) {
+				t.Fatalf("sequence number %d, want %d", p.Seq, i)
+			}
+			wantType := uint16(header.EtherTypeIPv4)
+			if v6 {
+				wantType = header.EtherTypeIPv6
+			}
+			if p.Type != wantType {
+				t.Fatalf("type %#04x, want %#04x", p.Type, wantType)
+			}
+			innerECN := inner[1] & 3
+			if v6 {
+				innerECN = inner[1] >> 4 & 3
+			}
+			if p.TOS&3 != innerECN {
+				t.Fatalf("outer ECN %d, inner %d: not copied", p.TOS&3, innerECN)
+			}
+			wantKind := decap.Data
+			if !v6 && cfg.Mode == encap.ModeGRE && inner[9] == header.ProtoGRE &&
+				[4]byte(inner[12:16]) == cfg.Remote.As4() && [4]byte(inner[16:20]) == cfg.Local.As4() {
+				wantKind = decap.Reflect
+			}
+			if p.Kind != wantKind {
+				t.Fatalf("kind %v, want %v", p.Kind, wantKind)
+			}
+		}
+	})
+}
+
+// wellFormed turns b into an IPv4 (or IPv6) packet whose header agrees with
+// its length, with a non-zero TTL or hop limit.
+func wellFormed(b []byte, v6 bool) []byte {
+	if v6 {
+		if len(b) < 40 {
+			b = append(b, make([]byte, 40-len(b))...)
+		}
+		b[0] = 0x60 | b[0]&0x0f
+		b[4], b[5] = byte((len(b)-40)>>8), byte(len(b)-40)
+		if b[6] == 0 && len(b) == 40 {
+			b[6] = 59 // payload length 0 with a hop-by-hop header would be a jumbogram
+		}
+		if b[7] == 0 {
+			b[7] = 1
+		}
+		return b
+	}
+	if len(b) < 20 {
+		b = append(b, make([]byte, 20-len(b))...)
+	}
+	ihl := 5 + int(b[0]&0x0f)%11
+	if ihl*4 > len(b) {
+		ihl = 5
+	}
+	b[0] = 0x40 | byte(ihl)
+	b[2], b[3] = byte(len(b)>>8), byte(len(b))
+	if b[8] == 0 {
+		b[8] = 1
+	}
+	fixIPv4Checksum(b)
+	return b
+}

@@ -1,0 +1,115 @@
+package keepalive
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/dchest/siphash"
+)
+
+// Sizes of the inner keepalive packet that BuildInner writes.
+const (
+	// IPv4HeaderLen is the inner IPv4 header: 20 bytes, no options.
+	IPv4HeaderLen = 20
+	// GREHeaderLen is the inner GRE header: no checksum, key or sequence.
+	GREHeaderLen = 4
+	// PayloadLen is the authenticated payload after the inner GRE header.
+	PayloadLen = 24
+	// InnerLen is the whole inner packet; buf passed to BuildInner must
+	// hold at least this many bytes.
+	InnerLen = IPv4HeaderLen + GREHeaderLen + PayloadLen
+)
+
+// Payload layout, offsets from the start of the payload (see the package
+// documentation for the diagram).
+const (
+	magicOff     = 0
+	versionOff   = 4
+	timestampOff = 8
+	macOff       = 16 // the MAC covers bytes [0, macOff)
+
+	payloadVersion = 1
+)
+
+// magic identifies a gretun keepalive payload: "gtka".
+var magic = [4]byte{'g', 't', 'k', 'a'}
+
+// innerTTL is the inner header's TTL: Cisco uses 255 so the reply survives
+// any path the far end routes it over.
+const innerTTL = 255
+
+const ipProtoGRE = 47
+
+// writePayload fills p[:PayloadLen] with magic, version, timestamp and MAC.
+func writePayload(p []byte, k0, k1, ts uint64) {
+	_ = p[PayloadLen-1]
+	copy(p[magicOff:], magic[:])
+	p[versionOff] = payloadVersion
+	p[versionOff+1], p[versionOff+2], p[versionOff+3] = 0, 0, 0
+	binary.BigEndian.PutUint64(p[timestampOff:], ts)
+	binary.LittleEndian.PutUint64(p[macOff:], siphash.Hash(k0, k1, p[:macOff]))
+}
+
+// payloadShape classifies a payload before any cryptography: the cheap
+// checks that tell "not one of ours at all" from "claims to be ours".
+func payloadShape(p []byte) Verdict {
+	switch {
+	case len(p) == 0:
+		return RejectedNoPayload
+	case len(p) < PayloadLen:
+		return RejectedMalformed
+	case [4]byte(p[magicOff:]) != magic || p[versionOff] != payloadVersion:
+		return RejectedMalformed
+	}
+	return Accepted
+}
+
+// macOK reports whether the payload's MAC verifies with the key. The
+// comparison is of two uint64 values, which takes the same time whatever
+// they hold.
+func macOK(p []byte, k0, k1 uint64) bool {
+	return binary.LittleEndian.Uint64(p[macOff:]) == siphash.Hash(k0, k1, p[:macOff])
+}
+
+// writeInner writes the inner IPv4 and GRE headers for a keepalive from
+// remote to local into b[:IPv4HeaderLen+GREHeaderLen].
+func writeInner(b []byte, local, remote [4]byte, id uint16) {
+	_ = b[IPv4HeaderLen+GREHeaderLen-1]
+	b[0] = 0x45 // version 4, IHL 5
+	b[1] = 0    // TOS
+	binary.BigEndian.PutUint16(b[2:], InnerLen)
+	binary.BigEndian.PutUint16(b[4:], id)
+	binary.BigEndian.PutUint16(b[6:], 0) // flags and fragment offset: DF clear
+	b[8] = innerTTL
+	b[9] = ipProtoGRE
+	b[10], b[11] = 0, 0
+	copy(b[12:16], remote[:])
+	copy(b[16:20], local[:])
+	binary.BigEndian.PutUint16(b[10:], ipv4Checksum(b[:IPv4HeaderLen]))
+
+	g := b[IPv4HeaderLen:]
+	binary.BigEndian.PutUint16(g[0:], 0) // no flags, version 0
+	binary.BigEndian.PutUint16(g[2:], 0) // protocol type 0: keepalive
+}
+
+// ipv4Checksum is the RFC 1071 Internet checksum of h, whose checksum field
+// must be zero.
+func ipv4Checksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(h[i])<<8 | uint32(h[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
+
+// ipv4 returns a as 4 bytes, accepting IPv4-mapped IPv6 addresses.
+func ipv4(a netip.Addr) ([4]byte, bool) {
+	a = a.Unmap()
+	if !a.Is4() {
+		return [4]byte{}, false
+	}
+	return a.As4(), true
+}

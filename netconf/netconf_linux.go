@@ -1,0 +1,251 @@
+package netconf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+func linkByName(name string) (netlink.Link, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("netconf: link %s: %w", name, err)
+	}
+	return l, nil
+}
+
+// SetUp brings link name administratively up.
+func SetUp(name string) error {
+	l, err := linkByName(name)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("netconf: set %s up: %w", name, err)
+	}
+	return nil
+}
+
+// SetDown brings link name administratively down.
+func SetDown(name string) error {
+	l, err := linkByName(name)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetDown(l); err != nil {
+		return fmt.Errorf("netconf: set %s down: %w", name, err)
+	}
+	return nil
+}
+
+// SetMTU sets the MTU of link name.
+func SetMTU(name string, mtu int) error {
+	l, err := linkByName(name)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetMTU(l, mtu); err != nil {
+		return fmt.Errorf("netconf: set %s mtu %d: %w", name, mtu, err)
+	}
+	return nil
+}
+
+// LinkMTU returns the MTU of link name.
+func LinkMTU(name string) (int, error) {
+	l, err := linkByName(name)
+	if err != nil {
+		return 0, err
+	}
+	return l.Attrs().MTU, nil
+}
+
+// LinkIndex returns the interface index of link name.
+func LinkIndex(name string) (int, error) {
+	l, err := linkByName(name)
+	if err != nil {
+		return 0, err
+	}
+	return l.Attrs().Index, nil
+}
+
+// Carrier reports whether link name is up with its lower layer up
+// (IFF_LOWER_UP), as `ip link` shows LOWER_UP.
+func Carrier(name string) (bool, error) {
+	l, err := linkByName(name)
+	if err != nil {
+		return false, err
+	}
+	return l.Attrs().RawFlags&unix.IFF_LOWER_UP != 0, nil
+}
+
+// RouteMTU returns the MTU of the path toward dst as the kernel knows it,
+// and the name of the device the route leaves by. It is the route's MTU
+// metric when one is set (`ip route ... mtu N`, or a path MTU the kernel
+// learnt from ICMP and cached as a route exception), else the device's
+// MTU; a metric larger than the device's MTU is capped to it, since a
+// packet larger than the device's MTU cannot leave at all.
+func RouteMTU(dst netip.Addr) (mtu int, dev string, err error) {
+	if !dst.IsValid() {
+		return 0, "", errors.New("netconf: route MTU: no destination address")
+	}
+	dst = dst.Unmap()
+	routes, err := netlink.RouteGet(dst.AsSlice())
+	if err != nil {
+		return 0, "", fmt.Errorf("netconf: route to %s: %w", dst, err)
+	}
+	if len(routes) == 0 || routes[0].LinkIndex == 0 {
+		return 0, "", fmt.Errorf("netconf: route to %s: no output device", dst)
+	}
+	r := routes[0]
+	l, err := netlink.LinkByIndex(r.LinkIndex)
+	if err != nil {
+		return 0, "", fmt.Errorf("netconf: route to %s: output link %d: %w", dst, r.LinkIndex, err)
+	}
+	mtu = l.Attrs().MTU
+	if r.MTU > 0 && r.MTU < mtu {
+		mtu = r.MTU
+	}
+	return mtu, l.Attrs().Name, nil
+}
+
+// HasLocalAddr reports whether a is configured on an interface of this
+// namespace (the IPv6 zone, if any, is ignored).
+func HasLocalAddr(a netip.Addr) (bool, error) {
+	if !a.IsValid() {
+		return false, errors.New("netconf: local address check: no address")
+	}
+	a = a.Unmap().WithZone("")
+	family := netlink.FAMILY_V4
+	if a.Is6() {
+		family = netlink.FAMILY_V6
+	}
+	addrs, err := netlink.AddrList(nil, family)
+	if err != nil {
+		return false, fmt.Errorf("netconf: list addresses: %w", err)
+	}
+	for _, x := range addrs {
+		if got, ok := netip.AddrFromSlice(x.IP); ok && got.Unmap() == a {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// IgnoreRoutesWithLinkdown sets ignore_routes_with_linkdown=1 for link name,
+// for IPv4 and, when IPv6 is enabled, for IPv6: routes through the link are
+// then skipped while its carrier is off, so a user's backup route takes over
+// while the tunnel's line protocol is down (see SetCarrier).
+func IgnoreRoutesWithLinkdown(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	v4 := "/proc/sys/net/ipv4/conf/" + name + "/ignore_routes_with_linkdown"
+	if err := os.WriteFile(v4, []byte("1\n"), 0); err != nil {
+		return fmt.Errorf("netconf: %w", err)
+	}
+	v6 := "/proc/sys/net/ipv6/conf/" + name + "/ignore_routes_with_linkdown"
+	if err := os.WriteFile(v6, []byte("1\n"), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("netconf: %w", err)
+	}
+	return nil
+}
+
+// SetCarrier turns the carrier of a TUN device on or off with the
+// TUNSETCARRIER ioctl on its file descriptor: the tunnel's line protocol,
+// driven by keepalives. The link stays administratively up; with
+// IgnoreRoutesWithLinkdown its routes step aside while the carrier is off.
+func SetCarrier(tunFile *os.File, up bool) error {
+	if tunFile == nil {
+		return errors.New("netconf: set carrier: no TUN file")
+	}
+	rc, err := tunFile.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netconf: set carrier: %w", err)
+	}
+	v := 0
+	if up {
+		v = 1
+	}
+	var ierr error
+	err = rc.Control(func(fd uintptr) {
+		ierr = unix.IoctlSetPointerInt(int(fd), unix.TUNSETCARRIER, v)
+	})
+	if err == nil {
+		err = ierr
+	}
+	if err != nil {
+		return fmt.Errorf("netconf: set carrier %v: TUNSETCARRIER: %w", up, err)
+	}
+	return nil
+}
+
+// WatchLinks calls fn for every link of the namespace as it is when the
+// watch starts, then for every link change (MTU, up/down, carrier, rename,
+// deletion), until ctx ends; then it returns nil. Seeing the existing links
+// first lets a caller start from a known state without a race against the
+// first change. fn runs on one goroutine, in order; a slow fn delays later
+// events, and if the kernel's queue overflows the watch ends with an
+// error, after which the caller should start it again.
+func WatchLinks(ctx context.Context, fn func(LinkEvent)) error {
+	updates := make(chan netlink.LinkUpdate, 64)
+	done := make(chan struct{})
+	var mu sync.Mutex
+	var lastErr error
+	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
+		ListExisting: true,
+		ErrorCallback: func(err error) {
+			mu.Lock()
+			lastErr = err
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		close(done)
+		return fmt.Errorf("netconf: watch links: %w", err)
+	}
+	defer func() {
+		close(done)
+		// The library's receiver closes updates once its socket is
+		// closed; drain so it never blocks sending.
+		for range updates {
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case u, ok := <-updates:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				return fmt.Errorf("netconf: watch links: subscription ended: %v", lastErr)
+			}
+			fn(linkEvent(u))
+		}
+	}
+}
+
+func linkEvent(u netlink.LinkUpdate) LinkEvent {
+	a := u.Link.Attrs()
+	return LinkEvent{
+		Index:   a.Index,
+		Name:    a.Name,
+		MTU:     a.MTU,
+		Up:      a.RawFlags&unix.IFF_UP != 0,
+		Carrier: a.RawFlags&unix.IFF_LOWER_UP != 0,
+		Deleted: u.Header.Type == unix.RTM_DELLINK,
+	}
+}

@@ -1,0 +1,294 @@
+package pmtu
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"net/netip"
+)
+
+// Lengths of the headers TooBig puts in front of the quoted packet. An
+// engine that leaves this much room before the inner packet in its
+// buffer can build the error in place: the quote then already sits
+// where it belongs and is not copied.
+const (
+	// HeaderLen4 is an IPv4 header without options plus the ICMP header.
+	HeaderLen4 = 28
+	// HeaderLen6 is an IPv6 header without extensions plus the ICMPv6 header.
+	HeaderLen6 = 48
+
+	// MaxLen4 is the longest error TooBig builds for IPv4: the quote is
+	// the offending header (at most 60 bytes) plus 8 bytes of its payload.
+	MaxLen4 = HeaderLen4 + 60 + 8
+	// MaxLen6 is the longest error TooBig builds for IPv6 (RFC 4443 §2.4(c):
+	// as much of the offending packet as fits in the minimum IPv6 MTU).
+	MaxLen6 = MinMTU6
+)
+
+// Family minimum MTUs.
+const (
+	// MinMTU4 is the MTU every IPv4 module must accept (RFC 791 §3.2).
+	MinMTU4 = 68
+	// MinMTU6 is the minimum link MTU of IPv6 (RFC 8200 §5). A Packet Too
+	// Big never reports less (RFC 8201 §4).
+	MinMTU6 = 1280
+)
+
+// Values we put in the headers of the errors we originate.
+const (
+	// errTOS is precedence 6, internetwork control, which RFC 1812
+	// §4.3.2.5 asks for on ICMP errors and which Linux uses.
+	errTOS = 0xc0
+	// errTTL is Linux's default net.ipv4.ip_default_ttl and
+	// net.ipv6.conf.*.hop_limit.
+	errTTL = 64
+)
+
+// The conditions under which TooBig builds nothing. Each one tells the
+// caller what to do with the inner packet.
+var (
+	// ErrMalformed: inner is not a complete IPv4 or IPv6 packet (bad
+	// version, header or length fields, or a truncated extension header
+	// chain). Drop it.
+	ErrMalformed = errors.New("pmtu: inner packet is not a well-formed IPv4 or IPv6 packet")
+	// ErrFits: inner is not longer than mtu raised to its family's
+	// minimum MTU. Send it; if it is still longer than the tunnel's path
+	// MTU (an IPv6 packet of at most 1280 bytes over a narrower tunnel)
+	// the outer packet must be fragmented (RFC 2473 §7.1, RFC 4459 §3.2).
+	ErrFits = errors.New("pmtu: packet fits the MTU")
+	// ErrMayFragment: an IPv4 packet without DF. Send it and let the
+	// outer packet be fragmented.
+	ErrMayFragment = errors.New("pmtu: IPv4 packet without DF may be fragmented")
+	// ErrFragment: a fragment other than the first (RFC 1122 §3.2.2).
+	// Drop it; the first fragment, as large as the others, tells the
+	// sender.
+	ErrFragment = errors.New("pmtu: no ICMP error about a non-first fragment")
+	// ErrICMPError: the packet is itself an ICMP error (RFC 1122 §3.2.2,
+	// RFC 4443 §2.4(e)). Drop it.
+	ErrICMPError = errors.New("pmtu: no ICMP error about an ICMP error")
+	// ErrAddress: the sender's address names no single host (unspecified,
+	// loopback, multicast, broadcast, reserved), or an IPv4 packet went
+	// to a multicast or broadcast address (RFC 1122 §3.2.2, RFC 4443
+	// §2.4(e)). Drop it.
+	ErrAddress = errors.New("pmtu: no ICMP error to or about this address")
+	// ErrSource: src is not a usable address of the inner packet's family.
+	ErrSource = errors.New("pmtu: no source address of the packet's family for the ICMP error")
+	// ErrShortBuffer: dst cannot hold the error; MaxLen4 and MaxLen6
+	// bytes always suffice.
+	ErrShortBuffer = errors.New("pmtu: buffer too small for the ICMP error")
+)
+
+// TooBig builds the ICMP error that tells the sender of inner, a packet
+// read from the tunnel device, that it does not fit a tunnel whose path
+// MTU is mtu. It writes the error into dst and returns its length; the
+// caller writes dst[:n] back to the tunnel device.
+//
+// For IPv4 the error is Destination Unreachable, Fragmentation Needed
+// and DF Set (type 3, code 4) carrying mtu as the Next-Hop MTU (RFC
+// 1191 §4), quoting the offending IP header and the first 8 bytes of
+// its payload (RFC 792). For IPv6 it is Packet Too Big (type 2, code 0,
+// RFC 4443 §3.2) carrying mtu but never less than 1280, quoting as much
+// of the packet as keeps the error within 1280 bytes. The MTU field is
+// clamped to [68, 65535] for IPv4 and [1280, 2^32-1] for IPv6.
+//
+// src is the IP source of the error, an address of ours of the inner
+// packet's family: the engine passes the tunnel device's first address
+// of that family, else (IPv4) the local tunnel endpoint, as Linux
+// answers from an address of the device the packet would have left by.
+// An IPv4-mapped IPv6 src is accepted for IPv4. The destination is the
+// inner packet's source.
+//
+// dst and inner may overlap, so the error can be built in the buffer
+// the packet was read into: with inner at buf[off:], passing
+// dst = buf[off-HeaderLen4:] (or HeaderLen6) leaves the quote where it
+// already is. The offending packet is not needed afterwards.
+//
+// TooBig returns one of the errors above, and writes nothing, when no
+// ICMP error may be sent: the error says what to do with the packet.
+// It never allocates and never panics. Rate limiting is the caller's:
+// call Limiter.Allow after TooBig succeeds.
+func TooBig(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
+	if len(inner) == 0 {
+		return 0, ErrMalformed
+	}
+	switch inner[0] >> 4 {
+	case 4:
+		return tooBig4(dst, inner, mtu, src)
+	case 6:
+		return tooBig6(dst, inner, mtu, src)
+	}
+	return 0, ErrMalformed
+}
+
+func tooBig4(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
+	pkt, ihl, ok := ipv4(inner)
+	if !ok {
+		return 0, ErrMalformed
+	}
+	mtu = min(max(mtu, MinMTU4), 0xffff)
+	if len(pkt) <= mtu {
+		return 0, ErrFits
+	}
+	frag := binary.BigEndian.Uint16(pkt[v4Frag:])
+	if frag&v4FlagDF == 0 {
+		return 0, ErrMayFragment
+	}
+	if frag&v4OffsetMask != 0 {
+		return 0, ErrFragment
+	}
+	to := netip.AddrFrom4([4]byte(pkt[v4Src : v4Src+4]))
+	if !unicast4(to) || multicast4(pkt[v4Dst:v4Dst+4]) {
+		return 0, ErrAddress
+	}
+	if pkt[v4Protocol] == protoICMP {
+		if len(pkt) == ihl {
+			return 0, ErrMalformed
+		}
+		if icmpError4(pkt[ihl]) {
+			return 0, ErrICMPError
+		}
+	}
+	src = src.Unmap()
+	if !src.Is4() || !unicast4(src) {
+		return 0, ErrSource
+	}
+	quote := min(len(pkt), ihl+8)
+	n := HeaderLen4 + quote
+	if len(dst) < n {
+		return 0, ErrShortBuffer
+	}
+
+	// The quote first: dst may overlap inner, whose fields are no longer
+	// needed once to and quote are known.
+	copy(dst[HeaderLen4:n], pkt[:quote])
+
+	ip := dst[:v4MinLen]
+	ip[0] = 4<<4 | v4MinLen/4
+	ip[v4TOS] = errTOS
+	binary.BigEndian.PutUint16(ip[v4TotalLen:], uint16(n))
+	// An atomic datagram (RFC 6864 §4): DF set, so the Identification
+	// carries no meaning and zero will do.
+	binary.BigEndian.PutUint16(ip[v4ID:], 0)
+	binary.BigEndian.PutUint16(ip[v4Frag:], v4FlagDF)
+	ip[v4TTL] = errTTL
+	ip[v4Protocol] = protoICMP
+	ip[v4Checksum], ip[v4Checksum+1] = 0, 0
+	s4, d4 := src.As4(), to.As4()
+	copy(ip[v4Src:], s4[:])
+	copy(ip[v4Dst:], d4[:])
+	binary.BigEndian.PutUint16(ip[v4Checksum:], checksum(0, ip))
+
+	// RFC 1191 §4:
+	//   |   Type = 3    |   Code = 4    |           Checksum            |
+	//   |           unused = 0          |         Next-Hop MTU          |
+	icmp := dst[v4MinLen:n]
+	icmp[0], icmp[1] = 3, 4
+	icmp[2], icmp[3] = 0, 0
+	binary.BigEndian.PutUint16(icmp[4:], 0)
+	binary.BigEndian.PutUint16(icmp[6:], uint16(mtu))
+	binary.BigEndian.PutUint16(icmp[2:], checksum(0, icmp))
+	return n, nil
+}
+
+func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
+	pkt, ok := ipv6(inner)
+	if !ok {
+		return 0, ErrMalformed
+	}
+	mtu = max(mtu, MinMTU6)
+	if len(pkt) <= mtu {
+		return 0, ErrFits
+	}
+	proto, off, first, ok := upper(pkt)
+	if !ok {
+		return 0, ErrMalformed
+	}
+	if !first {
+		return 0, ErrFragment
+	}
+	// RFC 4443 §2.4(e.3) lets a Packet Too Big answer a packet sent to a
+	// multicast address, so only the source is checked.
+	to := netip.AddrFrom16([16]byte(pkt[v6Src : v6Src+16]))
+	if !unicast6(to) {
+		return 0, ErrAddress
+	}
+	if proto == protoICMPv6 {
+		if off >= len(pkt) {
+			return 0, ErrMalformed
+		}
+		// RFC 4443 §2.1: types below 128 are errors.
+		if pkt[off] < 128 {
+			return 0, ErrICMPError
+		}
+	}
+	if !src.Is6() || src.Is4In6() || !unicast6(src) {
+		return 0, ErrSource
+	}
+	quote := min(len(pkt), MaxLen6-HeaderLen6)
+	n := HeaderLen6 + quote
+	if len(dst) < n {
+		return 0, ErrShortBuffer
+	}
+
+	copy(dst[HeaderLen6:n], pkt[:quote])
+
+	ip := dst[:v6HeaderLen]
+	binary.BigEndian.PutUint32(ip, 6<<28) // traffic class and flow label 0
+	binary.BigEndian.PutUint16(ip[v6PayloadLen:], uint16(n-v6HeaderLen))
+	ip[v6NextHeader] = protoICMPv6
+	ip[v6HopLimit] = errTTL
+	s16, d16 := src.As16(), to.As16()
+	copy(ip[v6Src:], s16[:])
+	copy(ip[v6Dst:], d16[:])
+
+	// RFC 4443 §3.2:
+	//   |     Type = 2  |    Code = 0   |          Checksum             |
+	//   |                             MTU                               |
+	icmp := dst[v6HeaderLen:n]
+	icmp[0], icmp[1] = 2, 0
+	icmp[2], icmp[3] = 0, 0
+	binary.BigEndian.PutUint32(icmp[4:], uint32(min(uint64(mtu), math.MaxUint32)))
+	binary.BigEndian.PutUint16(icmp[2:], checksum(pseudo6(ip, len(icmp)), icmp))
+	return n, nil
+}
+
+// pseudo6 sums the IPv6 pseudo-header (RFC 8200 §8.1) of an upper-layer
+// packet of length n carried by the IPv6 header ip.
+func pseudo6(ip []byte, n int) uint64 {
+	acc := sum(0, ip[v6Src:v6Dst+16])
+	return acc + uint64(n) + protoICMPv6
+}
+
+// icmpError4 reports whether an ICMPv4 message of type t must not be
+// answered with an error. Besides the error types of RFC 792 and RFC
+// 1122 §3.2.2 (3, 4, 5, 11, 12) Linux treats every type above 18
+// (NR_ICMP_TYPES) as an error; so do we.
+func icmpError4(t byte) bool {
+	switch t {
+	case 3, 4, 5, 11, 12:
+		return true
+	}
+	return t > 18
+}
+
+// unicast4 reports whether a names a single IPv4 host: not 0.0.0.0/8,
+// 127.0.0.0/8, 224.0.0.0/4, or 240.0.0.0/4 with 255.255.255.255 (RFC
+// 1122 §3.2.1.3, RFC 1812 §4.2.2.11).
+func unicast4(a netip.Addr) bool {
+	b := a.As4()
+	return b[0] != 0 && b[0] != 127 && b[0] < 224
+}
+
+// multicast4 reports whether the IPv4 address b is multicast or the
+// limited broadcast address. A directed broadcast cannot be told from a
+// unicast address without the routing table; the sender's kernel
+// rejects that case itself.
+func multicast4(b []byte) bool {
+	return b[0]&0xf0 == 0xe0 || (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
+}
+
+// unicast6 reports whether a names a single IPv6 node: not unspecified,
+// loopback or multicast (RFC 4443 §2.4(e.6)).
+func unicast6(a netip.Addr) bool {
+	return !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast()
+}

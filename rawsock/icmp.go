@@ -1,0 +1,144 @@
+package rawsock
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Why a separate raw ICMP socket rather than IP_RECVERR on the data socket:
+//
+//   - The error queue of a socket is charged to its receive buffer, so
+//     unread Fragmentation Needed reports would eat the room the data path
+//     needs; and with IP_RECVERR set, every ICMP error about our packets
+//     also becomes a pending socket error that the next recvmmsg returns
+//     instead of data.
+//   - MSG_ERRQUEUE reads never block, and Go lets only one goroutine wait
+//     for a socket to become readable: a goroutine waiting for errors
+//     would hold up ReadBatch. A separate socket gets its own blocking
+//     reader.
+//
+// The kernel delivers every ICMP message addressed to this namespace to raw
+// ICMP sockets (before its own ICMP handling); an ICMP_FILTER keeps all but
+// Destination Unreachable out in the kernel, and ParseTooBig keeps only
+// Fragmentation Needed quoting a protocol 4 or 47 packet.
+//
+// Independently of this socket, the kernel itself records a route
+// exception (`ip route get` shows "cache ... mtu N") for the outer
+// destination when such a message arrives while a raw socket for the
+// quoted protocol is open; netconf.RouteMTU reads it back.
+
+// ICMP message layout (RFC 792, RFC 1191 §4):
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|   Type = 3    |   Code = 4    |           Checksum            |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|           unused = 0          |         Next-Hop MTU          |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|      Internet Header + 64 bits of Original Data Datagram      |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+const (
+	icmpType        = 0
+	icmpCode        = 1
+	icmpChecksum    = 2
+	icmpNextHopMTU  = 6
+	icmpQuote       = 8
+	icmpDestUnreach = 3
+	icmpFragNeeded  = 4
+)
+
+// TooBig is an ICMP Fragmentation Needed message about an outer packet
+// this host sent.
+type TooBig struct {
+	From  netip.Addr // the router that sent the ICMP message
+	Src   netip.Addr // source of the quoted packet (our local address)
+	Dst   netip.Addr // destination of the quoted packet (the tunnel remote)
+	Proto int        // protocol of the quoted packet: ProtoIPIP or ProtoGRE
+	// MTU is the next-hop MTU the router reported; 0 from routers older
+	// than RFC 1191, which leave the caller to guess. It is not checked
+	// against a minimum: anyone can forge these messages, so the engine
+	// should clamp it (Linux ignores values below 552, min_pmtu).
+	MTU int
+	// Quote is the quoted part of our packet from its IPv4 header on: at
+	// least the header and 8 bytes (the GRE base header and key when no
+	// checksum precedes it); Linux routers quote up to 576 bytes in total.
+	// It aliases the buffer the message was read into.
+	Quote []byte
+}
+
+// ParseTooBig parses an ICMP message (without the IPv4 header that carried
+// it) and reports whether it is a Fragmentation Needed with a valid
+// checksum quoting an IPv4 packet of protocol 4 or 47. From is left unset.
+// It never panics and Quote aliases icmp.
+func ParseTooBig(icmp []byte) (TooBig, bool) {
+	if len(icmp) < icmpQuote+20 ||
+		icmp[icmpType] != icmpDestUnreach || icmp[icmpCode] != icmpFragNeeded ||
+		checksum(icmp) != 0 {
+		return TooBig{}, false
+	}
+	q := icmp[icmpQuote:]
+	ihl := int(q[0]&0x0f) * 4
+	if q[0]>>4 != 4 || ihl < 20 || len(q) < ihl {
+		return TooBig{}, false
+	}
+	proto := int(q[9])
+	if proto != ProtoIPIP && proto != ProtoGRE {
+		return TooBig{}, false
+	}
+	return TooBig{
+		Src:   netip.AddrFrom4([4]byte(q[12:16])),
+		Dst:   netip.AddrFrom4([4]byte(q[16:20])),
+		Proto: proto,
+		MTU:   int(binary.BigEndian.Uint16(icmp[icmpNextHopMTU:])),
+		Quote: q,
+	}, true
+}
+
+// checksum returns the Internet checksum (RFC 1071) of b; 0 when b holds a
+// correct checksum field.
+func checksum(b []byte) uint16 {
+	var sum uint32
+	for len(b) >= 2 {
+		sum += uint32(b[0])<<8 | uint32(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// ICMPConn reads Fragmentation Needed messages about our outer packets
+// from a raw ICMP socket. One goroutine reads it; it is rare traffic
+// (routers rate-limit ICMP), so a read may allocate.
+type ICMPConn struct {
+	sys icmpSys // platform part
+}
+
+// OpenICMP opens a raw ICMP socket in the calling thread's network
+// namespace that the kernel filters down to Destination Unreachable
+// messages. It needs CAP_NET_RAW.
+func OpenICMP() (*ICMPConn, error) {
+	c := &ICMPConn{}
+	if err := c.sys.open(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ReadTooBig blocks until a Fragmentation Needed message quoting a
+// protocol 4 or 47 packet arrives, read into buf (1500 bytes is plenty),
+// and returns it; Quote aliases buf. Other ICMP messages are skipped.
+// After Close it returns an error for which errors.Is(err, net.ErrClosed).
+func (c *ICMPConn) ReadTooBig(buf []byte) (TooBig, error) {
+	return c.sys.readTooBig(buf)
+}
+
+// Close closes the socket; a blocked ReadTooBig returns net.ErrClosed.
+func (c *ICMPConn) Close() error {
+	return c.sys.close()
+}

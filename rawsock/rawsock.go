@@ -1,0 +1,117 @@
+// Package rawsock sends and receives whole IPv4 packets of one protocol —
+// 4 (IP-in-IP) or 47 (GRE) — through a raw socket, many packets per system
+// call (recvmmsg and sendmmsg through golang.org/x/net/ipv4).
+//
+// It is the underlay seam of the data path: encap writes the outer IPv4
+// header itself (the socket has IP_HDRINCL on) and WriteBatch routes each
+// packet by the destination address in that header; ReadBatch hands back
+// received packets header included, exactly as the kernel delivered them
+// (fragments already reassembled), for decap to validate.
+//
+// With IP_HDRINCL the kernel still fills in, on send, the total length, the
+// header checksum, a zero identification and a zero source address
+// (raw(7)); it never fragments such a packet: one larger than the egress
+// device's MTU fails with EMSGSIZE whatever its DF bit says (see errors.go).
+//
+// The package also reads ICMP Fragmentation Needed messages about packets
+// this host sent (OpenICMP, TooBig), the input of path MTU discovery for
+// tunnels (RFC 2003 §5.1.2, RFC 4459).
+//
+// It does not demultiplex, validate or build packets; it does not speak
+// IPv6 underlays.
+package rawsock
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+)
+
+// The IP protocol numbers Open accepts.
+const (
+	ProtoIPIP = 4  // IP-in-IP, RFC 2003
+	ProtoGRE  = 47 // GRE, RFC 2784 / RFC 2890
+)
+
+// BatchSize is the number of message slots a Conn preallocates for each
+// direction; larger batches work too (the slots grow once).
+const BatchSize = 128
+
+// ErrNotImplemented is returned on platforms without raw-socket support.
+var ErrNotImplemented = fmt.Errorf("rawsock: not implemented on %s", runtime.GOOS)
+
+// ErrBadProto is returned by Open for a protocol other than 4 or 47.
+var ErrBadProto = errors.New("rawsock: protocol must be 4 (IPIP) or 47 (GRE)")
+
+// Conn is a raw IPv4 socket for one protocol. ReadBatch and WriteBatch may
+// run concurrently with each other (one receive and one send loop);
+// concurrent calls in the same direction are serialised.
+type Conn struct {
+	proto int
+	sys   connSys // platform part, see rawsock_linux.go
+
+	truncated atomic.Uint64
+}
+
+// Stats are a Conn's own counters (the engine counts everything else).
+type Stats struct {
+	// Truncated counts received packets larger than the buffer offered for
+	// them; their slots came back with size 0.
+	Truncated uint64
+}
+
+// Open opens a raw AF_INET socket for proto (ProtoIPIP or ProtoGRE) in the
+// calling thread's network namespace, with IP_HDRINCL on and 4 MiB receive
+// and send buffers (SO_RCVBUFFORCE/SO_SNDBUFFORCE when CAP_NET_ADMIN allows,
+// else as much of SO_RCVBUF/SO_SNDBUF as net.core.[rw]mem_max grants).
+// It needs CAP_NET_RAW. While the socket is open the kernel stops answering
+// packets of proto with ICMP protocol-unreachable.
+func Open(proto int) (*Conn, error) {
+	if proto != ProtoIPIP && proto != ProtoGRE {
+		return nil, ErrBadProto
+	}
+	c := &Conn{proto: proto}
+	if err := c.sys.open(proto); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Proto returns the IP protocol number the Conn was opened for.
+func (c *Conn) Proto() int { return c.proto }
+
+// ReadBatch blocks until at least one packet arrives, then fills
+// bufs[i][:sizes[i]] with whole IPv4 packets (header included) for i < n,
+// as many as one recvmmsg delivers, at most min(len(bufs), len(sizes)).
+// A slot whose packet did not fit its buffer gets size 0 (see Stats).
+// After Close it returns an error for which errors.Is(err, net.ErrClosed).
+// With no slots it returns 0, nil at once.
+//
+// Allocations: x/net parses the source address of every packet into a new
+// *net.IPAddr (2 small allocations per packet) whether it is wanted or not;
+// that cannot be switched off through its API, and rawsock itself adds
+// none. The addresses are dropped before ReadBatch returns.
+func (c *Conn) ReadBatch(bufs [][]byte, sizes []int) (n int, err error) {
+	return c.sys.readBatch(c, bufs, sizes)
+}
+
+// WriteBatch sends each pkts[i], a whole IPv4 packet with its header, to
+// the destination address in that header, with as few sendmmsg calls as the
+// kernel allows. It returns how many were sent: on an error for packet n it
+// returns (n, err) and sends nothing after it; see errors.go for what each
+// error means and whether to continue with pkts[n+1:]. It does not
+// allocate: the destination addresses live in preallocated slots.
+func (c *Conn) WriteBatch(pkts [][]byte) (n int, err error) {
+	return c.sys.writeBatch(pkts)
+}
+
+// Close closes the socket; a blocked ReadBatch returns net.ErrClosed.
+func (c *Conn) Close() error {
+	return c.sys.close()
+}
+
+// Stats returns a snapshot of the Conn's counters.
+func (c *Conn) Stats() Stats {
+	return Stats{Truncated: c.truncated.Load()}
+}

@@ -1,0 +1,187 @@
+package rawsock
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// sockBufBytes is the receive and send buffer size Open asks for: about
+// 2800 full-size packets, enough to ride out a scheduling hiccup of the
+// receive loop at a few hundred thousand packets per second.
+const sockBufBytes = 4 << 20
+
+// connSys holds the socket and the message slots reused by every batch, so
+// that the hot path allocates nothing of its own.
+type connSys struct {
+	ipc *net.IPConn
+	pc  *ipv4.PacketConn
+
+	rmu   sync.Mutex
+	rmsgs []ipv4.Message
+	rbufs [][]byte // rmsgs[i].Buffers == rbufs[i:i+1]
+
+	wmu    sync.Mutex
+	wmsgs  []ipv4.Message
+	wbufs  [][]byte     // wmsgs[i].Buffers == wbufs[i:i+1]
+	waddrs []net.IPAddr // wmsgs[i].Addr == &waddrs[i]
+	wips   [][4]byte    // waddrs[i].IP == wips[i][:]
+}
+
+func (s *connSys) open(proto int) error {
+	pconn, err := net.ListenPacket(fmt.Sprintf("ip4:%d", proto), "0.0.0.0")
+	if err != nil {
+		return fmt.Errorf("rawsock: open raw socket for protocol %d: %w", proto, err)
+	}
+	ipc := pconn.(*net.IPConn)
+	if err := setSockopts(ipc); err != nil {
+		ipc.Close()
+		return err
+	}
+	s.ipc = ipc
+	s.pc = ipv4.NewPacketConn(ipc)
+	s.growRead(BatchSize)
+	s.growWrite(BatchSize)
+	return nil
+}
+
+// setSockopts turns IP_HDRINCL on and enlarges the socket buffers.
+func setSockopts(ipc *net.IPConn) error {
+	rc, err := ipc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("rawsock: %w", err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_HDRINCL, 1); serr != nil {
+			serr = fmt.Errorf("rawsock: set IP_HDRINCL: %w", serr)
+			return
+		}
+		// The FORCE variants need CAP_NET_ADMIN in the initial user
+		// namespace; the plain ones are capped by net.core.[rw]mem_max.
+		// A smaller buffer is not fatal, so their errors are ignored.
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufBytes) != nil {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, sockBufBytes)
+		}
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufBytes) != nil {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, sockBufBytes)
+		}
+	})
+	if err == nil {
+		err = serr
+	}
+	return err
+}
+
+func (s *connSys) growRead(n int) {
+	if n <= len(s.rmsgs) {
+		return
+	}
+	s.rmsgs = make([]ipv4.Message, n)
+	s.rbufs = make([][]byte, n)
+	for i := range s.rmsgs {
+		s.rmsgs[i].Buffers = s.rbufs[i : i+1 : i+1]
+	}
+}
+
+func (s *connSys) growWrite(n int) {
+	if n <= len(s.wmsgs) {
+		return
+	}
+	s.wmsgs = make([]ipv4.Message, n)
+	s.wbufs = make([][]byte, n)
+	s.waddrs = make([]net.IPAddr, n)
+	s.wips = make([][4]byte, n)
+	for i := range s.wmsgs {
+		s.waddrs[i].IP = s.wips[i][:]
+		s.wmsgs[i].Buffers = s.wbufs[i : i+1 : i+1]
+		s.wmsgs[i].Addr = &s.waddrs[i]
+	}
+}
+
+func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
+	if s.pc == nil {
+		return 0, errNotOpen
+	}
+	n := min(len(bufs), len(sizes))
+	if n == 0 {
+		return 0, nil
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.growRead(n)
+	msgs := s.rmsgs[:n]
+	for i := range msgs {
+		s.rbufs[i] = bufs[i]
+	}
+	got, err := s.pc.ReadBatch(msgs, 0)
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < got; i++ {
+		if msgs[i].Flags&unix.MSG_TRUNC != 0 {
+			sizes[i] = 0
+			c.truncated.Add(1)
+			continue
+		}
+		sizes[i] = msgs[i].N
+	}
+	// Let go of the caller's buffers and of the source addresses x/net
+	// allocated, so that nothing outlives the batch.
+	for i := range msgs {
+		s.rbufs[i] = nil
+		msgs[i].Addr = nil
+	}
+	return got, nil
+}
+
+func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
+	if s.pc == nil {
+		return 0, errNotOpen
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.growWrite(len(pkts))
+	defer clear(s.wbufs[:len(pkts)]) // drop references to the caller's packets
+
+	// Fill slots up to the first packet without a usable header.
+	end := 0
+	for ; end < len(pkts); end++ {
+		p := pkts[end]
+		if len(p) < ipv4.HeaderLen || p[0]>>4 != 4 {
+			break
+		}
+		s.wbufs[end] = p
+		copy(s.wips[end][:], p[16:20])
+	}
+	sent := 0
+	for sent < end {
+		n, err := s.pc.WriteBatch(s.wmsgs[sent:end], 0)
+		if err != nil {
+			return sent, err
+		}
+		if n <= 0 {
+			// sendmmsg reports an error for its first message itself;
+			// zero without one would loop forever.
+			return sent, errors.New("rawsock: sendmmsg sent nothing")
+		}
+		// A short count means message sent+n failed: the kernel drops
+		// that error, so the next call retries the packet and reports it.
+		sent += n
+	}
+	if sent < len(pkts) {
+		return sent, ErrNotIPv4
+	}
+	return sent, nil
+}
+
+func (s *connSys) close() error {
+	if s.pc == nil {
+		return errNotOpen
+	}
+	return s.pc.Close()
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package rawsock
+
+type connSys struct{}
+
+func (s *connSys) open(proto int) error { return ErrNotImplemented }
+
+func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
+	return 0, ErrNotImplemented
+}
+
+func (s *connSys) writeBatch(pkts [][]byte) (int, error) { return 0, ErrNotImplemented }
+
+func (s *connSys) close() error { return ErrNotImplemented }

@@ -1,0 +1,286 @@
+// Package tunnel is gretun's engine: the table of tunnels, the goroutines
+// that move packets between TUN devices and the raw sockets, and the
+// counters. Each tunnel owns a TUN device, an encapsulator and a receive
+// policy; one raw socket per protocol serves all tunnels, and received
+// packets are demultiplexed, as the kernel does, by (protocol, outer source,
+// outer destination, GRE key).
+//
+// The engine does not parse command lines or talk to users: cmd/gretun and
+// control do. Wire formats live in encap and decap.
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/decap"
+)
+
+// demuxKey identifies the tunnel an outer packet belongs to.
+type demuxKey struct {
+	proto    uint8
+	src, dst [4]byte // outer source = tunnel remote, destination = tunnel local
+	key      uint32
+	hasKey   bool
+}
+
+func keyOf(c *config.Tunnel) demuxKey {
+	k := demuxKey{proto: c.Proto(), src: c.Remote.As4(), dst: c.Local.As4()}
+	if c.HasIKey {
+		k.key, k.hasKey = c.IKey, true
+	}
+	return k
+}
+
+// Engine runs many tunnels in one process.
+type Engine struct {
+	env Env
+	log *slog.Logger
+
+	mu      sync.Mutex // serialises Add, Del, Change, Close
+	tunnels map[string]*Tunnel
+	socks   map[uint8]*socket
+	closed  bool
+
+	demux atomic.Pointer[map[demuxKey]*Tunnel] // copy on write, read by the receive loops
+
+	unmatched counters // drops that belong to no tunnel
+}
+
+// New returns an engine that reaches the host through env.
+func New(env Env, log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{env: env, log: log, tunnels: map[string]*Tunnel{}, socks: map[uint8]*socket{}}
+	e.demux.Store(&map[demuxKey]*Tunnel{})
+	return e
+}
+
+// Add creates the tunnel's TUN device, brings it up and starts serving it.
+// On error nothing is left behind.
+func (e *Engine) Add(c config.Tunnel) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("engine is shutting down")
+	}
+	if _, dup := e.tunnels[c.Name]; dup {
+		return fmt.Errorf("tunnel %q already exists", c.Name)
+	}
+	if exists, err := e.env.Host.LinkExists(c.Name); err != nil {
+		return err
+	} else if exists {
+		return fmt.Errorf("a device named %q already exists", c.Name)
+	}
+	if err := e.checkUnique(&c, ""); err != nil {
+		return err
+	}
+	if err := e.checkLocal(c.Local); err != nil {
+		return err
+	}
+	sock, err := e.socket(c.Proto())
+	if err != nil {
+		return err
+	}
+	t, err := newTunnel(e, c, sock)
+	if err != nil {
+		return err
+	}
+	e.tunnels[c.Name] = t
+	e.publish()
+	t.start()
+	e.log.Info("tunnel added", "tunnel", c.String(), "mtu", t.MTU())
+	return nil
+}
+
+// Del stops the tunnel and removes its device.
+func (e *Engine) Del(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.tunnels[name]
+	if !ok {
+		return fmt.Errorf("no tunnel named %q", name)
+	}
+	delete(e.tunnels, name)
+	e.publish()
+	t.stop()
+	e.log.Info("tunnel deleted", "tunnel", name)
+	return nil
+}
+
+// Change reconfigures a running tunnel in place, keeping its device (and so
+// the user's addresses and routes), as `ip tunnel change` does.
+func (e *Engine) Change(c config.Tunnel) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.tunnels[c.Name]
+	if !ok {
+		return fmt.Errorf("no tunnel named %q", c.Name)
+	}
+	if err := e.checkUnique(&c, c.Name); err != nil {
+		return err
+	}
+	if err := e.checkLocal(c.Local); err != nil {
+		return err
+	}
+	sock, err := e.socket(c.Proto())
+	if err != nil {
+		return err
+	}
+	if err := t.reconfigure(c, sock); err != nil {
+		return err
+	}
+	e.publish()
+	e.log.Info("tunnel changed", "tunnel", c.String(), "mtu", t.MTU())
+	return nil
+}
+
+// Config returns the named tunnel's configuration.
+func (e *Engine) Config(name string) (config.Tunnel, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.tunnels[name]
+	if !ok {
+		return config.Tunnel{}, false
+	}
+	return *t.cfg.Load(), true
+}
+
+// Status is what `tunnel show` prints of one tunnel.
+type Status struct {
+	Config    config.Tunnel    `json:"config"`
+	Line      string           `json:"line"` // the `ip tunnel show` line
+	MTU       int              `json:"mtu"`
+	Stats     Stats            `json:"stats"`
+	Keepalive *KeepaliveStatus `json:"keepalive,omitempty"`
+}
+
+// Show returns the status of the named tunnel, or of all when name is "".
+func (e *Engine) Show(name string) ([]Status, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Status
+	for n, t := range e.tunnels {
+		if name == "" || n == name {
+			out = append(out, t.status())
+		}
+	}
+	if name != "" && len(out) == 0 {
+		return nil, fmt.Errorf("no tunnel named %q", name)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Config.Name < out[j].Config.Name })
+	return out, nil
+}
+
+// Unmatched returns the drops of packets that belong to no tunnel.
+func (e *Engine) Unmatched() Stats { return e.unmatched.snapshot() }
+
+// Names lists the tunnels.
+func (e *Engine) Names() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := make([]string, 0, len(e.tunnels))
+	for n := range e.tunnels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Reload makes the running tunnels match want: it adds the new ones,
+// deletes the ones no longer wanted and changes the ones whose configuration
+// differs, leaving the others untouched. It carries on past a tunnel that
+// fails and returns all errors joined.
+func (e *Engine) Reload(want []config.Tunnel) error {
+	wanted := map[string]config.Tunnel{}
+	for _, c := range want {
+		wanted[c.Name] = c
+	}
+	var errs []error
+	for _, name := range e.Names() {
+		if _, keep := wanted[name]; !keep {
+			errs = append(errs, e.Del(name))
+		}
+	}
+	for _, c := range want {
+		cur, exists := e.Config(c.Name)
+		switch {
+		case !exists:
+			errs = append(errs, e.Add(c))
+		case cur != c:
+			errs = append(errs, e.Change(c))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops every tunnel, removes every device and closes the sockets.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.closed = true
+	for name, t := range e.tunnels {
+		delete(e.tunnels, name)
+		t.stop()
+	}
+	e.publish()
+	for _, s := range e.socks {
+		s.close()
+	}
+}
+
+// publish rebuilds the demultiplexing table from e.tunnels; e.mu is held.
+func (e *Engine) publish() {
+	m := make(map[demuxKey]*Tunnel, len(e.tunnels))
+	for _, t := range e.tunnels {
+		m[keyOf(t.cfg.Load())] = t
+	}
+	e.demux.Store(&m)
+}
+
+func (e *Engine) lookup(p *decap.Packet) *Tunnel {
+	k := demuxKey{proto: p.Proto, src: p.Src, dst: p.Dst}
+	if p.HasKey() {
+		k.key, k.hasKey = p.Key, true
+	}
+	return (*e.demux.Load())[k]
+}
+
+// checkUnique refuses a second tunnel with the same demultiplexing key:
+// the kernel could not tell their packets apart either.
+func (e *Engine) checkUnique(c *config.Tunnel, except string) error {
+	k := keyOf(c)
+	for n, t := range e.tunnels {
+		if n != except && keyOf(t.cfg.Load()) == k {
+			return fmt.Errorf("tunnel %q already uses %s remote %s local %s with the same key", n, c.Mode, c.Remote, c.Local)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) checkLocal(a netip.Addr) error {
+	ok, err := e.env.Host.HasLocalAddr(a)
+	if err != nil {
+		return fmt.Errorf("checking local address %s: %v", a, err)
+	}
+	if !ok {
+		return fmt.Errorf("local address %s is not configured on this host", a)
+	}
+	return nil
+}

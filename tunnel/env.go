@@ -1,0 +1,42 @@
+package tunnel
+
+import (
+	"net/netip"
+
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// Underlay is the engine's seam to the raw sockets (rawsock.Conn), so the
+// data path can run over in-memory fakes in tests and benchmarks. Every
+// tunnel's sending goroutine calls WriteBatch, so it must be safe for
+// concurrent use; ReadBatch has one caller.
+type Underlay interface {
+	ReadBatch(bufs [][]byte, sizes []int) (int, error)
+	WriteBatch(pkts [][]byte) (int, error)
+	Close() error
+}
+
+// Host is what the engine asks of the host's network configuration
+// (netconf over netlink in production).
+type Host interface {
+	// HasLocalAddr reports whether a is configured on this host.
+	HasLocalAddr(a netip.Addr) (bool, error)
+	// LinkExists reports whether a network device of that name exists.
+	LinkExists(name string) (bool, error)
+	// RouteMTU is the MTU of the underlay route toward dst.
+	RouteMTU(dst netip.Addr) (int, error)
+	// PrepareDevice brings a new TUN device up with its MTU and makes the
+	// kernel skip its routes while its carrier is off.
+	PrepareDevice(name string, mtu int) error
+	// SetMTU changes a device's MTU.
+	SetMTU(name string, mtu int) error
+	// SetCarrier turns a TUN device's carrier (line protocol) on or off.
+	SetCarrier(dev tun.Device, up bool) error
+}
+
+// Env is how the engine reaches devices, sockets and the host.
+type Env struct {
+	CreateTUN    func(name string, mtu int) (tun.Device, error)
+	OpenUnderlay func(proto int) (Underlay, error)
+	Host         Host
+}

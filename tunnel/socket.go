@@ -1,0 +1,169 @@
+package tunnel
+
+import (
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/header"
+)
+
+// rxBatch is how many outer packets one receive call takes at most.
+const rxBatch = 128
+
+// rxBufSize holds the largest IPv4 packet (the kernel reassembles fragments
+// before a raw socket sees them) plus room for the TUN's virtio header.
+const rxBufSize = header.IPv4MaxPacket + 64
+
+// tunHeader is the room the TUN library needs in front of each packet it
+// writes (its virtio-net header, when offloads are on).
+const tunHeader = 10
+
+// socket is one raw socket, shared by every tunnel of its protocol, and the
+// goroutine that receives on it.
+type socket struct {
+	e     *Engine
+	proto uint8
+	conn  Underlay
+	done  chan struct{}
+}
+
+// socket returns the raw socket for proto, opening it on first use; e.mu is held.
+func (e *Engine) socket(proto uint8) (*socket, error) {
+	if s, ok := e.socks[proto]; ok {
+		return s, nil
+	}
+	conn, err := e.env.OpenUnderlay(int(proto))
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, errors.New("opening a raw IP socket needs CAP_NET_RAW (run as root)")
+		}
+		return nil, err
+	}
+	s := &socket{e: e, proto: proto, conn: conn, done: make(chan struct{})}
+	e.socks[proto] = s
+	go s.receive()
+	return s, nil
+}
+
+func (s *socket) close() {
+	s.conn.Close()
+	<-s.done
+}
+
+// send writes packets to the underlay, dropping and counting those the
+// kernel refuses (see rawsock's error contract) on c.
+func (s *socket) send(pkts [][]byte, c *counters) {
+	for len(pkts) > 0 {
+		n, err := s.conn.WriteBatch(pkts)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, net.ErrClosed) {
+			c.add(txErrors, uint64(len(pkts)-n))
+			return
+		}
+		countSendError(err, c)
+		pkts = pkts[n+1:]
+	}
+}
+
+// receive is the receive loop: read a batch, validate and demultiplex each
+// packet, then hand each tunnel its packets in one TUN write.
+func (s *socket) receive() {
+	defer close(s.done)
+	bufs := make([][]byte, rxBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, rxBufSize)
+	}
+	sizes := make([]int, rxBatch)
+	var (
+		touched []*Tunnel
+		reflect [][]byte
+		p       decap.Packet
+		errRun  int
+	)
+	for {
+		n, err := s.conn.ReadBatch(bufs, sizes)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			// Transient (ENOBUFS, ENOMEM): back off a little, never spin.
+			errRun++
+			time.Sleep(time.Duration(min(errRun, 100)) * time.Millisecond)
+			continue
+		}
+		errRun = 0
+		demux := *s.e.demux.Load()
+		var last *Tunnel
+		var lastKey demuxKey
+		for i := 0; i < n; i++ {
+			pkt := bufs[i][:sizes[i]]
+			r := decap.Parse(pkt, &p)
+			if p.Proto == 0 {
+				s.e.unmatched.drop(r) // not even a sound outer header
+				continue
+			}
+			k := demuxKey{proto: p.Proto, src: p.Src, dst: p.Dst}
+			if p.HasKey() {
+				k.key, k.hasKey = p.Key, true
+			}
+			t := last
+			if t == nil || k != lastKey {
+				t = demux[k]
+				last, lastKey = t, k
+			}
+			if t == nil {
+				if r == decap.OK {
+					r = decap.NoTunnel
+				}
+				s.e.unmatched.drop(r)
+				continue
+			}
+			if r == decap.OK {
+				r = t.recv.Load().Accept(&p)
+			}
+			if r != decap.OK {
+				t.counters.drop(r)
+				continue
+			}
+			switch p.Kind {
+			case decap.Data:
+				inner := pkt[p.Start:p.End]
+				if !decap.DecapECN(inner, p.TOS) {
+					t.counters.drop(decap.InnerVersion) // CE on a not-ECT packet: RFC 6040 drop
+					continue
+				}
+				if len(t.rx.pending) == 0 {
+					touched = append(touched, t)
+				}
+				t.rx.pending = append(t.rx.pending, bufs[i][p.Start-tunHeader:p.End])
+				t.rx.bytes += uint64(len(inner))
+			case decap.Keepalive:
+				t.keepaliveReply(pkt[p.Start:p.End])
+			case decap.Reflect:
+				// Another router's keepalive probe: send its inner packet
+				// straight back out of the underlay, as a router forwarding
+				// it would, without touching the TUN device.
+				reflect = append(reflect, pkt[p.Start:p.End])
+				t.reflected.Add(1)
+			}
+		}
+		for _, t := range touched {
+			t.deliver()
+		}
+		touched = touched[:0]
+		if len(reflect) > 0 {
+			// Only GRE packets are reflected, and s is the GRE socket.
+			s.send(reflect, &s.e.unmatched)
+			reflect = reflect[:0]
+		}
+	}
+}
+
+// innerOffset is where the TUN is read: room for the largest outer header.
+const innerOffset = encap.Headroom

@@ -1,0 +1,51 @@
+package tunnel
+
+import (
+	"net/netip"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/gretun/gretun/netconf"
+	"github.com/gretun/gretun/rawsock"
+)
+
+// SystemEnv reaches the real host: TUN devices through wireguard's tun
+// package (with offloads and batching), raw sockets through rawsock and
+// netlink through netconf.
+func SystemEnv() Env {
+	return Env{
+		CreateTUN:    tun.CreateTUN,
+		OpenUnderlay: func(proto int) (Underlay, error) { return rawsock.Open(proto) },
+		Host:         systemHost{},
+	}
+}
+
+type systemHost struct{}
+
+func (systemHost) HasLocalAddr(a netip.Addr) (bool, error) { return netconf.HasLocalAddr(a) }
+
+func (systemHost) LinkExists(name string) (bool, error) {
+	_, err := netconf.LinkIndex(name)
+	return err == nil, nil
+}
+
+func (systemHost) RouteMTU(dst netip.Addr) (int, error) {
+	mtu, _, err := netconf.RouteMTU(dst)
+	return mtu, err
+}
+
+func (systemHost) PrepareDevice(name string, mtu int) error {
+	if err := netconf.IgnoreRoutesWithLinkdown(name); err != nil {
+		return err
+	}
+	if err := netconf.SetMTU(name, mtu); err != nil {
+		return err
+	}
+	return netconf.SetUp(name)
+}
+
+func (systemHost) SetMTU(name string, mtu int) error { return netconf.SetMTU(name, mtu) }
+
+func (systemHost) SetCarrier(dev tun.Device, up bool) error {
+	return netconf.SetCarrier(dev.File(), up)
+}

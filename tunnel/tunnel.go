@@ -1,0 +1,310 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/header"
+)
+
+// Tunnel is one running tunnel: its TUN device, its sending goroutine and
+// its receive state (driven by its protocol's socket goroutine).
+type Tunnel struct {
+	e    *Engine
+	name string
+	dev  tun.Device
+
+	cfg  atomic.Pointer[config.Tunnel]
+	recv atomic.Pointer[decap.Receiver]
+	mtu  atomic.Int64 // device MTU
+
+	// txMu guards the sending side's state: the encapsulator (identification
+	// and sequence numbers) and the socket it sends on. The sending goroutine
+	// takes it once a batch; keepalives and reconfiguration take it too.
+	txMu        sync.Mutex
+	enc         *encap.Encapsulator
+	sock        *socket
+	underlayMTU int
+
+	// rx is owned by the receiving socket goroutine.
+	rx struct {
+		pending [][]byte
+		bytes   uint64
+	}
+
+	counters       counters
+	reflected      atomic.Uint64
+	deadLoopLogged atomic.Bool
+
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+}
+
+func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
+	enc, err := encap.New(c.Encap())
+	if err != nil {
+		return nil, err
+	}
+	underlay := e.underlayMTU(c.Remote)
+	mtu := c.MTU
+	if mtu == 0 {
+		mtu = underlay - c.Overhead()
+	}
+	dev, err := e.env.CreateTUN(c.Name, mtu)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("creating TUN device %s needs CAP_NET_ADMIN and access to /dev/net/tun: %v", c.Name, err)
+		}
+		return nil, fmt.Errorf("creating TUN device %s: %v", c.Name, err)
+	}
+	if err := e.env.Host.PrepareDevice(c.Name, mtu); err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("setting up device %s: %v", c.Name, err)
+	}
+	t := &Tunnel{e: e, name: c.Name, dev: dev, enc: enc, sock: sock, underlayMTU: underlay}
+	t.cfg.Store(&c)
+	t.recv.Store(decap.NewReceiver(c.Policy()))
+	t.mtu.Store(int64(mtu))
+	return t, nil
+}
+
+// underlayMTU is the MTU of the route toward remote, 1500 when unknown.
+func (e *Engine) underlayMTU(remote netip.Addr) int {
+	mtu, err := e.env.Host.RouteMTU(remote)
+	if err != nil || mtu <= 0 {
+		e.log.Warn("no route MTU toward remote, assuming 1500", "remote", remote, "err", err)
+		return 1500
+	}
+	return mtu
+}
+
+// MTU returns the device's MTU.
+func (t *Tunnel) MTU() int { return int(t.mtu.Load()) }
+
+func (t *Tunnel) start() {
+	t.wg.Add(2)
+	go t.transmit()
+	go t.watchDevice()
+}
+
+// stop closes the device (which ends the goroutines) and waits for them.
+func (t *Tunnel) stop() {
+	t.stopping.Store(true)
+	t.dev.Close()
+	t.wg.Wait()
+}
+
+// watchDevice drains the TUN library's events (it blocks when nobody reads
+// them) and follows MTU changes made with `ip link set mtu`.
+func (t *Tunnel) watchDevice() {
+	defer t.wg.Done()
+	for ev := range t.dev.Events() {
+		if ev&tun.EventMTUUpdate != 0 {
+			if mtu, err := t.dev.MTU(); err == nil {
+				t.mtu.Store(int64(mtu))
+			}
+		}
+	}
+}
+
+// reconfigure applies a changed configuration; e.mu is held.
+func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
+	enc, err := encap.New(c.Encap())
+	if err != nil {
+		return err
+	}
+	underlay := t.e.underlayMTU(c.Remote)
+	mtu := c.MTU
+	if mtu == 0 {
+		mtu = underlay - c.Overhead()
+	}
+	if mtu != t.MTU() {
+		if err := t.e.env.Host.SetMTU(t.name, mtu); err != nil {
+			return fmt.Errorf("setting MTU of %s: %v", t.name, err)
+		}
+		t.mtu.Store(int64(mtu))
+	}
+	t.txMu.Lock()
+	t.enc, t.sock, t.underlayMTU = enc, sock, underlay
+	t.txMu.Unlock()
+	old := t.cfg.Load()
+	if old.Policy() != c.Policy() {
+		t.recv.Store(decap.NewReceiver(c.Policy()))
+	}
+	t.cfg.Store(&c)
+	return nil
+}
+
+func (t *Tunnel) status() Status {
+	c := *t.cfg.Load()
+	return Status{Config: c, Line: c.String(), MTU: t.MTU(), Stats: t.counters.snapshot()}
+}
+
+// deliver writes the packets the receive loop gathered for this tunnel to
+// its TUN device in one call; called by the socket goroutine.
+func (t *Tunnel) deliver() {
+	pkts := t.rx.pending
+	_, err := t.dev.Write(pkts, tunHeader)
+	c := &t.counters
+	if err != nil {
+		// The device is down (`ip link set dev NAME down`) or going away:
+		// the kernel refuses the whole write.
+		c.add(rxDevice, uint64(len(pkts)))
+		c.add(rxErrors, uint64(len(pkts)))
+	} else {
+		c.add(rxPackets, uint64(len(pkts)))
+		c.add(rxBytes, t.rx.bytes)
+	}
+	for i := range pkts {
+		pkts[i] = nil
+	}
+	t.rx.pending = pkts[:0]
+	t.rx.bytes = 0
+}
+
+// transmit is the sending loop: read a batch of inner packets from the TUN
+// device at the encapsulation headroom, encapsulate them in place and send
+// them in one batch.
+func (t *Tunnel) transmit() {
+	defer t.wg.Done()
+	batch := t.dev.BatchSize()
+	bufSize := t.MTU()
+	bufs, sizes := makeBufs(batch, bufSize)
+	out := make([][]byte, 0, batch)
+	var frags fragPool
+	errRun := 0
+	for {
+		if mtu := t.MTU(); mtu > bufSize {
+			bufSize = mtu
+			bufs, _ = makeBufs(batch, bufSize)
+		}
+		n, err := t.dev.Read(bufs, sizes, innerOffset)
+		if err != nil {
+			if t.stopping.Load() || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			// A super-packet with more segments than the batch, or one larger
+			// than the buffers (the MTU grew): count, recover, carry on.
+			t.counters.add(txErrors, 1)
+			if mtu, merr := t.dev.MTU(); merr == nil && mtu > bufSize {
+				t.mtu.Store(int64(mtu))
+			}
+			if n == 0 {
+				errRun++
+				time.Sleep(time.Duration(min(errRun, 100)) * time.Millisecond)
+				continue
+			}
+		}
+		errRun = 0
+		t.txMu.Lock()
+		out = t.encapBatch(bufs[:n], sizes[:n], out[:0], &frags)
+		sock := t.sock
+		t.txMu.Unlock()
+		if len(out) > 0 {
+			sock.send(out, &t.counters)
+		}
+		frags.reset()
+	}
+}
+
+// encapBatch encapsulates the inner packets in place and appends the outer
+// packets (or their fragments) to out; t.txMu is held.
+func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fragPool) [][]byte {
+	c := &t.counters
+	var pkts, bytes, errs uint64
+	for i := range bufs {
+		buf := bufs[i][:innerOffset+sizes[i]]
+		inner := buf[innerOffset:]
+		if t.isOwnOuter(inner) {
+			c.add(txDeadLoop, 1)
+			errs++
+			if !t.deadLoopLogged.Swap(true) {
+				t.e.log.Warn("dead loop: the route to the remote goes through the tunnel itself; dropping its own packets", "tunnel", t.name, "remote", t.cfg.Load().Remote)
+			}
+			continue
+		}
+		outer, err := t.enc.Encap(buf, innerOffset)
+		if err != nil {
+			c.add(txBadInner, 1)
+			errs++
+			continue
+		}
+		if len(outer) > t.underlayMTU {
+			// A raw socket does not fragment: do it here when DF allows
+			// (RFC 791), else drop it and count it.
+			n, err := frags.fragment(outer, t.underlayMTU)
+			if err != nil {
+				c.add(txTooBig, 1)
+				errs++
+				continue
+			}
+			out = append(out, frags.last(n)...)
+			c.add(txFragmented, uint64(n))
+		} else {
+			out = append(out, outer)
+		}
+		pkts++
+		bytes += uint64(sizes[i])
+	}
+	c.add(txPackets, pkts)
+	c.add(txBytes, bytes)
+	c.add(txErrors, errs)
+	return out
+}
+
+// isOwnOuter reports whether a packet read from the TUN is one of this
+// tunnel's own outer packets: the route to the remote leads into the tunnel.
+func (t *Tunnel) isOwnOuter(inner []byte) bool {
+	if len(inner) < header.IPv4MinLen || inner[0]>>4 != 4 {
+		return false
+	}
+	c := t.cfg.Load()
+	ip := header.IPv4(inner)
+	return ip.Protocol() == c.Proto() && ip.Src() == c.Local.As4() && ip.Dst() == c.Remote.As4()
+}
+
+func makeBufs(n, mtu int) ([][]byte, []int) {
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, innerOffset+mtu)
+	}
+	return bufs, make([]int, n)
+}
+
+// fragPool lends buffers for outer fragments within one batch.
+type fragPool struct {
+	bufs [][]byte
+	used int
+}
+
+func (f *fragPool) fragment(pkt []byte, mtu int) (int, error) {
+	need := (len(pkt)+mtu-1)/(mtu-header.IPv4MinLen-8) + 1
+	for len(f.bufs) < f.used+need {
+		f.bufs = append(f.bufs, make([]byte, 0, header.IPv4MaxPacket))
+	}
+	for i := f.used; i < f.used+need; i++ {
+		if cap(f.bufs[i]) < mtu {
+			f.bufs[i] = make([]byte, 0, mtu)
+		}
+		f.bufs[i] = f.bufs[i][:mtu]
+	}
+	n, err := encap.Fragment(pkt, mtu, f.bufs[f.used:f.used+need])
+	if err != nil {
+		return 0, err
+	}
+	f.used += n
+	return n, nil
+}
+
+func (f *fragPool) last(n int) [][]byte { return f.bufs[f.used-n : f.used] }
+func (f *fragPool) reset()             { f.used = 0 }
