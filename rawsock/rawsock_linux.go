@@ -115,9 +115,15 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 	defer s.rmu.Unlock()
 	s.growRead(n)
 	msgs := s.rmsgs[:n]
-	for i := range msgs {
-		s.rbufs[i] = bufs[i]
-	}
+	copy(s.rbufs, bufs[:n])
+	// Let go of the caller's buffers and of the source addresses x/net
+	// allocated, so that nothing outlives the batch.
+	defer func() {
+		clear(s.rbufs[:n])
+		for i := range msgs {
+			msgs[i].Addr = nil
+		}
+	}()
 	got, err := s.pc.ReadBatch(msgs, 0)
 	if err != nil {
 		return 0, err
@@ -129,12 +135,6 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 			continue
 		}
 		sizes[i] = msgs[i].N
-	}
-	// Let go of the caller's buffers and of the source addresses x/net
-	// allocated, so that nothing outlives the batch.
-	for i := range msgs {
-		s.rbufs[i] = nil
-		msgs[i].Addr = nil
 	}
 	return got, nil
 }

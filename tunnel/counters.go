@@ -15,6 +15,8 @@ type Stats struct {
 	RxCsumErrors uint64 `json:"rx_csum_errors"` // bad or missing GRE checksum
 	RxOutOfSeq   uint64 `json:"rx_out_of_seq"`  // missing, old or duplicate sequence number
 	RxDevice     uint64 `json:"rx_device_errors"`
+	// RxKeepaliveUnsolicited counts keepalive replies on a tunnel without keepalives.
+	RxKeepaliveUnsolicited uint64 `json:"rx_keepalive_unsolicited"`
 
 	TxPackets     uint64 `json:"tx_packets"`
 	TxBytes       uint64 `json:"tx_bytes"`
@@ -29,6 +31,8 @@ type Stats struct {
 	TxICMPLimited uint64 `json:"tx_icmp_limited"` // ICMP errors suppressed by the rate limit
 	TxMSSClamped  uint64 `json:"tx_mss_clamped"`
 
+	Reflected uint64 `json:"reflected"` // other routers' keepalives returned through the underlay
+
 	// Drops counts every receive drop by its reason name.
 	Drops map[string]uint64 `json:"drops,omitempty"`
 }
@@ -42,6 +46,7 @@ const (
 	rxCsumErrors
 	rxOutOfSeq
 	rxDevice
+	rxKeepaliveUnsolicited
 	txPackets
 	txBytes
 	txErrors
@@ -87,7 +92,8 @@ func (c *counters) snapshot() Stats {
 	s := Stats{
 		RxPackets: g(rxPackets), RxBytes: g(rxBytes), RxErrors: g(rxErrors),
 		RxCsumErrors: g(rxCsumErrors), RxOutOfSeq: g(rxOutOfSeq), RxDevice: g(rxDevice),
-		TxPackets: g(txPackets), TxBytes: g(txBytes), TxErrors: g(txErrors),
+		RxKeepaliveUnsolicited: g(rxKeepaliveUnsolicited),
+		TxPackets:              g(txPackets), TxBytes: g(txBytes), TxErrors: g(txErrors),
 		TxDeadLoop: g(txDeadLoop), TxNoRoute: g(txNoRoute), TxNoBufs: g(txNoBufs),
 		TxTooBig: g(txTooBig), TxFragmented: g(txFragmented), TxBadInner: g(txBadInner),
 		TxICMP: g(txICMP), TxICMPLimited: g(txICMPLimited), TxMSSClamped: g(txMSSClamped),

@@ -10,6 +10,7 @@
 package tunnel
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,7 +49,14 @@ type Engine struct {
 	socks   map[uint8]*socket
 	closed  bool
 
-	demux atomic.Pointer[map[demuxKey]*Tunnel] // copy on write, read by the receive loops
+	demux       atomic.Pointer[map[demuxKey]*Tunnel] // copy on write, read by the receive loops
+	byEndpoints atomic.Pointer[[]*Tunnel]            // every tunnel, for the underlay watchers
+
+	watchCancel context.CancelFunc
+	watchers    sync.WaitGroup
+
+	namesMu sync.Mutex
+	names   map[string]bool // devices we create, also while being created
 
 	unmatched counters // drops that belong to no tunnel
 }
@@ -58,8 +66,9 @@ func New(env Env, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{env: env, log: log, tunnels: map[string]*Tunnel{}, socks: map[uint8]*socket{}}
+	e := &Engine{env: env, log: log, tunnels: map[string]*Tunnel{}, socks: map[uint8]*socket{}, names: map[string]bool{}}
 	e.demux.Store(&map[demuxKey]*Tunnel{})
+	e.byEndpoints.Store(&[]*Tunnel{})
 	return e
 }
 
@@ -92,13 +101,16 @@ func (e *Engine) Add(c config.Tunnel) error {
 	if err != nil {
 		return err
 	}
+	e.setName(c.Name, true)
 	t, err := newTunnel(e, c, sock)
 	if err != nil {
+		e.setName(c.Name, false)
 		return err
 	}
 	e.tunnels[c.Name] = t
 	e.publish()
 	t.start()
+	e.startWatchers()
 	e.log.Info("tunnel added", "tunnel", c.String(), "mtu", t.MTU())
 	return nil
 }
@@ -114,6 +126,7 @@ func (e *Engine) Del(name string) error {
 	delete(e.tunnels, name)
 	e.publish()
 	t.stop()
+	e.setName(name, false)
 	e.log.Info("tunnel deleted", "tunnel", name)
 	return nil
 }
@@ -164,6 +177,7 @@ type Status struct {
 	Config    config.Tunnel    `json:"config"`
 	Line      string           `json:"line"` // the `ip tunnel show` line
 	MTU       int              `json:"mtu"`
+	PathMTU   int              `json:"path_mtu"` // the largest inner packet sent without fragmenting
 	Stats     Stats            `json:"stats"`
 	Keepalive *KeepaliveStatus `json:"keepalive,omitempty"`
 }
@@ -240,18 +254,32 @@ func (e *Engine) Close() {
 		t.stop()
 	}
 	e.publish()
+	e.stopWatchers()
 	for _, s := range e.socks {
 		s.close()
+	}
+}
+
+func (e *Engine) setName(name string, ours bool) {
+	e.namesMu.Lock()
+	defer e.namesMu.Unlock()
+	if ours {
+		e.names[name] = true
+	} else {
+		delete(e.names, name)
 	}
 }
 
 // publish rebuilds the demultiplexing table from e.tunnels; e.mu is held.
 func (e *Engine) publish() {
 	m := make(map[demuxKey]*Tunnel, len(e.tunnels))
+	all := make([]*Tunnel, 0, len(e.tunnels))
 	for _, t := range e.tunnels {
 		m[keyOf(t.cfg.Load())] = t
+		all = append(all, t)
 	}
 	e.demux.Store(&m)
+	e.byEndpoints.Store(&all)
 }
 
 func (e *Engine) lookup(p *decap.Packet) *Tunnel {

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"context"
 	"net/netip"
 
 	"golang.zx2c4.com/wireguard/tun"
@@ -39,4 +40,14 @@ type Env struct {
 	CreateTUN    func(name string, mtu int) (tun.Device, error)
 	OpenUnderlay func(proto int) (Underlay, error)
 	Host         Host
+
+	// Optional: underlay ICMP reports and link events for path MTU.
+	OpenICMP   func() (ICMPSource, error)
+	WatchLinks func(ctx context.Context, fn func(LinkEvent)) error
+}
+
+// LinkEvent is a link change in the engine's network namespace.
+type LinkEvent struct {
+	Name string
+	MTU  int
 }

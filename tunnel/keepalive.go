@@ -1,11 +1,180 @@
 package tunnel
 
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/keepalive"
+)
+
 // KeepaliveStatus is what `tunnel show` prints about keepalives.
 type KeepaliveStatus struct {
-	State string `json:"state"`
+	State          string        `json:"state"` // up, hold, down
+	Since          time.Time     `json:"since"`
+	LastReplyAge   time.Duration `json:"last_reply_age_ns"` // 0 when no reply yet
+	Sent           uint64        `json:"sent"`
+	Received       uint64        `json:"received"`
+	Rejected       uint64        `json:"rejected"`
+	RejectedForged uint64        `json:"rejected_forged"`
+	RejectedStale  uint64        `json:"rejected_stale"`
+	Unanswered     int           `json:"unanswered"`
+	Summary        string        `json:"summary"`
 }
 
-// keepaliveReply handles a returned keepalive (GRE protocol type 0).
+func newKeepaliveStatus(s keepalive.Snapshot) *KeepaliveStatus {
+	return &KeepaliveStatus{
+		State: s.State.String(), Since: s.Since, LastReplyAge: s.LastReplyAge,
+		Sent: s.Sent, Received: s.Received, Rejected: s.Rejected,
+		RejectedForged: s.RejectedForged, RejectedStale: s.RejectedStale,
+		Unanswered: s.Unanswered, Summary: s.String(),
+	}
+}
+
+func (k *KeepaliveStatus) String() string { return k.Summary }
+
+// setKeepalive starts, restarts or stops the tunnel's keepalive machine
+// for configuration c. Turning keepalives off brings the line protocol up.
+func (t *Tunnel) setKeepalive(c *config.Tunnel) error {
+	if c.KeepalivePeriod == 0 {
+		if t.ka.Swap(nil) != nil {
+			t.setCarrier(true, "keepalives turned off")
+		}
+		t.kick()
+		return nil
+	}
+	m, err := keepalive.New(keepalive.Config{Period: c.KeepalivePeriod, Retries: c.KeepaliveRetries}, time.Now())
+	if err != nil {
+		return err
+	}
+	if t.ka.Swap(m) != nil {
+		t.setCarrier(true, "keepalives reconfigured")
+	}
+	t.kick()
+	return nil
+}
+
+func (t *Tunnel) kick() {
+	select {
+	case t.kaKick <- struct{}{}:
+	default:
+	}
+}
+
+// keepaliveLoop sends a keepalive whenever the machine says one is due.
+func (t *Tunnel) keepaliveLoop() {
+	defer t.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	buf := make([]byte, innerOffset+keepaliveInnerMax)
+	for {
+		var due <-chan time.Time
+		if m := t.ka.Load(); m != nil {
+			timer.Reset(time.Until(m.NextDeadline()))
+			due = timer.C
+		}
+		select {
+		case <-t.quit:
+			return
+		case <-t.kaKick:
+		case now := <-due:
+			m := t.ka.Load()
+			if m == nil || !m.Tick(now) {
+				continue
+			}
+			t.sendKeepalive(m, buf, now)
+			t.logEvent(m.Sent(now))
+		}
+	}
+}
+
+// keepaliveInnerMax is the inner keepalive with the longest GRE header.
+const keepaliveInnerMax = keepalive.InnerLen + 8
+
+// sendKeepalive builds a Cisco keepalive (an inner IPv4 packet from the
+// remote back to us carrying GRE protocol type 0 and our authenticated
+// payload), encapsulates it like any packet and sends it to the remote,
+// which needs only to decapsulate and route it back.
+func (t *Tunnel) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
+	c := t.cfg.Load()
+	inner := buf[innerOffset:]
+	n := m.BuildInner(inner, c.Local, c.Remote, now)
+	if n == 0 {
+		return
+	}
+	n = withInputOptions(inner, n, c)
+	t.txMu.Lock()
+	outer, err := t.enc.Encap(buf[:innerOffset+n], innerOffset)
+	sock := t.sock
+	t.txMu.Unlock()
+	if err == nil {
+		t.sendOuter(sock, [][]byte{outer})
+	}
+}
+
+// withInputOptions gives the inner GRE header of a keepalive our own input
+// key and checksum, so that the returned packet passes our receive policy
+// (the far end sends it back unchanged). It returns the new length.
+func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
+	if !c.HasIKey && !c.ICsum {
+		return n
+	}
+	const greOff = header.IPv4MinLen
+	extra := 0
+	var flags uint16
+	if c.ICsum {
+		flags |= header.GREFlagCsum
+		extra += 4
+	}
+	if c.HasIKey {
+		flags |= header.GREFlagKey
+		extra += 4
+	}
+	payload := greOff + header.GREMinLen
+	copy(inner[payload+extra:], inner[payload:n])
+	n += extra
+	g := header.GRE(inner[greOff:n])
+	binary.BigEndian.PutUint16(g[header.GREFlags:], flags)
+	if c.HasIKey {
+		binary.BigEndian.PutUint32(g[g.KeyOffset():], c.IKey)
+	}
+	if c.ICsum {
+		binary.BigEndian.PutUint32(g[4:], 0)
+		binary.BigEndian.PutUint16(g[4:], header.Checksum(g))
+	}
+	ip := header.IPv4(inner[:n])
+	ip.SetTotalLen(n)
+	ip.UpdateChecksum()
+	return n
+}
+
+// keepaliveReply handles a returned keepalive (GRE protocol type 0),
+// called by the receiving socket goroutine.
 func (t *Tunnel) keepaliveReply(payload []byte) {
-	t.counters.drop(0)
+	m := t.ka.Load()
+	if m == nil {
+		t.counters.add(rxKeepaliveUnsolicited, 1)
+		return
+	}
+	_, ev := m.Reply(time.Now(), payload)
+	t.logEvent(ev)
+}
+
+// logEvent logs a state change and sets the line protocol to match.
+func (t *Tunnel) logEvent(ev keepalive.Event) {
+	if !ev.Changed() {
+		return
+	}
+	t.e.log.Info("keepalive: line protocol "+ev.To.String(), "tunnel", t.name, "change", ev.String())
+	t.setCarrier(ev.To == keepalive.Up, ev.Reason.String())
+}
+
+// setCarrier turns the device's carrier on or off: off, the kernel skips
+// the routes through it (ignore_routes_with_linkdown), so a floating static
+// route takes over; on, the user's routes are used again.
+func (t *Tunnel) setCarrier(up bool, why string) {
+	if err := t.e.env.Host.SetCarrier(t.dev, up); err != nil {
+		t.e.log.Warn("cannot set carrier", "tunnel", t.name, "up", up, "reason", why, "err", err)
+	}
 }

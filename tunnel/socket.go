@@ -9,6 +9,7 @@ import (
 	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/encap"
 	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/pmtu"
 )
 
 // rxBatch is how many outer packets one receive call takes at most.
@@ -165,5 +166,7 @@ func (s *socket) receive() {
 	}
 }
 
-// innerOffset is where the TUN is read: room for the largest outer header.
-const innerOffset = encap.Headroom
+// innerOffset is where the TUN is read: room for the largest outer header,
+// and for an ICMPv6 Packet Too Big built in front of the packet it quotes
+// with the TUN's own header before it.
+const innerOffset = max(encap.Headroom, tunHeader+pmtu.HeaderLen6)

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"context"
 	"net/netip"
 
 	"golang.zx2c4.com/wireguard/tun"
@@ -17,6 +18,10 @@ func SystemEnv() Env {
 		CreateTUN:    tun.CreateTUN,
 		OpenUnderlay: func(proto int) (Underlay, error) { return rawsock.Open(proto) },
 		Host:         systemHost{},
+		OpenICMP:     func() (ICMPSource, error) { return rawsock.OpenICMP() },
+		WatchLinks: func(ctx context.Context, fn func(LinkEvent)) error {
+			return netconf.WatchLinks(ctx, func(ev netconf.LinkEvent) { fn(LinkEvent{Name: ev.Name, MTU: ev.MTU}) })
+		},
 	}
 }
 

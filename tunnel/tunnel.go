@@ -3,13 +3,18 @@ package tunnel
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/gretun/gretun/keepalive"
+	"github.com/gretun/gretun/pmtu"
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/decap"
@@ -42,9 +47,19 @@ type Tunnel struct {
 		bytes   uint64
 	}
 
+	// Path MTU soft state and the ICMP errors it produces (issue: oversize
+	// inner packets are answered, never black-holed).
+	pmtu     pmtu.State
+	icmpRate pmtu.Limiter
+	icmpOut  [][]byte // ICMP errors for the device, gathered per batch
+
+	ka     atomic.Pointer[keepalive.Machine] // nil when keepalives are off
+	kaKick chan struct{}
+
 	counters       counters
 	reflected      atomic.Uint64
 	deadLoopLogged atomic.Bool
+	quit           chan struct{}
 
 	stopping atomic.Bool
 	wg       sync.WaitGroup
@@ -71,10 +86,16 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 		dev.Close()
 		return nil, fmt.Errorf("setting up device %s: %v", c.Name, err)
 	}
-	t := &Tunnel{e: e, name: c.Name, dev: dev, enc: enc, sock: sock, underlayMTU: underlay}
+	t := &Tunnel{e: e, name: c.Name, dev: dev, enc: enc, sock: sock, underlayMTU: underlay,
+		kaKick: make(chan struct{}, 1), quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.recv.Store(decap.NewReceiver(c.Policy()))
 	t.mtu.Store(int64(mtu))
+	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
+	if err := t.setKeepalive(&c); err != nil {
+		dev.Close()
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -92,14 +113,16 @@ func (e *Engine) underlayMTU(remote netip.Addr) int {
 func (t *Tunnel) MTU() int { return int(t.mtu.Load()) }
 
 func (t *Tunnel) start() {
-	t.wg.Add(2)
+	t.wg.Add(3)
 	go t.transmit()
 	go t.watchDevice()
+	go t.keepaliveLoop()
 }
 
 // stop closes the device (which ends the goroutines) and waits for them.
 func (t *Tunnel) stop() {
 	t.stopping.Store(true)
+	close(t.quit)
 	t.dev.Close()
 	t.wg.Wait()
 }
@@ -110,8 +133,11 @@ func (t *Tunnel) watchDevice() {
 	defer t.wg.Done()
 	for ev := range t.dev.Events() {
 		if ev&tun.EventMTUUpdate != 0 {
-			if mtu, err := t.dev.MTU(); err == nil {
+			if mtu, err := t.dev.MTU(); err == nil && mtu != t.MTU() {
 				t.mtu.Store(int64(mtu))
+				t.txMu.Lock()
+				t.pmtu.SetDevice(min(mtu, t.underlayMTU-t.enc.Overhead()), t.enc.Overhead())
+				t.txMu.Unlock()
 			}
 		}
 	}
@@ -134,10 +160,16 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 		}
 		t.mtu.Store(int64(mtu))
 	}
+	old := t.cfg.Load()
+	if old.KeepalivePeriod != c.KeepalivePeriod || old.KeepaliveRetries != c.KeepaliveRetries {
+		if err := t.setKeepalive(&c); err != nil {
+			return err
+		}
+	}
 	t.txMu.Lock()
 	t.enc, t.sock, t.underlayMTU = enc, sock, underlay
+	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
 	t.txMu.Unlock()
-	old := t.cfg.Load()
 	if old.Policy() != c.Policy() {
 		t.recv.Store(decap.NewReceiver(c.Policy()))
 	}
@@ -147,13 +179,27 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 
 func (t *Tunnel) status() Status {
 	c := *t.cfg.Load()
-	return Status{Config: c, Line: c.String(), MTU: t.MTU(), Stats: t.counters.snapshot()}
+	st := Status{Config: c, Line: c.String(), MTU: t.MTU(), Stats: t.counters.snapshot()}
+	st.Stats.Reflected = t.reflected.Load()
+	now := time.Now()
+	st.PathMTU = t.pmtu.Effective(now)
+	if m := t.ka.Load(); m != nil {
+		st.Keepalive = newKeepaliveStatus(m.Snapshot(now))
+	}
+	return st
 }
 
 // deliver writes the packets the receive loop gathered for this tunnel to
 // its TUN device in one call; called by the socket goroutine.
 func (t *Tunnel) deliver() {
 	pkts := t.rx.pending
+	if mss := t.clampMSS(); mss != 0 {
+		for _, p := range pkts {
+			if pmtu.ClampMSS(p[tunHeader:], mssFor(mss, p[tunHeader:])) {
+				t.counters.add(txMSSClamped, 1)
+			}
+		}
+	}
 	_, err := t.dev.Write(pkts, tunHeader)
 	c := &t.counters
 	if err != nil {
@@ -211,7 +257,10 @@ func (t *Tunnel) transmit() {
 		sock := t.sock
 		t.txMu.Unlock()
 		if len(out) > 0 {
-			sock.send(out, &t.counters)
+			t.sendOuter(sock, out)
+		}
+		if len(t.icmpOut) > 0 {
+			t.writeICMP()
 		}
 		frags.reset()
 	}
@@ -222,6 +271,10 @@ func (t *Tunnel) transmit() {
 func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fragPool) [][]byte {
 	c := &t.counters
 	var pkts, bytes, errs uint64
+	now := time.Now()
+	pathMTU := t.pmtu.Effective(now)
+	mss := t.clampMSS()
+	ignoreDF := t.cfg.Load().DF == "ignore-df"
 	for i := range bufs {
 		buf := bufs[i][:innerOffset+sizes[i]]
 		inner := buf[innerOffset:]
@@ -232,6 +285,13 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 				t.e.log.Warn("dead loop: the route to the remote goes through the tunnel itself; dropping its own packets", "tunnel", t.name, "remote", t.cfg.Load().Remote)
 			}
 			continue
+		}
+		if len(inner) > pathMTU && !ignoreDF && !t.mayFragment(buf, inner, pathMTU, now) {
+			errs++
+			continue
+		}
+		if mss != 0 && pmtu.ClampMSS(inner, mssFor(mss, inner)) {
+			c.add(txMSSClamped, 1)
 		}
 		outer, err := t.enc.Encap(buf, innerOffset)
 		if err != nil {
@@ -260,6 +320,138 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 	c.add(txBytes, bytes)
 	c.add(txErrors, errs)
 	return out
+}
+
+// mayFragment decides about an inner packet larger than the tunnel's path
+// MTU: one that may be fragmented goes on (its outer packet will be); one
+// that may not is dropped and answered with ICMP Fragmentation Needed or
+// Packet Too Big, built in place in front of it (RFC 1191, RFC 4443).
+func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
+	hdr := pmtu.HeaderLen4
+	if inner[0]>>4 == 6 {
+		hdr = pmtu.HeaderLen6
+	}
+	start := innerOffset - hdr
+	n, err := pmtu.TooBig(buf[start:], inner, mtu, t.icmpSource(inner))
+	switch {
+	case errors.Is(err, pmtu.ErrMayFragment), errors.Is(err, pmtu.ErrFits):
+		return true
+	case err != nil:
+		t.counters.add(txTooBig, 1)
+	case !t.icmpRate.Allow(now):
+		t.counters.add(txTooBig, 1)
+		t.counters.add(txICMPLimited, 1)
+	default:
+		t.counters.add(txTooBig, 1)
+		t.counters.add(txICMP, 1)
+		t.icmpOut = append(t.icmpOut, buf[start-tunHeader:start+n])
+	}
+	return false
+}
+
+// icmpSource picks the source of an ICMP error about inner: the tunnel
+// device's own address of that family, as a Linux router would, else for
+// IPv4 the tunnel's local endpoint.
+func (t *Tunnel) icmpSource(inner []byte) netip.Addr {
+	v6 := inner[0]>>4 == 6
+	if ifc, err := net.InterfaceByName(t.name); err == nil {
+		if addrs, err := ifc.Addrs(); err == nil {
+			for _, a := range addrs {
+				if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is6() == v6 && !p.Addr().IsLinkLocalUnicast() {
+					return p.Addr()
+				}
+			}
+		}
+	}
+	if v6 {
+		return netip.Addr{}
+	}
+	return t.cfg.Load().Local
+}
+
+// writeICMP returns the batch's ICMP errors to the inner senders.
+func (t *Tunnel) writeICMP() {
+	if _, err := t.dev.Write(t.icmpOut, tunHeader); err != nil {
+		t.counters.add(txErrors, 1)
+	}
+	for i := range t.icmpOut {
+		t.icmpOut[i] = nil
+	}
+	t.icmpOut = t.icmpOut[:0]
+}
+
+// sendOuter sends outer packets and learns from EMSGSIZE that the underlay
+// path shrank (a route or device MTU lowered under us).
+func (t *Tunnel) sendOuter(s *socket, pkts [][]byte) {
+	for len(pkts) > 0 {
+		n, err := s.conn.WriteBatch(pkts)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, net.ErrClosed) {
+			t.counters.add(txErrors, uint64(len(pkts)-n))
+			return
+		}
+		countSendError(err, &t.counters)
+		if errors.Is(err, syscall.EMSGSIZE) {
+			t.refreshUnderlay()
+		}
+		pkts = pkts[n+1:]
+	}
+}
+
+// refreshUnderlay re-reads the underlay MTU toward the remote and, unless
+// the MTU is fixed with `mtu`, follows it with the device MTU.
+func (t *Tunnel) refreshUnderlay() {
+	c := t.cfg.Load()
+	underlay := t.e.underlayMTU(c.Remote)
+	t.txMu.Lock()
+	changed := underlay != t.underlayMTU
+	t.underlayMTU = underlay
+	mtu := t.MTU()
+	if c.MTU == 0 {
+		mtu = underlay - c.Overhead()
+	}
+	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
+	t.txMu.Unlock()
+	if changed && c.MTU == 0 && mtu != t.MTU() && mtu >= 68 {
+		if err := t.e.env.Host.SetMTU(t.name, mtu); err != nil {
+			t.e.log.Warn("cannot follow the underlay MTU", "tunnel", t.name, "mtu", mtu, "err", err)
+			return
+		}
+		t.mtu.Store(int64(mtu))
+		t.e.log.Info("underlay MTU changed", "tunnel", t.name, "underlay", underlay, "mtu", mtu)
+	}
+}
+
+// learnPathMTU lowers the tunnel's path MTU after the underlay reported
+// that an outer packet of sent bytes did not fit a hop of nextHop bytes.
+func (t *Tunnel) learnPathMTU(nextHop, sent int) {
+	path := pmtu.ReportedMTU(nextHop, sent)
+	if t.pmtu.Lower(time.Now(), path) {
+		t.e.log.Info("path MTU lowered by the underlay", "tunnel", t.name, "path", path, "tunnel_mtu", t.pmtu.Effective(time.Now()), "expires", pmtu.Expires)
+	}
+}
+
+// clampMSS is the MSS to clamp SYNs to: 0 when off, 1 to derive it from
+// the path MTU per packet, else the configured value.
+func (t *Tunnel) clampMSS() int {
+	c := t.cfg.Load()
+	if !c.ClampMSS {
+		return 0
+	}
+	if c.MSS != 0 {
+		return c.MSS
+	}
+	return -t.pmtu.Effective(time.Now())
+}
+
+// mssFor turns clampMSS's answer into the MSS for this packet's family.
+func mssFor(mss int, pkt []byte) uint16 {
+	if mss > 0 {
+		return uint16(mss)
+	}
+	return pmtu.MSSFor(-mss, len(pkt) > 0 && pkt[0]>>4 == 6)
 }
 
 // isOwnOuter reports whether a packet read from the TUN is one of this
@@ -307,4 +499,4 @@ func (f *fragPool) fragment(pkt []byte, mtu int) (int, error) {
 }
 
 func (f *fragPool) last(n int) [][]byte { return f.bufs[f.used-n : f.used] }
-func (f *fragPool) reset()             { f.used = 0 }
+func (f *fragPool) reset()              { f.used = 0 }

@@ -1,0 +1,136 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/gretun/gretun/rawsock"
+)
+
+// ICMPSource yields ICMP Fragmentation Needed reports about outer packets
+// we sent (rawsock.ICMPConn).
+type ICMPSource interface {
+	ReadTooBig(buf []byte) (rawsock.TooBig, error)
+	Close() error
+}
+
+// startWatchers starts, once, the goroutines that follow the underlay:
+// ICMP Fragmentation Needed for our outer packets (RFC 2003 §5.1.2) and
+// link MTU changes. e.mu is held.
+func (e *Engine) startWatchers() {
+	if e.watchCancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.watchCancel = cancel
+	if e.env.OpenICMP != nil {
+		if src, err := e.env.OpenICMP(); err != nil {
+			e.log.Warn("not listening for ICMP fragmentation needed; path MTU changes will be learnt from send errors only", "err", err)
+		} else {
+			e.watchers.Add(1)
+			go e.readICMP(src)
+			context.AfterFunc(ctx, func() { src.Close() })
+		}
+	}
+	if e.env.WatchLinks != nil {
+		e.watchers.Add(1)
+		go e.watchLinks(ctx)
+	}
+}
+
+func (e *Engine) stopWatchers() {
+	if e.watchCancel != nil {
+		e.watchCancel()
+		e.watchers.Wait()
+	}
+}
+
+// readICMP lowers the path MTU of the tunnel whose outer packet a router
+// reported as too big.
+func (e *Engine) readICMP(src ICMPSource) {
+	defer e.watchers.Done()
+	buf := make([]byte, 1500)
+	for {
+		tb, err := src.ReadTooBig(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if !tb.Src.Is4() || !tb.Dst.Is4() {
+			continue
+		}
+		sent := 0
+		if len(tb.Quote) >= 4 {
+			sent = int(tb.Quote[2])<<8 | int(tb.Quote[3])
+		}
+		for _, t := range *e.byEndpoints.Load() {
+			c := t.cfg.Load()
+			if int(c.Proto()) == tb.Proto && c.Local == tb.Src && c.Remote == tb.Dst {
+				t.learnPathMTU(tb.MTU, sent)
+			}
+		}
+	}
+}
+
+// watchLinks follows underlay MTU changes: when a link that is not one of
+// our tunnels appears or changes its MTU, every tunnel re-reads the MTU of
+// its route to the remote, at most every linkSettle.
+func (e *Engine) watchLinks(ctx context.Context) {
+	defer e.watchers.Done()
+	dirty := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-dirty:
+			}
+			for _, t := range *e.byEndpoints.Load() {
+				t.refreshUnderlay()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(linkSettle):
+			}
+		}
+	}()
+	mtus := map[string]int{}
+	for ctx.Err() == nil {
+		err := e.env.WatchLinks(ctx, func(ev LinkEvent) {
+			if old, seen := mtus[ev.Name]; seen && old == ev.MTU || e.isTunnel(ev.Name) {
+				mtus[ev.Name] = ev.MTU
+				return
+			}
+			mtus[ev.Name] = ev.MTU
+			select {
+			case dirty <- struct{}{}:
+			default:
+			}
+		})
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("link watch ended, restarting", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// linkSettle bounds how often link events make tunnels re-read routes.
+const linkSettle = 200 * time.Millisecond
+
+// isTunnel reports whether name is (or is becoming) one of our devices.
+func (e *Engine) isTunnel(name string) bool {
+	e.namesMu.Lock()
+	defer e.namesMu.Unlock()
+	_, ok := e.names[name]
+	return ok
+}
