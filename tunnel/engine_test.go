@@ -1,0 +1,220 @@
+package tunnel_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/tunnel"
+	"github.com/gretun/gretun/tunnel/tunneltest"
+)
+
+var (
+	addrA = netip.MustParseAddr("192.0.2.1")
+	addrB = netip.MustParseAddr("192.0.2.2")
+)
+
+// side is one fake host running an engine.
+type side struct {
+	e    *tunnel.Engine
+	mu   sync.Mutex
+	devs map[string]*tunneltest.Device
+	host *tunneltest.Host
+}
+
+func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int) *side {
+	s := &side{devs: map[string]*tunneltest.Device{}, host: &tunneltest.Host{Local: []netip.Addr{addr}, Underlay: 1500}}
+	env := tunnel.Env{
+		CreateTUN: func(name string, mtu int) (tun.Device, error) {
+			d := tunneltest.NewDevice(name, mtu, batch)
+			s.mu.Lock()
+			s.devs[name] = d
+			s.mu.Unlock()
+			return d, nil
+		},
+		OpenUnderlay: func(proto int) (tunnel.Underlay, error) { return w.Open(addr, proto), nil },
+		Host:         s.host,
+	}
+	s.e = tunnel.New(env, slog.New(slog.DiscardHandler))
+	t.Cleanup(s.e.Close)
+	return s
+}
+
+func (s *side) dev(name string) *tunneltest.Device {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.devs[name]
+}
+
+func mustAdd(t testing.TB, s *side, name string, words string) {
+	t.Helper()
+	c, err := config.Parse(name, strings.Fields(words))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.e.Add(c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// udp4 builds an IPv4/UDP packet with a payload of n bytes.
+func udp4(src, dst string, n int) []byte {
+	p := make([]byte, 28+n)
+	ip := header.IPv4(p)
+	p[0] = 0x45
+	ip.SetTotalLen(len(p))
+	ip.SetTTL(64)
+	p[9] = header.ProtoUDP
+	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
+	copy(p[12:], s[:])
+	copy(p[16:], d[:])
+	ip.UpdateChecksum()
+	for i := 28; i < len(p); i++ {
+		p[i] = byte(i)
+	}
+	return p
+}
+
+func receive(t *testing.T, d *tunneltest.Device) []byte {
+	t.Helper()
+	select {
+	case p := <-d.Written:
+		return p
+	case <-time.After(5 * time.Second):
+		t.Fatal("no packet arrived")
+		return nil
+	}
+}
+
+// TestEngineCarriesPackets sends packets through a GRE tunnel between two
+// engines over fake devices and checks they arrive byte for byte.
+func TestEngineCarriesPackets(t *testing.T) {
+	for _, opts := range []string{"mode gre", "mode ipip", "mode gre key 7 csum seq", "mode gre ikey 1 okey 2"} {
+		t.Run(opts, func(t *testing.T) {
+			w := tunneltest.NewWire()
+			a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+			optsB := strings.Replace(opts, "ikey 1 okey 2", "ikey 2 okey 1", 1)
+			mustAdd(t, a, "t0", opts+" remote 192.0.2.2 local 192.0.2.1")
+			mustAdd(t, b, "t0", optsB+" remote 192.0.2.1 local 192.0.2.2")
+			for i := 0; i < 20; i++ {
+				pkt := udp4("198.51.100.1", "203.0.113.1", 100+i*50)
+				a.dev("t0").Inject(pkt)
+				if got := receive(t, b.dev("t0")); !bytes.Equal(got, pkt) {
+					t.Fatalf("packet %d changed in transit:\n got %x\nwant %x", i, got, pkt)
+				}
+			}
+			st, _ := b.e.Show("t0")
+			if s := st[0].Stats; s.RxPackets != 20 || s.RxErrors != 0 {
+				t.Errorf("B counters: %+v", s)
+			}
+		})
+	}
+}
+
+// TestEngineDemuxByKey: two tunnels between the same hosts, told apart by key.
+func TestEngineDemuxByKey(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	for _, k := range []string{"1", "2"} {
+		mustAdd(t, a, "k"+k, "mode gre key "+k+" remote 192.0.2.2 local 192.0.2.1")
+		mustAdd(t, b, "k"+k, "mode gre key "+k+" remote 192.0.2.1 local 192.0.2.2")
+	}
+	mustAdd(t, a, "k3", "mode gre key 3 remote 192.0.2.2 local 192.0.2.1")
+	a.dev("k2").Inject(udp4("198.51.100.2", "203.0.113.2", 10))
+	receive(t, b.dev("k2"))
+	a.dev("k3").Inject(udp4("198.51.100.3", "203.0.113.3", 10))
+	deadline := time.Now().Add(5 * time.Second)
+	for b.e.Unmatched().Drops["no-tunnel"] != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := b.e.Unmatched().Drops["no-tunnel"]; got != 1 {
+		t.Errorf("unmatched no-tunnel = %d, want 1", got)
+	}
+	st, _ := b.e.Show("k1")
+	if st[0].Stats.RxPackets != 0 {
+		t.Errorf("k1 received a packet meant for k2")
+	}
+}
+
+// TestEngineIPv6OverIPIPDropped: IPIP carries IPv4 only.
+func TestEngineIPv6OverIPIPDropped(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8)
+	mustAdd(t, a, "t0", "mode ipip remote 192.0.2.2 local 192.0.2.1")
+	v6 := make([]byte, 48)
+	v6[0] = 0x60
+	v6[5] = 8
+	a.dev("t0").Inject(v6)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		st, _ := a.e.Show("t0")
+		if st[0].Stats.TxBadInner == 1 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("IPv6 on an IPIP tunnel was not counted as a bad inner packet")
+}
+
+// TestEngineErrors: nothing is half-created by a refused add.
+func TestEngineErrors(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8)
+	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1")
+	for _, tc := range []struct{ name, words, want string }{
+		{"t0", "mode gre remote 192.0.2.3 local 192.0.2.1", "already exists"},
+		{"t1", "mode gre remote 192.0.2.2 local 192.0.2.1", "same key"},
+		{"t2", "mode gre remote 192.0.2.2 local 192.0.2.9", "not configured"},
+	} {
+		c, err := config.Parse(tc.name, strings.Fields(tc.words))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.e.Add(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("add %s %s: %v, want an error with %q", tc.name, tc.words, err, tc.want)
+		}
+	}
+	if names := a.e.Names(); len(names) != 1 {
+		t.Errorf("tunnels after refused adds: %v", names)
+	}
+}
+
+// TestEngineKeepaliveReflection: keepalives on A only; B reflects them and
+// A stays up; when B goes away, A's carrier goes off.
+func TestEngineKeepaliveReflection(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gre key 5 remote 192.0.2.2 local 192.0.2.1 keepalive 20ms 3")
+	mustAdd(t, b, "t0", "mode gre key 5 remote 192.0.2.1 local 192.0.2.2")
+	time.Sleep(300 * time.Millisecond)
+	st, _ := a.e.Show("t0")
+	ka := st[0].Keepalive
+	if ka == nil || ka.State != "up" || ka.Received < 5 {
+		t.Fatalf("keepalives with a reflecting peer: %+v", ka)
+	}
+	stB, _ := b.e.Show("t0")
+	if stB[0].Stats.Reflected < 5 {
+		t.Errorf("B reflected %d keepalives", stB[0].Stats.Reflected)
+	}
+	b.e.Del("t0")
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		st, _ = a.e.Show("t0")
+		if st[0].Keepalive.State == "down" {
+			if up, set := a.host.CarrierOf("t0"); !set || up {
+				t.Errorf("keepalive state down but carrier on")
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("tunnel stayed %s after the peer went away", st[0].Keepalive.State)
+}

@@ -1,0 +1,56 @@
+package tunneltest
+
+import (
+	"net/netip"
+	"sync"
+
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// Host is a fake of tunnel.Host: a set of local addresses and a fixed
+// underlay MTU; it records carrier changes.
+type Host struct {
+	mu       sync.Mutex
+	Local    []netip.Addr
+	Underlay int
+	Links    map[string]bool
+	Carrier  map[string]bool
+}
+
+func (h *Host) HasLocalAddr(a netip.Addr) (bool, error) {
+	for _, l := range h.Local {
+		if l == a {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (h *Host) LinkExists(name string) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.Links[name], nil
+}
+
+func (h *Host) RouteMTU(netip.Addr) (int, error)         { return h.Underlay, nil }
+func (h *Host) PrepareDevice(name string, mtu int) error { return nil }
+func (h *Host) SetMTU(name string, mtu int) error        { return nil }
+
+func (h *Host) SetCarrier(dev tun.Device, up bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.Carrier == nil {
+		h.Carrier = map[string]bool{}
+	}
+	name, _ := dev.Name()
+	h.Carrier[name] = up
+	return nil
+}
+
+// CarrierOf returns the last carrier state set on a device, and whether one was.
+func (h *Host) CarrierOf(name string) (up, set bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	up, set = h.Carrier[name]
+	return up, set
+}

@@ -1,0 +1,178 @@
+// Package tunneltest has in-memory fakes of the engine's two I/O seams — a
+// TUN device and an underlay raw socket — so the whole data path runs in
+// tests and benchmarks without privileges, in the manner of wireguard-go's
+// tun/tuntest and conn/bindtest.
+package tunneltest
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// Device is a fake TUN device. Packets put with Inject are read by the
+// engine; packets the engine writes arrive on Written (or are only counted
+// when Discard is set).
+type Device struct {
+	name    string
+	batch   int
+	mtu     int
+	in      chan []byte
+	Written chan []byte
+	Discard bool
+
+	WrittenPackets atomic.Uint64
+	events         chan tun.Event
+	closed         chan struct{}
+	closeOnce      sync.Once
+}
+
+// NewDevice returns a fake device reading up to batch packets a call.
+func NewDevice(name string, mtu, batch int) *Device {
+	return &Device{name: name, mtu: mtu, batch: batch, in: make(chan []byte, 1024),
+		Written: make(chan []byte, 1024), events: make(chan tun.Event, 1), closed: make(chan struct{})}
+}
+
+// Inject queues an inner packet for the engine to read.
+func (d *Device) Inject(pkt []byte) { d.in <- pkt }
+
+func (d *Device) File() *os.File { return nil }
+
+func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	select {
+	case <-d.closed:
+		return 0, os.ErrClosed
+	case p := <-d.in:
+		sizes[0] = copy(bufs[0][offset:], p)
+	}
+	n := 1
+	for n < len(bufs) && n < d.batch {
+		select {
+		case p := <-d.in:
+			sizes[n] = copy(bufs[n][offset:], p)
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	select {
+	case <-d.closed:
+		return 0, os.ErrClosed
+	default:
+	}
+	d.WrittenPackets.Add(uint64(len(bufs)))
+	if d.Discard {
+		return len(bufs), nil
+	}
+	for _, b := range bufs {
+		d.Written <- append([]byte(nil), b[offset:]...)
+	}
+	return len(bufs), nil
+}
+
+func (d *Device) MTU() (int, error)        { return d.mtu, nil }
+func (d *Device) Name() (string, error)    { return d.name, nil }
+func (d *Device) Events() <-chan tun.Event { return d.events }
+func (d *Device) BatchSize() int           { return d.batch }
+
+func (d *Device) Close() error {
+	d.closeOnce.Do(func() {
+		close(d.closed)
+		close(d.events)
+	})
+	return nil
+}
+
+// Wire connects the underlay sockets of several fake hosts: a packet
+// written on any of them is delivered to the socket of the host that owns
+// its destination address and protocol.
+type Wire struct {
+	mu    sync.Mutex
+	socks map[sockKey]*Socket
+}
+
+type sockKey struct {
+	addr  netip.Addr
+	proto int
+}
+
+// NewWire returns an empty wire.
+func NewWire() *Wire { return &Wire{socks: map[sockKey]*Socket{}} }
+
+// Open returns the socket for proto of the host with address addr.
+func (w *Wire) Open(addr netip.Addr, proto int) *Socket {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := &Socket{w: w, in: make(chan []byte, 4096), closed: make(chan struct{})}
+	w.socks[sockKey{addr, proto}] = s
+	return s
+}
+
+// Socket is a fake raw socket on a Wire.
+type Socket struct {
+	w         *Wire
+	in        chan []byte
+	closed    chan struct{}
+	closeOnce sync.Once
+	Dropped   atomic.Uint64 // no receiver, or its queue was full
+}
+
+func (s *Socket) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
+	select {
+	case <-s.closed:
+		return 0, net.ErrClosed
+	case p := <-s.in:
+		sizes[0] = copy(bufs[0], p)
+	}
+	n := 1
+	for n < len(bufs) {
+		select {
+		case p := <-s.in:
+			sizes[n] = copy(bufs[n], p)
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+func (s *Socket) WriteBatch(pkts [][]byte) (int, error) {
+	select {
+	case <-s.closed:
+		return 0, net.ErrClosed
+	default:
+	}
+	for _, p := range pkts {
+		if len(p) < 20 {
+			continue
+		}
+		dst := netip.AddrFrom4([4]byte(p[16:20]))
+		s.w.mu.Lock()
+		to := s.w.socks[sockKey{dst, int(p[9])}]
+		s.w.mu.Unlock()
+		if to == nil {
+			s.Dropped.Add(1)
+			continue
+		}
+		select {
+		case to.in <- append([]byte(nil), p...):
+		default:
+			s.Dropped.Add(1)
+		}
+	}
+	return len(pkts), nil
+}
+
+func (s *Socket) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	return nil
+}
