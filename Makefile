@@ -29,12 +29,19 @@ demo: build
 	./$(BIN) demo
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./encap ./decap
+	$(GO) test -run '^$$' -bench . -benchmem ./header ./encap ./decap ./pmtu ./keepalive ./tunnel
 	./$(BIN) bench
+
+interop: deps
+	$(GO) test -count=1 -v ./internal/kpeer ./internal/interop
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecap -fuzztime 60s ./decap
 	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime 60s ./encap
+	$(GO) test -run '^$$' -fuzz FuzzTooBig -fuzztime 60s ./pmtu
+	$(GO) test -run '^$$' -fuzz FuzzClampMSS -fuzztime 60s ./pmtu
+	$(GO) test -run '^$$' -fuzz FuzzReply -fuzztime 60s ./keepalive
+	$(GO) test -run '^$$' -fuzz FuzzParseTooBig -fuzztime 60s ./rawsock
 
 clean:
 	rm -rf bin
