@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMainRejectsBadFlags(t *testing.T) {
+	for name, args := range map[string][]string{
+		"unknown row":     {"--only", "veth,warp"},
+		"empty only":      {"--only", ","},
+		"png chart":       {"--chart", "out.png"},
+		"no extension":    {"--chart", "out"},
+		"short duration":  {"--duration", "100ms"},
+		"negative":        {"--duration", "-5s"},
+		"stray argument":  {"now"},
+		"unknown flag":    {"--fast"},
+		"duration syntax": {"--duration", "five"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := Main(args, &stdout, &stderr); code != 2 {
+				t.Fatalf("Main(%q) = %d, want 2; stderr: %s", args, code, stderr.String())
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("wrote to stdout on a usage error: %q", stdout.String())
+			}
+			if stderr.Len() == 0 {
+				t.Error("said nothing about the error")
+			}
+		})
+	}
+}
+
+func TestSelectRows(t *testing.T) {
+	names := func(rs []row) []string {
+		var n []string
+		for _, r := range rs {
+			n = append(n, r.name)
+		}
+		return n
+	}
+	all, err := selectRows("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"veth", "vxlan", "classic", "ipip", "gre", "gre-kcs"}, names(all)); d != "" {
+		t.Fatalf("all rows (-want +got):\n%s", d)
+	}
+	// Table order, whatever order --only gives; duplicates collapse.
+	sel, err := selectRows(" gre, veth ,gre,classic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"veth", "classic", "gre"}, names(sel)); d != "" {
+		t.Fatalf("--only rows (-want +got):\n%s", d)
+	}
+	if _, err := selectRows("vxlan,nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown row: err = %v, want one naming it", err)
+	}
+}
+
+func TestCPUModel(t *testing.T) {
+	info := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 7B13\n"
+	if got := cpuModel(info); got != "AMD EPYC 7B13" {
+		t.Fatalf("cpuModel = %q", got)
+	}
+	if got := cpuModel("processor : 0\n"); got != "unknown CPU" {
+		t.Fatalf("cpuModel without model name = %q", got)
+	}
+}
+
+func TestModuleRoot(t *testing.T) {
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bench", "classic", "main.go")); err != nil {
+		t.Fatalf("moduleRoot = %s, which has no bench/classic: %v", root, err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/other\n"), 0o644)
+	if isModuleRoot(dir) {
+		t.Fatal("another module's go.mod was taken for gretun's")
+	}
+	if isModuleRoot(t.TempDir()) {
+		t.Fatal("a directory without go.mod was taken for gretun's")
+	}
+}

@@ -1,0 +1,280 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gretun/gretun/internal/testnet"
+)
+
+// The topology every row gets, fresh: namespace a and namespace b joined by
+// a veth pair (eth0 in both) carrying the underlay; tunnel rows add inner
+// addresses on a tunnel device, and traffic flows a → b.
+const (
+	underlayA = "192.0.2.1"
+	underlayB = "192.0.2.2"
+	innerA    = "198.51.100.1"
+	innerB    = "198.51.100.2"
+	tunDev    = "gbtun0" // tunnel device name in both namespaces
+	// classicMTU is the veth MTU minus the classic loop's 24-byte
+	// IPv4+GRE header, as the kernel's GRE device would set it.
+	classicMTU = 1500 - 24
+)
+
+// row is one configuration to measure.
+type row struct {
+	name  string // for --only and the JSON
+	title string // for the table and chart
+	// setup builds the row's data path on top of the underlay and
+	// returns the address in namespace b that iperf3 should reach.
+	setup func(e *env) (string, error)
+}
+
+// rows is every configuration, in table order.
+var rows = []row{
+	{"veth", "direct veth", func(e *env) (string, error) { return underlayB, nil }},
+	{"vxlan", "kernel VXLAN", setupVXLAN},
+	{classicName, "classic loop (GRE)", setupClassic},
+	{"ipip", "gretun IPIP", gretunSetup("ipip")},
+	{"gre", "gretun GRE", gretunSetup("gre")},
+	{"gre-kcs", "gretun GRE key+csum+seq", gretunSetup("gre", "key", "42", "csum", "seq")},
+}
+
+// rowNames lists the valid --only names.
+func rowNames() []string {
+	var names []string
+	for _, r := range rows {
+		names = append(names, r.name)
+	}
+	return names
+}
+
+// env is what a row's setup works with.
+type env struct {
+	ctx    context.Context
+	cfg    *config
+	a, b   string  // namespace names
+	tunnel []*proc // tunnel processes, described when the row fails
+}
+
+// side is one end of the topology.
+type side struct {
+	ns, local, remote, inner string
+}
+
+func (e *env) sides() [2]side {
+	return [2]side{
+		{e.a, underlayA, underlayB, innerA},
+		{e.b, underlayB, underlayA, innerB},
+	}
+}
+
+// ip runs an iproute2 command in ns.
+func (e *env) ip(ns string, args ...string) error {
+	_, err := execIn(e.ctx, ns, append([]string{"ip"}, args...)...)
+	return err
+}
+
+// innerUp gives the tunnel device its inner address and brings it up.
+func (e *env) innerUp(s side, dev string) error {
+	if err := e.ip(s.ns, "addr", "add", s.inner+"/24", "dev", dev); err != nil {
+		return err
+	}
+	return e.ip(s.ns, "link", "set", "dev", dev, "up")
+}
+
+// startTunnel starts a tunnel process in s.ns and waits until it has
+// created dev; it fails early, with the process's output, if it exits.
+func (e *env) startTunnel(s side, dev string, args ...string) error {
+	p, err := startProc(s.ns, args...)
+	if err != nil {
+		return err
+	}
+	e.tunnel = append(e.tunnel, p)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if ok, _ := p.exited(); ok {
+			return fmt.Errorf("no device %s: %s", dev, p.describe())
+		}
+		if e.ip(s.ns, "link", "show", "dev", dev) == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no device %s after 10s: %s", dev, p.describe())
+		}
+		select {
+		case <-e.ctx.Done():
+			return e.ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// setupVXLAN is the kernel-tunnel reference: this kernel has no GRE or
+// IPIP modules, and VXLAN does the same per-packet work (encapsulate,
+// route, decapsulate) inside the kernel, with offloads.
+func setupVXLAN(e *env) (string, error) {
+	for _, s := range e.sides() {
+		if err := e.ip(s.ns, "link", "add", "vx0", "type", "vxlan", "id", "42",
+			"remote", s.remote, "local", s.local, "dstport", "4789", "dev", "eth0"); err != nil {
+			return "", err
+		}
+		if err := e.innerUp(s, "vx0"); err != nil {
+			return "", err
+		}
+	}
+	return innerB, nil
+}
+
+// setupClassic runs the classic one-packet-per-syscall loop on both sides.
+func setupClassic(e *env) (string, error) {
+	bin, err := e.cfg.classicBinary(e.ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range e.sides() {
+		if err := e.startTunnel(s, tunDev, bin, "-name", tunDev, "-local", s.local, "-remote", s.remote); err != nil {
+			return "", err
+		}
+		if err := e.ip(s.ns, "link", "set", "dev", tunDev, "mtu", strconv.Itoa(classicMTU)); err != nil {
+			return "", err
+		}
+		if err := e.innerUp(s, tunDev); err != nil {
+			return "", err
+		}
+	}
+	return innerB, nil
+}
+
+// gretunSetup returns the setup of a gretun row: `gretun run NAME mode
+// MODE remote R local L [opts…]` on both sides.
+func gretunSetup(mode string, opts ...string) func(e *env) (string, error) {
+	return func(e *env) (string, error) {
+		for _, s := range e.sides() {
+			args := append([]string{e.cfg.gretun, "run", tunDev, "mode", mode,
+				"remote", s.remote, "local", s.local}, opts...)
+			if err := e.startTunnel(s, tunDev, args...); err != nil {
+				return "", err
+			}
+			if err := e.innerUp(s, tunDev); err != nil {
+				return "", err
+			}
+		}
+		return innerB, nil
+	}
+}
+
+// runRow builds a fresh topology, sets up r and measures it. It always
+// returns a Result; Error says what went wrong, and the namespaces are gone
+// when it returns.
+func runRow(ctx context.Context, cfg *config, r row, progress func(string)) (res Result) {
+	res = Result{Name: r.name, Title: r.title}
+	n, err := testnet.New("gb")
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer n.Close()
+	e := &env{ctx: ctx, cfg: cfg}
+	defer func() {
+		for _, p := range e.tunnel {
+			p.stop()
+		}
+	}()
+	fail := func(err error) Result {
+		msg := err.Error()
+		for _, p := range e.tunnel {
+			if d := p.describe(); !strings.Contains(msg, d) {
+				msg += "; " + d
+			}
+		}
+		res.Error = msg
+		return res
+	}
+
+	progress("setting up")
+	if e.a, err = n.NS("a"); err != nil {
+		return fail(err)
+	}
+	if e.b, err = n.NS("b"); err != nil {
+		return fail(err)
+	}
+	if err := n.Veth(e.a, "eth0", e.b, "eth0"); err != nil {
+		return fail(err)
+	}
+	if err := n.Addr(e.a, "eth0", underlayA+"/24"); err != nil {
+		return fail(err)
+	}
+	if err := n.Addr(e.b, "eth0", underlayB+"/24"); err != nil {
+		return fail(err)
+	}
+	target, err := r.setup(e)
+	if err != nil {
+		return fail(err)
+	}
+
+	server, err := startProc(e.b, "iperf3", "-s")
+	if err != nil {
+		return fail(err)
+	}
+	defer server.stop()
+
+	progress(fmt.Sprintf("TCP, %ds", cfg.seconds))
+	tcp, cpu, err := runIperf(ctx, e.a, target, cfg.seconds)
+	if err != nil {
+		return fail(fmt.Errorf("TCP: %w", err))
+	}
+	res.TCPGbps = tcp.Gbps()
+	res.CPUPerGB = CPUSecondsPerGB(cpu, tcp.Bytes)
+
+	progress(fmt.Sprintf("UDP 64-byte, %ds", cfg.seconds))
+	udp, _, err := runIperf(ctx, e.a, target, cfg.seconds, "-u", "-l", "64", "-b", "0")
+	if err != nil {
+		return fail(fmt.Errorf("UDP: %w", err))
+	}
+	res.UDPKpps = udp.ReceivedPPS() / 1000
+	return res
+}
+
+// runIperf runs an iperf3 client in ns against target and returns the
+// result and the machine's busy CPU seconds during the run. While the
+// server is still starting (connection refused) it retries.
+func runIperf(ctx context.Context, ns, target string, seconds int, extra ...string) (IperfResult, float64, error) {
+	args := append([]string{"iperf3", "-c", target, "-t", strconv.Itoa(seconds), "-J", "--connect-timeout", "3000"}, extra...)
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second+30*time.Second)
+		before, err := ReadCPUTimes()
+		if err != nil {
+			cancel()
+			return IperfResult{}, 0, err
+		}
+		out, runErr := execIn(cctx, ns, args...)
+		after, err := ReadCPUTimes()
+		cancel()
+		if err != nil {
+			return IperfResult{}, 0, err
+		}
+		if ctx.Err() != nil {
+			return IperfResult{}, 0, ctx.Err()
+		}
+		res, err := ParseIperf(out)
+		if errors.Is(err, errIperfConnect) && strings.Contains(err.Error(), "refused") && attempt < 50 {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if errors.Is(err, errIperfConnect) {
+			return IperfResult{}, 0, fmt.Errorf("no connection through the data path to %s: %v", target, err)
+		}
+		if err != nil {
+			if runErr != nil {
+				return IperfResult{}, 0, runErr
+			}
+			return IperfResult{}, 0, err
+		}
+		return res, after.BusySecondsSince(before), nil
+	}
+}

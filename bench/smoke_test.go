@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// smoke runs `gretun bench --only ROW --duration 1s --json` for real, in
+// namespaces of its own, and returns the row. It checks that something was
+// carried, not how fast: speed depends on the machine.
+func smoke(t *testing.T, rowName string) Result {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end benchmark; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces (CAP_SYS_ADMIN, CAP_NET_ADMIN); run as root, as CI does")
+	}
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		t.Skip("needs iperf3: " + installHint)
+	}
+	var stdout, stderr bytes.Buffer
+	code := Main([]string{"--only", rowName, "--duration", "1s", "--json"}, &stdout, &stderr)
+	var rep Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("exit %d, output is not JSON: %v\nstdout: %s\nstderr: %s", code, err, stdout.String(), stderr.String())
+	}
+	if code != 0 || len(rep.Rows) != 1 || rep.Rows[0].Error != "" {
+		t.Fatalf("exit %d, rows %+v\nstderr: %s", code, rep.Rows, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "bench: [1/1] ") {
+		t.Errorf("no progress lines on stderr: %q", stderr.String())
+	}
+	// Its namespaces are gone.
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prefix := fmt.Sprintf("gb-%d-", os.Getpid()); strings.Contains(string(out), prefix) {
+		t.Fatalf("namespaces %s* left behind:\n%s", prefix, out)
+	}
+	row := rep.Rows[0]
+	if row.TCPGbps <= 0 || row.UDPKpps <= 0 || row.CPUPerGB <= 0 {
+		t.Fatalf("nothing measured: %+v", row)
+	}
+	return row
+}
+
+func TestSmokeDirectVeth(t *testing.T) {
+	row := smoke(t, "veth")
+	t.Logf("direct veth, 1s: %.2f Gbit/s, %.1f kpps, %.2f CPU s/GB", row.TCPGbps, row.UDPKpps, row.CPUPerGB)
+}
+
+// The classic loop is the yardstick for every ratio, so it must carry both
+// TCP and small UDP packets in both directions (TCP needs the ACKs back).
+func TestSmokeClassicLoop(t *testing.T) {
+	row := smoke(t, classicName)
+	if row.TCPRatio != 1 || row.PPSRatio != 1 {
+		t.Errorf("classic row's ratios to itself = %v, %v; want 1, 1", row.TCPRatio, row.PPSRatio)
+	}
+	t.Logf("classic loop, 1s: %.2f Gbit/s, %.1f kpps, %.2f CPU s/GB", row.TCPGbps, row.UDPKpps, row.CPUPerGB)
+}
+
+// signalOn is an io.Writer that sends sig to this process the first time
+// the text written to it contains trigger.
+type signalOn struct {
+	mu      sync.Mutex
+	buf     strings.Builder
+	trigger string
+	sig     syscall.Signal
+	sent    bool
+}
+
+func (s *signalOn) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf.Write(p)
+	if !s.sent && strings.Contains(s.buf.String(), s.trigger) {
+		s.sent = true
+		syscall.Kill(os.Getpid(), s.sig)
+	}
+	return len(p), nil
+}
+
+func (s *signalOn) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// An interrupt in the middle of a measurement ends the run with status
+// 130 and leaves no namespaces or processes behind.
+func TestInterruptCleansUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end benchmark; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces (CAP_SYS_ADMIN, CAP_NET_ADMIN); run as root, as CI does")
+	}
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		t.Skip("needs iperf3: " + installHint)
+	}
+	// The trigger line is printed after the signal handler is installed.
+	stderr := &signalOn{trigger: ": TCP, 60s", sig: syscall.SIGTERM}
+	var stdout bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- Main([]string{"--only", "veth", "--duration", "60s"}, &stdout, stderr) }()
+	select {
+	case code := <-done:
+		if code != 130 {
+			t.Fatalf("exit %d, want 130\nstderr: %s", code, stderr.String())
+		}
+	case <-time.After(50 * time.Second): // a hang guard, well short of the 60s test
+		t.Fatalf("Main did not return after SIGTERM\nstderr: %s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("stderr does not say it was interrupted: %s", stderr.String())
+	}
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prefix := fmt.Sprintf("gb-%d-", os.Getpid()); strings.Contains(string(out), prefix) {
+		t.Fatalf("namespaces %s* left behind:\n%s", prefix, out)
+	}
+}
