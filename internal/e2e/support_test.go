@@ -100,8 +100,13 @@ func (tp *Topology) links(ns string) []string {
 	out := tp.Sh(ns, "ip", "-o", "link", "show")
 	var names []string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		// Skip anything but device lines: the output may include ip's
+		// warnings (e.g. "Peer netns reference is invalid.").
 		f := strings.Fields(line)
-		if len(f) < 2 {
+		if len(f) < 2 || !strings.HasSuffix(f[0], ":") {
+			continue
+		}
+		if _, err := strconv.Atoi(strings.TrimSuffix(f[0], ":")); err != nil {
 			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")

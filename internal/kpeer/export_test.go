@@ -1,0 +1,7 @@
+package kpeer
+
+// Parsers exported for the external tests.
+var (
+	ParseStats = parseStats
+	ParseSNMP  = parseSNMP
+)

@@ -1,0 +1,171 @@
+package kpeer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Busybox is the static busybox the guest runs as its whole userland.
+const Busybox = "/bin/busybox"
+
+// Markers the guest prints; the host waits for them.
+const (
+	readyMarker  = "KPEER-READY"
+	beginMarker  = "<<<KPEER-BEGIN"
+	endMarker    = "<<<KPEER-END"
+	insmodFailed = "KPEER-INSMOD-FAILED"
+)
+
+// initScript is the guest's /init. The kernel console (ttyS0) only carries
+// boot messages; commands arrive on the second serial port (ttyS1), one per
+// line as "ID BASE64", and their output comes back framed by begin/end
+// markers carrying the ID and the exit status, so kernel messages and
+// earlier timed-out commands can never be mistaken for a command's output.
+const initScript = `#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s /bin
+export PATH=/bin HOME=/root
+for m in $(cat /lib/modules/order); do
+	insmod /lib/modules/$m.ko || echo "` + insmodFailed + ` $m"
+done
+sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+ip link set lo up
+dmesg -n 4
+stty -F /dev/ttyS1 raw -echo
+exec </dev/ttyS1 >/dev/ttyS1 2>&1
+echo ` + readyMarker + ` $(uname -r)
+while read -r id b64; do
+	case "$id" in ''|*[!0-9]*) continue;; esac
+	echo "$b64" | base64 -d > /tmp/kpeer-cmd.$id
+	sh /tmp/kpeer-cmd.$id </dev/null >/tmp/kpeer-out.$id 2>&1
+	rc=$?
+	echo "` + beginMarker + ` $id>>>"
+	cat /tmp/kpeer-out.$id
+	printf '\n` + endMarker + ` %s %d>>>\n' "$id" "$rc"
+	rm -f /tmp/kpeer-cmd.$id /tmp/kpeer-out.$id
+done
+echo "kpeer: control channel closed" >/dev/console
+`
+
+// checkStatic reports whether path is a statically linked ELF program, the
+// only kind that runs in an initramfs holding nothing but busybox.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked", path)
+		}
+	}
+	return nil
+}
+
+// buildInitramfs writes (or reuses from the cache) an uncompressed newc
+// cpio archive holding busybox, the init script and the modules.
+func buildInitramfs(cache string, k *kernelFiles) (string, error) {
+	bb, err := os.ReadFile(Busybox)
+	if err != nil {
+		return "", fmt.Errorf("kpeer: %v", err)
+	}
+	files := []cpioFile{
+		{name: "bin", mode: modeDir | 0o755},
+		{name: "dev", mode: modeDir | 0o755},
+		{name: "dev/console", mode: modeChar | 0o600, rdevMajor: 5, rdevMinor: 1},
+		{name: "dev/null", mode: modeChar | 0o666, rdevMajor: 1, rdevMinor: 3},
+		{name: "proc", mode: modeDir | 0o755},
+		{name: "sys", mode: modeDir | 0o755},
+		{name: "tmp", mode: modeDir | 0o1777},
+		{name: "root", mode: modeDir | 0o700},
+		{name: "lib", mode: modeDir | 0o755},
+		{name: "lib/modules", mode: modeDir | 0o755},
+		{name: "bin/busybox", mode: modeFile | 0o755, data: bb},
+		{name: "init", mode: modeFile | 0o755, data: []byte(initScript)},
+		{name: "lib/modules/order", mode: modeFile | 0o644, data: []byte(strings.Join(k.order, "\n") + "\n")},
+	}
+	for _, m := range k.order {
+		img, err := os.ReadFile(filepath.Join(k.modDir, m+".ko"))
+		if err != nil {
+			return "", fmt.Errorf("kpeer: %v", err)
+		}
+		files = append(files, cpioFile{name: "lib/modules/" + m + ".ko", mode: modeFile | 0o644, data: img})
+	}
+
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s %o %d %d %d\n", f.name, f.mode, f.rdevMajor, f.rdevMinor, len(f.data))
+		h.Write(f.data)
+	}
+	path := filepath.Join(cache, "initramfs-"+hex.EncodeToString(h.Sum(nil)[:8])+".cpio")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	var buf bytes.Buffer
+	if err := writeCpio(&buf, files); err != nil {
+		return "", err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("kpeer: %v", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("kpeer: %v", err)
+	}
+	return path, nil
+}
+
+const (
+	modeDir  = 0o040000
+	modeFile = 0o100000
+	modeChar = 0o020000
+)
+
+type cpioFile struct {
+	name                 string
+	mode                 uint32
+	rdevMajor, rdevMinor uint32
+	data                 []byte
+}
+
+// writeCpio writes files as a "newc" (SVR4, no CRC) archive, the format
+// the kernel unpacks into its initial root file system. Written here, not
+// with cpio(1), so that /dev/console can be a device node without mknod.
+func writeCpio(w io.Writer, files []cpioFile) error {
+	files = append([]cpioFile(nil), files...)
+	sort.SliceStable(files, func(i, j int) bool { return files[i].name < files[j].name })
+	files = append(files, cpioFile{name: "TRAILER!!!"})
+	for i, f := range files {
+		nlink := 1
+		if f.mode&modeDir != 0 {
+			nlink = 2
+		}
+		hdr := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+			i+1, f.mode, 0, 0, nlink, 0, len(f.data), 0, 0, f.rdevMajor, f.rdevMinor, len(f.name)+1, 0)
+		if f.name == "TRAILER!!!" {
+			hdr = fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+				0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, len(f.name)+1, 0)
+		}
+		rec := []byte(hdr + f.name + "\x00")
+		rec = append(rec, make([]byte, pad4(len(rec)))...)
+		rec = append(rec, f.data...)
+		rec = append(rec, make([]byte, pad4(len(f.data)))...)
+		if _, err := w.Write(rec); err != nil {
+			return fmt.Errorf("kpeer: writing initramfs: %v", err)
+		}
+	}
+	return nil
+}
+
+func pad4(n int) int { return (4 - n%4) % 4 }

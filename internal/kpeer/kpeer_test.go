@@ -1,0 +1,217 @@
+package kpeer_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gretun/gretun/internal/kpeer"
+	"github.com/gretun/gretun/internal/testnet"
+)
+
+// bootGuest boots one guest for the whole test, with its tap in a fresh
+// namespace "u" holding 192.0.2.1/24 and the guest on 192.0.2.2/24.
+func bootGuest(t *testing.T) (*testnet.Net, string, *kpeer.Guest) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots a qemu guest; skipped in -short mode")
+	}
+	if err := kpeer.Available(); err != nil {
+		t.Skip(err.Error())
+	}
+	n := testnet.ForTest(t)
+	ns, err := n.NS("u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := kpeer.Start(context.Background(), kpeer.Options{
+		Namespace: ns,
+		TapName:   "kp0",
+		HostAddr:  "192.0.2.1/24",
+		GuestAddr: "192.0.2.2/24",
+	})
+	if err != nil {
+		t.Fatalf("booting the kernel peer: %v", err)
+	}
+	t.Cleanup(g.Close) // runs before the namespace is deleted
+	t.Logf("guest kernel %s (%s) booted in %v", g.KernelRelease, g.KernelPackage, g.BootTime.Round(1e6))
+	return n, ns, g
+}
+
+func TestGuest(t *testing.T) {
+	n, ns, g := bootGuest(t)
+
+	t.Run("run", func(t *testing.T) {
+		out, err := g.Run("echo hello; echo world")
+		if err != nil || out != "hello\nworld\n" {
+			t.Fatalf("Run = %q, %v; want \"hello\\nworld\\n\"", out, err)
+		}
+		out, err = g.Run("printf 'no newline'")
+		if err != nil || out != "no newline" {
+			t.Fatalf("Run = %q, %v; want \"no newline\"", out, err)
+		}
+		out, err = g.Run("echo oops >&2; exit 3")
+		if err == nil || !strings.Contains(err.Error(), "exited 3") || out != "oops\n" {
+			t.Fatalf("Run of failing command = %q, %v; want output \"oops\\n\" and an error with exit 3", out, err)
+		}
+		// Shell syntax and quoting survive the trip intact.
+		out, err = g.Run(`for i in 1 2; do printf '%s|' "a'b $i"; done`)
+		if err != nil || out != "a'b 1|a'b 2|" {
+			t.Fatalf("Run = %q, %v", out, err)
+		}
+		rel, err := g.Run("uname -r")
+		if err != nil || strings.TrimSpace(rel) != g.KernelRelease {
+			t.Fatalf("uname -r = %q, %v; want %q", rel, err, g.KernelRelease)
+		}
+	})
+
+	t.Run("modules", func(t *testing.T) {
+		out, err := g.Run("cat /proc/modules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range kpeer.DefaultModules {
+			if !regexp.MustCompile(`(?m)^` + m + ` `).MatchString(out) {
+				t.Errorf("module %s not loaded; /proc/modules:\n%s", m, out)
+			}
+		}
+	})
+
+	t.Run("ping", func(t *testing.T) {
+		out, err := n.Exec(ns, "ping", "-c", "2", "-i", "0.2", "-W", "5", "192.0.2.2")
+		if err != nil {
+			t.Fatalf("namespace → guest: %v", err)
+		}
+		if !strings.Contains(out, "2 received") {
+			t.Fatalf("namespace → guest lost packets:\n%s", out)
+		}
+		if out, err := g.Run("ping -c 2 -W 5 192.0.2.1"); err != nil || !strings.Contains(out, "2 packets received") {
+			t.Fatalf("guest → namespace: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("tunnels", func(t *testing.T) {
+		// busybox prints the sequence and checksum flags as sentences.
+		const (
+			iseq  = "Drop packets out of sequence."
+			icsum = "Checksum in received packet is required."
+			oseq  = "Sequence packets on output."
+			ocsum = "Checksum output packets."
+		)
+		cases := []struct {
+			add  string
+			want []string // fragments of `ip tunnel show NAME`
+			mtu  string   // the kernel's choice: 1500 minus the headers
+		}{
+			{"ip tunnel add tg1 mode gre remote 192.0.2.1 local 192.0.2.2 ikey 5 okey 6 icsum ocsum iseq oseq ttl 255",
+				[]string{"gre/ip", "remote 192.0.2.1", "local 192.0.2.2", "ttl 255", "ikey 0.0.0.5", "okey 0.0.0.6", iseq, oseq, icsum, ocsum}, "1464"},
+			{"ip tunnel add tg2 mode gre remote 192.0.2.1 local 192.0.2.2 key 7 seq",
+				[]string{"gre/ip", "key 0.0.0.7", iseq, oseq}, "1468"},
+			{"ip tunnel add tg3 mode gre remote 192.0.2.1 local 192.0.2.2 ttl inherit nopmtudisc",
+				[]string{"gre/ip", "ttl inherit", "nopmtudisc"}, "1476"},
+			{"ip tunnel add ti1 mode ipip remote 192.0.2.1 local 192.0.2.2 ttl 64",
+				[]string{"ip/ip", "remote 192.0.2.1", "ttl 64"}, "1480"},
+		}
+		for _, c := range cases {
+			name := strings.Fields(c.add)[3]
+			if _, err := g.Run(c.add + " && ip link set " + name + " up"); err != nil {
+				t.Fatal(err)
+			}
+			out, err := g.Run("ip tunnel show " + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("%s: `ip tunnel show` lacks %q:\n%s", name, w, out)
+				}
+			}
+			if mtu, err := g.Run("cat /sys/class/net/" + name + "/mtu"); err != nil || strings.TrimSpace(mtu) != c.mtu {
+				t.Errorf("%s: mtu %q, %v; want %s", name, mtu, err, c.mtu)
+			}
+			if strings.Contains(c.add, " seq") && !strings.Contains(out, iseq) {
+				t.Errorf("%s: seq did not set iseq:\n%s", name, out)
+			}
+			if !strings.Contains(c.add, "csum") && strings.Contains(out, icsum) {
+				t.Errorf("%s: checksums required without csum:\n%s", name, out)
+			}
+			if _, err := g.IfStats(name); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		for _, c := range cases {
+			if _, err := g.Run("ip tunnel del " + strings.Fields(c.add)[3]); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
+	t.Run("stats", func(t *testing.T) {
+		before, err := g.IfStats("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		snmp0, err := g.SNMP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Exec(ns, "ping", "-c", "3", "-i", "0.2", "-W", "5", "192.0.2.2"); err != nil {
+			t.Fatal(err)
+		}
+		after, err := g.IfStats("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		snmp1, err := g.SNMP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := after.Sub(before)
+		// Three echo requests in and three replies out, plus the
+		// commands' own nothing: eth0 carries only test traffic.
+		if d.RxPackets < 3 || d.TxPackets < 3 || d.RxBytes < 3*98 {
+			t.Errorf("eth0 counters moved by %v; want at least 3 packets each way", d.Map())
+		}
+		if got := snmp1["Icmp.InEchos"] - snmp0["Icmp.InEchos"]; got != 3 {
+			t.Errorf("Icmp.InEchos moved by %d; want 3", got)
+		}
+		if _, err := g.IfStats("nosuch0"); err == nil {
+			t.Error("IfStats of a missing interface succeeded")
+		}
+		if _, err := g.IfStats("../../etc"); err == nil {
+			t.Error("IfStats accepted a path as interface name")
+		}
+	})
+}
+
+func TestParse(t *testing.T) {
+	s, err := kpeer.ParseStats("rx_packets:10\ntx_packets:4\nrx_crc_errors:2\nrx_fifo_errors:1\nrx_errors:3\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kpeer.Stats{RxPackets: 10, TxPackets: 4, RxCRCErrors: 2, RxFIFOErrors: 1, RxErrors: 3}
+	if s != want {
+		t.Fatalf("ParseStats = %+v, want %+v", s, want)
+	}
+	if d := s.Sub(kpeer.Stats{RxPackets: 4}); d.RxPackets != 6 || d.RxCRCErrors != 2 {
+		t.Fatalf("Sub = %+v", d)
+	}
+	for _, bad := range []string{"", "rx_packets", "rx_packets:x", "weird:1"} {
+		if _, err := kpeer.ParseStats(bad); err == nil {
+			t.Errorf("ParseStats(%q) succeeded", bad)
+		}
+	}
+	m, err := kpeer.ParseSNMP("Icmp: InMsgs OutDestUnreachs\nIcmp: 5 2\nTcp: MaxConn ActiveOpens\nTcp: -1 3\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["Icmp.OutDestUnreachs"] != 2 || m["Tcp.ActiveOpens"] != 3 || m["Icmp.InMsgs"] != 5 {
+		t.Fatalf("ParseSNMP = %v", m)
+	}
+	for _, bad := range []string{"", "Icmp: A B\nIcmp: 1\n", "Icmp: A\nIp: 1\n", "Icmp: A\nIcmp: z\n"} {
+		if _, err := kpeer.ParseSNMP(bad); err == nil {
+			t.Errorf("ParseSNMP(%q) succeeded", bad)
+		}
+	}
+}
