@@ -7,6 +7,10 @@
 // Parse does the checks that need no tunnel and yields the demultiplexing
 // key; the engine finds the tunnel, whose Receiver then applies its policy
 // (key, required checksum, sequence numbers). Every drop has a Reason.
+// DecapECN applies RFC 6040 to the inner header at the egress.
+//
+// Parse does not verify the outer IPv4 header checksum: the kernel drops
+// packets whose header checksum is wrong before any raw socket sees them.
 package decap
 
 import (

@@ -59,3 +59,21 @@ func BenchmarkEncap(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFragment splits a 3000-byte outer packet for a 1500-byte MTU.
+func BenchmarkFragment(b *testing.B) {
+	pkt := innerIPv4(3000)
+	pkt[6] = 0 // no DF
+	fixIPv4Checksum(pkt)
+	frags := make([][]byte, 4)
+	for i := range frags {
+		frags[i] = make([]byte, 0, 1500)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pkt)))
+	for b.Loop() {
+		if _, err := encap.Fragment(pkt, 1500, frags); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

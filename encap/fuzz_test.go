@@ -61,6 +61,10 @@ func FuzzRoundTrip(f *testing.F) {
 			if err != nil {
 				t.Fatalf("Encap: %v", err)
 			}
+			// decap leaves the outer header checksum to the kernel: check it here.
+			if rfc1071(out[:20]) != 0 {
+				t.Fatalf("outer header checksum does not verify")
+			}
 			var p decap.Packet
 			if r := decap.Parse(out, &p); r != decap.OK {
 				t.Fatalf("Parse dropped encap's output: %v", r)

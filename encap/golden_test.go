@@ -500,3 +500,29 @@ func TestOverheadAndHeadroom(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentificationWraps sends 70000 packets: the identification counts
+// up by one and wraps from 0xffff to 0, the sequence number keeps
+// counting, and every header checksum (computed incrementally) verifies.
+func TestIdentificationWraps(t *testing.T) {
+	e, err := encap.New(encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TTL: 0, TOSInherit: true, Sequence: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := append(make([]byte, encap.Headroom), in4EFCE...)
+	for i := 0; i < 70000; i++ {
+		out, err := e.Encap(buf, encap.Headroom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := int(out[4])<<8 | int(out[5]); id != i&0xffff {
+			t.Fatalf("packet %d: identification %d", i, id)
+		}
+		if seq := int(out[24])<<24 | int(out[25])<<16 | int(out[26])<<8 | int(out[27]); seq != i {
+			t.Fatalf("packet %d: sequence number %d", i, seq)
+		}
+		if rfc1071(out[:20]) != 0 {
+			t.Fatalf("packet %d: header checksum does not verify", i)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package header
 
 import (
-	"bytes"
 	"math/rand/v2"
 	"testing"
 )
@@ -25,7 +24,7 @@ func TestChecksumMatchesRFC1071(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	fill := map[string]func([]byte){
 		"zeros":  func(b []byte) {},
-		"ones":   func(b []byte) { bytes.Repeat([]byte{0xff}, 0); fillByte(b, 0xff) },
+		"ones":   func(b []byte) { fillByte(b, 0xff) }, // keeps the carry chain at its limit
 		"random": func(b []byte) { fillRandom(rng, b) },
 		"0xfe":   func(b []byte) { fillByte(b, 0xfe) },
 		"alternating": func(b []byte) {
@@ -119,4 +118,26 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(append([]byte{byte('0' + n)}, d...))
+}
+
+// TestSumLargeInitial: a running sum of 2^64-1 (one's-complement zero) or
+// near it must not lose a carry, whatever follows.
+func TestSumLargeInitial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, initial := range []uint64{^uint64(0), ^uint64(0) - 1, 1 << 63} {
+		for n := 0; n <= 200; n++ {
+			b := make([]byte, n)
+			if n%3 == 0 {
+				fillByte(b, 0xff)
+			} else {
+				fillRandom(rng, b)
+			}
+			// initial folded to 16 bits, then b, the RFC 1071 way.
+			s := uint32(^Fold(initial))
+			want := naiveSum(append([]byte{byte(s >> 8), byte(s)}, b...))
+			if got := Fold(Sum(b, initial)); got != want {
+				t.Fatalf("initial %#x, %d bytes: %#04x, want %#04x", initial, n, got, want)
+			}
+		}
+	}
 }
