@@ -226,7 +226,8 @@ func TestKind(t *testing.T) {
 // producedElsewhere lists the reasons neither Parse nor Accept return, and
 // who does.
 var producedElsewhere = map[decap.Reason]string{
-	decap.NoTunnel: "the engine's demultiplexer, when no tunnel matches",
+	decap.NoTunnel:    "the engine's demultiplexer, when no tunnel matches",
+	decap.InnerNotECT: "the engine, when DecapECN reports false (see ecn_test.go)",
 }
 
 // TestEveryReasonHasACase fails when a Reason is added without a test case.

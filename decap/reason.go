@@ -28,6 +28,7 @@ const (
 	InnerVersion   // IP version does not match the protocol type
 	InnerLength    // inner length does not fit what is left
 	InnerTTLZero   // inner IPv4 with TTL 0
+	InnerNotECT    // outer CE over an inner packet that is not ECN-capable (RFC 6040: drop)
 
 	// Per-tunnel policy (Receiver.Accept).
 	NoTunnel        // no tunnel for (protocol, source, destination, key)
@@ -60,6 +61,7 @@ var reasonNames = [...]string{
 	InnerVersion:    "inner-version",
 	InnerLength:     "inner-length",
 	InnerTTLZero:    "inner-ttl-zero",
+	InnerNotECT:     "inner-not-ect",
 	NoTunnel:        "no-tunnel",
 	KeyMismatch:     "key-mismatch",
 	ChecksumMissing: "checksum-missing",

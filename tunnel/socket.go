@@ -136,7 +136,7 @@ func (s *socket) receive() {
 			case decap.Data:
 				inner := pkt[p.Start:p.End]
 				if !decap.DecapECN(inner, p.TOS) {
-					t.counters.drop(decap.InnerVersion) // CE on a not-ECT packet: RFC 6040 drop
+					t.counters.drop(decap.InnerNotECT)
 					continue
 				}
 				if len(t.rx.pending) == 0 {

@@ -332,7 +332,17 @@ func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
 		hdr = pmtu.HeaderLen6
 	}
 	start := innerOffset - hdr
-	n, err := pmtu.TooBig(buf[start:], inner, mtu, t.icmpSource(inner))
+	src := t.icmpSource(inner)
+	if hdr == pmtu.HeaderLen4 && len(inner) >= header.IPv4MinLen {
+		// Linux drops an IPv4 packet that arrives with one of its own
+		// addresses as source (a martian unless accept_local), and every
+		// address icmpSource finds is one: the error would reach no sender,
+		// on this host or behind it. Speak for the inner destination
+		// instead; its route leads into this tunnel, so even strict
+		// rp_filter accepts the error.
+		src = netip.AddrFrom4(header.IPv4(inner).Dst())
+	}
+	n, err := pmtu.TooBig(buf[start:], inner, mtu, src)
 	switch {
 	case errors.Is(err, pmtu.ErrMayFragment), errors.Is(err, pmtu.ErrFits):
 		return true
