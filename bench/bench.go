@@ -51,7 +51,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gretun bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	jsonOut := fs.Bool("json", false, "print the results as JSON instead of a table")
-	chart := fs.String("chart", "", "also write a bar chart to `FILE.svg`")
+	chart := fs.String("chart", "", "also write a bar chart to `FILE`.svg (or .png, with rsvg-convert)")
 	dur := fs.Duration("duration", 5*time.Second, "length of each iperf3 test (whole seconds)")
 	only := fs.String("only", "", "run only these rows, comma-separated: "+strings.Join(rowNames(), ","))
 	gretunBin := fs.String("gretun", "", "gretun `binary` for the gretun rows (default: this program)")
@@ -77,8 +77,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gretun bench: --duration %v is shorter than iperf3's 1s minimum\n", *dur)
 		return 2
 	}
-	if *chart != "" && !strings.EqualFold(filepath.Ext(*chart), ".svg") {
-		fmt.Fprintf(stderr, "gretun bench: --chart %q: only SVG charts are written; name the file *.svg\n", *chart)
+	switch ext := strings.ToLower(filepath.Ext(*chart)); {
+	case *chart == "" || ext == ".svg":
+	case ext == ".png":
+		if _, err := exec.LookPath("rsvg-convert"); err != nil {
+			fmt.Fprintln(stderr, "gretun bench: --chart *.png needs rsvg-convert: apt-get install -y librsvg2-bin (or write *.svg)")
+			return 1
+		}
+	default:
+		fmt.Fprintf(stderr, "gretun bench: --chart %q: name the file *.svg or *.png\n", *chart)
 		return 2
 	}
 
@@ -212,17 +219,35 @@ func selectRows(only string) ([]row, error) {
 	return sel, nil
 }
 
+// writeChart writes the chart as SVG, or as PNG through rsvg-convert when
+// path ends in .png: rendering text into pixels is a job for a library we
+// do not want as a dependency.
 func writeChart(path string, rep *Report) error {
-	f, err := os.Create(path)
+	svgPath := path
+	if strings.EqualFold(filepath.Ext(path), ".png") {
+		tmp, err := os.CreateTemp("", "gretun-bench-*.svg")
+		if err != nil {
+			return fmt.Errorf("chart: %v", err)
+		}
+		tmp.Close()
+		defer os.Remove(tmp.Name())
+		svgPath = tmp.Name()
+	}
+	f, err := os.Create(svgPath)
 	if err != nil {
 		return fmt.Errorf("chart: %v", err)
 	}
 	if err := rep.WriteSVG(f); err != nil {
 		f.Close()
-		return fmt.Errorf("chart %s: %v", path, err)
+		return fmt.Errorf("chart %s: %v", svgPath, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("chart %s: %v", path, err)
+		return fmt.Errorf("chart %s: %v", svgPath, err)
+	}
+	if svgPath != path {
+		if out, err := exec.Command("rsvg-convert", "-o", path, svgPath).CombinedOutput(); err != nil {
+			return fmt.Errorf("chart: rsvg-convert: %v: %s", err, lastLine(string(out)))
+		}
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"bytes"
+	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +16,7 @@ func TestMainRejectsBadFlags(t *testing.T) {
 	for name, args := range map[string][]string{
 		"unknown row":     {"--only", "veth,warp"},
 		"empty only":      {"--only", ","},
-		"png chart":       {"--chart", "out.png"},
+		"gif chart":       {"--chart", "out.gif"},
 		"no extension":    {"--chart", "out"},
 		"short duration":  {"--duration", "100ms"},
 		"negative":        {"--duration", "-5s"},
@@ -90,5 +92,43 @@ func TestModuleRoot(t *testing.T) {
 	}
 	if isModuleRoot(t.TempDir()) {
 		t.Fatal("a directory without go.mod was taken for gretun's")
+	}
+}
+
+func TestWriteChart(t *testing.T) {
+	r := sampleReport()
+	r.SetRatios()
+	dir := t.TempDir()
+	svg := filepath.Join(dir, "chart.svg")
+	if err := writeChart(svg, r); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	r.WriteSVG(&want)
+	if got, err := os.ReadFile(svg); err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("chart.svg differs from WriteSVG's output (err %v)", err)
+	}
+	if err := writeChart(filepath.Join(dir, "missing", "chart.svg"), r); err == nil {
+		t.Fatal("writing into a missing directory did not fail")
+	}
+
+	if _, err := exec.LookPath("rsvg-convert"); err != nil {
+		t.Skip("PNG charts need rsvg-convert: apt-get install -y librsvg2-bin")
+	}
+	pngPath := filepath.Join(dir, "chart.PNG")
+	if err := writeChart(pngPath, r); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(pngPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil {
+		t.Fatalf("chart.PNG is not a PNG: %v", err)
+	}
+	if w := svgLabelW + 2*svgPanelW + 2*svgGap; cfg.Width != w {
+		t.Fatalf("PNG is %d pixels wide, want the SVG's %d", cfg.Width, w)
 	}
 }

@@ -129,7 +129,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 const (
 	svgLabelW = 200 // row titles
 	svgPanelW = 330 // one panel's bar area
-	svgGap    = 90  // between the two panels, room for value labels
+	svgGap    = 150 // between the two panels, room for value labels
 	svgRowH   = 26
 	svgTop    = 60
 	svgBottom = 20
@@ -137,7 +137,8 @@ const (
 
 // WriteSVG draws the report as a horizontal bar chart with two panels,
 // TCP Gbit/s and UDP-64 kpps, one bar per row, each panel scaled to its
-// largest value. Rows without a figure are labelled instead.
+// largest value and each bar labelled with its figure and its ratio to the
+// classic loop. Rows without a figure are labelled instead.
 func (r *Report) WriteSVG(w io.Writer) error {
 	width := svgLabelW + 2*svgPanelW + 2*svgGap
 	height := svgTop + svgRowH*len(r.Rows) + svgBottom
@@ -152,10 +153,13 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		title string
 		color string
 		value func(Result) float64
+		ratio func(Result) float64
 		prec  int
 	}{
-		{"TCP single stream, Gbit/s", "#3b6ea8", func(x Result) float64 { return x.TCPGbps }, 2},
-		{"UDP 64-byte payload, kpps received", "#d08a2c", func(x Result) float64 { return x.UDPKpps }, 1},
+		{"TCP single stream, Gbit/s", "#3b6ea8",
+			func(x Result) float64 { return x.TCPGbps }, func(x Result) float64 { return x.TCPRatio }, 2},
+		{"UDP 64-byte payload, kpps received", "#d08a2c",
+			func(x Result) float64 { return x.UDPKpps }, func(x Result) float64 { return x.PPSRatio }, 1},
 	}
 	for i, row := range r.Rows {
 		y := svgTop + i*svgRowH
@@ -182,7 +186,11 @@ func (r *Report) WriteSVG(w io.Writer) error {
 			}
 			bw := max1(int(math.Round(v / max * svgPanelW)))
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`+"\n", x0, y+4, bw, svgRowH-8, panel.color)
-			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", x0+bw+5, y+17, num(v, panel.prec))
+			label := num(v, panel.prec)
+			if r := panel.ratio(row); r > 0 && row.Name != classicName {
+				label += " (" + ratio(r) + " classic)"
+			}
+			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", x0+bw+5, y+17, label)
 		}
 	}
 	b.WriteString("</svg>\n")

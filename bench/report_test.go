@@ -131,6 +131,7 @@ type svgElem struct {
 
 func TestWriteSVG(t *testing.T) {
 	r := sampleReport()
+	r.SetRatios()
 	var b bytes.Buffer
 	if err := r.WriteSVG(&b); err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func TestWriteSVG(t *testing.T) {
 	if root != "svg" {
 		t.Fatalf("root element %q, want svg", root)
 	}
-	for _, want := range []string{"direct veth", "gretun <GRE> & co", "failed", "19.00", "150.0"} {
+	for _, want := range []string{"direct veth", "gretun <GRE> & co", "failed", "19.00 (12.67x classic)", "1.50", "150.0 (1.50x classic)"} {
 		found := false
 		for _, s := range texts {
 			found = found || s == want
