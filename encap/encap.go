@@ -105,8 +105,20 @@ type Encapsulator struct {
 	greKey  bool
 	greSeq  bool
 	isGRE   bool
-	id      uint16
+	id      uint16 // never 0: see nextID
 	seq     uint32
+}
+
+// nextID returns the next outer identification, skipping 0: a raw socket
+// with IP_HDRINCL replaces an ID of 0 with one of the kernel's own for each
+// packet it sends, so the fragments of an outer packet with ID 0 would get
+// different IDs and could never be reassembled.
+func (e *Encapsulator) nextID() uint16 {
+	e.id++
+	if e.id == 0 {
+		e.id = 1
+	}
+	return e.id
 }
 
 // New validates c and precomputes the outer header template.
@@ -235,8 +247,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	if e.dfInh {
 		frag = innerFrag & header.IPv4FlagDF
 	}
-	id := e.id
-	e.id++
+	id := e.nextID()
 	sum := e.baseSum + uint32(tos) + uint32(total) + uint32(id) + uint32(frag) + uint32(ttl)<<8
 	sum = sum&0xffff + sum>>16
 	sum = sum&0xffff + sum>>16

@@ -121,7 +121,7 @@ func TestGopacketDecodesEncap(t *testing.T) {
 					t.Fatal(err)
 				}
 				m := expect(cfg, inner)
-				checkWithGopacket(t, cfg, out, inner, m, uint16(i), uint32(i))
+				checkWithGopacket(t, cfg, out, inner, m, uint16(i+1), uint32(i)) // IDs start at 1
 			}
 		})
 	}

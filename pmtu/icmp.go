@@ -91,10 +91,13 @@ var (
 // of the packet as keeps the error within 1280 bytes. The MTU field is
 // clamped to [68, 65535] for IPv4 and [1280, 2^32-1] for IPv6.
 //
-// src is the IP source of the error, an address of ours of the inner
-// packet's family: the engine passes the tunnel device's first address
-// of that family, else (IPv4) the local tunnel endpoint, as Linux
-// answers from an address of the device the packet would have left by.
+// src is the IP source of the error, of the inner packet's family. For
+// IPv6 the engine passes the tunnel device's own address. For IPv4 it
+// passes the inner packet's destination: the error goes back into the
+// TUN device of the very host that may own the device's addresses, and
+// Linux drops IPv4 arriving with one of its own addresses as source (a
+// martian, unless accept_local), whereas the destination is routed
+// through the tunnel and passes even strict reverse-path filtering.
 // An IPv4-mapped IPv6 src is accepted for IPv4. The destination is the
 // inner packet's source.
 //
