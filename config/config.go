@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -332,7 +333,8 @@ func parsePeriod(s string) (time.Duration, error) {
 	if err != nil || f <= 0 || f > 32767 {
 		return 0, fmt.Errorf("invalid keepalive period %q (seconds, e.g. 10 or 0.5)", s)
 	}
-	return time.Duration(f * float64(time.Second)), nil
+	// Round: 1.005 s is 1004999999.99… ns in floating point.
+	return time.Duration(math.Round(f * float64(time.Second))), nil
 }
 
 func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }

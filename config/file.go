@@ -30,7 +30,8 @@ func Load(name string, r io.Reader) ([]Tunnel, error) {
 	var tunnels []Tunnel
 	seen := map[string]int{}
 	sc := bufio.NewScanner(r)
-	for line := 1; sc.Scan(); line++ {
+	line := 1
+	for ; sc.Scan(); line++ {
 		text := sc.Text()
 		if i := strings.IndexByte(text, '#'); i >= 0 {
 			text = text[:i]
@@ -56,7 +57,8 @@ func Load(name string, r io.Reader) ([]Tunnel, error) {
 		tunnels = append(tunnels, t)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+		// The line the scanner stopped on, e.g. one over its 64 KiB limit.
+		return nil, fmt.Errorf("%s:%d: %v", name, line, err)
 	}
 	return tunnels, nil
 }

@@ -14,10 +14,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,6 +48,9 @@ type Response struct {
 	Unmatched *tunnel.Stats   `json:"unmatched,omitempty"`
 }
 
+// maxRequest bounds what the server reads of one request.
+const maxRequest = 1 << 20
+
 // Handler executes requests.
 type Handler func(Request) Response
 
@@ -59,11 +64,17 @@ func Listen(path string) (net.Listener, error) {
 			return nil, err
 		}
 		// A socket file left by a killed daemon: remove it if nobody answers.
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%w (socket %s)", ErrInUse, path)
+		// Anything else at that path is not ours to remove.
+		if fi, err := os.Lstat(path); err == nil {
+			if fi.Mode()&os.ModeSocket == 0 {
+				return nil, fmt.Errorf("control socket %s: the path exists and is not a socket", path)
+			}
+			if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("%w (socket %s)", ErrInUse, path)
+			}
+			os.Remove(path)
 		}
-		os.Remove(path)
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -81,8 +92,11 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// Serve answers requests on l until it is closed.
+// Serve answers requests on l until it is closed. It returns once the
+// answers in flight are sent, so a handler may ask the caller to exit.
 func Serve(l net.Listener, h Handler) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -91,7 +105,11 @@ func Serve(l net.Listener, h Handler) error {
 			}
 			return err
 		}
-		go serveConn(c.(*net.UnixConn), h)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serveConn(c.(*net.UnixConn), h)
+		}()
 	}
 }
 
@@ -100,17 +118,19 @@ func serveConn(c *net.UnixConn, h Handler) {
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	var resp Response
 	var req Request
+	// Read the request before anything else, even from a peer about to be
+	// refused: closing a unix socket with unread data resets it, and the
+	// client would see "connection reset" instead of the refusal.
+	decodeErr := json.NewDecoder(io.LimitReader(c, maxRequest)).Decode(&req)
 	switch err := peerAllowed(c); {
 	case err != nil:
 		resp.Error = err.Error()
+	case decodeErr != nil:
+		resp.Error = fmt.Sprintf("bad request: %v", decodeErr)
+	case req.Version != Version:
+		resp.Error = fmt.Sprintf("protocol version %d is not %d: use the same gretun for the command and the daemon", req.Version, Version)
 	default:
-		if err := json.NewDecoder(c).Decode(&req); err != nil {
-			resp.Error = fmt.Sprintf("bad request: %v", err)
-		} else if req.Version != Version {
-			resp.Error = fmt.Sprintf("protocol version %d is not %d: use the same gretun for the command and the daemon", req.Version, Version)
-		} else {
-			resp = h(req)
-		}
+		resp = h(req)
 	}
 	resp.Version = Version
 	json.NewEncoder(c).Encode(resp)

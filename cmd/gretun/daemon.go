@@ -42,6 +42,11 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 	if err := checkCapabilities(); err != nil {
 		return err
 	}
+	// Catch the signals before creating anything: a SIGTERM that arrives
+	// while the tunnels are being set up must still remove them.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	l, err := control.Listen(g.socket)
 	if err != nil {
 		return err
@@ -60,8 +65,6 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 	defer l.Close()
 	log.Info("gretun daemon running", "socket", g.socket, "config", file, "tunnels", len(tunnels))
 
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for s := range sig {
 		if s != syscall.SIGHUP {
 			log.Info("stopping: removing every device", "signal", s.String())
@@ -98,6 +101,10 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	if err := checkCapabilities(); err != nil {
 		return err
 	}
+	// As in the daemon: catch the signals before the device exists.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	log := newLogger(stderr)
 	e := tunnel.New(tunnel.SystemEnv(), log)
 	defer e.Close()
@@ -106,17 +113,36 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	}
 	// Serve the control socket too, when free, so `gretun -s tunnel show`
 	// works against a foreground tunnel; a daemon already there wins.
+	// `tunnel del` of the last tunnel ends the process, as its device is gone.
+	deleted := make(chan struct{}, 1)
+	served := make(chan struct{})
 	var l net.Listener
 	if l, err = control.Listen(g.socket); err == nil {
 		defer l.Close()
-		go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) })
+		go func() {
+			defer close(served)
+			control.Serve(l, func(r control.Request) control.Response {
+				resp := handle(e, r)
+				if r.Op == "del" && resp.Error == "" && len(e.Names()) == 0 {
+					select {
+					case deleted <- struct{}{}:
+					default:
+					}
+				}
+				return resp
+			})
+		}()
 	} else {
 		log.Debug("control socket not served", "err", err)
 	}
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	<-sig
-	log.Info("stopping: removing the device", "tunnel", c.Name)
+	select {
+	case <-sig:
+		log.Info("stopping: removing the device", "tunnel", c.Name)
+	case <-deleted:
+		log.Info("tunnel deleted: stopping", "tunnel", c.Name)
+		l.Close()
+		<-served // the answer to `tunnel del` is sent
+	}
 	return nil
 }
 

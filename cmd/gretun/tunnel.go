@@ -110,6 +110,9 @@ func printShow(w io.Writer, g globals, resp control.Response) error {
 	if g.json {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		if resp.Tunnels == nil {
+			resp.Tunnels = []tunnel.Status{} // [] rather than null for scripts
+		}
 		if !g.stats {
 			for i := range resp.Tunnels {
 				resp.Tunnels[i].Stats = tunnel.Stats{}

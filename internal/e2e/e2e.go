@@ -49,6 +49,13 @@ func buildAll() {
 	}
 }
 
+// Cleanup removes the built programs; call it from TestMain after m.Run.
+func Cleanup() {
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+}
+
 // Bin returns the path of a built program: "gretun" or "xfer".
 func Bin(t testing.TB, name string) string {
 	t.Helper()

@@ -1,0 +1,304 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/encap"
+)
+
+var (
+	a1 = netip.MustParseAddr("192.0.2.1")
+	a2 = netip.MustParseAddr("192.0.2.2")
+)
+
+// addrs compares netip.Addr values by value.
+var addrs = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+
+// base is the words every case below starts with.
+var base = []string{"mode", "gre", "remote", "192.0.2.2", "local", "192.0.2.1"}
+
+func TestParse(t *testing.T) {
+	gre := Tunnel{Name: "netb", Mode: "gre", Local: a1, Remote: a2}
+	with := func(f func(*Tunnel)) Tunnel {
+		c := gre
+		f(&c)
+		return c
+	}
+	for _, tc := range []struct {
+		words string // after base
+		want  Tunnel
+	}{
+		{"", gre},
+		{"ttl 255", with(func(c *Tunnel) { c.TTL = 255 })},
+		{"ttl 255 ttl inherit", gre},
+		{"hoplimit 7", with(func(c *Tunnel) { c.TTL = 7 })},
+		{"tos 0x10", with(func(c *Tunnel) { c.TOS = 0x10 })},
+		{"tos 1f", with(func(c *Tunnel) { c.TOS = 0x1f })}, // hex without prefix, as iproute2
+		{"tos inherit", with(func(c *Tunnel) { c.TOSInherit = true })},
+		{"dsfield inherit tos 0x20", with(func(c *Tunnel) { c.TOS = 0x20 })},
+		{"key 42", with(func(c *Tunnel) { c.IKey, c.HasIKey, c.OKey, c.HasOKey = 42, true, 42, true })},
+		{"key 0", with(func(c *Tunnel) { c.HasIKey, c.HasOKey = true, true })},
+		{"key 4294967295", with(func(c *Tunnel) { c.IKey, c.HasIKey, c.OKey, c.HasOKey = 1<<32-1, true, 1<<32-1, true })},
+		{"key 1.2.3.4", with(func(c *Tunnel) { c.IKey, c.HasIKey, c.OKey, c.HasOKey = 0x01020304, true, 0x01020304, true })},
+		{"ikey 1 okey 0x2", with(func(c *Tunnel) { c.IKey, c.HasIKey, c.OKey, c.HasOKey = 1, true, 2, true })},
+		{"ikey 1", with(func(c *Tunnel) { c.IKey, c.HasIKey = 1, true })},
+		{"key 5 nokey", gre},
+		{"csum", with(func(c *Tunnel) { c.ICsum, c.OCsum = true, true })},
+		{"icsum", with(func(c *Tunnel) { c.ICsum = true })},
+		{"ocsum", with(func(c *Tunnel) { c.OCsum = true })},
+		{"csum nocsum", gre},
+		{"seq", with(func(c *Tunnel) { c.ISeq, c.OSeq = true, true })},
+		{"iseq", with(func(c *Tunnel) { c.ISeq = true })},
+		{"oseq", with(func(c *Tunnel) { c.OSeq = true })},
+		{"seq noseq", gre},
+		{"pmtudisc", with(func(c *Tunnel) { c.DF = DFSet })},
+		{"nopmtudisc", with(func(c *Tunnel) { c.DF = DFClear })},
+		{"ignore-df", with(func(c *Tunnel) { c.DF = DFIgnore })},
+		{"pmtudisc noignore-df", gre},
+		{"mtu 1400", with(func(c *Tunnel) { c.MTU = 1400 })},
+		{"mtu 0", gre},
+		{"keepalive", with(func(c *Tunnel) { c.KeepalivePeriod, c.KeepaliveRetries = 10*time.Second, 3 })},
+		{"keepalive 5", with(func(c *Tunnel) { c.KeepalivePeriod, c.KeepaliveRetries = 5*time.Second, 3 })},
+		{"keepalive 0.5 4", with(func(c *Tunnel) { c.KeepalivePeriod, c.KeepaliveRetries = 500*time.Millisecond, 4 })},
+		{"keepalive 200ms 2 ttl 9", with(func(c *Tunnel) { c.KeepalivePeriod, c.KeepaliveRetries, c.TTL = 200*time.Millisecond, 2, 9 })},
+		{"keepalive nokeepalive", gre},
+		{"clamp-mss", with(func(c *Tunnel) { c.ClampMSS = true })},
+		{"clamp-mss 1360", with(func(c *Tunnel) { c.ClampMSS, c.MSS = true, 1360 })},
+		{"clamp-mss 1360 noclamp-mss", gre},
+	} {
+		words := append(append([]string{}, base...), strings.Fields(tc.words)...)
+		got, err := Parse("netb", words)
+		if err != nil {
+			t.Errorf("%q: %v", tc.words, err)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got, addrs); diff != "" {
+			t.Errorf("%q: (-want +got)\n%s", tc.words, diff)
+		}
+	}
+	// Mode aliases as ip tunnel prints them.
+	for in, want := range map[string]string{"gre": "gre", "gre/ip": "gre", "ipip": "ipip", "ipip/ip": "ipip", "ip/ip": "ipip"} {
+		got, err := Parse("x", []string{"mode", in, "remote", "192.0.2.2", "local", "192.0.2.1"})
+		if err != nil || got.Mode != want {
+			t.Errorf("mode %s: got %q, %v; want %q", in, got.Mode, err, want)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, words, want string
+	}{
+		{"x", "mode gre remote 192.0.2.2", "missing local"},
+		{"x", "mode gre local 192.0.2.1", "missing remote"},
+		{"x", "remote 192.0.2.2 local 192.0.2.1", "missing mode"},
+		{"x", "mode", `missing value after "mode"`},
+		{"x", "mode gre remote", `missing value after "remote"`},
+		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6"`},
+		{"x", "mode gre remote 192.0.2.256 local 192.0.2.1", `invalid IPv4 address "192.0.2.256" for remote`},
+		{"x", "mode gre remote 2001:db8::1 local 192.0.2.1", `invalid IPv4 address "2001:db8::1" for remote`},
+		{"x", "mode gre remote 192.0.2.2 local any", `invalid IPv4 address "any" for local`},
+		{"x", "mode gre remote 192.0.2.1 local 192.0.2.1", "remote 192.0.2.1 equals local"},
+		{"x", "mode gre remote 0.0.0.0 local 192.0.2.1", "remote 0.0.0.0 is not a unicast address"},
+		{"x", "mode gre remote 255.255.255.255 local 192.0.2.1", "not a unicast address"},
+		{"x", "mode gre remote 239.1.1.1 local 192.0.2.1", "not a unicast address"},
+		{"x", "mode gre remote 192.0.2.2 local 0.0.0.0", "local 0.0.0.0 is not a unicast address"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 bogus", `unknown word "bogus"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl 256", `invalid ttl "256"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl -1", `invalid ttl "-1"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl", `missing value after "ttl"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 tos 256", `invalid tos "256"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 tos 0x100", `invalid tos "0x100"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 key -1", `invalid key "-1"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 key 4294967296", `invalid key "4294967296"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ikey 1.2.3", `invalid key "1.2.3"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 okey ::1", `invalid key "::1"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 mtu 67", "invalid mtu 67 (want 68-"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 mtu 65512", "invalid mtu 65512 (want 68-65511)"},
+		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 mtu 65516", "invalid mtu 65516 (want 68-65515)"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 mtu -1", `invalid mtu "-1"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 mtu big", `invalid mtu "big"`},
+		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 key 1", "keys need mode gre"},
+		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 okey 1", "keys need mode gre"},
+		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 icsum", "csum needs mode gre"},
+		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 oseq", "seq needs mode gre"},
+		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 keepalive", "keepalive needs mode gre"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 0.005", "too short"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 1 0", `invalid keepalive retries "0"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 1 256", `invalid keepalive retries "256"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 0", `invalid keepalive period "0"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 clamp-mss 87", `invalid clamp-mss "87"`},
+		{"", "mode gre remote 192.0.2.2 local 192.0.2.1", "missing tunnel name"},
+		{"abcdefghijklmnop", "mode gre remote 192.0.2.2 local 192.0.2.1", "longer than 15 bytes"},
+		{"a/b", "mode gre remote 192.0.2.2 local 192.0.2.1", `invalid tunnel name "a/b"`},
+		{"a:b", "mode gre remote 192.0.2.2 local 192.0.2.1", `invalid tunnel name "a:b"`},
+		{"a b", "mode gre remote 192.0.2.2 local 192.0.2.1", `invalid tunnel name "a b"`},
+		{"..", "mode gre remote 192.0.2.2 local 192.0.2.1", `invalid tunnel name ".."`},
+	} {
+		got, err := Parse(tc.name, strings.Fields(tc.words))
+		if err == nil {
+			t.Errorf("%s %q: no error, parsed %v", tc.name, tc.words, got)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s %q: error %q, want one line containing %q", tc.name, tc.words, err, tc.want)
+		}
+	}
+}
+
+// TestApply is `tunnel change`: the words given change, the others stay.
+func TestApply(t *testing.T) {
+	c, err := Parse("netb", append(append([]string{}, base...), strings.Fields("ttl 64 key 7 csum seq keepalive 2 5 mtu 1400")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := c
+	if err := c.Apply([]string{"ttl", "32", "okey", "9", "nocsum"}); err != nil {
+		t.Fatal(err)
+	}
+	want.TTL, want.OKey, want.ICsum, want.OCsum = 32, 9, false, false
+	if diff := cmp.Diff(want, c, addrs); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+	// A failing word reports the error; Validate catches what Apply cannot.
+	if err := c.Apply([]string{"ttl", "x"}); err == nil {
+		t.Error("Apply accepted ttl x")
+	}
+	c2 := c
+	if err := c2.Apply([]string{"mode", "ipip"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Validate(); err == nil || !strings.Contains(err.Error(), "need mode gre") {
+		t.Errorf("Validate of gre options on ipip: %v", err)
+	}
+}
+
+// TestStringRoundTrip parses what String prints (with "mode" in front of
+// the mode, as `ip tunnel show` prints it) back to the same tunnel.
+func TestStringRoundTrip(t *testing.T) {
+	for _, words := range []string{
+		"",
+		"ttl 255 tos 0x10 key 42 csum seq pmtudisc mtu 1400",
+		"tos inherit ikey 1 okey 2 icsum oseq nopmtudisc",
+		"okey 3 iseq ocsum ignore-df keepalive 0.25 7 clamp-mss",
+		"key 1.2.3.4 keepalive clamp-mss 1200",
+		"keepalive 1.5",
+		"keepalive 1.005", // 1.004999999 s before rounding
+		"keepalive 0.29 2",
+	} {
+		c, err := Parse("netb", append(append([]string{}, base...), strings.Fields(words)...))
+		if err != nil {
+			t.Fatalf("%q: %v", words, err)
+		}
+		roundTrip(t, c)
+	}
+	c, err := Parse("ip1", strings.Fields("mode ipip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit nopmtudisc mtu 1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.String(), "ip1: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit nopmtudisc mtu 1000"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	roundTrip(t, c)
+}
+
+func roundTrip(t *testing.T, c Tunnel) {
+	t.Helper()
+	f := strings.Fields(c.String())
+	if len(f) < 2 || f[0] != c.Name+":" {
+		t.Fatalf("String() = %q", c.String())
+	}
+	back, err := Parse(c.Name, append([]string{"mode", f[1]}, f[2:]...))
+	if err != nil {
+		t.Fatalf("reparsing %q: %v", c.String(), err)
+	}
+	if diff := cmp.Diff(c, back, addrs); diff != "" {
+		t.Errorf("%q does not parse back: (-want +got)\n%s", c.String(), diff)
+	}
+}
+
+func TestOverheadAndSides(t *testing.T) {
+	for words, want := range map[string]int{
+		"mode ipip":                  20,
+		"mode gre":                   24,
+		"mode gre key 1":             28,
+		"mode gre ikey 1":            24, // only what is sent counts
+		"mode gre okey 1 ocsum":      32,
+		"mode gre key 1 csum oseq":   36,
+		"mode gre icsum iseq ikey 1": 24,
+	} {
+		c, err := Parse("x", append(strings.Fields(words), "remote", "192.0.2.2", "local", "192.0.2.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Overhead(); got != want {
+			t.Errorf("%s: Overhead() = %d, want %d", words, got, want)
+		}
+	}
+
+	c, err := Parse("x", append(append([]string{}, base...), strings.Fields("ttl 9 tos 0x20 ikey 1 okey 2 icsum oseq pmtudisc")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEnc := encap.Config{Mode: encap.ModeGRE, Local: a1, Remote: a2, TTL: 9, TOS: 0x20, Key: 2, HasKey: true, Sequence: true, DF: encap.DFSet}
+	if diff := cmp.Diff(wantEnc, c.Encap(), addrs); diff != "" {
+		t.Errorf("Encap: (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff(decap.Policy{Key: 1, HasKey: true, RequireChecksum: true}, c.Policy(), addrs); diff != "" {
+		t.Errorf("Policy: (-want +got)\n%s", diff)
+	}
+	if c.Proto() != 47 {
+		t.Errorf("GRE Proto() = %d", c.Proto())
+	}
+	for df, want := range map[string]encap.DFPolicy{"": encap.DFInherit, DFSet: encap.DFSet, DFClear: encap.DFClear, DFIgnore: encap.DFClear} {
+		c := Tunnel{Mode: "gre", DF: df}
+		if got := c.Encap().DF; got != want {
+			t.Errorf("DF %q: encap policy %d, want %d", df, got, want)
+		}
+	}
+	ip := Tunnel{Mode: "ipip", TOSInherit: true}
+	if e := ip.Encap(); e.Mode != encap.ModeIPIP || !e.TOSInherit || ip.Proto() != 4 {
+		t.Errorf("IPIP: encap %+v proto %d", e, ip.Proto())
+	}
+}
+
+func TestParseKey(t *testing.T) {
+	for in, want := range map[string]uint32{"0": 0, "42": 42, "0x2a": 42, "4294967295": 1<<32 - 1, "0.0.1.0": 256, "255.255.255.255": 1<<32 - 1} {
+		if got, err := ParseKey(in); err != nil || got != want {
+			t.Errorf("ParseKey(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "x", "1.2.3", "1.2.3.4.5", "256.0.0.0", "4294967296"} {
+		if _, err := ParseKey(in); err == nil {
+			t.Errorf("ParseKey(%q) accepted", in)
+		}
+	}
+}
+
+// FuzzParse: any words either fail with one line or give a valid tunnel
+// that String prints in a form that parses back to it.
+func FuzzParse(f *testing.F) {
+	f.Add("mode gre remote 192.0.2.2 local 192.0.2.1 ttl 255 key 42 csum seq keepalive 0.3 4 clamp-mss")
+	f.Add("mode ipip remote 192.0.2.2 local 192.0.2.1 tos inherit mtu 1400 nopmtudisc")
+	f.Add("mode gre remote 192.0.2.2 local 192.0.2.1 ikey 1.2.3.4 okey 0x10 keepalive 250ms")
+	f.Add("mode gre remote 192.0.2.2 local 192.0.2.1 tos 1f keepalive")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Parse("f", strings.Fields(s))
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted an invalid tunnel: %v", err)
+		}
+		roundTrip(t, c)
+	})
+}
