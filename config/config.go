@@ -131,7 +131,7 @@ func (t *Tunnel) Apply(words []string) error {
 			}
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 255 {
-				return fmt.Errorf("invalid ttl %q (want 1-255 or inherit)", v)
+				return fmt.Errorf("invalid ttl %q (want 1-255, or 0 or inherit to copy the inner TTL)", v)
 			}
 			t.TTL = n
 		case "tos", "dsfield", "tclass":
@@ -143,13 +143,10 @@ func (t *Tunnel) Apply(words []string) error {
 				t.TOS, t.TOSInherit = 0, true
 				continue
 			}
-			n, err := strconv.ParseUint(v, 0, 8)
+			// iproute2 reads TOS in hexadecimal, with or without 0x.
+			n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(v), "0x"), 16, 8)
 			if err != nil {
-				// iproute2 reads TOS in hex without a prefix too.
-				n, err = strconv.ParseUint(v, 16, 8)
-			}
-			if err != nil {
-				return fmt.Errorf("invalid tos %q (want 0-255, e.g. 0x10, or inherit)", v)
+				return fmt.Errorf("invalid tos %q (want hexadecimal 0-ff, e.g. 0x10, or inherit)", v)
 			}
 			t.TOS, t.TOSInherit = int(n), false
 		case "key", "ikey", "okey":

@@ -80,6 +80,14 @@ func (e *Engine) Add(c config.Tunnel) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.checkUnique(&c, nil); err != nil {
+		return err
+	}
+	return e.add(c)
+}
+
+// add does Add's work once c is known to be valid and unique; e.mu is held.
+func (e *Engine) add(c config.Tunnel) error {
 	if e.closed {
 		return errors.New("engine is shutting down")
 	}
@@ -90,9 +98,6 @@ func (e *Engine) Add(c config.Tunnel) error {
 		return err
 	} else if exists {
 		return fmt.Errorf("a device named %q already exists", c.Name)
-	}
-	if err := e.checkUnique(&c, ""); err != nil {
-		return err
 	}
 	if err := e.checkLocal(c.Local); err != nil {
 		return err
@@ -119,6 +124,10 @@ func (e *Engine) Add(c config.Tunnel) error {
 func (e *Engine) Del(name string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.del(name)
+}
+
+func (e *Engine) del(name string) error {
 	t, ok := e.tunnels[name]
 	if !ok {
 		return fmt.Errorf("no tunnel named %q", name)
@@ -132,7 +141,8 @@ func (e *Engine) Del(name string) error {
 }
 
 // Change reconfigures a running tunnel in place, keeping its device (and so
-// the user's addresses and routes), as `ip tunnel change` does.
+// the user's addresses and routes), as `ip tunnel change` does. Like the
+// kernel, it does not change a tunnel's mode.
 func (e *Engine) Change(c config.Tunnel) error {
 	if err := c.Validate(); err != nil {
 		return err
@@ -143,9 +153,17 @@ func (e *Engine) Change(c config.Tunnel) error {
 	if !ok {
 		return fmt.Errorf("no tunnel named %q", c.Name)
 	}
-	if err := e.checkUnique(&c, c.Name); err != nil {
+	if old := t.cfg.Load().Mode; old != c.Mode {
+		return fmt.Errorf("cannot change mode from %s to %s (delete the tunnel and add it again)", old, c.Mode)
+	}
+	if err := e.checkUnique(&c, map[string]bool{c.Name: true}); err != nil {
 		return err
 	}
+	return e.change(t, c)
+}
+
+// change reconfigures t, whose mode c keeps; e.mu is held.
+func (e *Engine) change(t *Tunnel, c config.Tunnel) error {
 	if err := e.checkLocal(c.Local); err != nil {
 		return err
 	}
@@ -215,30 +233,59 @@ func (e *Engine) Names() []string {
 }
 
 // Reload makes the running tunnels match want: it adds the new ones,
-// deletes the ones no longer wanted and changes the ones whose configuration
-// differs, leaving the others untouched. It carries on past a tunnel that
-// fails and returns all errors joined.
+// deletes the ones no longer wanted (also those added on the command line)
+// and changes the ones whose configuration differs, leaving the others
+// untouched; a tunnel whose mode changes is deleted and added again. A want
+// that is invalid as a whole (two tunnels with one name or one
+// demultiplexing key) changes nothing. Otherwise it carries on past a
+// tunnel that fails and returns all errors joined.
 func (e *Engine) Reload(want []config.Tunnel) error {
-	wanted := map[string]config.Tunnel{}
-	for _, c := range want {
-		wanted[c.Name] = c
+	names := map[string]bool{}
+	keys := map[demuxKey]string{}
+	for i := range want {
+		c := &want[i]
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("tunnel %s: %v", c.Name, err)
+		}
+		if names[c.Name] {
+			return fmt.Errorf("tunnel %s: defined twice", c.Name)
+		}
+		names[c.Name] = true
+		if other, dup := keys[keyOf(c)]; dup {
+			return fmt.Errorf("tunnels %s and %s have the same endpoints and key", other, c.Name)
+		}
+		keys[keyOf(c)] = c.Name
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	var errs []error
-	for _, name := range e.Names() {
-		if _, keep := wanted[name]; !keep {
-			errs = append(errs, e.Del(name))
+	for name, t := range e.tunnels {
+		if !names[name] || t.cfg.Load().Mode != wantMode(want, name) {
+			errs = append(errs, e.del(name))
+		}
+	}
+	// The wanted set was checked as a whole, so changes may trade keys
+	// between tunnels without tripping over each other half way.
+	for _, c := range want {
+		if t, ok := e.tunnels[c.Name]; ok && *t.cfg.Load() != c {
+			errs = append(errs, e.change(t, c))
 		}
 	}
 	for _, c := range want {
-		cur, exists := e.Config(c.Name)
-		switch {
-		case !exists:
-			errs = append(errs, e.Add(c))
-		case cur != c:
-			errs = append(errs, e.Change(c))
+		if _, ok := e.tunnels[c.Name]; !ok {
+			errs = append(errs, e.add(c))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func wantMode(want []config.Tunnel, name string) string {
+	for _, c := range want {
+		if c.Name == name {
+			return c.Mode
+		}
+	}
+	return ""
 }
 
 // Close stops every tunnel, removes every device and closes the sockets.
@@ -291,11 +338,12 @@ func (e *Engine) lookup(p *decap.Packet) *Tunnel {
 }
 
 // checkUnique refuses a second tunnel with the same demultiplexing key:
-// the kernel could not tell their packets apart either.
-func (e *Engine) checkUnique(c *config.Tunnel, except string) error {
+// the kernel could not tell their packets apart either. Tunnels named in
+// except are not compared.
+func (e *Engine) checkUnique(c *config.Tunnel, except map[string]bool) error {
 	k := keyOf(c)
 	for n, t := range e.tunnels {
-		if n != except && keyOf(t.cfg.Load()) == k {
+		if !except[n] && keyOf(t.cfg.Load()) == k {
 			return fmt.Errorf("tunnel %q already uses %s remote %s local %s with the same key", n, c.Mode, c.Remote, c.Local)
 		}
 	}

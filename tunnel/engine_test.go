@@ -218,3 +218,63 @@ func TestEngineKeepaliveReflection(t *testing.T) {
 	}
 	t.Fatalf("tunnel stayed %s after the peer went away", st[0].Keepalive.State)
 }
+
+// TestEngineReloadSwapsKeys: a reload may trade keys between two tunnels,
+// change a mode (by recreating the tunnel) and refuses a set that is
+// invalid as a whole without touching anything.
+func TestEngineReloadSwapsKeys(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8)
+	parse := func(name, words string) config.Tunnel {
+		c, err := config.Parse(name, strings.Fields(words))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	base := "remote 192.0.2.2 local 192.0.2.1"
+	if err := a.e.Reload([]config.Tunnel{parse("a", "mode gre key 1 "+base), parse("b", "mode gre key 2 "+base)}); err != nil {
+		t.Fatal(err)
+	}
+	devB := a.dev("b")
+	if err := a.e.Reload([]config.Tunnel{parse("a", "mode gre key 2 "+base), parse("b", "mode gre key 1 "+base)}); err != nil {
+		t.Fatalf("swapping keys: %v", err)
+	}
+	if c, _ := a.e.Config("a"); c.IKey != 2 {
+		t.Errorf("a has key %d after the swap", c.IKey)
+	}
+	if a.dev("b") != devB {
+		t.Error("a changed tunnel was recreated")
+	}
+	if err := a.e.Reload([]config.Tunnel{parse("a", "mode gre key 3 "+base), parse("b", "mode gre key 3 "+base)}); err == nil {
+		t.Error("two tunnels with one key were accepted")
+	}
+	if c, _ := a.e.Config("a"); c.IKey != 2 {
+		t.Errorf("a refused reload changed a to key %d", c.IKey)
+	}
+	if err := a.e.Reload([]config.Tunnel{parse("a", "mode ipip "+base), parse("b", "mode gre key 1 "+base)}); err != nil {
+		t.Fatalf("changing a mode: %v", err)
+	}
+	if c, _ := a.e.Config("a"); c.Mode != "ipip" {
+		t.Errorf("a is %s", c.Mode)
+	}
+	if err := a.e.Change(parse("b", "mode ipip "+base)); err == nil || !strings.Contains(err.Error(), "cannot change mode") {
+		t.Errorf("tunnel change of mode: %v", err)
+	}
+}
+
+// TestEngineChangeOntoAnotherKey: a change may not take another tunnel's
+// endpoints and key.
+func TestEngineChangeOntoAnotherKey(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8)
+	mustAdd(t, a, "a", "mode gre key 1 remote 192.0.2.2 local 192.0.2.1")
+	mustAdd(t, a, "b", "mode gre key 2 remote 192.0.2.2 local 192.0.2.1")
+	c, _ := a.e.Config("b")
+	if err := c.Apply([]string{"key", "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.e.Change(c); err == nil || !strings.Contains(err.Error(), `"a" already uses`) {
+		t.Errorf("change onto another tunnel's key: %v", err)
+	}
+}

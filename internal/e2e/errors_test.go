@@ -151,7 +151,7 @@ func TestDaemonErrors(t *testing.T) {
 		{"change: remote equals local", []string{"tunnel", "change", "g1", "remote", UnderA}, []string{"equals local"}},
 		{"change: local not here", []string{"tunnel", "change", "g1", "local", "192.0.2.9"}, []string{"192.0.2.9", "not configured"}},
 		{"change: to ipip with a key", []string{"tunnel", "change", "g1", "mode", "ipip"}, []string{"keys need mode gre"}},
-		{"change: onto another's key", []string{"tunnel", "change", "g1", "mode", "ipip", "nokey"}, []string{`"i1" already uses`}},
+		{"change: mode", []string{"tunnel", "change", "g1", "mode", "ipip", "nokey"}, []string{"cannot change mode from gre to ipip"}},
 		{"second daemon", []string{"daemon"}, []string{"another gretun daemon is already running"}},
 		{"daemon: unknown option", []string{"daemon", "-x"}, []string{`unknown option "-x"`}},
 		{"daemon: no such file", []string{"daemon", "-c", "/nonexistent/gretun.conf"}, []string{"/nonexistent/gretun.conf"}},
