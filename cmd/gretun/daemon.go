@@ -111,6 +111,7 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	if err := e.Add(c); err != nil {
 		return fmt.Errorf("run %s: %v", c.Name, err)
 	}
+	defer startProfile()()
 	// Serve the control socket too, when free, so `gretun -s tunnel show`
 	// works against a foreground tunnel; a daemon already there wins.
 	// `tunnel del` of the last tunnel ends the process, as its device is gone.
