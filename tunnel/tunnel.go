@@ -113,7 +113,7 @@ func (e *Engine) underlayMTU(remote netip.Addr) int {
 func (t *Tunnel) MTU() int { return int(t.mtu.Load()) }
 
 func (t *Tunnel) start() {
-	t.wg.Add(3)
+	t.wg.Add(4)
 	go t.transmit()
 	go t.watchDevice()
 	go t.keepaliveLoop()
@@ -218,23 +218,41 @@ func (t *Tunnel) deliver() {
 	t.rx.bytes = 0
 }
 
-// transmit is the sending loop: read a batch of inner packets from the TUN
-// device at the encapsulation headroom, encapsulate them in place and send
-// them in one batch.
-func (t *Tunnel) transmit() {
+// txBatch is what one TUN read brought: inner packets at innerOffset.
+type txBatch struct {
+	bufs  [][]byte
+	sizes []int
+	n     int
+}
+
+// txPipeline is how many batches may be between the reading and the
+// sending goroutine. The reader keeps the TUN drained while the sender is in
+// sendmmsg, and a sender that falls behind sends several reads' worth of
+// packets in one call: small packets, which the TUN delivers one per read,
+// are batched that way. Buffers are allocated once and touched only when
+// used, so an idle tunnel costs address space, not memory.
+const txPipeline = 8
+
+// readDevice is the reading half of the sending path: it fills free
+// batches from the TUN device and passes them on, until the device closes.
+func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 	defer t.wg.Done()
+	defer close(full)
 	batch := t.dev.BatchSize()
 	bufSize := t.MTU()
-	bufs, sizes := makeBufs(batch, bufSize)
-	out := make([][]byte, 0, batch)
-	var frags fragPool
+	for i := 0; i < txPipeline; i++ {
+		bufs, sizes := makeBufs(batch, bufSize)
+		free <- &txBatch{bufs: bufs, sizes: sizes}
+	}
 	errRun := 0
-	for {
+	for b := range free {
 		if mtu := t.MTU(); mtu > bufSize {
 			bufSize = mtu
-			bufs, _ = makeBufs(batch, bufSize)
 		}
-		n, err := t.dev.Read(bufs, sizes, innerOffset)
+		if len(b.bufs[0]) < innerOffset+bufSize {
+			b.bufs, _ = makeBufs(batch, bufSize)
+		}
+		n, err := t.dev.Read(b.bufs, b.sizes, innerOffset)
 		if err != nil {
 			if t.stopping.Load() || errors.Is(err, os.ErrClosed) {
 				return
@@ -248,12 +266,47 @@ func (t *Tunnel) transmit() {
 			if n == 0 {
 				errRun++
 				time.Sleep(time.Duration(min(errRun, 100)) * time.Millisecond)
+				free <- b
 				continue
 			}
 		}
 		errRun = 0
+		b.n = n
+		full <- b
+	}
+}
+
+// transmit is the sending half: it encapsulates in place what the reader
+// read, and sends it with as few sendmmsg calls as the batches allow.
+func (t *Tunnel) transmit() {
+	defer t.wg.Done()
+	free := make(chan *txBatch, txPipeline)
+	full := make(chan *txBatch, txPipeline)
+	go t.readDevice(free, full)
+	var (
+		out     [][]byte
+		frags   fragPool
+		batches []*txBatch
+	)
+	for b := range full {
+		batches = append(batches[:0], b)
+	drain:
+		for len(batches) < txPipeline {
+			select {
+			case more, ok := <-full:
+				if !ok {
+					break drain
+				}
+				batches = append(batches, more)
+			default:
+				break drain
+			}
+		}
 		t.txMu.Lock()
-		out = t.encapBatch(bufs[:n], sizes[:n], out[:0], &frags)
+		out = out[:0]
+		for _, b := range batches {
+			out = t.encapBatch(b.bufs[:b.n], b.sizes[:b.n], out, &frags)
+		}
 		sock := t.sock
 		t.txMu.Unlock()
 		if len(out) > 0 {
@@ -263,6 +316,9 @@ func (t *Tunnel) transmit() {
 			t.writeICMP()
 		}
 		frags.reset()
+		for _, b := range batches {
+			free <- b
+		}
 	}
 }
 
