@@ -24,11 +24,13 @@ const (
 	insmodFailed = "KPEER-INSMOD-FAILED"
 )
 
-// initScript is the guest's /init. The kernel console (ttyS0) only carries
-// boot messages; commands arrive on the second serial port (ttyS1), one per
-// line as "ID BASE64", and their output comes back framed by begin/end
-// markers carrying the ID and the exit status, so kernel messages and
-// earlier timed-out commands can never be mistaken for a command's output.
+// initScript is the guest's /init: it mounts the usual file systems,
+// loads the modules and starts loopScript on the command port. The kernel
+// console (ttyS0) only carries boot messages.
+//
+// The loop does not run as PID 1: orphans (background jobs of commands)
+// are re-parented to PID 1, and their SIGCHLD would interrupt the loop's
+// `read`, which then drops the half-read command line. PID 1 only reaps.
 const initScript = `#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -42,8 +44,16 @@ sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 ip link set lo up
 dmesg -n 4
 stty -F /dev/ttyS1 raw -echo
-exec </dev/ttyS1 >/dev/ttyS1 2>&1
-echo ` + readyMarker + ` $(uname -r)
+sh /loop </dev/ttyS1 >/dev/ttyS1 2>&1 &
+while true; do wait; sleep 1; done
+`
+
+// loopScript serves the command port (ttyS1): commands arrive one per line
+// as "ID BASE64", and their output goes back framed by begin and end
+// markers carrying the ID and the exit status, so that kernel messages and
+// the late output of timed-out commands are never taken for a command's
+// output.
+const loopScript = `echo ` + readyMarker + ` $(uname -r)
 while read -r id b64; do
 	case "$id" in ''|*[!0-9]*) continue;; esac
 	echo "$b64" | base64 -d > /tmp/kpeer-cmd.$id
@@ -54,7 +64,7 @@ while read -r id b64; do
 	printf '\n` + endMarker + ` %s %d>>>\n' "$id" "$rc"
 	rm -f /tmp/kpeer-cmd.$id /tmp/kpeer-out.$id
 done
-echo "kpeer: control channel closed" >/dev/console
+echo "kpeer: command loop ended" >/dev/console
 `
 
 // checkStatic reports whether path is a statically linked ELF program, the
@@ -93,6 +103,7 @@ func buildInitramfs(cache string, k *kernelFiles) (string, error) {
 		{name: "lib/modules", mode: modeDir | 0o755},
 		{name: "bin/busybox", mode: modeFile | 0o755, data: bb},
 		{name: "init", mode: modeFile | 0o755, data: []byte(initScript)},
+		{name: "loop", mode: modeFile | 0o644, data: []byte(loopScript)},
 		{name: "lib/modules/order", mode: modeFile | 0o644, data: []byte(strings.Join(k.order, "\n") + "\n")},
 	}
 	for _, m := range k.order {
@@ -116,11 +127,22 @@ func buildInitramfs(cache string, k *kernelFiles) (string, error) {
 	if err := writeCpio(&buf, files); err != nil {
 		return "", err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+	// Another test binary may build the same archive at the same time:
+	// write privately, then rename into place.
+	tmp, err := os.CreateTemp(cache, "initramfs-*.tmp")
+	if err != nil {
 		return "", fmt.Errorf("kpeer: %v", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	defer os.Remove(tmp.Name())
+	tmp.Chmod(0o644)
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("kpeer: writing initramfs: %v", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("kpeer: writing initramfs: %v", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", fmt.Errorf("kpeer: %v", err)
 	}
 	return path, nil

@@ -350,7 +350,7 @@ func (g *Guest) RunContext(ctx context.Context, cmd string) (string, error) {
 		case <-g.exited:
 			return strings.Join(out, "\n"), fmt.Errorf("kpeer: qemu exited (%v) while running %q; console: %s", g.exitErr, cmd, g.console.tail(2000))
 		case <-ctx.Done():
-			return strings.Join(out, "\n"), fmt.Errorf("kpeer: guest command %q: %v", cmd, ctx.Err())
+			return strings.Join(out, "\n"), fmt.Errorf("kpeer: guest command %q: %v (started: %v); console: %s", cmd, ctx.Err(), started, g.console.tail(1500))
 		}
 	}
 }

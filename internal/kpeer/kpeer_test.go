@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gretun/gretun/internal/kpeer"
 	"github.com/gretun/gretun/internal/testnet"
@@ -59,6 +60,20 @@ func TestGuest(t *testing.T) {
 		out, err = g.Run(`for i in 1 2; do printf '%s|' "a'b $i"; done`)
 		if err != nil || out != "a'b 1|a'b 2|" {
 			t.Fatalf("Run = %q, %v", out, err)
+		}
+		// Background jobs outlive their command; their exit must not
+		// disturb the reading of the next command line.
+		for i := 0; i < 5; i++ {
+			if _, err := g.Run("(sleep 0.2; true) >/dev/null 2>&1 &"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(150 * time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			out, err := g.RunContext(ctx, "echo next")
+			cancel()
+			if err != nil || out != "next\n" {
+				t.Fatalf("command after a background job = %q, %v", out, err)
+			}
 		}
 		rel, err := g.Run("uname -r")
 		if err != nil || strings.TrimSpace(rel) != g.KernelRelease {
