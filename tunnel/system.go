@@ -15,7 +15,7 @@ import (
 // netlink through netconf.
 func SystemEnv() Env {
 	return Env{
-		CreateTUN:    tun.CreateTUN,
+		CreateTUN:    createTUN,
 		OpenUnderlay: func(proto int) (Underlay, error) { return rawsock.Open(proto) },
 		Host:         systemHost{},
 		OpenICMP:     func() (ICMPSource, error) { return rawsock.OpenICMP() },

@@ -127,20 +127,29 @@ func (t *Tunnel) stop() {
 	t.wg.Wait()
 }
 
-// watchDevice drains the TUN library's events (it blocks when nobody reads
-// them) and follows MTU changes made with `ip link set mtu`.
+// watchDevice drains the device's events until it closes. (An unmonitored
+// TUN sends none; a fake may.) MTU changes made with `ip link set mtu` reach
+// the tunnel through the engine's link watcher (deviceMTU).
 func (t *Tunnel) watchDevice() {
 	defer t.wg.Done()
 	for ev := range t.dev.Events() {
 		if ev&tun.EventMTUUpdate != 0 {
-			if mtu, err := t.dev.MTU(); err == nil && mtu != t.MTU() {
-				t.mtu.Store(int64(mtu))
-				t.txMu.Lock()
-				t.pmtu.SetDevice(min(mtu, t.underlayMTU-t.enc.Overhead()), t.enc.Overhead())
-				t.txMu.Unlock()
+			if mtu, err := t.dev.MTU(); err == nil {
+				t.deviceMTU(mtu)
 			}
 		}
 	}
+}
+
+// deviceMTU follows a change of the device's MTU made outside gretun.
+func (t *Tunnel) deviceMTU(mtu int) {
+	if mtu == t.MTU() || mtu <= 0 {
+		return
+	}
+	t.mtu.Store(int64(mtu))
+	t.txMu.Lock()
+	t.pmtu.SetDevice(min(mtu, t.underlayMTU-t.enc.Overhead()), t.enc.Overhead())
+	t.txMu.Unlock()
 }
 
 // reconfigure applies a changed configuration; e.mu is held.
@@ -238,19 +247,29 @@ const txPipeline = 8
 func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 	defer t.wg.Done()
 	defer close(full)
-	batch := t.dev.BatchSize()
 	bufSize := t.MTU()
-	for i := 0; i < txPipeline; i++ {
-		bufs, sizes := makeBufs(batch, bufSize)
-		free <- &txBatch{bufs: bufs, sizes: sizes}
-	}
+	batch := readBatch(t.dev.BatchSize(), bufSize)
+	made := 0
 	errRun := 0
-	for b := range free {
-		if mtu := t.MTU(); mtu > bufSize {
-			bufSize = mtu
+	for {
+		// Batches are made when the sender holds all there are: an idle
+		// or slow tunnel keeps one.
+		var b *txBatch
+		select {
+		case b = <-free:
+		default:
+			if made < txPipeline {
+				made++
+				b = &txBatch{}
+			} else {
+				b = <-free
+			}
 		}
-		if len(b.bufs[0]) < innerOffset+bufSize {
-			b.bufs, _ = makeBufs(batch, bufSize)
+		if mtu := t.MTU(); mtu > bufSize || mtu < bufSize && readBatch(t.dev.BatchSize(), mtu) > batch {
+			bufSize, batch = mtu, readBatch(t.dev.BatchSize(), mtu)
+		}
+		if b.bufs == nil || len(b.bufs) < batch || len(b.bufs[0]) < innerOffset+bufSize {
+			b.bufs, b.sizes = makeBufs(batch, bufSize)
 		}
 		n, err := t.dev.Read(b.bufs, b.sizes, innerOffset)
 		if err != nil {
@@ -531,10 +550,26 @@ func (t *Tunnel) isOwnOuter(inner []byte) bool {
 	return ip.Protocol() == c.Proto() && ip.Src() == c.Local.As4() && ip.Dst() == c.Remote.As4()
 }
 
+// readBatch is how many buffers one TUN read needs: a TSO super-packet of
+// up to 64 KiB split into segments that fit the MTU (at least 40 bytes of
+// each are headers), capped by what the device reads at once. Sizing it to
+// the MTU rather than always the device's 128 keeps idle tunnels small.
+func readBatch(deviceBatch, mtu int) int {
+	if mtu <= 40 {
+		return deviceBatch
+	}
+	return min(deviceBatch, 65535/(mtu-40)+2)
+}
+
+// makeBufs carves n buffers for packets of up to mtu bytes at innerOffset
+// out of one allocation: a large allocation comes straight from fresh
+// pages, which cost no memory until a packet touches them.
 func makeBufs(n, mtu int) ([][]byte, []int) {
+	size := innerOffset + mtu
+	slab := make([]byte, n*size)
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		bufs[i] = make([]byte, innerOffset+mtu)
+		bufs[i] = slab[i*size : (i+1)*size : (i+1)*size]
 	}
 	return bufs, make([]int, n)
 }

@@ -104,8 +104,13 @@ func (e *Engine) watchLinks(ctx context.Context) {
 	mtus := map[string]int{}
 	for ctx.Err() == nil {
 		err := e.env.WatchLinks(ctx, func(ev LinkEvent) {
-			if old, seen := mtus[ev.Name]; seen && old == ev.MTU || e.isTunnel(ev.Name) {
-				mtus[ev.Name] = ev.MTU
+			if e.isTunnel(ev.Name) {
+				if t := e.tunnelNamed(ev.Name); t != nil {
+					t.deviceMTU(ev.MTU) // `ip link set dev NAME mtu N`
+				}
+				return
+			}
+			if old, seen := mtus[ev.Name]; seen && old == ev.MTU {
 				return
 			}
 			mtus[ev.Name] = ev.MTU
@@ -133,4 +138,15 @@ func (e *Engine) isTunnel(name string) bool {
 	defer e.namesMu.Unlock()
 	_, ok := e.names[name]
 	return ok
+}
+
+// tunnelNamed finds a running tunnel without taking e.mu (the link watcher
+// must not wait for an Add in progress).
+func (e *Engine) tunnelNamed(name string) *Tunnel {
+	for _, t := range *e.byEndpoints.Load() {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
 }

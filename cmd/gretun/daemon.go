@@ -51,6 +51,7 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer startProfile()()
 	log := newLogger(stderr)
 	e := tunnel.New(tunnel.SystemEnv(), log)
 	defer e.Close()

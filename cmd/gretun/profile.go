@@ -6,9 +6,23 @@ import (
 )
 
 // startProfile writes a CPU profile to the file named by GRETUN_CPUPROFILE,
-// if set, until the returned function is called: for finding where the
-// data path spends its time (`go tool pprof bin/gretun FILE`).
+// if set, until the returned function is called, and a heap profile to
+// GRETUN_MEMPROFILE then: for finding where the data path spends its time
+// and memory (`go tool pprof bin/gretun FILE`).
 func startProfile() func() {
+	stopCPU := startCPUProfile()
+	return func() {
+		stopCPU()
+		if path := os.Getenv("GRETUN_MEMPROFILE"); path != "" {
+			if f, err := os.Create(path); err == nil {
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	}
+}
+
+func startCPUProfile() func() {
 	path := os.Getenv("GRETUN_CPUPROFILE")
 	if path == "" {
 		return func() {}
