@@ -292,3 +292,25 @@ func TestEngineChangeOntoAnotherKey(t *testing.T) {
 		t.Errorf("change onto another tunnel's key: %v", err)
 	}
 }
+
+// TestEngineDeadLoop: a packet read from the tunnel's own device that is
+// one of its own outer packets (the route to the remote leads into the
+// tunnel) is dropped and counted, not encapsulated again.
+func TestEngineDeadLoop(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8)
+	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1")
+	own := udp4("192.0.2.1", "192.0.2.2", 40)
+	own[9] = header.ProtoGRE
+	header.IPv4(own).UpdateChecksum()
+	a.dev("t0").Inject(own)
+	a.dev("t0").Inject(udp4("198.51.100.1", "203.0.113.1", 40))
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		st, _ := a.e.Show("t0")
+		if s := st[0].Stats; s.TxDeadLoop == 1 && s.TxPackets == 1 {
+			return
+		}
+	}
+	st, _ := a.e.Show("t0")
+	t.Fatalf("want 1 dead loop and 1 packet sent: %+v", st[0].Stats)
+}

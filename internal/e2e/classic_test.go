@@ -207,3 +207,21 @@ func TestHundredTunnels(t *testing.T) {
 		t.Errorf("tunnel show lists %d tunnels, want %d", n, count)
 	}
 }
+
+// TestDeadLoop routes the remote endpoint through the tunnel itself: gretun
+// reads its own outer packets back from the device, drops them, counts
+// them as a dead loop and logs it once.
+func TestDeadLoop(t *testing.T) {
+	tp := Classic(t)
+	p := tp.Run(tp.A, "netb", "mode", "gre", "remote", UnderB, "local", UnderA)
+	tp.Sh(tp.A, "ip", "addr", "add", "198.51.100.1", "peer", "203.0.113.1", "dev", "netb")
+	tp.Sh(tp.A, "ip", "route", "add", UnderB+"/32", "dev", "netb")
+	tp.Exec(tp.A, "ping", "-c", "3", "-i", "0.2", "-W", "1", "203.0.113.1")
+	s := tp.Stats(tp.A, "netb")
+	if s.TxDeadLoop < 2 {
+		t.Errorf("dead loop counted %d times: %+v", s.TxDeadLoop, s)
+	}
+	if n := strings.Count(p.Log(), "dead loop"); n != 1 {
+		t.Errorf("dead loop logged %d times, want once:\n%s", n, p.Log())
+	}
+}
