@@ -246,13 +246,10 @@ func DecapECN(inner []byte, outerTOS uint8) bool {
 		inner[1] = inner[1]&^(header.ECNMask<<4) | set<<4
 		return true
 	}
-	// RFC 1624 incremental update: HC' = ~(~HC + ~m + m').
 	ip := header.IPv4(inner)
 	old := uint16(inner[0])<<8 | uint16(inner[header.IPv4TOS])
 	tos := inner[header.IPv4TOS]&^header.ECNMask | set
-	nw := uint16(inner[0])<<8 | uint16(tos)
-	sum := uint64(^ip.Checksum()) + uint64(^old) + uint64(nw)
 	ip.SetTOS(tos)
-	ip.SetChecksum(header.Fold(sum))
+	ip.SetChecksum(header.Adjust(ip.Checksum(), old, uint16(inner[0])<<8|uint16(tos)))
 	return true
 }

@@ -1,5 +1,7 @@
 package decap_test
 
+import "github.com/gretun/gretun/internal/refsum"
+
 import "encoding/binary"
 
 // Tunnel endpoints as the receiver sees them: packets come from the remote
@@ -28,20 +30,8 @@ var in6 = []byte{
 	0x80, 0x00, 0x7b, 0xb8, 0x00, 0x00, 0x00, 0x00,
 }
 
-// rfc1071 is the internet checksum the slow, obvious way, independent of
-// package header.
-func rfc1071(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-		s = s&0xffff + s>>16
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
-}
+// rfc1071 is the slow, obvious RFC 1071 checksum: an independent reference.
+var rfc1071 = refsum.RFC1071
 
 // greHdr is a GRE header with the optional fields its flags announce.
 func greHdr(flags, proto uint16, key, seq uint32) []byte {

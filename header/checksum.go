@@ -62,3 +62,10 @@ func Fold(sum uint64) uint16 {
 
 // Checksum is the internet checksum of b.
 func Checksum(b []byte) uint16 { return Fold(Sum(b, 0)) }
+
+// Adjust updates a stored checksum hc after one 16-bit word of the
+// checksummed data changed from old to new, without reading the rest
+// (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')).
+func Adjust(hc, old, new uint16) uint16 {
+	return Fold(uint64(^hc) + uint64(^old) + uint64(new))
+}

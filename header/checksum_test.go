@@ -1,24 +1,13 @@
 package header
 
 import (
+	"github.com/gretun/gretun/internal/refsum"
 	"math/rand/v2"
 	"testing"
 )
 
-// naiveSum is RFC 1071 as the RFC writes it: 16-bit words, end-around carry.
-// It is the independent reference for Sum.
-func naiveSum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-		s = s&0xffff + s>>16
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
-}
+// naiveSum is the slow, obvious RFC 1071 checksum: an independent reference.
+var naiveSum = refsum.RFC1071
 
 func TestChecksumMatchesRFC1071(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -2,6 +2,7 @@ package keepalive
 
 import (
 	"encoding/binary"
+	"github.com/gretun/gretun/header"
 	"net/netip"
 
 	"github.com/dchest/siphash"
@@ -85,24 +86,11 @@ func writeInner(b []byte, local, remote [4]byte, id uint16) {
 	b[10], b[11] = 0, 0
 	copy(b[12:16], remote[:])
 	copy(b[16:20], local[:])
-	binary.BigEndian.PutUint16(b[10:], ipv4Checksum(b[:IPv4HeaderLen]))
+	binary.BigEndian.PutUint16(b[10:], header.Checksum(b[:IPv4HeaderLen]))
 
 	g := b[IPv4HeaderLen:]
 	binary.BigEndian.PutUint16(g[0:], 0) // no flags, version 0
 	binary.BigEndian.PutUint16(g[2:], 0) // protocol type 0: keepalive
-}
-
-// ipv4Checksum is the RFC 1071 Internet checksum of h, whose checksum field
-// must be zero.
-func ipv4Checksum(h []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		sum += uint32(h[i])<<8 | uint32(h[i+1])
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
 }
 
 // ipv4 returns a as 4 bytes, accepting IPv4-mapped IPv6 addresses.

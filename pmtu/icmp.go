@@ -3,6 +3,7 @@ package pmtu
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/gretun/gretun/header"
 	"math"
 	"net/netip"
 )
@@ -179,7 +180,7 @@ func tooBig4(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	s4, d4 := src.As4(), to.As4()
 	copy(ip[v4Src:], s4[:])
 	copy(ip[v4Dst:], d4[:])
-	binary.BigEndian.PutUint16(ip[v4Checksum:], checksum(0, ip))
+	binary.BigEndian.PutUint16(ip[v4Checksum:], header.Fold(header.Sum(ip, 0)))
 
 	// RFC 1191 §4:
 	//   |   Type = 3    |   Code = 4    |           Checksum            |
@@ -189,7 +190,7 @@ func tooBig4(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	icmp[2], icmp[3] = 0, 0
 	binary.BigEndian.PutUint16(icmp[4:], 0)
 	binary.BigEndian.PutUint16(icmp[6:], uint16(mtu))
-	binary.BigEndian.PutUint16(icmp[2:], checksum(0, icmp))
+	binary.BigEndian.PutUint16(icmp[2:], header.Fold(header.Sum(icmp, 0)))
 	return n, nil
 }
 
@@ -251,14 +252,14 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	icmp[0], icmp[1] = 2, 0
 	icmp[2], icmp[3] = 0, 0
 	binary.BigEndian.PutUint32(icmp[4:], uint32(min(uint64(mtu), math.MaxUint32)))
-	binary.BigEndian.PutUint16(icmp[2:], checksum(pseudo6(ip, len(icmp)), icmp))
+	binary.BigEndian.PutUint16(icmp[2:], header.Fold(header.Sum(icmp, pseudo6(ip, len(icmp)))))
 	return n, nil
 }
 
 // pseudo6 sums the IPv6 pseudo-header (RFC 8200 §8.1) of an upper-layer
 // packet of length n carried by the IPv6 header ip.
 func pseudo6(ip []byte, n int) uint64 {
-	acc := sum(0, ip[v6Src:v6Dst+16])
+	acc := header.Sum(ip[v6Src:v6Dst+16], 0)
 	return acc + uint64(n) + protoICMPv6
 }
 

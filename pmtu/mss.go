@@ -1,6 +1,10 @@
 package pmtu
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/gretun/gretun/header"
+)
 
 // Byte offsets in the TCP header (RFC 9293 §3.1).
 const (
@@ -105,7 +109,7 @@ func ClampMSS(pkt []byte, mss uint16) bool {
 				old, mss = swap(old), swap(mss)
 			}
 			hc := binary.BigEndian.Uint16(tcp[tcpChecksum:])
-			binary.BigEndian.PutUint16(tcp[tcpChecksum:], adjust(hc, old, mss))
+			binary.BigEndian.PutUint16(tcp[tcpChecksum:], header.Adjust(hc, old, mss))
 			return true
 		}
 		i += n

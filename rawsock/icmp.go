@@ -2,6 +2,7 @@ package rawsock
 
 import (
 	"encoding/binary"
+	"github.com/gretun/gretun/header"
 	"net/netip"
 )
 
@@ -74,7 +75,7 @@ type TooBig struct {
 func ParseTooBig(icmp []byte) (TooBig, bool) {
 	if len(icmp) < icmpQuote+20 ||
 		icmp[icmpType] != icmpDestUnreach || icmp[icmpCode] != icmpFragNeeded ||
-		checksum(icmp) != 0 {
+		header.Checksum(icmp) != 0 {
 		return TooBig{}, false
 	}
 	q := icmp[icmpQuote:]
@@ -93,23 +94,6 @@ func ParseTooBig(icmp []byte) (TooBig, bool) {
 		MTU:   int(binary.BigEndian.Uint16(icmp[icmpNextHopMTU:])),
 		Quote: q,
 	}, true
-}
-
-// checksum returns the Internet checksum (RFC 1071) of b; 0 when b holds a
-// correct checksum field.
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for len(b) >= 2 {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
 
 // ICMPConn reads Fragmentation Needed messages about our outer packets

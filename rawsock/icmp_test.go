@@ -3,6 +3,7 @@ package rawsock
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/gretun/gretun/header"
 	"net/netip"
 	"testing"
 
@@ -30,7 +31,7 @@ var fragNeeded = []byte{
 func withChecksum(m []byte) []byte {
 	m = bytes.Clone(m)
 	binary.BigEndian.PutUint16(m[2:], 0)
-	binary.BigEndian.PutUint16(m[2:], checksum(m))
+	binary.BigEndian.PutUint16(m[2:], header.Checksum(m))
 	return m
 }
 
@@ -94,7 +95,7 @@ func FuzzParseTooBig(f *testing.F) {
 		if tb.Proto != ProtoGRE && tb.Proto != ProtoIPIP {
 			t.Fatalf("Proto = %d", tb.Proto)
 		}
-		if checksum(msg) != 0 {
+		if header.Checksum(msg) != 0 {
 			t.Fatalf("accepted a bad checksum")
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/gretun/gretun/header"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,7 @@ func outer(proto int, src, dst [4]byte, id uint16, df bool, body []byte) []byte 
 	p[9] = byte(proto)
 	copy(p[12:16], src[:])
 	copy(p[16:20], dst[:])
-	binary.BigEndian.PutUint16(p[10:], checksum(p[:20]))
+	binary.BigEndian.PutUint16(p[10:], header.Checksum(p[:20]))
 	copy(p[20:], body)
 	return p
 }

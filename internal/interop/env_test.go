@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -112,7 +110,7 @@ func (o tunOpts) words() []string {
 
 type gretunProc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testnet.Buffer
 	done chan struct{}
 }
 
@@ -137,7 +135,7 @@ func startGretun(t *testing.T, e *env, mode string, o tunOpts, v6 bool) *gretunP
 	if o.mtu > 0 {
 		args = append(args, "mtu", strconv.Itoa(o.mtu))
 	}
-	p := &gretunProc{cmd: exec.Command("ip", args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &gretunProc{cmd: exec.Command("ip", args...), out: &testnet.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting gretun: %v", err)
@@ -507,14 +505,14 @@ func tcpFromGuest(t *testing.T, e *env, dst string) {
 type capture struct {
 	cmd  *exec.Cmd
 	file string
-	errb *syncBuffer
+	errb *testnet.Buffer
 }
 
 // startCapture records the underlay (tunnel packets, their fragments and
 // ICMP) with tcpdump until stop.
 func startCapture(t *testing.T, e *env) *capture {
 	t.Helper()
-	c := &capture{file: filepath.Join(e.tmp, fmt.Sprintf("cap-%d.pcap", time.Now().UnixNano())), errb: &syncBuffer{}}
+	c := &capture{file: filepath.Join(e.tmp, fmt.Sprintf("cap-%d.pcap", time.Now().UnixNano())), errb: &testnet.Buffer{}}
 	c.cmd = exec.Command("ip", "netns", "exec", e.ns, "tcpdump", "-i", tap, "-n", "-U", "--immediate-mode", "-s", "0", "-w", c.file,
 		"ip proto 47 or ip proto 4 or icmp")
 	c.cmd.Stderr = c.errb
@@ -555,22 +553,4 @@ func (c *capture) stop(t *testing.T) []wirePacket {
 	}
 	os.Remove(c.file)
 	return pkts
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
