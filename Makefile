@@ -26,6 +26,7 @@ unit:
 	$(GO) test -count=1 -short $(PKGS)
 
 demo: build
+	./scripts/install-deps.sh demo
 	./$(BIN) demo
 
 bench: deps build

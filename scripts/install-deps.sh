@@ -4,9 +4,12 @@
 # module proxy. Safe to run again; installs only what is missing.
 set -euo pipefail
 
+# `install-deps.sh demo` installs only what `make demo` needs.
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have ip            || need+=(iproute2)
+have ping          || need+=(iputils-ping)
+if [ "${1:-}" != demo ]; then
 have iperf3        || need+=(iperf3)
 have tcpdump       || need+=(tcpdump)
 have nft           || need+=(nftables)
@@ -14,7 +17,8 @@ have qemu-system-x86_64 || need+=(qemu-system-x86)
 [ -x /bin/busybox ] || need+=(busybox-static)
 have cpio          || need+=(cpio)
 have ethtool       || need+=(ethtool)
-have ping          || need+=(iputils-ping)
+have setpriv       || need+=(util-linux)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
