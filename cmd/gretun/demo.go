@@ -55,7 +55,7 @@ func demoCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	sh := func(ns, label string, args ...string) string {
-		fmt.Fprintf(stdout, "%s# %s\n", label, strings.Join(args, " "))
+		fmt.Fprintf(stdout, "%s# %s\n", label, strings.Replace(strings.Join(args, " "), self, "gretun", 1))
 		out, err := n.Exec(ns, args...)
 		if out != "" {
 			fmt.Fprint(stdout, indent(out))
