@@ -53,11 +53,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, "print the results as JSON instead of a table")
 	chart := fs.String("chart", "", "also write a bar chart to `FILE`.svg (or .png, with rsvg-convert)")
 	dur := fs.Duration("duration", 5*time.Second, "length of each iperf3 test (whole seconds)")
-	only := fs.String("only", "", "run only these rows, comma-separated: "+strings.Join(rowNames(), ","))
+	only := fs.String("only", "", "run only these rows, comma-separated: "+strings.Join(rowNames(), ",")+","+scaleName)
+	scaleN := fs.Int("scale-tunnels", scaleTunnels, "number of tunnels in the daemon of the scale section")
 	gretunBin := fs.String("gretun", "", "gretun `binary` for the gretun rows (default: this program)")
 	classicBin := fs.String("classic", "", "prebuilt bench/classic `binary` (default: go build it from the source tree)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: gretun bench [flags]\n\nMeasures direct veth, kernel VXLAN, the classic one-packet-per-syscall loop\nand gretun (IPIP, GRE, GRE key+csum+seq) between two namespaces with iperf3.\nNeeds root and iperf3.\n\n")
+		fmt.Fprintf(stderr, "usage: gretun bench [flags]\n\nMeasures direct veth, kernel VXLAN, the classic one-packet-per-syscall loop\nand gretun (IPIP, GRE, GRE key+csum+seq) between two namespaces with iperf3,\nthen the scale of one daemon with many tunnels (time, memory, busy-tunnel TCP).\nNeeds root and iperf3.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -67,9 +68,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gretun bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	selected, err := selectRows(*only)
+	selected, scale, err := selectRows(*only)
 	if err != nil {
 		fmt.Fprintln(stderr, "gretun bench:", err)
+		return 2
+	}
+	if *scaleN < 1 || *scaleN > maxScale {
+		fmt.Fprintf(stderr, "gretun bench: --scale-tunnels %d: want 1 to %d\n", *scaleN, maxScale)
 		return 2
 	}
 	seconds := int(math.Round(dur.Seconds()))
@@ -129,9 +134,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: warning: the machine was %.0f%% busy before the run (100%% = all %d CPUs); figures will be low and noisy\n", busy, runtime.NumCPU())
 		}
 	}
+	steps := len(selected)
+	if scale {
+		steps++
+	}
 	for i, r := range selected {
 		progress := func(msg string) {
-			fmt.Fprintf(stderr, "bench: [%d/%d] %s: %s\n", i+1, len(selected), r.title, msg)
+			fmt.Fprintf(stderr, "bench: [%d/%d] %s: %s\n", i+1, steps, r.title, msg)
 		}
 		res := runRow(ctx, cfg, r, progress)
 		if ctx.Err() != nil {
@@ -146,6 +155,23 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		rep.Rows = append(rep.Rows, res)
 	}
 	rep.SetRatios()
+	if scale {
+		progress := func(msg string) {
+			fmt.Fprintf(stderr, "bench: [%d/%d] %s: %s\n", steps, steps, scaleName, msg)
+		}
+		res := runScale(ctx, cfg, *scaleN, progress)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "bench: interrupted; namespaces removed")
+			return 130
+		}
+		if res.Error != "" {
+			progress("FAILED: " + res.Error)
+		} else {
+			progress(fmt.Sprintf("%d tunnels in %.2fs, %.1f MB RSS (%.1f KB per tunnel), TCP %.2f alone, %.2f among them (%.2fx)",
+				res.Created, res.CreateSeconds, res.RSSTotalMB, res.RSSPerTunnelKB, res.TCPAloneGbps, res.TCPAmongGbps, res.TCPRatio))
+		}
+		rep.Scale = &res
+	}
 
 	if *jsonOut {
 		err = rep.WriteJSON(stdout)
@@ -187,15 +213,21 @@ func busyPercent(ctx context.Context, d time.Duration) (float64, error) {
 	return after.BusyPercentSince(before), nil
 }
 
-// selectRows turns --only into rows, in table order.
-func selectRows(only string) ([]row, error) {
+// selectRows turns --only into rows, in table order, and whether the scale
+// section is wanted; without --only, everything is.
+func selectRows(only string) ([]row, bool, error) {
 	if strings.TrimSpace(only) == "" {
-		return rows, nil
+		return rows, true, nil
 	}
+	scale := false
 	want := map[string]bool{}
 	for _, name := range strings.Split(only, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
+			continue
+		}
+		if name == scaleName {
+			scale = true
 			continue
 		}
 		found := false
@@ -203,7 +235,7 @@ func selectRows(only string) ([]row, error) {
 			found = found || r.name == name
 		}
 		if !found {
-			return nil, fmt.Errorf("--only: no row %q (rows: %s)", name, strings.Join(rowNames(), ", "))
+			return nil, false, fmt.Errorf("--only: no row %q (rows: %s, %s)", name, strings.Join(rowNames(), ", "), scaleName)
 		}
 		want[name] = true
 	}
@@ -213,10 +245,10 @@ func selectRows(only string) ([]row, error) {
 			sel = append(sel, r)
 		}
 	}
-	if len(sel) == 0 {
-		return nil, fmt.Errorf("--only %q names no row", only)
+	if len(sel) == 0 && !scale {
+		return nil, false, fmt.Errorf("--only %q names no row", only)
 	}
-	return sel, nil
+	return sel, scale, nil
 }
 
 // writeChart writes the chart as SVG, or as PNG through rsvg-convert when

@@ -23,6 +23,8 @@ func TestMainRejectsBadFlags(t *testing.T) {
 		"stray argument":  {"now"},
 		"unknown flag":    {"--fast"},
 		"duration syntax": {"--duration", "five"},
+		"no tunnels":      {"--scale-tunnels", "0"},
+		"too many":        {"--scale-tunnels", "10001"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -47,22 +49,33 @@ func TestSelectRows(t *testing.T) {
 		}
 		return n
 	}
-	all, err := selectRows("")
-	if err != nil {
-		t.Fatal(err)
+	all, scale, err := selectRows("")
+	if err != nil || !scale {
+		t.Fatalf("no --only: scale %v, err %v; want the scale section too", scale, err)
 	}
 	if d := cmp.Diff([]string{"veth", "vxlan", "classic", "ipip", "gre", "gre-kcs"}, names(all)); d != "" {
 		t.Fatalf("all rows (-want +got):\n%s", d)
 	}
 	// Table order, whatever order --only gives; duplicates collapse.
-	sel, err := selectRows(" gre, veth ,gre,classic")
-	if err != nil {
-		t.Fatal(err)
+	sel, scale, err := selectRows(" gre, veth ,gre,classic")
+	if err != nil || scale {
+		t.Fatalf("--only rows: scale %v, err %v; want no scale section", scale, err)
 	}
 	if d := cmp.Diff([]string{"veth", "classic", "gre"}, names(sel)); d != "" {
 		t.Fatalf("--only rows (-want +got):\n%s", d)
 	}
-	if _, err := selectRows("vxlan,nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+	sel, scale, err = selectRows("scale")
+	if err != nil || !scale || len(sel) != 0 {
+		t.Fatalf("--only scale: rows %q, scale %v, err %v; want the scale section alone", names(sel), scale, err)
+	}
+	sel, scale, err = selectRows("scale,ipip")
+	if err != nil || !scale {
+		t.Fatalf("--only scale,ipip: scale %v, err %v", scale, err)
+	}
+	if d := cmp.Diff([]string{"ipip"}, names(sel)); d != "" {
+		t.Fatalf("--only scale,ipip rows (-want +got):\n%s", d)
+	}
+	if _, _, err := selectRows("vxlan,nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("unknown row: err = %v, want one naming it", err)
 	}
 }

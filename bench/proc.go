@@ -50,16 +50,22 @@ func (p *proc) exited() (bool, error) {
 
 // stop asks the process to end (SIGTERM, so a tunnel can clean up), and
 // kills it if it has not ended within two seconds.
-func (p *proc) stop() {
+func (p *proc) stop() { p.stopWithin(2 * time.Second) }
+
+// stopWithin is stop with another grace period, for a daemon that has many
+// devices to remove. It reports whether the process ended by itself.
+func (p *proc) stopWithin(grace time.Duration) bool {
 	if ok, _ := p.exited(); ok {
-		return
+		return true
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(2 * time.Second):
+		return true
+	case <-time.After(grace):
 		p.cmd.Process.Kill()
 		<-p.done
+		return false
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -40,6 +41,8 @@ type Report struct {
 	// (100 = all CPUs): other load lowers every figure.
 	BusyBeforePercent float64  `json:"busy_before_percent"`
 	Rows              []Result `json:"rows"`
+	// Scale is the scale section, nil when it was not run.
+	Scale *ScaleResult `json:"scale,omitempty"`
 }
 
 // classicName is the row the ratios are taken against.
@@ -69,8 +72,11 @@ func (r *Report) SetRatios() {
 	}
 }
 
-// Failed reports whether any row failed.
+// Failed reports whether any row, or the scale section, failed.
 func (r *Report) Failed() bool {
+	if r.Scale != nil && r.Scale.Error != "" {
+		return true
+	}
 	for _, row := range r.Rows {
 		if row.Error != "" {
 			return true
@@ -80,28 +86,108 @@ func (r *Report) Failed() bool {
 }
 
 // WriteTable prints the report as an aligned table, then one line per
-// failed row with its error.
+// failed row with its error; then the scale section, if it was run, as a
+// table of its own; then the machine.
 func (r *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "row\tTCP Gbit/s\tUDP-64 kpps\tCPU s/GB\tTCP ×classic\tpps ×classic\n")
-	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Title,
-			num(row.TCPGbps, 2), num(row.UDPKpps, 1), num(row.CPUPerGB, 2),
-			ratio(row.TCPRatio), ratio(row.PPSRatio))
+	if len(r.Rows) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "row\tTCP Gbit/s\tUDP-64 kpps\tCPU s/GB\tTCP ×classic\tpps ×classic\n")
+		for _, row := range r.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Title,
+				num(row.TCPGbps, 2), num(row.UDPKpps, 1), num(row.CPUPerGB, 2),
+				ratio(row.TCPRatio), ratio(row.PPSRatio))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, row := range r.Rows {
+			if row.Error != "" {
+				if _, err := fmt.Fprintf(w, "%s: FAILED: %s\n", row.Title, row.Error); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, row := range r.Rows {
-		if row.Error != "" {
-			if _, err := fmt.Fprintf(w, "%s: FAILED: %s\n", row.Title, row.Error); err != nil {
+	if r.Scale != nil {
+		if len(r.Rows) > 0 {
+			if _, err := fmt.Fprintln(w); err != nil {
 				return err
 			}
+		}
+		if err := r.Scale.writeTable(w); err != nil {
+			return err
 		}
 	}
 	_, err := fmt.Fprintf(w, "(%ds per test; %s; %d CPUs; kernel %s; %s; machine %.0f%% busy before the run)\n",
 		r.DurationSeconds, r.Machine.CPU, r.Machine.CPUs, r.Machine.Kernel, r.Machine.Iperf3, r.BusyBeforePercent)
 	return err
+}
+
+// writeTable prints the scale section: one figure a line, with issue 7's
+// target and whether it was met where there is one.
+func (s *ScaleResult) writeTable(w io.Writer) error {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "scale: %d GRE tunnels in one daemon\tmeasured\ttarget\t\n", s.Tunnels)
+	line := func(what, value, target, verdict string) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", what, value, target, verdict)
+	}
+	created := "-"
+	if s.Created > 0 || s.CreateSeconds > 0 {
+		created = strconv.Itoa(s.Created)
+	}
+	line("tunnels created", created, strconv.Itoa(s.Tunnels), met(s.CreateSeconds > 0 || s.Created > 0, s.Created == s.Tunnels))
+	if s.sizeTargets() {
+		line("seconds to create", num(s.CreateSeconds, 2), fmt.Sprintf("< %g", scaleTargetSeconds),
+			met(s.CreateSeconds > 0, s.CreateSeconds < scaleTargetSeconds))
+		line("RSS total MB", num(s.RSSTotalMB, 1), fmt.Sprintf("< %g", scaleTargetMB),
+			met(s.RSSTotalMB > 0, s.RSSTotalMB < scaleTargetMB))
+	} else {
+		line("seconds to create", num(s.CreateSeconds, 2), "", "")
+		line("RSS total MB", num(s.RSSTotalMB, 1), "", "")
+	}
+	line("RSS per tunnel KB", num(s.RSSPerTunnelKB, 1), "", "")
+	line("seconds to stop", num(s.StopSeconds, 2), "", "")
+	line("RSS with 0 tunnels MB", num(s.RSSBaselineMB, 1), "", "")
+	line("TCP Gbit/s alone", num(s.TCPAloneGbps, 2), "", "")
+	line(fmt.Sprintf("TCP Gbit/s among %d", s.Tunnels), num(s.TCPAmongGbps, 2), "", "")
+	line("ratio among/alone", num(s.TCPRatio, 2), fmt.Sprintf("≥ %.2f", scaleTargetRatio),
+		met(s.TCPRatio > 0, s.TCPRatio >= scaleTargetRatio))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Lines without a target end in padding.
+	for _, l := range strings.SplitAfter(b.String(), "\n") {
+		if l == "" {
+			continue
+		}
+		if _, err := io.WriteString(w, strings.TrimRight(l, " \n")+"\n"); err != nil {
+			return err
+		}
+	}
+	if s.Error != "" {
+		if _, err := fmt.Fprintf(w, "scale: FAILED: %s\n", s.Error); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sizeTargets reports whether the time and memory targets, set for 1000
+// tunnels, apply: meeting them with fewer would mean nothing.
+func (s *ScaleResult) sizeTargets() bool { return s.Tunnels >= scaleTunnels }
+
+// met is the verdict on a target: nothing when the figure was not
+// measured.
+func met(measured, ok bool) string {
+	switch {
+	case !measured:
+		return ""
+	case ok:
+		return "met"
+	default:
+		return "MISSED"
+	}
 }
 
 func num(v float64, prec int) string {
@@ -133,15 +219,28 @@ const (
 	svgRowH   = 26
 	svgTop    = 60
 	svgBottom = 20
+	// The scale section under the rows: a title, two lines of figures
+	// and two bars (alone, among), and room for an error line.
+	svgScaleH = 20 + 2*20 + 2*svgRowH + 24
 )
 
 // WriteSVG draws the report as a horizontal bar chart with two panels,
 // TCP Gbit/s and UDP-64 kpps, one bar per row, each panel scaled to its
 // largest value and each bar labelled with its figure and its ratio to the
-// classic loop. Rows without a figure are labelled instead.
+// classic loop. Rows without a figure are labelled instead. The scale
+// section, if run, follows: its figures as text and the busy tunnel's TCP
+// alone and among the others as two bars.
 func (r *Report) WriteSVG(w io.Writer) error {
 	width := svgLabelW + 2*svgPanelW + 2*svgGap
-	height := svgTop + svgRowH*len(r.Rows) + svgBottom
+	rowsEnd := svgTop + svgRowH*len(r.Rows)
+	drawRows := len(r.Rows) > 0 || r.Scale == nil
+	if !drawRows {
+		rowsEnd = 30
+	}
+	height := rowsEnd + svgBottom
+	if r.Scale != nil {
+		height += svgScaleH
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="13">`+"\n",
 		width, height, width, height)
@@ -164,6 +263,9 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	for i, row := range r.Rows {
 		y := svgTop + i*svgRowH
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", svgLabelW-8, y+17, esc(row.Title))
+	}
+	if !drawRows {
+		panels = nil
 	}
 	for p, panel := range panels {
 		x0 := svgLabelW + p*(svgPanelW+svgGap)
@@ -193,9 +295,67 @@ func (r *Report) WriteSVG(w io.Writer) error {
 			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", x0+bw+5, y+17, label)
 		}
 	}
+	if r.Scale != nil {
+		r.Scale.writeSVG(&b, rowsEnd+svgBottom)
+	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeSVG draws the scale section from y down, within svgScaleH.
+func (s *ScaleResult) writeSVG(b *strings.Builder, y int) {
+	text := func(x, y int, attrs, s string) {
+		fmt.Fprintf(b, `<text x="%d" y="%d"%s>%s</text>`+"\n", x, y, attrs, esc(s))
+	}
+	text(10, y+15, ` font-weight="bold"`, fmt.Sprintf("Scale: %d GRE tunnels in one daemon", s.Tunnels))
+	created := fmt.Sprintf("created %d of %d in %s s", s.Created, s.Tunnels, num(s.CreateSeconds, 2))
+	rss := fmt.Sprintf("RSS %s MB in all", num(s.RSSTotalMB, 1))
+	if s.sizeTargets() {
+		created += fmt.Sprintf(" (target < %g s)", scaleTargetSeconds)
+		rss += fmt.Sprintf(" (target < %g MB)", scaleTargetMB)
+	}
+	created += fmt.Sprintf("; stopped (every device removed) in %s s", num(s.StopSeconds, 2))
+	text(svgLabelW, y+15+20, "", created)
+	rss += fmt.Sprintf(", %s KB per tunnel, %s MB with 0 tunnels", num(s.RSSPerTunnelKB, 1), num(s.RSSBaselineMB, 1))
+	text(svgLabelW, y+15+40, "", rss)
+
+	bars := []struct {
+		label string
+		v     float64
+	}{
+		{fmt.Sprintf("%s alone, TCP Gbit/s", scaleDev), finite(s.TCPAloneGbps)},
+		{fmt.Sprintf("%s among %d", scaleDev, s.Tunnels), finite(s.TCPAmongGbps)},
+	}
+	max := math.Max(bars[0].v, bars[1].v)
+	y0 := y + 60
+	for i, bar := range bars {
+		by := y0 + i*svgRowH
+		text(svgLabelW-8, by+17, ` text-anchor="end"`, bar.label)
+		if bar.v <= 0 {
+			label := "no result"
+			if s.Error != "" {
+				label = "failed"
+			}
+			text(svgLabelW+6, by+17, ` fill="#b00"`, label)
+			continue
+		}
+		bw := max1(int(math.Round(bar.v / max * svgPanelW)))
+		fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#3b6ea8"/>`+"\n", svgLabelW, by+4, bw, svgRowH-8)
+		label := num(bar.v, 2)
+		if i == 1 && s.TCPRatio > 0 {
+			label += fmt.Sprintf(" (%s alone; target ≥ %.2f)", ratio(s.TCPRatio), scaleTargetRatio)
+		}
+		text(svgLabelW+bw+5, by+17, "", label)
+	}
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444"/>`+"\n", svgLabelW, y0, svgLabelW, y0+2*svgRowH)
+	if s.Error != "" {
+		e := "FAILED: " + s.Error
+		if r := []rune(e); len(r) > 160 {
+			e = string(r[:160]) + "…"
+		}
+		text(10, y0+2*svgRowH+18, ` fill="#b00"`, e)
+	}
 }
 
 func max1(n int) int {

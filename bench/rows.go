@@ -114,6 +114,25 @@ func (e *env) startTunnel(s side, dev string, args ...string) error {
 	}
 }
 
+// underlay creates namespaces a and b in n, joined by veth, with the
+// underlay addresses.
+func (e *env) underlay(n *testnet.Net) error {
+	var err error
+	if e.a, err = n.NS("a"); err != nil {
+		return err
+	}
+	if e.b, err = n.NS("b"); err != nil {
+		return err
+	}
+	if err := n.Veth(e.a, "eth0", e.b, "eth0"); err != nil {
+		return err
+	}
+	if err := n.Addr(e.a, "eth0", underlayA+"/24"); err != nil {
+		return err
+	}
+	return n.Addr(e.b, "eth0", underlayB+"/24")
+}
+
 // setupVXLAN is the kernel-tunnel reference: this kernel has no GRE or
 // IPIP modules, and VXLAN does the same per-packet work (encapsulate,
 // route, decapsulate) inside the kernel, with offloads.
@@ -197,19 +216,7 @@ func runRow(ctx context.Context, cfg *config, r row, progress func(string)) (res
 	}
 
 	progress("setting up")
-	if e.a, err = n.NS("a"); err != nil {
-		return fail(err)
-	}
-	if e.b, err = n.NS("b"); err != nil {
-		return fail(err)
-	}
-	if err := n.Veth(e.a, "eth0", e.b, "eth0"); err != nil {
-		return fail(err)
-	}
-	if err := n.Addr(e.a, "eth0", underlayA+"/24"); err != nil {
-		return fail(err)
-	}
-	if err := n.Addr(e.b, "eth0", underlayB+"/24"); err != nil {
+	if err := e.underlay(n); err != nil {
 		return fail(err)
 	}
 	target, err := r.setup(e)
