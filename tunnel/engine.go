@@ -296,10 +296,14 @@ func (e *Engine) Close() {
 		return
 	}
 	e.closed = true
+	// Removing a network device waits for RCU grace periods in the kernel;
+	// removing them all at once lets those waits overlap.
+	var wg sync.WaitGroup
 	for name, t := range e.tunnels {
 		delete(e.tunnels, name)
-		t.stop()
+		wg.Go(t.stop)
 	}
+	wg.Wait()
 	e.publish()
 	e.stopWatchers()
 	for _, s := range e.socks {

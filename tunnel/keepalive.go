@@ -52,6 +52,7 @@ func (t *Tunnel) setKeepalive(c *config.Tunnel) error {
 		t.setCarrier(true, "keepalives reconfigured")
 	}
 	t.kick()
+	t.ensureKeepaliveLoop()
 	return nil
 }
 
@@ -62,18 +63,40 @@ func (t *Tunnel) kick() {
 	}
 }
 
-// keepaliveLoop sends a keepalive whenever the machine says one is due.
+// ensureKeepaliveLoop starts the keepalive goroutine when keepalives are
+// on and it is not running: tunnels without keepalives have none.
+func (t *Tunnel) ensureKeepaliveLoop() {
+	t.kaMu.Lock()
+	defer t.kaMu.Unlock()
+	if t.kaRunning || !t.started || t.ka.Load() == nil {
+		return
+	}
+	t.kaRunning = true
+	t.wg.Add(1)
+	go t.keepaliveLoop()
+}
+
+// keepaliveLoop sends a keepalive whenever the machine says one is due,
+// until the tunnel stops or keepalives are turned off.
 func (t *Tunnel) keepaliveLoop() {
 	defer t.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	buf := make([]byte, innerOffset+keepaliveInnerMax)
 	for {
-		var due <-chan time.Time
-		if m := t.ka.Load(); m != nil {
-			timer.Reset(time.Until(m.NextDeadline()))
-			due = timer.C
+		m := t.ka.Load()
+		if m == nil {
+			t.kaMu.Lock()
+			if t.ka.Load() == nil {
+				t.kaRunning = false
+				t.kaMu.Unlock()
+				return
+			}
+			t.kaMu.Unlock()
+			continue
 		}
+		timer.Reset(time.Until(m.NextDeadline()))
+		due := timer.C
 		select {
 		case <-t.quit:
 			return

@@ -41,3 +41,22 @@ func createTUN(name string, mtu int) (tun.Device, error) {
 	}
 	return dev, nil
 }
+
+// waitReadable blocks until dev has a packet to read, without holding any
+// buffer, and reports false once the device is closed. Devices without a
+// file (fakes) are taken as readable.
+func waitReadable(dev tun.Device) bool {
+	f := dev.File()
+	if f == nil {
+		return true
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	err = rc.Read(func(fd uintptr) bool {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		return n > 0 || err != nil && err != unix.EINTR
+	})
+	return err == nil
+}

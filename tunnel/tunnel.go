@@ -53,8 +53,11 @@ type Tunnel struct {
 	icmpRate pmtu.Limiter
 	icmpOut  [][]byte // ICMP errors for the device, gathered per batch
 
-	ka     atomic.Pointer[keepalive.Machine] // nil when keepalives are off
-	kaKick chan struct{}
+	ka        atomic.Pointer[keepalive.Machine] // nil when keepalives are off
+	kaKick    chan struct{}
+	kaMu      sync.Mutex // guards kaRunning and started
+	kaRunning bool       // the keepalive goroutine runs (only while keepalives are on)
+	started   bool
 
 	counters       counters
 	reflected      atomic.Uint64
@@ -113,10 +116,12 @@ func (e *Engine) underlayMTU(remote netip.Addr) int {
 func (t *Tunnel) MTU() int { return int(t.mtu.Load()) }
 
 func (t *Tunnel) start() {
-	t.wg.Add(4)
+	t.wg.Add(1)
 	go t.transmit()
-	go t.watchDevice()
-	go t.keepaliveLoop()
+	t.kaMu.Lock()
+	t.started = true
+	t.kaMu.Unlock()
+	t.ensureKeepaliveLoop()
 }
 
 // stop closes the device (which ends the goroutines) and waits for them.
@@ -127,21 +132,8 @@ func (t *Tunnel) stop() {
 	t.wg.Wait()
 }
 
-// watchDevice drains the device's events until it closes. (An unmonitored
-// TUN sends none; a fake may.) MTU changes made with `ip link set mtu` reach
-// the tunnel through the engine's link watcher (deviceMTU).
-func (t *Tunnel) watchDevice() {
-	defer t.wg.Done()
-	for ev := range t.dev.Events() {
-		if ev&tun.EventMTUUpdate != 0 {
-			if mtu, err := t.dev.MTU(); err == nil {
-				t.deviceMTU(mtu)
-			}
-		}
-	}
-}
-
-// deviceMTU follows a change of the device's MTU made outside gretun.
+// deviceMTU follows a change of the device's MTU made outside gretun
+// (`ip link set dev NAME mtu N`), reported by the engine's link watcher.
 func (t *Tunnel) deviceMTU(mtu int) {
 	if mtu == t.MTU() || mtu <= 0 {
 		return
@@ -252,8 +244,12 @@ func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 	made := 0
 	errRun := 0
 	for {
-		// Batches are made when the sender holds all there are: an idle
-		// or slow tunnel keeps one.
+		// Batches are made when the first packet arrives, and later when
+		// the sender holds all there are: an idle tunnel has none, a slow
+		// one keeps one.
+		if made == 0 && !waitReadable(t.dev) {
+			return
+		}
 		var b *txBatch
 		select {
 		case b = <-free:
@@ -301,6 +297,7 @@ func (t *Tunnel) transmit() {
 	defer t.wg.Done()
 	free := make(chan *txBatch, txPipeline)
 	full := make(chan *txBatch, txPipeline)
+	t.wg.Add(1)
 	go t.readDevice(free, full)
 	var (
 		out     [][]byte
