@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -14,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gretun/gretun/internal/kpeer"
-	"github.com/gretun/gretun/internal/testnet"
 	"github.com/gretun/gretun/tunnel"
 )
 
@@ -465,25 +463,7 @@ func sendRaw(sock int, p []byte, dst string) error {
 // the guest forwards, goes down when it stops forwarding, comes back when
 // it forwards again, and goes down for good when the guest is stopped.
 func TestKeepaliveKernelPeer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a qemu guest; skipped in -short mode")
-	}
-	if err := kpeer.Available(); err != nil {
-		t.Skip(err.Error())
-	}
-	n := testnet.ForTest(t)
-	ns, err := n.NS("u")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := kpeer.Start(context.Background(), kpeer.Options{
-		Namespace: ns, TapName: "kp0", HostAddr: UnderA + "/24", GuestAddr: UnderB + "/24",
-	})
-	if err != nil {
-		t.Fatalf("booting the kernel peer: %v", err)
-	}
-	t.Cleanup(g.Close) // before the namespace goes
-	t.Logf("guest kernel %s booted in %v", g.KernelRelease, g.BootTime.Round(time.Millisecond))
+	n, ns, g := kpeer.ForTest(t)
 	guest := func(cmd string) {
 		t.Helper()
 		if out, err := g.Run(cmd); err != nil {

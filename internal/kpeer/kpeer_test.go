@@ -8,40 +8,10 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/internal/kpeer"
-	"github.com/gretun/gretun/internal/testnet"
 )
 
-// bootGuest boots one guest for the whole test, with its tap in a fresh
-// namespace "u" holding 192.0.2.1/24 and the guest on 192.0.2.2/24.
-func bootGuest(t *testing.T) (*testnet.Net, string, *kpeer.Guest) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("boots a qemu guest; skipped in -short mode")
-	}
-	if err := kpeer.Available(); err != nil {
-		t.Skip(err.Error())
-	}
-	n := testnet.ForTest(t)
-	ns, err := n.NS("u")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := kpeer.Start(context.Background(), kpeer.Options{
-		Namespace: ns,
-		TapName:   "kp0",
-		HostAddr:  "192.0.2.1/24",
-		GuestAddr: "192.0.2.2/24",
-	})
-	if err != nil {
-		t.Fatalf("booting the kernel peer: %v", err)
-	}
-	t.Cleanup(g.Close) // runs before the namespace is deleted
-	t.Logf("guest kernel %s (%s) booted in %v", g.KernelRelease, g.KernelPackage, g.BootTime.Round(1e6))
-	return n, ns, g
-}
-
 func TestGuest(t *testing.T) {
-	n, ns, g := bootGuest(t)
+	n, ns, g := kpeer.ForTest(t)
 
 	t.Run("run", func(t *testing.T) {
 		out, err := g.Run("echo hello; echo world")
