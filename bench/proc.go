@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/gretun/gretun/internal/testnet"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -16,7 +16,7 @@ import (
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  testnet.Buffer
 	done chan struct{}
 	err  error // valid after done is closed
 }
@@ -114,21 +114,4 @@ func execIn(ctx context.Context, ns string, args ...string) ([]byte, error) {
 		return stdout.Bytes(), fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, msg)
 	}
 	return stdout.Bytes(), nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
