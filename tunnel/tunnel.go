@@ -73,7 +73,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	underlay := e.underlayMTU(c.Remote)
+	underlay := e.underlayMTU(c.Remote, true)
 	mtu := c.MTU
 	if mtu == 0 {
 		mtu = underlay - c.Overhead()
@@ -102,11 +102,15 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	return t, nil
 }
 
-// underlayMTU is the MTU of the route toward remote, 1500 when unknown.
-func (e *Engine) underlayMTU(remote netip.Addr) int {
+// underlayMTU is the MTU of the route toward remote, 1500 when unknown;
+// warn says whether to log that it is unknown (once, when the tunnel is
+// set up, not on every link event).
+func (e *Engine) underlayMTU(remote netip.Addr, warn bool) int {
 	mtu, err := e.env.Host.RouteMTU(remote)
 	if err != nil || mtu <= 0 {
-		e.log.Warn("no route MTU toward remote, assuming 1500", "remote", remote, "err", err)
+		if warn {
+			e.log.Warn("no route MTU toward remote, assuming 1500", "remote", remote, "err", err)
+		}
 		return 1500
 	}
 	return mtu
@@ -150,7 +154,7 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 	if err != nil {
 		return err
 	}
-	underlay := t.e.underlayMTU(c.Remote)
+	underlay := t.e.underlayMTU(c.Remote, true)
 	mtu := c.MTU
 	if mtu == 0 {
 		mtu = underlay - c.Overhead()
@@ -486,7 +490,7 @@ func (t *Tunnel) sendOuter(s *socket, pkts [][]byte) {
 // the MTU is fixed with `mtu`, follows it with the device MTU.
 func (t *Tunnel) refreshUnderlay() {
 	c := t.cfg.Load()
-	underlay := t.e.underlayMTU(c.Remote)
+	underlay := t.e.underlayMTU(c.Remote, false)
 	t.txMu.Lock()
 	changed := underlay != t.underlayMTU
 	t.underlayMTU = underlay
