@@ -220,10 +220,8 @@ func (s gretunStats) drop(reason string) uint64 { return s.Drops[reason] }
 // gretunCounters reads the tunnel's counters, and the drops of packets that
 // matched no tunnel, through `gretun -s -j tunnel show NAME` (served by
 // `gretun run` on the namespace's control socket).
-//
-// LEAD: check against the final JSON of `-s -j tunnel show`; this follows
-// cmd/gretun/tunnel.go's printShow as of this writing:
-// {"tunnels":[{"config":…,"stats":{"rx_packets":…,"drops":{…}}}],"unmatched":{…}}.
+// The JSON is {"tunnels":[{"config":…,"stats":{"rx_packets":…,"drops":{…}}}],
+// "unmatched":{…}}; gretunStats keeps the counters this suite asserts on.
 func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched gretunStats) {
 	t.Helper()
 	out, err := e.n.Exec(e.ns, e.bin, "-s", "-j", "tunnel", "show", name)
