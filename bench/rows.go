@@ -41,6 +41,8 @@ var rows = []row{
 	{classicName, "classic loop (GRE)", setupClassic},
 	{"ipip", "gretun IPIP", gretunSetup("ipip")},
 	{"gre", "gretun GRE", gretunSetup("gre")},
+	// The opt-in AF_PACKET send path (BENCHMARKS.md, "Underlay send path").
+	{"gre-packet", "gretun GRE (AF_PACKET)", gretunSetup("gre", "underlay", "packet")},
 	{"gre-kcs", "gretun GRE key+csum+seq", gretunSetup("gre", "key", "42", "csum", "seq")},
 }
 

@@ -33,6 +33,19 @@ const (
 	DFIgnore  = "ignore-df"  // never set DF and fragment even DF packets
 )
 
+// Underlay send paths (`underlay raw|packet`). The zero value of
+// Tunnel.Underlay is UnderlayRaw.
+const (
+	// UnderlayRaw sends outer packets on the raw IP socket: the kernel
+	// routes them, resolves the neighbour, runs netfilter and the qdisc.
+	UnderlayRaw = "raw"
+	// UnderlayPacket sends them as Ethernet frames on an AF_PACKET socket
+	// bound to the egress device, bypassing the qdisc, netfilter and policy
+	// routing: measured 1.5x the packets per second of the raw socket in
+	// BENCHMARKS.md. Opt-in for that reason.
+	UnderlayPacket = "packet"
+)
+
 // Tunnel is one tunnel's configuration. The zero value of each optional
 // field is the `ip tunnel` default.
 type Tunnel struct {
@@ -59,6 +72,8 @@ type Tunnel struct {
 
 	ClampMSS bool `json:"clamp_mss,omitempty"`
 	MSS      int  `json:"mss,omitempty"` // 0 derives it from the MTU
+
+	Underlay string `json:"underlay,omitempty"` // "" (UnderlayRaw) or UnderlayPacket
 }
 
 // MaxNameLen is the kernel's IFNAMSIZ less the terminating NUL.
@@ -229,6 +244,19 @@ func (t *Tunnel) Apply(words []string) error {
 			}
 		case "noclamp-mss":
 			t.ClampMSS, t.MSS = false, 0
+		case "underlay":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			switch v {
+			case UnderlayRaw:
+				t.Underlay = ""
+			case UnderlayPacket:
+				t.Underlay = UnderlayPacket
+			default:
+				return fmt.Errorf("unknown underlay %q (want raw or packet)", v)
+			}
 		default:
 			return fmt.Errorf("unknown word %q", w)
 		}
@@ -283,6 +311,11 @@ func (t *Tunnel) Validate() error {
 	}
 	if t.KeepalivePeriod < 0 || t.KeepalivePeriod != 0 && t.KeepalivePeriod < 10*time.Millisecond {
 		return fmt.Errorf("keepalive period %s is too short (minimum 10ms)", t.KeepalivePeriod)
+	}
+	switch t.Underlay {
+	case "", UnderlayRaw, UnderlayPacket:
+	default:
+		return fmt.Errorf("unknown underlay %q (want raw or packet)", t.Underlay)
 	}
 	return nil
 }
@@ -432,6 +465,9 @@ func (t Tunnel) String() string {
 		if t.MSS != 0 {
 			fmt.Fprintf(&b, " %d", t.MSS)
 		}
+	}
+	if t.Underlay != "" && t.Underlay != UnderlayRaw {
+		b.WriteString(" underlay " + t.Underlay)
 	}
 	return b.String()
 }

@@ -71,6 +71,9 @@ func TestParse(t *testing.T) {
 		{"clamp-mss", with(func(c *Tunnel) { c.ClampMSS = true })},
 		{"clamp-mss 1360", with(func(c *Tunnel) { c.ClampMSS, c.MSS = true, 1360 })},
 		{"clamp-mss 1360 noclamp-mss", gre},
+		{"underlay packet", with(func(c *Tunnel) { c.Underlay = UnderlayPacket })},
+		{"underlay raw", gre},
+		{"underlay packet underlay raw", gre},
 	} {
 		words := append(append([]string{}, base...), strings.Fields(tc.words)...)
 		got, err := Parse("netb", words)
@@ -134,6 +137,8 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 1 256", `invalid keepalive retries "256"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 0", `invalid keepalive period "0"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 clamp-mss 87", `invalid clamp-mss "87"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 underlay xdp", `unknown underlay "xdp"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 underlay", `missing value after "underlay"`},
 		{"", "mode gre remote 192.0.2.2 local 192.0.2.1", "missing tunnel name"},
 		{"abcdefghijklmnop", "mode gre remote 192.0.2.2 local 192.0.2.1", "longer than 15 bytes"},
 		{"a/b", "mode gre remote 192.0.2.2 local 192.0.2.1", `invalid tunnel name "a/b"`},
@@ -191,6 +196,8 @@ func TestStringRoundTrip(t *testing.T) {
 		"keepalive 1.5",
 		"keepalive 1.005", // 1.004999999 s before rounding
 		"keepalive 0.29 2",
+		"underlay packet",
+		"key 5 underlay packet clamp-mss",
 	} {
 		c, err := Parse("netb", append(append([]string{}, base...), strings.Fields(words)...))
 		if err != nil {
@@ -206,6 +213,18 @@ func TestStringRoundTrip(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	roundTrip(t, c)
+	// The default underlay is not printed; the opt-in one is.
+	if got := c.String(); strings.Contains(got, "underlay") {
+		t.Errorf("String() of a raw-underlay tunnel = %q, mentions underlay", got)
+	}
+	c.Underlay = UnderlayPacket
+	if got, want := c.String(), "ip1: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit nopmtudisc mtu 1000 underlay packet"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	c.Underlay = "bogus"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `unknown underlay "bogus"`) {
+		t.Errorf("Validate of underlay bogus: %v", err)
+	}
 }
 
 func roundTrip(t *testing.T, c Tunnel) {

@@ -30,6 +30,9 @@ type Stats struct {
 	TxICMP        uint64 `json:"tx_icmp"`         // ICMP errors returned to inner senders
 	TxICMPLimited uint64 `json:"tx_icmp_limited"` // ICMP errors suppressed by the rate limit
 	TxMSSClamped  uint64 `json:"tx_mss_clamped"`
+	// TxPacketSocket counts outer packets sent on the AF_PACKET socket of
+	// `underlay packet` (the rest went through the raw socket).
+	TxPacketSocket uint64 `json:"tx_packet_socket"`
 
 	Reflected uint64 `json:"reflected"` // other routers' keepalives returned through the underlay
 
@@ -59,6 +62,7 @@ const (
 	txICMP
 	txICMPLimited
 	txMSSClamped
+	txPacketSocket
 	numCounters
 )
 
@@ -97,7 +101,8 @@ func (c *counters) snapshot() Stats {
 		TxDeadLoop: g(txDeadLoop), TxNoRoute: g(txNoRoute), TxNoBufs: g(txNoBufs),
 		TxTooBig: g(txTooBig), TxFragmented: g(txFragmented), TxBadInner: g(txBadInner),
 		TxICMP: g(txICMP), TxICMPLimited: g(txICMPLimited), TxMSSClamped: g(txMSSClamped),
-		Drops: map[string]uint64{},
+		TxPacketSocket: g(txPacketSocket),
+		Drops:          map[string]uint64{},
 	}
 	for r := range c.drops {
 		if n := c.drops[r].Load(); n != 0 {

@@ -44,6 +44,20 @@ type Env struct {
 	// Optional: underlay ICMP reports and link events for path MTU.
 	OpenICMP   func() (ICMPSource, error)
 	WatchLinks func(ctx context.Context, fn func(LinkEvent)) error
+
+	// Optional: the AF_PACKET send path of `underlay packet` tunnels (see
+	// packetpath.go). When either is nil, as over fakes, those tunnels
+	// send on the raw socket like the others.
+	ResolveNextHop func(remote netip.Addr) (NextHop, error)
+	OpenPacket     func(ifindex int) (PacketWriter, error)
+}
+
+// PacketWriter sends whole Ethernet frames on one device (pktsock.Conn),
+// with rawsock's error contract: on error, n is the frame that failed. One
+// goroutine uses it.
+type PacketWriter interface {
+	WriteBatch(frames [][]byte) (int, error)
+	Close() error
 }
 
 // LinkEvent is a link change in the engine's network namespace.

@@ -7,6 +7,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/gretun/gretun/netconf"
+	"github.com/gretun/gretun/pktsock"
 	"github.com/gretun/gretun/rawsock"
 )
 
@@ -22,6 +23,8 @@ func SystemEnv() Env {
 		WatchLinks: func(ctx context.Context, fn func(LinkEvent)) error {
 			return netconf.WatchLinks(ctx, func(ev netconf.LinkEvent) { fn(LinkEvent{Name: ev.Name, MTU: ev.MTU}) })
 		},
+		ResolveNextHop: resolveNextHop,
+		OpenPacket:     func(ifindex int) (PacketWriter, error) { return pktsock.Open(ifindex) },
 	}
 }
 

@@ -307,7 +307,9 @@ func (t *Tunnel) transmit() {
 		out     [][]byte
 		frags   fragPool
 		batches []*txBatch
+		path    = packetPath{t: t}
 	)
+	defer path.close()
 	for b := range full {
 		batches = append(batches[:0], b)
 	drain:
@@ -322,15 +324,29 @@ func (t *Tunnel) transmit() {
 				break drain
 			}
 		}
+		// `underlay packet` also records each outer packet's Ethernet
+		// frame; the default (raw) path is as it always was.
+		var frames *[][]byte
+		if usePacketPath(t.cfg.Load()) {
+			path.frames = path.frames[:0]
+			frames = &path.frames
+		} else if path.conn != nil {
+			path.close() // switched back to `underlay raw`
+		}
 		t.txMu.Lock()
 		out = out[:0]
 		for _, b := range batches {
-			out = t.encapBatch(b.bufs[:b.n], b.sizes[:b.n], out, &frags)
+			out = t.encapBatch(b.bufs[:b.n], b.sizes[:b.n], out, &frags, frames)
 		}
 		sock := t.sock
 		t.txMu.Unlock()
 		if len(out) > 0 {
-			t.sendOuter(sock, out)
+			if frames != nil {
+				t.sendPacketPath(sock, &path, out, *frames)
+				clear(*frames)
+			} else {
+				t.sendOuter(sock, out)
+			}
 		}
 		if len(t.icmpOut) > 0 {
 			t.writeICMP()
@@ -343,8 +359,11 @@ func (t *Tunnel) transmit() {
 }
 
 // encapBatch encapsulates the inner packets in place and appends the outer
-// packets (or their fragments) to out; t.txMu is held.
-func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fragPool) [][]byte {
+// packets (or their fragments) to out; t.txMu is held. When frames is not
+// nil it gets one entry per packet appended to out: the outer packet with
+// the room for an Ethernet header in front of it, or nil for a fragment
+// (its buffer has no such room).
+func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
 	c := &t.counters
 	var pkts, bytes, errs uint64
 	now := time.Now()
@@ -386,8 +405,22 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 			}
 			out = append(out, frags.last(n)...)
 			c.add(txFragmented, uint64(n))
+			if frames != nil {
+				for range n {
+					*frames = append(*frames, nil)
+				}
+			}
 		} else {
 			out = append(out, outer)
+			if frames != nil {
+				// Encap returns a suffix of buf: the headroom in front
+				// of it holds the Ethernet header.
+				var f []byte
+				if start := len(buf) - len(outer); start >= ethHeaderLen {
+					f = buf[start-ethHeaderLen:]
+				}
+				*frames = append(*frames, f)
+			}
 		}
 		pkts++
 		bytes += uint64(sizes[i])

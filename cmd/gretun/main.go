@@ -33,7 +33,7 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
 
 OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
          csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
-         mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]
+         mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]  underlay raw|packet
 
 -S SOCKET is the control socket (default @gretun, one per network namespace).
 `

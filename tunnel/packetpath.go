@@ -1,0 +1,234 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/encap"
+)
+
+// The `underlay packet` send path. BENCHMARKS.md ("Underlay send path: raw
+// socket vs AF_PACKET") measured an AF_PACKET socket with the qdisc
+// bypassed sending about 1.5x the packets of the raw IP socket. The price
+// is doing what the kernel does for the raw socket: pick the egress device
+// and the next hop's MAC address (done here, from the kernel's route and
+// neighbour tables), and losing what it adds: netfilter, policy routing
+// and the qdisc are bypassed, which is why the path is opt-in. Anything
+// the path cannot take (fragments, a non-Ethernet egress device, a
+// neighbour not yet resolved) goes on the raw socket, and receiving always
+// does.
+
+// ethHeaderLen is the Ethernet II header written in front of each outer
+// packet; the buffers' headroom leaves room for it (see frameHeadroom).
+const ethHeaderLen = 14
+
+// The build fails here if the read buffers' headroom in front of the
+// largest outer header could not hold an Ethernet header.
+const _ = uint(innerOffset - encap.Headroom - ethHeaderLen)
+
+// How often the next hop is looked up again: after a failure or a send
+// error at most once a retry, and while it works once a refresh, to follow
+// route and neighbour changes.
+const (
+	pathRetry   = time.Second
+	pathRefresh = 5 * time.Second
+)
+
+// NextHop is where the outer packets toward a remote leave: the egress
+// device and the Ethernet addresses of the frames.
+type NextHop struct {
+	Ifindex  int
+	Src, Dst net.HardwareAddr
+	// Confirmed says the neighbour entry is REACHABLE or permanent. A
+	// STALE one still has a usable address, but the kernel only checks it
+	// again when it sends to it itself: see packetPath.kick.
+	Confirmed bool
+}
+
+// errNoNeighbour is a next hop whose MAC address the kernel does not know
+// (yet): its packets go on the raw socket, which makes the kernel resolve it.
+var errNoNeighbour = errors.New("no resolved neighbour entry for the next hop")
+
+// packetPath is one tunnel's AF_PACKET sending state. The tunnel's
+// transmit goroutine owns it.
+type packetPath struct {
+	t       *Tunnel
+	remote  netip.Addr
+	ok      bool
+	hdr     [ethHeaderLen]byte
+	ifindex int
+	conn    PacketWriter
+	at      time.Time // last resolution
+	stale   bool      // a send error asked for a new resolution
+	kick    bool      // send one packet on the raw socket to make the kernel confirm the neighbour
+	lastErr string    // last resolution error logged
+	frames  [][]byte  // per outer packet of the batch: its Ethernet frame, nil when it has no room
+}
+
+// ready reports whether this batch may use the packet socket, resolving
+// the next hop toward remote first when that is due.
+func (p *packetPath) ready(remote netip.Addr, now time.Time) bool {
+	env := &p.t.e.env
+	if env.ResolveNextHop == nil || env.OpenPacket == nil {
+		return false
+	}
+	age := now.Sub(p.at)
+	if remote != p.remote || age >= pathRefresh || (p.stale || !p.ok) && age >= pathRetry {
+		p.resolve(remote, now)
+	}
+	return p.ok
+}
+
+// invalidate is for a send error: use the raw socket until the next
+// resolution, at most pathRetry later.
+func (p *packetPath) invalidate() { p.ok, p.stale = false, true }
+
+func (p *packetPath) resolve(remote netip.Addr, now time.Time) {
+	p.remote, p.at, p.stale = remote, now, false
+	wasOK := p.ok
+	p.ok = false
+	nh, err := p.t.e.env.ResolveNextHop(remote)
+	if err == nil && nh.Ifindex != p.ifindex {
+		p.close()
+		var conn PacketWriter
+		if conn, err = p.t.e.env.OpenPacket(nh.Ifindex); err == nil {
+			p.conn, p.ifindex = conn, nh.Ifindex
+		}
+	}
+	if err != nil {
+		if msg := err.Error(); msg != p.lastErr || wasOK {
+			p.lastErr = msg
+			p.t.e.log.Warn("underlay packet: sending on the raw socket for now", "tunnel", p.t.name, "remote", remote, "err", err)
+		}
+		return
+	}
+	copy(p.hdr[0:6], nh.Dst)
+	copy(p.hdr[6:12], nh.Src)
+	binary.BigEndian.PutUint16(p.hdr[12:], 0x0800)
+	p.ok, p.kick = true, !nh.Confirmed
+	if !wasOK {
+		p.lastErr = ""
+		p.t.e.log.Info("underlay packet: sending on AF_PACKET", "tunnel", p.t.name, "remote", remote, "ifindex", nh.Ifindex, "dst", nh.Dst)
+	}
+}
+
+func (p *packetPath) close() {
+	if p.conn != nil {
+		p.conn.Close()
+		p.conn, p.ifindex, p.ok = nil, 0, false
+	}
+}
+
+// usePacketPath says whether the tunnel's configuration asks for the
+// AF_PACKET send path.
+func usePacketPath(c *config.Tunnel) bool { return c.Underlay == config.UnderlayPacket }
+
+// sendPacketPath sends a batch's outer packets: those with a frame on the
+// packet socket, the others (fragments) on the raw socket, all of them on
+// the raw socket while the path is not ready. frames[i] is out[i] with
+// room for the Ethernet header in front.
+func (t *Tunnel) sendPacketPath(sock *socket, p *packetPath, out, frames [][]byte) {
+	if !p.ready(t.cfg.Load().Remote, time.Now()) {
+		t.sendOuter(sock, out)
+		return
+	}
+	i := 0
+	if p.kick && len(out) > 0 {
+		// One packet through the kernel's own path moves a STALE
+		// neighbour entry to DELAY, so the kernel checks that the MAC
+		// address still answers; the next resolution sees the outcome.
+		p.kick = false
+		t.sendOuter(sock, out[:1])
+		i = 1
+	}
+	for i < len(out) {
+		j := i
+		for j < len(out) && frames[j] == nil {
+			j++
+		}
+		if j > i {
+			t.sendOuter(sock, out[i:j])
+			i = j
+			continue
+		}
+		for j < len(out) && frames[j] != nil {
+			copy(frames[j], p.hdr[:])
+			j++
+		}
+		n, err := p.conn.WriteBatch(frames[i:j])
+		t.counters.add(txPacketSocket, uint64(n))
+		if err == nil {
+			i = j
+			continue
+		}
+		// Frame i+n failed: count it as the raw socket would, and send
+		// the rest of the batch on the raw socket until the next hop is
+		// resolved again.
+		countSendError(err, &t.counters)
+		p.invalidate()
+		if errors.Is(err, syscall.EMSGSIZE) {
+			t.refreshUnderlay()
+		}
+		if rest := i + n + 1; rest < len(out) {
+			t.sendOuter(sock, out[rest:])
+		}
+		return
+	}
+}
+
+// resolveNextHop finds, through netlink, the egress device and next hop
+// the kernel's main routing decision picks for remote, and the Ethernet
+// addresses of frames toward it. Policy routing by source or mark is not
+// taken into account (documented for `underlay packet`).
+func resolveNextHop(remote netip.Addr) (NextHop, error) {
+	routes, err := netlink.RouteGet(remote.AsSlice())
+	if err != nil {
+		return NextHop{}, fmt.Errorf("route to %s: %w", remote, err)
+	}
+	if len(routes) == 0 || routes[0].LinkIndex <= 0 {
+		return NextHop{}, fmt.Errorf("no route to %s", remote)
+	}
+	r := routes[0]
+	link, err := netlink.LinkByIndex(r.LinkIndex)
+	if err != nil {
+		return NextHop{}, fmt.Errorf("egress device %d: %w", r.LinkIndex, err)
+	}
+	a := link.Attrs()
+	if typ := link.Type(); typ != "veth" && typ != "device" || len(a.HardwareAddr) != 6 || a.Flags&net.FlagLoopback != 0 {
+		return NextHop{}, fmt.Errorf("egress device %s (%s) is not Ethernet", a.Name, link.Type())
+	}
+	hop := remote.AsSlice()
+	if r.Gw != nil {
+		hop = r.Gw
+	}
+	neighs, err := netlink.NeighList(r.LinkIndex, netlink.FAMILY_V4)
+	if err != nil {
+		return NextHop{}, fmt.Errorf("neighbours of %s: %w", a.Name, err)
+	}
+	const usable = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY | netlink.NUD_PROBE | netlink.NUD_PERMANENT | netlink.NUD_NOARP
+	const confirmed = netlink.NUD_REACHABLE | netlink.NUD_PERMANENT | netlink.NUD_NOARP
+	for _, n := range neighs {
+		if !n.IP.Equal(hop) || n.State&usable == 0 || len(n.HardwareAddr) != 6 || isZeroMAC(n.HardwareAddr) {
+			continue
+		}
+		return NextHop{Ifindex: r.LinkIndex, Src: a.HardwareAddr, Dst: n.HardwareAddr, Confirmed: n.State&confirmed != 0}, nil
+	}
+	return NextHop{}, fmt.Errorf("%w %s on %s", errNoNeighbour, net.IP(hop), a.Name)
+}
+
+func isZeroMAC(m net.HardwareAddr) bool {
+	for _, b := range m {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
