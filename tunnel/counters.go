@@ -36,7 +36,8 @@ type Stats struct {
 
 	Reflected uint64 `json:"reflected"` // other routers' keepalives returned through the underlay
 
-	// Drops counts every receive drop by its reason name.
+	// Drops counts every receive drop by its reason name; every reason is
+	// present, zero or not, so scripts can rely on the keys.
 	Drops map[string]uint64 `json:"drops,omitempty"`
 }
 
@@ -104,10 +105,8 @@ func (c *counters) snapshot() Stats {
 		TxPacketSocket: g(txPacketSocket),
 		Drops:          map[string]uint64{},
 	}
-	for r := range c.drops {
-		if n := c.drops[r].Load(); n != 0 {
-			s.Drops[decap.Reason(r).String()] = n
-		}
+	for r := decap.OK + 1; int(r) < decap.NumReasons; r++ {
+		s.Drops[r.String()] = c.drops[r].Load()
 	}
 	return s
 }

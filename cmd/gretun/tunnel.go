@@ -133,7 +133,7 @@ func printShow(w io.Writer, g globals, resp control.Response) error {
 			printStats(w, t.Stats)
 		}
 	}
-	if g.stats && resp.Unmatched != nil && len(resp.Unmatched.Drops) > 0 {
+	if g.stats && resp.Unmatched != nil && drops(resp.Unmatched.Drops) != "" {
 		fmt.Fprintf(w, "unmatched: %s\n", drops(resp.Unmatched.Drops))
 	}
 	return nil
@@ -151,15 +151,19 @@ func printStats(w io.Writer, s tunnel.Stats) {
 	if s.TxPacketSocket != 0 {
 		fmt.Fprintf(w, "TX on AF_PACKET: %d\n", s.TxPacketSocket)
 	}
-	if len(s.Drops) > 0 {
-		fmt.Fprintf(w, "RX drops: %s\n", drops(s.Drops))
+	if d := drops(s.Drops); d != "" {
+		fmt.Fprintf(w, "RX drops: %s\n", d)
 	}
 }
 
+// drops lists the reasons that dropped anything, by name; the JSON has
+// them all.
 func drops(m map[string]uint64) string {
 	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	for k, n := range m {
+		if n != 0 {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
