@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/gretun/gretun/decap"
@@ -56,8 +57,9 @@ func (s *socket) close() {
 }
 
 // send writes packets to the underlay, dropping and counting those the
-// kernel refuses (see rawsock's error contract) on c.
-func (s *socket) send(pkts [][]byte, c *counters) {
+// kernel refuses (see rawsock's error contract) on c, and calls tooBig,
+// when not nil, after an EMSGSIZE.
+func (s *socket) send(pkts [][]byte, c *counters, tooBig func()) {
 	for len(pkts) > 0 {
 		n, err := s.conn.WriteBatch(pkts)
 		if err == nil {
@@ -68,6 +70,9 @@ func (s *socket) send(pkts [][]byte, c *counters) {
 			return
 		}
 		countSendError(err, c)
+		if tooBig != nil && errors.Is(err, syscall.EMSGSIZE) {
+			tooBig()
+		}
 		pkts = pkts[n+1:]
 	}
 }
@@ -160,7 +165,7 @@ func (s *socket) receive() {
 		touched = touched[:0]
 		if len(reflect) > 0 {
 			// Only GRE packets are reflected, and s is the GRE socket.
-			s.send(reflect, &s.e.unmatched)
+			s.send(reflect, &s.e.unmatched, nil)
 			reflect = reflect[:0]
 		}
 	}

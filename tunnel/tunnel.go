@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
@@ -502,21 +501,7 @@ func (t *Tunnel) writeICMP() {
 // sendOuter sends outer packets and learns from EMSGSIZE that the underlay
 // path shrank (a route or device MTU lowered under us).
 func (t *Tunnel) sendOuter(s *socket, pkts [][]byte) {
-	for len(pkts) > 0 {
-		n, err := s.conn.WriteBatch(pkts)
-		if err == nil {
-			return
-		}
-		if errors.Is(err, net.ErrClosed) {
-			t.counters.add(txErrors, uint64(len(pkts)-n))
-			return
-		}
-		countSendError(err, &t.counters)
-		if errors.Is(err, syscall.EMSGSIZE) {
-			t.refreshUnderlay()
-		}
-		pkts = pkts[n+1:]
-	}
+	s.send(pkts, &t.counters, t.refreshUnderlay)
 }
 
 // refreshUnderlay re-reads the underlay MTU toward the remote and, unless
