@@ -102,22 +102,12 @@ func TestWriteTable(t *testing.T) {
 func TestWriteJSON(t *testing.T) {
 	r := sampleReport()
 	r.SetRatios()
-	var b bytes.Buffer
-	if err := r.WriteJSON(&b); err != nil {
-		t.Fatal(err)
-	}
-	var got Report
-	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, b.String())
-	}
-	if d := cmp.Diff(*r, got); d != "" {
-		t.Fatalf("JSON round trip (-want +got):\n%s", d)
-	}
+	js := jsonRoundTrip(t, r)
 	// The field names are the interface scripts rely on.
 	for _, key := range []string{`"tcp_gbit_s": 19`, `"udp64_kpps": 400`, `"cpu_s_per_gb": 0.8`,
 		`"tcp_ratio_to_classic": 2`, `"pps_ratio_to_classic": 1.5`, `"error": "gretun exited`, `"duration_s": 5`} {
-		if !strings.Contains(b.String(), key) {
-			t.Errorf("JSON lacks %s:\n%s", key, b.String())
+		if !strings.Contains(js, key) {
+			t.Errorf("JSON lacks %s:\n%s", key, js)
 		}
 	}
 }
@@ -210,4 +200,22 @@ func TestWriteSVGNoRows(t *testing.T) {
 	if strings.Contains(b.String(), "NaN") {
 		t.Fatal("empty chart contains NaN")
 	}
+}
+
+// jsonRoundTrip checks that r written as JSON reads back as r, and
+// returns the JSON.
+func jsonRoundTrip(t *testing.T, r *Report) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var got Report
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, b.String())
+	}
+	if d := cmp.Diff(*r, got); d != "" {
+		t.Fatalf("JSON round trip (-want +got):\n%s", d)
+	}
+	return b.String()
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"os"
@@ -257,26 +256,16 @@ func TestWriteTableScale(t *testing.T) {
 func TestWriteJSONScale(t *testing.T) {
 	r := sampleReport()
 	r.Scale = sampleScale()
-	var b bytes.Buffer
-	if err := r.WriteJSON(&b); err != nil {
-		t.Fatal(err)
-	}
-	var got Report
-	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, b.String())
-	}
-	if d := cmp.Diff(*r, got); d != "" {
-		t.Fatalf("JSON round trip (-want +got):\n%s", d)
-	}
+	js := jsonRoundTrip(t, r)
 	for _, key := range []string{`"scale": {`, `"tunnels": 1000`, `"tunnels_created": 1000`, `"create_s": 2.5`,
 		`"rss_0_tunnels_mb": 6.4`, `"rss_total_mb": 207.8`, `"rss_per_tunnel_kb": 206.2`,
 		`"tcp_gbit_s_alone": 2`, `"tcp_gbit_s_among": 1.9`, `"tcp_ratio_among_to_alone": 0.95`, `"stop_s": 19.3`} {
-		if !strings.Contains(b.String(), key) {
-			t.Errorf("JSON lacks %s:\n%s", key, b.String())
+		if !strings.Contains(js, key) {
+			t.Errorf("JSON lacks %s:\n%s", key, js)
 		}
 	}
 	// Not run: no scale key at all.
-	b.Reset()
+	var b bytes.Buffer
 	sampleReport().WriteJSON(&b)
 	if strings.Contains(b.String(), `"scale"`) {
 		t.Errorf("JSON of a run without the scale section mentions it:\n%s", b.String())

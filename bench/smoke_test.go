@@ -40,14 +40,7 @@ func smoke(t *testing.T, rowName string) Result {
 	if !strings.Contains(stderr.String(), "bench: [1/1] ") {
 		t.Errorf("no progress lines on stderr: %q", stderr.String())
 	}
-	// Its namespaces are gone.
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if prefix := fmt.Sprintf("gb-%d-", os.Getpid()); strings.Contains(string(out), prefix) {
-		t.Fatalf("namespaces %s* left behind:\n%s", prefix, out)
-	}
+	noNamespacesLeft(t)
 	row := rep.Rows[0]
 	if row.TCPGbps <= 0 || row.UDPKpps <= 0 || row.CPUPerGB <= 0 {
 		t.Fatalf("nothing measured: %+v", row)
@@ -125,13 +118,7 @@ func TestInterruptCleansUp(t *testing.T) {
 	if !strings.Contains(stderr.String(), "interrupted") {
 		t.Errorf("stderr does not say it was interrupted: %s", stderr.String())
 	}
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if prefix := fmt.Sprintf("gb-%d-", os.Getpid()); strings.Contains(string(out), prefix) {
-		t.Fatalf("namespaces %s* left behind:\n%s", prefix, out)
-	}
+	noNamespacesLeft(t)
 }
 
 // The scale section for real with 50 tunnels and 1s tests (the run
@@ -172,6 +159,17 @@ func TestSmokeScale(t *testing.T) {
 		s.RSSTotalMB <= 0 || s.TCPAloneGbps <= 0 || s.TCPAmongGbps <= 0 || s.TCPRatio <= 0 {
 		t.Fatalf("not everything measured: %+v", s)
 	}
+	noNamespacesLeft(t)
+	if out, _ := exec.Command("pgrep", "-f", bin).Output(); len(out) > 0 {
+		t.Fatalf("gretun processes left behind: %s", out)
+	}
+	t.Logf("50 tunnels in %.2fs, %.1f MB RSS (%.1f KB per tunnel, %.1f MB with none); TCP %.2f alone, %.2f among (%.2fx)",
+		s.CreateSeconds, s.RSSTotalMB, s.RSSPerTunnelKB, s.RSSBaselineMB, s.TCPAloneGbps, s.TCPAmongGbps, s.TCPRatio)
+}
+
+// noNamespacesLeft fails t if this process's bench namespaces still exist.
+func noNamespacesLeft(t *testing.T) {
+	t.Helper()
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -179,9 +177,4 @@ func TestSmokeScale(t *testing.T) {
 	if prefix := fmt.Sprintf("gb-%d-", os.Getpid()); strings.Contains(string(out), prefix) {
 		t.Fatalf("namespaces %s* left behind:\n%s", prefix, out)
 	}
-	if out, _ := exec.Command("pgrep", "-f", bin).Output(); len(out) > 0 {
-		t.Fatalf("gretun processes left behind: %s", out)
-	}
-	t.Logf("50 tunnels in %.2fs, %.1f MB RSS (%.1f KB per tunnel, %.1f MB with none); TCP %.2f alone, %.2f among (%.2fx)",
-		s.CreateSeconds, s.RSSTotalMB, s.RSSPerTunnelKB, s.RSSBaselineMB, s.TCPAloneGbps, s.TCPAmongGbps, s.TCPRatio)
 }
