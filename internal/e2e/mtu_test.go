@@ -326,12 +326,13 @@ func sendUDP(t *testing.T, tp *Topology, size int) {
 	t.Helper()
 	var rx, tx *net.UDPConn
 	inNS(t, tp.HostB, func() (err error) {
-		rx, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(HostBIP), Port: 5300})
+		// Port 0: parallel tests never compete for a fixed port.
+		rx, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(HostBIP)})
 		return err
 	})
 	defer rx.Close()
 	inNS(t, tp.HostA, func() (err error) {
-		tx, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(HostBIP), Port: 5300})
+		tx, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(HostBIP), Port: rx.LocalAddr().(*net.UDPAddr).Port})
 		if err != nil {
 			return err
 		}
