@@ -69,3 +69,11 @@ func Checksum(b []byte) uint16 { return Fold(Sum(b, 0)) }
 func Adjust(hc, old, new uint16) uint16 {
 	return Fold(uint64(^hc) + uint64(^old) + uint64(new))
 }
+
+// PseudoSum is the running sum of the pseudo-header of an upper-layer
+// packet of n bytes and protocol proto (RFC 768, RFC 793, RFC 8200 §8.1):
+// addrs is the source and destination address as they stand in the IP
+// header, contiguous.
+func PseudoSum(addrs []byte, proto uint8, n int) uint64 {
+	return Sum(addrs, uint64(proto)+uint64(n))
+}

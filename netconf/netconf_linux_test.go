@@ -48,34 +48,6 @@ func enterNS(t *testing.T, ns string) {
 	})
 }
 
-// inNS runs fn on an OS thread switched into namespace ns and switches
-// the thread back afterwards; if that fails the thread stays locked and
-// dies with its goroutine.
-func inNS(ns string, fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	err = fn()
-	if netns.Set(orig) == nil {
-		runtime.UnlockOSThread()
-	}
-	return err
-}
-
 // veth makes namespaces a and b joined by veth ua—ub with 192.0.2.1/24 and
 // 192.0.2.2/24, and enters a.
 func veth(t *testing.T) (n *testnet.Net, a, b string) {
@@ -319,7 +291,7 @@ func TestWatchLinks(t *testing.T) {
 	watchErr := make(chan error, 1)
 	go func() {
 		// WatchLinks subscribes in the calling thread's namespace.
-		watchErr <- inNS(a, func() error {
+		watchErr <- testnet.InNS(a, func() error {
 			return WatchLinks(ctx, func(e LinkEvent) { events <- e })
 		})
 	}()

@@ -252,15 +252,8 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	icmp[0], icmp[1] = 2, 0
 	icmp[2], icmp[3] = 0, 0
 	binary.BigEndian.PutUint32(icmp[4:], uint32(min(uint64(mtu), math.MaxUint32)))
-	binary.BigEndian.PutUint16(icmp[2:], header.Fold(header.Sum(icmp, pseudo6(ip, len(icmp)))))
+	binary.BigEndian.PutUint16(icmp[2:], header.Fold(header.Sum(icmp, header.PseudoSum(ip[v6Src:v6Dst+16], protoICMPv6, len(icmp)))))
 	return n, nil
-}
-
-// pseudo6 sums the IPv6 pseudo-header (RFC 8200 §8.1) of an upper-layer
-// packet of length n carried by the IPv6 header ip.
-func pseudo6(ip []byte, n int) uint64 {
-	acc := header.Sum(ip[v6Src:v6Dst+16], 0)
-	return acc + uint64(n) + protoICMPv6
 }
 
 // icmpError4 reports whether an ICMPv4 message of type t must not be

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/gretun/gretun/internal/testnet"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,7 +88,7 @@ func benchUnderlay(b *testing.B, kind underlayKind) {
 		tx = rawSender{c: openIn(b, a, ProtoGRE), pkts: pkts}
 	default:
 		var peerMAC net.HardwareAddr
-		err = inNS(bb, func() error {
+		err = testnet.InNS(bb, func() error {
 			ifc, err := net.InterfaceByName("ub")
 			if err == nil {
 				peerMAC = ifc.HardwareAddr
@@ -97,7 +98,7 @@ func benchUnderlay(b *testing.B, kind underlayKind) {
 		if err != nil {
 			b.Fatalf("peer MAC: %v", err)
 		}
-		err = inNS(a, func() error {
+		err = testnet.InNS(a, func() error {
 			ifc, err := net.InterfaceByName("ua")
 			if err != nil {
 				return err

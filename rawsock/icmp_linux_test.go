@@ -43,7 +43,7 @@ func TestTooBigFromRouter(t *testing.T) {
 	rx := openIn(t, b, ProtoGRE)
 	closeAfter(t, rx)
 	var ic *ICMPConn
-	if err := inNS(a, func() (err error) { ic, err = OpenICMP(); return err }); err != nil {
+	if err := testnet.InNS(a, func() (err error) { ic, err = OpenICMP(); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ic.Close() })

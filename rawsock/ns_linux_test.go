@@ -1,52 +1,16 @@
 package rawsock
 
 import (
-	"runtime"
 	"testing"
 
 	"github.com/gretun/gretun/internal/testnet"
-	"github.com/vishvananda/netns"
 )
-
-// inNS runs fn on an OS thread switched into namespace ns and switches the
-// thread back afterwards; if that fails the thread stays locked and dies
-// with its goroutine. Sockets opened by fn stay in ns. (A thread left in ns
-// would be dangerous: if it were the main thread, `ip netns pids` would
-// list this process and testnet's cleanup would kill it.)
-func inNS(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
 
 // openIn opens a Conn for proto inside ns, closed when t ends.
 func openIn(t testing.TB, ns string, proto int) *Conn {
 	t.Helper()
 	var c *Conn
-	err := inNS(ns, func() (err error) {
+	err := testnet.InNS(ns, func() (err error) {
 		c, err = Open(proto)
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/gretun/gretun/encap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/pmtu"
+	"github.com/gretun/gretun/tundev"
 )
 
 // rxBatch is how many outer packets one receive call takes at most.
@@ -20,9 +21,9 @@ const rxBatch = 128
 // before a raw socket sees them) plus room for the TUN's virtio header.
 const rxBufSize = header.IPv4MaxPacket + 64
 
-// tunHeader is the room the TUN library needs in front of each packet it
-// writes (its virtio-net header, when offloads are on).
-const tunHeader = 10
+// tunHeader is the room the TUN device needs in front of each packet it
+// reads or writes: its virtio-net header.
+const tunHeader = tundev.VirtioHdrLen
 
 // socket is one raw socket, shared by every tunnel of its protocol, and the
 // goroutine that receives on it.

@@ -13,10 +13,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // Net is a set of namespaces that live and die together.
@@ -250,4 +253,38 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// InNS runs fn on an OS thread switched into namespace ns and switches the
+// thread back afterwards; if that fails the thread stays locked and dies
+// with its goroutine. Sockets and devices opened by fn stay in ns. (A
+// thread left in ns would be dangerous: if it were the main thread, `ip
+// netns pids` would list this process and Close would kill it.)
+func InNS(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		h, err := netns.GetFromName(ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			errc <- err
+			return
+		}
+		err = fn()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
 }

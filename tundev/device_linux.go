@@ -1,0 +1,306 @@
+// Package tundev opens Linux TUN devices with offloads (IFF_VNET_HDR with
+// TSO, USO and checksum offload) for tunnels that are many and mostly idle.
+//
+// It reads packets straight into the caller's buffer and splits TCP and UDP
+// super-packets itself, and writes single packets itself. Batches of more
+// than one packet are written through wireguard's tun package, whose
+// writer coalesces them (GRO) into super-packets; that writer keeps about
+// 700 KB of coalescing tables per device, so it is made for a device on its
+// first batch only. A thousand tunnels that carry pings and keepalives stay
+// small; the one that carries a TCP stream gets wireguard's GRO.
+//
+// A Device is a tun.Device, so the engine and its fakes share one interface.
+// Link events are not reported (Events never delivers): the engine watches
+// the links of all its tunnels with one netlink socket.
+package tundev
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// Offloads the device asks of the kernel: what wireguard's writer expects,
+// so that the two agree on the device they share. USO needs Linux 6.2.
+const (
+	tcpOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+	udpOffloads = unix.TUN_F_USO4 | unix.TUN_F_USO6
+)
+
+// maxRead is the largest read a TUN device returns: a 64 KiB super-packet
+// and its virtio header.
+const maxRead = VirtioHdrLen + 65535
+
+// Device is one TUN device. Read is for one goroutine at a time; Write may
+// be called from several.
+type Device struct {
+	file   *os.File
+	name   string
+	closed atomic.Bool
+
+	spare []byte // the tail of a read that overflows the caller's buffer
+
+	groMu sync.Mutex
+	gro   atomic.Pointer[tun.Device] // wireguard's coalescing writer, once made
+	noGRO atomic.Bool                // making it failed: write one by one
+}
+
+var _ tun.Device = (*Device)(nil)
+
+// Open creates (or attaches to) the TUN device name with offloads.
+func Open(name string) (*Device, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("/dev/net/tun does not exist")
+		}
+		return nil, &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err}
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("TUNSETIFF", err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tcpOffloads); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("TUNSETOFFLOAD", err)
+	}
+	_ = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tcpOffloads|udpOffloads) // best effort: Linux ≥ 6.2
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return &Device{file: os.NewFile(uintptr(fd), "/dev/net/tun"), name: ifr.Name()}, nil
+}
+
+// File is the device's file, for ioctls such as TUNSETCARRIER and polling.
+func (d *Device) File() *os.File { return d.file }
+
+// Name is the interface name the kernel gave the device.
+func (d *Device) Name() (string, error) { return d.name, nil }
+
+// Events never delivers: see the package comment.
+func (d *Device) Events() <-chan tun.Event { return nil }
+
+// BatchSize is how many packets one Read may return (the segments of one
+// super-packet) and how many Write takes at a time.
+func (d *Device) BatchSize() int { return conn.IdealBatchSize }
+
+// MTU reads the device's MTU from the kernel. Like every use of a device
+// name, it must run in the device's network namespace.
+func (d *Device) MTU() (int, error) {
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq(d.name)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFMTU, ifr); err != nil {
+		return 0, os.NewSyscallError("SIOCGIFMTU", err)
+	}
+	return int(ifr.Uint32()), nil
+}
+
+// Read reads one packet, or the segments of one super-packet, into
+// bufs[i][offset:] and their lengths into sizes. The virtio header is read
+// into the VirtioHdrLen bytes in front of offset, so an ordinary packet
+// lands in place without a copy; a super-packet that overflows bufs[0]
+// continues into a spare buffer and is split from there.
+func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if offset < VirtioHdrLen || len(bufs) == 0 || len(bufs[0]) <= offset {
+		return 0, fmt.Errorf("tundev: read at offset %d: want at least %d and a buffer beyond it", offset, VirtioHdrLen)
+	}
+	first := bufs[0][offset-VirtioHdrLen:]
+	if d.spare == nil {
+		d.spare = make([]byte, maxRead) // untouched (no memory) until a read overflows
+	}
+	iovs := [2]unix.Iovec{iovec(first), {}}
+	niov := 1
+	if len(first) < maxRead {
+		iovs[1] = iovec(d.spare[len(first):])
+		niov = 2
+	}
+	n, err := d.readv(iovs[:niov])
+	if err != nil {
+		return 0, err
+	}
+	if n <= len(first) {
+		if n <= VirtioHdrLen {
+			return 0, fmt.Errorf("%w: %d bytes", errMalformed, n)
+		}
+		h := decodeVirtio(first)
+		if h.gsoType == gsoNone {
+			pkt := first[VirtioHdrLen:n]
+			if h.flags&flagNeedsCsum != 0 {
+				if err := finishChecksum(pkt, int(h.csumStart), int(h.csumOffset)); err != nil {
+					return 0, err
+				}
+			}
+			sizes[0] = len(pkt)
+			return 1, nil
+		}
+	}
+	// A super-packet: make it whole in the spare buffer, then split it.
+	in := d.spare[:n]
+	copy(in, first[:min(n, len(first))])
+	return split(in, bufs, sizes, offset)
+}
+
+func iovec(b []byte) unix.Iovec {
+	v := unix.Iovec{Base: unsafe.SliceData(b)}
+	v.SetLen(len(b))
+	return v
+}
+
+// readv reads one packet into iovs, parking the goroutine (not the thread)
+// while the device has nothing to read.
+func (d *Device) readv(iovs []unix.Iovec) (int, error) {
+	rc, err := d.file.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = readvOnce(int(fd), iovs)
+			if rerr != unix.EINTR {
+				return rerr != unix.EAGAIN
+			}
+		}
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		if d.closed.Load() {
+			return 0, os.ErrClosed
+		}
+		return 0, closedErr(os.NewSyscallError("readv", err))
+	}
+	return n, nil
+}
+
+func readvOnce(fd int, iovs []unix.Iovec) (int, error) {
+	r, _, e := unix.Syscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// closedErr maps what the kernel says of a device that is going away to
+// os.ErrClosed, which ends the engine's loops.
+func closedErr(err error) error {
+	if errors.Is(err, syscall.EBADFD) || errors.Is(err, os.ErrClosed) {
+		return os.ErrClosed
+	}
+	return err
+}
+
+// Write writes bufs[i][offset:] to the device; each buffer has
+// VirtioHdrLen bytes of room in front of offset for the virtio header. A
+// batch of more than one packet goes through wireguard's coalescing
+// writer, made on the first such batch. It returns the bytes written and
+// the errors joined, as wireguard's Write does.
+func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	if offset < VirtioHdrLen {
+		return 0, fmt.Errorf("tundev: write at offset %d: want at least %d", offset, VirtioHdrLen)
+	}
+	if len(bufs) > 1 {
+		if gro := d.coalescer(); gro != nil {
+			n, err := gro.Write(bufs, offset)
+			return n, closedErr(err)
+		}
+	}
+	var errs error
+	total := 0
+	for _, b := range bufs {
+		pkt := b[offset-VirtioHdrLen:]
+		clear(pkt[:VirtioHdrLen]) // no GSO, checksums complete
+		n, err := d.file.Write(pkt)
+		if err != nil {
+			if err = closedErr(err); err == os.ErrClosed {
+				return total, err
+			}
+			errs = errors.Join(errs, err)
+			continue
+		}
+		total += n - VirtioHdrLen
+	}
+	return total, errs
+}
+
+// coalescer returns wireguard's writer for this device, making it on the
+// first call, or nil if it cannot be made. It writes through a duplicate of
+// the device's descriptor: both name the same queue of the same device.
+func (d *Device) coalescer() tun.Device {
+	if p := d.gro.Load(); p != nil {
+		return *p
+	}
+	if d.noGRO.Load() {
+		return nil
+	}
+	d.groMu.Lock()
+	defer d.groMu.Unlock()
+	if p := d.gro.Load(); p != nil {
+		return *p
+	}
+	dev, err := d.newCoalescer()
+	if err != nil {
+		d.noGRO.Store(true)
+		return nil
+	}
+	d.gro.Store(&dev)
+	return dev
+}
+
+func (d *Device) newCoalescer() (tun.Device, error) {
+	rc, err := d.file.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	if cerr := rc.Control(func(f uintptr) { fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, os.NewSyscallError("dup", err)
+	}
+	dev, _, err := tun.CreateUnmonitoredTUNFromFD(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return dev, nil
+}
+
+// Close closes the device (and wireguard's writer, if made); the kernel
+// removes a TUN device when its last descriptor closes.
+func (d *Device) Close() error {
+	d.closed.Store(true)
+	d.groMu.Lock()
+	defer d.groMu.Unlock()
+	var err error
+	if p := d.gro.Load(); p != nil {
+		err = (*p).Close()
+	}
+	d.noGRO.Store(true)
+	return errors.Join(d.file.Close(), err)
+}
