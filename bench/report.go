@@ -147,11 +147,16 @@ func (s *ScaleResult) writeTable(w io.Writer) error {
 		line("RSS total MB", num(s.RSSTotalMB, 1), "", "")
 	}
 	line("RSS per tunnel KB", num(s.RSSPerTunnelKB, 1), "", "")
+	line("RSS after the TCP test MB", num(s.RSSAfterTCPMB, 1), "", "")
 	line("seconds to stop", num(s.StopSeconds, 2), "", "")
 	line("RSS with 0 tunnels MB", num(s.RSSBaselineMB, 1), "", "")
 	line("TCP Gbit/s alone", num(s.TCPAloneGbps, 2), "", "")
 	line(fmt.Sprintf("TCP Gbit/s among %d", s.Tunnels), num(s.TCPAmongGbps, 2), "", "")
-	line("ratio among/alone", num(s.TCPRatio, 2), fmt.Sprintf("≥ %.2f", scaleTargetRatio),
+	ratio := "ratio among/alone"
+	if s.Rounds > 1 {
+		ratio += fmt.Sprintf(" (median of %d)", s.Rounds)
+	}
+	line(ratio, num(s.TCPRatio, 2), fmt.Sprintf("≥ %.2f", scaleTargetRatio),
 		met(s.TCPRatio > 0, s.TCPRatio >= scaleTargetRatio))
 	if err := tw.Flush(); err != nil {
 		return err

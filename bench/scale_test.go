@@ -149,22 +149,25 @@ func TestScaleFigures(t *testing.T) {
 	if s.RSSPerTunnelKB != 0 {
 		t.Fatalf("per-tunnel figure with no tunnel created: %v", s.RSSPerTunnelKB)
 	}
-	s.TCPAloneGbps, s.TCPAmongGbps = 2, 1.9
-	s.setRatio()
-	if s.TCPRatio != 0.95 {
-		t.Fatalf("ratio = %v, want 0.95", s.TCPRatio)
+	s.setTCP([]float64{2, 1, 2.2}, []float64{1.9, 1.2, 1.1})
+	if s.Rounds != 3 || s.TCPAloneGbps != 2 || s.TCPAmongGbps != 1.2 || s.TCPRatio != 0.95 {
+		t.Fatalf("setTCP: %d rounds, alone %v, among %v, ratio %v; want 3, 2, 1.2, 0.95 (the rounds' median ratio)",
+			s.Rounds, s.TCPAloneGbps, s.TCPAmongGbps, s.TCPRatio)
 	}
-	s.TCPAloneGbps = 0
-	s.setRatio()
-	if s.TCPRatio != 0 {
-		t.Fatalf("ratio without an alone figure = %v", s.TCPRatio)
+	s.setTCP([]float64{2, 0}, []float64{1.5, 1})
+	if s.Rounds != 1 || s.TCPRatio != 0.75 || s.TCPAloneGbps != 1 {
+		t.Fatalf("setTCP with a failed alone figure: %d rounds, ratio %v, alone %v; want 1, 0.75, 1", s.Rounds, s.TCPRatio, s.TCPAloneGbps)
+	}
+	s.setTCP(nil, nil)
+	if s.Rounds != 0 || s.TCPRatio != 0 {
+		t.Fatalf("setTCP with nothing measured: %+v", s)
 	}
 }
 
 func sampleScale() *ScaleResult {
 	return &ScaleResult{Tunnels: 1000, Created: 1000, CreateSeconds: 2.5,
 		RSSBaselineMB: 6.4, RSSTotalMB: 207.8, RSSPerTunnelKB: 206.2,
-		TCPAloneGbps: 2, TCPAmongGbps: 1.9, TCPRatio: 0.95, StopSeconds: 19.3}
+		RSSAfterTCPMB: 209.1, TCPAloneGbps: 2, TCPAmongGbps: 1.9, TCPRatio: 0.95, Rounds: 3, StopSeconds: 19.3}
 }
 
 func TestWriteTableScale(t *testing.T) {
@@ -178,7 +181,7 @@ func TestWriteTableScale(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	// The throughput table and its failure line, a blank line, the scale
 	// section, the machine line.
-	if len(lines) != 6+1+10+1 || lines[6] != "" {
+	if len(lines) != 6+1+11+1 || lines[6] != "" {
 		t.Fatalf("unexpected layout:\n%s", b.String())
 	}
 	want := [][]string{
@@ -187,11 +190,12 @@ func TestWriteTableScale(t *testing.T) {
 		{"seconds", "to", "create", "2.50", "<", "5", "met"},
 		{"RSS", "total", "MB", "207.8", "<", "100", "MISSED"},
 		{"RSS", "per", "tunnel", "KB", "206.2"},
+		{"RSS", "after", "the", "TCP", "test", "MB", "209.1"},
 		{"seconds", "to", "stop", "19.30"},
 		{"RSS", "with", "0", "tunnels", "MB", "6.4"},
 		{"TCP", "Gbit/s", "alone", "2.00"},
 		{"TCP", "Gbit/s", "among", "1000", "1.90"},
-		{"ratio", "among/alone", "0.95", "≥", "0.95", "met"},
+		{"ratio", "among/alone", "(median", "of", "3)", "0.95", "≥", "0.95", "met"},
 	}
 	for i, w := range want {
 		l := lines[7+i]
@@ -203,13 +207,13 @@ func TestWriteTableScale(t *testing.T) {
 		}
 	}
 	col := strings.Index(lines[7], "measured")
-	for _, l := range lines[8:17] {
+	for _, l := range lines[8:18] {
 		if l[col-1] != ' ' || l[col] == ' ' {
 			t.Errorf("measured column not aligned at %d in %q", col, l)
 		}
 	}
-	if !strings.Contains(lines[17], "5s per test") {
-		t.Errorf("machine line = %q", lines[17])
+	if !strings.Contains(lines[18], "5s per test") {
+		t.Errorf("machine line = %q", lines[18])
 	}
 
 	// Only the scale section, failed halfway: no throughput table, what
@@ -239,7 +243,7 @@ func TestWriteTableScale(t *testing.T) {
 		t.Errorf("targets for 50 tunnels: want only the ratio's:\n%s", out)
 	}
 	var measured []string
-	for _, l := range strings.Split(out, "\n")[1:10] {
+	for _, l := range strings.Split(out, "\n")[1:11] {
 		f := strings.Fields(l)
 		for i, w := range f {
 			if w == "-" || strings.Contains(w, ".") {
@@ -248,7 +252,7 @@ func TestWriteTableScale(t *testing.T) {
 			}
 		}
 	}
-	if d := cmp.Diff([]string{"-", "-", "-", "-", "-", "6.4", "2.00", "-", "-"}, measured); d != "" {
+	if d := cmp.Diff([]string{"-", "-", "-", "-", "-", "-", "6.4", "2.00", "-", "-"}, measured); d != "" {
 		t.Errorf("measured column (-want +got):\n%s\n%s", d, out)
 	}
 }
