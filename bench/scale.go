@@ -53,13 +53,13 @@ type ScaleResult struct {
 	CreateSeconds  float64 `json:"create_s"`        // daemon start → logged ready and every device there
 	RSSBaselineMB  float64 `json:"rss_0_tunnels_mb"`
 	RSSTotalMB     float64 `json:"rss_total_mb"`
-	RSSPerTunnelKB float64 `json:"rss_per_tunnel_kb"` // (total − 0 tunnels) / created
-	RSSAfterTCPMB  float64 `json:"rss_after_tcp_mb"`  // total, once t1 has carried the TCP test
-	TCPAloneGbps   float64 `json:"tcp_gbit_s_alone"`  // through t1 with a daemon holding only t1 (median of the rounds)
-	TCPAmongGbps   float64 `json:"tcp_gbit_s_among"`  // through t1 with the daemon holding all (median)
+	RSSPerTunnelKB float64 `json:"rss_per_tunnel_kb"`                  // (total − 0 tunnels) / created
+	RSSAfterTCPMB  float64 `json:"rss_after_tcp_mb"`                   // total, once t1 has carried the TCP test
+	TCPAloneGbps   float64 `json:"tcp_gbit_s_alone"`                   // through t1 with a daemon holding only t1 (median of the rounds)
+	TCPAmongGbps   float64 `json:"tcp_gbit_s_among"`                   // through t1 with the daemon holding all (median)
 	TCPRatio       float64 `json:"tcp_ratio_among_to_alone,omitempty"` // median of the rounds' among/alone
 	Rounds         int     `json:"rounds"`                             // alone/among pairs measured
-	StopSeconds    float64 `json:"stop_s,omitempty"` // SIGTERM → the daemon removed every device and exited
+	StopSeconds    float64 `json:"stop_s,omitempty"`                   // SIGTERM → the daemon removed every device and exited
 	Error          string  `json:"error,omitempty"`
 }
 
