@@ -46,7 +46,9 @@ type Device struct {
 	name   string
 	closed atomic.Bool
 
-	spare []byte // the tail of a read that overflows the caller's buffer
+	spare   []byte        // the tail of a read that overflows the caller's buffer
+	pending int           // bytes in spare: a super-packet the last drain read, split next
+	iov     [2]unix.Iovec // Read's; here so that it does not escape per call
 
 	groMu sync.Mutex
 	gro   atomic.Pointer[tun.Device] // wireguard's coalescing writer, once made
@@ -122,44 +124,113 @@ func (d *Device) MTU() (int, error) {
 // into the VirtioHdrLen bytes in front of offset, so an ordinary packet
 // lands in place without a copy; a super-packet that overflows bufs[0]
 // continues into a spare buffer and is split from there.
+//
+// After an ordinary packet it goes on reading, without waiting, the
+// packets already queued on the device, up to len(bufs): small packets
+// come one per read, and a caller that gets them in batches sends them in
+// batches, instead of paying a wake-up per packet. A super-packet met that
+// way is kept, and split by the next call.
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if offset < VirtioHdrLen || len(bufs) == 0 || len(bufs[0]) <= offset {
 		return 0, fmt.Errorf("tundev: read at offset %d: want at least %d and a buffer beyond it", offset, VirtioHdrLen)
 	}
-	first := bufs[0][offset-VirtioHdrLen:]
 	if d.spare == nil {
 		d.spare = make([]byte, maxRead) // untouched (no memory) until a read overflows
 	}
-	iovs := [2]unix.Iovec{iovec(first), {}}
-	niov := 1
-	if len(first) < maxRead {
-		iovs[1] = iovec(d.spare[len(first):])
-		niov = 2
+	defer clear(d.iov[:]) // keep no pointer into the caller's buffers
+	if d.pending > 0 {
+		in := d.spare[:d.pending]
+		d.pending = 0
+		return split(in, bufs, sizes, offset)
 	}
-	n, err := d.readv(iovs[:niov])
+	first := bufs[0][offset-VirtioHdrLen:]
+	n, err := d.readv(d.iovs(first))
 	if err != nil {
 		return 0, err
 	}
-	if n <= len(first) {
-		if n <= VirtioHdrLen {
-			return 0, fmt.Errorf("%w: %d bytes", errMalformed, n)
+	ok, err := ordinary(first, n, sizes)
+	if !ok {
+		if err != nil {
+			return 0, err
 		}
-		h := decodeVirtio(first)
-		if h.gsoType == gsoNone {
-			pkt := first[VirtioHdrLen:n]
-			if h.flags&flagNeedsCsum != 0 {
-				if err := finishChecksum(pkt, int(h.csumStart), int(h.csumOffset)); err != nil {
-					return 0, err
-				}
+		// A super-packet: make it whole in the spare buffer, then split it.
+		in := d.spare[:n]
+		copy(in, first[:min(n, len(first))])
+		return split(in, bufs, sizes, offset)
+	}
+	return d.drain(bufs, sizes, offset)
+}
+
+// drain reads the ordinary packets already queued on the device into
+// bufs[1:], without waiting, and returns how many packets bufs holds. It
+// stops at the first read that would wait or fails (a real error shows on
+// the next Read), and at a super-packet, which it keeps for the next Read.
+func (d *Device) drain(bufs [][]byte, sizes []int, offset int) (int, error) {
+	rc, err := d.file.SyscallConn()
+	if err != nil {
+		return 1, nil
+	}
+	k := 1
+	var bad error
+	rc.Read(func(fd uintptr) bool {
+		for k < min(len(bufs), len(sizes)) && len(bufs[k]) > offset {
+			first := bufs[k][offset-VirtioHdrLen:]
+			n, err := readvOnce(int(fd), d.iovs(first))
+			if err == unix.EINTR {
+				continue
 			}
-			sizes[0] = len(pkt)
-			return 1, nil
+			if err != nil {
+				return true
+			}
+			ok, err := ordinary(first, n, sizes[k:])
+			if err != nil {
+				bad = err // this packet is dropped, those before it kept
+				return true
+			}
+			if !ok {
+				copy(d.spare[:n], first[:min(n, len(first))])
+				d.pending = n
+				return true
+			}
+			k++
+		}
+		return true
+	})
+	return k, bad
+}
+
+// iovs describes a read into first that overflows into the spare buffer.
+func (d *Device) iovs(first []byte) []unix.Iovec {
+	d.iov[0] = iovec(first)
+	if len(first) < maxRead {
+		d.iov[1] = iovec(d.spare[len(first):])
+		return d.iov[:2]
+	}
+	return d.iov[:1]
+}
+
+// ordinary reports whether the n bytes read into first are one ordinary
+// packet (no GSO, within first), and if so completes its checksum and puts
+// its length in sizes[0]. It returns an error only for a malformed packet.
+func ordinary(first []byte, n int, sizes []int) (bool, error) {
+	if n > len(first) {
+		return false, nil
+	}
+	if n <= VirtioHdrLen {
+		return false, fmt.Errorf("%w: %d bytes", errMalformed, n)
+	}
+	h := decodeVirtio(first)
+	if h.gsoType != gsoNone {
+		return false, nil
+	}
+	pkt := first[VirtioHdrLen:n]
+	if h.flags&flagNeedsCsum != 0 {
+		if err := finishChecksum(pkt, int(h.csumStart), int(h.csumOffset)); err != nil {
+			return false, err
 		}
 	}
-	// A super-packet: make it whole in the spare buffer, then split it.
-	in := d.spare[:n]
-	copy(in, first[:min(n, len(first))])
-	return split(in, bufs, sizes, offset)
+	sizes[0] = len(pkt)
+	return true, nil
 }
 
 func iovec(b []byte) unix.Iovec {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/gretun/gretun/internal/testnet"
@@ -183,5 +184,45 @@ func TestCloseEndsRead(t *testing.T) {
 	}
 	if _, err := d.Write([][]byte{datagram(t, "late")}, testOffset); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("Write after Close: %v, want os.ErrClosed", err)
+	}
+}
+
+// TestReadBatchesQueued: datagrams already queued on the device come from
+// one Read, not one Read each (sendto hands them to the device before it
+// returns).
+func TestReadBatchesQueued(t *testing.T) {
+	_, ns, d := openIn(t)
+	fd := udpSocket(t, ns, 4002)
+	var want []string
+	for i := range 5 {
+		want = append(want, fmt.Sprintf("queued %d", i))
+		if err := unix.Sendto(fd, []byte(want[i]), 0, &unix.SockaddrInet4{Addr: [4]byte{198, 51, 100, 2}, Port: 5000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bufs, sizes := testBufs(64, 1400)
+	for {
+		n, err := d.Read(bufs, sizes, testOffset)
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		var got []string
+		for i := 0; i < n; i++ {
+			seg := bufs[i][testOffset : testOffset+sizes[i]]
+			p := gopacket.NewPacket(seg, layers.LayerTypeIPv4, gopacket.Default)
+			if u, ok := p.TransportLayer().(*layers.UDP); ok && u.DstPort == 5000 {
+				if !transportValid(seg, false, 17) {
+					t.Errorf("packet %d: bad UDP checksum", i)
+				}
+				got = append(got, string(u.Payload))
+			}
+		}
+		if len(got) == 0 {
+			continue // the kernel's own IPv6 router solicitations and the like
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("the first Read with our datagrams (-want +got):\n%s", diff)
+		}
+		return
 	}
 }
