@@ -150,7 +150,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if res.Error != "" {
 			progress("FAILED: " + res.Error)
 		} else {
-			progress(fmt.Sprintf("%.2f Gbit/s, %.1f kpps, %.2f CPU s/GB", res.TCPGbps, res.UDPKpps, res.CPUPerGB))
+			progress(fmt.Sprintf("%.2f Gbit/s, %.1f kpps (%.1f delivered), %.2f CPU s/GB", res.TCPGbps, res.UDPKpps, res.DeliveredKpps, res.CPUPerGB))
 		}
 		rep.Rows = append(rep.Rows, res)
 	}

@@ -93,3 +93,21 @@ func TestIperfResultZeroSafe(t *testing.T) {
 		t.Fatalf("more lost than sent gave %v pps", r.ReceivedPPS())
 	}
 }
+
+func TestParseUDPArrived(t *testing.T) {
+	snmp := `Ip: Forwarding DefaultTTL InReceives
+Ip: 2 64 1000
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 5000 3 250 7 240 0 10 0 0
+UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+UdpLite: 1 0 0 0 0 0 0 0 0
+`
+	if n, err := parseUDPArrived(snmp); err != nil || n != 5240 {
+		t.Fatalf("parseUDPArrived = %d, %v; want 5000 queued + 240 dropped for a full buffer", n, err)
+	}
+	for _, bad := range []string{"", "Udp: InDatagrams NoPorts\n", "Udp: InDatagrams RcvbufErrors\nUdp: 1 x\n", "Udp: InDatagrams\nUdp: 1\n"} {
+		if n, err := parseUDPArrived(bad); err == nil {
+			t.Errorf("parseUDPArrived(%q) = %d, want an error", bad, n)
+		}
+	}
+}

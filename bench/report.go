@@ -14,14 +14,18 @@ import (
 // Result is one row of the benchmark table. A row that failed keeps what it
 // measured before the failure and says why in Error.
 type Result struct {
-	Name     string  `json:"name"`  // short name, as --only takes it
-	Title    string  `json:"title"` // what the row measures, for people
-	TCPGbps  float64 `json:"tcp_gbit_s"`
-	UDPKpps  float64 `json:"udp64_kpps"`
-	CPUPerGB float64 `json:"cpu_s_per_gb"`
-	TCPRatio float64 `json:"tcp_ratio_to_classic,omitempty"` // 0: classic not measured
-	PPSRatio float64 `json:"pps_ratio_to_classic,omitempty"`
-	Error    string  `json:"error,omitempty"`
+	Name    string  `json:"name"`  // short name, as --only takes it
+	Title   string  `json:"title"` // what the row measures, for people
+	TCPGbps float64 `json:"tcp_gbit_s"`
+	UDPKpps float64 `json:"udp64_kpps"` // received by iperf3
+	// DeliveredKpps is the 64-byte datagrams that reached the far UDP
+	// layer, read or not by iperf3 (see udpArrived).
+	DeliveredKpps  float64 `json:"udp64_delivered_kpps"`
+	CPUPerGB       float64 `json:"cpu_s_per_gb"`
+	TCPRatio       float64 `json:"tcp_ratio_to_classic,omitempty"` // 0: classic not measured
+	PPSRatio       float64 `json:"pps_ratio_to_classic,omitempty"`
+	DeliveredRatio float64 `json:"delivered_ratio_to_classic,omitempty"`
+	Error          string  `json:"error,omitempty"`
 }
 
 // Machine describes where a report was measured, for BENCHMARKS.md.
@@ -59,17 +63,22 @@ func (r *Report) SetRatios() {
 	}
 	for i := range r.Rows {
 		row := &r.Rows[i]
-		row.TCPRatio, row.PPSRatio = 0, 0
+		row.TCPRatio, row.PPSRatio, row.DeliveredRatio = 0, 0, 0
 		if base == nil {
 			continue
 		}
-		if base.TCPGbps > 0 && row.TCPGbps > 0 {
-			row.TCPRatio = row.TCPGbps / base.TCPGbps
-		}
-		if base.UDPKpps > 0 && row.UDPKpps > 0 {
-			row.PPSRatio = row.UDPKpps / base.UDPKpps
-		}
+		row.TCPRatio = ratioOf(row.TCPGbps, base.TCPGbps)
+		row.PPSRatio = ratioOf(row.UDPKpps, base.UDPKpps)
+		row.DeliveredRatio = ratioOf(row.DeliveredKpps, base.DeliveredKpps)
 	}
+}
+
+// ratioOf is x/base, or 0 when either was not measured.
+func ratioOf(x, base float64) float64 {
+	if x <= 0 || base <= 0 {
+		return 0
+	}
+	return x / base
 }
 
 // Failed reports whether any row, or the scale section, failed.
@@ -91,11 +100,11 @@ func (r *Report) Failed() bool {
 func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Rows) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "row\tTCP Gbit/s\tUDP-64 kpps\tCPU s/GB\tTCP ×classic\tpps ×classic\n")
+		fmt.Fprintf(tw, "row\tTCP Gbit/s\tUDP-64 kpps\tdelivered\tCPU s/GB\tTCP ×classic\tpps ×classic\tdelivered ×classic\n")
 		for _, row := range r.Rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Title,
-				num(row.TCPGbps, 2), num(row.UDPKpps, 1), num(row.CPUPerGB, 2),
-				ratio(row.TCPRatio), ratio(row.PPSRatio))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Title,
+				num(row.TCPGbps, 2), num(row.UDPKpps, 1), num(row.DeliveredKpps, 1), num(row.CPUPerGB, 2),
+				ratio(row.TCPRatio), ratio(row.PPSRatio), ratio(row.DeliveredRatio))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

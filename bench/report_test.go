@@ -18,9 +18,9 @@ func sampleReport() *Report {
 		DurationSeconds: 5,
 		Machine:         Machine{Kernel: "6.18", CPU: "Test CPU", CPUs: 2, Iperf3: "iperf 3.12"},
 		Rows: []Result{
-			{Name: "veth", Title: "direct veth", TCPGbps: 19, UDPKpps: 400, CPUPerGB: 0.8},
-			{Name: "classic", Title: "classic loop (GRE)", TCPGbps: 1.5, UDPKpps: 100, CPUPerGB: 9},
-			{Name: "gre", Title: "gretun <GRE> & co", TCPGbps: 3, UDPKpps: 150, CPUPerGB: 4},
+			{Name: "veth", Title: "direct veth", TCPGbps: 19, UDPKpps: 400, DeliveredKpps: 420, CPUPerGB: 0.8},
+			{Name: "classic", Title: "classic loop (GRE)", TCPGbps: 1.5, UDPKpps: 100, DeliveredKpps: 105, CPUPerGB: 9},
+			{Name: "gre", Title: "gretun <GRE> & co", TCPGbps: 3, UDPKpps: 150, DeliveredKpps: 210, CPUPerGB: 4},
 			{Name: "ipip", Title: "gretun IPIP", Error: "gretun exited: exit status 1"},
 		},
 	}
@@ -29,22 +29,22 @@ func sampleReport() *Report {
 func TestSetRatios(t *testing.T) {
 	r := sampleReport()
 	r.SetRatios()
-	type ratios struct{ TCP, PPS float64 }
+	type ratios struct{ TCP, PPS, Delivered float64 }
 	var got []ratios
 	for _, row := range r.Rows {
-		got = append(got, ratios{row.TCPRatio, row.PPSRatio})
+		got = append(got, ratios{row.TCPRatio, row.PPSRatio, row.DeliveredRatio})
 	}
-	want := []ratios{{19 / 1.5, 4}, {1, 1}, {2, 1.5}, {0, 0}}
+	want := []ratios{{19 / 1.5, 4, 4}, {1, 1, 1}, {2, 1.5, 2}, {0, 0, 0}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("ratios (-want +got):\n%s", d)
 	}
 
 	// Without a classic row, or with a failed one, there are no ratios.
 	r = sampleReport()
-	r.Rows[1].TCPGbps, r.Rows[1].UDPKpps, r.Rows[1].Error = 0, 0, "build failed"
+	r.Rows[1].TCPGbps, r.Rows[1].UDPKpps, r.Rows[1].DeliveredKpps, r.Rows[1].Error = 0, 0, 0, "build failed"
 	r.SetRatios()
 	for _, row := range r.Rows {
-		if row.TCPRatio != 0 || row.PPSRatio != 0 {
+		if row.TCPRatio != 0 || row.PPSRatio != 0 || row.DeliveredRatio != 0 {
 			t.Fatalf("%s has ratios %v/%v against a failed classic row", row.Name, row.TCPRatio, row.PPSRatio)
 		}
 	}
@@ -70,11 +70,11 @@ func TestWriteTable(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	wantFields := [][]string{
-		{"row", "TCP", "Gbit/s", "UDP-64", "kpps", "CPU", "s/GB", "TCP", "×classic", "pps", "×classic"},
-		{"direct", "veth", "19.00", "400.0", "0.80", "12.67x", "4.00x"},
-		{"classic", "loop", "(GRE)", "1.50", "100.0", "9.00", "1.00x", "1.00x"},
-		{"gretun", "<GRE>", "&", "co", "3.00", "150.0", "4.00", "2.00x", "1.50x"},
-		{"gretun", "IPIP", "-", "-", "-", "-", "-"},
+		{"row", "TCP", "Gbit/s", "UDP-64", "kpps", "delivered", "CPU", "s/GB", "TCP", "×classic", "pps", "×classic", "delivered", "×classic"},
+		{"direct", "veth", "19.00", "400.0", "420.0", "0.80", "12.67x", "4.00x", "4.00x"},
+		{"classic", "loop", "(GRE)", "1.50", "100.0", "105.0", "9.00", "1.00x", "1.00x", "1.00x"},
+		{"gretun", "<GRE>", "&", "co", "3.00", "150.0", "210.0", "4.00", "2.00x", "1.50x", "2.00x"},
+		{"gretun", "IPIP", "-", "-", "-", "-", "-", "-", "-"},
 	}
 	if len(lines) != len(wantFields)+2 {
 		t.Fatalf("table has %d lines, want %d:\n%s", len(lines), len(wantFields)+2, b.String())
@@ -105,7 +105,7 @@ func TestWriteJSON(t *testing.T) {
 	js := jsonRoundTrip(t, r)
 	// The field names are the interface scripts rely on.
 	for _, key := range []string{`"tcp_gbit_s": 19`, `"udp64_kpps": 400`, `"cpu_s_per_gb": 0.8`,
-		`"tcp_ratio_to_classic": 2`, `"pps_ratio_to_classic": 1.5`, `"error": "gretun exited`, `"duration_s": 5`} {
+		`"tcp_ratio_to_classic": 2`, `"pps_ratio_to_classic": 1.5`, `"udp64_delivered_kpps": 210`, `"delivered_ratio_to_classic": 2`, `"error": "gretun exited`, `"duration_s": 5`} {
 		if !strings.Contains(js, key) {
 			t.Errorf("JSON lacks %s:\n%s", key, js)
 		}
