@@ -30,7 +30,7 @@ demo: build
 	./$(BIN) demo
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./header ./encap ./decap ./pmtu ./keepalive ./tunnel
+	$(GO) test -run '^$$' -bench . -benchmem ./header ./encap ./decap ./pmtu ./keepalive ./tundev ./tunnel
 	./$(BIN) bench
 
 interop: deps
@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzClampMSS -fuzztime 60s ./pmtu
 	$(GO) test -run '^$$' -fuzz FuzzReply -fuzztime 60s ./keepalive
 	$(GO) test -run '^$$' -fuzz FuzzParseTooBig -fuzztime 60s ./rawsock
+	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 60s ./tundev
 
 clean:
 	rm -rf bin
