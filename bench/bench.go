@@ -36,6 +36,9 @@ import (
 // installHint tells people how to get iperf3.
 const installHint = "apt-get install -y iperf3 (or make deps)"
 
+// maxRounds bounds --rounds: each round of every row takes two tests.
+const maxRounds = 20
+
 // config is the parsed command line plus state shared by the rows.
 type config struct {
 	seconds int
@@ -55,6 +58,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	dur := fs.Duration("duration", 5*time.Second, "length of each iperf3 test (whole seconds)")
 	only := fs.String("only", "", "run only these rows, comma-separated: "+strings.Join(rowNames(), ",")+","+scaleName)
 	scaleN := fs.Int("scale-tunnels", scaleTunnels, "number of tunnels in the daemon of the scale section")
+	rounds := fs.Int("rounds", 1, "measure every row this many times, the rows taking turns, and report medians")
 	gretunBin := fs.String("gretun", "", "gretun `binary` for the gretun rows (default: this program)")
 	classicBin := fs.String("classic", "", "prebuilt bench/classic `binary` (default: go build it from the source tree)")
 	fs.Usage = func() {
@@ -75,6 +79,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if *scaleN < 1 || *scaleN > maxScale {
 		fmt.Fprintf(stderr, "gretun bench: --scale-tunnels %d: want 1 to %d\n", *scaleN, maxScale)
+		return 2
+	}
+	if *rounds < 1 || *rounds > maxRounds {
+		fmt.Fprintf(stderr, "gretun bench: --rounds %d: want 1 to %d\n", *rounds, maxRounds)
 		return 2
 	}
 	seconds := int(math.Round(dur.Seconds()))
@@ -134,27 +142,37 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: warning: the machine was %.0f%% busy before the run (100%% = all %d CPUs); figures will be low and noisy\n", busy, runtime.NumCPU())
 		}
 	}
-	steps := len(selected)
+	steps := len(selected) * *rounds
 	if scale {
 		steps++
 	}
-	for i, r := range selected {
-		progress := func(msg string) {
-			fmt.Fprintf(stderr, "bench: [%d/%d] %s: %s\n", i+1, steps, r.title, msg)
+	// The rows take turns, round after round, so that a slow minute on a
+	// shared machine lowers one round of every row rather than every round
+	// of one; each round's ratios are against its own classic row.
+	var measured [][]Result
+	for round := range *rounds {
+		rr := &Report{}
+		for i, r := range selected {
+			progress := func(msg string) {
+				fmt.Fprintf(stderr, "bench: [%d/%d] %s: %s\n", round*len(selected)+i+1, steps, r.title, msg)
+			}
+			res := runRow(ctx, cfg, r, progress)
+			if ctx.Err() != nil {
+				fmt.Fprintln(stderr, "bench: interrupted; namespaces removed")
+				return 130
+			}
+			if res.Error != "" {
+				progress("FAILED: " + res.Error)
+			} else {
+				progress(fmt.Sprintf("%.2f Gbit/s, %.1f kpps (%.1f delivered), %.2f CPU s/GB", res.TCPGbps, res.UDPKpps, res.DeliveredKpps, res.CPUPerGB))
+			}
+			rr.Rows = append(rr.Rows, res)
 		}
-		res := runRow(ctx, cfg, r, progress)
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "bench: interrupted; namespaces removed")
-			return 130
-		}
-		if res.Error != "" {
-			progress("FAILED: " + res.Error)
-		} else {
-			progress(fmt.Sprintf("%.2f Gbit/s, %.1f kpps (%.1f delivered), %.2f CPU s/GB", res.TCPGbps, res.UDPKpps, res.DeliveredKpps, res.CPUPerGB))
-		}
-		rep.Rows = append(rep.Rows, res)
+		rr.SetRatios()
+		measured = append(measured, rr.Rows)
 	}
-	rep.SetRatios()
+	rep.Rounds = *rounds
+	rep.Rows = CombineRounds(measured)
 	if scale {
 		progress := func(msg string) {
 			fmt.Fprintf(stderr, "bench: [%d/%d] %s: %s\n", steps, steps, scaleName, msg)

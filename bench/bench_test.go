@@ -25,6 +25,8 @@ func TestMainRejectsBadFlags(t *testing.T) {
 		"duration syntax": {"--duration", "five"},
 		"no tunnels":      {"--scale-tunnels", "0"},
 		"too many":        {"--scale-tunnels", "10001"},
+		"no rounds":       {"--rounds", "0"},
+		"too many rounds": {"--rounds", "21"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -43,8 +43,11 @@ type Report struct {
 	Machine         Machine `json:"machine"`
 	// BusyBeforePercent is how busy the machine was just before the run
 	// (100 = all CPUs): other load lowers every figure.
-	BusyBeforePercent float64  `json:"busy_before_percent"`
-	Rows              []Result `json:"rows"`
+	BusyBeforePercent float64 `json:"busy_before_percent"`
+	// Rounds is how many times every row was measured, the rows taking
+	// turns; each figure and ratio is the median over the rounds.
+	Rounds int      `json:"rounds"`
+	Rows   []Result `json:"rows"`
 	// Scale is the scale section, nil when it was not run.
 	Scale *ScaleResult `json:"scale,omitempty"`
 }
@@ -71,6 +74,51 @@ func (r *Report) SetRatios() {
 		row.PPSRatio = ratioOf(row.UDPKpps, base.UDPKpps)
 		row.DeliveredRatio = ratioOf(row.DeliveredKpps, base.DeliveredKpps)
 	}
+}
+
+// CombineRounds folds several rounds of the same rows, each round with its
+// ratios set against its own classic row, into one row each: the median of
+// every figure and of every ratio over the rounds that measured it. A row
+// that failed in any round keeps the first failure's error.
+func CombineRounds(rounds [][]Result) []Result {
+	if len(rounds) == 0 {
+		return nil
+	}
+	out := make([]Result, len(rounds[0]))
+	for i := range out {
+		out[i] = Result{Name: rounds[0][i].Name, Title: rounds[0][i].Title}
+		figures := []struct {
+			dst *float64
+			get func(Result) float64
+		}{
+			{&out[i].TCPGbps, func(r Result) float64 { return r.TCPGbps }},
+			{&out[i].UDPKpps, func(r Result) float64 { return r.UDPKpps }},
+			{&out[i].DeliveredKpps, func(r Result) float64 { return r.DeliveredKpps }},
+			{&out[i].CPUPerGB, func(r Result) float64 { return r.CPUPerGB }},
+			{&out[i].TCPRatio, func(r Result) float64 { return r.TCPRatio }},
+			{&out[i].PPSRatio, func(r Result) float64 { return r.PPSRatio }},
+			{&out[i].DeliveredRatio, func(r Result) float64 { return r.DeliveredRatio }},
+		}
+		for _, f := range figures {
+			var v []float64
+			for _, round := range rounds {
+				if x := f.get(round[i]); x > 0 {
+					v = append(v, x)
+				}
+			}
+			*f.dst = median(v)
+		}
+		for k, round := range rounds {
+			if round[i].Error != "" {
+				out[i].Error = round[i].Error
+				if len(rounds) > 1 {
+					out[i].Error = fmt.Sprintf("round %d: %s", k+1, round[i].Error)
+				}
+				break
+			}
+		}
+	}
+	return out
 }
 
 // ratioOf is x/base, or 0 when either was not measured.
@@ -127,8 +175,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "(%ds per test; %s; %d CPUs; kernel %s; %s; machine %.0f%% busy before the run)\n",
-		r.DurationSeconds, r.Machine.CPU, r.Machine.CPUs, r.Machine.Kernel, r.Machine.Iperf3, r.BusyBeforePercent)
+	rounds := ""
+	if r.Rounds > 1 {
+		rounds = fmt.Sprintf(", medians of %d rounds", r.Rounds)
+	}
+	_, err := fmt.Fprintf(w, "(%ds per test%s; %s; %d CPUs; kernel %s; %s; machine %.0f%% busy before the run)\n",
+		r.DurationSeconds, rounds, r.Machine.CPU, r.Machine.CPUs, r.Machine.Kernel, r.Machine.Iperf3, r.BusyBeforePercent)
 	return err
 }
 

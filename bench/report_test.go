@@ -50,6 +50,42 @@ func TestSetRatios(t *testing.T) {
 	}
 }
 
+func TestCombineRounds(t *testing.T) {
+	round := func(classicTCP, greTCP, greKpps float64, greErr string) []Result {
+		r := &Report{Rows: []Result{
+			{Name: "classic", Title: "classic loop (GRE)", TCPGbps: classicTCP, UDPKpps: 40, DeliveredKpps: 40, CPUPerGB: 30},
+			{Name: "gre", Title: "gretun GRE", TCPGbps: greTCP, UDPKpps: greKpps, DeliveredKpps: 2 * greKpps, CPUPerGB: 6, Error: greErr},
+		}}
+		if greErr != "" {
+			r.Rows[1] = Result{Name: "gre", Title: "gretun GRE", Error: greErr}
+		}
+		r.SetRatios()
+		return r.Rows
+	}
+	// Three rounds: figures are medians of the rounds' figures, ratios
+	// medians of the rounds' ratios (TCP 2/0.5, 2.4/0.4, 1/0.2 = 4, 6, 5 →
+	// 5; pps 60/40, 50/40, 80/40 → 1.5).
+	got := CombineRounds([][]Result{round(0.5, 2, 60, ""), round(0.4, 2.4, 50, ""), round(0.2, 1, 80, "")})
+	gre := got[1]
+	if gre.TCPGbps != 2 || gre.UDPKpps != 60 || gre.DeliveredKpps != 120 || gre.CPUPerGB != 6 ||
+		gre.TCPRatio != 5 || gre.PPSRatio != 1.5 || gre.DeliveredRatio != 3 || gre.Error != "" || gre.Title != "gretun GRE" {
+		t.Fatalf("combined gre row: %+v", gre)
+	}
+	if c := got[0]; c.TCPGbps != 0.4 || c.TCPRatio != 1 {
+		t.Fatalf("combined classic row: %+v", c)
+	}
+	// A failed round: the others' medians, and the failure named.
+	got = CombineRounds([][]Result{round(0.5, 2, 60, ""), round(0.4, 0, 0, "gretun exited"), round(0.5, 3, 70, "")})
+	if gre := got[1]; gre.TCPGbps != 2.5 || gre.Error != "round 2: gretun exited" {
+		t.Fatalf("gre row with a failed round: TCP %v, error %q; want 2.5 and the round named", gre.TCPGbps, gre.Error)
+	}
+	// One round is that round.
+	one := round(0.5, 2, 60, "boom")
+	if d := cmp.Diff(one, CombineRounds([][]Result{one})); d != "" {
+		t.Fatalf("one round changed (-want +got):\n%s", d)
+	}
+}
+
 func TestFailed(t *testing.T) {
 	r := sampleReport()
 	if !r.Failed() {
