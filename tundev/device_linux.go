@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/gretun/gretun/netconf"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/tun"
@@ -103,21 +104,7 @@ func (d *Device) BatchSize() int { return conn.IdealBatchSize }
 
 // MTU reads the device's MTU from the kernel. Like every use of a device
 // name, it must run in the device's network namespace.
-func (d *Device) MTU() (int, error) {
-	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, os.NewSyscallError("socket", err)
-	}
-	defer unix.Close(s)
-	ifr, err := unix.NewIfreq(d.name)
-	if err != nil {
-		return 0, err
-	}
-	if err := unix.IoctlIfreq(s, unix.SIOCGIFMTU, ifr); err != nil {
-		return 0, os.NewSyscallError("SIOCGIFMTU", err)
-	}
-	return int(ifr.Uint32()), nil
-}
+func (d *Device) MTU() (int, error) { return netconf.LinkMTU(d.name) }
 
 // Read reads one packet, or the segments of one super-packet, into
 // bufs[i][offset:] and their lengths into sizes. The virtio header is read
