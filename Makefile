@@ -31,7 +31,7 @@ demo: build
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./header ./encap ./decap ./pmtu ./keepalive ./tundev ./tunnel
-	./$(BIN) bench
+	./$(BIN) bench --rounds 3
 
 interop: deps
 	$(GO) test -count=1 -v ./internal/kpeer ./internal/interop
