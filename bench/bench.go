@@ -157,14 +157,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "bench: [%d/%d] %s: %s\n", round*len(selected)+i+1, steps, r.title, msg)
 			}
 			res := runRow(ctx, cfg, r, progress)
-			if ctx.Err() != nil {
-				fmt.Fprintln(stderr, "bench: interrupted; namespaces removed")
+			if !finished(ctx, stderr, progress, res.Error, fmt.Sprintf("%.2f Gbit/s, %.1f kpps (%.1f delivered), %.2f CPU s/GB",
+				res.TCPGbps, res.UDPKpps, res.DeliveredKpps, res.CPUPerGB)) {
 				return 130
-			}
-			if res.Error != "" {
-				progress("FAILED: " + res.Error)
-			} else {
-				progress(fmt.Sprintf("%.2f Gbit/s, %.1f kpps (%.1f delivered), %.2f CPU s/GB", res.TCPGbps, res.UDPKpps, res.DeliveredKpps, res.CPUPerGB))
 			}
 			rr.Rows = append(rr.Rows, res)
 		}
@@ -178,15 +173,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: [%d/%d] %s: %s\n", steps, steps, scaleName, msg)
 		}
 		res := runScale(ctx, cfg, *scaleN, progress)
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "bench: interrupted; namespaces removed")
+		if !finished(ctx, stderr, progress, res.Error, fmt.Sprintf("%d tunnels in %.2fs, %.1f MB RSS (%.1f KB per tunnel), TCP %.2f alone, %.2f among them (%.2fx)",
+			res.Created, res.CreateSeconds, res.RSSTotalMB, res.RSSPerTunnelKB, res.TCPAloneGbps, res.TCPAmongGbps, res.TCPRatio)) {
 			return 130
-		}
-		if res.Error != "" {
-			progress("FAILED: " + res.Error)
-		} else {
-			progress(fmt.Sprintf("%d tunnels in %.2fs, %.1f MB RSS (%.1f KB per tunnel), TCP %.2f alone, %.2f among them (%.2fx)",
-				res.Created, res.CreateSeconds, res.RSSTotalMB, res.RSSPerTunnelKB, res.TCPAloneGbps, res.TCPAmongGbps, res.TCPRatio))
 		}
 		rep.Scale = &res
 	}
@@ -211,6 +200,22 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// finished tells how a step ended: its failure, or its summary. It
+// reports false when the run was interrupted (the step has removed its
+// namespaces), and the caller exits with 130.
+func finished(ctx context.Context, stderr io.Writer, progress func(string), failure, summary string) bool {
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "bench: interrupted; namespaces removed")
+		return false
+	}
+	if failure != "" {
+		progress("FAILED: " + failure)
+	} else {
+		progress(summary)
+	}
+	return true
 }
 
 // busyPercent samples how busy the machine is, in percent of all CPUs.
