@@ -6,15 +6,11 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 )
 
-// createTUN opens a TUN device with offloads through tundev, which keeps
-// an idle device small (wireguard's own device holds ~700 KB of coalescing
-// tables per device, 1000 tunnels 205 MB) and is unmonitored: wireguard's
-// CreateTUN starts, per device, a netlink socket that hears every link
-// event of the namespace and a goroutine polling the device each second,
-// which makes creating N tunnels cost O(N²) netlink messages (98 s for
-// 1000 tunnels). The engine follows link changes with one watcher of its
-// own instead (see watchLinks). The device's MTU is set by
-// Host.PrepareDevice.
+// createTUN opens the tunnel's TUN device through tundev: with offloads,
+// small while idle, and unmonitored. (wireguard's CreateTUN gives every
+// device a netlink socket hearing every link event of the namespace, O(N²)
+// for N tunnels: 98 s for 1000.) The engine follows link changes with one
+// watcher of its own (see watchLinks); Host.PrepareDevice sets the MTU.
 func createTUN(name string, mtu int) (tun.Device, error) {
 	return tundev.Open(name)
 }
