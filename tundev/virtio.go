@@ -34,7 +34,8 @@ const (
 )
 
 // virtioHdr is the decoded virtio-net header. The kernel writes it in host
-// byte order (little-endian here) unless TUNSETVNETBE asks otherwise.
+// byte order, as legacy virtio does, unless TUNSETVNETLE or TUNSETVNETBE asks
+// otherwise (gretun never does).
 type virtioHdr struct {
 	flags      uint8
 	gsoType    uint8
@@ -48,10 +49,10 @@ func decodeVirtio(b []byte) virtioHdr {
 	return virtioHdr{
 		flags:      b[0],
 		gsoType:    b[1],
-		hdrLen:     binary.LittleEndian.Uint16(b[2:]),
-		gsoSize:    binary.LittleEndian.Uint16(b[4:]),
-		csumStart:  binary.LittleEndian.Uint16(b[6:]),
-		csumOffset: binary.LittleEndian.Uint16(b[8:]),
+		hdrLen:     binary.NativeEndian.Uint16(b[2:]),
+		gsoSize:    binary.NativeEndian.Uint16(b[4:]),
+		csumStart:  binary.NativeEndian.Uint16(b[6:]),
+		csumOffset: binary.NativeEndian.Uint16(b[8:]),
 	}
 }
 

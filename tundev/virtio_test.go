@@ -84,10 +84,10 @@ func (s superPacket) build(t testing.TB) []byte {
 	binary.BigEndian.PutUint16(pkt[ipLen+csumOff:], uint16(sum))
 	hdr := make([]byte, VirtioHdrLen)
 	hdr[0], hdr[1] = flagNeedsCsum, byte(typ)
-	binary.LittleEndian.PutUint16(hdr[2:], uint16(len(pkt)-len(s.payload)))
-	binary.LittleEndian.PutUint16(hdr[4:], uint16(s.mss))
-	binary.LittleEndian.PutUint16(hdr[6:], uint16(ipLen))
-	binary.LittleEndian.PutUint16(hdr[8:], uint16(csumOff))
+	binary.NativeEndian.PutUint16(hdr[2:], uint16(len(pkt)-len(s.payload)))
+	binary.NativeEndian.PutUint16(hdr[4:], uint16(s.mss))
+	binary.NativeEndian.PutUint16(hdr[6:], uint16(ipLen))
+	binary.NativeEndian.PutUint16(hdr[8:], uint16(csumOff))
 	return append(hdr, pkt...)
 }
 
