@@ -1,6 +1,6 @@
 // Package rawsock sends and receives whole IPv4 packets of one protocol —
 // 4 (IP-in-IP) or 47 (GRE) — through a raw socket, many packets per system
-// call (recvmmsg and sendmmsg through golang.org/x/net/ipv4).
+// call (recvmmsg directly, sendmmsg through golang.org/x/net/ipv4).
 //
 // It is the underlay seam of the data path: encap writes the outer IPv4
 // header itself (the socket has IP_HDRINCL on) and WriteBatch routes each
@@ -88,10 +88,9 @@ func (c *Conn) Proto() int { return c.proto }
 // After Close it returns an error for which errors.Is(err, net.ErrClosed).
 // With no slots it returns 0, nil at once.
 //
-// Allocations: x/net parses the source address of every packet into a new
-// *net.IPAddr (2 small allocations per packet) whether it is wanted or not;
-// that cannot be switched off through its API, and rawsock itself adds
-// none. The addresses are dropped before ReadBatch returns.
+// It does not allocate: recvmmsg is called directly, asking for no source
+// addresses (x/net's ReadBatch would allocate one per packet), into
+// message slots made once.
 func (c *Conn) ReadBatch(bufs [][]byte, sizes []int) (n int, err error) {
 	return c.sys.readBatch(c, bufs, sizes)
 }
