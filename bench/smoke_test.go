@@ -14,10 +14,9 @@ import (
 	"time"
 )
 
-// smoke runs `gretun bench --only ROW --duration 1s --json` for real, in
-// namespaces of its own, and returns the row. It checks that something was
-// carried, not how fast: speed depends on the machine.
-func smoke(t *testing.T, rowName string) Result {
+// needBench skips an end-to-end benchmark test, naming what it needs,
+// under -short, without root or without iperf3.
+func needBench(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end benchmark; skipped with -short")
@@ -28,6 +27,14 @@ func smoke(t *testing.T, rowName string) Result {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		t.Skip("needs iperf3: " + installHint)
 	}
+}
+
+// smoke runs `gretun bench --only ROW --duration 1s --json` for real, in
+// namespaces of its own, and returns the row. It checks that something was
+// carried, not how fast: speed depends on the machine.
+func smoke(t *testing.T, rowName string) Result {
+	t.Helper()
+	needBench(t)
 	var stdout, stderr bytes.Buffer
 	code := Main([]string{"--only", rowName, "--duration", "1s", "--json"}, &stdout, &stderr)
 	var rep Report
@@ -42,7 +49,7 @@ func smoke(t *testing.T, rowName string) Result {
 	}
 	noNamespacesLeft(t)
 	row := rep.Rows[0]
-	if row.TCPGbps <= 0 || row.UDPKpps <= 0 || row.CPUPerGB <= 0 {
+	if row.TCPGbps <= 0 || row.UDPKpps <= 0 || row.DeliveredKpps <= 0 || row.CPUPerGB <= 0 {
 		t.Fatalf("nothing measured: %+v", row)
 	}
 	return row
@@ -57,8 +64,8 @@ func TestSmokeDirectVeth(t *testing.T) {
 // TCP and small UDP packets in both directions (TCP needs the ACKs back).
 func TestSmokeClassicLoop(t *testing.T) {
 	row := smoke(t, classicName)
-	if row.TCPRatio != 1 || row.PPSRatio != 1 {
-		t.Errorf("classic row's ratios to itself = %v, %v; want 1, 1", row.TCPRatio, row.PPSRatio)
+	if row.TCPRatio != 1 || row.PPSRatio != 1 || row.DeliveredRatio != 1 {
+		t.Errorf("classic row's ratios to itself = %v, %v, %v; want 1, 1, 1", row.TCPRatio, row.PPSRatio, row.DeliveredRatio)
 	}
 	t.Logf("classic loop, 1s: %.2f Gbit/s, %.1f kpps, %.2f CPU s/GB", row.TCPGbps, row.UDPKpps, row.CPUPerGB)
 }
@@ -93,15 +100,7 @@ func (s *signalOn) String() string {
 // An interrupt in the middle of a measurement ends the run with status
 // 130 and leaves no namespaces or processes behind.
 func TestInterruptCleansUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end benchmark; skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces (CAP_SYS_ADMIN, CAP_NET_ADMIN); run as root, as CI does")
-	}
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		t.Skip("needs iperf3: " + installHint)
-	}
+	needBench(t)
 	// The trigger line is printed after the signal handler is installed.
 	stderr := &signalOn{trigger: ": TCP, 60s", sig: syscall.SIGTERM}
 	var stdout bytes.Buffer
@@ -126,15 +125,7 @@ func TestInterruptCleansUp(t *testing.T) {
 // namespaces and daemons are gone afterwards. Needs the gretun binary,
 // built here.
 func TestSmokeScale(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end benchmark; skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces (CAP_SYS_ADMIN, CAP_NET_ADMIN); run as root, as CI does")
-	}
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		t.Skip("needs iperf3: " + installHint)
-	}
+	needBench(t)
 	root, err := moduleRoot()
 	if err != nil {
 		t.Skip(err)
