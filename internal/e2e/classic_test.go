@@ -23,6 +23,38 @@ func (tp *Topology) Stats(ns, name string) tunnel.Stats {
 	return v.Tunnels[0].Stats
 }
 
+// classicTunnels runs the scenario's two routers' tunnels (netb on A, neta
+// on B) with the given mode and options, and routes each far LAN through
+// them.
+func (tp *Topology) classicTunnels(words ...string) (a, b *Proc) {
+	tp.T.Helper()
+	a = tp.Run(tp.A, "netb", append([]string{"remote", UnderB, "local", UnderA}, words...)...)
+	b = tp.Run(tp.B, "neta", append([]string{"remote", UnderA, "local", UnderB}, words...)...)
+	tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
+	tp.Route(tp.B, "neta", LanB, "198.51.100.0/24")
+	return a, b
+}
+
+// carryBothWays pings and sends 4 MiB over TCP from host A to host B and
+// back through the scenario's tunnels, checks that both tunnels counted the
+// traffic (over 1000 packets each way) and no receive error, and returns
+// their counters.
+func (tp *Topology) carryBothWays() (sa, sb tunnel.Stats) {
+	tp.T.Helper()
+	tp.Ping(tp.HostA, HostBIP)
+	tp.Ping(tp.HostB, HostAIP)
+	tp.Transfer(tp.HostA, tp.HostB, HostBIP, 4<<20)
+	tp.Transfer(tp.HostB, tp.HostA, HostAIP, 4<<20)
+	sa, sb = tp.Stats(tp.A, "netb"), tp.Stats(tp.B, "neta")
+	if sa.TxPackets < 1000 || sb.TxPackets < 1000 || sa.RxPackets < 1000 || sb.RxPackets < 1000 {
+		tp.T.Errorf("counters do not show the traffic: A %+v B %+v", sa, sb)
+	}
+	if sa.RxErrors != 0 || sb.RxErrors != 0 {
+		tp.T.Errorf("receive errors: A %+v B %+v", sa.Drops, sb.Drops)
+	}
+	return sa, sb
+}
+
 // TestClassicScenario is the example of the tunneling instructions with
 // gretun in place of the kernel modules: host A pings host B and sends a
 // file over TCP, and back, through GRE and through IP-in-IP.
@@ -30,23 +62,8 @@ func TestClassicScenario(t *testing.T) {
 	for _, mode := range []string{"gre", "ipip"} {
 		t.Run(mode, func(t *testing.T) {
 			tp := Classic(t)
-			a := tp.Run(tp.A, "netb", "mode", mode, "remote", UnderB, "local", UnderA, "ttl", "255")
-			b := tp.Run(tp.B, "neta", "mode", mode, "remote", UnderA, "local", UnderB, "ttl", "255")
-			tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
-			tp.Route(tp.B, "neta", LanB, "198.51.100.0/24")
-
-			tp.Ping(tp.HostA, HostBIP)
-			tp.Ping(tp.HostB, HostAIP)
-			tp.Transfer(tp.HostA, tp.HostB, HostBIP, 4<<20)
-			tp.Transfer(tp.HostB, tp.HostA, HostAIP, 4<<20)
-
-			sa, sb := tp.Stats(tp.A, "netb"), tp.Stats(tp.B, "neta")
-			if sa.TxPackets < 1000 || sb.RxPackets < 1000 || sa.RxPackets < 1000 {
-				t.Errorf("counters do not show the traffic: A %+v B %+v", sa, sb)
-			}
-			if sa.RxErrors != 0 || sb.RxErrors != 0 {
-				t.Errorf("receive errors: A %+v B %+v", sa.Drops, sb.Drops)
-			}
+			a, b := tp.classicTunnels("mode", mode, "ttl", "255")
+			tp.carryBothWays()
 			// `ip link set down` stops the tunnel as it would a kernel one; up restarts it.
 			tp.Sh(tp.A, "ip", "link", "set", "dev", "netb", "down")
 			if out, err := tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "1", HostBIP); err == nil {

@@ -17,23 +17,8 @@ func TestPacketUnderlay(t *testing.T) {
 			if underlay == "packet" {
 				extra = []string{"underlay", "packet"}
 			}
-			a := tp.Run(tp.A, "netb", append([]string{"mode", "gre", "remote", UnderB, "local", UnderA, "ttl", "255"}, extra...)...)
-			b := tp.Run(tp.B, "neta", append([]string{"mode", "gre", "remote", UnderA, "local", UnderB, "ttl", "255"}, extra...)...)
-			tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
-			tp.Route(tp.B, "neta", LanB, "198.51.100.0/24")
-
-			tp.Ping(tp.HostA, HostBIP)
-			tp.Ping(tp.HostB, HostAIP)
-			tp.Transfer(tp.HostA, tp.HostB, HostBIP, 4<<20)
-			tp.Transfer(tp.HostB, tp.HostA, HostAIP, 4<<20)
-
-			sa, sb := tp.Stats(tp.A, "netb"), tp.Stats(tp.B, "neta")
-			if sa.TxPackets < 1000 || sb.TxPackets < 1000 || sa.RxPackets < 1000 || sb.RxPackets < 1000 {
-				t.Errorf("counters do not show the traffic: A %+v B %+v", sa, sb)
-			}
-			if sa.RxErrors != 0 || sb.RxErrors != 0 {
-				t.Errorf("receive errors: A %+v B %+v", sa.Drops, sb.Drops)
-			}
+			a, b := tp.classicTunnels(append([]string{"mode", "gre", "ttl", "255"}, extra...)...)
+			sa, sb := tp.carryBothWays()
 			line := tp.Sh(tp.A, Bin(t, "gretun"), "tunnel", "show", "netb")
 			switch underlay {
 			case "packet":
