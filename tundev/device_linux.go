@@ -125,27 +125,31 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		d.spare = make([]byte, maxRead) // untouched (no memory) until a read overflows
 	}
 	defer clear(d.iov[:]) // keep no pointer into the caller's buffers
-	if d.pending > 0 {
-		in := d.spare[:d.pending]
-		d.pending = 0
-		return split(in, bufs, sizes, offset)
-	}
-	first := bufs[0][offset-VirtioHdrLen:]
-	n, err := d.readv(d.iovs(first))
-	if err != nil {
-		return 0, err
-	}
-	ok, err := ordinary(first, n, sizes)
-	if !ok {
+	if d.pending == 0 {
+		first := bufs[0][offset-VirtioHdrLen:]
+		n, err := d.readv(d.iovs(first))
 		if err != nil {
 			return 0, err
 		}
-		// A super-packet: make it whole in the spare buffer, then split it.
-		in := d.spare[:n]
-		copy(in, first[:min(n, len(first))])
-		return split(in, bufs, sizes, offset)
+		ok, err := ordinary(first, n, sizes)
+		if ok {
+			return d.drain(bufs, sizes, offset)
+		}
+		if err != nil {
+			return 0, err
+		}
+		d.keep(first, n)
 	}
-	return d.drain(bufs, sizes, offset)
+	in := d.spare[:d.pending]
+	d.pending = 0
+	return split(in, bufs, sizes, offset)
+}
+
+// keep makes the super-packet of n bytes read into first (and on into the
+// spare buffer) whole in the spare buffer, for split.
+func (d *Device) keep(first []byte, n int) {
+	copy(d.spare[:n], first[:min(n, len(first))])
+	d.pending = n
 }
 
 // drain reads the ordinary packets already queued on the device into
@@ -175,8 +179,7 @@ func (d *Device) drain(bufs [][]byte, sizes []int, offset int) (int, error) {
 				return true
 			}
 			if !ok {
-				copy(d.spare[:n], first[:min(n, len(first))])
-				d.pending = n
+				d.keep(first, n)
 				return true
 			}
 			k++
