@@ -180,6 +180,41 @@ func TestPacketPath(t *testing.T) {
 	}
 }
 
+// TestPacketPathResolvesSoon: a next hop not yet resolved when the tunnel
+// starts (the kernel resolves it when the raw socket sends the first
+// packets) is looked up again within milliseconds, not a second later: a
+// short transfer would otherwise never leave the raw socket.
+func TestPacketPathResolvesSoon(t *testing.T) {
+	w := tunneltest.NewWire()
+	var mu sync.Mutex
+	resolves := 0
+	a, fp := packetSide(t, w, func() (tunnel.NextHop, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		resolves++
+		if resolves == 1 {
+			return tunnel.NextHop{}, errors.New("no resolved neighbour")
+		}
+		return tunnel.NextHop{Ifindex: 3, Src: macA, Dst: macB, Confirmed: true}, nil
+	})
+	b := newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1 underlay packet")
+	mustAdd(t, b, "t0", "mode gre remote 192.0.2.1 local 192.0.2.2")
+	pkt := udp4("198.51.100.1", "203.0.113.1", 500)
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		a.dev("t0").Inject(pkt)
+		if got := receive(t, b.dev("t0")); !bytes.Equal(got, pkt) {
+			t.Fatalf("packet changed in transit")
+		}
+	}
+	if frames, _ := fp.counts(); frames != 1 {
+		t.Errorf("packet socket got %d frames, want the second packet, sent 100 ms after a failed first resolution", frames)
+	}
+}
+
 // TestPacketPathUnavailable: without a packet path in the Env (as over
 // fakes) `underlay packet` tunnels send on the raw socket.
 func TestPacketPathUnavailable(t *testing.T) {
