@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -50,6 +51,18 @@ type Env struct {
 	// send on the raw socket like the others.
 	ResolveNextHop func(remote netip.Addr) (NextHop, error)
 	OpenPacket     func(ifindex int) (PacketWriter, error)
+
+	// Optional: the clock, for tests that step time rather than sleep
+	// (time.Now when nil). The AF_PACKET path's retries use it.
+	Now func() time.Time
+}
+
+// now reads the environment's clock.
+func (env *Env) now() time.Time {
+	if env.Now != nil {
+		return env.Now()
+	}
+	return time.Now()
 }
 
 // PacketWriter sends whole Ethernet frames on one device (pktsock.Conn),

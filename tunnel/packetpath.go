@@ -143,7 +143,7 @@ func usePacketPath(c *config.Tunnel) bool { return c.Underlay == config.Underlay
 // the raw socket while the path is not ready. frames[i] is out[i] with
 // room for the Ethernet header in front.
 func (t *Tunnel) sendPacketPath(sock *socket, p *packetPath, out, frames [][]byte) {
-	if !p.ready(t.cfg.Load().Remote, time.Now()) {
+	if !p.ready(t.cfg.Load().Remote, t.e.env.now()) {
 		t.sendOuter(sock, out)
 		return
 	}
