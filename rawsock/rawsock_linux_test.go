@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/gretun/gretun/header"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/internal/gostack"
 )
 
 var (
@@ -178,7 +180,9 @@ func TestCloseUnblocksRead(t *testing.T) {
 		_, err := c.ReadBatch(bufs, sizes)
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // let ReadBatch block; the test holds either way
+	if err := gostack.WaitBlocked("rawsock.(*Conn).ReadBatch", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
