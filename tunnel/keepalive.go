@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/keepalive"
 )
@@ -182,6 +183,33 @@ func (t *Tunnel) keepaliveReply(payload []byte) {
 	}
 	_, ev := m.Reply(time.Now(), payload)
 	t.logEvent(ev)
+}
+
+// Reflections a tunnel sends at most: a burst of reflectBurst, then one
+// every reflectEvery. A peer probes once a keepalive period (gretun's
+// shortest is 10 ms, Cisco's 1 s), so this never holds back a real peer,
+// while a flood of forged probes cannot turn the tunnel into a reflector.
+const (
+	reflectEvery = 10 * time.Millisecond
+	reflectBurst = 10
+)
+
+// reflection readies another router's keepalive probe (decap.Reflect) to
+// be returned through the underlay, as forwarding would: TTL decremented,
+// refused when it expires or when the header carries options or fragment
+// bits, and rate-limited. Every refusal is a counted drop. Called by the
+// receiving socket goroutine.
+func (t *Tunnel) reflection(inner []byte) ([]byte, bool) {
+	if r := decap.PrepareReflection(inner); r != decap.OK {
+		t.counters.drop(r)
+		return nil, false
+	}
+	if !t.reflectRate.Allow(time.Now()) {
+		t.counters.drop(decap.ReflectLimited)
+		return nil, false
+	}
+	t.reflected.Add(1)
+	return inner, true
 }
 
 // logEvent logs a state change and sets the line protocol to match.

@@ -60,6 +60,7 @@ type Tunnel struct {
 
 	counters       counters
 	reflected      atomic.Uint64
+	reflectRate    pmtu.Limiter // bounds reflected keepalive probes
 	deadLoopLogged atomic.Bool
 	quit           chan struct{}
 
@@ -92,6 +93,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 		kaKick: make(chan struct{}, 1), quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.recv.Store(decap.NewReceiver(c.Policy()))
+	t.reflectRate.SetLimit(reflectEvery, reflectBurst)
 	t.mtu.Store(int64(mtu))
 	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
 	if err := t.setKeepalive(&c); err != nil {
