@@ -145,16 +145,8 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 		return n
 	}
 	const greOff = header.IPv4MinLen
-	extra := 0
-	var flags uint16
-	if c.ICsum {
-		flags |= header.GREFlagCsum
-		extra += 4
-	}
-	if c.HasIKey {
-		flags |= header.GREFlagKey
-		extra += 4
-	}
+	flags := header.GREFlagsFor(c.ICsum, c.HasIKey, false)
+	extra := header.GRELen(flags) - header.GREMinLen
 	payload := greOff + header.GREMinLen
 	copy(inner[payload+extra:], inner[payload:n])
 	n += extra
