@@ -26,7 +26,9 @@ import (
 // Independently of this socket, the kernel itself records a route
 // exception (`ip route get` shows "cache ... mtu N") for the outer
 // destination when such a message arrives while a raw socket for the
-// quoted protocol is open; netconf.RouteMTU reads it back.
+// quoted protocol is open. netconf.RouteMTU deliberately leaves it out:
+// the engine keeps what it learns here per tunnel, as soft state that
+// expires, and never lets it become a device MTU.
 
 // ICMP message layout (RFC 792, RFC 1191 §4):
 //
