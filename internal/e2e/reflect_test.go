@@ -112,3 +112,29 @@ func TestReflectionPingPong(t *testing.T) {
 		t.Errorf("-s tunnel show does not show the reflection counters:\n%s", out)
 	}
 }
+
+// TestKeepaliveNoReflect: keepalives on A only, as in TestKeepaliveOneSide,
+// but B's tunnel says `noreflect`: A's probes reach B's host as packets on
+// the tunnel device, which the host (not forwarding) drops, so A's line goes
+// down; `tunnel change … reflect` on B brings it back. `tunnel show` tells.
+func TestKeepaliveNoReflect(t *testing.T) {
+	tp := Pair(t)
+	tp.Run(tp.A, "spoke", "mode", "gre", "remote", UnderB, "local", UnderA, "keepalive", "0.1", kaRetries)
+	tp.Daemon(tp.B)
+	tp.add(tp.B, "hub", "mode", "gre", "remote", UnderA, "local", UnderB, "noreflect")
+	tp.waitFor("spoke down while the hub does not reflect", func() bool { return !tp.carrier(tp.A, "spoke") })
+	s := tp.status(tp.B, "hub")
+	if s.Stats.Reflected != 0 || !s.Config.NoReflect || !strings.Contains(s.Line, " noreflect") {
+		t.Errorf("hub with noreflect shows %q, config noreflect %v, reflected %d", s.Line, s.Config.NoReflect, s.Stats.Reflected)
+	}
+	if s.Stats.RxPackets == 0 {
+		t.Errorf("the probes did not reach the hub's device: %+v", s.Stats)
+	}
+	if r := tp.G(tp.B, "tunnel", "change", "hub", "reflect"); r.code != 0 {
+		t.Fatalf("tunnel change hub reflect: %+v", r)
+	}
+	tp.waitFor("spoke up once the hub reflects", func() bool { return tp.carrier(tp.A, "spoke") })
+	if s := tp.status(tp.B, "hub"); s.Stats.Reflected == 0 || s.Config.NoReflect || strings.Contains(s.Line, "noreflect") {
+		t.Errorf("hub after `reflect` shows %q, reflected %d", s.Line, s.Stats.Reflected)
+	}
+}
