@@ -186,22 +186,22 @@ const (
 	reflectBurst = 10
 )
 
-// reflection readies another router's keepalive probe (decap.Reflect) to
-// be returned through the underlay, as forwarding would: TTL decremented,
-// refused when it expires or when the header carries options or fragment
-// bits, and rate-limited. Every refusal is a counted drop. Called by the
-// receiving socket goroutine.
-func (t *Tunnel) reflection(inner []byte) ([]byte, bool) {
+// mayReflect readies another router's keepalive probe (decap.Reflect) in
+// place to be returned through the underlay, as forwarding would: TTL
+// decremented, refused when it expires or when the header carries options
+// or fragment bits, and rate-limited. Every refusal is a counted drop.
+// Called by the receiving socket goroutine.
+func (t *Tunnel) mayReflect(inner []byte) bool {
 	if r := decap.PrepareReflection(inner); r != decap.OK {
 		t.counters.drop(r)
-		return nil, false
+		return false
 	}
 	if !t.reflectRate.Allow(time.Now()) {
 		t.counters.drop(decap.ReflectLimited)
-		return nil, false
+		return false
 	}
 	t.reflected.Add(1)
-	return inner, true
+	return true
 }
 
 // logEvent logs a state change and sets the line protocol to match.

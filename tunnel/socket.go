@@ -159,7 +159,7 @@ func (s *socket) receive() {
 				// Another router's keepalive probe: send its inner packet
 				// straight back out of the underlay, as a router forwarding
 				// it would, without touching the TUN device.
-				if inner, ok := t.reflection(pkt[p.Start:p.End]); ok {
+				if inner := pkt[p.Start:p.End]; t.mayReflect(inner) {
 					reflect = append(reflect, inner)
 				}
 			}

@@ -73,7 +73,6 @@ func (e *Engine) readICMP(src ICMPSource) {
 		}
 		for _, t := range *e.byEndpoints.Load() {
 			if quotesOwnPacket(t.cfg.Load(), &tb) {
-
 				t.learnPathMTU(tb.MTU, sent)
 			}
 		}
