@@ -30,7 +30,7 @@ type side struct {
 	host *tunneltest.Host
 }
 
-func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int) *side {
+func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int, opts ...func(*tunnel.Env)) *side {
 	s := &side{devs: map[string]*tunneltest.Device{}, host: &tunneltest.Host{Local: []netip.Addr{addr}, Underlay: 1500}}
 	env := tunnel.Env{
 		CreateTUN: func(name string, mtu int) (tun.Device, error) {
@@ -42,6 +42,9 @@ func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int) *side
 		},
 		OpenUnderlay: func(proto int) (tunnel.Underlay, error) { return w.Open(addr, proto), nil },
 		Host:         s.host,
+	}
+	for _, o := range opts {
+		o(&env)
 	}
 	s.e = tunnel.New(env, slog.New(slog.DiscardHandler))
 	t.Cleanup(s.e.Close)

@@ -25,7 +25,9 @@ type Host interface {
 	HasLocalAddr(a netip.Addr) (bool, error)
 	// LinkExists reports whether a network device of that name exists.
 	LinkExists(name string) (bool, error)
-	// RouteMTU is the MTU of the underlay route toward dst.
+	// RouteMTU is the MTU of the underlay device the route toward dst
+	// leaves by, lowered by the route's own mtu metric but never by a path
+	// MTU learnt from ICMP (netconf.RouteMTU).
 	RouteMTU(dst netip.Addr) (int, error)
 	// PrepareDevice brings a new TUN device up with its MTU and makes the
 	// kernel skip its routes while its carrier is off.

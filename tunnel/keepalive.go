@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/keepalive"
 )
@@ -144,16 +145,8 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 		return n
 	}
 	const greOff = header.IPv4MinLen
-	extra := 0
-	var flags uint16
-	if c.ICsum {
-		flags |= header.GREFlagCsum
-		extra += 4
-	}
-	if c.HasIKey {
-		flags |= header.GREFlagKey
-		extra += 4
-	}
+	flags := header.GREFlagsFor(c.ICsum, c.HasIKey, false)
+	extra := header.GRELen(flags) - header.GREMinLen
 	payload := greOff + header.GREMinLen
 	copy(inner[payload+extra:], inner[payload:n])
 	n += extra
@@ -182,6 +175,33 @@ func (t *Tunnel) keepaliveReply(payload []byte) {
 	}
 	_, ev := m.Reply(time.Now(), payload)
 	t.logEvent(ev)
+}
+
+// Reflections a tunnel sends at most: a burst of reflectBurst, then one
+// every reflectEvery. A peer probes once a keepalive period (gretun's
+// shortest is 10 ms, Cisco's 1 s), so this never holds back a real peer,
+// while a flood of forged probes cannot turn the tunnel into a reflector.
+const (
+	reflectEvery = 10 * time.Millisecond
+	reflectBurst = 10
+)
+
+// mayReflect readies another router's keepalive probe (decap.Reflect) in
+// place to be returned through the underlay, as forwarding would: TTL
+// decremented, refused when it expires or when the header carries options
+// or fragment bits, and rate-limited. Every refusal is a counted drop.
+// Called by the receiving socket goroutine.
+func (t *Tunnel) mayReflect(inner []byte) bool {
+	if r := decap.PrepareReflection(inner); r != decap.OK {
+		t.counters.drop(r)
+		return false
+	}
+	if !t.reflectRate.Allow(time.Now()) {
+		t.counters.drop(decap.ReflectLimited)
+		return false
+	}
+	t.reflected.Add(1)
+	return true
 }
 
 // logEvent logs a state change and sets the line protocol to match.

@@ -138,6 +138,9 @@ func (s *socket) receive() {
 				t.counters.drop(r)
 				continue
 			}
+			if p.Kind == decap.Reflect && t.cfg.Load().NoReflect {
+				p.Kind = decap.Data // `noreflect`: the host routes it, or not
+			}
 			switch p.Kind {
 			case decap.Data:
 				inner := pkt[p.Start:p.End]
@@ -156,8 +159,9 @@ func (s *socket) receive() {
 				// Another router's keepalive probe: send its inner packet
 				// straight back out of the underlay, as a router forwarding
 				// it would, without touching the TUN device.
-				reflect = append(reflect, pkt[p.Start:p.End])
-				t.reflected.Add(1)
+				if inner := pkt[p.Start:p.End]; t.mayReflect(inner) {
+					reflect = append(reflect, inner)
+				}
 			}
 		}
 		for _, t := range touched {

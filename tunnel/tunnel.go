@@ -60,6 +60,7 @@ type Tunnel struct {
 
 	counters       counters
 	reflected      atomic.Uint64
+	reflectRate    pmtu.Limiter // bounds reflected keepalive probes
 	deadLoopLogged atomic.Bool
 	quit           chan struct{}
 
@@ -92,6 +93,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 		kaKick: make(chan struct{}, 1), quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.recv.Store(decap.NewReceiver(c.Policy()))
+	t.reflectRate.SetLimit(reflectEvery, reflectBurst)
 	t.mtu.Store(int64(mtu))
 	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
 	if err := t.setKeepalive(&c); err != nil {
@@ -101,9 +103,13 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	return t, nil
 }
 
-// underlayMTU is the MTU of the route toward remote, 1500 when unknown;
-// warn says whether to log that it is unknown (once, when the tunnel is
-// set up, not on every link event).
+// underlayMTU is the MTU of the underlay device the route toward remote
+// leaves by (lowered by an mtu metric on the route itself), 1500 when
+// unknown; warn says whether to log that it is unknown (once, when the
+// tunnel is set up, not on every link event). It never includes a path MTU
+// learnt from ICMP (a route exception): like the kernel's
+// ip_tunnel_bind_dev, the device MTU follows the underlay device, and a
+// learnt path MTU stays soft state in t.pmtu, where it expires.
 func (e *Engine) underlayMTU(remote netip.Addr, warn bool) int {
 	mtu, err := e.env.Host.RouteMTU(remote)
 	if err != nil || mtu <= 0 {

@@ -148,6 +148,9 @@ func printStats(w io.Writer, s tunnel.Stats) {
 	fmt.Fprintf(tw, "TX:\tTooBig\tFragments\tBadInner\tICMP\tICMPLimited\tMSSClamped\n")
 	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\n", s.TxTooBig, s.TxFragmented, s.TxBadInner, s.TxICMP, s.TxICMPLimited, s.TxMSSClamped)
 	tw.Flush()
+	if s.Reflected != 0 {
+		fmt.Fprintf(w, "Keepalives reflected: %d\n", s.Reflected)
+	}
 	if s.TxPacketSocket != 0 {
 		fmt.Fprintf(w, "TX on AF_PACKET: %d\n", s.TxPacketSocket)
 	}
