@@ -51,10 +51,11 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer startProfile()()
+	defer startCPUProfile()() // until the devices are removed
 	log := newLogger(stderr)
 	e := tunnel.New(tunnel.SystemEnv(), log)
 	defer e.Close()
+	defer writeHeapProfile() // while the tunnels still exist
 	for _, c := range tunnels {
 		if err := e.Add(c); err != nil {
 			e.Close()

@@ -13,12 +13,21 @@ func startProfile() func() {
 	stopCPU := startCPUProfile()
 	return func() {
 		stopCPU()
-		if path := os.Getenv("GRETUN_MEMPROFILE"); path != "" {
-			if f, err := os.Create(path); err == nil {
-				pprof.Lookup("heap").WriteTo(f, 0)
-				f.Close()
-			}
-		}
+		writeHeapProfile()
+	}
+}
+
+// writeHeapProfile writes a heap profile to the file named by
+// GRETUN_MEMPROFILE, if set. The daemon writes it before removing its
+// tunnels, so that it shows what they hold.
+func writeHeapProfile() {
+	path := os.Getenv("GRETUN_MEMPROFILE")
+	if path == "" {
+		return
+	}
+	if f, err := os.Create(path); err == nil {
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
 	}
 }
 
