@@ -17,7 +17,6 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/decap"
@@ -49,14 +48,13 @@ type Engine struct {
 	socks   map[uint8]*socket
 	closed  bool
 
-	demux       atomic.Pointer[map[demuxKey]*Tunnel] // copy on write, read by the receive loops
-	byEndpoints atomic.Pointer[[]*Tunnel]            // every tunnel, for the underlay watchers
+	demux table // every running tunnel by its key; read by the receive loops and the underlay watchers
 
 	watchCancel context.CancelFunc
 	watchers    sync.WaitGroup
 
 	namesMu sync.Mutex
-	names   map[string]bool // devices we create, also while being created
+	names   map[string]*Tunnel // devices we create: nil while being created
 
 	unmatched counters // drops that belong to no tunnel
 }
@@ -66,10 +64,7 @@ func New(env Env, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{env: env, log: log, tunnels: map[string]*Tunnel{}, socks: map[uint8]*socket{}, names: map[string]bool{}}
-	e.demux.Store(&map[demuxKey]*Tunnel{})
-	e.byEndpoints.Store(&[]*Tunnel{})
-	return e
+	return &Engine{env: env, log: log, tunnels: map[string]*Tunnel{}, socks: map[uint8]*socket{}, names: map[string]*Tunnel{}}
 }
 
 // Add creates the tunnel's TUN device, brings it up and starts serving it.
@@ -106,14 +101,15 @@ func (e *Engine) add(c config.Tunnel) error {
 	if err != nil {
 		return err
 	}
-	e.setName(c.Name, true)
+	e.setName(c.Name, nil)
 	t, err := newTunnel(e, c, sock)
 	if err != nil {
-		e.setName(c.Name, false)
+		e.dropName(c.Name)
 		return err
 	}
 	e.tunnels[c.Name] = t
-	e.publish()
+	e.setName(c.Name, t)
+	e.demux.set(keyOf(&c), t)
 	t.start()
 	e.startWatchers()
 	e.log.Info("tunnel added", "tunnel", c.String(), "mtu", t.MTU())
@@ -133,9 +129,9 @@ func (e *Engine) del(name string) error {
 		return fmt.Errorf("no tunnel named %q", name)
 	}
 	delete(e.tunnels, name)
-	e.publish()
+	e.demux.remove(keyOf(t.cfg.Load()), t)
 	t.stop()
-	e.setName(name, false)
+	e.dropName(name)
 	e.log.Info("tunnel deleted", "tunnel", name)
 	return nil
 }
@@ -171,10 +167,12 @@ func (e *Engine) change(t *Tunnel, c config.Tunnel) error {
 	if err != nil {
 		return err
 	}
+	old := keyOf(t.cfg.Load())
 	if err := t.reconfigure(c, sock); err != nil {
 		return err
 	}
-	e.publish()
+	e.demux.remove(old, t)
+	e.demux.set(keyOf(&c), t)
 	e.log.Info("tunnel changed", "tunnel", c.String(), "mtu", t.MTU())
 	return nil
 }
@@ -256,11 +254,12 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 		}
 		keys[keyOf(c)] = c.Name
 	}
+	modes := wantModes(want)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var errs []error
 	for name, t := range e.tunnels {
-		if !names[name] || t.cfg.Load().Mode != wantMode(want, name) {
+		if !names[name] || t.cfg.Load().Mode != modes[name] {
 			errs = append(errs, e.del(name))
 		}
 	}
@@ -279,13 +278,14 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 	return errors.Join(errs...)
 }
 
-func wantMode(want []config.Tunnel, name string) string {
+// wantModes maps each wanted tunnel's name to its mode (a map: Reload
+// looks up every running tunnel).
+func wantModes(want []config.Tunnel) map[string]string {
+	m := make(map[string]string, len(want))
 	for _, c := range want {
-		if c.Name == name {
-			return c.Mode
-		}
+		m[c.Name] = c.Mode
 	}
-	return ""
+	return m
 }
 
 // Close stops every tunnel, removes every device and closes the sockets.
@@ -304,33 +304,25 @@ func (e *Engine) Close() {
 		wg.Go(t.stop)
 	}
 	wg.Wait()
-	e.publish()
+	e.demux.clear()
 	e.stopWatchers()
 	for _, s := range e.socks {
 		s.close()
 	}
 }
 
-func (e *Engine) setName(name string, ours bool) {
+// setName records name as one of our devices, with its tunnel once it
+// runs (nil while it is being created).
+func (e *Engine) setName(name string, t *Tunnel) {
 	e.namesMu.Lock()
 	defer e.namesMu.Unlock()
-	if ours {
-		e.names[name] = true
-	} else {
-		delete(e.names, name)
-	}
+	e.names[name] = t
 }
 
-// publish rebuilds the demultiplexing table from e.tunnels; e.mu is held.
-func (e *Engine) publish() {
-	m := make(map[demuxKey]*Tunnel, len(e.tunnels))
-	all := make([]*Tunnel, 0, len(e.tunnels))
-	for _, t := range e.tunnels {
-		m[keyOf(t.cfg.Load())] = t
-		all = append(all, t)
-	}
-	e.demux.Store(&m)
-	e.byEndpoints.Store(&all)
+func (e *Engine) dropName(name string) {
+	e.namesMu.Lock()
+	defer e.namesMu.Unlock()
+	delete(e.names, name)
 }
 
 func (e *Engine) lookup(p *decap.Packet) *Tunnel {
@@ -338,18 +330,15 @@ func (e *Engine) lookup(p *decap.Packet) *Tunnel {
 	if p.HasKey() {
 		k.key, k.hasKey = p.Key, true
 	}
-	return (*e.demux.Load())[k]
+	return e.demux.get(k)
 }
 
 // checkUnique refuses a second tunnel with the same demultiplexing key:
 // the kernel could not tell their packets apart either. Tunnels named in
 // except are not compared.
 func (e *Engine) checkUnique(c *config.Tunnel, except map[string]bool) error {
-	k := keyOf(c)
-	for n, t := range e.tunnels {
-		if !except[n] && keyOf(t.cfg.Load()) == k {
-			return fmt.Errorf("tunnel %q already uses %s remote %s local %s with the same key", n, c.Mode, c.Remote, c.Local)
-		}
+	if t := e.demux.get(keyOf(c)); t != nil && !except[t.name] {
+		return fmt.Errorf("tunnel %q already uses %s remote %s local %s with the same key", t.name, c.Mode, c.Remote, c.Local)
 	}
 	return nil
 }

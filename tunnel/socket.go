@@ -105,7 +105,6 @@ func (s *socket) receive() {
 			continue
 		}
 		errRun = 0
-		demux := *s.e.demux.Load()
 		var last *Tunnel
 		var lastKey demuxKey
 		for i := 0; i < n; i++ {
@@ -121,7 +120,7 @@ func (s *socket) receive() {
 			}
 			t := last
 			if t == nil || k != lastKey {
-				t = demux[k]
+				t = s.e.demux.get(k)
 				last, lastKey = t, k
 			}
 			if t == nil {

@@ -71,11 +71,11 @@ func (e *Engine) readICMP(src ICMPSource) {
 		if len(tb.Quote) >= 4 {
 			sent = int(tb.Quote[2])<<8 | int(tb.Quote[3])
 		}
-		for _, t := range *e.byEndpoints.Load() {
+		e.demux.each(func(t *Tunnel) {
 			if quotesOwnPacket(t.cfg.Load(), &tb) {
 				t.learnPathMTU(tb.MTU, sent)
 			}
-		}
+		})
 	}
 }
 
@@ -114,9 +114,7 @@ func (e *Engine) watchLinks(ctx context.Context) {
 				return
 			case <-dirty:
 			}
-			for _, t := range *e.byEndpoints.Load() {
-				t.refreshUnderlay()
-			}
+			e.demux.each((*Tunnel).refreshUnderlay)
 			select {
 			case <-ctx.Done():
 				return
@@ -127,8 +125,8 @@ func (e *Engine) watchLinks(ctx context.Context) {
 	mtus := map[string]int{}
 	for ctx.Err() == nil {
 		err := e.env.WatchLinks(ctx, func(ev LinkEvent) {
-			if e.isTunnel(ev.Name) {
-				if t := e.tunnelNamed(ev.Name); t != nil {
+			if t, ours := e.tunnelNamed(ev.Name); ours {
+				if t != nil {
 					t.deviceMTU(ev.MTU) // `ip link set dev NAME mtu N`
 				}
 				return
@@ -155,21 +153,12 @@ func (e *Engine) watchLinks(ctx context.Context) {
 // linkSettle bounds how often link events make tunnels re-read routes.
 const linkSettle = 200 * time.Millisecond
 
-// isTunnel reports whether name is (or is becoming) one of our devices.
-func (e *Engine) isTunnel(name string) bool {
+// tunnelNamed reports whether name is (or is becoming) one of our devices,
+// and its tunnel once it runs, without taking e.mu (the link watcher must
+// not wait for an Add in progress).
+func (e *Engine) tunnelNamed(name string) (t *Tunnel, ours bool) {
 	e.namesMu.Lock()
 	defer e.namesMu.Unlock()
-	_, ok := e.names[name]
-	return ok
-}
-
-// tunnelNamed finds a running tunnel without taking e.mu (the link watcher
-// must not wait for an Add in progress).
-func (e *Engine) tunnelNamed(name string) *Tunnel {
-	for _, t := range *e.byEndpoints.Load() {
-		if t.name == name {
-			return t
-		}
-	}
-	return nil
+	t, ours = e.names[name]
+	return t, ours
 }

@@ -1,0 +1,167 @@
+package tunnel_test
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/tunnel"
+	"github.com/gretun/gretun/tunnel/tunneltest"
+)
+
+// keyed is the configuration of the i-th of many tunnels to one remote,
+// told apart by their keys, as `gretun bench --only scale` makes them.
+func keyed(t testing.TB, i int, extra string) config.Tunnel {
+	t.Helper()
+	c, err := config.Parse(fmt.Sprintf("s%d", i), strings.Fields(fmt.Sprintf("mode gre remote 192.0.2.2 local 192.0.2.1 key %d %s", i, extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// allocPerAdd is the heap allocated, in bytes, by adding the tunnels
+// from..to-1 divided by their number.
+func allocPerAdd(t *testing.T, s *side, from, to int) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := from; i < to; i++ {
+		if err := s.e.Add(keyed(t, i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	return (after.TotalAlloc - before.TotalAlloc) / uint64(to-from)
+}
+
+// TestEngineAddCostDoesNotGrow: adding a tunnel to an engine of thousands
+// costs what adding it to an engine of a hundred does. The engine once
+// rebuilt its whole demultiplexing table (and a list of every tunnel) on
+// each add, so that adding N tunnels took O(N²) time and garbage; the
+// garbage is what this measures, since time on a shared machine cannot be
+// trusted.
+func TestEngineAddCostDoesNotGrow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("adds 3,000 tunnels")
+	}
+	a := newSide(t, tunneltest.NewWire(), addrA, 1)
+	const few, many, step = 100, 3000, 100
+	allocPerAdd(t, a, 1, few)
+	small := allocPerAdd(t, a, few, few+step)
+	allocPerAdd(t, a, few+step, many)
+	large := allocPerAdd(t, a, many, many+step)
+	t.Logf("bytes allocated per add: %d with %d tunnels, %d with %d", small, few, large, many)
+	// What grows with the table: at least 8 bytes a tunnel (a pointer)
+	// per add, 24 KB at 3,000. One shard's copy is well under 4 KB.
+	if large > small+4096 {
+		t.Errorf("adding a tunnel allocates %d bytes among %d tunnels, %d among %d: the cost grows with the number of tunnels", large, many, small, few)
+	}
+}
+
+// countingHost counts what the engine asks of the host, by tunnel name
+// where the call has one.
+type countingHost struct {
+	tunnel.Host
+	mu    sync.Mutex
+	calls map[string]int // "RouteMTU", "HasLocalAddr", "CreateTUN s7", …
+}
+
+func (h *countingHost) count(call string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls[call]++
+}
+
+func (h *countingHost) reset() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.calls
+	h.calls = map[string]int{}
+	return c
+}
+
+func (h *countingHost) HasLocalAddr(a netip.Addr) (bool, error) {
+	h.count("HasLocalAddr")
+	return h.Host.HasLocalAddr(a)
+}
+
+func (h *countingHost) LinkExists(name string) (bool, error) {
+	h.count("LinkExists " + name)
+	return h.Host.LinkExists(name)
+}
+
+func (h *countingHost) RouteMTU(dst netip.Addr) (int, error) {
+	h.count("RouteMTU")
+	return h.Host.RouteMTU(dst)
+}
+
+func (h *countingHost) PrepareDevice(name string, mtu int) error {
+	h.count("PrepareDevice " + name)
+	return h.Host.PrepareDevice(name, mtu)
+}
+
+func (h *countingHost) SetMTU(name string, mtu int) error {
+	h.count("SetMTU " + name)
+	return h.Host.SetMTU(name, mtu)
+}
+
+// TestEngineReloadTouchesOnlyChanged: a SIGHUP with one line changed among
+// many reconfigures that one tunnel and asks the host nothing about the
+// others; no device is created or removed.
+func TestEngineReloadTouchesOnlyChanged(t *testing.T) {
+	const n = 500
+	host := &countingHost{calls: map[string]int{}}
+	a := newSide(t, tunneltest.NewWire(), addrA, 1, func(env *tunnel.Env) {
+		host.Host = env.Host
+		env.Host = host
+		create := env.CreateTUN
+		env.CreateTUN = func(name string, mtu int) (tun.Device, error) {
+			host.count("CreateTUN " + name)
+			return create(name, mtu)
+		}
+	})
+	want := make([]config.Tunnel, n)
+	for i := range want {
+		want[i] = keyed(t, i+1, "")
+	}
+	if err := a.e.Reload(want); err != nil {
+		t.Fatal(err)
+	}
+	if got := host.reset(); got["HasLocalAddr"] != n || got["CreateTUN s1"] != 1 {
+		t.Fatalf("the first load asked the host %v", got)
+	}
+	devs := map[string]*tunneltest.Device{}
+	for i := range want {
+		devs[want[i].Name] = a.dev(want[i].Name)
+	}
+	want[n/2] = keyed(t, n/2+1, "ttl 64")
+	if err := a.e.Reload(want); err != nil {
+		t.Fatal(err)
+	}
+	changed := want[n/2].Name
+	for call, k := range host.reset() {
+		if name, ok := strings.CutPrefix(call, "SetMTU "); ok && name == changed {
+			continue
+		}
+		if call != "HasLocalAddr" && call != "RouteMTU" || k != 1 {
+			t.Errorf("reloading one changed tunnel among %d called %s %d times", n, call, k)
+		}
+	}
+	if c, _ := a.e.Config(changed); c.TTL != 64 {
+		t.Errorf("%s has ttl %d after the reload", changed, c.TTL)
+	}
+	for name, d := range devs {
+		if a.dev(name) != d {
+			t.Errorf("%s has a new device", name)
+		}
+	}
+	if names := a.e.Names(); len(names) != n {
+		t.Errorf("%d tunnels after the reload", len(names))
+	}
+}
