@@ -47,7 +47,7 @@ type Device struct {
 	name   string
 	closed atomic.Bool
 
-	spare   []byte        // the tail of a read that overflows the caller's buffer
+	spare   []byte        // the tail of a read that overflows the caller's buffer, from spares
 	pending int           // bytes in spare: a super-packet the last drain read, split next
 	iov     [2]unix.Iovec // Read's; here so that it does not escape per call
 
@@ -57,6 +57,10 @@ type Device struct {
 }
 
 var _ tun.Device = (*Device)(nil)
+
+// spares lends Read its overflow buffer (64 KiB) for the length of a call,
+// or until the super-packet kept in it is split: an idle device holds none.
+var spares = sync.Pool{New: func() any { return new([maxRead]byte) }}
 
 // Open creates (or attaches to) the TUN device name with offloads.
 func Open(name string) (*Device, error) {
@@ -122,8 +126,9 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		return 0, fmt.Errorf("tundev: read at offset %d: want at least %d and a buffer beyond it", offset, VirtioHdrLen)
 	}
 	if d.spare == nil {
-		d.spare = make([]byte, maxRead) // untouched (no memory) until a read overflows
+		d.spare = spares.Get().(*[maxRead]byte)[:]
 	}
+	defer d.returnSpare()
 	defer clear(d.iov[:]) // keep no pointer into the caller's buffers
 	if d.pending == 0 {
 		first := bufs[0][offset-VirtioHdrLen:]
@@ -143,6 +148,15 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	in := d.spare[:d.pending]
 	d.pending = 0
 	return split(in, bufs, sizes, offset)
+}
+
+// returnSpare gives the spare buffer back unless it holds a super-packet
+// for the next Read.
+func (d *Device) returnSpare() {
+	if d.pending == 0 {
+		spares.Put((*[maxRead]byte)(d.spare))
+		d.spare = nil
+	}
 }
 
 // keep makes the super-packet of n bytes read into first (and on into the

@@ -296,16 +296,22 @@ func (e *Engine) Close() {
 		return
 	}
 	e.closed = true
+	e.stopWatchers() // the link events of our own removals are only work
 	// Removing a network device waits for RCU grace periods in the kernel;
-	// removing them all at once lets those waits overlap.
+	// removing many at once lets those waits overlap. Each blocks an OS
+	// thread while it waits (Go allows 10,000), hence the bound.
 	var wg sync.WaitGroup
+	removing := make(chan struct{}, maxRemoving)
 	for name, t := range e.tunnels {
 		delete(e.tunnels, name)
-		wg.Go(t.stop)
+		removing <- struct{}{}
+		wg.Go(func() {
+			t.stop()
+			<-removing
+		})
 	}
 	wg.Wait()
 	e.demux.clear()
-	e.stopWatchers()
 	for _, s := range e.socks {
 		s.close()
 	}
@@ -313,6 +319,9 @@ func (e *Engine) Close() {
 
 // setName records name as one of our devices, with its tunnel once it
 // runs (nil while it is being created).
+// maxRemoving is how many devices Close removes at once.
+const maxRemoving = 256
+
 func (e *Engine) setName(name string, t *Tunnel) {
 	e.namesMu.Lock()
 	defer e.namesMu.Unlock()

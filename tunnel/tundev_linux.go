@@ -1,6 +1,8 @@
 package tunnel
 
 import (
+	"syscall"
+
 	"github.com/gretun/gretun/tundev"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
@@ -15,21 +17,41 @@ func createTUN(name string, mtu int) (tun.Device, error) {
 	return tundev.Open(name)
 }
 
-// waitReadable blocks until dev has a packet to read, without holding any
-// buffer, and reports false once the device is closed. Devices without a
-// file (fakes) are taken as readable.
-func waitReadable(dev tun.Device) bool {
-	f := dev.File()
-	if f == nil {
-		return true
+// readiness tells whether a device has a packet to read, or waits until it
+// has, without holding any buffer. Made once per reading goroutine, it
+// allocates nothing per call. Devices without a file (fakes) are taken as
+// always readable.
+type readiness struct {
+	rc    syscall.RawConn
+	fds   [1]unix.PollFd
+	ready bool
+	poll  func(fd uintptr) bool // for rc.Read
+	check func(fd uintptr)      // for rc.Control
+}
+
+func newReadiness(dev tun.Device) *readiness {
+	r := &readiness{}
+	if f := dev.File(); f != nil {
+		r.rc, _ = f.SyscallConn()
 	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false
+	r.poll = func(fd uintptr) bool {
+		r.fds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+		n, err := unix.Poll(r.fds[:], 0)
+		r.ready = n > 0 || err != nil && err != unix.EINTR
+		return r.ready
 	}
-	err = rc.Read(func(fd uintptr) bool {
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
-		return n > 0 || err != nil && err != unix.EINTR
-	})
-	return err == nil
+	r.check = func(fd uintptr) { r.poll(fd) }
+	return r
+}
+
+// wait blocks until the device has a packet to read, and reports false
+// once the device is closed.
+func (r *readiness) wait() bool {
+	return r.rc == nil || r.rc.Read(r.poll) == nil
+}
+
+// now reports whether the device has a packet to read, without waiting; a
+// closed device counts as readable (the read says it is closed).
+func (r *readiness) now() bool {
+	return r.rc == nil || r.rc.Control(r.check) != nil || r.ready
 }

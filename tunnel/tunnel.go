@@ -239,8 +239,8 @@ type txBatch struct {
 // sending goroutine. The reader keeps the TUN drained while the sender is in
 // sendmmsg, and a sender that falls behind sends several reads' worth of
 // packets in one call: small packets, which the TUN delivers one per read,
-// are batched that way. Buffers are allocated once and touched only when
-// used, so an idle tunnel costs address space, not memory.
+// are batched that way. Batches are borrowed from txPool while the tunnel
+// sends, so an idle tunnel holds none.
 const txPipeline = 8
 
 // readDevice is the reading half of the sending path: it fills free
@@ -250,26 +250,19 @@ func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 	defer close(full)
 	bufSize := t.MTU()
 	batch := readBatch(t.dev.BatchSize(), bufSize)
-	made := 0
+	batches := txBatches{free: free}
+	ready := newReadiness(t.dev)
 	errRun := 0
 	for {
-		// Batches are made when the first packet arrives, and later when
-		// the sender holds all there are: an idle tunnel has none, a slow
-		// one keeps one.
-		if made == 0 && !waitReadable(t.dev) {
-			return
-		}
-		var b *txBatch
-		select {
-		case b = <-free:
-		default:
-			if made < txPipeline {
-				made++
-				b = &txBatch{}
-			} else {
-				b = <-free
+		// Batches are borrowed while packets come, and given back to the
+		// pool when none is queued: an idle tunnel waits holding none.
+		if !ready.now() {
+			batches.release()
+			if !ready.wait() {
+				return
 			}
 		}
+		b := batches.get()
 		if mtu := t.MTU(); mtu > bufSize || mtu < bufSize && readBatch(t.dev.BatchSize(), mtu) > batch {
 			bufSize, batch = mtu, readBatch(t.dev.BatchSize(), mtu)
 		}
