@@ -8,8 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -126,12 +129,20 @@ func RouteMTU(dst netip.Addr) (mtu int, dev string, err error) {
 }
 
 // HasLocalAddr reports whether a is configured on an interface of this
-// namespace (the IPv6 zone, if any, is ignored).
+// namespace (the IPv6 zone, if any, is ignored). It first asks the routing
+// table which device a's local route leads to and lists only that
+// device's addresses; only if a is not there does it list every address of
+// the namespace, a dump for which the kernel walks every device (with
+// 10,000 tunnels, 6 % of the time spent adding them).
 func HasLocalAddr(a netip.Addr) (bool, error) {
 	if !a.IsValid() {
 		return false, errors.New("netconf: local address check: no address")
 	}
 	a = a.Unmap().WithZone("")
+	if dev, ok := localRouteDevice(a); ok && deviceHasAddr(dev, a) {
+		return true, nil
+	}
+	fullAddrDumps.Add(1)
 	family := netlink.FAMILY_V4
 	if a.Is6() {
 		family = netlink.FAMILY_V6
@@ -146,6 +157,72 @@ func HasLocalAddr(a netip.Addr) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// fullAddrDumps counts HasLocalAddr's dumps of every address, for tests.
+var fullAddrDumps atomic.Int64
+
+// localRouteDevice returns the device of a's local route (the table entry
+// itself, RTM_F_FIB_MATCH, not the loopback a packet to it is routed by).
+func localRouteDevice(a netip.Addr) (int, bool) {
+	routes, err := netlink.RouteGetWithOptions(a.AsSlice(), &netlink.RouteGetOptions{FIBMatch: true})
+	if err != nil || len(routes) == 0 || routes[0].Type != unix.RTN_LOCAL || routes[0].LinkIndex == 0 {
+		return 0, false
+	}
+	return routes[0].LinkIndex, true
+}
+
+// deviceHasAddr reports whether a is among the addresses of device index,
+// listed by a dump that the kernel filters by device (strict checking,
+// Linux 4.20); an older kernel lists them all, and they are filtered here.
+func deviceHasAddr(index int, a netip.Addr) bool {
+	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		return false
+	}
+	defer s.Close()
+	_ = unix.SetsockoptInt(s.GetFd(), unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1)
+	req := nl.NewNetlinkRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}
+	family := nl.FAMILY_V4
+	if a.Is6() {
+		family = nl.FAMILY_V6
+	}
+	msg := nl.NewIfAddrmsg(family)
+	msg.Index = uint32(index)
+	req.AddData(msg)
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWADDR)
+	if err != nil {
+		return false
+	}
+	for _, m := range msgs {
+		ifa := nl.DeserializeIfAddrmsg(m)
+		if int(ifa.Index) != index {
+			continue
+		}
+		attrs, err := nl.ParseRouteAttr(m[ifa.Len():])
+		if err != nil {
+			continue
+		}
+		// The address is IFA_LOCAL where there is one (IFA_ADDRESS is then
+		// the peer of a point-to-point link), as netlink.AddrList reads it.
+		var addr, local []byte
+		for _, at := range attrs {
+			switch at.Attr.Type {
+			case unix.IFA_ADDRESS:
+				addr = at.Value
+			case unix.IFA_LOCAL:
+				local = at.Value
+			}
+		}
+		if local != nil {
+			addr = local
+		}
+		if got, ok := netip.AddrFromSlice(addr); ok && got.Unmap() == a {
+			return true
+		}
+	}
+	return false
 }
 
 // IgnoreRoutesWithLinkdown sets ignore_routes_with_linkdown=1 for link name,

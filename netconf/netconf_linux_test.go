@@ -134,6 +134,9 @@ func TestHasLocalAddr(t *testing.T) {
 	if err := n.Addr(a, "ua", "2001:db8::1/64"); err != nil {
 		t.Fatal(err)
 	}
+	// Local routes that are no configured address: the rest of 127/8, and
+	// a prefix routed to this host as a whole.
+	exec(t, n, a, "ip", "route", "add", "local", "198.51.100.0/24", "dev", "lo")
 	for _, tt := range []struct {
 		addr string
 		want bool
@@ -144,10 +147,18 @@ func TestHasLocalAddr(t *testing.T) {
 		{"2001:db8::1", true},
 		{"2001:db8::2", false},
 		{"127.0.0.1", true},
+		{"127.0.0.5", false},
+		{"198.51.100.7", false},
 	} {
+		dumps := fullAddrDumps.Load()
 		got, err := HasLocalAddr(netip.MustParseAddr(tt.addr))
 		if got != tt.want || err != nil {
 			t.Errorf("HasLocalAddr(%s) = %v, %v; want %v", tt.addr, got, err, tt.want)
+		}
+		// A configured address is found on its own device, without
+		// listing every device's addresses.
+		if tt.want && fullAddrDumps.Load() != dumps {
+			t.Errorf("HasLocalAddr(%s) listed the addresses of every device", tt.addr)
 		}
 	}
 	if _, err := HasLocalAddr(netip.Addr{}); err == nil {
