@@ -150,6 +150,11 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return split(in, bufs, sizes, offset)
 }
 
+// Buffered reports whether the next Read has a packet without reading the
+// file: a super-packet met while draining, kept in the spare buffer. A
+// poll of the file does not show it.
+func (d *Device) Buffered() bool { return d.pending > 0 }
+
 // returnSpare gives the spare buffer back unless it holds a super-packet
 // for the next Read.
 func (d *Device) returnSpare() {

@@ -95,17 +95,22 @@ func TestReadKeepsSuperPacket(t *testing.T) {
 	queue(plain(t, "after"))
 	bufs, sizes := testBufs(8, 1500)
 	var got [][]string
+	var buffered []bool // the kept super-packet is not on the file: Buffered says so
 	for range 3 {
 		p, err := readPayloads(t, d, bufs, sizes)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, p)
+		buffered = append(buffered, d.Buffered())
 	}
 	s := string(payload)
 	want := [][]string{{"first", "second"}, {s[:1000], s[1000:2000], s[2000:]}, {"after"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("three Reads (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]bool{true, false, false}, buffered); diff != "" {
+		t.Errorf("Buffered after each Read (-want +got):\n%s", diff)
 	}
 }
 

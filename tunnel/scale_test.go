@@ -173,6 +173,8 @@ type pollDevice struct {
 	r, w  *os.File
 	mu    sync.Mutex
 	queue [][]byte
+	after []byte // kept by the next Read from the queue, for the one after
+	kept  []byte // returned by the next Read without reading the pipe
 }
 
 func newPollDevice(name string) (*pollDevice, error) {
@@ -190,7 +192,25 @@ func (d *pollDevice) Inject(pkt []byte) {
 	d.w.Write([]byte{0})
 }
 
+// InjectKept queues pkt, and kept behind it the way tundev keeps a
+// super-packet met while draining: the Read that returns pkt keeps it for
+// the next Read, and the pipe shows only pkt.
+func (d *pollDevice) InjectKept(pkt, kept []byte) {
+	d.mu.Lock()
+	d.after = kept
+	d.mu.Unlock()
+	d.Inject(pkt)
+}
+
 func (d *pollDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	d.mu.Lock()
+	if k := d.kept; k != nil {
+		d.kept = nil
+		d.mu.Unlock()
+		sizes[0] = copy(bufs[0][offset:], k)
+		return 1, nil
+	}
+	d.mu.Unlock()
 	var b [1]byte
 	if _, err := d.r.Read(b[:]); err != nil {
 		return 0, os.ErrClosed
@@ -199,7 +219,14 @@ func (d *pollDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	defer d.mu.Unlock()
 	sizes[0] = copy(bufs[0][offset:], d.queue[0])
 	d.queue = d.queue[1:]
+	d.kept, d.after = d.after, nil
 	return 1, nil
+}
+
+func (d *pollDevice) Buffered() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.kept != nil
 }
 
 func (d *pollDevice) Write(bufs [][]byte, offset int) (int, error) { return len(bufs), nil }
@@ -267,4 +294,30 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 		}
 	}
 	t.Fatalf("sent all: %v; %d bytes of heap per idle tunnel after sending", sent(), perTunnel)
+}
+
+// TestKeptPacketIsSent: a packet the device keeps for its next Read (a
+// super-packet tundev met while draining) is read and sent although the
+// device's file shows nothing more to read.
+func TestKeptPacketIsSent(t *testing.T) {
+	var dev *pollDevice
+	a := newSide(t, tunneltest.NewWire(), addrA, 1, func(env *tunnel.Env) {
+		env.CreateTUN = func(name string, mtu int) (tun.Device, error) {
+			var err error
+			dev, err = newPollDevice(name)
+			return dev, err
+		}
+	})
+	if err := a.e.Add(keyed(t, 1, "")); err != nil {
+		t.Fatal(err)
+	}
+	dev.InjectKept(udp4("198.51.100.1", "203.0.113.1", 100), udp4("198.51.100.1", "203.0.113.1", 200))
+	var sent uint64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		st, _ := a.e.Show("s1")
+		if sent = st[0].Stats.TxPackets; sent == 2 {
+			return
+		}
+	}
+	t.Fatalf("%d packets sent, want 2: the kept one waits for another to arrive", sent)
 }

@@ -22,18 +22,24 @@ func createTUN(name string, mtu int) (tun.Device, error) {
 // allocates nothing per call. Devices without a file (fakes) are taken as
 // always readable.
 type readiness struct {
-	rc    syscall.RawConn
-	fds   [1]unix.PollFd
-	ready bool
-	poll  func(fd uintptr) bool // for rc.Read
-	check func(fd uintptr)      // for rc.Control
+	rc       syscall.RawConn
+	buffered buffered // nil if the device keeps no packets of its own
+	fds      [1]unix.PollFd
+	ready    bool
+	poll     func(fd uintptr) bool // for rc.Read
+	check    func(fd uintptr)      // for rc.Control
 }
+
+// buffered is a device that may hold a packet for its next Read that its
+// file does not show (tundev.Device).
+type buffered interface{ Buffered() bool }
 
 func newReadiness(dev tun.Device) *readiness {
 	r := &readiness{}
 	if f := dev.File(); f != nil {
 		r.rc, _ = f.SyscallConn()
 	}
+	r.buffered, _ = dev.(buffered)
 	r.poll = func(fd uintptr) bool {
 		r.fds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
 		n, err := unix.Poll(r.fds[:], 0)
@@ -47,11 +53,13 @@ func newReadiness(dev tun.Device) *readiness {
 // wait blocks until the device has a packet to read, and reports false
 // once the device is closed.
 func (r *readiness) wait() bool {
-	return r.rc == nil || r.rc.Read(r.poll) == nil
+	return r.rc == nil || r.isBuffered() || r.rc.Read(r.poll) == nil
 }
 
 // now reports whether the device has a packet to read, without waiting; a
 // closed device counts as readable (the read says it is closed).
 func (r *readiness) now() bool {
-	return r.rc == nil || r.rc.Control(r.check) != nil || r.ready
+	return r.rc == nil || r.isBuffered() || r.rc.Control(r.check) != nil || r.ready
 }
+
+func (r *readiness) isBuffered() bool { return r.buffered != nil && r.buffered.Buffered() }
