@@ -1,7 +1,9 @@
 package tunnel
 
 import (
+	"os"
 	"syscall"
+	"time"
 
 	"github.com/gretun/gretun/tundev"
 	"golang.org/x/sys/unix"
@@ -22,6 +24,7 @@ func createTUN(name string, mtu int) (tun.Device, error) {
 // allocates nothing per call. Devices without a file (fakes) are taken as
 // always readable.
 type readiness struct {
+	file     *os.File
 	rc       syscall.RawConn
 	buffered buffered // nil if the device keeps no packets of its own
 	fds      [1]unix.PollFd
@@ -37,6 +40,7 @@ type buffered interface{ Buffered() bool }
 func newReadiness(dev tun.Device) *readiness {
 	r := &readiness{}
 	if f := dev.File(); f != nil {
+		r.file = f
 		r.rc, _ = f.SyscallConn()
 	}
 	r.buffered, _ = dev.(buffered)
@@ -54,6 +58,17 @@ func newReadiness(dev tun.Device) *readiness {
 // once the device is closed.
 func (r *readiness) wait() bool {
 	return r.rc == nil || r.isBuffered() || r.rc.Read(r.poll) == nil
+}
+
+// waitFor is wait for at most d; it reports false when d passed first (or
+// the device is closed: the read that follows says so).
+func (r *readiness) waitFor(d time.Duration) bool {
+	if r.rc == nil || r.isBuffered() || r.file.SetReadDeadline(time.Now().Add(d)) != nil {
+		return true
+	}
+	err := r.rc.Read(r.poll)
+	r.file.SetReadDeadline(time.Time{})
+	return err == nil
 }
 
 // now reports whether the device has a packet to read, without waiting; a

@@ -255,8 +255,9 @@ func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 	errRun := 0
 	for {
 		// Batches are borrowed while packets come, and given back to the
-		// pool when none is queued: an idle tunnel waits holding none.
-		if !ready.now() {
+		// pool once none has come for idleAfter: an idle tunnel waits
+		// holding none, a busy one keeps them between packets.
+		if !ready.now() && (batches.out == 0 || !ready.waitFor(idleAfter)) {
 			batches.release()
 			if !ready.wait() {
 				return
@@ -353,6 +354,10 @@ func (t *Tunnel) transmit() {
 		for _, b := range batches {
 			free <- b
 		}
+		// Keep no pointer into the batches once given back: they may go
+		// back to txPool, which can free them only if nothing points there.
+		clear(out)
+		clear(batches)
 	}
 }
 

@@ -1,6 +1,9 @@
 package tunnel
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // txPool lends sending batches (a TUN read's worth of buffers, about 75 KB
 // at MTU 1476) to the tunnels that are sending. A tunnel borrows them when
@@ -8,6 +11,10 @@ import "sync"
 // idle tunnels hold none; batches nobody borrows again are freed by the
 // garbage collector.
 var txPool = sync.Pool{New: func() any { return new(txBatch) }}
+
+// idleAfter is how long a tunnel's device may have nothing to read before
+// the tunnel gives its batches back.
+const idleAfter = 100 * time.Millisecond
 
 // txBatches is a reading goroutine's account of the batches it borrowed:
 // at most txPipeline, each either in free or with the sending goroutine.
