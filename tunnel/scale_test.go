@@ -213,7 +213,7 @@ func (d *pollDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	d.mu.Unlock()
 	var b [1]byte
 	if _, err := d.r.Read(b[:]); err != nil {
-		return 0, os.ErrClosed
+		return 0, err // closed, or the engine's read deadline
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -255,13 +255,11 @@ func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 	errRun := 0
 	for {
 		// Batches are borrowed while packets come, and given back to the
-		// pool once none has come for idleAfter: an idle tunnel waits
-		// holding none, a busy one keeps them between packets.
-		if !ready.now() && (batches.out == 0 || !ready.waitFor(idleAfter)) {
-			batches.release()
-			if !ready.wait() {
-				return
-			}
+		// pool once none has come for idleAfter (the read's deadline): an
+		// idle tunnel waits holding none, a busy one keeps them between
+		// packets.
+		if batches.out == 0 && !ready.wait() {
+			return
 		}
 		b := batches.get()
 		if mtu := t.MTU(); mtu > bufSize || mtu < bufSize && readBatch(t.dev.BatchSize(), mtu) > batch {
@@ -270,10 +268,16 @@ func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 		if b.bufs == nil || len(b.bufs) < batch || len(b.bufs[0]) < innerOffset+bufSize {
 			b.bufs, b.sizes = makeBufs(batch, bufSize)
 		}
+		ready.expireAfter(idleAfter)
 		n, err := t.dev.Read(b.bufs, b.sizes, innerOffset)
 		if err != nil {
 			if t.stopping.Load() || errors.Is(err, os.ErrClosed) {
 				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				free <- b
+				batches.release()
+				continue
 			}
 			// A super-packet with more segments than the batch, or one larger
 			// than the buffers (the MTU grew): count, recover, carry on.
