@@ -14,7 +14,7 @@ var txPool = sync.Pool{New: func() any { return new(txBatch) }}
 
 // idleAfter is how long a tunnel's device may have nothing to read before
 // the tunnel gives its batches back.
-const idleAfter = 100 * time.Millisecond
+const idleAfter = 10 * time.Millisecond
 
 // txBatches is a reading goroutine's account of the batches it borrowed:
 // at most txPipeline, each either in free or with the sending goroutine.
