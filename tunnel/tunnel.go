@@ -599,16 +599,26 @@ type fragPool struct {
 	used int
 }
 
+// fragment splits the outer packet pkt into fragments of at most mtu bytes
+// (encap.Fragment) in buffers from the pool. An mtu below IPv4's minimum
+// of 68 is unusable and refused before any arithmetic with it.
 func (f *fragPool) fragment(pkt []byte, mtu int) (int, error) {
-	need := (len(pkt)+mtu-1)/(mtu-header.IPv4MinLen-8) + 1
+	if mtu < pmtu.MinMTU4 {
+		return 0, encap.ErrFragmentMTU
+	}
+	// Each fragment carries at least mtu-60 (the longest header) bytes of
+	// payload, rounded down to 8, and one buffer is spare; none is longer
+	// than the packet.
+	need := len(pkt)/((mtu-header.IPv4MaxLen)&^7) + 2
+	size := min(mtu, len(pkt))
 	for len(f.bufs) < f.used+need {
-		f.bufs = append(f.bufs, make([]byte, 0, header.IPv4MaxPacket))
+		f.bufs = append(f.bufs, nil)
 	}
 	for i := f.used; i < f.used+need; i++ {
-		if cap(f.bufs[i]) < mtu {
-			f.bufs[i] = make([]byte, 0, mtu)
+		if cap(f.bufs[i]) < size {
+			f.bufs[i] = make([]byte, 0, size)
 		}
-		f.bufs[i] = f.bufs[i][:mtu]
+		f.bufs[i] = f.bufs[i][:size]
 	}
 	n, err := encap.Fragment(pkt, mtu, f.bufs[f.used:f.used+need])
 	if err != nil {
