@@ -54,6 +54,7 @@ type Engine struct {
 
 	watchCancel context.CancelFunc
 	watchers    sync.WaitGroup
+	addrsDirty  chan struct{} // see watchAddrs
 
 	namesMu sync.Mutex
 	names   map[string]bool // devices we create, also while being created

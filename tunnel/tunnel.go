@@ -3,7 +3,6 @@ package tunnel
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -50,7 +49,8 @@ type Tunnel struct {
 	// inner packets are answered, never black-holed).
 	pmtu     pmtu.State
 	icmpRate pmtu.Limiter
-	icmpOut  [][]byte // ICMP errors for the device, gathered per batch
+	icmpOut  [][]byte                   // ICMP errors for the device, gathered per batch
+	addr6    atomic.Pointer[netip.Addr] // the device's IPv6 address, for icmpSource
 
 	ka        atomic.Pointer[keepalive.Machine] // nil when keepalives are off
 	kaKick    chan struct{}
@@ -433,58 +433,57 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 // mayFragment decides about an inner packet larger than the tunnel's path
 // MTU: one that may be fragmented goes on (its outer packet will be); one
 // that may not is dropped and answered with ICMP Fragmentation Needed or
-// Packet Too Big, built in place in front of it (RFC 1191, RFC 4443).
+// Packet Too Big, built in place in front of it (RFC 1191, RFC 4443). The
+// rate limit comes before any work on the answer.
 func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
+	switch err := pmtu.Check(inner, mtu); {
+	case errors.Is(err, pmtu.ErrMayFragment), errors.Is(err, pmtu.ErrFits):
+		return true
+	case err != nil:
+		t.counters.add(txTooBig, 1)
+		return false
+	}
+	t.counters.add(txTooBig, 1)
+	if !t.icmpRate.Allow(now) {
+		t.counters.add(txICMPLimited, 1)
+		return false
+	}
 	hdr := pmtu.HeaderLen4
 	if inner[0]>>4 == 6 {
 		hdr = pmtu.HeaderLen6
 	}
 	start := innerOffset - hdr
-	src := t.icmpSource(inner)
-	if hdr == pmtu.HeaderLen4 && len(inner) >= header.IPv4MinLen {
-		// Linux drops an IPv4 packet that arrives with one of its own
-		// addresses as source (a martian unless accept_local), and every
-		// address icmpSource finds is one: the error would reach no sender,
-		// on this host or behind it. Speak for the inner destination
-		// instead; its route leads into this tunnel, so even strict
-		// rp_filter accepts the error.
-		src = netip.AddrFrom4(header.IPv4(inner).Dst())
-	}
-	n, err := pmtu.TooBig(buf[start:], inner, mtu, src)
-	switch {
-	case errors.Is(err, pmtu.ErrMayFragment), errors.Is(err, pmtu.ErrFits):
-		return true
-	case err != nil:
-		t.counters.add(txTooBig, 1)
-	case !t.icmpRate.Allow(now):
-		t.counters.add(txTooBig, 1)
-		t.counters.add(txICMPLimited, 1)
-	default:
-		t.counters.add(txTooBig, 1)
+	if n, err := pmtu.TooBig(buf[start:], inner, mtu, t.icmpSource(inner)); err == nil {
 		t.counters.add(txICMP, 1)
 		t.icmpOut = append(t.icmpOut, buf[start-tunHeader:start+n])
 	}
 	return false
 }
 
-// icmpSource picks the source of an ICMP error about inner: the tunnel
-// device's own address of that family, as a Linux router would, else for
-// IPv4 the tunnel's local endpoint.
+// icmpSource picks the source of an ICMP error about inner, a packet
+// pmtu.Check found well-formed: its destination, for which the error
+// speaks, as the kernel's does when it answers for a local address.
+// Every address of this host would be wrong: Linux drops IPv4 arriving
+// with one of its own addresses as source (a martian unless accept_local),
+// a link-local source never reaches a sender behind this router, and a
+// device may have no other IPv6 address. The destination's route leads
+// into this tunnel, so even strict reverse-path filtering accepts the
+// error, whether a sender on this host gets it or one behind it.
+//
+// An IPv6 packet to a multicast group may be answered too (RFC 4443
+// §2.4(e.3)); a group is no source, so the device's own address stands in,
+// from the cache the address watcher keeps (never looked up per packet).
 func (t *Tunnel) icmpSource(inner []byte) netip.Addr {
-	v6 := inner[0]>>4 == 6
-	if ifc, err := net.InterfaceByName(t.name); err == nil {
-		if addrs, err := ifc.Addrs(); err == nil {
-			for _, a := range addrs {
-				if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is6() == v6 && !p.Addr().IsLinkLocalUnicast() {
-					return p.Addr()
-				}
-			}
-		}
+	if inner[0]>>4 == 4 {
+		return netip.AddrFrom4(header.IPv4(inner).Dst())
 	}
-	if v6 {
-		return netip.Addr{}
+	if dst := netip.AddrFrom16(header.IPv6(inner).Dst()); !dst.IsMulticast() {
+		return dst
 	}
-	return t.cfg.Load().Local
+	if a := t.addr6.Load(); a != nil {
+		return *a
+	}
+	return netip.Addr{}
 }
 
 // writeICMP returns the batch's ICMP errors to the inner senders.

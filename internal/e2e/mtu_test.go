@@ -193,6 +193,49 @@ func TestMTUPathException(t *testing.T) {
 	}
 }
 
+// TestMTUPathExceptionLinkLocal is the IPv6 case of TestMTUPathException
+// over tunnel devices with link-local addresses only, as on routed links:
+// gretun once needed a global address on its device as the source of
+// Packet Too Big, found none, and black-holed oversize packets. Senders
+// both behind router A and on it learn the path MTU.
+func TestMTUPathExceptionLinkLocal(t *testing.T) {
+	t.Parallel()
+	tp := narrowPath(t)
+	words := []string{"mode", "gre", "pmtudisc"}
+	tp.Run(tp.A, pmtuDevice, append(words, "remote", narrowB, "local", narrowA)...)
+	tp.Run(tp.B, "ta", append(words, "remote", narrowA, "local", narrowB)...)
+	tp.Sh(tp.A, "ip", "-6", "addr", "add", "fe80::a/64", "dev", pmtuDevice, "nodad")
+	tp.Sh(tp.B, "ip", "-6", "addr", "add", "fe80::b/64", "dev", "ta", "nodad")
+	tp.Sh(tp.A, "ip", "link", "set", "dev", pmtuDevice, "up")
+	tp.Sh(tp.B, "ip", "link", "set", "dev", "ta", "up")
+	h := tp.routedHost(t)
+	dst := innerB6 // on B's loopback, routed into the tunnel by A
+	tp.Sh(tp.B, "ip", "-6", "addr", "add", dst+"/128", "dev", "lo")
+	tp.Sh(tp.A, "ip", "-6", "route", "add", dst+"/128", "dev", pmtuDevice)
+	for _, dev := range []struct{ ns, name string }{{tp.A, pmtuDevice}, {tp.B, "ta"}} {
+		if out := tp.Sh(dev.ns, "ip", "-6", "addr", "show", "dev", dev.name, "scope", "global"); strings.TrimSpace(out) != "" {
+			t.Fatalf("%s has a global address:\n%s", dev.name, out)
+		}
+	}
+	tp.Ping(h, dst, "-6", "-s", "100")
+
+	want := narrowHop - 24
+	for _, from := range []string{h, tp.A} {
+		got := 0
+		var out string
+		for i := 0; i < 10 && got != want; i++ {
+			out, _ = tp.Exec(from, "ping", "-6", "-M", "do", "-s", "1400", "-c", "2", "-i", "0.1", "-W", "1", dst)
+			got = tp.routeMTU(from, dst)
+		}
+		if got != want {
+			t.Fatalf("from %s: ip -6 route get %s reports mtu %d, want %d; last ping:\n%s\ngretun on A: %+v",
+				from, dst, got, want, out, tp.Stats(tp.A, pmtuDevice))
+		}
+		// The largest packet the exception allows crosses the narrow hop.
+		tp.Ping(from, dst, "-6", "-M", "do", "-s", fmt.Sprint(want-48))
+	}
+}
+
 // routedHost puts host H behind A on the narrow-path topology, on
 // 198.51.100.64/26 (A is .65, H .66) and 2001:db8:2::/64 (A is ::1, H
 // ::2), routed through the tunnel both ways, and returns its namespace.
