@@ -25,12 +25,20 @@ const (
 	DefaultKeepaliveRetries = 3
 )
 
-// DF policies as `ip tunnel` names them.
+// DF policies as `ip tunnel` names them, with the kernel's meanings
+// (ip_tunnel_xmit). `ip tunnel add` defaults to pmtudisc: Parse starts
+// from DFSet, and an empty Tunnel.DF means it too.
 const (
-	DFInherit = "inherit"    // copy the inner DF (gretun's default)
-	DFSet     = "pmtudisc"   // always set DF on the outer header
-	DFClear   = "nopmtudisc" // never set DF; oversize DF packets still get ICMP
-	DFIgnore  = "ignore-df"  // never set DF and fragment even DF packets
+	// DFSet always sets DF on the outer header. Inner IPv4 packets
+	// without DF that do not fit the path are fragmented before they are
+	// encapsulated.
+	DFSet = "pmtudisc"
+	// DFInherit copies DF from an inner IPv4 header and leaves it clear
+	// for IPv6; outer packets without DF are fragmented to fit.
+	DFInherit = "nopmtudisc"
+	// DFIgnore never sets DF and fragments even the outer packets of
+	// inner packets with DF.
+	DFIgnore = "ignore-df"
 )
 
 // Underlay send paths (`underlay raw|packet`). The zero value of
@@ -64,7 +72,7 @@ type Tunnel struct {
 	OCsum      bool       `json:"ocsum,omitempty"`
 	ISeq       bool       `json:"iseq,omitempty"`
 	OSeq       bool       `json:"oseq,omitempty"`
-	DF         string     `json:"df,omitempty"`  // DFInherit (empty), DFSet, DFClear, DFIgnore
+	DF         string     `json:"df"`            // DFSet (also empty), DFInherit, DFIgnore
 	MTU        int        `json:"mtu,omitempty"` // 0 follows the underlay
 
 	KeepalivePeriod  time.Duration `json:"keepalive_period,omitempty"` // 0: no keepalives
@@ -81,7 +89,7 @@ const MaxNameLen = 15
 
 // Parse builds a Tunnel named name from iproute2-style words and validates it.
 func Parse(name string, words []string) (Tunnel, error) {
-	t := Tunnel{Name: name}
+	t := Tunnel{Name: name, DF: DFSet}
 	if err := t.Apply(words); err != nil {
 		return Tunnel{}, err
 	}
@@ -163,7 +171,12 @@ func (t *Tunnel) Apply(words []string) error {
 			if err != nil {
 				return fmt.Errorf("invalid tos %q (want hexadecimal 0-ff, e.g. 0x10, or inherit)", v)
 			}
+			// The kernel reads an odd value (`tos 1`, `0x11`) as
+			// inherit: bit 0 is its inherit flag.
 			t.TOS, t.TOSInherit = int(n), false
+			if n&1 != 0 {
+				t.TOS, t.TOSInherit = 0, true
+			}
 		case "key", "ikey", "okey":
 			v, err := value()
 			if err != nil {
@@ -199,12 +212,16 @@ func (t *Tunnel) Apply(words []string) error {
 			t.ISeq, t.OSeq = false, false
 		case "pmtudisc":
 			t.DF = DFSet
-		case "nopmtudisc":
-			t.DF = DFClear
+		case "nopmtudisc", "inherit-df":
+			t.DF = DFInherit
 		case "ignore-df":
 			t.DF = DFIgnore
-		case "noignore-df", "inherit-df":
-			t.DF = ""
+		case "noignore-df":
+			// ignore-df implies nopmtudisc (the kernel refuses it
+			// with pmtudisc), which stays.
+			if t.DF == DFIgnore {
+				t.DF = DFInherit
+			}
 		case "mtu":
 			v, err := value()
 			if err != nil {
@@ -306,6 +323,19 @@ func (t *Tunnel) Validate() error {
 	if t.TTL < 0 || t.TTL > 255 {
 		return fmt.Errorf("invalid ttl %d", t.TTL)
 	}
+	if t.TOS < 0 || t.TOS > 255 {
+		return fmt.Errorf("invalid tos %d", t.TOS)
+	}
+	switch t.DF {
+	case "", DFSet, DFIgnore:
+	case DFInherit:
+		// As iproute2 says: the kernel would set DF anyway.
+		if t.TTL != 0 {
+			return errors.New("ttl != 0 and nopmtudisc are incompatible (use ttl inherit)")
+		}
+	default:
+		return fmt.Errorf("unknown df policy %q (want pmtudisc, nopmtudisc or ignore-df)", t.DF)
+	}
 	if t.MTU != 0 && (t.MTU < 68 || t.MTU > 65535-t.Overhead()) {
 		return fmt.Errorf("invalid mtu %d (want 68-%d)", t.MTU, 65535-t.Overhead())
 	}
@@ -391,7 +421,7 @@ func (t *Tunnel) Encap() encap.Config {
 		Remote:     t.Remote,
 		TTL:        uint8(t.TTL),
 		TOS:        uint8(t.TOS),
-		TOSInherit: t.TOSInherit,
+		TOSInherit: t.tosInherit(),
 		Key:        t.OKey,
 		HasKey:     t.HasOKey,
 		Checksum:   t.OCsum,
@@ -401,13 +431,19 @@ func (t *Tunnel) Encap() encap.Config {
 		c.Mode = encap.ModeIPIP
 	}
 	switch t.DF {
-	case DFSet:
+	case "", DFSet:
 		c.DF = encap.DFSet
-	case DFClear, DFIgnore:
+	case DFInherit:
+		c.DF = encap.DFInherit
+	case DFIgnore:
 		c.DF = encap.DFClear
 	}
 	return c
 }
+
+// tosInherit reports whether the outer TOS copies the inner one: `tos
+// inherit`, or an odd value, which the kernel reads the same way.
+func (t *Tunnel) tosInherit() bool { return t.TOSInherit || t.TOS&1 != 0 }
 
 // Policy returns the receiving side's configuration.
 func (t *Tunnel) Policy() decap.Policy {
@@ -432,7 +468,7 @@ func (t Tunnel) String() string {
 	} else {
 		fmt.Fprintf(&b, " ttl %d", t.TTL)
 	}
-	if t.TOSInherit {
+	if t.tosInherit() {
 		b.WriteString(" tos inherit")
 	} else if t.TOS != 0 {
 		fmt.Fprintf(&b, " tos 0x%x", t.TOS)
@@ -451,8 +487,8 @@ func (t Tunnel) String() string {
 	b.WriteString(pair(t.ISeq, t.OSeq, "seq"))
 	b.WriteString(pair(t.ICsum, t.OCsum, "csum"))
 	switch t.DF {
-	case DFSet, DFClear, DFIgnore:
-		b.WriteString(" " + t.DF)
+	case DFInherit, DFIgnore:
+		b.WriteString(" " + t.DF) // pmtudisc, the default, is not shown
 	}
 	if t.MTU != 0 {
 		fmt.Fprintf(&b, " mtu %d", t.MTU)

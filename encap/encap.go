@@ -46,11 +46,12 @@ func (m Mode) String() string {
 type DFPolicy uint8
 
 const (
-	// DFInherit copies DF from an inner IPv4 header; IPv6 inside leaves it clear.
+	// DFInherit copies DF from an inner IPv4 header; IPv6 inside leaves it
+	// clear (nopmtudisc).
 	DFInherit DFPolicy = iota
 	// DFSet always sets DF (pmtudisc).
 	DFSet
-	// DFClear never sets DF (nopmtudisc, ignore-df).
+	// DFClear never sets DF (ignore-df).
 	DFClear
 )
 

@@ -11,7 +11,8 @@ import (
 // FuzzFragment fragments arbitrary packets at arbitrary MTUs, tiny and
 // negative ones included (a route with `mtu lock 28` once made this divide
 // by zero): it never panics, refuses MTUs below IPv4's 68, and what it
-// returns fits the MTU and reassembles to the packet.
+// returns fits the MTU after the headroom asked for and reassembles to the
+// packet.
 func FuzzFragment(f *testing.F) {
 	pkt := make([]byte, 1400)
 	pkt[0] = 0x45
@@ -19,13 +20,18 @@ func FuzzFragment(f *testing.F) {
 	pkt[8], pkt[9] = 64, header.ProtoGRE
 	header.IPv4(pkt).UpdateChecksum()
 	for _, mtu := range []int{-1, 0, 1, 27, 28, 29, 36, 67, 68, 69, 576, 1399, 1400, 1500} {
-		f.Add(pkt, mtu)
+		f.Add(pkt, mtu, false)
+		f.Add(pkt, mtu, true)
 	}
 	var pool fragPool
-	f.Fuzz(func(t *testing.T, pkt []byte, mtu int) {
+	f.Fuzz(func(t *testing.T, pkt []byte, mtu int, inner bool) {
+		head := 0
+		if inner {
+			head = innerOffset
+		}
 		pool.reset()
-		n, err := pool.fragment(pkt, mtu)
-		if err != nil {
+		n, ok := pool.fragment(pkt, mtu, head)
+		if !ok {
 			return
 		}
 		if mtu < 68 {
@@ -33,6 +39,7 @@ func FuzzFragment(f *testing.F) {
 		}
 		var payload []byte
 		for i, fr := range pool.last(n) {
+			fr = fr[head:]
 			if len(fr) > mtu {
 				t.Fatalf("fragment %d is %d bytes, mtu %d", i, len(fr), mtu)
 			}

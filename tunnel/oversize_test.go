@@ -1,6 +1,7 @@
 package tunnel_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"net/netip"
@@ -36,22 +37,24 @@ func waitStats(t *testing.T, s *side, name string, ok func(tunnel.Stats) bool) t
 // daemon die with every tunnel. Such an MTU is unusable: packets that do
 // not fit it are dropped and counted, and the engine lives on.
 func TestEngineTinyUnderlayMTU(t *testing.T) {
-	for _, mtu := range []int{1, 20, 27, 28, 29, 35, 36, 67} {
-		w := tunneltest.NewWire()
-		a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
-		a.host.Underlay = mtu
-		mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1 nopmtudisc mtu 1400")
-		mustAdd(t, b, "t0", "mode gre remote 192.0.2.1 local 192.0.2.2")
-		a.dev("t0").Inject(udp4("198.51.100.1", "203.0.113.1", 100))
-		st := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxErrors > 0 })
-		if st.TxErrors != 1 || st.TxTooBig != 1 || st.TxPackets != 0 {
-			t.Errorf("underlay MTU %d: tx_errors %d, tx_too_big %d, tx_packets %d; want the packet dropped as too big",
-				mtu, st.TxErrors, st.TxTooBig, st.TxPackets)
-		}
-		select {
-		case p := <-b.dev("t0").Written:
-			t.Errorf("underlay MTU %d: a packet arrived: %x", mtu, p)
-		default:
+	for _, df := range []string{"pmtudisc", "nopmtudisc", "ignore-df"} {
+		for _, mtu := range []int{1, 20, 27, 28, 29, 35, 36, 67} {
+			w := tunneltest.NewWire()
+			a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+			a.host.Underlay = mtu
+			mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1 mtu 1400 "+df)
+			mustAdd(t, b, "t0", "mode gre remote 192.0.2.1 local 192.0.2.2")
+			a.dev("t0").Inject(udp4("198.51.100.1", "203.0.113.1", 100))
+			st := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxErrors > 0 })
+			if st.TxErrors != 1 || st.TxTooBig != 1 || st.TxPackets != 0 {
+				t.Errorf("%s, underlay MTU %d: tx_errors %d, tx_too_big %d, tx_packets %d; want the packet dropped as too big",
+					df, mtu, st.TxErrors, st.TxTooBig, st.TxPackets)
+			}
+			select {
+			case p := <-b.dev("t0").Written:
+				t.Errorf("%s, underlay MTU %d: a packet arrived: %x", df, mtu, p)
+			default:
+			}
 		}
 	}
 }
@@ -135,5 +138,71 @@ func TestEngineTooBigSource(t *testing.T) {
 	}
 	if n := lookups.Load() - before; n != 0 {
 		t.Errorf("the device's addresses were read %d times for 200 oversize packets, want 0", n)
+	}
+}
+
+// TestEngineDefaultDF: with the default pmtudisc every outer packet has DF.
+// An IPv4 packet without DF larger than the path is fragmented before it
+// is encapsulated, each fragment in its own outer packet; an IPv6 packet of
+// at most 1280 bytes over a path narrower than that (which no Packet Too
+// Big may lower) goes in outer fragments without DF (RFC 4459 §3.2).
+func TestEngineDefaultDF(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8)
+	a.host.Underlay = 1200 // path MTU 1176
+	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1 mtu 1400")
+	peer := w.Open(addrB, header.ProtoGRE)
+	t.Cleanup(func() { peer.Close() })
+	arrived := make(chan []byte, 16)
+	go func() {
+		bufs, sizes := [][]byte{make([]byte, 2000)}, []int{0}
+		for {
+			if _, err := peer.ReadBatch(bufs, sizes); err != nil {
+				return
+			}
+			arrived <- append([]byte(nil), bufs[0][:sizes[0]]...)
+		}
+	}()
+	read := func() (got [][]byte) {
+		t.Helper()
+		for len(got) < 2 {
+			select {
+			case p := <-arrived:
+				got = append(got, p)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%d outer packets arrived, want 2", len(got))
+			}
+		}
+		return got
+	}
+
+	a.dev("t0").Inject(udp4("198.51.100.1", "203.0.113.1", 1372)) // 1400 bytes, no DF
+	var inner []byte
+	for i, o := range read() {
+		ip := header.IPv4(o)
+		if !ip.DF() || ip.MoreFragments() || ip.FragmentOffset() != 0 || len(o) > 1200 {
+			t.Errorf("outer packet %d: flags %#x, %d bytes; want DF, whole, at most 1200", i, ip.FlagsFrag(), len(o))
+		}
+		in := header.IPv4(o[24:])
+		if in.FragmentOffset() != len(inner) {
+			t.Errorf("inner fragment %d at offset %d, want %d", i, in.FragmentOffset(), len(inner))
+		}
+		inner = append(inner, o[24+in.HeaderLen():]...)
+	}
+	if want := udp4("198.51.100.1", "203.0.113.1", 1372)[20:]; !bytes.Equal(inner, want) {
+		t.Errorf("inner fragments carry %d bytes that differ from the packet's %d", len(inner), len(want))
+	}
+
+	a.dev("t0").Inject(udp6("2001:db8:2::2", "2001:db8:3::3", 1280))
+	total := 0
+	for i, o := range read() {
+		ip := header.IPv4(o)
+		if ip.DF() || ip.FragmentOffset() != total {
+			t.Errorf("outer fragment %d: flags %#x, offset %d; want no DF, offset %d", i, ip.FlagsFrag(), ip.FragmentOffset(), total)
+		}
+		total += len(o) - ip.HeaderLen()
+	}
+	if total != 4+1280 { // GRE header and the packet
+		t.Errorf("outer fragments carry %d bytes, want %d", total, 4+1280)
 	}
 }

@@ -368,7 +368,8 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 	now := time.Now()
 	pathMTU := t.pmtu.Effective(now)
 	mss := t.clampMSS()
-	ignoreDF := t.cfg.Load().DF == "ignore-df"
+	ignoreDF := t.cfg.Load().DF == config.DFIgnore
+	alwaysDF := t.enc.Config().DF == encap.DFSet
 	for i := range bufs {
 		buf := bufs[i][:innerOffset+sizes[i]]
 		inner := buf[innerOffset:]
@@ -380,46 +381,42 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 			}
 			continue
 		}
-		if len(inner) > pathMTU && !ignoreDF && !t.mayFragment(buf, inner, pathMTU, now) {
+		over := len(inner) > pathMTU && !ignoreDF
+		if over && !t.mayFragment(buf, inner, pathMTU, now) {
 			errs++
 			continue
 		}
 		if mss != 0 && pmtu.ClampMSS(inner, mssFor(mss, inner)) {
 			c.add(txMSSClamped, 1)
 		}
-		outer, err := t.enc.Encap(buf, innerOffset)
-		if err != nil {
-			c.add(txBadInner, 1)
+		var ok bool
+		switch {
+		case over && alwaysDF && inner[0]>>4 == 4:
+			// An IPv4 packet without DF, and the outer DF set
+			// (pmtudisc): fragment the inner packet, each fragment in
+			// an outer packet that fits, as the kernel's own tunnel
+			// does once the inner route has learnt the MTU.
+			var n int
+			n, ok = frags.fragment(inner, pathMTU, innerOffset)
+			if !ok {
+				c.add(txTooBig, 1)
+				break
+			}
+			for _, f := range frags.last(n) {
+				if out, ok = t.encapOne(f, false, out, frags, frames); !ok {
+					break
+				}
+			}
+			c.add(txFragmented, uint64(n))
+		default:
+			// An IPv6 packet of at most 1280 bytes over a narrower path
+			// must still cross (RFC 4459 §3.2): its outer packet goes
+			// without DF, to be fragmented.
+			out, ok = t.encapOne(buf, over && alwaysDF, out, frags, frames)
+		}
+		if !ok {
 			errs++
 			continue
-		}
-		if len(outer) > t.underlayMTU {
-			// A raw socket does not fragment: do it here when DF allows
-			// (RFC 791), else drop it and count it.
-			n, err := frags.fragment(outer, t.underlayMTU)
-			if err != nil {
-				c.add(txTooBig, 1)
-				errs++
-				continue
-			}
-			out = append(out, frags.last(n)...)
-			c.add(txFragmented, uint64(n))
-			if frames != nil {
-				for range n {
-					*frames = append(*frames, nil)
-				}
-			}
-		} else {
-			out = append(out, outer)
-			if frames != nil {
-				// Encap returns a suffix of buf: the headroom in front
-				// of it holds the Ethernet header.
-				var f []byte
-				if start := len(buf) - len(outer); start >= ethHeaderLen {
-					f = buf[start-ethHeaderLen:]
-				}
-				*frames = append(*frames, f)
-			}
 		}
 		pkts++
 		bytes += uint64(sizes[i])
@@ -428,6 +425,52 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 	c.add(txBytes, bytes)
 	c.add(txErrors, errs)
 	return out
+}
+
+// encapOne encapsulates the inner packet at innerOffset in buf and appends
+// the outer packet, or its fragments when it does not fit the underlay,
+// to out (and frames, as encapBatch says). clearDF sends it without DF
+// whatever the tunnel's policy. It counts what it drops, and reports
+// whether it appended anything.
+func (t *Tunnel) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, bool) {
+	c := &t.counters
+	outer, err := t.enc.Encap(buf, innerOffset)
+	if err != nil {
+		c.add(txBadInner, 1)
+		return out, false
+	}
+	if ip := header.IPv4(outer); clearDF && ip.DF() {
+		ip.SetFlagsFrag(ip.FlagsFrag() &^ header.IPv4FlagDF)
+		ip.UpdateChecksum()
+	}
+	if len(outer) <= t.underlayMTU {
+		out = append(out, outer)
+		if frames != nil {
+			// Encap returns a suffix of buf: the headroom in front of
+			// it holds the Ethernet header.
+			var f []byte
+			if start := len(buf) - len(outer); start >= ethHeaderLen {
+				f = buf[start-ethHeaderLen:]
+			}
+			*frames = append(*frames, f)
+		}
+		return out, true
+	}
+	// A raw socket does not fragment: do it here when DF allows (RFC
+	// 791), else drop it and count it.
+	n, ok := frags.fragment(outer, t.underlayMTU, 0)
+	if !ok {
+		c.add(txTooBig, 1)
+		return out, false
+	}
+	out = append(out, frags.last(n)...)
+	c.add(txFragmented, uint64(n))
+	if frames != nil {
+		for range n {
+			*frames = append(*frames, nil)
+		}
+	}
+	return out, true
 }
 
 // mayFragment decides about an inner packet larger than the tunnel's path
@@ -592,39 +635,47 @@ func makeBufs(n, mtu int) ([][]byte, []int) {
 	return bufs, make([]int, n)
 }
 
-// fragPool lends buffers for outer fragments within one batch.
+// fragPool lends buffers for fragments within one batch: outer fragments,
+// and inner ones with headroom for their outer headers.
 type fragPool struct {
-	bufs [][]byte
-	used int
+	bufs  [][]byte
+	views [][]byte // where Fragment writes: bufs after their headroom
+	used  int
 }
 
-// fragment splits the outer packet pkt into fragments of at most mtu bytes
-// (encap.Fragment) in buffers from the pool. An mtu below IPv4's minimum
-// of 68 is unusable and refused before any arithmetic with it.
-func (f *fragPool) fragment(pkt []byte, mtu int) (int, error) {
+// fragment splits the IPv4 packet pkt into fragments of at most mtu bytes
+// (encap.Fragment), each head bytes into a buffer from the pool; last(n)
+// returns those buffers, headroom included. An mtu below IPv4's minimum
+// of 68 is unusable and refused before any arithmetic with it. It reports
+// false when pkt cannot be fragmented (DF set, malformed, mtu unusable).
+func (f *fragPool) fragment(pkt []byte, mtu, head int) (int, bool) {
 	if mtu < pmtu.MinMTU4 {
-		return 0, encap.ErrFragmentMTU
+		return 0, false
 	}
 	// Each fragment carries at least mtu-60 (the longest header) bytes of
 	// payload, rounded down to 8, and one buffer is spare; none is longer
 	// than the packet.
 	need := len(pkt)/((mtu-header.IPv4MaxLen)&^7) + 2
-	size := min(mtu, len(pkt))
+	size := head + min(mtu, len(pkt))
 	for len(f.bufs) < f.used+need {
 		f.bufs = append(f.bufs, nil)
 	}
+	f.views = f.views[:0]
 	for i := f.used; i < f.used+need; i++ {
 		if cap(f.bufs[i]) < size {
 			f.bufs[i] = make([]byte, 0, size)
 		}
-		f.bufs[i] = f.bufs[i][:size]
+		f.views = append(f.views, f.bufs[i][head:size])
 	}
-	n, err := encap.Fragment(pkt, mtu, f.bufs[f.used:f.used+need])
+	n, err := encap.Fragment(pkt, mtu, f.views)
 	if err != nil {
-		return 0, err
+		return 0, false
+	}
+	for i, v := range f.views[:n] {
+		f.bufs[f.used+i] = f.bufs[f.used+i][:head+len(v)]
 	}
 	f.used += n
-	return n, nil
+	return n, true
 }
 
 func (f *fragPool) last(n int) [][]byte { return f.bufs[f.used-n : f.used] }

@@ -273,22 +273,27 @@ func narrowUnderlay(t *testing.T) *Topology {
 // to host B through the routers' tunnel: UDP datagrams of 1400 bytes and
 // more with DF clear, DF-clear pings of up to 8000 bytes, and a bulk TCP
 // transfer. With the MTU derived from the underlay router A's kernel
-// fragments the inner packets; with `mtu 1500` gretun fragments the outer
-// ones and router B's kernel reassembles them.
+// fragments the inner packets. With `mtu 1500` and the default pmtudisc
+// (outer DF always set) gretun fragments the inner packets and host B
+// reassembles them; with `nopmtudisc` it fragments the outer ones and
+// router B's kernel reassembles them.
 func TestMTURouters(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name  string
 		words []string
-		mtu   int // the tunnel device's
+		mtu   int  // the tunnel device's
+		outer bool // gretun fragments outer packets, not inner ones
 	}{
-		{"gre-key", []string{"mode", "gre", "key", "7"}, narrowHop - 28},
-		{"gre-mtu-1500", []string{"mode", "gre", "mtu", "1500"}, 1500},
+		{"gre-key", []string{"mode", "gre", "key", "7"}, narrowHop - 28, false},
+		{"gre-mtu-1500", []string{"mode", "gre", "mtu", "1500"}, 1500, false},
+		{"gre-mtu-1500-nopmtudisc", []string{"mode", "gre", "mtu", "1500", "nopmtudisc"}, 1500, true},
 		// IPIP carries none of the devices' IPv6 chatter, so the first
 		// packet the tunnel ever sends is the 1400-byte datagram, in outer
 		// fragments: they must share an IP identification the far end
 		// can reassemble by (the kernel replaces a zero one per packet).
-		{"ipip-mtu-1500", []string{"mode", "ipip", "mtu", "1500"}, 1500},
+		{"ipip-mtu-1500-nopmtudisc", []string{"mode", "ipip", "mtu", "1500", "nopmtudisc"}, 1500, true},
+		{"ipip-mtu-1500", []string{"mode", "ipip", "mtu", "1500"}, 1500, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -311,16 +316,44 @@ func TestMTURouters(t *testing.T) {
 			tp.Transfer(tp.HostB, tp.HostA, HostAIP, 1<<20)
 			sa, sb := tp.Stats(tp.A, "netb"), tp.Stats(tp.B, "neta")
 			if c.mtu > narrowHop && sa.TxFragmented == 0 {
-				t.Errorf("tunnel MTU %d over a %d underlay, yet gretun sent no outer fragments: %+v", c.mtu, narrowHop, sa)
+				t.Errorf("tunnel MTU %d over a %d underlay, yet gretun sent no fragments: %+v", c.mtu, narrowHop, sa)
 			}
 			if c.mtu < narrowHop && sa.TxFragmented != 0 {
-				t.Errorf("inner packets fit the underlay, yet gretun sent %d outer fragments", sa.TxFragmented)
+				t.Errorf("inner packets fit the underlay, yet gretun sent %d fragments", sa.TxFragmented)
+			}
+			// Outer fragments are reassembled by router B's kernel; inner
+			// ones, each in a whole outer packet with DF, by host B.
+			if got := tp.reassembled(tp.B) != 0; got != (c.outer && c.mtu > narrowHop) {
+				t.Errorf("router B reassembled outer packets: %v, want %v", got, c.outer)
 			}
 			if sa.RxErrors != 0 || sb.RxErrors != 0 {
 				t.Errorf("receive errors: A %v B %v", sa.Drops, sb.Drops)
 			}
 		})
 	}
+}
+
+// reassembled returns the number of IPv4 packets ns reassembled from
+// fragments (ReasmOKs in /proc/net/snmp).
+func (tp *Topology) reassembled(ns string) int {
+	tp.T.Helper()
+	var names []string
+	for _, line := range strings.Split(tp.Sh(ns, "cat", "/proc/net/snmp"), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Ip:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		if i := slices.Index(names, "ReasmOKs"); i > 0 && i < len(f) {
+			n, _ := strconv.Atoi(f[i])
+			return n
+		}
+	}
+	tp.T.Fatal("no ReasmOKs in /proc/net/snmp")
+	return 0
 }
 
 // inNS runs fn on an OS thread that has entered network namespace ns;
@@ -528,10 +561,11 @@ func TestMTUUnderlayLinkChange(t *testing.T) {
 	}
 }
 
-// TestMTUDFPolicy looks at the outer DF bit on the underlay: `pmtudisc`
-// sets it on every packet, `nopmtudisc` and `ignore-df` on none, and the
-// default copies it from the inner packet. With `ignore-df` a DF packet
-// too big for the underlay is fragmented outside instead of refused.
+// TestMTUDFPolicy looks at the outer DF bit on the underlay, as the
+// kernel's ip_tunnel_xmit sets it: `pmtudisc`, the default, on every
+// packet, `nopmtudisc` copied from the inner packet, `ignore-df` on none.
+// With `ignore-df` a DF packet too big for the underlay is fragmented
+// outside instead of refused.
 func TestMTUDFPolicy(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -539,13 +573,13 @@ func TestMTUDFPolicy(t *testing.T) {
 		df     map[string]bool // inner DF (ping -M do or dont) → outer DF
 	}{
 		{"pmtudisc", map[string]bool{"do": true, "dont": true}},
-		{"nopmtudisc", map[string]bool{"do": false, "dont": false}},
+		{"nopmtudisc", map[string]bool{"do": true, "dont": false}},
 		{"ignore-df", map[string]bool{"do": false, "dont": false}},
-		{"", map[string]bool{"do": true, "dont": false}}, // inherit
+		{"", map[string]bool{"do": true, "dont": true}}, // pmtudisc
 	} {
 		name := c.policy
 		if name == "" {
-			name = "inherit"
+			name = "default"
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

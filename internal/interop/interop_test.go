@@ -373,13 +373,31 @@ func mtuDF(t *testing.T, e *env, c tcase) {
 
 // bigNonDF: packets larger than the underlay MTU without DF are fragmented
 // by the sender before the tunnel and arrive whole (iputils ping checks
-// the echoed payload).
+// the echoed payload). Both sides have the default pmtudisc: like the
+// kernel, gretun sets DF on every outer packet.
 func bigNonDF(t *testing.T, e *env, c tcase) {
+	capt := startCapture(t, e)
 	if s, r, out := hostPing(t, e, "-M", "dont", "-c", "2", "-i", "0.2", "-W", "5", "-s", "3000", "-p", "a5c3", guestIn4); s != 2 || r != 2 || strings.Contains(out, "wrong data") {
 		t.Errorf("3000-byte ping gretun → kernel: %d of %d answered:\n%s", r, s, out)
 	}
 	if s, r, out := guestPing(t, e, "-c 2 -i 0.2 -W 5 -s 3000 "+hostIn4); s != 2 || r != 2 || strings.Count(out, "3008 bytes from") != 2 {
 		t.Errorf("3000-byte ping kernel → gretun: %d of %d answered:\n%s", r, s, out)
+	}
+	withDF, without := map[string]int{}, map[string]int{}
+	for _, p := range capt.stop(t) {
+		if p.proto != 47 {
+			continue
+		}
+		if p.df {
+			withDF[p.src]++
+		} else {
+			without[p.src]++
+		}
+	}
+	for _, src := range []string{hostUnder, guestUnd} {
+		if withDF[src] == 0 || without[src] != 0 {
+			t.Errorf("outer packets from %s: %d with DF, %d without; want DF on all (pmtudisc)", src, withDF[src], without[src])
+		}
 	}
 }
 
