@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gretun/gretun/internal/kpeer"
 	"github.com/gretun/gretun/internal/testnet"
 )
 
@@ -334,26 +335,14 @@ func TestMTURouters(t *testing.T) {
 }
 
 // reassembled returns the number of IPv4 packets ns reassembled from
-// fragments (ReasmOKs in /proc/net/snmp).
-func (tp *Topology) reassembled(ns string) int {
+// fragments (Ip.ReasmOKs in /proc/net/snmp).
+func (tp *Topology) reassembled(ns string) uint64 {
 	tp.T.Helper()
-	var names []string
-	for _, line := range strings.Split(tp.Sh(ns, "cat", "/proc/net/snmp"), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Ip:" {
-			continue
-		}
-		if names == nil {
-			names = f
-			continue
-		}
-		if i := slices.Index(names, "ReasmOKs"); i > 0 && i < len(f) {
-			n, _ := strconv.Atoi(f[i])
-			return n
-		}
+	m, err := kpeer.ParseSNMP(tp.Sh(ns, "cat", "/proc/net/snmp"))
+	if err != nil {
+		tp.T.Fatal(err)
 	}
-	tp.T.Fatal("no ReasmOKs in /proc/net/snmp")
-	return 0
+	return m["Ip.ReasmOKs"]
 }
 
 // inNS runs fn on an OS thread that has entered network namespace ns;
