@@ -25,7 +25,7 @@ type Stats struct {
 	TxNoRoute     uint64 `json:"tx_no_route"`
 	TxNoBufs      uint64 `json:"tx_no_bufs"`
 	TxTooBig      uint64 `json:"tx_too_big"`      // dropped for size, ICMP sent where allowed
-	TxFragmented  uint64 `json:"tx_fragmented"`   // outer packets sent as fragments
+	TxFragmented  uint64 `json:"tx_fragmented"`   // fragments sent: outer ones, or inner ones each in a whole outer packet (pmtudisc)
 	TxBadInner    uint64 `json:"tx_bad_inner"`    // not IP, or IPv6 on an IPIP tunnel
 	TxICMP        uint64 `json:"tx_icmp"`         // ICMP errors returned to inner senders
 	TxICMPLimited uint64 `json:"tx_icmp_limited"` // ICMP errors suppressed by the rate limit
