@@ -360,8 +360,8 @@ func (t *Tunnel) transmit() {
 // encapBatch encapsulates the inner packets in place and appends the outer
 // packets (or their fragments) to out; t.txMu is held. When frames is not
 // nil it gets one entry per packet appended to out: the outer packet with
-// the room for an Ethernet header in front of it, or nil for a fragment
-// (its buffer has no such room).
+// the room for an Ethernet header in front of it, or nil for an outer
+// fragment (its buffer has no such room).
 func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
 	c := &t.counters
 	var pkts, bytes, errs uint64
@@ -409,9 +409,10 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 			}
 			c.add(txFragmented, uint64(n))
 		default:
-			// An IPv6 packet of at most 1280 bytes over a narrower path
-			// must still cross (RFC 4459 §3.2): its outer packet goes
-			// without DF, to be fragmented.
+			// The packet goes whole. If it is over the path MTU with the
+			// outer DF set, it is an IPv6 packet of at most 1280 bytes,
+			// which must still cross (RFC 4459 §3.2): its outer packet
+			// goes without DF, to be fragmented.
 			out, ok = t.encapOne(buf, over && alwaysDF, out, frags, frames)
 		}
 		if !ok {
@@ -474,8 +475,8 @@ func (t *Tunnel) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPoo
 }
 
 // mayFragment decides about an inner packet larger than the tunnel's path
-// MTU: one that may be fragmented goes on (its outer packet will be); one
-// that may not is dropped and answered with ICMP Fragmentation Needed or
+// MTU: one that may be fragmented goes on (encapBatch fragments it or its
+// outer packet); one that may not is dropped and answered with ICMP Fragmentation Needed or
 // Packet Too Big, built in place in front of it (RFC 1191, RFC 4443). The
 // rate limit comes before any work on the answer.
 func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
