@@ -4,7 +4,7 @@
 //
 // There is one daemon per network namespace, as each namespace has its own
 // kernel tunnels. A daemon run as root listens on RunDir/net-INODE.sock,
-// INODE naming its network namespace (/proc/self/ns/net): only root can
+// INODE naming its network namespace (as /proc/self/ns/net does): only root can
 // create a name there, so no other user can take it first. Where RunDir
 // cannot be used (a daemon in a user namespace, no /run) it listens on the
 // abstract name "@gretun", which also belongs to the network namespace and
@@ -59,10 +59,11 @@ type Response struct {
 var ErrInUse = errors.New("another gretun daemon is already running here")
 
 // nsSocket is this network namespace's socket in RunDir, or "" when the
-// namespace cannot be named.
+// namespace cannot be named. (The calling thread's namespace: the one its
+// sockets are made in.)
 func nsSocket() string {
 	var st syscall.Stat_t
-	if err := syscall.Stat("/proc/self/ns/net", &st); err != nil {
+	if err := syscall.Stat("/proc/thread-self/ns/net", &st); err != nil {
 		return ""
 	}
 	return filepath.Join(RunDir, fmt.Sprintf("net-%d.sock", st.Ino))
