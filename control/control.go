@@ -4,14 +4,15 @@
 //
 // There is one daemon per network namespace, as each namespace has its own
 // kernel tunnels. A daemon run as root listens on RunDir/net-INODE.sock,
-// INODE naming its network namespace (as /proc/self/ns/net does): only root can
-// create a name there, so no other user can take it first. Where RunDir
-// cannot be used (a daemon in a user namespace, no /run) it listens on the
-// abstract name "@gretun", which also belongs to the network namespace and
-// vanishes with the process. Anybody may bind an abstract name first, and
-// it has no file permissions, so each side checks the other (SO_PEERCRED):
-// the server serves only root and its own user, the client talks only to a
-// server run by root or by its own user. A path socket has mode 0600.
+// INODE being its network namespace's (as /proc/self/ns/net shows it):
+// only root can create a name there, so no other user can take it first.
+// Where RunDir cannot be used (a daemon in a user namespace, no /run) it
+// listens on the abstract name "@gretun", which also belongs to the
+// network namespace and vanishes with the process. Anybody may bind an
+// abstract name first, and it has no file permissions, so each side checks
+// the other (SO_PEERCRED): the server serves only root and its own user,
+// the client talks only to a server run by root or by its own user. A path
+// socket has mode 0600.
 package control
 
 import (
