@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gretun/gretun/internal/testnet"
 )
 
 // ask sends raw bytes on a new connection to path and returns the answer.
@@ -223,24 +225,6 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 	return l.Listener.Accept()
 }
 
-// logBuffer is a slog text log in memory, safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestAcceptErrorsKeepServing: out of file descriptors (EMFILE, ENFILE),
 // Serve pauses and tries again, logging once, instead of returning and
 // leaving the daemon deaf.
@@ -250,7 +234,7 @@ func TestAcceptErrorsKeepServing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var log logBuffer
+		var log testnet.Buffer
 		done := make(chan struct{})
 		go func() {
 			Serve(&flakyListener{Listener: l, n: 5, err: errno}, showHandler, slog.New(slog.NewTextHandler(&log, nil)))
