@@ -33,8 +33,8 @@ type Handler func(Request) Response
 // A peer that is neither root nor the daemon's own user is refused before
 // anything is read from it, with a one-line answer, and closed at once: it
 // holds nothing in the daemon. Admitted peers are capped in all and per
-// uid; root is capped only by the total, so other users leave it a
-// reserved share. Accept errors (EMFILE, ENFILE, …) are logged and retried
+// uid, root by the total only: as a non-root daemon's own user may hold at
+// most maxPerUser, root always has the rest to itself. Accept errors (EMFILE, ENFILE, …) are logged and retried
 // with a growing pause: the socket is the only way to reach the daemon, so
 // Serve never gives up on it while it is open. log may be nil.
 func Serve(l net.Listener, h Handler, log *slog.Logger) {
