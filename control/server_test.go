@@ -360,7 +360,11 @@ func TestCallWaitsForBacklog(t *testing.T) {
 		_, err := Call(path, Request{Op: "show"})
 		called <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // Call is retrying now (or has failed)
+	select {
+	case err := <-called:
+		t.Fatalf("Call gave up on a full backlog: %v", err)
+	case <-time.After(100 * time.Millisecond): // Call is waiting
+	}
 	serveOn(t, l, showHandler)
 	if err := <-called; err != nil {
 		t.Errorf("Call to a server with a full backlog: %v", err)
