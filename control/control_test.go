@@ -258,6 +258,17 @@ func TestPeerRefused(t *testing.T) {
 		}
 		c.Close()
 	}
+	// Our own client shows the refusal, whether its request was sent
+	// before the server closed or failed (EPIPE) after.
+	for range 20 {
+		err := asUser(65534, func() error {
+			_, err := Call(path, Request{Op: "show"})
+			return err
+		})
+		if want := "permission denied: uid 65534 may not control gretun (root only)"; err == nil || err.Error() != want {
+			t.Fatalf("Call as uid 65534: %v, want %q", err, want)
+		}
+	}
 	if n := read.Load(); n != 0 {
 		t.Errorf("the server read %d bytes from refused peers, want none", n)
 	}
