@@ -62,9 +62,9 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 			return fmt.Errorf("%s: tunnel %s: %v", file, c.Name, err)
 		}
 	}
-	go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) })
+	go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) }, log)
 	defer l.Close()
-	log.Info("gretun daemon running", "socket", g.socket, "config", file, "tunnels", len(tunnels))
+	log.Info("gretun daemon running", "socket", l.Addr().String(), "config", file, "tunnels", len(tunnels))
 
 	for s := range sig {
 		if s != syscall.SIGHUP {
@@ -132,7 +132,7 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 					}
 				}
 				return resp
-			})
+			}, log)
 		}()
 	} else {
 		log.Debug("control socket not served", "err", err)
