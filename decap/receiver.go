@@ -1,6 +1,10 @@
 package decap
 
-import "github.com/gretun/gretun/header"
+import (
+	"sync/atomic"
+
+	"github.com/gretun/gretun/header"
+)
 
 // Policy is a tunnel's receive configuration.
 type Policy struct {
@@ -11,16 +15,27 @@ type Policy struct {
 }
 
 // Receiver applies one tunnel's Policy to parsed packets and keeps its
-// sequence-number state. It is not safe for concurrent use: the receiving
-// goroutine owns it.
+// sequence-number state. One receiving goroutine calls Accept; the state is
+// atomic only so that Continue may read it from another goroutine.
 type Receiver struct {
 	Policy
-	nextSeq uint32
-	seqSeen bool
+	// next is the next expected sequence number with seqSeen above it, 0
+	// before the first numbered packet.
+	next atomic.Uint64
 }
+
+const seqSeen = 1 << 32
 
 // NewReceiver returns a Receiver for p.
 func NewReceiver(p Policy) *Receiver { return &Receiver{Policy: p} }
+
+// Continue makes r expect the sequence numbers old expects, for a tunnel
+// whose receive policy changed but still requires them (iseq): Linux keeps
+// i_seqno across `ip tunnel change`, so an old or replayed packet is not
+// let in by a change. old may still be in use by the receiving goroutine
+// until r replaces it; a packet it accepts meanwhile only makes r a little
+// more lenient, never drops one.
+func (r *Receiver) Continue(old *Receiver) { r.next.Store(old.next.Load()) }
 
 // Accept applies the tunnel's policy to a packet Parse accepted, as Linux's
 // ip_tunnel_rcv does: the key must match (a keyless tunnel takes no keyed
@@ -41,10 +56,10 @@ func (r *Receiver) Accept(p *Packet) Reason {
 		if p.GREFlags&header.GREFlagSeq == 0 {
 			return SeqMissing
 		}
-		if r.seqSeen && int32(p.Seq-r.nextSeq) < 0 {
+		if n := r.next.Load(); n&seqSeen != 0 && int32(p.Seq-uint32(n)) < 0 {
 			return OutOfSequence
 		}
-		r.nextSeq, r.seqSeen = p.Seq+1, true
+		r.next.Store(seqSeen | uint64(p.Seq+1))
 	}
 	return OK
 }
