@@ -1,10 +1,6 @@
 package decap
 
-import (
-	"sync/atomic"
-
-	"github.com/gretun/gretun/header"
-)
+import "github.com/gretun/gretun/header"
 
 // Policy is a tunnel's receive configuration.
 type Policy struct {
@@ -15,27 +11,38 @@ type Policy struct {
 }
 
 // Receiver applies one tunnel's Policy to parsed packets and keeps its
-// sequence-number state. One receiving goroutine calls Accept; the state is
-// atomic only so that Continue may read it from another goroutine.
+// sequence-number state. It is not safe for concurrent use: the receiving
+// goroutine owns it.
 type Receiver struct {
 	Policy
-	// next is the next expected sequence number with seqSeen above it, 0
-	// before the first numbered packet.
-	next atomic.Uint64
+	nextSeq uint32
+	seqSeen bool
+	// prev, set by Continue, holds the sequence state to take over on the
+	// first numbered packet.
+	prev *Receiver
 }
-
-const seqSeen = 1 << 32
 
 // NewReceiver returns a Receiver for p.
 func NewReceiver(p Policy) *Receiver { return &Receiver{Policy: p} }
 
 // Continue makes r expect the sequence numbers old expects, for a tunnel
 // whose receive policy changed but still requires them (iseq): Linux keeps
-// i_seqno across `ip tunnel change`, so an old or replayed packet is not
-// let in by a change. old may still be in use by the receiving goroutine
-// until r replaces it; a packet it accepts meanwhile only makes r a little
-// more lenient, never drops one.
-func (r *Receiver) Continue(old *Receiver) { r.next.Store(old.next.Load()) }
+// i_seqno across `ip tunnel change`, so a change lets no old or replayed
+// packet in. Call it before r is handed to the receiving goroutine, which
+// may still be using old: r takes old's state over on its first numbered
+// packet, in that goroutine, so the two never race and nothing old
+// accepted in between is missed.
+func (r *Receiver) Continue(old *Receiver) { r.prev = old }
+
+// takeOver adopts the sequence state of the newest receiver before r that
+// saw packets (one that has a prev of its own never did).
+func (r *Receiver) takeOver() {
+	o := r.prev
+	for o.prev != nil {
+		o = o.prev
+	}
+	r.nextSeq, r.seqSeen, r.prev = o.nextSeq, o.seqSeen, nil
+}
 
 // Accept applies the tunnel's policy to a packet Parse accepted, as Linux's
 // ip_tunnel_rcv does: the key must match (a keyless tunnel takes no keyed
@@ -56,10 +63,13 @@ func (r *Receiver) Accept(p *Packet) Reason {
 		if p.GREFlags&header.GREFlagSeq == 0 {
 			return SeqMissing
 		}
-		if n := r.next.Load(); n&seqSeen != 0 && int32(p.Seq-uint32(n)) < 0 {
+		if r.prev != nil {
+			r.takeOver()
+		}
+		if r.seqSeen && int32(p.Seq-r.nextSeq) < 0 {
 			return OutOfSequence
 		}
-		r.next.Store(seqSeen | uint64(p.Seq+1))
+		r.nextSeq, r.seqSeen = p.Seq+1, true
 	}
 	return OK
 }

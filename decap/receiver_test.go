@@ -89,8 +89,9 @@ func TestAcceptDropKeepsState(t *testing.T) {
 }
 
 // TestReceiverContinue: a Receiver for a changed policy that still
-// requires sequence numbers expects what the old one expected; a fresh one
-// takes anything first.
+// requires sequence numbers expects what the old one expected, also after
+// two changes without a packet in between; a fresh one takes anything
+// first.
 func TestReceiverContinue(t *testing.T) {
 	var p decap.Packet
 	accept := func(r *decap.Receiver, seq uint32) decap.Reason {
@@ -117,6 +118,14 @@ func TestReceiverContinue(t *testing.T) {
 	}
 	if got := accept(r, 101); got != decap.OK {
 		t.Errorf("the next number after Continue: %v", got)
+	}
+	// Two changes with no packet in between.
+	mid := decap.NewReceiver(decap.Policy{RequireSequence: true, RequireChecksum: true})
+	mid.Continue(r)
+	last := decap.NewReceiver(decap.Policy{RequireSequence: true})
+	last.Continue(mid)
+	if got := accept(last, 101); got != decap.OutOfSequence {
+		t.Errorf("a number already taken, two changes later: %v, want out-of-sequence", got)
 	}
 	if got := accept(decap.NewReceiver(decap.Policy{RequireSequence: true}), 5); got != decap.OK {
 		t.Errorf("a fresh receiver refused its first packet: %v", got)
