@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/binary"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gretun/gretun/encap"
 	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/internal/testnet"
 	"github.com/gretun/gretun/tunnel"
 )
 
@@ -63,8 +63,8 @@ func TestOffloadedGREChecksum(t *testing.T) {
 	s0 := tp.Stats(tp.A, "netb")
 	snmp0 := udpSNMP(t, tp, tp.A)
 	out := offloadWriter(t, tp)
-	out.send(t, gsum, hl, 4)
-	out.send(t, lco, udpOff, 6)
+	tp.must(out.Send(gsum, hl, 4))
+	tp.must(out.Send(lco, udpOff, 6))
 	s1 := waitRx(t, tp, s0.RxPackets+2)
 	if d := s1.RxPackets - s0.RxPackets; d != 2 || s1.Drops["gre-checksum"] != s0.Drops["gre-checksum"] {
 		t.Errorf("packets with checksums left to offload: %d delivered of 2, drops %v", d, s1.Drops)
@@ -94,10 +94,10 @@ func TestOffloadedGREChecksum(t *testing.T) {
 	// The side channel sees packets before netfilter: one the firewall
 	// drops must stay dropped, though its offload mark was seen.
 	restore := tp.blockGRE(tp.A)
-	out.send(t, gsum, hl, 4)
+	tp.must(out.Send(gsum, hl, 4))
 	sleep(300)
 	restore()
-	out.send(t, gsum, hl, 4) // the same again, after the first one's stale record
+	tp.must(out.Send(gsum, hl, 4)) // the same again, after the first one's stale record
 	s3 := waitRx(t, tp, s2.RxPackets+1)
 	if d := s3.RxPackets - s2.RxPackets; d != 1 {
 		t.Errorf("%d packets delivered, want 1: the one the firewall dropped got through", d)
@@ -140,63 +140,24 @@ func innerPing() []byte {
 func innerUDP() []byte {
 	p := innerIPv4(17, []byte{0x0f, 0xa0, 0, 9, 0, 13, 0, 0, 'c', 's', 'u', 'm', '!'})
 	u := p[header.IPv4MinLen:]
-	binary.BigEndian.PutUint16(u[6:], header.Fold(header.PseudoSum(p[12:20], 17, len(u))+header.Sum(u, 0)))
+	binary.BigEndian.PutUint16(u[6:], header.Fold(header.Sum(u, header.PseudoSum(p[12:20], 17, len(u)))))
 	return p
 }
 
-// offloadSender writes IPv4 packets on B's veth toward A through an
-// AF_PACKET socket with PACKET_VNET_HDR, each with a virtio header that
-// marks one checksum as left to offload, as a guest's virtio NIC hands
-// them to the host.
-type offloadSender struct {
-	fd int
-	to unix.SockaddrLinklayer
-	hw []byte // B's MAC address, the frames' source
-}
-
-func offloadWriter(t *testing.T, tp *Topology) *offloadSender {
+// offloadWriter writes from B's veth to A's as a same-host sender that
+// leaves checksums to offload.
+func offloadWriter(t *testing.T, tp *Topology) *testnet.PartialSender {
 	t.Helper()
-	fd := socketIn(t, tp.B, unix.AF_PACKET, unix.SOCK_RAW, 0)
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
-		t.Fatal(err)
-	}
-	sys := func(ns, f string) string {
-		return strings.TrimSpace(tp.Sh(ns, "cat", "/sys/class/net/wan/"+f))
-	}
-	ifindex, err := strconv.Atoi(sys(tp.B, "ifindex"))
+	dst, err := testnet.MAC(tp.A, "wan")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst, err := net.ParseMAC(sys(tp.A, "address"))
+	s, err := testnet.NewPartialSender(tp.B, "wan", dst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := net.ParseMAC(sys(tp.B, "address"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &offloadSender{fd: fd, hw: src, to: unix.SockaddrLinklayer{Ifindex: ifindex, Halen: 6, Protocol: 0x0008}}
-	copy(s.to.Addr[:], dst)
+	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// send writes pkt with the checksum at pkt[start+off] marked as left to
-// offload, its sum covering pkt[start:].
-func (s *offloadSender) send(t *testing.T, pkt []byte, start, off int) {
-	t.Helper()
-	const vnet, eth = 10, 14
-	f := make([]byte, vnet+eth+len(pkt))
-	f[0] = unix.VIRTIO_NET_HDR_F_NEEDS_CSUM
-	binary.LittleEndian.PutUint16(f[6:], uint16(eth+start)) // from the Ethernet header
-	binary.LittleEndian.PutUint16(f[8:], uint16(off))
-	copy(f[vnet:], s.to.Addr[:6])
-	copy(f[vnet+6:], s.hw)
-	binary.BigEndian.PutUint16(f[vnet+12:], unix.ETH_P_IP)
-	copy(f[vnet+eth:], pkt)
-	if err := unix.Sendto(s.fd, f, 0, &s.to); err != nil {
-		t.Fatalf("AF_PACKET send: %v", err)
-	}
 }
 
 // udpSNMP reads the Udp line of /proc/net/snmp in ns.
