@@ -391,4 +391,3 @@ func (s *packetRingSender) close() {
 	}
 	unix.Close(s.fd)
 }
-
