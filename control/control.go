@@ -70,16 +70,9 @@ func nsSocket() string {
 	return filepath.Join(RunDir, fmt.Sprintf("net-%d.sock", st.Ino))
 }
 
-// DefaultSocket is where a client finds this network namespace's daemon:
-// its socket in RunDir when that exists, AbstractSocket otherwise.
-func DefaultSocket() string {
-	if p := nsSocket(); p != "" {
-		if _, err := os.Lstat(p); err == nil {
-			return p
-		}
-	}
-	return AbstractSocket
-}
+// NSSocket is this network namespace's socket in RunDir, where a daemon
+// run as root listens by default ("" when the namespace cannot be named).
+func NSSocket() string { return nsSocket() }
 
 // defaultListen is where a daemon listens unless told otherwise: in RunDir
 // when it runs as root and RunDir is root's alone (made here if missing),
@@ -194,11 +187,8 @@ func peerCred(c net.Conn) (*syscall.Ucred, error) {
 // Call sends req to the daemon at path ("" for the default) and returns its
 // response. It sends nothing to a server run by another user.
 func Call(path string, req Request) (Response, error) {
-	if path == "" {
-		path = DefaultSocket()
-	}
 	req.Version = Version
-	c, err := dial(path)
+	c, path, err := dialPath(path)
 	if err != nil {
 		return Response{}, err
 	}
@@ -223,6 +213,32 @@ func Call(path string, req Request) (Response, error) {
 	return resp, nil
 }
 
+// dialPath connects to path, or where path is "" to this namespace's
+// daemon: its socket in RunDir when one answers there, else
+// AbstractSocket. A socket file nobody answers on is left by a daemon that
+// was killed (SIGKILL), and namespace inodes are reused, so a file's mere
+// existence says nothing; whoever answers is checked by checkOwner.
+func dialPath(path string) (net.Conn, string, error) {
+	if path != "" {
+		c, err := dial(path)
+		return c, path, err
+	}
+	var runErr error
+	if p := nsSocket(); p != "" {
+		c, err := dial(p)
+		if err == nil {
+			return c, p, nil
+		}
+		runErr = err
+	}
+	c, err := dial(AbstractSocket)
+	if err != nil && errors.Is(runErr, syscall.EACCES) {
+		// Root's daemon is there, but not for this user.
+		return nil, "", runErr
+	}
+	return c, AbstractSocket, err
+}
+
 // dial connects to path. A full backlog (EAGAIN: a flood of connections
 // the server has not yet refused) is waited out for a while.
 func dial(path string) (net.Conn, error) {
@@ -238,7 +254,7 @@ func dial(path string) (net.Conn, error) {
 		case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT):
 			return nil, fmt.Errorf("no gretun daemon is listening on %s (start one with `gretun daemon`)", path)
 		case errors.Is(err, syscall.EACCES):
-			return nil, fmt.Errorf("permission denied: uid %d may not use the control socket %s (its owner and root only)", os.Geteuid(), path)
+			return nil, fmt.Errorf("permission denied: uid %d may not use the control socket %s (its owner and root only): %w", os.Geteuid(), path, syscall.EACCES)
 		}
 		return nil, err
 	}

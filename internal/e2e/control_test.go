@@ -192,7 +192,7 @@ func TestControlImpostor(t *testing.T) {
 		t.Errorf("the default daemon did not create g1: %v", tp.links(tp.A))
 	}
 	var sock string
-	if err := testnet.InNS(tp.A, func() error { sock = control.DefaultSocket(); return nil }); err != nil {
+	if err := testnet.InNS(tp.A, func() error { sock = control.NSSocket(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	ns, err := os.Stat(filepath.Join("/run/netns", tp.A))
@@ -214,5 +214,52 @@ func TestControlImpostor(t *testing.T) {
 	}
 	if h := heard.String(); h != "" {
 		t.Errorf("the impostor heard requests:\n%s", h)
+	}
+}
+
+// TestControlStaleSocketFile: a daemon killed with SIGKILL leaves its file
+// in /run/gretun, and a later namespace may get the same inode. The client
+// then finds a file nobody answers on (or, in a user namespace, one it may
+// not open): it goes on to @gretun, where this namespace's daemon is.
+func TestControlStaleSocketFile(t *testing.T) {
+	t.Parallel()
+	tp := Pair(t)
+	var stale string
+	err := testnet.InNS(tp.A, func() error {
+		stale = control.NSSocket()
+		if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+			return err
+		}
+		os.Remove(stale) // an older one (inodes are reused)
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+		if err != nil {
+			return err
+		}
+		l.SetUnlinkOnClose(false)
+		return l.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(stale)
+	out := &testnet.Buffer{}
+	cmd, err := tp.Net.Start(tp.A, out, out, Bin(t, "gretun"), "-S", control.AbstractSocket, "daemon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Proc{Cmd: cmd, Out: out}
+	defer d.Stop()
+	deadline := time.Now().Add(15 * time.Second)
+	for tp.G(tp.A, "-S", control.AbstractSocket, "tunnel", "show").code != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not answer: %s", d.Log())
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	if r := tp.G(tp.A, "tunnel", "add", "g1", "mode", "gre", "remote", UnderB, "local", UnderA); r.code != 0 {
+		t.Fatalf("tunnel add with a stale %s: exit %d: %s", stale, r.code, r.stderr)
+	}
+	if !tp.hasLink(tp.A, "g1") {
+		t.Errorf("the daemon on @gretun did not create g1")
 	}
 }
