@@ -82,6 +82,10 @@ type Tunnel struct {
 	MSS      int  `json:"mss,omitempty"` // 0 derives it from the MTU
 
 	Underlay string `json:"underlay,omitempty"` // "" (UnderlayRaw) or UnderlayPacket
+
+	// NoReflect hands other routers' keepalive probes to the host like any
+	// packet instead of returning them from userspace (`noreflect`).
+	NoReflect bool `json:"noreflect,omitempty"`
 }
 
 // MaxNameLen is the kernel's IFNAMSIZ less the terminating NUL.
@@ -261,6 +265,8 @@ func (t *Tunnel) Apply(words []string) error {
 			}
 		case "noclamp-mss":
 			t.ClampMSS, t.MSS = false, 0
+		case "reflect", "noreflect":
+			t.NoReflect = w == "noreflect"
 		case "underlay":
 			v, err := value()
 			if err != nil {
@@ -501,6 +507,9 @@ func (t Tunnel) String() string {
 		if t.MSS != 0 {
 			fmt.Fprintf(&b, " %d", t.MSS)
 		}
+	}
+	if t.NoReflect {
+		b.WriteString(" noreflect")
 	}
 	if t.Underlay != "" && t.Underlay != UnderlayRaw {
 		b.WriteString(" underlay " + t.Underlay)

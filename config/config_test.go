@@ -86,6 +86,8 @@ func TestParse(t *testing.T) {
 		{"underlay packet", with(func(c *Tunnel) { c.Underlay = UnderlayPacket })},
 		{"underlay raw", gre},
 		{"underlay packet underlay raw", gre},
+		{"noreflect", with(func(c *Tunnel) { c.NoReflect = true })},
+		{"noreflect reflect", gre},
 	} {
 		words := append(append([]string{}, base...), strings.Fields(tc.words)...)
 		got, err := Parse("netb", words)
@@ -213,6 +215,7 @@ func TestStringRoundTrip(t *testing.T) {
 		"keepalive 0.29 2",
 		"underlay packet",
 		"key 5 underlay packet clamp-mss",
+		"keepalive noreflect",
 	} {
 		c, err := Parse("netb", append(append([]string{}, base...), strings.Fields(words)...))
 		if err != nil {

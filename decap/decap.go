@@ -26,9 +26,10 @@ const (
 	// Keepalive is a returned GRE keepalive (protocol type 0); its payload
 	// is the keepalive layer's business.
 	Keepalive
-	// Reflect is another router's keepalive probe: an inner GRE packet from
-	// our outer destination back to our outer source, to be sent straight
-	// back out of the underlay rather than through the TUN.
+	// Reflect is another router's keepalive probe: an inner GRE keepalive
+	// (protocol type 0) from our outer destination back to our outer
+	// source, to be sent straight back out of the underlay rather than
+	// through the TUN (see PrepareReflection).
 	Reflect
 )
 
@@ -195,13 +196,50 @@ func checkInner(inner []byte, etherType uint16) (int, Reason) {
 
 // isReflection reports whether inner is a Cisco keepalive probe from the far
 // end: an IPv4 GRE packet addressed from our outer destination (this host)
-// back to the outer source (the prober).
+// back to the outer source (the prober) whose own GRE header carries
+// protocol type 0. Only such a probe is reflected, and what is reflected is
+// a keepalive reply, which the prober does not reflect again: a packet
+// nesting GRE inside GRE bounces at most once. Anything else (inner GRE
+// carrying IP, say) is data for the host, which routes it as it would any
+// packet.
 func isReflection(inner []byte, p *Packet) bool {
 	if p.Type != header.EtherTypeIPv4 {
 		return false
 	}
 	in := header.IPv4(inner)
-	return in.Protocol() == header.ProtoGRE && in.Src() == p.Dst && in.Dst() == p.Src
+	if in.Protocol() != header.ProtoGRE || in.Src() != p.Dst || in.Dst() != p.Src {
+		return false
+	}
+	g := header.GRE(inner[in.HeaderLen():])
+	if len(g) < header.GREMinLen {
+		return false
+	}
+	flags := g.Flags()
+	return g.Version() == 0 && flags&(header.GREFlagRoute|header.GREReserved0Drop) == 0 &&
+		len(g) >= header.GRELen(flags) && g.Protocol() == header.EtherTypeKeepalive
+}
+
+// PrepareReflection readies a keepalive probe's inner packet (Kind
+// Reflect, pkt[Start:End]) to be sent back out of the underlay as a router
+// forwarding it would: it refuses a packet whose TTL would expire here
+// (ReflectTTL) and one with IP options or fragment bits (ReflectHeader),
+// which would otherwise leave this host, with IP_HDRINCL, exactly as the
+// sender chose them; a real probe has neither. It decrements the TTL and
+// updates the header checksum in place.
+func PrepareReflection(inner []byte) Reason {
+	if len(inner) < header.IPv4MinLen {
+		return InnerTruncated
+	}
+	ip := header.IPv4(inner)
+	if ip.HeaderLen() != header.IPv4MinLen || ip.IsFragment() {
+		return ReflectHeader
+	}
+	if ip.TTL() <= 1 {
+		return ReflectTTL
+	}
+	ip.SetTTL(ip.TTL() - 1)
+	ip.UpdateChecksum()
+	return OK
 }
 
 // DecapECN applies RFC 6040 section 4.2 at the egress: the inner ECN field

@@ -190,6 +190,15 @@ func TestKind(t *testing.T) {
 	})
 	notForUs := cat(probe[:12], remoteIP[:], localIP[:], probe[20:]) // addresses the other way round
 	udp := with(probe, func(p []byte) []byte { p[9] = 17; return p })
+	keyedProbe := ipv4Around(localIP, remoteIP, greHdr(0x2000, 0, 7, 0))
+	// nested is the ping-pong of issue 12: inner GRE carrying IPv4 (a
+	// probe the other way round, which carries a probe…) is no keepalive
+	// probe; were it reflected, the peer would reflect the next level.
+	nested := ipv4Around(localIP, remoteIP, greHdr(0, 0x0800, 0, 0), ipv4Around(remoteIP, localIP, greHdr(0, 0, 0, 0)))
+	shortGRE := with(probe, func(p []byte) []byte { return fixLen(p[:22]) }) // 2 bytes of GRE
+	keyMissing := ipv4Around(localIP, remoteIP, greHdr(0x2000, 0, 7, 0)[:4]) // K set, no key
+	routing := ipv4Around(localIP, remoteIP, greHdr(0x4000, 0, 0, 0))        // RFC 1701 routing
+	version1 := ipv4Around(localIP, remoteIP, greHdr(1, 0, 0, 0))            // PPTP
 	keepalivePayload := []byte{0xde, 0xad, 0xbe, 0xef}
 	for _, c := range []struct {
 		name       string
@@ -203,7 +212,13 @@ func TestKind(t *testing.T) {
 		{"gre keepalive (protocol 0)", build(47, greHdr(0, 0, 0, 0), keepalivePayload), decap.Keepalive, 24, 28},
 		{"gre keepalive with no payload", build(47, greHdr(0, 0, 0, 0)), decap.Keepalive, 24, 24},
 		{"gre keepalive with key", build(47, greHdr(0x2000, 0, 9, 0), keepalivePayload), decap.Keepalive, 28, 32},
-		{"reflect: inner gre from outer dst to outer src", build(47, greHdr(0, 0x0800, 0, 0), probe), decap.Reflect, 24, 48},
+		{"reflect: inner gre keepalive from outer dst to outer src", build(47, greHdr(0, 0x0800, 0, 0), probe), decap.Reflect, 24, 48},
+		{"reflect: inner keyed gre keepalive", build(47, greHdr(0, 0x0800, 0, 0), keyedProbe), decap.Reflect, 24, 52},
+		{"inner gre carrying ipv4 is data, not a probe", build(47, greHdr(0, 0x0800, 0, 0), nested), decap.Data, 24, 72},
+		{"inner gre header truncated is data", build(47, greHdr(0, 0x0800, 0, 0), shortGRE), decap.Data, 24, 46},
+		{"inner gre key missing is data", build(47, greHdr(0, 0x0800, 0, 0), keyMissing), decap.Data, 24, 48},
+		{"inner gre with routing is data", build(47, greHdr(0, 0x0800, 0, 0), routing), decap.Data, 24, 48},
+		{"inner gre version 1 is data", build(47, greHdr(0, 0x0800, 0, 0), version1), decap.Data, 24, 48},
 		{"inner gre between other addresses is data", build(47, greHdr(0, 0x0800, 0, 0), notForUs), decap.Data, 24, 48},
 		{"inner udp from outer dst to outer src is data", build(47, greHdr(0, 0x0800, 0, 0), udp), decap.Data, 24, 48},
 		{"ipip carrying a probe is data", build(4, probe), decap.Data, 20, 44},
@@ -223,11 +238,70 @@ func TestKind(t *testing.T) {
 	}
 }
 
-// producedElsewhere lists the reasons neither Parse nor Accept return, and
-// who does.
+// producedElsewhere lists the reasons neither Parse, Accept nor
+// PrepareReflection return, and who does.
 var producedElsewhere = map[decap.Reason]string{
-	decap.NoTunnel:    "the engine's demultiplexer, when no tunnel matches",
-	decap.InnerNotECT: "the engine, when DecapECN reports false (see ecn_test.go)",
+	decap.NoTunnel:       "the engine's demultiplexer, when no tunnel matches",
+	decap.InnerNotECT:    "the engine, when DecapECN reports false (see ecn_test.go)",
+	decap.ReflectLimited: "the engine's per-tunnel reflection rate limit",
+}
+
+// ipv4Around is an IPv4 header src -> dst, protocol GRE, TTL 255, around
+// the parts, with its length and checksum right.
+func ipv4Around(src, dst [4]byte, parts ...[]byte) []byte {
+	p := cat(append([][]byte{{0x45, 0, 0, 0, 0, 0, 0, 0, 0xff, 0x2f, 0, 0}, src[:], dst[:]}, parts...)...)
+	return fixLen(p)
+}
+
+// fixLen sets an IPv4 header's total length to len(p) and its checksum.
+func fixLen(p []byte) []byte {
+	binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
+	return fixIP(p)
+}
+
+// reflectCases are keepalive probes' inner packets (what Parse returns as
+// Reflect) and what PrepareReflection makes of them.
+var reflectCases = []struct {
+	name    string
+	inner   []byte
+	want    decap.Reason
+	wantTTL uint8
+}{
+	{"ttl 255 becomes 254", ipv4Around(localIP, remoteIP, greHdr(0, 0, 0, 0)), decap.OK, 254},
+	{"ttl 2 becomes 1", with(ipv4Around(localIP, remoteIP, greHdr(0, 0, 0, 0)), func(p []byte) []byte { p[8] = 2; return fixIP(p) }), decap.OK, 1},
+	{"ttl 1 expires", with(ipv4Around(localIP, remoteIP, greHdr(0, 0, 0, 0)), func(p []byte) []byte { p[8] = 1; return fixIP(p) }), decap.ReflectTTL, 1},
+	{"ttl 0 expires", with(ipv4Around(localIP, remoteIP, greHdr(0, 0, 0, 0)), func(p []byte) []byte { p[8] = 0; return fixIP(p) }), decap.ReflectTTL, 0},
+	{"options refused", fixLen(cat([]byte{0x46, 0, 0, 0, 0, 0, 0, 0, 0xff, 0x2f, 0, 0}, localIP[:], remoteIP[:],
+		[]byte{0x83, 0x03, 0x04, 0x00}, // loose source route, with which a sender would steer it
+		greHdr(0, 0, 0, 0))), decap.ReflectHeader, 255},
+	{"more fragments refused", with(ipv4Around(localIP, remoteIP, greHdr(0, 0, 0, 0)), func(p []byte) []byte { p[6] = 0x20; return fixIP(p) }), decap.ReflectHeader, 255},
+	{"fragment offset refused", with(ipv4Around(localIP, remoteIP, greHdr(0, 0, 0, 0)), func(p []byte) []byte { p[7] = 1; return fixIP(p) }), decap.ReflectHeader, 255},
+	{"truncated", localIP[:], decap.InnerTruncated, 0},
+}
+
+// TestPrepareReflection: a reflected probe leaves as a forwarded packet
+// would, TTL decremented and checksum right, or not at all.
+func TestPrepareReflection(t *testing.T) {
+	for _, c := range reflectCases {
+		t.Run(c.name, func(t *testing.T) {
+			p := append([]byte(nil), c.inner...)
+			if r := decap.PrepareReflection(p); r != c.want {
+				t.Fatalf("PrepareReflection = %v, want %v", r, c.want)
+			}
+			if c.want != decap.OK {
+				if !bytes.Equal(p, c.inner) {
+					t.Errorf("a refused packet was changed:\n got %x\nwant %x", p, c.inner)
+				}
+				return
+			}
+			if p[8] != c.wantTTL || rfc1071(p[:20]) != 0 {
+				t.Errorf("TTL %d (want %d), header checksum valid %v", p[8], c.wantTTL, rfc1071(p[:20]) == 0)
+			}
+			if !bytes.Equal(p[:8], c.inner[:8]) || p[9] != c.inner[9] || !bytes.Equal(p[12:], c.inner[12:]) {
+				t.Errorf("more than TTL and checksum changed:\n got %x\nwant %x", p, c.inner)
+			}
+		})
+	}
 }
 
 // TestEveryReasonHasACase fails when a Reason is added without a test case.
@@ -237,6 +311,9 @@ func TestEveryReasonHasACase(t *testing.T) {
 		covered[c.want] = true
 	}
 	for _, c := range acceptCases {
+		covered[c.want] = true
+	}
+	for _, c := range reflectCases {
 		covered[c.want] = true
 	}
 	for r := decap.Reason(1); int(r) < decap.NumReasons; r++ {

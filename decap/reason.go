@@ -37,6 +37,11 @@ const (
 	SeqMissing      // tunnel requires sequence numbers (iseq), packet has none
 	OutOfSequence   // sequence number old or duplicate (RFC 2890 serial arithmetic)
 
+	// Keepalive probes refused for reflection (PrepareReflection, the engine).
+	ReflectTTL     // inner TTL 1 or less: it would expire here, as when forwarded
+	ReflectHeader  // inner IP options or fragment bits, which a probe never has
+	ReflectLimited // over the tunnel's reflection rate limit
+
 	numReasons
 )
 
@@ -67,6 +72,9 @@ var reasonNames = [...]string{
 	ChecksumMissing: "checksum-missing",
 	SeqMissing:      "seq-missing",
 	OutOfSequence:   "out-of-sequence",
+	ReflectTTL:      "reflect-ttl",
+	ReflectHeader:   "reflect-header",
+	ReflectLimited:  "reflect-limited",
 }
 
 func (r Reason) String() string {

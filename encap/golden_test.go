@@ -302,7 +302,7 @@ var goldenCases = []struct {
 		},
 	},
 	{
-		name:  "df clear (nopmtudisc), inner with DF",
+		name:  "df clear (ignore-df), inner with DF",
 		cfg:   encap.Config{Mode: encap.ModeGRE, TTL: 255, DF: encap.DFClear},
 		inner: in4,
 		want: []byte{
@@ -526,5 +526,54 @@ func TestIdentificationWraps(t *testing.T) {
 		if rfc1071(out[:20]) != 0 {
 			t.Fatalf("packet %d: header checksum does not verify", i)
 		}
+	}
+}
+
+// TestContinue: an encapsulator built for a changed configuration carries
+// on the old one's identification and sequence number (a peer with iseq
+// would drop a restart at 0), also across a configuration without oseq in
+// between, and its headers are those of the new configuration.
+func TestContinue(t *testing.T) {
+	send := func(e *encap.Encapsulator) (id uint16, seq uint32, ttl uint8) {
+		t.Helper()
+		buf := append(make([]byte, encap.Headroom), in4...)
+		out, err := e.Encap(buf, encap.Headroom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rfc1071(out[:20]) != 0 {
+			t.Fatal("header checksum does not verify")
+		}
+		id, ttl = uint16(out[4])<<8|uint16(out[5]), out[8]
+		if e.Config().Sequence {
+			seq = uint32(out[24])<<24 | uint32(out[25])<<16 | uint32(out[26])<<8 | uint32(out[27])
+		}
+		return id, seq, ttl
+	}
+	mk := func(c encap.Config) *encap.Encapsulator {
+		t.Helper()
+		c.Mode, c.Local, c.Remote = encap.ModeGRE, local, remote
+		e, err := encap.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	old := mk(encap.Config{TTL: 255, Sequence: true})
+	for range 41 {
+		send(old)
+	}
+	changed := mk(encap.Config{TTL: 64, Sequence: true})
+	changed.Continue(old)
+	if id, seq, ttl := send(changed); id != 42 || seq != 41 || ttl != 64 {
+		t.Errorf("after a ttl change: id %d seq %d ttl %d, want id 42 seq 41 ttl 64", id, seq, ttl)
+	}
+	noSeq := mk(encap.Config{TTL: 64})
+	noSeq.Continue(changed)
+	send(noSeq)
+	again := mk(encap.Config{TTL: 64, Sequence: true})
+	again.Continue(noSeq)
+	if id, seq, _ := send(again); id != 44 || seq != 42 {
+		t.Errorf("oseq off and on again: id %d seq %d, want id 44 seq 42", id, seq)
 	}
 }

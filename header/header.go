@@ -179,6 +179,22 @@ func (g GRE) Flags() uint16    { return binary.BigEndian.Uint16(g[GREFlags:]) }
 func (g GRE) Version() uint16  { return g.Flags() & GREVersion }
 func (g GRE) Protocol() uint16 { return binary.BigEndian.Uint16(g[GREProtocol:]) }
 
+// GREFlagsFor is the flags word (version 0) of a GRE header with the
+// given optional fields.
+func GREFlagsFor(csum, key, seq bool) uint16 {
+	var flags uint16
+	if csum {
+		flags |= GREFlagCsum
+	}
+	if key {
+		flags |= GREFlagKey
+	}
+	if seq {
+		flags |= GREFlagSeq
+	}
+	return flags
+}
+
 // GRELen is the GRE header length that flags announce.
 func GRELen(flags uint16) int {
 	n := GREMinLen

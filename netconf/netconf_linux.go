@@ -88,12 +88,17 @@ func Carrier(name string) (bool, error) {
 	return l.Attrs().RawFlags&unix.IFF_LOWER_UP != 0, nil
 }
 
-// RouteMTU returns the MTU of the path toward dst as the kernel knows it,
-// and the name of the device the route leaves by. It is the route's MTU
-// metric when one is set (`ip route ... mtu N`, or a path MTU the kernel
-// learnt from ICMP and cached as a route exception), else the device's
-// MTU; a metric larger than the device's MTU is capped to it, since a
-// packet larger than the device's MTU cannot leave at all.
+// RouteMTU returns the MTU a tunnel toward dst derives its own from, and
+// the name of the device the route leaves by: that device's MTU, lowered by
+// an mtu metric set on the route itself (`ip route ... mtu N`), as the
+// kernel's ip_tunnel_bind_dev takes the tunnel's MTU from the underlay
+// device. A path MTU the kernel learnt from an ICMP Fragmentation Needed
+// (a route exception, `ip route get` showing "cache ... mtu N") is not
+// reported: anyone on the path can forge one, and it is soft state that
+// expires, not a property of the underlay. The route's own metric is read
+// from the FIB entry (RTM_F_FIB_MATCH, `ip route get fibmatch`), which
+// holds no exceptions; where the kernel lacks that (before 4.13), the
+// device's MTU alone is reported.
 func RouteMTU(dst netip.Addr) (mtu int, dev string, err error) {
 	if !dst.IsValid() {
 		return 0, "", errors.New("netconf: route MTU: no destination address")
@@ -106,14 +111,16 @@ func RouteMTU(dst netip.Addr) (mtu int, dev string, err error) {
 	if len(routes) == 0 || routes[0].LinkIndex == 0 {
 		return 0, "", fmt.Errorf("netconf: route to %s: no output device", dst)
 	}
-	r := routes[0]
-	l, err := netlink.LinkByIndex(r.LinkIndex)
+	l, err := netlink.LinkByIndex(routes[0].LinkIndex)
 	if err != nil {
-		return 0, "", fmt.Errorf("netconf: route to %s: output link %d: %w", dst, r.LinkIndex, err)
+		return 0, "", fmt.Errorf("netconf: route to %s: output link %d: %w", dst, routes[0].LinkIndex, err)
 	}
 	mtu = l.Attrs().MTU
-	if r.MTU > 0 && r.MTU < mtu {
-		mtu = r.MTU
+	// A metric larger than the device's MTU is capped to it: a packet
+	// larger than the device's MTU cannot leave at all.
+	fib, err := netlink.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{FIBMatch: true})
+	if err == nil && len(fib) > 0 && fib[0].MTU > 0 && fib[0].MTU < mtu {
+		mtu = fib[0].MTU
 	}
 	return mtu, l.Attrs().Name, nil
 }

@@ -179,8 +179,11 @@ func TestRouteMTU(t *testing.T) {
 }
 
 // TestRouteMTUException checks that a path MTU the kernel learnt from an
-// ICMP Fragmentation Needed (a route exception, "cache ... mtu N") is
-// reported: a—r—b with MTU 1400 between r and b.
+// ICMP Fragmentation Needed (a route exception, "cache ... mtu N") is not
+// reported: it is soft state anyone on the path can forge (issue 12 saw a
+// forged one become a tunnel's device MTU for good), and a tunnel's MTU
+// comes from the underlay device, as the kernel's ip_tunnel_bind_dev has
+// it. a—r—b with MTU 1400 between r and b.
 func TestRouteMTUException(t *testing.T) {
 	skipShort(t)
 	n := testnet.ForTest(t)
@@ -217,10 +220,22 @@ func TestRouteMTUException(t *testing.T) {
 	// A DF ping too large for the r—b hop: r answers Fragmentation Needed
 	// and a's kernel caches the path MTU. The ping itself fails.
 	n.Exec(a, "ping", "-c1", "-W2", "-M", "do", "-s", "1450", dst.String())
+	if out := exec(t, n, a, "ip", "route", "get", dst.String()); !strings.Contains(out, "mtu 1400") {
+		t.Fatalf("no route exception after Fragmentation Needed: ip route get: %s", out)
+	}
 	mtu, dev, err := RouteMTU(dst)
-	if mtu != 1400 || dev != "ua" || err != nil {
-		t.Errorf("RouteMTU after Fragmentation Needed = %d, %q, %v; want 1400, \"ua\" (ip route get: %s)",
-			mtu, dev, err, exec(t, n, a, "ip", "route", "get", dst.String()))
+	if mtu != 1500 || dev != "ua" || err != nil {
+		t.Errorf("RouteMTU with a route exception of 1400 = %d, %q, %v; want the device's 1500, \"ua\"", mtu, dev, err)
+	}
+	// A metric on the route itself still counts; the exception still not.
+	exec(t, n, a, "ip", "route", "replace", "198.51.100.0/24", "via", "192.0.2.254", "mtu", "1450")
+	n.Exec(a, "ping", "-c1", "-W2", "-M", "do", "-s", "1420", dst.String())
+	if out := exec(t, n, a, "ip", "route", "get", dst.String()); !strings.Contains(out, "mtu 1400") {
+		t.Fatalf("no route exception under the 1450 metric: ip route get: %s", out)
+	}
+	if mtu, _, err := RouteMTU(dst); mtu != 1450 || err != nil {
+		t.Errorf("RouteMTU with route metric 1450 = %d, %v; want 1450 (ip route get: %s)",
+			mtu, err, exec(t, n, a, "ip", "route", "get", dst.String()))
 	}
 }
 

@@ -26,7 +26,9 @@ import (
 // Independently of this socket, the kernel itself records a route
 // exception (`ip route get` shows "cache ... mtu N") for the outer
 // destination when such a message arrives while a raw socket for the
-// quoted protocol is open; netconf.RouteMTU reads it back.
+// quoted protocol is open. netconf.RouteMTU deliberately leaves it out:
+// the engine keeps what it learns here per tunnel, as soft state that
+// expires, and never lets it become a device MTU.
 
 // ICMP message layout (RFC 792, RFC 1191 §4):
 //
@@ -56,10 +58,18 @@ type TooBig struct {
 	Src   netip.Addr // source of the quoted packet (our local address)
 	Dst   netip.Addr // destination of the quoted packet (the tunnel remote)
 	Proto int        // protocol of the quoted packet: ProtoIPIP or ProtoGRE
-	// MTU is the next-hop MTU the router reported; 0 from routers older
-	// than RFC 1191, which leave the caller to guess. It is not checked
-	// against a minimum: anyone can forge these messages, so the engine
-	// should clamp it (Linux ignores values below 552, min_pmtu).
+	// GREFlags, GREType and Key are the quoted GRE header's flags word
+	// (version included), protocol type and key (when GREFlags has K), so
+	// that the message can be matched to one tunnel among several to the
+	// same remote, as the kernel's ipgre_err does. Zero for IPIP.
+	GREFlags uint16
+	GREType  uint16
+	Key      uint32
+	// MTU is the next-hop MTU the router reported, at least 68 (RFC 791's
+	// minimum): a message reporting less is refused, 0 (routers older than
+	// RFC 1191) too. It is not checked against any larger minimum: anyone
+	// can forge these messages, so the engine clamps it (Linux does not go
+	// below 552, min_pmtu).
 	MTU int
 	// Quote is the quoted part of our packet from its IPv4 header on: at
 	// least the header and 8 bytes (the GRE base header and key when no
@@ -68,10 +78,18 @@ type TooBig struct {
 	Quote []byte
 }
 
+// minMTU is the smallest MTU of any IPv4 link (RFC 791): a router
+// reporting less is mistaken or forged.
+const minMTU = 68
+
 // ParseTooBig parses an ICMP message (without the IPv4 header that carried
 // it) and reports whether it is a Fragmentation Needed with a valid
-// checksum quoting an IPv4 packet of protocol 4 or 47. From is left unset.
-// It never panics and Quote aliases icmp.
+// checksum and a next-hop MTU of at least 68, quoting an IPv4 packet of
+// protocol 4 or 47. For GRE the quote must hold the GRE header up to and
+// including its key: as in the kernel's ipgre_err, a message that cannot
+// name the key cannot name the tunnel, and is ignored (routers that quote
+// only 8 bytes leave out the key of a tunnel with checksums). From is left
+// unset. It never panics and Quote aliases icmp.
 func ParseTooBig(icmp []byte) (TooBig, bool) {
 	if len(icmp) < icmpQuote+20 ||
 		icmp[icmpType] != icmpDestUnreach || icmp[icmpCode] != icmpFragNeeded ||
@@ -83,17 +101,34 @@ func ParseTooBig(icmp []byte) (TooBig, bool) {
 	if q[0]>>4 != 4 || ihl < 20 || len(q) < ihl {
 		return TooBig{}, false
 	}
-	proto := int(q[9])
-	if proto != ProtoIPIP && proto != ProtoGRE {
-		return TooBig{}, false
-	}
-	return TooBig{
+	tb := TooBig{
 		Src:   netip.AddrFrom4([4]byte(q[12:16])),
 		Dst:   netip.AddrFrom4([4]byte(q[16:20])),
-		Proto: proto,
+		Proto: int(q[9]),
 		MTU:   int(binary.BigEndian.Uint16(icmp[icmpNextHopMTU:])),
 		Quote: q,
-	}, true
+	}
+	if tb.MTU < minMTU {
+		return TooBig{}, false
+	}
+	switch tb.Proto {
+	case ProtoIPIP:
+		return tb, true
+	case ProtoGRE:
+		g := header.GRE(q[ihl:])
+		if len(g) < header.GREMinLen {
+			return TooBig{}, false
+		}
+		tb.GREFlags, tb.GREType = g.Flags(), g.Protocol()
+		if tb.GREFlags&header.GREFlagKey != 0 {
+			if len(g) < g.KeyOffset()+4 {
+				return TooBig{}, false
+			}
+			tb.Key = g.Key()
+		}
+		return tb, true
+	}
+	return TooBig{}, false
 }
 
 // ICMPConn reads Fragmentation Needed messages about our outer packets

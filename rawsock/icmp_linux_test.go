@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/internal/testnet"
 )
 
@@ -65,7 +66,7 @@ func TestTooBigFromRouter(t *testing.T) {
 	want := TooBig{
 		From: netip.MustParseAddr("192.0.2.254"),
 		Src:  netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
-		Proto: ProtoGRE, MTU: 1400,
+		Proto: ProtoGRE, GREFlags: header.GREFlagKey, GREType: header.EtherTypeIPv4, Key: 42, MTU: 1400,
 	}
 	if diff := cmp.Diff(want, tb, cmpopts.IgnoreFields(TooBig{}, "Quote"), cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
 		t.Errorf("ReadTooBig (-want +got):\n%s", diff)

@@ -46,15 +46,44 @@ func TestParseTooBig(t *testing.T) {
 	}{
 		{"frag needed about GRE", good, true, TooBig{
 			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
-			Proto: ProtoGRE, MTU: 1400, Quote: good[8:],
+			Proto: ProtoGRE, GREFlags: 0x2000, GREType: 0x0800, Key: 42, MTU: 1400, Quote: good[8:],
 		}},
-		{"frag needed about IPIP, no MTU (pre-RFC 1191)", mod(func(m []byte) []byte {
-			m[8+9], m[6], m[7] = ProtoIPIP, 0, 0
+		{"frag needed about IPIP, header only quoted", withChecksum(func() []byte {
+			m := bytes.Clone(fragNeeded[:8+20])
+			m[8+9] = ProtoIPIP
 			return m
-		}), true, TooBig{
+		}()), true, TooBig{
 			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
-			Proto: ProtoIPIP, MTU: 0,
+			Proto: ProtoIPIP, MTU: 1400,
 		}},
+		{"MTU 68, the IPv4 minimum", mod(func(m []byte) []byte { m[6], m[7] = 0, 68; return m }), true, TooBig{
+			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
+			Proto: ProtoGRE, GREFlags: 0x2000, GREType: 0x0800, Key: 42, MTU: 68,
+		}},
+		{"MTU 67, below any IPv4 link", mod(func(m []byte) []byte { m[6], m[7] = 0, 67; return m }), false, TooBig{}},
+		{"MTU 1", mod(func(m []byte) []byte { m[6], m[7] = 0, 1; return m }), false, TooBig{}},
+		{"MTU 0 (pre-RFC 1191)", mod(func(m []byte) []byte { m[6], m[7] = 0, 0; return m }), false, TooBig{}},
+		// Routers that quote 8 bytes past the IP header: the key is there
+		// unless a checksum field comes first (the kernel's ipgre_err).
+		{"8-byte quote, checksum and no key", withChecksum(func() []byte {
+			m := bytes.Clone(fragNeeded)
+			m[28] = 0x80 // C, no K
+			return m
+		}()), true, TooBig{
+			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
+			Proto: ProtoGRE, GREFlags: 0x8000, GREType: 0x0800, MTU: 1400,
+		}},
+		{"8-byte quote, checksum before the key", mod(func(m []byte) []byte { m[28] = 0xa0; return m }), false, TooBig{}},
+		{"12-byte quote, checksum and key", withChecksum(append(func() []byte {
+			m := bytes.Clone(fragNeeded[:8+24])
+			m[28] = 0xb0 // C, K, S
+			return m
+		}(), 0xab, 0xcd, 0, 0, 0, 0, 0, 7)), true, TooBig{
+			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
+			Proto: ProtoGRE, GREFlags: 0xb000, GREType: 0x0800, Key: 7, MTU: 1400,
+		}},
+		{"K set, key not quoted", withChecksum(fragNeeded[:8+24]), false, TooBig{}},
+		{"GRE header not quoted", withChecksum(fragNeeded[:8+22]), false, TooBig{}},
 		{"bad checksum", func() []byte { m := bytes.Clone(good); m[2] ^= 1; return m }(), false, TooBig{}},
 		{"port unreachable", mod(func(m []byte) []byte { m[1] = 3; return m }), false, TooBig{}},
 		{"time exceeded", mod(func(m []byte) []byte { m[0], m[1] = 11, 0; return m }), false, TooBig{}},
@@ -94,6 +123,12 @@ func FuzzParseTooBig(f *testing.F) {
 		}
 		if tb.Proto != ProtoGRE && tb.Proto != ProtoIPIP {
 			t.Fatalf("Proto = %d", tb.Proto)
+		}
+		if tb.MTU < 68 {
+			t.Fatalf("MTU %d accepted", tb.MTU)
+		}
+		if tb.GREFlags&header.GREFlagKey == 0 && tb.Key != 0 {
+			t.Fatalf("key %d without K", tb.Key)
 		}
 		if header.Checksum(msg) != 0 {
 			t.Fatalf("accepted a bad checksum")

@@ -41,6 +41,11 @@ type connSys struct {
 	wbufs  [][]byte     // wmsgs[i].Buffers == wbufs[i:i+1]
 	waddrs []net.IPAddr // wmsgs[i].Addr == &waddrs[i]
 	wips   [][4]byte    // waddrs[i].IP == wips[i][:]
+
+	// GRE only: which received packets' checksums were left to offload
+	// (offload_linux.go); used under rmu.
+	ring       *offloadRing
+	offloadErr error
 }
 
 func (s *connSys) open(proto int) error {
@@ -63,6 +68,11 @@ func (s *connSys) open(proto int) error {
 	s.pc = ipv4.NewPacketConn(ipc)
 	s.growRead(BatchSize)
 	s.growWrite(BatchSize)
+	if proto == ProtoGRE {
+		if s.ring, err = openOffloadRing(); err != nil {
+			s.offloadErr = fmt.Errorf("rawsock: no side channel for offloaded GRE checksums: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -148,6 +158,9 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 		return 0, &net.OpError{Op: "read", Net: "ip4", Source: nil, Addr: s.ipc.LocalAddr(), Err: err}
 	}
 	got := s.rn
+	if s.ring != nil {
+		s.ring.trim()
+	}
 	for i := 0; i < got; i++ {
 		if s.rhdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
 			sizes[i] = 0
@@ -220,9 +233,23 @@ func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
 	return sent, nil
 }
 
+func (s *connSys) completeChecksum(pkt []byte) bool {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.ring != nil && s.ring.complete(pkt)
+}
+
 func (s *connSys) close() error {
 	if s.pc == nil {
 		return errNotOpen
 	}
-	return s.pc.Close()
+	err := s.pc.Close()
+	// The closed socket has released a blocked ReadBatch, and rmu with it.
+	s.rmu.Lock()
+	if s.ring != nil {
+		s.ring.close()
+		s.ring = nil
+	}
+	s.rmu.Unlock()
+	return err
 }

@@ -12,8 +12,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/gretun/gretun/internal/testnet"
 	"golang.org/x/sys/unix"
+
+	"github.com/gretun/gretun/internal/gostack"
+	"github.com/gretun/gretun/internal/testnet"
 )
 
 // openIn makes a namespace with TUN device tg0 (198.51.100.1/24, up) and
@@ -172,7 +174,9 @@ func TestCloseEndsRead(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	if err := gostack.WaitBlocked("tundev.(*Device).Read", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	d.Close()
 	select {
 	case err := <-done:

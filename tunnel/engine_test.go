@@ -30,12 +30,7 @@ type side struct {
 	host *tunneltest.Host
 }
 
-func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int) *side {
-	return newSideWith(t, w, addr, batch, nil)
-}
-
-// newSideWith is newSide with edit applied to the engine's Env first.
-func newSideWith(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int, edit func(*tunnel.Env)) *side {
+func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int, opts ...func(*tunnel.Env)) *side {
 	s := &side{devs: map[string]*tunneltest.Device{}, host: &tunneltest.Host{Local: []netip.Addr{addr}, Underlay: 1500}}
 	env := tunnel.Env{
 		CreateTUN: func(name string, mtu int) (tun.Device, error) {
@@ -48,8 +43,8 @@ func newSideWith(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int, e
 		OpenUnderlay: func(proto int) (tunnel.Underlay, error) { return w.Open(addr, proto), nil },
 		Host:         s.host,
 	}
-	if edit != nil {
-		edit(&env)
+	for _, o := range opts {
+		o(&env)
 	}
 	s.e = tunnel.New(env, slog.New(slog.DiscardHandler))
 	t.Cleanup(s.e.Close)

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -24,7 +25,9 @@ type Host interface {
 	HasLocalAddr(a netip.Addr) (bool, error)
 	// LinkExists reports whether a network device of that name exists.
 	LinkExists(name string) (bool, error)
-	// RouteMTU is the MTU of the underlay route toward dst.
+	// RouteMTU is the MTU of the underlay device the route toward dst
+	// leaves by, lowered by the route's own mtu metric but never by a path
+	// MTU learnt from ICMP (netconf.RouteMTU).
 	RouteMTU(dst netip.Addr) (int, error)
 	// PrepareDevice brings a new TUN device up with its MTU and makes the
 	// kernel skip its routes while its carrier is off.
@@ -57,6 +60,18 @@ type Env struct {
 	// send on the raw socket like the others.
 	ResolveNextHop func(remote netip.Addr) (NextHop, error)
 	OpenPacket     func(ifindex int) (PacketWriter, error)
+
+	// Optional: the clock, for tests that step time rather than sleep
+	// (time.Now when nil). The AF_PACKET path's retries use it.
+	Now func() time.Time
+}
+
+// now reads the environment's clock.
+func (env *Env) now() time.Time {
+	if env.Now != nil {
+		return env.Now()
+	}
+	return time.Now()
 }
 
 // PacketWriter sends whole Ethernet frames on one device (pktsock.Conn),

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/keepalive"
 )
@@ -34,26 +35,39 @@ func newKeepaliveStatus(s keepalive.Snapshot) *KeepaliveStatus {
 
 func (k *KeepaliveStatus) String() string { return k.Summary }
 
-// setKeepalive starts, restarts or stops the tunnel's keepalive machine
-// for configuration c. Turning keepalives off brings the line protocol up.
-func (t *Tunnel) setKeepalive(c *config.Tunnel) error {
+// newKeepalive returns the keepalive machine for configuration c, nil
+// when keepalives are off.
+func newKeepalive(c *config.Tunnel) (*keepalive.Machine, error) {
 	if c.KeepalivePeriod == 0 {
+		return nil, nil
+	}
+	return keepalive.New(keepalive.Config{Period: c.KeepalivePeriod, Retries: c.KeepaliveRetries}, time.Now())
+}
+
+// setKeepalive installs m (from newKeepalive) as the tunnel's keepalive
+// machine, nil to stop keepalives, which brings the line protocol up. A
+// new period or retry count keeps the line protocol state, flap damping
+// and counters (Machine.Continue), as a Cisco router's `keepalive` command
+// does: a tunnel whose peer is dead must not come up, nor a flapping one
+// be forgiven, because a number was edited.
+func (t *Tunnel) setKeepalive(m *keepalive.Machine) {
+	if m == nil {
 		if t.ka.Swap(nil) != nil {
 			t.setCarrier(true, "keepalives turned off")
 		}
 		t.kick()
-		return nil
+		return
 	}
-	m, err := keepalive.New(keepalive.Config{Period: c.KeepalivePeriod, Retries: c.KeepaliveRetries}, time.Now())
-	if err != nil {
-		return err
+	if old := t.ka.Load(); old != nil {
+		m.Continue(old, time.Now())
 	}
 	if t.ka.Swap(m) != nil {
-		t.setCarrier(true, "keepalives reconfigured")
+		// A reply the old machine took after Continue may have moved
+		// the carrier: set it from the machine now in charge.
+		t.setCarrier(m.State() == keepalive.Up, "keepalives reconfigured")
 	}
 	t.kick()
 	t.ensureKeepaliveLoop()
-	return nil
 }
 
 func (t *Tunnel) kick() {
@@ -144,16 +158,8 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 		return n
 	}
 	const greOff = header.IPv4MinLen
-	extra := 0
-	var flags uint16
-	if c.ICsum {
-		flags |= header.GREFlagCsum
-		extra += 4
-	}
-	if c.HasIKey {
-		flags |= header.GREFlagKey
-		extra += 4
-	}
+	flags := header.GREFlagsFor(c.ICsum, c.HasIKey, false)
+	extra := header.GRELen(flags) - header.GREMinLen
 	payload := greOff + header.GREMinLen
 	copy(inner[payload+extra:], inner[payload:n])
 	n += extra
@@ -182,6 +188,33 @@ func (t *Tunnel) keepaliveReply(payload []byte) {
 	}
 	_, ev := m.Reply(time.Now(), payload)
 	t.logEvent(ev)
+}
+
+// Reflections a tunnel sends at most: a burst of reflectBurst, then one
+// every reflectEvery. A peer probes once a keepalive period (gretun's
+// shortest is 10 ms, Cisco's 1 s), so this never holds back a real peer,
+// while a flood of forged probes cannot turn the tunnel into a reflector.
+const (
+	reflectEvery = 10 * time.Millisecond
+	reflectBurst = 10
+)
+
+// mayReflect readies another router's keepalive probe (decap.Reflect) in
+// place to be returned through the underlay, as forwarding would: TTL
+// decremented, refused when it expires or when the header carries options
+// or fragment bits, and rate-limited. Every refusal is a counted drop.
+// Called by the receiving socket goroutine.
+func (t *Tunnel) mayReflect(inner []byte) bool {
+	if r := decap.PrepareReflection(inner); r != decap.OK {
+		t.counters.drop(r)
+		return false
+	}
+	if !t.reflectRate.Allow(time.Now()) {
+		t.counters.drop(decap.ReflectLimited)
+		return false
+	}
+	t.reflected.Add(1)
+	return true
 }
 
 // logEvent logs a state change and sets the line protocol to match.

@@ -15,23 +15,6 @@ import (
 	"github.com/gretun/gretun/tunnel/tunneltest"
 )
 
-// waitStats polls a tunnel's counters until ok accepts them (counters are
-// added once a batch is done) or five seconds pass.
-func waitStats(t *testing.T, s *side, name string, ok func(tunnel.Stats) bool) tunnel.Stats {
-	t.Helper()
-	var st tunnel.Stats
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		all, err := s.e.Show(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st = all[0].Stats; ok(st) {
-			break
-		}
-	}
-	return st
-}
-
 // TestEngineTinyUnderlayMTU: a route toward the remote with `mtu lock 28`
 // (or anything below IPv4's 68) made the fragmenter divide by zero and the
 // daemon die with every tunnel. Such an MTU is unusable: packets that do
@@ -80,7 +63,7 @@ func udp6(src, dst string, n int) []byte {
 func TestEngineTooBigSource(t *testing.T) {
 	var lookups atomic.Int64
 	w := tunneltest.NewWire()
-	a := newSideWith(t, w, addrA, 8, func(env *tunnel.Env) {
+	a := newSide(t, w, addrA, 8, func(env *tunnel.Env) {
 		env.DeviceAddrs = func() (map[string][]netip.Addr, error) {
 			lookups.Add(1)
 			return map[string][]netip.Addr{"t0": {netip.MustParseAddr("fe80::1"), netip.MustParseAddr("2001:db8:ff::1")}}, nil
@@ -152,26 +135,14 @@ func TestEngineDefaultDF(t *testing.T) {
 	a.host.Underlay = 1200 // path MTU 1176
 	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1 mtu 1400")
 	peer := w.Open(addrB, header.ProtoGRE)
-	t.Cleanup(func() { peer.Close() })
-	arrived := make(chan []byte, 16)
-	go func() {
-		bufs, sizes := [][]byte{make([]byte, 2000)}, []int{0}
-		for {
-			if _, err := peer.ReadBatch(bufs, sizes); err != nil {
-				return
-			}
-			arrived <- append([]byte(nil), bufs[0][:sizes[0]]...)
-		}
-	}()
 	read := func() (got [][]byte) {
 		t.Helper()
 		for len(got) < 2 {
-			select {
-			case p := <-arrived:
-				got = append(got, p)
-			case <-time.After(5 * time.Second):
+			p := readWire(peer, 5*time.Second)
+			if p == nil {
 				t.Fatalf("%d outer packets arrived, want 2", len(got))
 			}
+			got = append(got, p)
 		}
 		return got
 	}

@@ -35,11 +35,16 @@ const ethHeaderLen = 14
 const _ = uint(innerOffset - encap.Headroom - ethHeaderLen)
 
 // How often the next hop is looked up again: after a failure or a send
-// error at most once a retry, and while it works once a refresh, to follow
-// route and neighbour changes.
+// error first after pathFirstRetry, doubling up to pathRetry while it keeps
+// failing, and while it works once a refresh, to follow route and neighbour
+// changes. The short first retry matters at start: the packets the raw
+// socket sends meanwhile make the kernel resolve the neighbour within
+// milliseconds, and a short transfer should not spend its whole life on
+// the raw socket waiting for a one-second retry.
 const (
-	pathRetry   = time.Second
-	pathRefresh = 5 * time.Second
+	pathFirstRetry = 10 * time.Millisecond
+	pathRetry      = time.Second
+	pathRefresh    = 5 * time.Second
 )
 
 // NextHop is where the outer packets toward a remote leave: the egress
@@ -66,11 +71,12 @@ type packetPath struct {
 	hdr     [ethHeaderLen]byte
 	ifindex int
 	conn    PacketWriter
-	at      time.Time // last resolution
-	stale   bool      // a send error asked for a new resolution
-	kick    bool      // send one packet on the raw socket to make the kernel confirm the neighbour
-	lastErr string    // last resolution error logged
-	frames  [][]byte  // per outer packet of the batch: its Ethernet frame, nil when it has no room
+	at      time.Time     // last resolution
+	retry   time.Duration // wait before the next resolution while not ok
+	stale   bool          // a send error asked for a new resolution
+	kick    bool          // send one packet on the raw socket to make the kernel confirm the neighbour
+	lastErr string        // last resolution error logged
+	frames  [][]byte      // per outer packet of the batch: its Ethernet frame, nil when it has no room
 }
 
 // ready reports whether this batch may use the packet socket, resolving
@@ -81,15 +87,15 @@ func (p *packetPath) ready(remote netip.Addr, now time.Time) bool {
 		return false
 	}
 	age := now.Sub(p.at)
-	if remote != p.remote || age >= pathRefresh || (p.stale || !p.ok) && age >= pathRetry {
+	if remote != p.remote || age >= pathRefresh || (p.stale || !p.ok) && age >= p.retry {
 		p.resolve(remote, now)
 	}
 	return p.ok
 }
 
 // invalidate is for a send error: use the raw socket until the next
-// resolution, at most pathRetry later.
-func (p *packetPath) invalidate() { p.ok, p.stale = false, true }
+// resolution, pathRetry later.
+func (p *packetPath) invalidate() { p.ok, p.stale, p.retry = false, true, pathRetry }
 
 func (p *packetPath) resolve(remote netip.Addr, now time.Time) {
 	p.remote, p.at, p.stale = remote, now, false
@@ -104,6 +110,7 @@ func (p *packetPath) resolve(remote netip.Addr, now time.Time) {
 		}
 	}
 	if err != nil {
+		p.retry = min(max(2*p.retry, pathFirstRetry), pathRetry)
 		if msg := err.Error(); msg != p.lastErr || wasOK {
 			p.lastErr = msg
 			p.t.e.log.Warn("underlay packet: sending on the raw socket for now", "tunnel", p.t.name, "remote", remote, "err", err)
@@ -113,7 +120,7 @@ func (p *packetPath) resolve(remote netip.Addr, now time.Time) {
 	copy(p.hdr[0:6], nh.Dst)
 	copy(p.hdr[6:12], nh.Src)
 	binary.BigEndian.PutUint16(p.hdr[12:], 0x0800)
-	p.ok, p.kick = true, !nh.Confirmed
+	p.ok, p.kick, p.retry = true, !nh.Confirmed, 0
 	if !wasOK {
 		p.lastErr = ""
 		p.t.e.log.Info("underlay packet: sending on AF_PACKET", "tunnel", p.t.name, "remote", remote, "ifindex", nh.Ifindex, "dst", nh.Dst)
@@ -136,7 +143,7 @@ func usePacketPath(c *config.Tunnel) bool { return c.Underlay == config.Underlay
 // the raw socket while the path is not ready. frames[i] is out[i] with
 // room for the Ethernet header in front.
 func (t *Tunnel) sendPacketPath(sock *socket, p *packetPath, out, frames [][]byte) {
-	if !p.ready(t.cfg.Load().Remote, time.Now()) {
+	if !p.ready(t.cfg.Load().Remote, t.e.env.now()) {
 		t.sendOuter(sock, out)
 		return
 	}

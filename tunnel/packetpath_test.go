@@ -66,8 +66,9 @@ func (f *fakePacket) fail(err error) {
 }
 
 // packetSide is side a of newSide with the packet path faked: resolve
-// decides what the next-hop lookup answers.
-func packetSide(t *testing.T, w *tunneltest.Wire, resolve func() (tunnel.NextHop, error)) (*side, *fakePacket) {
+// decides what the next-hop lookup answers, and clock is the time the
+// path's retries see.
+func packetSide(t *testing.T, w *tunneltest.Wire, clock *tunneltest.Clock, resolve func() (tunnel.NextHop, error)) (*side, *fakePacket) {
 	fp := &fakePacket{wire: w.Open(netip.MustParseAddr("192.0.2.99"), 0)}
 	s := &side{devs: map[string]*tunneltest.Device{}, host: &tunneltest.Host{Local: []netip.Addr{addrA}, Underlay: 1500}}
 	env := tunnel.Env{
@@ -80,6 +81,7 @@ func packetSide(t *testing.T, w *tunneltest.Wire, resolve func() (tunnel.NextHop
 		},
 		OpenUnderlay: func(proto int) (tunnel.Underlay, error) { return w.Open(addrA, proto), nil },
 		Host:         s.host,
+		Now:          clock.Now,
 	}
 	env.ResolveNextHop = func(netip.Addr) (tunnel.NextHop, error) { return resolve() }
 	env.OpenPacket = func(ifindex int) (tunnel.PacketWriter, error) {
@@ -111,7 +113,8 @@ func TestPacketPath(t *testing.T) {
 	var mu sync.Mutex
 	resolveErr := error(nil)
 	resolves := 0
-	a, fp := packetSide(t, w, func() (tunnel.NextHop, error) {
+	clock := tunneltest.NewClock(time.Now())
+	a, fp := packetSide(t, w, clock, func() (tunnel.NextHop, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		resolves++
@@ -148,7 +151,7 @@ func TestPacketPath(t *testing.T) {
 	}
 
 	// A send error is counted like the raw socket's, and until the next
-	// resolution (a second later at the soonest) the raw socket sends.
+	// resolution (a second later) the raw socket sends.
 	fp.fail(syscall.ENETDOWN)
 	a.dev("t0").Inject(udp4("198.51.100.1", "203.0.113.1", 64))
 	waitFor(t, "the send error counted", func() bool { return stats(t, a, "t0").TxNoRoute == 1 })
@@ -160,7 +163,7 @@ func TestPacketPath(t *testing.T) {
 		t.Errorf("packet socket used right after a send error: %d frames", frames)
 	}
 	// The next hop does not resolve now: the raw socket keeps sending.
-	time.Sleep(1100 * time.Millisecond)
+	clock.Advance(1100 * time.Millisecond)
 	send(300)
 	mu.Lock()
 	n := resolves
@@ -173,10 +176,46 @@ func TestPacketPath(t *testing.T) {
 		t.Errorf("packet socket used while the next hop did not resolve: %d frames", frames)
 	}
 	// Once it resolves again the packet socket takes over.
-	time.Sleep(1100 * time.Millisecond)
+	clock.Advance(1100 * time.Millisecond)
 	send(400)
 	if frames, _ := fp.counts(); frames != 11 {
 		t.Errorf("packet socket got %d frames after the next hop resolved again, want 11", frames)
+	}
+}
+
+// TestPacketPathResolvesSoon: a next hop not yet resolved when the tunnel
+// starts (the kernel resolves it when the raw socket sends the first
+// packets) is looked up again within milliseconds, not a second later: a
+// short transfer would otherwise never leave the raw socket.
+func TestPacketPathResolvesSoon(t *testing.T) {
+	w := tunneltest.NewWire()
+	var mu sync.Mutex
+	resolves := 0
+	clock := tunneltest.NewClock(time.Now())
+	a, fp := packetSide(t, w, clock, func() (tunnel.NextHop, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		resolves++
+		if resolves == 1 {
+			return tunnel.NextHop{}, errors.New("no resolved neighbour")
+		}
+		return tunnel.NextHop{Ifindex: 3, Src: macA, Dst: macB, Confirmed: true}, nil
+	})
+	b := newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1 underlay packet")
+	mustAdd(t, b, "t0", "mode gre remote 192.0.2.1 local 192.0.2.2")
+	pkt := udp4("198.51.100.1", "203.0.113.1", 500)
+	for i := range 2 {
+		if i > 0 {
+			clock.Advance(100 * time.Millisecond)
+		}
+		a.dev("t0").Inject(pkt)
+		if got := receive(t, b.dev("t0")); !bytes.Equal(got, pkt) {
+			t.Fatalf("packet changed in transit")
+		}
+	}
+	if frames, _ := fp.counts(); frames != 1 {
+		t.Errorf("packet socket got %d frames, want the second packet, sent 100 ms after a failed first resolution", frames)
 	}
 }
 

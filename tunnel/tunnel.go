@@ -60,6 +60,7 @@ type Tunnel struct {
 
 	counters       counters
 	reflected      atomic.Uint64
+	reflectRate    pmtu.Limiter // bounds reflected keepalive probes
 	deadLoopLogged atomic.Bool
 	quit           chan struct{}
 
@@ -92,18 +93,25 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 		kaKick: make(chan struct{}, 1), quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.recv.Store(decap.NewReceiver(c.Policy()))
+	t.reflectRate.SetLimit(reflectEvery, reflectBurst)
 	t.mtu.Store(int64(mtu))
 	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
-	if err := t.setKeepalive(&c); err != nil {
+	ka, err := newKeepalive(&c)
+	if err != nil {
 		dev.Close()
 		return nil, err
 	}
+	t.setKeepalive(ka)
 	return t, nil
 }
 
-// underlayMTU is the MTU of the route toward remote, 1500 when unknown;
-// warn says whether to log that it is unknown (once, when the tunnel is
-// set up, not on every link event).
+// underlayMTU is the MTU of the underlay device the route toward remote
+// leaves by (lowered by an mtu metric on the route itself), 1500 when
+// unknown; warn says whether to log that it is unknown (once, when the
+// tunnel is set up, not on every link event). It never includes a path MTU
+// learnt from ICMP (a route exception): like the kernel's
+// ip_tunnel_bind_dev, the device MTU follows the underlay device, and a
+// learnt path MTU stays soft state in t.pmtu, where it expires.
 func (e *Engine) underlayMTU(remote netip.Addr, warn bool) int {
 	mtu, err := e.env.Host.RouteMTU(remote)
 	if err != nil || mtu <= 0 {
@@ -147,11 +155,28 @@ func (t *Tunnel) deviceMTU(mtu int) {
 	t.txMu.Unlock()
 }
 
-// reconfigure applies a changed configuration; e.mu is held.
+// reconfigure applies a changed configuration; e.mu is held. What can
+// fail is done before anything changes. It keeps the state a running
+// tunnel has built up, as `ip tunnel change` does: the device with its
+// addresses and routes, the counters, the outgoing sequence number and
+// identification (always) and the expected incoming sequence number
+// (while iseq stays on and the remote stays: RFC 2890 peers drop older
+// numbers, so a restart at 0 would black-hole the tunnel), the learnt path
+// MTU (while the endpoints stay: it describes their path), the ICMP rate
+// limit, and the keepalive state with its flap damping. The MSS clamp
+// keeps no state of its own: it follows the configuration and path MTU.
 func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 	enc, err := encap.New(c.Encap())
 	if err != nil {
 		return err
+	}
+	old := t.cfg.Load()
+	kaChanged := old.KeepalivePeriod != c.KeepalivePeriod || old.KeepaliveRetries != c.KeepaliveRetries
+	var ka *keepalive.Machine
+	if kaChanged {
+		if ka, err = newKeepalive(&c); err != nil {
+			return err
+		}
 	}
 	underlay := t.e.underlayMTU(c.Remote, true)
 	mtu := c.MTU
@@ -164,18 +189,25 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 		}
 		t.mtu.Store(int64(mtu))
 	}
-	old := t.cfg.Load()
-	if old.KeepalivePeriod != c.KeepalivePeriod || old.KeepaliveRetries != c.KeepaliveRetries {
-		if err := t.setKeepalive(&c); err != nil {
-			return err
-		}
+	if kaChanged {
+		t.setKeepalive(ka)
 	}
 	t.txMu.Lock()
+	enc.Continue(t.enc)
 	t.enc, t.sock, t.underlayMTU = enc, sock, underlay
+	if old.Remote != c.Remote || old.Local != c.Local {
+		t.pmtu.Forget()
+	}
 	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
 	t.txMu.Unlock()
-	if old.Policy() != c.Policy() {
-		t.recv.Store(decap.NewReceiver(c.Policy()))
+	if old.Policy() != c.Policy() || old.Remote != c.Remote {
+		r := decap.NewReceiver(c.Policy())
+		// A new remote is another peer, whose numbers start anywhere:
+		// it gets a fresh receiver.
+		if old.ISeq && c.ISeq && old.Remote == c.Remote {
+			r.Continue(t.recv.Load())
+		}
+		t.recv.Store(r)
 	}
 	t.cfg.Store(&c)
 	return nil

@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/rawsock"
 )
 
@@ -75,12 +77,33 @@ func (e *Engine) readICMP(src ICMPSource) {
 			sent = int(tb.Quote[2])<<8 | int(tb.Quote[3])
 		}
 		for _, t := range *e.byEndpoints.Load() {
-			c := t.cfg.Load()
-			if int(c.Proto()) == tb.Proto && c.Local == tb.Src && c.Remote == tb.Dst {
+			if quotesOwnPacket(t.cfg.Load(), &tb) {
 				t.learnPathMTU(tb.MTU, sent)
 			}
 		}
 	}
+}
+
+// quotesOwnPacket reports whether the packet an ICMP error quotes is one
+// tunnel c sent: its protocol, from our local address to the remote, and
+// for GRE exactly the flags c sends (version 0, no other bits), a protocol
+// type we send and c's output key. The kernel's ipgre_err looks the tunnel
+// up by the key too; without it one message (forged, or about another
+// tunnel) would lower the path MTU of every keyed tunnel sharing the
+// endpoints. The quoted key is the one we send: c's okey.
+func quotesOwnPacket(c *config.Tunnel, tb *rawsock.TooBig) bool {
+	if int(c.Proto()) != tb.Proto || c.Local != tb.Src || c.Remote != tb.Dst {
+		return false
+	}
+	if tb.Proto != rawsock.ProtoGRE {
+		return true
+	}
+	switch tb.GREType {
+	case header.EtherTypeIPv4, header.EtherTypeIPv6, header.EtherTypeKeepalive:
+	default:
+		return false
+	}
+	return tb.GREFlags == header.GREFlagsFor(c.OCsum, c.HasOKey, c.OSeq) && (!c.HasOKey || tb.Key == c.OKey)
 }
 
 // watchLinks follows underlay MTU changes: when a link that is not one of

@@ -13,8 +13,6 @@ import (
 	"github.com/gretun/gretun/tunnel"
 )
 
-const defaultSocket = control.DefaultSocket
-
 // tunnelCmd is the client side of `gretun tunnel …`.
 func tunnelCmd(g globals, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -148,6 +146,9 @@ func printStats(w io.Writer, s tunnel.Stats) {
 	fmt.Fprintf(tw, "TX:\tTooBig\tFragments\tBadInner\tICMP\tICMPLimited\tMSSClamped\n")
 	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\n", s.TxTooBig, s.TxFragmented, s.TxBadInner, s.TxICMP, s.TxICMPLimited, s.TxMSSClamped)
 	tw.Flush()
+	if s.Reflected != 0 {
+		fmt.Fprintf(w, "Keepalives reflected: %d\n", s.Reflected)
+	}
 	if s.TxPacketSocket != 0 {
 		fmt.Fprintf(w, "TX on AF_PACKET: %d\n", s.TxPacketSocket)
 	}

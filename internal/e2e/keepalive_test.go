@@ -363,6 +363,13 @@ func TestKeepaliveForgedReplies(t *testing.T) {
 // kills what it lists.
 func rawSocketIn(t testing.TB, ns string, proto int) int {
 	t.Helper()
+	return socketIn(t, ns, unix.AF_INET, unix.SOCK_RAW, proto)
+}
+
+// socketIn opens a socket(domain, typ, proto) inside network namespace ns,
+// as rawSocketIn says.
+func socketIn(t testing.TB, ns string, domain, typ, proto int) int {
+	t.Helper()
 	type result struct {
 		fd  int
 		err error
@@ -390,7 +397,7 @@ func rawSocketIn(t testing.TB, ns string, proto int) int {
 			runtime.UnlockOSThread()
 			return
 		}
-		r.fd, r.err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+		r.fd, r.err = unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
 		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
 			// Stay locked: the runtime ends the thread with the goroutine.
 			if r.err == nil {
@@ -403,7 +410,7 @@ func rawSocketIn(t testing.TB, ns string, proto int) int {
 	}()
 	r := <-ch
 	if r.err != nil {
-		t.Fatalf("raw socket for protocol %d in %s: %v", proto, ns, r.err)
+		t.Fatalf("socket(%d, %d, %d) in %s: %v", domain, typ, proto, ns, r.err)
 	}
 	return r.fd
 }

@@ -120,6 +120,19 @@ type gretunProc struct {
 // cross the tunnel and the packet counts of both sides stay exact.
 func startGretun(t *testing.T, e *env, mode string, o tunOpts, v6 bool) *gretunProc {
 	t.Helper()
+	args := []string{"run", tunName, "mode", mode, "remote", guestUnd, "local", hostUnder}
+	args = append(args, o.words()...)
+	if o.mtu > 0 {
+		args = append(args, "mtu", strconv.Itoa(o.mtu))
+	}
+	return startGretunCmd(t, e, v6, args...)
+}
+
+// startGretunCmd runs `gretun ARGS…` (`run`, or `daemon` with a config
+// file) in the namespace and sets up the device gt1 it creates as
+// startGretun does.
+func startGretunCmd(t *testing.T, e *env, v6 bool, gretunArgs ...string) *gretunProc {
+	t.Helper()
 	if e.bin == "" {
 		t.Fatalf("gretun binary: %v", buildErr)
 	}
@@ -130,11 +143,7 @@ func startGretun(t *testing.T, e *env, mode string, o tunOpts, v6 bool) *gretunP
 	if _, err := e.n.Exec(e.ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6="+disable); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"netns", "exec", e.ns, e.bin, "run", tunName, "mode", mode, "remote", guestUnd, "local", hostUnder}
-	args = append(args, o.words()...)
-	if o.mtu > 0 {
-		args = append(args, "mtu", strconv.Itoa(o.mtu))
-	}
+	args := append([]string{"netns", "exec", e.ns, e.bin}, gretunArgs...)
 	p := &gretunProc{cmd: exec.Command("ip", args...), out: &testnet.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -52,9 +51,18 @@ func New(prefix string) (*Net, error) {
 	return &Net{prefix: fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), n)}, nil
 }
 
+// TB is the part of testing.TB that ForTest uses. Naming it here, rather
+// than importing testing, keeps the testing package (and its flags) out of
+// the gretun binary, which links testnet through bench.
+type TB interface {
+	Helper()
+	Skip(args ...any)
+	Cleanup(func())
+}
+
 // ForTest returns a Net that is closed when t ends; it skips t, naming what
 // is missing, when the test is not run as root.
-func ForTest(t testing.TB) *Net {
+func ForTest(t TB) *Net {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces (CAP_SYS_ADMIN, CAP_NET_ADMIN); run as root, as CI does")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -175,4 +176,28 @@ func (s *Socket) WriteBatch(pkts [][]byte) (int, error) {
 func (s *Socket) Close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
 	return nil
+}
+
+// Clock is a clock tests step by hand (tunnel.Env.Now), safe for use from
+// the engine's goroutines.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock that reads start until it is advanced.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now reads the clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }

@@ -1,0 +1,7 @@
+package tunnel
+
+// The reflection rate limit, for tests that check the bound it keeps.
+const (
+	ReflectEvery = reflectEvery
+	ReflectBurst = reflectBurst
+)
