@@ -55,3 +55,26 @@ func FuzzFragment(f *testing.F) {
 		}
 	})
 }
+
+// TestFragmentAllocs: once its buffers exist, the pool fragments outer and
+// inner packets (the hot path of an oversize batch) without allocating.
+func TestFragmentAllocs(t *testing.T) {
+	pkt := make([]byte, 4000)
+	pkt[0] = 0x45
+	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+	pkt[8], pkt[9] = 64, header.ProtoUDP
+	var pool fragPool
+	frag := func() {
+		pool.reset()
+		if _, ok := pool.fragment(pkt, 1476, innerOffset); !ok {
+			t.Fatal("inner packet not fragmented")
+		}
+		if _, ok := pool.fragment(pkt, 1500, 0); !ok {
+			t.Fatal("outer packet not fragmented")
+		}
+	}
+	frag()
+	if n := testing.AllocsPerRun(100, frag); n != 0 {
+		t.Errorf("%v allocations per batch", n)
+	}
+}

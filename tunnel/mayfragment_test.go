@@ -49,6 +49,9 @@ func TestMayFragmentLimitFirst(t *testing.T) {
 	if c := tun.counters.snapshot(); c.TxICMPLimited != 1 || c.TxTooBig != 2 || c.TxICMP != 1 {
 		t.Errorf("tx_icmp_limited %d, tx_too_big %d, tx_icmp %d; want 1, 2, 1", c.TxICMPLimited, c.TxTooBig, c.TxICMP)
 	}
+	if n := testing.AllocsPerRun(100, func() { tun.mayFragment(buf, buf[innerOffset:], 1000, now) }); n != 0 {
+		t.Errorf("%v allocations per rate-limited packet", n)
+	}
 }
 
 // BenchmarkOversize is the cost of answering one oversize packet, the
