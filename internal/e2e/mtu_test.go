@@ -629,3 +629,25 @@ func checkDF(t *testing.T, out string, count int, df bool) {
 		t.Errorf("read %d outer packets from tcpdump, want %d:\n%s", n, count, out)
 	}
 }
+
+// TestMTUTinyRoute: a route toward the remote with `mtu lock 28`, below
+// IPv4's minimum of 68, once made gretun divide by zero on the first packet
+// and die with every tunnel. Such an MTU is unusable: packets are dropped
+// and counted, and gretun keeps serving.
+func TestMTUTinyRoute(t *testing.T) {
+	t.Parallel()
+	for _, df := range []string{"pmtudisc", "nopmtudisc"} {
+		t.Run(df, func(t *testing.T) {
+			t.Parallel()
+			tp := Classic(t)
+			tp.Sh(tp.A, "ip", "route", "add", UnderB+"/32", "dev", "wan", "mtu", "lock", "28")
+			tp.Run(tp.A, "netb", "mode", "gre", "remote", UnderB, "local", UnderA, "mtu", "1400", df)
+			tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
+			tp.Exec(tp.HostA, "ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "dont", "-s", "100", HostBIP)
+			// gretun answers: it is still running.
+			if s := tp.Stats(tp.A, "netb"); s.TxTooBig == 0 || s.TxPackets != 0 {
+				t.Errorf("tx_too_big %d, tx_packets %d; want the pings dropped as too big", s.TxTooBig, s.TxPackets)
+			}
+		})
+	}
+}
