@@ -7,21 +7,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/internal/testpkt"
 )
 
 // Inner packets, laid out field by field. They are payload to the tunnel;
 // only their version, TOS / traffic class, DF and TTL / hop limit matter.
 var (
-	// in4 is an ICMP echo request 198.51.100.1 -> 203.0.113.1, TOS 0, DF, TTL 64.
-	in4 = []byte{
-		0x45, 0x00, 0x00, 0x1c, // version 4, IHL 5, TOS 0 (Not-ECT), total length 28
-		0xab, 0xcd, 0x40, 0x00, // ID 0xabcd, flags DF, fragment offset 0
-		0x40, 0x01, 0x28, 0xdd, // TTL 64, protocol ICMP, header checksum
-		0xc6, 0x33, 0x64, 0x01, // source 198.51.100.1
-		0xcb, 0x00, 0x71, 0x01, // destination 203.0.113.1
-		0x08, 0x00, 0xf7, 0xff, // ICMP echo request, code 0, checksum
-		0x00, 0x00, 0x00, 0x00, // identifier 0, sequence 0
-	}
+	// in4 and in6 are the inner packets decap's tests use too.
+	in4, in6 = testpkt.In4, testpkt.In6
 	// in4NoDF is in4 without DF.
 	in4NoDF = []byte{
 		0x45, 0x00, 0x00, 0x1c, // version 4, IHL 5, TOS 0, total length 28
@@ -63,14 +56,6 @@ var (
 		0xab, 0xcd, 0x40, 0x00, 0x11, 0x01, 0x57, 0x22,
 		0xc6, 0x33, 0x64, 0x01, 0xcb, 0x00, 0x71, 0x01,
 		0x08, 0x00, 0xf7, 0xff, 0x00, 0x00, 0x00, 0x00,
-	}
-	// in6 is an ICMPv6 echo request 2001:db8::1 -> 2001:db8::2.
-	in6 = []byte{
-		0x6b, 0x90, 0x00, 0x00, // version 6, traffic class 0xb9 (EF, ECT(1)), flow label 0
-		0x00, 0x08, 0x3a, 0x21, // payload length 8, next header ICMPv6, hop limit 33
-		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, // source 2001:db8::1
-		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, // destination 2001:db8::2
-		0x80, 0x00, 0x7b, 0xb8, 0x00, 0x00, 0x00, 0x00, // echo request
 	}
 )
 
