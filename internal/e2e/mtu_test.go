@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -345,44 +343,6 @@ func (tp *Topology) reassembled(ns string) uint64 {
 	return m["Ip.ReasmOKs"]
 }
 
-// inNS runs fn on an OS thread that has entered network namespace ns;
-// sockets fn opens stay in ns. The thread goes back to the test's own
-// namespace afterwards; should that fail, it stays locked and Go retires
-// it, so no other code ever runs in ns by accident.
-func inNS(t *testing.T, ns string, fn func() error) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			done <- err
-			return
-		}
-		defer home.Close()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("setns %s: %v", ns, err)
-			return
-		}
-		err = fn()
-		if serr := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); serr != nil {
-			done <- errors.Join(err, fmt.Errorf("setns back from %s: %v", ns, serr))
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}
-
 // sendUDP sends a UDP datagram of size payload bytes with DF clear from
 // host A to host B and fails unless it arrives intact. It is sent once:
 // nothing else is on these links, and a retry would hide a datagram that
@@ -390,13 +350,15 @@ func inNS(t *testing.T, ns string, fn func() error) {
 func sendUDP(t *testing.T, tp *Topology, size int) {
 	t.Helper()
 	var rx, tx *net.UDPConn
-	inNS(t, tp.HostB, func() (err error) {
+	if err := testnet.InNS(tp.HostB, func() (err error) {
 		// Port 0: parallel tests never compete for a fixed port.
 		rx, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(HostBIP)})
 		return err
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	defer rx.Close()
-	inNS(t, tp.HostA, func() (err error) {
+	if err := testnet.InNS(tp.HostA, func() (err error) {
 		tx, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(HostBIP), Port: rx.LocalAddr().(*net.UDPAddr).Port})
 		if err != nil {
 			return err
@@ -410,7 +372,9 @@ func sendUDP(t *testing.T, tp *Topology, size int) {
 			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
 		})
 		return errors.Join(err, serr)
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	defer tx.Close()
 	want := make([]byte, size)
 	rand.Read(want)

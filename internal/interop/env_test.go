@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/gretun/gretun/internal/kpeer"
 	"github.com/gretun/gretun/internal/testnet"
-	"golang.org/x/sys/unix"
 )
 
 // Topology: namespace u holds the tap kp0 (192.0.2.1/24) and gretun; the
@@ -152,20 +150,16 @@ func startGretunCmd(t *testing.T, e *env, v6 bool, gretunArgs ...string) *gretun
 	go func() { p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.stop(t, false) })
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := e.n.Exec(e.ns, "ip", "link", "show", "dev", tunName); err == nil {
-			break
-		}
+	exited := func() bool {
 		select {
 		case <-p.done:
-			t.Fatalf("gretun %s exited before creating %s: %s", strings.Join(args[3:], " "), tunName, p.out.String())
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gretun did not create %s within 15s: %s", tunName, p.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	if err := e.n.WaitLink(e.ns, tunName, 15*time.Second, exited); err != nil {
+		t.Fatalf("gretun %s: %v: %s", strings.Join(args[3:], " "), err, p.out.String())
 	}
 	steps := [][]string{{"ip", "addr", "add", hostIn4 + "/30", "dev", tunName}}
 	if v6 {
@@ -379,42 +373,6 @@ func guestPing(t *testing.T, e *env, args string) (int, int, string) {
 
 // ---- TCP ----
 
-// inNetns runs fn on a thread switched into namespace ns; sockets made
-// there stay in ns. The thread is thrown away if it cannot switch back.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %v", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns back: %v", err) // thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // tcpToGuest sends random data from gretun's side to a busybox nc in the
 // guest and checks what the guest wrote down.
 func tcpToGuest(t *testing.T, e *env, dst string) {
@@ -429,7 +387,7 @@ for i in $(seq 100); do netstat -ltn | grep -q ':%s ' && exit 0; sleep 0.1; done
 		t.Fatal(err)
 	}
 	var conn net.Conn
-	err := inNetns(e.ns, func() (err error) {
+	err := testnet.InNS(e.ns, func() (err error) {
 		d := net.Dialer{Timeout: 20 * time.Second}
 		conn, err = d.Dial("tcp", net.JoinHostPort(dst, port))
 		return err
@@ -462,7 +420,7 @@ for i in $(seq 100); do netstat -ltn | grep -q ':%s ' && exit 0; sleep 0.1; done
 func tcpFromGuest(t *testing.T, e *env, dst string) {
 	t.Helper()
 	var l net.Listener
-	err := inNetns(e.ns, func() (err error) {
+	err := testnet.InNS(e.ns, func() (err error) {
 		l, err = net.Listen("tcp", net.JoinHostPort(dst, "5002"))
 		return err
 	})
