@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -17,12 +16,13 @@ import (
 
 	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/keepalive"
 )
 
 // Keepalive defaults, as on Cisco routers.
 const (
-	DefaultKeepalivePeriod  = 10 * time.Second
-	DefaultKeepaliveRetries = 3
+	DefaultKeepalivePeriod  = keepalive.DefaultPeriod
+	DefaultKeepaliveRetries = keepalive.DefaultRetries
 )
 
 // DF policies as `ip tunnel` names them, with the kernel's meanings
@@ -239,15 +239,15 @@ func (t *Tunnel) Apply(words []string) error {
 		case "keepalive":
 			t.KeepalivePeriod, t.KeepaliveRetries = DefaultKeepalivePeriod, DefaultKeepaliveRetries
 			if v, ok := optional(); ok {
-				d, err := parsePeriod(v)
+				d, err := keepalive.ParsePeriod(v)
 				if err != nil {
 					return err
 				}
 				t.KeepalivePeriod = d
 				if v, ok := optional(); ok {
 					n, err := strconv.Atoi(v)
-					if err != nil || n < 1 || n > 255 {
-						return fmt.Errorf("invalid keepalive retries %q (want 1-255)", v)
+					if err != nil || n < 1 || n > keepalive.MaxRetries {
+						return fmt.Errorf("invalid keepalive retries %q (want 1-%d)", v, keepalive.MaxRetries)
 					}
 					t.KeepaliveRetries = n
 				}
@@ -345,8 +345,10 @@ func (t *Tunnel) Validate() error {
 	if t.MTU != 0 && (t.MTU < 68 || t.MTU > 65535-t.Overhead()) {
 		return fmt.Errorf("invalid mtu %d (want 68-%d)", t.MTU, 65535-t.Overhead())
 	}
-	if t.KeepalivePeriod < 0 || t.KeepalivePeriod != 0 && t.KeepalivePeriod < 10*time.Millisecond {
-		return fmt.Errorf("keepalive period %s is too short (minimum 10ms)", t.KeepalivePeriod)
+	if t.KeepalivePeriod != 0 {
+		if err := (keepalive.Config{Period: t.KeepalivePeriod, Retries: t.KeepaliveRetries}).Validate(); err != nil {
+			return err
+		}
 	}
 	switch t.Underlay {
 	case "", UnderlayRaw, UnderlayPacket:
@@ -387,20 +389,6 @@ func ParseKey(s string) (uint32, error) {
 		return 0, fmt.Errorf("invalid key %q (want 0-4294967295 or a.b.c.d)", s)
 	}
 	return uint32(n), nil
-}
-
-// parsePeriod reads a keepalive period in seconds ("10", "0.2") or as a Go
-// duration ("200ms").
-func parsePeriod(s string) (time.Duration, error) {
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return d, nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f <= 0 || f > 32767 {
-		return 0, fmt.Errorf("invalid keepalive period %q (seconds, e.g. 10 or 0.5)", s)
-	}
-	// Round: 1.005 s is 1004999999.99… ns in floating point.
-	return time.Duration(math.Round(f * float64(time.Second))), nil
 }
 
 func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }

@@ -152,6 +152,10 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 1 0", `invalid keepalive retries "0"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 1 256", `invalid keepalive retries "256"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 0", `invalid keepalive period "0"`},
+		// One set of limits for every way in (keepalive.MinPeriod, MaxPeriod).
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 9ms", "too short"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 32768", `invalid keepalive period "32768"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 10h", "too long (maximum 9h6m7s)"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 clamp-mss 87", `invalid clamp-mss "87"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 underlay xdp", `unknown underlay "xdp"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 underlay", `missing value after "underlay"`},

@@ -597,7 +597,7 @@ func TestSnapshot(t *testing.T) {
 // does: a timer side ticking, building and sending, and a receive side
 // judging replies and reading snapshots. Run with -race.
 func TestConcurrentUse(t *testing.T) {
-	m, err := New(Config{Period: time.Millisecond}, t0)
+	m, err := New(Config{Period: MinPeriod}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,7 +613,7 @@ func TestConcurrentUse(t *testing.T) {
 	}()
 	now := t0
 	for i := 0; i < 500; i++ {
-		now = now.Add(time.Millisecond)
+		now = now.Add(MinPeriod)
 		if m.Tick(now) {
 			var buf [InnerLen]byte
 			m.BuildInner(buf[:], local, remote, now)
