@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gretun/gretun/tunnel"
+	"github.com/gretun/gretun/status"
 )
 
 // Version is the protocol version; a server refuses other versions.
@@ -52,8 +52,8 @@ type Request struct {
 type Response struct {
 	Version   int             `json:"version"`
 	Error     string          `json:"error,omitempty"`
-	Tunnels   []tunnel.Status `json:"tunnels,omitempty"`
-	Unmatched *tunnel.Stats   `json:"unmatched,omitempty"`
+	Tunnels   []status.Tunnel `json:"tunnels,omitempty"`
+	Unmatched *status.Stats   `json:"unmatched,omitempty"`
 }
 
 // ErrInUse means another daemon already listens on the socket.

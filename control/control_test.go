@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gretun/gretun/tunnel"
+	"github.com/gretun/gretun/status"
 )
 
 var abstractCount atomic.Int64
@@ -57,7 +57,7 @@ func TestCall(t *testing.T) {
 			mu.Unlock()
 			switch r.Op {
 			case "show":
-				return Response{Tunnels: []tunnel.Status{{Line: "netb: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit", MTU: 1476}}}
+				return Response{Tunnels: []status.Tunnel{{Line: "netb: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit", MTU: 1476}}}
 			case "add":
 				return Response{}
 			}

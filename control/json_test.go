@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/config"
-	"github.com/gretun/gretun/tunnel"
+	"github.com/gretun/gretun/status"
 )
 
 // TestResponseJSON pins the JSON a daemon answers `tunnel show` with, which
@@ -25,22 +25,22 @@ func TestResponseJSON(t *testing.T) {
 	since := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	resp := Response{
 		Version: Version,
-		Tunnels: []tunnel.Status{
+		Tunnels: []status.Tunnel{
 			{
 				Config: parse("a", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl 64 tos 0x10 ikey 1 okey 2 csum seq ignore-df mtu 1400 keepalive 0.5 4 clamp-mss 1300 underlay packet noreflect"),
 				Line:   "a: gre/ip ...", MTU: 1400, PathMTU: 1380,
-				Stats: tunnel.Stats{RxPackets: 1, RxBytes: 2, RxErrors: 3, RxCsumErrors: 4, RxOutOfSeq: 5, RxDevice: 6,
+				Stats: status.Stats{RxPackets: 1, RxBytes: 2, RxErrors: 3, RxCsumErrors: 4, RxOutOfSeq: 5, RxDevice: 6,
 					RxKeepaliveUnsolicited: 7, TxPackets: 8, TxBytes: 9, TxErrors: 10, TxDeadLoop: 11, TxNoRoute: 12,
 					TxNoBufs: 13, TxTooBig: 14, TxFragmented: 15, TxBadInner: 16, TxICMP: 17, TxICMPLimited: 18,
 					TxMSSClamped: 19, TxPacketSocket: 20, Reflected: 21, Drops: map[string]uint64{"no-tunnel": 22}},
-				Keepalive: &tunnel.KeepaliveStatus{State: "up", Since: since, LastReplyAge: time.Second, Sent: 1,
+				Keepalive: &status.Keepalive{State: "up", Since: since, LastReplyAge: time.Second, Sent: 1,
 					Received: 2, Rejected: 3, RejectedForged: 4, RejectedStale: 5, Unanswered: 6, Summary: "up"},
 			},
 			{Config: parse("b", "mode ipip remote 192.0.2.2 local 192.0.2.1"), Line: "b: ipip/ip ...", MTU: 1480, PathMTU: 1480},
 			{Config: parse("c", "mode gre remote 192.0.2.3 local 192.0.2.1 nopmtudisc underlay raw"), Line: "c", MTU: 1476, PathMTU: 1476},
 			{Config: config.Tunnel{Name: "zero"}},
 		},
-		Unmatched: &tunnel.Stats{Drops: map[string]uint64{"no-tunnel": 1}},
+		Unmatched: &status.Stats{Drops: map[string]uint64{"no-tunnel": 1}},
 	}
 	got, err := json.Marshal(resp)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/status"
 )
 
 // demuxKey identifies the tunnel an outer packet belongs to.
@@ -192,14 +193,7 @@ func (e *Engine) Config(name string) (config.Tunnel, bool) {
 }
 
 // Status is what `tunnel show` prints of one tunnel.
-type Status struct {
-	Config    config.Tunnel    `json:"config"`
-	Line      string           `json:"line"` // the `ip tunnel show` line
-	MTU       int              `json:"mtu"`
-	PathMTU   int              `json:"path_mtu"` // the largest inner packet sent without fragmenting
-	Stats     Stats            `json:"stats"`
-	Keepalive *KeepaliveStatus `json:"keepalive,omitempty"`
-}
+type Status = status.Tunnel
 
 // Show returns the status of the named tunnel, or of all when name is "".
 func (e *Engine) Show(name string) ([]Status, error) {

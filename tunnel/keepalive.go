@@ -8,21 +8,11 @@ import (
 	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/keepalive"
+	"github.com/gretun/gretun/status"
 )
 
 // KeepaliveStatus is what `tunnel show` prints about keepalives.
-type KeepaliveStatus struct {
-	State          string        `json:"state"` // up, hold, down
-	Since          time.Time     `json:"since"`
-	LastReplyAge   time.Duration `json:"last_reply_age_ns"` // 0 when no reply yet
-	Sent           uint64        `json:"sent"`
-	Received       uint64        `json:"received"`
-	Rejected       uint64        `json:"rejected"`
-	RejectedForged uint64        `json:"rejected_forged"`
-	RejectedStale  uint64        `json:"rejected_stale"`
-	Unanswered     int           `json:"unanswered"`
-	Summary        string        `json:"summary"`
-}
+type KeepaliveStatus = status.Keepalive
 
 func newKeepaliveStatus(s keepalive.Snapshot) *KeepaliveStatus {
 	return &KeepaliveStatus{
@@ -32,8 +22,6 @@ func newKeepaliveStatus(s keepalive.Snapshot) *KeepaliveStatus {
 		Unanswered: s.Unanswered, Summary: s.String(),
 	}
 }
-
-func (k *KeepaliveStatus) String() string { return k.Summary }
 
 // newKeepalive returns the keepalive machine for configuration c, nil
 // when keepalives are off.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gretun/gretun/internal/kpeer"
 	"github.com/gretun/gretun/internal/testnet"
+	"github.com/gretun/gretun/status"
 )
 
 // Topology: namespace u holds the tap kp0 (192.0.2.1/24) and gretun; the
@@ -203,29 +204,12 @@ func (e *env) stopGretun(t *testing.T, p *gretunProc) {
 	}
 }
 
-// gretunStats is one tunnel's counters as `gretun -s -j tunnel show`
-// prints them (tunnel.Stats in the engine).
-type gretunStats struct {
-	RxPackets    uint64            `json:"rx_packets"`
-	RxBytes      uint64            `json:"rx_bytes"`
-	RxErrors     uint64            `json:"rx_errors"`
-	RxCsumErrors uint64            `json:"rx_csum_errors"`
-	RxOutOfSeq   uint64            `json:"rx_out_of_seq"`
-	TxPackets    uint64            `json:"tx_packets"`
-	TxBytes      uint64            `json:"tx_bytes"`
-	TxErrors     uint64            `json:"tx_errors"`
-	Drops        map[string]uint64 `json:"drops"`
-}
-
-// drop returns the count of one drop reason (decap.Reason names).
-func (s gretunStats) drop(reason string) uint64 { return s.Drops[reason] }
-
 // gretunCounters reads the tunnel's counters, and the drops of packets that
 // matched no tunnel, through `gretun -s -j tunnel show NAME` (served by
 // `gretun run` on the namespace's control socket).
 // The JSON is {"tunnels":[{"config":…,"stats":{"rx_packets":…,"drops":{…}}}],
-// "unmatched":{…}}; gretunStats keeps the counters this suite asserts on.
-func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched gretunStats) {
+// "unmatched":{…}}.
+func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched status.Stats) {
 	t.Helper()
 	out, err := e.n.Exec(e.ns, e.bin, "-s", "-j", "tunnel", "show", name)
 	if err != nil {
@@ -233,9 +217,9 @@ func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched gretunSta
 	}
 	var doc struct {
 		Tunnels []struct {
-			Stats gretunStats `json:"stats"`
+			Stats status.Stats `json:"stats"`
 		} `json:"tunnels"`
-		Unmatched *gretunStats `json:"unmatched"`
+		Unmatched *status.Stats `json:"unmatched"`
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("gretun counters: %v in %q", err, out)
@@ -249,8 +233,10 @@ func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched gretunSta
 	return doc.Tunnels[0].Stats, unmatched
 }
 
-func (s gretunStats) sub(b gretunStats) gretunStats {
-	d := gretunStats{
+// sub returns the counters this suite asserts on that grew from b to s, and
+// the drop reasons that grew.
+func sub(s, b status.Stats) status.Stats {
+	d := status.Stats{
 		RxPackets: s.RxPackets - b.RxPackets, RxBytes: s.RxBytes - b.RxBytes,
 		RxErrors: s.RxErrors - b.RxErrors, RxCsumErrors: s.RxCsumErrors - b.RxCsumErrors,
 		RxOutOfSeq: s.RxOutOfSeq - b.RxOutOfSeq,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gretun/gretun/internal/kpeer"
 	"github.com/gretun/gretun/internal/testnet"
+	"github.com/gretun/gretun/status"
 )
 
 var (
@@ -220,7 +221,7 @@ func traffic(t *testing.T, e *env, c tcase) {
 	}
 	g1 := ifStats(t, e)
 	r1, _ := gretunCounters(t, e, tunName)
-	dg, dr := g1.Sub(g0), r1.sub(r0)
+	dg, dr := g1.Sub(g0), sub(r1, r0)
 	if c.v6 {
 		// IPv6 brings its own packets (MLD, router solicitations).
 		if dg.RxPackets < uint64(pings) || dr.RxPackets < uint64(pings) {
@@ -245,13 +246,13 @@ func traffic(t *testing.T, e *env, c tcase) {
 	}
 	g2 := ifStats(t, e)
 	r2, _ := gretunCounters(t, e, tunName)
-	noErrors(t, g2.Sub(g0), r2.sub(r0))
-	if d := r2.sub(r1); d.RxPackets < xferSize/1500 && d.TxPackets < xferSize/1500 {
+	noErrors(t, g2.Sub(g0), sub(r2, r0))
+	if d := sub(r2, r1); d.RxPackets < xferSize/1500 && d.TxPackets < xferSize/1500 {
 		t.Errorf("gretun counted %d packets in and %d out for a %d-byte transfer each way", d.RxPackets, d.TxPackets, xferSize)
 	}
 }
 
-func noErrors(t *testing.T, dg kpeer.Stats, dr gretunStats) {
+func noErrors(t *testing.T, dg kpeer.Stats, dr status.Stats) {
 	t.Helper()
 	if dg.RxErrors != 0 || dg.TxErrors != 0 || dg.RxDropped != 0 || dg.TxDropped != 0 {
 		t.Errorf("the kernel's tunnel counted errors: %v", dg.Map())
@@ -501,8 +502,8 @@ func keyMismatch(t *testing.T, e *env, c tcase) {
 		t.Errorf("gretun delivered %d packets with the wrong key", d)
 	}
 	r1, u1 := gretunCounters(t, e, tunName)
-	dr, du := r1.sub(r0), u1.sub(u0)
-	if got := dr.drop("key-mismatch") + du.drop("key-mismatch") + du.drop("no-tunnel"); got != 3 {
+	dr, du := sub(r1, r0), sub(u1, u0)
+	if got := dr.Drops["key-mismatch"] + du.Drops["key-mismatch"] + du.Drops["no-tunnel"]; got != 3 {
 		t.Errorf("gretun counted %d key mismatches (tunnel drops %v, unmatched drops %v), want 3", got, dr.Drops, du.Drops)
 	}
 	if dr.RxPackets != 0 {
@@ -533,8 +534,8 @@ func csumRequired(t *testing.T, e *env, c tcase) {
 	if d := tunRx(t, e) - rx0; d != 0 {
 		t.Errorf("gretun delivered %d packets without the required checksum", d)
 	}
-	dr := func() gretunStats { r1, _ := gretunCounters(t, e, tunName); return r1.sub(r0) }()
-	if dr.RxCsumErrors != 3 || dr.RxErrors != 3 || dr.drop("checksum-missing") != 3 || dr.RxPackets != 0 {
+	dr := func() status.Stats { r1, _ := gretunCounters(t, e, tunName); return sub(r1, r0) }()
+	if dr.RxCsumErrors != 3 || dr.RxErrors != 3 || dr.Drops["checksum-missing"] != 3 || dr.RxPackets != 0 {
 		t.Errorf("gretun counters: rx_csum_errors %d rx_errors %d rx_packets %d drops %v; want 3, 3, 0 and checksum-missing 3",
 			dr.RxCsumErrors, dr.RxErrors, dr.RxPackets, dr.Drops)
 	}
@@ -577,7 +578,7 @@ func seqGretunDrops(t *testing.T, e *env, c tcase) {
 		t.Errorf("gretun delivered %d packets with old sequence numbers", d)
 	}
 	r1, _ := gretunCounters(t, e, tunName)
-	if dr := r1.sub(r0); dr.RxOutOfSeq != 3 || dr.RxErrors != 3 || dr.drop("out-of-sequence") != 3 || dr.RxPackets != 0 {
+	if dr := sub(r1, r0); dr.RxOutOfSeq != 3 || dr.RxErrors != 3 || dr.Drops["out-of-sequence"] != 3 || dr.RxPackets != 0 {
 		t.Errorf("gretun counters: rx_out_of_seq %d rx_errors %d rx_packets %d drops %v; want 3, 3, 0 and out-of-sequence 3",
 			dr.RxOutOfSeq, dr.RxErrors, dr.RxPackets, dr.Drops)
 	}
