@@ -155,7 +155,7 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 		err = s.rerr
 	}
 	if err != nil {
-		return 0, &net.OpError{Op: "read", Net: "ip4", Source: nil, Addr: s.ipc.LocalAddr(), Err: err}
+		return 0, s.opError("read", err)
 	}
 	got := s.rn
 	if s.ring != nil {
@@ -216,21 +216,35 @@ func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
 	for sent < end {
 		n, err := s.pc.WriteBatch(s.wmsgs[sent:end], 0)
 		if err != nil {
-			return sent, err
+			return sent, s.opError("write", err)
 		}
 		if n <= 0 {
 			// sendmmsg reports an error for its first message itself;
 			// zero without one would loop forever.
-			return sent, errors.New("rawsock: sendmmsg sent nothing")
+			return sent, s.opError("write", errors.New("rawsock: sendmmsg sent nothing"))
 		}
 		// A short count means message sent+n failed: the kernel drops
 		// that error, so the next call retries the packet and reports it.
 		sent += n
 	}
 	if sent < len(pkts) {
-		return sent, ErrNotIPv4
+		return sent, s.opError("write", ErrNotIPv4)
 	}
 	return sent, nil
+}
+
+// opError gives every error of a read or write one shape, as the net
+// package and mdlayher/packet do: a *net.OpError naming the operation and
+// the socket's local address, around an *os.SyscallError or one of this
+// package's sentinels. errors.Is reaches the errno or the sentinel. An
+// error x/net wrapped already is unwrapped first, so it is not wrapped
+// twice.
+func (s *connSys) opError(op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: "ip4", Addr: s.ipc.LocalAddr(), Err: err}
 }
 
 func (s *connSys) completeChecksum(pkt []byte) bool {
