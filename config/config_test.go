@@ -25,7 +25,7 @@ var addrs = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 var base = []string{"mode", "gre", "remote", "192.0.2.2", "local", "192.0.2.1"}
 
 func TestParse(t *testing.T) {
-	gre := Tunnel{Name: "netb", Mode: "gre", Local: a1, Remote: a2, DF: DFSet}
+	gre := Tunnel{Name: "netb", Mode: ModeGRE, Local: a1, Remote: a2, DF: DFSet}
 	with := func(f func(*Tunnel)) Tunnel {
 		c := gre
 		f(&c)
@@ -100,7 +100,7 @@ func TestParse(t *testing.T) {
 		}
 	}
 	// Mode aliases as ip tunnel prints them.
-	for in, want := range map[string]string{"gre": "gre", "gre/ip": "gre", "ipip": "ipip", "ipip/ip": "ipip", "ip/ip": "ipip"} {
+	for in, want := range map[string]Mode{"gre": ModeGRE, "gre/ip": ModeGRE, "ipip": ModeIPIP, "ipip/ip": ModeIPIP, "ip/ip": ModeIPIP} {
 		got, err := Parse("x", []string{"mode", in, "remote", "192.0.2.2", "local", "192.0.2.1"})
 		if err != nil || got.Mode != want {
 			t.Errorf("mode %s: got %q, %v; want %q", in, got.Mode, err, want)
@@ -297,18 +297,18 @@ func TestOverheadAndSides(t *testing.T) {
 	if c.Proto() != 47 {
 		t.Errorf("GRE Proto() = %d", c.Proto())
 	}
-	for df, want := range map[string]encap.DFPolicy{"": encap.DFSet, DFSet: encap.DFSet, DFInherit: encap.DFInherit, DFIgnore: encap.DFClear} {
-		c := Tunnel{Mode: "gre", DF: df}
+	for df, want := range map[DF]encap.DFPolicy{"": encap.DFSet, DFSet: encap.DFSet, DFInherit: encap.DFInherit, DFIgnore: encap.DFClear} {
+		c := Tunnel{Mode: ModeGRE, DF: df}
 		if got := c.Encap().DF; got != want {
 			t.Errorf("DF %q: encap policy %d, want %d", df, got, want)
 		}
 	}
-	ip := Tunnel{Mode: "ipip", TOSInherit: true}
+	ip := Tunnel{Mode: ModeIPIP, TOSInherit: true}
 	if e := ip.Encap(); e.Mode != encap.ModeIPIP || !e.TOSInherit || ip.Proto() != 4 {
 		t.Errorf("IPIP: encap %+v proto %d", e, ip.Proto())
 	}
 	// An odd TOS arriving as JSON (no words to parse) inherits too.
-	if odd := (Tunnel{Mode: "gre", TOS: 0x11}); !odd.Encap().TOSInherit || !strings.Contains(odd.String(), " tos inherit") {
+	if odd := (Tunnel{Mode: ModeGRE, TOS: 0x11}); !odd.Encap().TOSInherit || !strings.Contains(odd.String(), " tos inherit") {
 		t.Errorf("TOS 0x11: encap %+v, shown as %q; want inherit", odd.Encap(), odd.String())
 	}
 }

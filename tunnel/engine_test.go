@@ -249,7 +249,7 @@ func TestEngineReloadSwapsKeys(t *testing.T) {
 	if err := a.e.Reload([]config.Tunnel{parse("a", "mode ipip "+base), parse("b", "mode gre key 1 "+base)}); err != nil {
 		t.Fatalf("changing a mode: %v", err)
 	}
-	if c, _ := a.e.Config("a"); c.Mode != "ipip" {
+	if c, _ := a.e.Config("a"); c.Mode != config.ModeIPIP {
 		t.Errorf("a is %s", c.Mode)
 	}
 	if err := a.e.Change(parse("b", "mode ipip "+base)); err == nil || !strings.Contains(err.Error(), "cannot change mode") {
