@@ -36,9 +36,6 @@ func TestResponseJSON(t *testing.T) {
 				Keepalive: &status.Keepalive{State: "up", Since: since, LastReplyAge: time.Second, Sent: 1,
 					Received: 2, Rejected: 3, RejectedForged: 4, RejectedStale: 5, Unanswered: 6, Summary: "up"},
 			},
-			{Config: parse("b", "mode ipip remote 192.0.2.2 local 192.0.2.1"), Line: "b: ipip/ip ...", MTU: 1480, PathMTU: 1480},
-			{Config: parse("c", "mode gre remote 192.0.2.3 local 192.0.2.1 nopmtudisc underlay raw"), Line: "c", MTU: 1476, PathMTU: 1476},
-			{Config: config.Tunnel{Name: "zero"}},
 		},
 		Unmatched: &status.Stats{Drops: map[string]uint64{"no-tunnel": 1}},
 	}
@@ -52,6 +49,21 @@ func TestResponseJSON(t *testing.T) {
 	}
 	if string(got) != want.String() {
 		t.Errorf("JSON changed:\n got %s\nwant %s", got, want.String())
+	}
+	// The other values of mode, DF and underlay, and a zero configuration.
+	for _, tc := range []struct {
+		c    config.Tunnel
+		want string
+	}{
+		{parse("b", "mode ipip remote 192.0.2.2 local 192.0.2.1"),
+			`{"name":"b","mode":"ipip","local":"192.0.2.1","remote":"192.0.2.2","ttl":0,"tos":0,"df":"pmtudisc"}`},
+		{parse("c", "mode gre remote 192.0.2.3 local 192.0.2.1 nopmtudisc underlay raw"),
+			`{"name":"c","mode":"gre","local":"192.0.2.1","remote":"192.0.2.3","ttl":0,"tos":0,"df":"nopmtudisc"}`},
+		{config.Tunnel{Name: "zero"}, `{"name":"zero","mode":"","local":"","remote":"","ttl":0,"tos":0,"df":""}`},
+	} {
+		if got, err := json.Marshal(tc.c); err != nil || string(got) != tc.want {
+			t.Errorf("JSON of %s changed:\n got %s, %v\nwant %s", tc.c.Name, got, err, tc.want)
+		}
 	}
 }
 
@@ -123,117 +135,6 @@ const wantJSON = `{
 				"rejected_stale": 5,
 				"unanswered": 6,
 				"summary": "up"
-			}
-		},
-		{
-			"config": {
-				"name": "b",
-				"mode": "ipip",
-				"local": "192.0.2.1",
-				"remote": "192.0.2.2",
-				"ttl": 0,
-				"tos": 0,
-				"df": "pmtudisc"
-			},
-			"line": "b: ipip/ip ...",
-			"mtu": 1480,
-			"path_mtu": 1480,
-			"stats": {
-				"rx_packets": 0,
-				"rx_bytes": 0,
-				"rx_errors": 0,
-				"rx_csum_errors": 0,
-				"rx_out_of_seq": 0,
-				"rx_device_errors": 0,
-				"rx_keepalive_unsolicited": 0,
-				"tx_packets": 0,
-				"tx_bytes": 0,
-				"tx_errors": 0,
-				"tx_dead_loop": 0,
-				"tx_no_route": 0,
-				"tx_no_bufs": 0,
-				"tx_too_big": 0,
-				"tx_fragmented": 0,
-				"tx_bad_inner": 0,
-				"tx_icmp": 0,
-				"tx_icmp_limited": 0,
-				"tx_mss_clamped": 0,
-				"tx_packet_socket": 0,
-				"reflected": 0
-			}
-		},
-		{
-			"config": {
-				"name": "c",
-				"mode": "gre",
-				"local": "192.0.2.1",
-				"remote": "192.0.2.3",
-				"ttl": 0,
-				"tos": 0,
-				"df": "nopmtudisc"
-			},
-			"line": "c",
-			"mtu": 1476,
-			"path_mtu": 1476,
-			"stats": {
-				"rx_packets": 0,
-				"rx_bytes": 0,
-				"rx_errors": 0,
-				"rx_csum_errors": 0,
-				"rx_out_of_seq": 0,
-				"rx_device_errors": 0,
-				"rx_keepalive_unsolicited": 0,
-				"tx_packets": 0,
-				"tx_bytes": 0,
-				"tx_errors": 0,
-				"tx_dead_loop": 0,
-				"tx_no_route": 0,
-				"tx_no_bufs": 0,
-				"tx_too_big": 0,
-				"tx_fragmented": 0,
-				"tx_bad_inner": 0,
-				"tx_icmp": 0,
-				"tx_icmp_limited": 0,
-				"tx_mss_clamped": 0,
-				"tx_packet_socket": 0,
-				"reflected": 0
-			}
-		},
-		{
-			"config": {
-				"name": "zero",
-				"mode": "",
-				"local": "",
-				"remote": "",
-				"ttl": 0,
-				"tos": 0,
-				"df": ""
-			},
-			"line": "",
-			"mtu": 0,
-			"path_mtu": 0,
-			"stats": {
-				"rx_packets": 0,
-				"rx_bytes": 0,
-				"rx_errors": 0,
-				"rx_csum_errors": 0,
-				"rx_out_of_seq": 0,
-				"rx_device_errors": 0,
-				"rx_keepalive_unsolicited": 0,
-				"tx_packets": 0,
-				"tx_bytes": 0,
-				"tx_errors": 0,
-				"tx_dead_loop": 0,
-				"tx_no_route": 0,
-				"tx_no_bufs": 0,
-				"tx_too_big": 0,
-				"tx_fragmented": 0,
-				"tx_bad_inner": 0,
-				"tx_icmp": 0,
-				"tx_icmp_limited": 0,
-				"tx_mss_clamped": 0,
-				"tx_packet_socket": 0,
-				"reflected": 0
 			}
 		}
 	],
