@@ -72,13 +72,7 @@ func TestControlFlood(t *testing.T) {
 	}
 	d := &Proc{Cmd: cmd, Out: out}
 	defer d.Stop()
-	deadline := time.Now().Add(15 * time.Second)
-	for tp.G(tp.A, "-S", sock, "tunnel", "show").code != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not answer: %s", d.Log())
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
+	tp.waitSocket(tp.A, d, "-S", sock)
 	if r := tp.G(tp.A, "-S", sock, "tunnel", "add", "g1", "mode", "gre", "remote", UnderB, "local", UnderA); r.code != 0 {
 		t.Fatalf("tunnel add: %s", r.stderr)
 	}
@@ -249,13 +243,7 @@ func TestControlStaleSocketFile(t *testing.T) {
 	}
 	d := &Proc{Cmd: cmd, Out: out}
 	defer d.Stop()
-	deadline := time.Now().Add(15 * time.Second)
-	for tp.G(tp.A, "-S", control.AbstractSocket, "tunnel", "show").code != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not answer: %s", d.Log())
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
+	tp.waitSocket(tp.A, d, "-S", control.AbstractSocket)
 	if r := tp.G(tp.A, "tunnel", "add", "g1", "mode", "gre", "remote", UnderB, "local", UnderA); r.code != 0 {
 		t.Fatalf("tunnel add with a stale %s: exit %d: %s", stale, r.code, r.stderr)
 	}

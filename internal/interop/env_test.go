@@ -254,15 +254,30 @@ func sub(s, b status.Stats) status.Stats {
 // tunRx is how many packets gretun wrote into its TUN device: the host
 // kernel counts them as received on it. A packet gretun drops never gets
 // there, whatever gretun's own counters say.
-func tunRx(t *testing.T, e *env) uint64 {
+func tunRx(t *testing.T, e *env) uint64 { return tunSys(t, e, false, "statistics/rx_packets") }
+
+func hostMTU(t *testing.T, e *env) int { return int(tunSys(t, e, false, "mtu")) }
+
+func guestMTU(t *testing.T, e *env) int { return int(tunSys(t, e, true, "mtu")) }
+
+// tunSys reads the number in /sys/class/net/<tunnel>/file on gretun's side
+// or in the guest.
+func tunSys(t *testing.T, e *env, guest bool, file string) uint64 {
 	t.Helper()
-	out, err := e.n.Exec(e.ns, "cat", "/sys/class/net/"+tunName+"/statistics/rx_packets")
+	path := "/sys/class/net/" + tunName + "/" + file
+	var out string
+	var err error
+	if guest {
+		out, err = e.g.Run("cat " + path)
+	} else {
+		out, err = e.n.Exec(e.ns, "cat", path)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	v, err := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
 	if err != nil {
-		t.Fatalf("rx_packets of %s: %q", tunName, out)
+		t.Fatalf("%s: %q", path, out)
 	}
 	return v
 }
@@ -295,32 +310,6 @@ func guestTunnel(t *testing.T, e *env, mode string, o tunOpts, v6 bool) {
 			t.Errorf("removing the guest's tunnel: %v", err)
 		}
 	})
-}
-
-func guestMTU(t *testing.T, e *env) int {
-	t.Helper()
-	out, err := e.g.Run("cat /sys/class/net/" + tunName + "/mtu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(out))
-	if err != nil {
-		t.Fatalf("guest mtu %q", out)
-	}
-	return v
-}
-
-func hostMTU(t *testing.T, e *env) int {
-	t.Helper()
-	out, err := e.n.Exec(e.ns, "cat", "/sys/class/net/"+tunName+"/mtu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(out))
-	if err != nil {
-		t.Fatalf("gretun mtu %q", out)
-	}
-	return v
 }
 
 // ---- ping ----
