@@ -39,6 +39,7 @@ interop: deps
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecap -fuzztime 60s ./decap
 	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime 60s ./encap
+	$(GO) test -run '^$$' -fuzz FuzzFragment -fuzztime 60s ./tunnel
 	$(GO) test -run '^$$' -fuzz FuzzTooBig -fuzztime 60s ./pmtu
 	$(GO) test -run '^$$' -fuzz FuzzClampMSS -fuzztime 60s ./pmtu
 	$(GO) test -run '^$$' -fuzz FuzzReply -fuzztime 60s ./keepalive

@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -17,40 +16,81 @@ import (
 
 	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/keepalive"
 )
 
 // Keepalive defaults, as on Cisco routers.
 const (
-	DefaultKeepalivePeriod  = 10 * time.Second
-	DefaultKeepaliveRetries = 3
+	DefaultKeepalivePeriod  = keepalive.DefaultPeriod
+	DefaultKeepaliveRetries = keepalive.DefaultRetries
 )
 
-// DF policies as `ip tunnel` names them.
+// Mode is a tunnel's encapsulation, named as `ip tunnel` names it (the
+// name is what the config file, `tunnel show` and its JSON carry).
+type Mode string
+
 const (
-	DFInherit = "inherit"    // copy the inner DF (gretun's default)
-	DFSet     = "pmtudisc"   // always set DF on the outer header
-	DFClear   = "nopmtudisc" // never set DF; oversize DF packets still get ICMP
-	DFIgnore  = "ignore-df"  // never set DF and fragment even DF packets
+	ModeGRE  Mode = "gre"
+	ModeIPIP Mode = "ipip"
 )
 
-// Underlay send paths (`underlay raw|packet`). The zero value of
-// Tunnel.Underlay is UnderlayRaw.
+// Encap is the encapsulator's name for m.
+func (m Mode) Encap() encap.Mode {
+	if m == ModeIPIP {
+		return encap.ModeIPIP
+	}
+	return encap.ModeGRE
+}
+
+// DF is a DF policy as `ip tunnel` names it, with the kernel's meaning
+// (ip_tunnel_xmit). `ip tunnel add` defaults to pmtudisc: Parse starts
+// from DFSet, and an empty DF means it too.
+type DF string
+
+const (
+	// DFSet always sets DF on the outer header. Inner IPv4 packets
+	// without DF that do not fit the path are fragmented before they are
+	// encapsulated.
+	DFSet DF = "pmtudisc"
+	// DFInherit copies DF from an inner IPv4 header and leaves it clear
+	// for IPv6; outer packets without DF are fragmented to fit.
+	DFInherit DF = "nopmtudisc"
+	// DFIgnore never sets DF and fragments even the outer packets of
+	// inner packets with DF.
+	DFIgnore DF = "ignore-df"
+)
+
+// Encap is the encapsulator's policy for d.
+func (d DF) Encap() encap.DFPolicy {
+	switch d {
+	case DFInherit:
+		return encap.DFInherit
+	case DFIgnore:
+		return encap.DFClear
+	}
+	return encap.DFSet
+}
+
+// Underlay is a send path (`underlay raw|packet`). The zero value means
+// UnderlayRaw.
+type Underlay string
+
 const (
 	// UnderlayRaw sends outer packets on the raw IP socket: the kernel
 	// routes them, resolves the neighbour, runs netfilter and the qdisc.
-	UnderlayRaw = "raw"
+	UnderlayRaw Underlay = "raw"
 	// UnderlayPacket sends them as Ethernet frames on an AF_PACKET socket
 	// bound to the egress device, bypassing the qdisc, netfilter and policy
 	// routing: measured 1.5x the packets per second of the raw socket in
 	// BENCHMARKS.md. Opt-in for that reason.
-	UnderlayPacket = "packet"
+	UnderlayPacket Underlay = "packet"
 )
 
 // Tunnel is one tunnel's configuration. The zero value of each optional
 // field is the `ip tunnel` default.
 type Tunnel struct {
 	Name       string     `json:"name"`
-	Mode       string     `json:"mode"` // "gre" or "ipip"
+	Mode       Mode       `json:"mode"`
 	Local      netip.Addr `json:"local"`
 	Remote     netip.Addr `json:"remote"`
 	TTL        int        `json:"ttl"` // 0 inherits
@@ -64,7 +104,7 @@ type Tunnel struct {
 	OCsum      bool       `json:"ocsum,omitempty"`
 	ISeq       bool       `json:"iseq,omitempty"`
 	OSeq       bool       `json:"oseq,omitempty"`
-	DF         string     `json:"df,omitempty"`  // DFInherit (empty), DFSet, DFClear, DFIgnore
+	DF         DF         `json:"df"`            // DFSet (also empty), DFInherit, DFIgnore
 	MTU        int        `json:"mtu,omitempty"` // 0 follows the underlay
 
 	KeepalivePeriod  time.Duration `json:"keepalive_period,omitempty"` // 0: no keepalives
@@ -73,7 +113,7 @@ type Tunnel struct {
 	ClampMSS bool `json:"clamp_mss,omitempty"`
 	MSS      int  `json:"mss,omitempty"` // 0 derives it from the MTU
 
-	Underlay string `json:"underlay,omitempty"` // "" (UnderlayRaw) or UnderlayPacket
+	Underlay Underlay `json:"underlay,omitempty"` // "" (UnderlayRaw) or UnderlayPacket
 
 	// NoReflect hands other routers' keepalive probes to the host like any
 	// packet instead of returning them from userspace (`noreflect`).
@@ -85,7 +125,7 @@ const MaxNameLen = 15
 
 // Parse builds a Tunnel named name from iproute2-style words and validates it.
 func Parse(name string, words []string) (Tunnel, error) {
-	t := Tunnel{Name: name}
+	t := Tunnel{Name: name, DF: DFSet}
 	if err := t.Apply(words); err != nil {
 		return Tunnel{}, err
 	}
@@ -119,9 +159,9 @@ func (t *Tunnel) Apply(words []string) error {
 			}
 			switch v {
 			case "gre", "gre/ip":
-				t.Mode = "gre"
+				t.Mode = ModeGRE
 			case "ipip", "ipip/ip", "ip/ip":
-				t.Mode = "ipip"
+				t.Mode = ModeIPIP
 			default:
 				return fmt.Errorf("unknown mode %q (want gre or ipip)", v)
 			}
@@ -167,7 +207,12 @@ func (t *Tunnel) Apply(words []string) error {
 			if err != nil {
 				return fmt.Errorf("invalid tos %q (want hexadecimal 0-ff, e.g. 0x10, or inherit)", v)
 			}
+			// The kernel reads an odd value (`tos 1`, `0x11`) as
+			// inherit: bit 0 is its inherit flag.
 			t.TOS, t.TOSInherit = int(n), false
+			if n&1 != 0 {
+				t.TOS, t.TOSInherit = 0, true
+			}
 		case "key", "ikey", "okey":
 			v, err := value()
 			if err != nil {
@@ -203,12 +248,16 @@ func (t *Tunnel) Apply(words []string) error {
 			t.ISeq, t.OSeq = false, false
 		case "pmtudisc":
 			t.DF = DFSet
-		case "nopmtudisc":
-			t.DF = DFClear
+		case "nopmtudisc", "inherit-df":
+			t.DF = DFInherit
 		case "ignore-df":
 			t.DF = DFIgnore
-		case "noignore-df", "inherit-df":
-			t.DF = ""
+		case "noignore-df":
+			// ignore-df implies nopmtudisc (the kernel refuses it
+			// with pmtudisc), which stays.
+			if t.DF == DFIgnore {
+				t.DF = DFInherit
+			}
 		case "mtu":
 			v, err := value()
 			if err != nil {
@@ -222,15 +271,15 @@ func (t *Tunnel) Apply(words []string) error {
 		case "keepalive":
 			t.KeepalivePeriod, t.KeepaliveRetries = DefaultKeepalivePeriod, DefaultKeepaliveRetries
 			if v, ok := optional(); ok {
-				d, err := parsePeriod(v)
+				d, err := keepalive.ParsePeriod(v)
 				if err != nil {
 					return err
 				}
 				t.KeepalivePeriod = d
 				if v, ok := optional(); ok {
 					n, err := strconv.Atoi(v)
-					if err != nil || n < 1 || n > 255 {
-						return fmt.Errorf("invalid keepalive retries %q (want 1-255)", v)
+					if err != nil || n < 1 || n > keepalive.MaxRetries {
+						return fmt.Errorf("invalid keepalive retries %q (want 1-%d)", v, keepalive.MaxRetries)
 					}
 					t.KeepaliveRetries = n
 				}
@@ -255,7 +304,7 @@ func (t *Tunnel) Apply(words []string) error {
 			if err != nil {
 				return err
 			}
-			switch v {
+			switch Underlay(v) {
 			case UnderlayRaw:
 				t.Underlay = ""
 			case UnderlayPacket:
@@ -276,7 +325,7 @@ func (t *Tunnel) Validate() error {
 		return err
 	}
 	switch t.Mode {
-	case "gre", "ipip":
+	case ModeGRE, ModeIPIP:
 	case "":
 		return errors.New("missing mode (gre or ipip)")
 	default:
@@ -297,7 +346,7 @@ func (t *Tunnel) Validate() error {
 	if t.Local.IsUnspecified() || t.Local.IsMulticast() {
 		return fmt.Errorf("local %s is not a unicast address", t.Local)
 	}
-	if t.Mode == "ipip" {
+	if t.Mode == ModeIPIP {
 		switch {
 		case t.HasIKey || t.HasOKey:
 			return errors.New("keys need mode gre")
@@ -312,11 +361,26 @@ func (t *Tunnel) Validate() error {
 	if t.TTL < 0 || t.TTL > 255 {
 		return fmt.Errorf("invalid ttl %d", t.TTL)
 	}
+	if t.TOS < 0 || t.TOS > 255 {
+		return fmt.Errorf("invalid tos %d", t.TOS)
+	}
+	switch t.DF {
+	case "", DFSet, DFIgnore:
+	case DFInherit:
+		// As iproute2 says: the kernel would set DF anyway.
+		if t.TTL != 0 {
+			return errors.New("ttl != 0 and nopmtudisc are incompatible (use ttl inherit)")
+		}
+	default:
+		return fmt.Errorf("unknown df policy %q (want pmtudisc, nopmtudisc or ignore-df)", t.DF)
+	}
 	if t.MTU != 0 && (t.MTU < 68 || t.MTU > 65535-t.Overhead()) {
 		return fmt.Errorf("invalid mtu %d (want 68-%d)", t.MTU, 65535-t.Overhead())
 	}
-	if t.KeepalivePeriod < 0 || t.KeepalivePeriod != 0 && t.KeepalivePeriod < 10*time.Millisecond {
-		return fmt.Errorf("keepalive period %s is too short (minimum 10ms)", t.KeepalivePeriod)
+	if t.KeepalivePeriod != 0 {
+		if err := (keepalive.Config{Period: t.KeepalivePeriod, Retries: t.KeepaliveRetries}).Validate(); err != nil {
+			return err
+		}
 	}
 	switch t.Underlay {
 	case "", UnderlayRaw, UnderlayPacket:
@@ -359,26 +423,12 @@ func ParseKey(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-// parsePeriod reads a keepalive period in seconds ("10", "0.2") or as a Go
-// duration ("200ms").
-func parsePeriod(s string) (time.Duration, error) {
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return d, nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f <= 0 || f > 32767 {
-		return 0, fmt.Errorf("invalid keepalive period %q (seconds, e.g. 10 or 0.5)", s)
-	}
-	// Round: 1.005 s is 1004999999.99… ns in floating point.
-	return time.Duration(math.Round(f * float64(time.Second))), nil
-}
-
 func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
 
 // Overhead is the number of bytes the outer headers add.
 func (t *Tunnel) Overhead() int {
 	n := 20
-	if t.Mode == "gre" {
+	if t.Mode == ModeGRE {
 		n += 4
 		for _, on := range []bool{t.OCsum, t.HasOKey, t.OSeq} {
 			if on {
@@ -391,29 +441,24 @@ func (t *Tunnel) Overhead() int {
 
 // Encap returns the sending side's configuration.
 func (t *Tunnel) Encap() encap.Config {
-	c := encap.Config{
-		Mode:       encap.ModeGRE,
+	return encap.Config{
+		Mode:       t.Mode.Encap(),
 		Local:      t.Local,
 		Remote:     t.Remote,
 		TTL:        uint8(t.TTL),
 		TOS:        uint8(t.TOS),
-		TOSInherit: t.TOSInherit,
+		TOSInherit: t.tosInherit(),
 		Key:        t.OKey,
 		HasKey:     t.HasOKey,
 		Checksum:   t.OCsum,
 		Sequence:   t.OSeq,
+		DF:         t.DF.Encap(),
 	}
-	if t.Mode == "ipip" {
-		c.Mode = encap.ModeIPIP
-	}
-	switch t.DF {
-	case DFSet:
-		c.DF = encap.DFSet
-	case DFClear, DFIgnore:
-		c.DF = encap.DFClear
-	}
-	return c
 }
+
+// tosInherit reports whether the outer TOS copies the inner one: `tos
+// inherit`, or an odd value, which the kernel reads the same way.
+func (t *Tunnel) tosInherit() bool { return t.TOSInherit || t.TOS&1 != 0 }
 
 // Policy returns the receiving side's configuration.
 func (t *Tunnel) Policy() decap.Policy {
@@ -421,12 +466,7 @@ func (t *Tunnel) Policy() decap.Policy {
 }
 
 // Proto is the outer IP protocol number: 47 for GRE, 4 for IPIP.
-func (t *Tunnel) Proto() uint8 {
-	if t.Mode == "ipip" {
-		return 4
-	}
-	return 47
-}
+func (t *Tunnel) Proto() uint8 { return uint8(t.Mode.Encap()) }
 
 // String renders t as one line of `ip tunnel show`:
 // "netb: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl 255 key 42".
@@ -438,7 +478,7 @@ func (t Tunnel) String() string {
 	} else {
 		fmt.Fprintf(&b, " ttl %d", t.TTL)
 	}
-	if t.TOSInherit {
+	if t.tosInherit() {
 		b.WriteString(" tos inherit")
 	} else if t.TOS != 0 {
 		fmt.Fprintf(&b, " tos 0x%x", t.TOS)
@@ -457,8 +497,8 @@ func (t Tunnel) String() string {
 	b.WriteString(pair(t.ISeq, t.OSeq, "seq"))
 	b.WriteString(pair(t.ICsum, t.OCsum, "csum"))
 	switch t.DF {
-	case DFSet, DFClear, DFIgnore:
-		b.WriteString(" " + t.DF)
+	case DFInherit, DFIgnore:
+		b.WriteString(" " + string(t.DF)) // pmtudisc, the default, is not shown
 	}
 	if t.MTU != 0 {
 		fmt.Fprintf(&b, " mtu %d", t.MTU)
@@ -476,7 +516,7 @@ func (t Tunnel) String() string {
 		b.WriteString(" noreflect")
 	}
 	if t.Underlay != "" && t.Underlay != UnderlayRaw {
-		b.WriteString(" underlay " + t.Underlay)
+		b.WriteString(" underlay " + string(t.Underlay))
 	}
 	return b.String()
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ var addrs = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 var base = []string{"mode", "gre", "remote", "192.0.2.2", "local", "192.0.2.1"}
 
 func TestParse(t *testing.T) {
-	gre := Tunnel{Name: "netb", Mode: "gre", Local: a1, Remote: a2}
+	gre := Tunnel{Name: "netb", Mode: ModeGRE, Local: a1, Remote: a2, DF: DFSet}
 	with := func(f func(*Tunnel)) Tunnel {
 		c := gre
 		f(&c)
@@ -39,8 +40,13 @@ func TestParse(t *testing.T) {
 		{"ttl 255 ttl inherit", gre},
 		{"hoplimit 7", with(func(c *Tunnel) { c.TTL = 7 })},
 		{"tos 0x10", with(func(c *Tunnel) { c.TOS = 0x10 })},
-		{"tos 1f", with(func(c *Tunnel) { c.TOS = 0x1f })}, // hex without prefix, as iproute2
+		{"tos 1e", with(func(c *Tunnel) { c.TOS = 0x1e })}, // hex without prefix, as iproute2
 		{"tos inherit", with(func(c *Tunnel) { c.TOSInherit = true })},
+		// An odd value is the kernel's inherit flag, whatever else is set.
+		{"tos 1", with(func(c *Tunnel) { c.TOSInherit = true })},
+		{"tos 0x11", with(func(c *Tunnel) { c.TOSInherit = true })},
+		{"tos 1f", with(func(c *Tunnel) { c.TOSInherit = true })},
+		{"tos 0x11 tos 0x10", with(func(c *Tunnel) { c.TOS = 0x10 })},
 		{"dsfield inherit tos 0x20", with(func(c *Tunnel) { c.TOS = 0x20 })},
 		{"key 42", with(func(c *Tunnel) { c.IKey, c.HasIKey, c.OKey, c.HasOKey = 42, true, 42, true })},
 		{"key 0", with(func(c *Tunnel) { c.HasIKey, c.HasOKey = true, true })},
@@ -57,10 +63,16 @@ func TestParse(t *testing.T) {
 		{"iseq", with(func(c *Tunnel) { c.ISeq = true })},
 		{"oseq", with(func(c *Tunnel) { c.OSeq = true })},
 		{"seq noseq", gre},
-		{"pmtudisc", with(func(c *Tunnel) { c.DF = DFSet })},
-		{"nopmtudisc", with(func(c *Tunnel) { c.DF = DFClear })},
+		// pmtudisc is the default, as `ip tunnel add`'s.
+		{"pmtudisc", gre},
+		{"nopmtudisc", with(func(c *Tunnel) { c.DF = DFInherit })},
+		{"inherit-df", with(func(c *Tunnel) { c.DF = DFInherit })},
+		{"nopmtudisc pmtudisc", gre},
 		{"ignore-df", with(func(c *Tunnel) { c.DF = DFIgnore })},
+		{"ignore-df noignore-df", with(func(c *Tunnel) { c.DF = DFInherit })},
 		{"pmtudisc noignore-df", gre},
+		{"ttl 64 pmtudisc", with(func(c *Tunnel) { c.TTL = 64 })},
+		{"ttl inherit nopmtudisc", with(func(c *Tunnel) { c.DF = DFInherit })},
 		{"mtu 1400", with(func(c *Tunnel) { c.MTU = 1400 })},
 		{"mtu 0", gre},
 		{"keepalive", with(func(c *Tunnel) { c.KeepalivePeriod, c.KeepaliveRetries = 10*time.Second, 3 })},
@@ -88,7 +100,7 @@ func TestParse(t *testing.T) {
 		}
 	}
 	// Mode aliases as ip tunnel prints them.
-	for in, want := range map[string]string{"gre": "gre", "gre/ip": "gre", "ipip": "ipip", "ipip/ip": "ipip", "ip/ip": "ipip"} {
+	for in, want := range map[string]Mode{"gre": ModeGRE, "gre/ip": ModeGRE, "ipip": ModeIPIP, "ipip/ip": ModeIPIP, "ip/ip": ModeIPIP} {
 		got, err := Parse("x", []string{"mode", in, "remote", "192.0.2.2", "local", "192.0.2.1"})
 		if err != nil || got.Mode != want {
 			t.Errorf("mode %s: got %q, %v; want %q", in, got.Mode, err, want)
@@ -120,6 +132,8 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl", `missing value after "ttl"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 tos 256", `invalid tos "256"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 tos 0x100", `invalid tos "0x100"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl 64 nopmtudisc", "ttl != 0 and nopmtudisc are incompatible"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 nopmtudisc ttl 1", "ttl != 0 and nopmtudisc are incompatible"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 key -1", `invalid key "-1"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 key 4294967296", `invalid key "4294967296"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ikey 1.2.3", `invalid key "1.2.3"`},
@@ -138,6 +152,10 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 1 0", `invalid keepalive retries "0"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 1 256", `invalid keepalive retries "256"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 0", `invalid keepalive period "0"`},
+		// One set of limits for every way in (keepalive.MinPeriod, MaxPeriod).
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 9ms", "too short"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 32768", `invalid keepalive period "32768"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 10h", "too long (maximum 9h6m7s)"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 clamp-mss 87", `invalid clamp-mss "87"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 underlay xdp", `unknown underlay "xdp"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 underlay", `missing value after "underlay"`},
@@ -193,6 +211,7 @@ func TestStringRoundTrip(t *testing.T) {
 		"",
 		"ttl 255 tos 0x10 key 42 csum seq pmtudisc mtu 1400",
 		"tos inherit ikey 1 okey 2 icsum oseq nopmtudisc",
+		"tos 0x11 ignore-df",
 		"okey 3 iseq ocsum ignore-df keepalive 0.25 7 clamp-mss",
 		"key 1.2.3.4 keepalive clamp-mss 1200",
 		"keepalive 1.5",
@@ -208,11 +227,11 @@ func TestStringRoundTrip(t *testing.T) {
 		}
 		roundTrip(t, c)
 	}
-	c, err := Parse("ip1", strings.Fields("mode ipip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit nopmtudisc mtu 1000"))
+	c, err := Parse("ip1", strings.Fields("mode ipip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit pmtudisc mtu 1000"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c.String(), "ip1: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit nopmtudisc mtu 1000"; got != want {
+	if got, want := c.String(), "ip1: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit mtu 1000"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	roundTrip(t, c)
@@ -221,7 +240,7 @@ func TestStringRoundTrip(t *testing.T) {
 		t.Errorf("String() of a raw-underlay tunnel = %q, mentions underlay", got)
 	}
 	c.Underlay = UnderlayPacket
-	if got, want := c.String(), "ip1: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit nopmtudisc mtu 1000 underlay packet"; got != want {
+	if got, want := c.String(), "ip1: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit mtu 1000 underlay packet"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	c.Underlay = "bogus"
@@ -278,15 +297,19 @@ func TestOverheadAndSides(t *testing.T) {
 	if c.Proto() != 47 {
 		t.Errorf("GRE Proto() = %d", c.Proto())
 	}
-	for df, want := range map[string]encap.DFPolicy{"": encap.DFInherit, DFSet: encap.DFSet, DFClear: encap.DFClear, DFIgnore: encap.DFClear} {
-		c := Tunnel{Mode: "gre", DF: df}
+	for df, want := range map[DF]encap.DFPolicy{"": encap.DFSet, DFSet: encap.DFSet, DFInherit: encap.DFInherit, DFIgnore: encap.DFClear} {
+		c := Tunnel{Mode: ModeGRE, DF: df}
 		if got := c.Encap().DF; got != want {
 			t.Errorf("DF %q: encap policy %d, want %d", df, got, want)
 		}
 	}
-	ip := Tunnel{Mode: "ipip", TOSInherit: true}
+	ip := Tunnel{Mode: ModeIPIP, TOSInherit: true}
 	if e := ip.Encap(); e.Mode != encap.ModeIPIP || !e.TOSInherit || ip.Proto() != 4 {
 		t.Errorf("IPIP: encap %+v proto %d", e, ip.Proto())
+	}
+	// An odd TOS arriving as JSON (no words to parse) inherits too.
+	if odd := (Tunnel{Mode: ModeGRE, TOS: 0x11}); !odd.Encap().TOSInherit || !strings.Contains(odd.String(), " tos inherit") {
+		t.Errorf("TOS 0x11: encap %+v, shown as %q; want inherit", odd.Encap(), odd.String())
 	}
 }
 
@@ -323,4 +346,30 @@ func FuzzParse(f *testing.F) {
 		}
 		roundTrip(t, c)
 	})
+}
+
+// TestDefaultsAsLinux: with no DF or TOS words a tunnel behaves as `ip
+// tunnel add` makes it, and its JSON says so.
+func TestDefaultsAsLinux(t *testing.T) {
+	c, err := Parse("x", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := c.Encap(); e.DF != encap.DFSet || e.TOSInherit || e.TOS != 0 || e.TTL != 0 {
+		t.Errorf("default encap %+v, want DF always set (pmtudisc), TOS 0, TTL inherited", e)
+	}
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(j), `"df":"pmtudisc"`) {
+		t.Errorf("JSON of a default tunnel: %s, want df pmtudisc", j)
+	}
+	var back Tunnel
+	if err := json.Unmarshal([]byte(`{"name":"x","mode":"gre","df":"nopmtudisc","tos":17}`), &back); err != nil {
+		t.Fatal(err)
+	}
+	if e := back.Encap(); e.DF != encap.DFInherit || !e.TOSInherit {
+		t.Errorf("JSON nopmtudisc and tos 17: encap %+v, want DF copied and TOS inherited", e)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // LoadFile reads a config file: one tunnel a line, in the words of
@@ -16,13 +17,39 @@ import (
 //
 // A line may also start with "tunnel" or "tunnel add". Blank lines and
 // comments (#) are skipped. An error names the file and line.
+//
+// Only a regular file is read: a FIFO or a device could block the reader
+// (the daemon's signal handling with it) or never end. It is opened
+// without blocking and refused by its type before anything is read.
 func LoadFile(path string) ([]Tunnel, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
 	return Load(path, f)
+}
+
+// fileKind names the type of a file that is not regular.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "type " + m.Type().String()
 }
 
 // Load parses a config from r; name is used in error messages.

@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -86,5 +88,32 @@ func TestLoadFile(t *testing.T) {
 	}
 	if _, err := LoadFile(dir); err == nil || !strings.Contains(err.Error(), dir) {
 		t.Errorf("LoadFile of a directory: %v", err)
+	}
+}
+
+// TestLoadFileNotRegular: a FIFO (which would block the reader until
+// someone writes to it) and a device are refused at once, by name.
+func TestLoadFileNotRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "gretun.conf")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{fifo, fifo + ": not a regular file (a FIFO)"},
+		{"/dev/null", "/dev/null: not a regular file (a device)"},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := LoadFile(c.path)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != c.want {
+				t.Errorf("LoadFile(%s): %v, want %q", c.path, err, c.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("LoadFile(%s) blocked", c.path)
+		}
 	}
 }

@@ -2,35 +2,43 @@
 // running daemon over a unix socket: one small, versioned JSON request and
 // one response per connection.
 //
-// The default socket is the abstract name "@gretun". Abstract unix sockets
-// belong to a network namespace, so each namespace has its own daemon, as
-// each has its own kernel tunnels; they vanish with the process, so a
-// daemon killed with SIGKILL leaves nothing stale behind. They have no file
-// permissions, so the server admits only peers running as root or as its
-// own user (SO_PEERCRED). A path socket is created with mode 0600.
+// There is one daemon per network namespace, as each namespace has its own
+// kernel tunnels. A daemon run as root listens on RunDir/net-INODE.sock,
+// INODE being its network namespace's (as /proc/self/ns/net shows it):
+// only root can create a name there, so no other user can take it first.
+// Where RunDir cannot be used (a daemon in a user namespace, no /run) it
+// listens on the abstract name "@gretun", which also belongs to the
+// network namespace and vanishes with the process. Anybody may bind an
+// abstract name first, and it has no file permissions, so each side checks
+// the other (SO_PEERCRED): the server serves only root and its own user,
+// the client talks only to a server run by root or by its own user. A path
+// socket has mode 0600.
 package control
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/gretun/gretun/tunnel"
+	"github.com/gretun/gretun/status"
 )
 
 // Version is the protocol version; a server refuses other versions.
 const Version = 1
 
-// DefaultSocket is where the daemon listens unless told otherwise.
-const DefaultSocket = "@gretun"
+// RunDir holds the default sockets of daemons run as root, one per
+// network namespace.
+const RunDir = "/run/gretun"
+
+// AbstractSocket is the default socket where RunDir cannot be used.
+const AbstractSocket = "@gretun"
 
 // Request asks the daemon to do one thing.
 type Request struct {
@@ -44,21 +52,53 @@ type Request struct {
 type Response struct {
 	Version   int             `json:"version"`
 	Error     string          `json:"error,omitempty"`
-	Tunnels   []tunnel.Status `json:"tunnels,omitempty"`
-	Unmatched *tunnel.Stats   `json:"unmatched,omitempty"`
+	Tunnels   []status.Tunnel `json:"tunnels,omitempty"`
+	Unmatched *status.Stats   `json:"unmatched,omitempty"`
 }
-
-// maxRequest bounds what the server reads of one request.
-const maxRequest = 1 << 20
-
-// Handler executes requests.
-type Handler func(Request) Response
 
 // ErrInUse means another daemon already listens on the socket.
 var ErrInUse = errors.New("another gretun daemon is already running here")
 
-// Listen opens the control socket at path ("@name" for an abstract socket).
+// nsSocket is this network namespace's socket in RunDir, or "" when the
+// namespace cannot be named. (The calling thread's namespace: the one its
+// sockets are made in.)
+func nsSocket() string {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return ""
+	}
+	return filepath.Join(RunDir, fmt.Sprintf("net-%d.sock", st.Ino))
+}
+
+// NSSocket is this network namespace's socket in RunDir, where a daemon
+// run as root listens by default ("" when the namespace cannot be named).
+func NSSocket() string { return nsSocket() }
+
+// defaultListen is where a daemon listens unless told otherwise: in RunDir
+// when it runs as root and RunDir is root's alone (made here if missing),
+// AbstractSocket otherwise.
+func defaultListen() string {
+	p := nsSocket()
+	if p == "" || os.Geteuid() != 0 {
+		return AbstractSocket
+	}
+	if err := os.Mkdir(RunDir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return AbstractSocket
+	}
+	fi, err := os.Lstat(RunDir)
+	if err != nil || !fi.IsDir() || fi.Sys().(*syscall.Stat_t).Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+		return AbstractSocket
+	}
+	return p
+}
+
+// Listen opens the control socket at path ("@name" for an abstract socket,
+// "" for the default). Where another user's process holds the name, the
+// error says whose.
 func Listen(path string) (net.Listener, error) {
+	if path == "" {
+		path = defaultListen()
+	}
 	if !strings.HasPrefix(path, "@") {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, err
@@ -70,8 +110,7 @@ func Listen(path string) (net.Listener, error) {
 				return nil, fmt.Errorf("control socket %s: the path exists and is not a socket", path)
 			}
 			if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-				c.Close()
-				return nil, fmt.Errorf("%w (socket %s)", ErrInUse, path)
+				return nil, inUse(path, c)
 			}
 			os.Remove(path)
 		}
@@ -79,7 +118,11 @@ func Listen(path string) (net.Listener, error) {
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%w (socket %s)", ErrInUse, path)
+			c, derr := net.DialTimeout("unix", path, time.Second)
+			if derr != nil {
+				return nil, fmt.Errorf("%w (socket %s)", ErrInUse, path)
+			}
+			return nil, inUse(path, c)
 		}
 		return nil, err
 	}
@@ -92,91 +135,127 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// Serve answers requests on l until it is closed. It returns once the
-// answers in flight are sent, so a handler may ask the caller to exit.
-func Serve(l net.Listener, h Handler) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			serveConn(c.(*net.UnixConn), h)
-		}()
-	}
-}
-
-func serveConn(c *net.UnixConn, h Handler) {
+// inUse closes c, a connection to whoever listens on path, and says who
+// that is.
+func inUse(path string, c net.Conn) error {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	var resp Response
-	var req Request
-	// Read the request before anything else, even from a peer about to be
-	// refused: closing a unix socket with unread data resets it, and the
-	// client would see "connection reset" instead of the refusal.
-	decodeErr := json.NewDecoder(io.LimitReader(c, maxRequest)).Decode(&req)
-	switch err := peerAllowed(c); {
-	case err != nil:
-		resp.Error = err.Error()
-	case decodeErr != nil:
-		resp.Error = fmt.Sprintf("bad request: %v", decodeErr)
-	case req.Version != Version:
-		resp.Error = fmt.Sprintf("protocol version %d is not %d: use the same gretun for the command and the daemon", req.Version, Version)
-	default:
-		resp = h(req)
+	if err := checkOwner(path, c); err != nil {
+		return fmt.Errorf("%v: cannot serve there (stop it, or choose another socket with -S)", err)
 	}
-	resp.Version = Version
-	json.NewEncoder(c).Encode(resp)
+	return fmt.Errorf("%w (socket %s)", ErrInUse, path)
 }
 
-// peerAllowed admits root and the daemon's own user.
-func peerAllowed(c *net.UnixConn) error {
-	raw, err := c.SyscallConn()
+// checkOwner admits a server run by root or by our own user: anyone else
+// may have bound the name first to read our requests or fake answers.
+func checkOwner(path string, c net.Conn) error {
+	cred, err := peerCred(c)
 	if err != nil {
-		return err
+		return fmt.Errorf("control socket %s: reading its owner: %v", path, err)
+	}
+	me := os.Geteuid()
+	if cred.Uid == 0 || int(cred.Uid) == me {
+		return nil
+	}
+	want := "root"
+	if me != 0 {
+		want = fmt.Sprintf("root or uid %d", me)
+	}
+	return fmt.Errorf("control socket %s is held by uid %d (pid %d), not by %s", path, cred.Uid, cred.Pid, want)
+}
+
+// peerCred returns the credentials of the other end of a unix socket: of
+// the process that connected, or of the one that listens.
+func peerCred(c net.Conn) (*syscall.Ucred, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a socket", c)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
 	}
 	var cred *syscall.Ucred
 	var credErr error
-	raw.Control(func(fd uintptr) {
+	if err := raw.Control(func(fd uintptr) {
 		cred, credErr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	})
-	if credErr != nil {
-		return credErr
+	}); err != nil {
+		return nil, err
 	}
-	if cred.Uid != 0 && int(cred.Uid) != os.Getuid() {
-		return fmt.Errorf("permission denied: uid %d may not control gretun (root only)", cred.Uid)
-	}
-	return nil
+	return cred, credErr
 }
 
-// Call sends req to the daemon at path and returns its response.
+// Call sends req to the daemon at path ("" for the default) and returns its
+// response. It sends nothing to a server run by another user.
 func Call(path string, req Request) (Response, error) {
 	req.Version = Version
-	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	c, path, err := dialPath(path)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
-			return Response{}, fmt.Errorf("no gretun daemon is listening on %s (start one with `gretun daemon`)", path)
-		}
 		return Response{}, err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return Response{}, err
+	if err := checkOwner(path, c); err != nil {
+		return Response{}, fmt.Errorf("%v: refusing to talk to it", err)
 	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	// A server that refuses us answers at once and closes, so sending may
+	// fail (EPIPE) with its answer waiting to be read.
+	sendErr := json.NewEncoder(c).Encode(req)
 	var resp Response
 	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		if sendErr != nil {
+			return Response{}, fmt.Errorf("sending to the daemon: %v", sendErr)
+		}
 		return Response{}, fmt.Errorf("reading the daemon's answer: %v", err)
 	}
 	if resp.Error != "" {
 		return resp, errors.New(resp.Error)
 	}
 	return resp, nil
+}
+
+// dialPath connects to path, or where path is "" to this namespace's
+// daemon: its socket in RunDir when one answers there, else
+// AbstractSocket. A socket file nobody answers on is left by a daemon that
+// was killed (SIGKILL), and namespace inodes are reused, so a file's mere
+// existence says nothing; whoever answers is checked by checkOwner.
+func dialPath(path string) (net.Conn, string, error) {
+	if path != "" {
+		c, err := dial(path)
+		return c, path, err
+	}
+	var runErr error
+	if p := nsSocket(); p != "" {
+		c, err := dial(p)
+		if err == nil {
+			return c, p, nil
+		}
+		runErr = err
+	}
+	c, err := dial(AbstractSocket)
+	if err != nil && errors.Is(runErr, syscall.EACCES) {
+		// Root's daemon is there, but not for this user.
+		return nil, "", runErr
+	}
+	return c, AbstractSocket, err
+}
+
+// dial connects to path. A full backlog (EAGAIN: a flood of connections
+// the server has not yet refused) is waited out for a while.
+func dial(path string) (net.Conn, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("unix", path, time.Until(deadline))
+		switch {
+		case err == nil:
+			return c, nil
+		case errors.Is(err, syscall.EAGAIN) && time.Now().Before(deadline):
+			time.Sleep(10 * time.Millisecond)
+			continue
+		case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT):
+			return nil, fmt.Errorf("no gretun daemon is listening on %s (start one with `gretun daemon`)", path)
+		case errors.Is(err, syscall.EACCES):
+			return nil, fmt.Errorf("permission denied: uid %d may not use the control socket %s (its owner and root only): %w", os.Geteuid(), path, syscall.EACCES)
+		}
+		return nil, err
+	}
 }

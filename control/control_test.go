@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gretun/gretun/tunnel"
+	"github.com/gretun/gretun/status"
 )
 
 var abstractCount atomic.Int64
@@ -34,13 +34,16 @@ func serve(t *testing.T, path string, h Handler) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- Serve(l, h) }()
+	serveOn(t, l, h)
+}
+
+// serveOn serves h on l until the test ends.
+func serveOn(t *testing.T, l net.Listener, h Handler) {
+	done := make(chan struct{})
+	go func() { Serve(l, h, nil); close(done) }()
 	t.Cleanup(func() {
 		l.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+		<-done
 	})
 }
 
@@ -54,7 +57,7 @@ func TestCall(t *testing.T) {
 			mu.Unlock()
 			switch r.Op {
 			case "show":
-				return Response{Tunnels: []tunnel.Status{{Line: "netb: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit", MTU: 1476}}}
+				return Response{Tunnels: []status.Tunnel{{Line: "netb: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit", MTU: 1476}}}
 			case "add":
 				return Response{}
 			}
@@ -128,7 +131,7 @@ func TestListenInUse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go Serve(l, func(Request) Response { return Response{} })
+		go Serve(l, func(Request) Response { return Response{} }, nil)
 		if l2, err := Listen(path); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), path) {
 			t.Errorf("second Listen(%s): %v, want ErrInUse naming the socket", path, err)
 			if l2 != nil {
@@ -211,71 +214,133 @@ func TestServeReturnsOnClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error)
-	go func() { done <- Serve(l, func(Request) Response { return Response{} }) }()
+	done := make(chan struct{})
+	go func() { Serve(l, func(Request) Response { return Response{} }, nil); close(done) }()
 	l.Close()
-	if err := <-done; err != nil {
-		t.Errorf("Serve after Close: %v", err)
-	}
+	<-done
 }
 
-// TestPeerRefused connects as another user: the server refuses before the
-// handler runs, and the client reads the refusal (not a reset connection).
+// TestPeerRefused connects as another user: the server answers with the
+// refusal at once, before the client sends anything, reads nothing of what
+// it sends, and closes; the handler never runs.
 func TestPeerRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to connect as another user (CAP_SETUID)")
-	}
-	path := abstractName()
-	serve(t, path, func(r Request) Response {
+	needRoot(t)
+	l, read := countingListen(t, abstractName())
+	serveOn(t, l, func(r Request) Response {
 		t.Errorf("handler called for another user: %+v", r)
 		return Response{}
 	})
-	for i, body := range []string{`{"version":1,"op":"show"}`, `{"version":1,"op":"add","name":"x","words":["mode","gre"]}`} {
+	path := l.Addr().String()
+	for _, send := range []int{0, 1 << 20} {
 		c, err := dialAs(65534, path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i == 1 {
-			// A slow client: the server must still wait for the request
-			// before it answers and closes, or the client's write fails
-			// (EPIPE) or its read is reset.
-			time.Sleep(100 * time.Millisecond)
+		if send > 0 {
+			// A valid start of a request, then more than the server reads;
+			// this write ends when the server closes.
+			go c.Write(append([]byte(`{"version":1,"op":"`), make([]byte, send)...))
 		}
-		if _, err := c.Write([]byte(body + "\n")); err != nil {
-			t.Errorf("sending the request: %v", err)
-		}
+		// Generous: the server does not wait for the request (it used to
+		// wait up to 30 s for it).
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		var resp Response
 		err = json.NewDecoder(c).Decode(&resp)
-		c.Close()
 		if err != nil {
-			t.Fatalf("reading the refusal: %v", err)
+			t.Fatalf("sent %d bytes: reading the refusal: %v", send, err)
 		}
-		if want := "permission denied: uid 65534"; !strings.HasPrefix(resp.Error, want) {
-			t.Errorf("answer %+v, want an error starting %q", resp, want)
+		if want := "permission denied: uid 65534 may not control gretun (root only)"; resp.Error != want {
+			t.Errorf("answer %+v, want %q", resp, want)
 		}
+		// Then the server has closed: EOF, or a reset if we had sent data.
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("sent %d bytes: after the refusal read %d bytes, %v; want the connection closed", send, n, err)
+		}
+		c.Close()
+	}
+	// Our own client shows the refusal, whether its request was sent
+	// before the server closed or failed (EPIPE) after.
+	for range 20 {
+		err := asUser(65534, func() error {
+			_, err := Call(path, Request{Op: "show"})
+			return err
+		})
+		if want := "permission denied: uid 65534 may not control gretun (root only)"; err == nil || err.Error() != want {
+			t.Fatalf("Call as uid 65534: %v, want %q", err, want)
+		}
+	}
+	if n := read.Load(); n != 0 {
+		t.Errorf("the server read %d bytes from refused peers, want none", n)
 	}
 }
 
-// dialAs connects to path with effective uid uid. Only the connecting
-// thread changes its credentials (SO_PEERCRED records the connecting
-// thread's), and that thread is locked and thrown away afterwards.
-func dialAs(uid int, path string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to connect as another user (CAP_SETUID)")
 	}
-	ch := make(chan result)
+}
+
+// dialAs connects to path with effective uid uid.
+func dialAs(uid int, path string) (net.Conn, error) {
+	var c net.Conn
+	err := asUser(uid, func() (err error) {
+		c, err = net.Dial("unix", path)
+		return err
+	})
+	return c, err
+}
+
+// asUser runs fn with effective uid uid on its thread: the sockets fn
+// connects or listens on carry that uid (SO_PEERCRED records the thread's
+// credentials). The thread is locked and thrown away afterwards.
+func asUser(uid int, fn func() error) error {
+	errc := make(chan error)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
 		keep := ^uintptr(0)    // -1: leave unchanged
 		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, keep, uintptr(uid), keep); e != 0 {
-			ch <- result{nil, e}
+			errc <- e
 			return
 		}
-		c, err := net.Dial("unix", path)
-		syscall.RawSyscall(syscall.SYS_SETRESUID, keep, 0, keep)
-		ch <- result{c, err}
+		errc <- fn()
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-errc
+}
+
+// countingListen listens on path and counts the bytes the server reads
+// from every connection.
+func countingListen(t *testing.T, path string) (net.Listener, *atomic.Int64) {
+	t.Helper()
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: l}
+	return cl, &cl.read
+}
+
+type countingListener struct {
+	net.Listener
+	read atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{c.(*net.UnixConn), &l.read}, nil
+}
+
+// countingConn is still a socket (SyscallConn) for SO_PEERCRED.
+type countingConn struct {
+	*net.UnixConn
+	read *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.UnixConn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
 }

@@ -87,3 +87,47 @@ func TestAcceptDropKeepsState(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiverContinue: a Receiver for a changed policy that still
+// requires sequence numbers expects what the old one expected, also after
+// two changes without a packet in between; a fresh one takes anything
+// first.
+func TestReceiverContinue(t *testing.T) {
+	var p decap.Packet
+	accept := func(r *decap.Receiver, seq uint32) decap.Reason {
+		t.Helper()
+		flags := uint16(0x1000)
+		if r.HasKey {
+			flags |= 0x2000
+		}
+		if got := decap.Parse(build(47, greHdr(flags, 0x0800, r.Key, seq), in4), &p); got != decap.OK {
+			t.Fatalf("Parse: %v", got)
+		}
+		return r.Accept(&p)
+	}
+	old := decap.NewReceiver(decap.Policy{RequireSequence: true})
+	for _, s := range []uint32{7, 100} {
+		if got := accept(old, s); got != decap.OK {
+			t.Fatalf("sequence %d: %v", s, got)
+		}
+	}
+	r := decap.NewReceiver(decap.Policy{RequireSequence: true, RequireChecksum: false, HasKey: true, Key: 9})
+	r.Continue(old)
+	if got := accept(r, 99); got != decap.OutOfSequence {
+		t.Errorf("an older number after Continue: %v, want out-of-sequence", got)
+	}
+	if got := accept(r, 101); got != decap.OK {
+		t.Errorf("the next number after Continue: %v", got)
+	}
+	// Two changes with no packet in between.
+	mid := decap.NewReceiver(decap.Policy{RequireSequence: true, RequireChecksum: true})
+	mid.Continue(r)
+	last := decap.NewReceiver(decap.Policy{RequireSequence: true})
+	last.Continue(mid)
+	if got := accept(last, 101); got != decap.OutOfSequence {
+		t.Errorf("a number already taken, two changes later: %v, want out-of-sequence", got)
+	}
+	if got := accept(decap.NewReceiver(decap.Policy{RequireSequence: true}), 5); got != decap.OK {
+		t.Errorf("a fresh receiver refused its first packet: %v", got)
+	}
+}

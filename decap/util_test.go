@@ -1,8 +1,11 @@
 package decap_test
 
-import "github.com/gretun/gretun/internal/refsum"
+import (
+	"encoding/binary"
 
-import "encoding/binary"
+	"github.com/gretun/gretun/internal/refsum"
+	"github.com/gretun/gretun/internal/testpkt"
+)
 
 // Tunnel endpoints as the receiver sees them: packets come from the remote
 // end (192.0.2.2) to this host (192.0.2.1).
@@ -11,24 +14,8 @@ var (
 	localIP  = [4]byte{192, 0, 2, 1}
 )
 
-// in4 is an ICMP echo request 198.51.100.1 -> 203.0.113.1, TTL 64.
-var in4 = []byte{
-	0x45, 0x00, 0x00, 0x1c, // version 4, IHL 5, TOS 0, total length 28
-	0xab, 0xcd, 0x40, 0x00, // ID, DF
-	0x40, 0x01, 0x28, 0xdd, // TTL 64, ICMP, header checksum
-	0xc6, 0x33, 0x64, 0x01, // 198.51.100.1
-	0xcb, 0x00, 0x71, 0x01, // 203.0.113.1
-	0x08, 0x00, 0xf7, 0xff, 0x00, 0x00, 0x00, 0x00, // echo request
-}
-
-// in6 is an ICMPv6 echo request 2001:db8::1 -> 2001:db8::2, hop limit 33.
-var in6 = []byte{
-	0x60, 0x00, 0x00, 0x00, // version 6, traffic class 0, flow label 0
-	0x00, 0x08, 0x3a, 0x21, // payload length 8, ICMPv6, hop limit 33
-	0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
-	0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
-	0x80, 0x00, 0x7b, 0xb8, 0x00, 0x00, 0x00, 0x00,
-}
+// in4 and in6 are the inner packets encap's tests use too.
+var in4, in6 = testpkt.In4, testpkt.In6
 
 // rfc1071 is the slow, obvious RFC 1071 checksum: an independent reference.
 var rfc1071 = refsum.RFC1071

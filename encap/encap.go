@@ -46,11 +46,12 @@ func (m Mode) String() string {
 type DFPolicy uint8
 
 const (
-	// DFInherit copies DF from an inner IPv4 header; IPv6 inside leaves it clear.
+	// DFInherit copies DF from an inner IPv4 header; IPv6 inside leaves it
+	// clear (nopmtudisc).
 	DFInherit DFPolicy = iota
 	// DFSet always sets DF (pmtudisc).
 	DFSet
-	// DFClear never sets DF (nopmtudisc, ignore-df).
+	// DFClear never sets DF (ignore-df).
 	DFClear
 )
 
@@ -181,6 +182,19 @@ func New(c Config) (*Encapsulator, error) {
 		e.hdrLen = off
 	}
 	return e, nil
+}
+
+// Continue makes e carry on old's per-packet counters, for a tunnel whose
+// configuration changed (`tunnel change`, a reload) while it runs: the GRE
+// sequence number goes on where old stopped, as Linux keeps o_seqno across
+// `ip tunnel change`, because a peer with iseq drops every number older than
+// the last it accepted (RFC 2890) and would black-hole a restart at 0; the
+// identification goes on too, so the IDs of fragments in flight are not
+// reused at once. The number is taken over even when old sent none, so
+// turning oseq off and on again does not restart it either. old must no
+// longer be used for sending.
+func (e *Encapsulator) Continue(old *Encapsulator) {
+	e.id, e.seq = old.id, old.seq
 }
 
 // Config returns the configuration the template was built from.

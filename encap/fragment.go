@@ -4,12 +4,13 @@ import (
 	"errors"
 
 	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/pmtu"
 )
 
 // Errors returned by Fragment.
 var (
 	ErrFragmentDF     = errors.New("encap: packet is larger than the MTU and has DF set")
-	ErrFragmentMTU    = errors.New("encap: MTU too small to fragment into")
+	ErrFragmentMTU    = errors.New("encap: MTU below IPv4's minimum of 68")
 	ErrFragmentBuffer = errors.New("encap: not enough fragment buffers")
 )
 
@@ -19,7 +20,8 @@ var (
 // fragment on its own, so the engine calls this for outer packets that do
 // not fit the path and carry no DF. The receiving kernel reassembles them
 // before its raw socket sees the packet. A packet that fits is copied into
-// frags[0] as it is.
+// frags[0] as it is. An mtu below IPv4's minimum of 68 (RFC 791 §3.2), as
+// a route with `mtu lock 28` would give, is unusable: ErrFragmentMTU.
 //
 // Every fragment but the last carries a multiple of 8 payload bytes. The
 // first fragment keeps all of pkt's header options, the others only those
@@ -29,6 +31,9 @@ func Fragment(pkt []byte, mtu int, frags [][]byte) (int, error) {
 	ip := header.IPv4(pkt)
 	if !ip.IsValid() || ip.TotalLen() != len(pkt) {
 		return 0, ErrNotIP
+	}
+	if mtu < pmtu.MinMTU4 {
+		return 0, ErrFragmentMTU
 	}
 	if len(pkt) <= mtu {
 		if len(frags) == 0 || cap(frags[0]) < len(pkt) {
@@ -41,10 +46,7 @@ func Fragment(pkt []byte, mtu int, frags [][]byte) (int, error) {
 	if ip.DF() {
 		return 0, ErrFragmentDF
 	}
-	hl := ip.HeaderLen()
-	if (mtu-hl)&^7 <= 0 {
-		return 0, ErrFragmentMTU
-	}
+	hl := ip.HeaderLen() // at most 60: 8 payload bytes fit in 68
 	// The header of the fragments after the first: the copied options only.
 	var later [header.IPv4MaxLen]byte
 	laterLen, ok := copiedOptions(pkt[:hl], &later)

@@ -31,30 +31,30 @@ func fragBufs(n, size int) [][]byte {
 }
 
 func TestFragmentGolden(t *testing.T) {
-	payload := seqPayload(40)
+	payload := seqPayload(80)
 	pkt := append([]byte{
-		0x45, 0x00, 0x00, 0x3c, // version 4, IHL 5, TOS 0, total length 60
+		0x45, 0x00, 0x00, 0x64, // version 4, IHL 5, TOS 0, total length 100
 		0x12, 0x34, 0x00, 0x00, // ID 0x1234, no DF, offset 0
-		0x40, 0x04, 0xe4, 0x86, // TTL 64, IPIP, checksum
+		0x40, 0x04, 0xe4, 0x5e, // TTL 64, IPIP, checksum
 		0xc0, 0x00, 0x02, 0x01, // 192.0.2.1
 		0xc0, 0x00, 0x02, 0x02, // 192.0.2.2
 	}, payload...)
 	want := [][]byte{
 		append([]byte{
-			0x45, 0x00, 0x00, 0x2c, // total length 44 = 20 + 24
+			0x45, 0x00, 0x00, 0x44, // total length 68 = 20 + 48
 			0x12, 0x34, 0x20, 0x00, // same ID, MF, offset 0
-			0x40, 0x04, 0xc4, 0x96, // checksum
+			0x40, 0x04, 0xc4, 0x7e, // checksum
 			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
-		}, payload[:24]...), // (44-20) rounded down to a multiple of 8
+		}, payload[:48]...), // (68-20) is a multiple of 8
 		append([]byte{
-			0x45, 0x00, 0x00, 0x24, // total length 36 = 20 + 16
-			0x12, 0x34, 0x00, 0x03, // same ID, no MF, offset 3*8 = 24
-			0x40, 0x04, 0xe4, 0x9b,
+			0x45, 0x00, 0x00, 0x34, // total length 52 = 20 + 32
+			0x12, 0x34, 0x00, 0x06, // same ID, no MF, offset 6*8 = 48
+			0x40, 0x04, 0xe4, 0x88,
 			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
-		}, payload[24:]...),
+		}, payload[48:]...),
 	}
-	frags := fragBufs(4, 64)
-	n, err := encap.Fragment(pkt, 44, frags)
+	frags := fragBufs(4, 68)
+	n, err := encap.Fragment(pkt, 68, frags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,11 +66,11 @@ func TestFragmentGolden(t *testing.T) {
 // TestFragmentOptionsGolden checks RFC 791's rule for options: the first
 // fragment has them all, later ones only those with the copied flag.
 func TestFragmentOptionsGolden(t *testing.T) {
-	payload := seqPayload(40)
+	payload := seqPayload(60)
 	pkt := append([]byte{
-		0x49, 0x00, 0x00, 0x4c, // version 4, IHL 9 (36 bytes), total length 76
+		0x49, 0x00, 0x00, 0x60, // version 4, IHL 9 (36 bytes), total length 96
 		0x12, 0x34, 0x00, 0x00, // ID 0x1234, no flags
-		0x40, 0x04, 0x47, 0xa2, // TTL 64, IPIP, checksum
+		0x40, 0x04, 0x47, 0x8e, // TTL 64, IPIP, checksum
 		0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
 		0x01,                         // NOP (not copied)
 		0x07, 0x07, 0x04, 0, 0, 0, 0, // record route, length 7 (not copied)
@@ -79,22 +79,22 @@ func TestFragmentOptionsGolden(t *testing.T) {
 	}, payload...)
 	want := [][]byte{
 		append([]byte{
-			0x49, 0x00, 0x00, 0x3c, // IHL 9, total length 60 = 36 + 24
+			0x49, 0x00, 0x00, 0x44, // IHL 9, total length 68 = 36 + 32
 			0x12, 0x34, 0x20, 0x00, // MF, offset 0
-			0x40, 0x04, 0x27, 0xb2,
+			0x40, 0x04, 0x27, 0xaa,
 			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
 			0x01, 0x07, 0x07, 0x04, 0, 0, 0, 0, 0x83, 0x07, 0x04, 0xc0, 0x00, 0x02, 0x09, 0x00, // all options
-		}, payload[:24]...),
+		}, payload[:32]...),
 		append([]byte{
-			0x47, 0x00, 0x00, 0x2c, // IHL 7 (28 bytes), total length 44 = 28 + 16
-			0x12, 0x34, 0x00, 0x03, // no MF, offset 24
-			0x40, 0x04, 0x51, 0xca,
+			0x47, 0x00, 0x00, 0x38, // IHL 7 (28 bytes), total length 56 = 28 + 28
+			0x12, 0x34, 0x00, 0x04, // no MF, offset 32
+			0x40, 0x04, 0x51, 0xbd,
 			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
 			0x83, 0x07, 0x04, 0xc0, 0x00, 0x02, 0x09, 0x00, // loose source route only, padded
-		}, payload[24:]...),
+		}, payload[32:]...),
 	}
-	frags := fragBufs(4, 64)
-	n, err := encap.Fragment(pkt, 60, frags)
+	frags := fragBufs(4, 68)
+	n, err := encap.Fragment(pkt, 68, frags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +226,9 @@ func TestFragmentErrors(t *testing.T) {
 	df := append([]byte(nil), pkt...)
 	df[6] |= 0x40
 	fixIPv4Checksum(df)
+	tiny := append([]byte(nil), pkt[:20]...) // a header alone: 20 bytes
+	tiny[2], tiny[3] = 0, 20
+	fixIPv4Checksum(tiny)
 	badLen := append([]byte(nil), pkt...)
 	badLen[3]++
 	badOpt := append([]byte{0x46}, pkt[1:20]...)
@@ -240,7 +243,11 @@ func TestFragmentErrors(t *testing.T) {
 		want  error
 	}{
 		{"df set", df, 576, fragBufs(8, 576), encap.ErrFragmentDF},
-		{"mtu below header + 8", pkt, 27, fragBufs(400, 576), encap.ErrFragmentMTU},
+		{"mtu below IPv4's 68", pkt, 67, fragBufs(400, 576), encap.ErrFragmentMTU},
+		{"mtu 28 (divided by zero in the engine)", pkt, 28, fragBufs(400, 576), encap.ErrFragmentMTU},
+		{"mtu 0", pkt, 0, fragBufs(400, 576), encap.ErrFragmentMTU},
+		{"negative mtu", pkt, -1, fragBufs(400, 576), encap.ErrFragmentMTU},
+		{"a packet that fits, mtu below 68", tiny, 20, fragBufs(1, 576), encap.ErrFragmentMTU},
 		{"too few buffers", pkt, 576, fragBufs(2, 576), encap.ErrFragmentBuffer},
 		{"buffers too small", pkt, 576, fragBufs(8, 100), encap.ErrFragmentBuffer},
 		{"no buffer for a packet that fits", pkt, 1500, nil, encap.ErrFragmentBuffer},
@@ -257,10 +264,10 @@ func TestFragmentErrors(t *testing.T) {
 			t.Errorf("%s: Fragment modified its input", c.name)
 		}
 	}
-	// The smallest MTU that works: header plus 8 bytes per fragment.
-	n, err := encap.Fragment(pkt, 28, fragBufs(200, 28))
-	if err != nil || n != (len(pkt)-20+7)/8 {
-		t.Errorf("mtu 28: %d fragments, %v; want %d", n, err, (len(pkt)-20+7)/8)
+	// The smallest MTU that works: IPv4's 68, 48 payload bytes a fragment.
+	n, err := encap.Fragment(pkt, 68, fragBufs(200, 68))
+	if err != nil || n != (len(pkt)-20+47)/48 {
+		t.Errorf("mtu 68: %d fragments, %v; want %d", n, err, (len(pkt)-20+47)/48)
 	}
 }
 
@@ -268,14 +275,14 @@ func TestFragmentErrors(t *testing.T) {
 // offsets continue from its own, and the last piece keeps its MF.
 func TestFragmentOfFragment(t *testing.T) {
 	pkt := append([]byte{
-		0x45, 0x00, 0x00, 0x44, // total length 68
+		0x45, 0x00, 0x00, 0x64, // total length 100
 		0x12, 0x34, 0x20, 0x0a, // MF, offset 10*8 = 80
 		0x40, 0x04, 0x00, 0x00,
 		0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
-	}, seqPayload(48)...)
+	}, seqPayload(80)...)
 	fixIPv4Checksum(pkt)
-	frags := fragBufs(4, 44)
-	n, err := encap.Fragment(pkt, 44, frags)
+	frags := fragBufs(4, 68)
+	n, err := encap.Fragment(pkt, 68, frags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +290,7 @@ func TestFragmentOfFragment(t *testing.T) {
 	for _, f := range frags[:n] {
 		got = append(got, uint16(f[6])<<8|uint16(f[7]))
 	}
-	want := []uint16{0x2000 | 10, 0x2000 | 13} // 80 and 104, both with MF
+	want := []uint16{0x2000 | 10, 0x2000 | 16} // 80 and 128, both with MF
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("flags and offsets (-want +got):\n%s", diff)
 	}

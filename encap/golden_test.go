@@ -7,21 +7,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/internal/testpkt"
 )
 
 // Inner packets, laid out field by field. They are payload to the tunnel;
 // only their version, TOS / traffic class, DF and TTL / hop limit matter.
 var (
-	// in4 is an ICMP echo request 198.51.100.1 -> 203.0.113.1, TOS 0, DF, TTL 64.
-	in4 = []byte{
-		0x45, 0x00, 0x00, 0x1c, // version 4, IHL 5, TOS 0 (Not-ECT), total length 28
-		0xab, 0xcd, 0x40, 0x00, // ID 0xabcd, flags DF, fragment offset 0
-		0x40, 0x01, 0x28, 0xdd, // TTL 64, protocol ICMP, header checksum
-		0xc6, 0x33, 0x64, 0x01, // source 198.51.100.1
-		0xcb, 0x00, 0x71, 0x01, // destination 203.0.113.1
-		0x08, 0x00, 0xf7, 0xff, // ICMP echo request, code 0, checksum
-		0x00, 0x00, 0x00, 0x00, // identifier 0, sequence 0
-	}
+	// in4 and in6 are the inner packets decap's tests use too.
+	in4, in6 = testpkt.In4, testpkt.In6
 	// in4NoDF is in4 without DF.
 	in4NoDF = []byte{
 		0x45, 0x00, 0x00, 0x1c, // version 4, IHL 5, TOS 0, total length 28
@@ -63,14 +56,6 @@ var (
 		0xab, 0xcd, 0x40, 0x00, 0x11, 0x01, 0x57, 0x22,
 		0xc6, 0x33, 0x64, 0x01, 0xcb, 0x00, 0x71, 0x01,
 		0x08, 0x00, 0xf7, 0xff, 0x00, 0x00, 0x00, 0x00,
-	}
-	// in6 is an ICMPv6 echo request 2001:db8::1 -> 2001:db8::2.
-	in6 = []byte{
-		0x6b, 0x90, 0x00, 0x00, // version 6, traffic class 0xb9 (EF, ECT(1)), flow label 0
-		0x00, 0x08, 0x3a, 0x21, // payload length 8, next header ICMPv6, hop limit 33
-		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, // source 2001:db8::1
-		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, // destination 2001:db8::2
-		0x80, 0x00, 0x7b, 0xb8, 0x00, 0x00, 0x00, 0x00, // echo request
 	}
 )
 
@@ -302,7 +287,7 @@ var goldenCases = []struct {
 		},
 	},
 	{
-		name:  "df clear (nopmtudisc), inner with DF",
+		name:  "df clear (ignore-df), inner with DF",
 		cfg:   encap.Config{Mode: encap.ModeGRE, TTL: 255, DF: encap.DFClear},
 		inner: in4,
 		want: []byte{
@@ -526,5 +511,54 @@ func TestIdentificationWraps(t *testing.T) {
 		if rfc1071(out[:20]) != 0 {
 			t.Fatalf("packet %d: header checksum does not verify", i)
 		}
+	}
+}
+
+// TestContinue: an encapsulator built for a changed configuration carries
+// on the old one's identification and sequence number (a peer with iseq
+// would drop a restart at 0), also across a configuration without oseq in
+// between, and its headers are those of the new configuration.
+func TestContinue(t *testing.T) {
+	send := func(e *encap.Encapsulator) (id uint16, seq uint32, ttl uint8) {
+		t.Helper()
+		buf := append(make([]byte, encap.Headroom), in4...)
+		out, err := e.Encap(buf, encap.Headroom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rfc1071(out[:20]) != 0 {
+			t.Fatal("header checksum does not verify")
+		}
+		id, ttl = uint16(out[4])<<8|uint16(out[5]), out[8]
+		if e.Config().Sequence {
+			seq = uint32(out[24])<<24 | uint32(out[25])<<16 | uint32(out[26])<<8 | uint32(out[27])
+		}
+		return id, seq, ttl
+	}
+	mk := func(c encap.Config) *encap.Encapsulator {
+		t.Helper()
+		c.Mode, c.Local, c.Remote = encap.ModeGRE, local, remote
+		e, err := encap.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	old := mk(encap.Config{TTL: 255, Sequence: true})
+	for range 41 {
+		send(old)
+	}
+	changed := mk(encap.Config{TTL: 64, Sequence: true})
+	changed.Continue(old)
+	if id, seq, ttl := send(changed); id != 42 || seq != 41 || ttl != 64 {
+		t.Errorf("after a ttl change: id %d seq %d ttl %d, want id 42 seq 41 ttl 64", id, seq, ttl)
+	}
+	noSeq := mk(encap.Config{TTL: 64})
+	noSeq.Continue(changed)
+	send(noSeq)
+	again := mk(encap.Config{TTL: 64, Sequence: true})
+	again.Continue(noSeq)
+	if id, seq, _ := send(again); id != 44 || seq != 42 {
+		t.Errorf("oseq off and on again: id %d seq %d, want id 44 seq 42", id, seq)
 	}
 }

@@ -3,6 +3,7 @@ package keepalive
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -22,12 +23,14 @@ const (
 	DefaultDampDecayPeriods = 10
 )
 
-// Limits on a Config. MinPeriod allows sub-second periods for tests while
-// refusing values that would turn keepalives into a flood. MaxRetries is
-// Cisco's upper bound. MaxDamp keeps a flapping tunnel recoverable.
+// Limits on a Config, the only ones: the command line and the config file
+// take the same. MinPeriod allows sub-second periods for tests while
+// refusing values that would turn keepalives into a flood. MaxPeriod and
+// MaxRetries are Cisco's upper bounds. MaxDamp keeps a flapping tunnel
+// recoverable.
 const (
-	MinPeriod  = time.Millisecond
-	MaxPeriod  = 24 * time.Hour
+	MinPeriod  = 10 * time.Millisecond
+	MaxPeriod  = 32767 * time.Second
 	MaxRetries = 255
 	MaxDamp    = 1024
 )
@@ -78,8 +81,10 @@ func (c Config) WithDefaults() Config {
 func (c Config) Validate() error {
 	c = c.WithDefaults()
 	switch {
-	case c.Period < MinPeriod || c.Period > MaxPeriod:
-		return fmt.Errorf("keepalive period %v out of range [%v, %v]", c.Period, MinPeriod, MaxPeriod)
+	case c.Period < MinPeriod:
+		return fmt.Errorf("keepalive period %v is too short (minimum %v)", c.Period, MinPeriod)
+	case c.Period > MaxPeriod:
+		return fmt.Errorf("keepalive period %v is too long (maximum %v)", c.Period, MaxPeriod)
 	case c.Retries < 1 || c.Retries > MaxRetries:
 		return fmt.Errorf("keepalive retries %d out of range [1, %d]", c.Retries, MaxRetries)
 	case c.DampInitial < 1 || c.DampInitial > MaxDamp:
@@ -96,22 +101,25 @@ var errEmptyPeriod = errors.New("empty keepalive period")
 
 // ParsePeriod parses the PERIOD of `keepalive [PERIOD [RETRIES]]`: a bare
 // number is seconds, as on Cisco, and may have a fraction ("10", "0.5");
-// anything else is a Go duration ("200ms", "1m30s"). It does not check
-// the range; Validate does.
+// anything else is a Go duration ("200ms", "1m30s"). It refuses what is
+// no positive time and numbers too large to convert; Validate checks the
+// limits.
 func ParsePeriod(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, errEmptyPeriod
 	}
+	bad := fmt.Errorf("invalid keepalive period %q (seconds, e.g. 10 or 0.5, or a duration like 200ms)", s)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f != f || f < 0 || f > MaxPeriod.Seconds() {
-			return 0, fmt.Errorf("keepalive period %q out of range", s)
+		if f != f || f <= 0 || f > MaxPeriod.Seconds() {
+			return 0, bad
 		}
-		return time.Duration(f * float64(time.Second)), nil
+		// Round: 1.005 s is 1004999999.99… ns in floating point.
+		return time.Duration(math.Round(f * float64(time.Second))), nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad keepalive period %q: want seconds or a duration like 500ms", s)
+	if err != nil || d <= 0 {
+		return 0, bad
 	}
 	return d, nil
 }

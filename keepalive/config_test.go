@@ -80,6 +80,12 @@ func TestParsePeriod(t *testing.T) {
 		{"1m30s", 90 * time.Second, false},
 		{"", 0, true},
 		{"-1", 0, true},
+		{"0", 0, true},
+		{"0s", 0, true},
+		{"-1s", 0, true},
+		{"1.005", 1005 * time.Millisecond, false}, // 1.004999999 s before rounding
+		{"32767", 32767 * time.Second, false},
+		{"32768", 0, true},
 		{"NaN", 0, true},
 		{"inf", 0, true},
 		{"1e30", 0, true},

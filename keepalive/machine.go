@@ -259,6 +259,31 @@ func newWithKey(cfg Config, now time.Time, key [16]byte, bias uint64) (*Machine,
 	return m, nil
 }
 
+// Continue makes m, new for a changed period or retry count, carry on
+// where old stands: the line protocol state and since when, the unanswered
+// count, flap damping (a flapping tunnel must not be forgiven by a
+// reconfiguration), the counters, and the key, bias and epoch, so that
+// replies to keepalives old sent still verify and replays of them are still
+// refused. The next keepalive is due when old had it due, but no later than
+// one new period from now. old must not be used afterwards.
+func (m *Machine) Continue(old *Machine, now time.Time) {
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.k0, m.k1, m.bias, m.epoch = old.k0, old.k1, old.bias, old.epoch
+	m.state, m.since, m.unanswered = old.state, old.since, old.unanswered
+	m.lastTS, m.haveTS, m.lastReply = old.lastTS, old.haveTS, old.lastReply
+	m.penalty, m.good = min(old.penalty, m.penaltyCap), old.good
+	m.required = min(max(old.required, m.cfg.DampInitial), m.cfg.DampMax)
+	m.ipID = old.ipID
+	m.sent, m.received, m.forged, m.stale = old.sent, old.received, old.forged, old.stale
+	m.next = old.next
+	if limit := now.Add(m.cfg.Period); m.next.After(limit) {
+		m.next = limit
+	}
+}
+
 // Config returns the configuration in effect, defaults filled in.
 func (m *Machine) Config() Config { return m.cfg }
 

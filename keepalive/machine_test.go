@@ -597,7 +597,7 @@ func TestSnapshot(t *testing.T) {
 // does: a timer side ticking, building and sending, and a receive side
 // judging replies and reading snapshots. Run with -race.
 func TestConcurrentUse(t *testing.T) {
-	m, err := New(Config{Period: time.Millisecond}, t0)
+	m, err := New(Config{Period: MinPeriod}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,7 +613,7 @@ func TestConcurrentUse(t *testing.T) {
 	}()
 	now := t0
 	for i := 0; i < 500; i++ {
-		now = now.Add(time.Millisecond)
+		now = now.Add(MinPeriod)
 		if m.Tick(now) {
 			var buf [InnerLen]byte
 			m.BuildInner(buf[:], local, remote, now)
@@ -653,4 +653,50 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestContinue: a machine made for a new period carries on the old one's
+// state: a tunnel that is down stays down, its flap damping still asks for
+// as many good replies, the counters go on, and a reply to a keepalive the
+// old machine sent is accepted once and only once.
+func TestContinue(t *testing.T) {
+	h := newHarness(t, Config{Period: time.Second, Retries: 3, DampDecay: time.Hour})
+	for range 3 {
+		h.flapUntilUp() // needs 1, 2, then 4: the next down will need 8
+	}
+	h.run("xxxx")
+	if h.m.State() != Down {
+		t.Fatalf("state %v after four lost keepalives", h.m.State())
+	}
+	inFlight, _ := h.keepalive()
+	before := h.m.Snapshot(h.now)
+
+	m, err := New(Config{Period: 2 * time.Second, Retries: 5, DampDecay: time.Hour}, h.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Continue(h.m, h.now)
+	h.m = m
+	after := m.Snapshot(h.now)
+	if after.State != Down || after.Since != before.Since || after.Sent != before.Sent || after.Unanswered != before.Unanswered {
+		t.Errorf("after Continue: %+v, was %+v", after, before)
+	}
+	if d := m.NextDeadline(); d.After(h.now.Add(2 * time.Second)) {
+		t.Errorf("next keepalive due %v after now, want within the new period", d.Sub(h.now))
+	}
+	h.now = h.now.Add(rtt)
+	if v, _ := m.Reply(h.now, inFlight); v != Accepted {
+		t.Errorf("reply to the old machine's keepalive: %v", v)
+	}
+	if v, _ := m.Reply(h.now, inFlight); v != RejectedReplayed {
+		t.Errorf("the same reply again: %v", v)
+	}
+	n := 1 // the reply above was the first good one
+	for m.State() != Up && n <= MaxDamp {
+		h.run("k")
+		n++
+	}
+	if n != 8 {
+		t.Errorf("came up after %d good replies, want the 8 flap damping asked for", n)
+	}
 }

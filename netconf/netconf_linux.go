@@ -281,21 +281,27 @@ func SetCarrier(tunFile *os.File, up bool) error {
 // events, and if the kernel's queue overflows the watch ends with an
 // error, after which the caller should start it again.
 func WatchLinks(ctx context.Context, fn func(LinkEvent)) error {
-	updates := make(chan netlink.LinkUpdate, 64)
+	return watch(ctx, "links", func(ch chan netlink.LinkUpdate, done chan struct{}, errs func(error)) error {
+		return netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ListExisting: true, ErrorCallback: errs})
+	}, func(u netlink.LinkUpdate) { fn(linkEvent(u)) })
+}
+
+// watch runs a netlink subscription (WatchLinks, WatchAddrs): subscribe
+// starts it on ch, fn gets each update in order until ctx ends (nil) or
+// the subscription does (an error naming what was watched).
+func watch[U any](ctx context.Context, what string, subscribe func(ch chan U, done chan struct{}, errs func(error)) error, fn func(U)) error {
+	updates := make(chan U, 64)
 	done := make(chan struct{})
 	var mu sync.Mutex
 	var lastErr error
-	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		ListExisting: true,
-		ErrorCallback: func(err error) {
-			mu.Lock()
-			lastErr = err
-			mu.Unlock()
-		},
+	err := subscribe(updates, done, func(err error) {
+		mu.Lock()
+		lastErr = err
+		mu.Unlock()
 	})
 	if err != nil {
 		close(done)
-		return fmt.Errorf("netconf: watch links: %w", err)
+		return fmt.Errorf("netconf: watch %s: %w", what, err)
 	}
 	defer func() {
 		close(done)
@@ -315,9 +321,9 @@ func WatchLinks(ctx context.Context, fn func(LinkEvent)) error {
 				}
 				mu.Lock()
 				defer mu.Unlock()
-				return fmt.Errorf("netconf: watch links: subscription ended: %v", lastErr)
+				return fmt.Errorf("netconf: watch %s: subscription ended: %v", what, lastErr)
 			}
-			fn(linkEvent(u))
+			fn(u)
 		}
 	}
 }

@@ -5,46 +5,27 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gretun/gretun/internal/testnet"
-	"github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/tun"
 )
 
-// enterNS locks the test goroutine to its thread and switches the thread
-// into namespace ns until the test ends; netconf acts in the calling
-// thread's namespace. If switching back fails the thread stays locked and
-// dies with the test goroutine.
+// enterNS switches the test goroutine's thread into namespace ns until
+// the test ends; netconf acts in the calling thread's namespace.
 func enterNS(t *testing.T, ns string) {
 	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
+	leave, err := testnet.Enter(ns)
 	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		orig.Close()
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		orig.Close()
-		runtime.UnlockOSThread()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
+		if err := leave(); err != nil {
+			t.Error(err)
 		}
-		orig.Close()
 	})
 }
 

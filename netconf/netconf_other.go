@@ -24,3 +24,6 @@ func HasLocalAddr(a netip.Addr) (bool, error)                  { return false, E
 func IgnoreRoutesWithLinkdown(name string) error               { return ErrNotImplemented }
 func SetCarrier(tunFile *os.File, up bool) error               { return ErrNotImplemented }
 func WatchLinks(ctx context.Context, fn func(LinkEvent)) error { return ErrNotImplemented }
+
+func Addrs6() (map[string][]netip.Addr, error)        { return nil, ErrNotImplemented }
+func WatchAddrs(ctx context.Context, fn func()) error { return ErrNotImplemented }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"unsafe"
 
@@ -66,10 +67,11 @@ func (c *Conn) Ifindex() int { return c.ifindex }
 // packet) with as few sendmmsg(2) calls as it takes. Its error contract is
 // rawsock's: on error, n is the index of the frame that failed; frames
 // before it were sent, frames after it were not tried. Callers skip frame n
-// and call again with the rest.
+// and call again with the rest. Errors are wrapped as rawsock's are (a
+// *net.OpError around an *os.SyscallError): test them with errors.Is.
 func (c *Conn) WriteBatch(frames [][]byte) (int, error) {
 	if c.fd < 0 {
-		return 0, net.ErrClosed
+		return 0, opError(net.ErrClosed)
 	}
 	if len(frames) > len(c.msgs) {
 		// Grown once to the largest batch; x/sys/unix has no Sendmmsg
@@ -79,7 +81,7 @@ func (c *Conn) WriteBatch(frames [][]byte) (int, error) {
 	}
 	for i, f := range frames {
 		if len(f) == 0 {
-			return i, errors.New("pktsock: empty frame")
+			return i, opError(errors.New("pktsock: empty frame"))
 		}
 		c.iovs[i].Base = &f[0]
 		c.iovs[i].SetLen(len(f))
@@ -98,11 +100,11 @@ func (c *Conn) WriteBatch(frames [][]byte) (int, error) {
 			continue
 		}
 		if errno != 0 {
-			err = fmt.Errorf("sendmmsg on AF_PACKET socket: %w", errno)
+			err = opError(os.NewSyscallError("sendmmsg", errno))
 			break
 		}
 		if r == 0 {
-			err = errors.New("sendmmsg on AF_PACKET socket sent nothing")
+			err = opError(errors.New("pktsock: sendmmsg sent nothing"))
 			break
 		}
 		sent += int(r)
@@ -123,6 +125,13 @@ func (c *Conn) Close() error {
 	err := unix.Close(c.fd)
 	c.fd = -1
 	return err
+}
+
+// opError wraps a WriteBatch error the way rawsock wraps its own (and the
+// net package and mdlayher/packet theirs): a *net.OpError around an
+// *os.SyscallError or a sentinel, which errors.Is sees through.
+func opError(err error) error {
+	return &net.OpError{Op: "write", Net: "packet", Err: err}
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -12,6 +12,7 @@ import (
 // answers, the answer is a well-formed error of at most the family's
 // maximum length, sent to the packet's source, quoting its start, with
 // checksums that verify; building it in place gives the same bytes.
+// Check, which builds nothing, decides the same as TooBig.
 // Seeds are in testdata/fuzz/FuzzTooBig.
 func FuzzTooBig(f *testing.F) {
 	f.Add(udp4(f, 1500, true), 1476, false)
@@ -27,6 +28,9 @@ func FuzzTooBig(f *testing.F) {
 		n, err := TooBig(dst, inner, mtu, src)
 		if !bytes.Equal(inner, orig) {
 			t.Fatalf("TooBig modified inner")
+		}
+		if cerr := Check(inner, mtu); cerr != err && !(cerr == nil && err == ErrSource) {
+			t.Fatalf("Check says %v, TooBig %v", cerr, err)
 		}
 		if err != nil {
 			if n != 0 || !bytes.Equal(dst, bytes.Repeat([]byte{0xee}, 1400)) {

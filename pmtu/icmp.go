@@ -92,12 +92,13 @@ var (
 // of the packet as keeps the error within 1280 bytes. The MTU field is
 // clamped to [68, 65535] for IPv4 and [1280, 2^32-1] for IPv6.
 //
-// src is the IP source of the error, of the inner packet's family. For
-// IPv6 the engine passes the tunnel device's own address. For IPv4 it
-// passes the inner packet's destination: the error goes back into the
-// TUN device of the very host that may own the device's addresses, and
-// Linux drops IPv4 arriving with one of its own addresses as source (a
-// martian, unless accept_local), whereas the destination is routed
+// src is the IP source of the error, of the inner packet's family. The
+// engine passes the inner packet's destination (for an IPv6 packet to a
+// group, the device's own address): the error goes back into the TUN
+// device of the very host that may own the device's addresses, and Linux
+// drops IPv4 arriving with one of its own addresses as source (a martian,
+// unless accept_local); a device may have only link-local IPv6 addresses,
+// which never reach a sender behind the router; the destination is routed
 // through the tunnel and passes even strict reverse-path filtering.
 // An IPv4-mapped IPv6 src is accepted for IPv4. The destination is the
 // inner packet's source.
@@ -124,33 +125,65 @@ func TooBig(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	return 0, ErrMalformed
 }
 
-func tooBig4(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
+// Check tells, without building anything, whether TooBig would answer
+// inner at mtu given a usable source: nil if so, else the error TooBig
+// would return. An engine checks first so that it rate-limits, and looks
+// for a source address, only for packets that do get an error.
+func Check(inner []byte, mtu int) error {
+	if len(inner) == 0 {
+		return ErrMalformed
+	}
+	var err error
+	switch inner[0] >> 4 {
+	case 4:
+		_, _, _, _, err = check4(inner, mtu)
+	case 6:
+		_, _, _, err = check6(inner, mtu)
+	default:
+		err = ErrMalformed
+	}
+	return err
+}
+
+// check4 makes TooBig's decisions about an IPv4 packet that need no
+// source address. It returns the packet (trimmed to its total length), its
+// header length, mtu clamped to the field's range, and the error's
+// destination.
+func check4(inner []byte, mtu int) (pkt []byte, ihl, clamped int, to netip.Addr, err error) {
 	pkt, ihl, ok := ipv4(inner)
 	if !ok {
-		return 0, ErrMalformed
+		return nil, 0, 0, to, ErrMalformed
 	}
 	mtu = min(max(mtu, MinMTU4), 0xffff)
 	if len(pkt) <= mtu {
-		return 0, ErrFits
+		return nil, 0, 0, to, ErrFits
 	}
 	frag := binary.BigEndian.Uint16(pkt[v4Frag:])
 	if frag&v4FlagDF == 0 {
-		return 0, ErrMayFragment
+		return nil, 0, 0, to, ErrMayFragment
 	}
 	if frag&v4OffsetMask != 0 {
-		return 0, ErrFragment
+		return nil, 0, 0, to, ErrFragment
 	}
-	to := netip.AddrFrom4([4]byte(pkt[v4Src : v4Src+4]))
+	to = netip.AddrFrom4([4]byte(pkt[v4Src : v4Src+4]))
 	if !unicast4(to) || multicast4(pkt[v4Dst:v4Dst+4]) {
-		return 0, ErrAddress
+		return nil, 0, 0, to, ErrAddress
 	}
 	if pkt[v4Protocol] == protoICMP {
 		if len(pkt) == ihl {
-			return 0, ErrMalformed
+			return nil, 0, 0, to, ErrMalformed
 		}
 		if icmpError4(pkt[ihl]) {
-			return 0, ErrICMPError
+			return nil, 0, 0, to, ErrICMPError
 		}
+	}
+	return pkt, ihl, mtu, to, nil
+}
+
+func tooBig4(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
+	pkt, ihl, mtu, to, err := check4(inner, mtu)
+	if err != nil {
+		return 0, err
 	}
 	src = src.Unmap()
 	if !src.Is4() || !unicast4(src) {
@@ -194,36 +227,45 @@ func tooBig4(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	return n, nil
 }
 
-func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
+// check6 is check4 for IPv6.
+func check6(inner []byte, mtu int) (pkt []byte, clamped int, to netip.Addr, err error) {
 	pkt, ok := ipv6(inner)
 	if !ok {
-		return 0, ErrMalformed
+		return nil, 0, to, ErrMalformed
 	}
 	mtu = max(mtu, MinMTU6)
 	if len(pkt) <= mtu {
-		return 0, ErrFits
+		return nil, 0, to, ErrFits
 	}
 	proto, off, first, ok := upper(pkt)
 	if !ok {
-		return 0, ErrMalformed
+		return nil, 0, to, ErrMalformed
 	}
 	if !first {
-		return 0, ErrFragment
+		return nil, 0, to, ErrFragment
 	}
 	// RFC 4443 §2.4(e.3) lets a Packet Too Big answer a packet sent to a
 	// multicast address, so only the source is checked.
-	to := netip.AddrFrom16([16]byte(pkt[v6Src : v6Src+16]))
+	to = netip.AddrFrom16([16]byte(pkt[v6Src : v6Src+16]))
 	if !unicast6(to) {
-		return 0, ErrAddress
+		return nil, 0, to, ErrAddress
 	}
 	if proto == protoICMPv6 {
 		if off >= len(pkt) {
-			return 0, ErrMalformed
+			return nil, 0, to, ErrMalformed
 		}
 		// RFC 4443 §2.1: types below 128 are errors.
 		if pkt[off] < 128 {
-			return 0, ErrICMPError
+			return nil, 0, to, ErrICMPError
 		}
+	}
+	return pkt, mtu, to, nil
+}
+
+func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
+	pkt, mtu, to, err := check6(inner, mtu)
+	if err != nil {
+		return 0, err
 	}
 	if !src.Is6() || src.Is4In6() || !unicast6(src) {
 		return 0, ErrSource

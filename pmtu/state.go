@@ -47,6 +47,15 @@ func (s *State) SetDevice(mtu, overhead int) {
 	s.device, s.overhead = mtu, max(overhead, 0)
 }
 
+// Forget drops a learnt path MTU: the tunnel's endpoints changed, and
+// what was learnt describes another path (Linux keeps it per destination,
+// in the route exception of the old remote).
+func (s *State) Forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.learnt = 0
+}
+
 // Lower records that the underlay path to the tunnel's remote carries
 // outer packets of at most pathMTU bytes, as reported by an ICMP
 // Fragmentation Needed about one of our outer packets (its Next-Hop

@@ -391,5 +391,3 @@ func (s *packetRingSender) close() {
 	}
 	unix.Close(s.fd)
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -41,6 +41,11 @@ type connSys struct {
 	wbufs  [][]byte     // wmsgs[i].Buffers == wbufs[i:i+1]
 	waddrs []net.IPAddr // wmsgs[i].Addr == &waddrs[i]
 	wips   [][4]byte    // waddrs[i].IP == wips[i][:]
+
+	// GRE only: which received packets' checksums were left to offload
+	// (offload_linux.go); used under rmu.
+	ring       *offloadRing
+	offloadErr error
 }
 
 func (s *connSys) open(proto int) error {
@@ -63,6 +68,11 @@ func (s *connSys) open(proto int) error {
 	s.pc = ipv4.NewPacketConn(ipc)
 	s.growRead(BatchSize)
 	s.growWrite(BatchSize)
+	if proto == ProtoGRE {
+		if s.ring, err = openOffloadRing(); err != nil {
+			s.offloadErr = fmt.Errorf("rawsock: no side channel for offloaded GRE checksums: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -145,9 +155,12 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 		err = s.rerr
 	}
 	if err != nil {
-		return 0, &net.OpError{Op: "read", Net: "ip4", Source: nil, Addr: s.ipc.LocalAddr(), Err: err}
+		return 0, s.opError("read", err)
 	}
 	got := s.rn
+	if s.ring != nil {
+		s.ring.trim()
+	}
 	for i := 0; i < got; i++ {
 		if s.rhdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
 			sizes[i] = 0
@@ -203,26 +216,54 @@ func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
 	for sent < end {
 		n, err := s.pc.WriteBatch(s.wmsgs[sent:end], 0)
 		if err != nil {
-			return sent, err
+			return sent, s.opError("write", err)
 		}
 		if n <= 0 {
 			// sendmmsg reports an error for its first message itself;
 			// zero without one would loop forever.
-			return sent, errors.New("rawsock: sendmmsg sent nothing")
+			return sent, s.opError("write", errors.New("rawsock: sendmmsg sent nothing"))
 		}
 		// A short count means message sent+n failed: the kernel drops
 		// that error, so the next call retries the packet and reports it.
 		sent += n
 	}
 	if sent < len(pkts) {
-		return sent, ErrNotIPv4
+		return sent, s.opError("write", ErrNotIPv4)
 	}
 	return sent, nil
+}
+
+// opError gives every error of a read or write one shape, as the net
+// package and mdlayher/packet do: a *net.OpError naming the operation and
+// the socket's local address, around an *os.SyscallError or one of this
+// package's sentinels. errors.Is reaches the errno or the sentinel. An
+// error x/net wrapped already is unwrapped first, so it is not wrapped
+// twice.
+func (s *connSys) opError(op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: "ip4", Addr: s.ipc.LocalAddr(), Err: err}
+}
+
+func (s *connSys) completeChecksum(pkt []byte) bool {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.ring != nil && s.ring.complete(pkt)
 }
 
 func (s *connSys) close() error {
 	if s.pc == nil {
 		return errNotOpen
 	}
-	return s.pc.Close()
+	err := s.pc.Close()
+	// The closed socket has released a blocked ReadBatch, and rmu with it.
+	s.rmu.Lock()
+	if s.ring != nil {
+		s.ring.close()
+		s.ring = nil
+	}
+	s.rmu.Unlock()
+	return err
 }

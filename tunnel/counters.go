@@ -4,42 +4,12 @@ import (
 	"sync/atomic"
 
 	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/status"
 )
 
-// Stats is a snapshot of one tunnel's counters, named like `ip -s tunnel
-// show` where the kernel has the same counter.
-type Stats struct {
-	RxPackets    uint64 `json:"rx_packets"`
-	RxBytes      uint64 `json:"rx_bytes"`
-	RxErrors     uint64 `json:"rx_errors"`      // every receive drop
-	RxCsumErrors uint64 `json:"rx_csum_errors"` // bad or missing GRE checksum
-	RxOutOfSeq   uint64 `json:"rx_out_of_seq"`  // missing, old or duplicate sequence number
-	RxDevice     uint64 `json:"rx_device_errors"`
-	// RxKeepaliveUnsolicited counts keepalive replies on a tunnel without keepalives.
-	RxKeepaliveUnsolicited uint64 `json:"rx_keepalive_unsolicited"`
-
-	TxPackets     uint64 `json:"tx_packets"`
-	TxBytes       uint64 `json:"tx_bytes"`
-	TxErrors      uint64 `json:"tx_errors"` // every send drop
-	TxDeadLoop    uint64 `json:"tx_dead_loop"`
-	TxNoRoute     uint64 `json:"tx_no_route"`
-	TxNoBufs      uint64 `json:"tx_no_bufs"`
-	TxTooBig      uint64 `json:"tx_too_big"`      // dropped for size, ICMP sent where allowed
-	TxFragmented  uint64 `json:"tx_fragmented"`   // outer packets sent as fragments
-	TxBadInner    uint64 `json:"tx_bad_inner"`    // not IP, or IPv6 on an IPIP tunnel
-	TxICMP        uint64 `json:"tx_icmp"`         // ICMP errors returned to inner senders
-	TxICMPLimited uint64 `json:"tx_icmp_limited"` // ICMP errors suppressed by the rate limit
-	TxMSSClamped  uint64 `json:"tx_mss_clamped"`
-	// TxPacketSocket counts outer packets sent on the AF_PACKET socket of
-	// `underlay packet` (the rest went through the raw socket).
-	TxPacketSocket uint64 `json:"tx_packet_socket"`
-
-	Reflected uint64 `json:"reflected"` // other routers' keepalives returned through the underlay
-
-	// Drops counts every receive drop by its reason name; every reason is
-	// present, zero or not, so scripts can rely on the keys.
-	Drops map[string]uint64 `json:"drops,omitempty"`
-}
+// Stats is a snapshot of one tunnel's counters (package status says why
+// it lives there).
+type Stats = status.Stats
 
 type counter int
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/status"
 )
 
 // demuxKey identifies the tunnel an outer packet belongs to.
@@ -52,6 +53,7 @@ type Engine struct {
 
 	watchCancel context.CancelFunc
 	watchers    sync.WaitGroup
+	addrsDirty  chan struct{} // see watchAddrs
 
 	namesMu sync.Mutex
 	names   map[string]*Tunnel // devices we create: nil while being created
@@ -189,14 +191,7 @@ func (e *Engine) Config(name string) (config.Tunnel, bool) {
 }
 
 // Status is what `tunnel show` prints of one tunnel.
-type Status struct {
-	Config    config.Tunnel    `json:"config"`
-	Line      string           `json:"line"` // the `ip tunnel show` line
-	MTU       int              `json:"mtu"`
-	PathMTU   int              `json:"path_mtu"` // the largest inner packet sent without fragmenting
-	Stats     Stats            `json:"stats"`
-	Keepalive *KeepaliveStatus `json:"keepalive,omitempty"`
-}
+type Status = status.Tunnel
 
 // Show returns the status of the named tunnel, or of all when name is "".
 func (e *Engine) Show(name string) ([]Status, error) {
@@ -233,10 +228,15 @@ func (e *Engine) Names() []string {
 // Reload makes the running tunnels match want: it adds the new ones,
 // deletes the ones no longer wanted (also those added on the command line)
 // and changes the ones whose configuration differs, leaving the others
-// untouched; a tunnel whose mode changes is deleted and added again. A want
-// that is invalid as a whole (two tunnels with one name or one
-// demultiplexing key) changes nothing. Otherwise it carries on past a
-// tunnel that fails and returns all errors joined.
+// untouched; a tunnel whose mode changes is deleted and added again.
+//
+// It is all or nothing: a want that is invalid as a whole (two tunnels with
+// one name or one demultiplexing key) or that this host cannot run (a local
+// address it does not have, a device name taken by another device, a socket
+// it cannot open) changes nothing. What is left to fail (creating a device,
+// setting its MTU) is undone: changes are reverted, added tunnels removed,
+// and tunnels deleted for a new mode added back. Unwanted tunnels are
+// deleted last, once everything else succeeded.
 func (e *Engine) Reload(want []config.Tunnel) error {
 	names := map[string]bool{}
 	keys := map[demuxKey]string{}
@@ -254,38 +254,90 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 		}
 		keys[keyOf(c)] = c.Name
 	}
-	modes := wantModes(want)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var errs []error
-	for name, t := range e.tunnels {
-		if !names[name] || t.cfg.Load().Mode != modes[name] {
-			errs = append(errs, e.del(name))
+	if e.closed {
+		return errors.New("engine is shutting down")
+	}
+	if err := e.checkHost(want); err != nil {
+		return err
+	}
+	var undo []func() error
+	fail := func(err error) error {
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](); uerr != nil {
+				e.log.Error("reload: cannot restore the running configuration", "err", uerr)
+				err = errors.Join(err, uerr)
+			}
 		}
+		return err
 	}
 	// The wanted set was checked as a whole, so changes may trade keys
 	// between tunnels without tripping over each other half way.
 	for _, c := range want {
-		if t, ok := e.tunnels[c.Name]; ok && *t.cfg.Load() != c {
-			errs = append(errs, e.change(t, c))
+		t, ok := e.tunnels[c.Name]
+		if !ok || t.cfg.Load().Mode != c.Mode || *t.cfg.Load() == c {
+			continue
+		}
+		old := *t.cfg.Load()
+		if err := e.change(t, c); err != nil {
+			return fail(fmt.Errorf("tunnel %s: %v", c.Name, err))
+		}
+		undo = append(undo, func() error { return e.change(t, old) })
+	}
+	// New tunnels, then those recreated for a new mode: only these lose
+	// their device if undone.
+	for _, recreate := range []bool{false, true} {
+		for _, c := range want {
+			t, ok := e.tunnels[c.Name]
+			if ok != recreate || ok && t.cfg.Load().Mode == c.Mode {
+				continue
+			}
+			if ok {
+				old := *t.cfg.Load()
+				if err := e.del(c.Name); err != nil {
+					return fail(err)
+				}
+				undo = append(undo, func() error { return e.add(old) })
+			}
+			if err := e.add(c); err != nil {
+				return fail(fmt.Errorf("tunnel %s: %v", c.Name, err))
+			}
+			undo = append(undo, func() error { return e.del(c.Name) })
 		}
 	}
-	for _, c := range want {
-		if _, ok := e.tunnels[c.Name]; !ok {
-			errs = append(errs, e.add(c))
+	for name := range e.tunnels {
+		if !names[name] {
+			e.del(name) // cannot fail: the name is there
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
-// wantModes maps each wanted tunnel's name to its mode (a map: Reload
-// looks up every running tunnel).
-func wantModes(want []config.Tunnel) map[string]string {
-	m := make(map[string]string, len(want))
+// checkHost checks what the host must offer for want's new and changed
+// tunnels before Reload touches anything: their local addresses, free
+// device names for new tunnels and the sockets they need; e.mu is held.
+func (e *Engine) checkHost(want []config.Tunnel) error {
 	for _, c := range want {
-		m[c.Name] = c.Mode
+		t, ok := e.tunnels[c.Name]
+		if ok && *t.cfg.Load() == c {
+			continue
+		}
+		if err := e.checkLocal(c.Local); err != nil {
+			return fmt.Errorf("tunnel %s: %v", c.Name, err)
+		}
+		if !ok {
+			if exists, err := e.env.Host.LinkExists(c.Name); err != nil {
+				return fmt.Errorf("tunnel %s: %v", c.Name, err)
+			} else if exists {
+				return fmt.Errorf("tunnel %s: a device named %q already exists", c.Name, c.Name)
+			}
+		}
+		if _, err := e.socket(c.Proto()); err != nil {
+			return fmt.Errorf("tunnel %s: %v", c.Name, err)
+		}
 	}
-	return m
+	return nil
 }
 
 // Close stops every tunnel, removes every device and closes the sockets.

@@ -115,13 +115,7 @@ func TestEngineCarriesPackets(t *testing.T) {
 				}
 			}
 			// The counters are added once the device write returns.
-			var s tunnel.Stats
-			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-				st, _ := b.e.Show("t0")
-				if s = st[0].Stats; s.RxPackets == 20 {
-					break
-				}
-			}
+			s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.RxPackets == 20 })
 			if s.RxPackets != 20 || s.RxErrors != 0 {
 				t.Errorf("B counters: %+v", s)
 			}
@@ -141,10 +135,7 @@ func TestEngineDemuxByKey(t *testing.T) {
 	a.dev("k2").Inject(udp4("198.51.100.2", "203.0.113.2", 10))
 	receive(t, b.dev("k2"))
 	a.dev("k3").Inject(udp4("198.51.100.3", "203.0.113.3", 10))
-	deadline := time.Now().Add(5 * time.Second)
-	for b.e.Unmatched().Drops["no-tunnel"] != 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "an unmatched packet", func() bool { return b.e.Unmatched().Drops["no-tunnel"] >= 1 })
 	if got := b.e.Unmatched().Drops["no-tunnel"]; got != 1 {
 		t.Errorf("unmatched no-tunnel = %d, want 1", got)
 	}
@@ -163,15 +154,9 @@ func TestEngineIPv6OverIPIPDropped(t *testing.T) {
 	v6[0] = 0x60
 	v6[5] = 8
 	a.dev("t0").Inject(v6)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		st, _ := a.e.Show("t0")
-		if st[0].Stats.TxBadInner == 1 {
-			return
-		}
-		time.Sleep(time.Millisecond)
+	if s := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxBadInner >= 1 }); s.TxBadInner != 1 {
+		t.Fatalf("IPv6 on an IPIP tunnel counted %d times as a bad inner packet", s.TxBadInner)
 	}
-	t.Fatal("IPv6 on an IPIP tunnel was not counted as a bad inner packet")
 }
 
 // TestEngineErrors: nothing is half-created by a refused add.
@@ -205,13 +190,11 @@ func TestEngineKeepaliveReflection(t *testing.T) {
 	mustAdd(t, a, "t0", "mode gre key 5 remote 192.0.2.2 local 192.0.2.1 keepalive 50ms 5")
 	mustAdd(t, b, "t0", "mode gre key 5 remote 192.0.2.1 local 192.0.2.2")
 	var st []tunnel.Status
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	waitFor(t, "5 keepalive replies", func() bool {
 		st, _ = a.e.Show("t0")
-		if ka := st[0].Keepalive; ka != nil && ka.Received >= 5 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		ka := st[0].Keepalive
+		return ka != nil && ka.Received >= 5
+	})
 	// Under heavy load a reply may come back later than PERIOD×RETRIES and
 	// be rejected as stale: that is the design, so only replies are counted.
 	if ka := st[0].Keepalive; ka == nil || ka.State != "up" || ka.Received < 5 {
@@ -222,18 +205,12 @@ func TestEngineKeepaliveReflection(t *testing.T) {
 		t.Errorf("B reflected %d keepalives", stB[0].Stats.Reflected)
 	}
 	b.e.Del("t0")
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		// The carrier goes off just after the state changes: wait for both.
+	// The carrier goes off just after the state changes: wait for both.
+	waitFor(t, "state down and carrier off after the peer went away", func() bool {
 		st, _ = a.e.Show("t0")
 		up, set := a.host.CarrierOf("t0")
-		if st[0].Keepalive.State == "down" && set && !up {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	up, set := a.host.CarrierOf("t0")
-	t.Fatalf("after the peer went away: state %s, carrier set %v up %v", st[0].Keepalive.State, set, up)
+		return st[0].Keepalive.State == "down" && set && !up
+	})
 }
 
 // TestEngineReloadSwapsKeys: a reload may trade keys between two tunnels,
@@ -272,7 +249,7 @@ func TestEngineReloadSwapsKeys(t *testing.T) {
 	if err := a.e.Reload([]config.Tunnel{parse("a", "mode ipip "+base), parse("b", "mode gre key 1 "+base)}); err != nil {
 		t.Fatalf("changing a mode: %v", err)
 	}
-	if c, _ := a.e.Config("a"); c.Mode != "ipip" {
+	if c, _ := a.e.Config("a"); c.Mode != config.ModeIPIP {
 		t.Errorf("a is %s", c.Mode)
 	}
 	if err := a.e.Change(parse("b", "mode ipip "+base)); err == nil || !strings.Contains(err.Error(), "cannot change mode") {
@@ -308,12 +285,5 @@ func TestEngineDeadLoop(t *testing.T) {
 	header.IPv4(own).UpdateChecksum()
 	a.dev("t0").Inject(own)
 	a.dev("t0").Inject(udp4("198.51.100.1", "203.0.113.1", 40))
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		st, _ := a.e.Show("t0")
-		if s := st[0].Stats; s.TxDeadLoop == 1 && s.TxPackets == 1 {
-			return
-		}
-	}
-	st, _ := a.e.Show("t0")
-	t.Fatalf("want 1 dead loop and 1 packet sent: %+v", st[0].Stats)
+	waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxDeadLoop == 1 && s.TxPackets == 1 })
 }

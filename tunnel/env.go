@@ -48,6 +48,13 @@ type Env struct {
 	OpenICMP   func() (ICMPSource, error)
 	WatchLinks func(ctx context.Context, fn func(LinkEvent)) error
 
+	// Optional: every device's IPv6 addresses by device name, read again
+	// each time WatchAddrs calls its fn (once at the start, then after
+	// every address change), for the source of ICMPv6 errors about
+	// multicast packets (see Tunnel.icmpSource).
+	DeviceAddrs func() (map[string][]netip.Addr, error)
+	WatchAddrs  func(ctx context.Context, changed func()) error
+
 	// Optional: the AF_PACKET send path of `underlay packet` tunnels (see
 	// packetpath.go). When either is nil, as over fakes, those tunnels
 	// send on the raw socket like the others.

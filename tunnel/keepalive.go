@@ -8,21 +8,11 @@ import (
 	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/keepalive"
+	"github.com/gretun/gretun/status"
 )
 
 // KeepaliveStatus is what `tunnel show` prints about keepalives.
-type KeepaliveStatus struct {
-	State          string        `json:"state"` // up, hold, down
-	Since          time.Time     `json:"since"`
-	LastReplyAge   time.Duration `json:"last_reply_age_ns"` // 0 when no reply yet
-	Sent           uint64        `json:"sent"`
-	Received       uint64        `json:"received"`
-	Rejected       uint64        `json:"rejected"`
-	RejectedForged uint64        `json:"rejected_forged"`
-	RejectedStale  uint64        `json:"rejected_stale"`
-	Unanswered     int           `json:"unanswered"`
-	Summary        string        `json:"summary"`
-}
+type KeepaliveStatus = status.Keepalive
 
 func newKeepaliveStatus(s keepalive.Snapshot) *KeepaliveStatus {
 	return &KeepaliveStatus{
@@ -33,28 +23,39 @@ func newKeepaliveStatus(s keepalive.Snapshot) *KeepaliveStatus {
 	}
 }
 
-func (k *KeepaliveStatus) String() string { return k.Summary }
-
-// setKeepalive starts, restarts or stops the tunnel's keepalive machine
-// for configuration c. Turning keepalives off brings the line protocol up.
-func (t *Tunnel) setKeepalive(c *config.Tunnel) error {
+// newKeepalive returns the keepalive machine for configuration c, nil
+// when keepalives are off.
+func newKeepalive(c *config.Tunnel) (*keepalive.Machine, error) {
 	if c.KeepalivePeriod == 0 {
+		return nil, nil
+	}
+	return keepalive.New(keepalive.Config{Period: c.KeepalivePeriod, Retries: c.KeepaliveRetries}, time.Now())
+}
+
+// setKeepalive installs m (from newKeepalive) as the tunnel's keepalive
+// machine, nil to stop keepalives, which brings the line protocol up. A
+// new period or retry count keeps the line protocol state, flap damping
+// and counters (Machine.Continue), as a Cisco router's `keepalive` command
+// does: a tunnel whose peer is dead must not come up, nor a flapping one
+// be forgiven, because a number was edited.
+func (t *Tunnel) setKeepalive(m *keepalive.Machine) {
+	if m == nil {
 		if t.ka.Swap(nil) != nil {
 			t.setCarrier(true, "keepalives turned off")
 		}
 		t.kick()
-		return nil
+		return
 	}
-	m, err := keepalive.New(keepalive.Config{Period: c.KeepalivePeriod, Retries: c.KeepaliveRetries}, time.Now())
-	if err != nil {
-		return err
+	if old := t.ka.Load(); old != nil {
+		m.Continue(old, time.Now())
 	}
 	if t.ka.Swap(m) != nil {
-		t.setCarrier(true, "keepalives reconfigured")
+		// A reply the old machine took after Continue may have moved
+		// the carrier: set it from the machine now in charge.
+		t.setCarrier(m.State() == keepalive.Up, "keepalives reconfigured")
 	}
 	t.kick()
 	t.ensureKeepaliveLoop()
-	return nil
 }
 
 func (t *Tunnel) kick() {

@@ -121,7 +121,7 @@ func TestPacketPath(t *testing.T) {
 		return tunnel.NextHop{Ifindex: 3, Src: macA, Dst: macB, Confirmed: true}, resolveErr
 	})
 	b := newSide(t, w, addrB, 8)
-	mustAdd(t, a, "t0", "mode gre key 7 remote 192.0.2.2 local 192.0.2.1 mtu 1500 underlay packet")
+	mustAdd(t, a, "t0", "mode gre key 7 remote 192.0.2.2 local 192.0.2.1 mtu 1500 nopmtudisc underlay packet")
 	mustAdd(t, b, "t0", "mode gre key 7 remote 192.0.2.1 local 192.0.2.2 mtu 1500")
 
 	send := func(n int) {

@@ -32,6 +32,17 @@ type socket struct {
 	proto uint8
 	conn  Underlay
 	done  chan struct{}
+	// offload, when the underlay has one, completes checksums a sender on
+	// this host left unfilled (rawsock.Conn.CompleteChecksum).
+	offload checksumCompleter
+}
+
+// checksumCompleter is an underlay that can tell, for a received packet
+// whose GRE checksum failed, whether a sender on this host left it to
+// offload, and then fill it in.
+type checksumCompleter interface {
+	CompleteChecksum(pkt []byte) bool
+	OffloadErr() error
 }
 
 // socket returns the raw socket for proto, opening it on first use; e.mu is held.
@@ -47,6 +58,13 @@ func (e *Engine) socket(proto uint8) (*socket, error) {
 		return nil, err
 	}
 	s := &socket{e: e, proto: proto, conn: conn, done: make(chan struct{})}
+	if c, ok := conn.(checksumCompleter); ok {
+		if err := c.OffloadErr(); err != nil {
+			e.log.Warn("GRE checksums a VM or container on this host leaves to offload will count as checksum errors", "err", err)
+		} else {
+			s.offload = c
+		}
+	}
 	e.socks[proto] = s
 	go s.receive()
 	return s, nil
@@ -110,6 +128,9 @@ func (s *socket) receive() {
 		for i := 0; i < n; i++ {
 			pkt := bufs[i][:sizes[i]]
 			r := decap.Parse(pkt, &p)
+			if r == decap.GREChecksum && s.offload != nil && s.offload.CompleteChecksum(pkt) {
+				r = decap.Parse(pkt, &p)
+			}
 			if p.Proto == 0 {
 				s.e.unmatched.drop(r) // not even a sound outer header
 				continue

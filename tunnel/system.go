@@ -23,6 +23,8 @@ func SystemEnv() Env {
 		WatchLinks: func(ctx context.Context, fn func(LinkEvent)) error {
 			return netconf.WatchLinks(ctx, func(ev netconf.LinkEvent) { fn(LinkEvent{Name: ev.Name, MTU: ev.MTU}) })
 		},
+		DeviceAddrs:    netconf.Addrs6,
+		WatchAddrs:     netconf.WatchAddrs,
 		ResolveNextHop: resolveNextHop,
 		OpenPacket:     func(ifindex int) (PacketWriter, error) { return pktsock.Open(ifindex) },
 	}

@@ -3,7 +3,6 @@ package tunnel
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -50,7 +49,8 @@ type Tunnel struct {
 	// inner packets are answered, never black-holed).
 	pmtu     pmtu.State
 	icmpRate pmtu.Limiter
-	icmpOut  [][]byte // ICMP errors for the device, gathered per batch
+	icmpOut  [][]byte                   // ICMP errors for the device, gathered per batch
+	addr6    atomic.Pointer[netip.Addr] // the device's IPv6 address, for icmpSource
 
 	ka        atomic.Pointer[keepalive.Machine] // nil when keepalives are off
 	kaKick    chan struct{}
@@ -96,10 +96,12 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	t.reflectRate.SetLimit(reflectEvery, reflectBurst)
 	t.mtu.Store(int64(mtu))
 	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
-	if err := t.setKeepalive(&c); err != nil {
+	ka, err := newKeepalive(&c)
+	if err != nil {
 		dev.Close()
 		return nil, err
 	}
+	t.setKeepalive(ka)
 	return t, nil
 }
 
@@ -153,11 +155,28 @@ func (t *Tunnel) deviceMTU(mtu int) {
 	t.txMu.Unlock()
 }
 
-// reconfigure applies a changed configuration; e.mu is held.
+// reconfigure applies a changed configuration; e.mu is held. What can
+// fail is done before anything changes. It keeps the state a running
+// tunnel has built up, as `ip tunnel change` does: the device with its
+// addresses and routes, the counters, the outgoing sequence number and
+// identification (always) and the expected incoming sequence number
+// (while iseq stays on and the remote stays: RFC 2890 peers drop older
+// numbers, so a restart at 0 would black-hole the tunnel), the learnt path
+// MTU (while the endpoints stay: it describes their path), the ICMP rate
+// limit, and the keepalive state with its flap damping. The MSS clamp
+// keeps no state of its own: it follows the configuration and path MTU.
 func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 	enc, err := encap.New(c.Encap())
 	if err != nil {
 		return err
+	}
+	old := t.cfg.Load()
+	kaChanged := old.KeepalivePeriod != c.KeepalivePeriod || old.KeepaliveRetries != c.KeepaliveRetries
+	var ka *keepalive.Machine
+	if kaChanged {
+		if ka, err = newKeepalive(&c); err != nil {
+			return err
+		}
 	}
 	underlay := t.e.underlayMTU(c.Remote, true)
 	mtu := c.MTU
@@ -170,18 +189,25 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 		}
 		t.mtu.Store(int64(mtu))
 	}
-	old := t.cfg.Load()
-	if old.KeepalivePeriod != c.KeepalivePeriod || old.KeepaliveRetries != c.KeepaliveRetries {
-		if err := t.setKeepalive(&c); err != nil {
-			return err
-		}
+	if kaChanged {
+		t.setKeepalive(ka)
 	}
 	t.txMu.Lock()
+	enc.Continue(t.enc)
 	t.enc, t.sock, t.underlayMTU = enc, sock, underlay
+	if old.Remote != c.Remote || old.Local != c.Local {
+		t.pmtu.Forget()
+	}
 	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
 	t.txMu.Unlock()
-	if old.Policy() != c.Policy() {
-		t.recv.Store(decap.NewReceiver(c.Policy()))
+	if old.Policy() != c.Policy() || old.Remote != c.Remote {
+		r := decap.NewReceiver(c.Policy())
+		// A new remote is another peer, whose numbers start anywhere:
+		// it gets a fresh receiver.
+		if old.ISeq && c.ISeq && old.Remote == c.Remote {
+			r.Continue(t.recv.Load())
+		}
+		t.recv.Store(r)
 	}
 	t.cfg.Store(&c)
 	return nil
@@ -368,15 +394,16 @@ func (t *Tunnel) transmit() {
 // encapBatch encapsulates the inner packets in place and appends the outer
 // packets (or their fragments) to out; t.txMu is held. When frames is not
 // nil it gets one entry per packet appended to out: the outer packet with
-// the room for an Ethernet header in front of it, or nil for a fragment
-// (its buffer has no such room).
+// the room for an Ethernet header in front of it, or nil for an outer
+// fragment (its buffer has no such room).
 func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
 	c := &t.counters
 	var pkts, bytes, errs uint64
 	now := time.Now()
 	pathMTU := t.pmtu.Effective(now)
 	mss := t.clampMSS()
-	ignoreDF := t.cfg.Load().DF == "ignore-df"
+	ignoreDF := t.cfg.Load().DF == config.DFIgnore
+	alwaysDF := t.enc.Config().DF == encap.DFSet
 	for i := range bufs {
 		buf := bufs[i][:innerOffset+sizes[i]]
 		inner := buf[innerOffset:]
@@ -388,46 +415,43 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 			}
 			continue
 		}
-		if len(inner) > pathMTU && !ignoreDF && !t.mayFragment(buf, inner, pathMTU, now) {
+		over := len(inner) > pathMTU && !ignoreDF
+		if over && !t.mayFragment(buf, inner, pathMTU, now) {
 			errs++
 			continue
 		}
 		if mss != 0 && pmtu.ClampMSS(inner, mssFor(mss, inner)) {
 			c.add(txMSSClamped, 1)
 		}
-		outer, err := t.enc.Encap(buf, innerOffset)
-		if err != nil {
-			c.add(txBadInner, 1)
+		var ok bool
+		switch {
+		case over && alwaysDF && inner[0]>>4 == 4:
+			// An IPv4 packet without DF, and the outer DF set
+			// (pmtudisc): fragment the inner packet, each fragment in
+			// an outer packet that fits, as the kernel's own tunnel
+			// does once the inner route has learnt the MTU.
+			var n int
+			n, ok = frags.fragment(inner, pathMTU, innerOffset)
+			if !ok {
+				c.add(txTooBig, 1)
+				break
+			}
+			for _, f := range frags.last(n) {
+				if out, ok = t.encapOne(f, false, out, frags, frames); !ok {
+					break
+				}
+			}
+			c.add(txFragmented, uint64(n))
+		default:
+			// The packet goes whole. If it is over the path MTU with the
+			// outer DF set, it is an IPv6 packet of at most 1280 bytes,
+			// which must still cross (RFC 4459 §3.2): its outer packet
+			// goes without DF, to be fragmented.
+			out, ok = t.encapOne(buf, over && alwaysDF, out, frags, frames)
+		}
+		if !ok {
 			errs++
 			continue
-		}
-		if len(outer) > t.underlayMTU {
-			// A raw socket does not fragment: do it here when DF allows
-			// (RFC 791), else drop it and count it.
-			n, err := frags.fragment(outer, t.underlayMTU)
-			if err != nil {
-				c.add(txTooBig, 1)
-				errs++
-				continue
-			}
-			out = append(out, frags.last(n)...)
-			c.add(txFragmented, uint64(n))
-			if frames != nil {
-				for range n {
-					*frames = append(*frames, nil)
-				}
-			}
-		} else {
-			out = append(out, outer)
-			if frames != nil {
-				// Encap returns a suffix of buf: the headroom in front
-				// of it holds the Ethernet header.
-				var f []byte
-				if start := len(buf) - len(outer); start >= ethHeaderLen {
-					f = buf[start-ethHeaderLen:]
-				}
-				*frames = append(*frames, f)
-			}
 		}
 		pkts++
 		bytes += uint64(sizes[i])
@@ -438,61 +462,106 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 	return out
 }
 
+// encapOne encapsulates the inner packet at innerOffset in buf and appends
+// the outer packet, or its fragments when it does not fit the underlay,
+// to out (and frames, as encapBatch says). clearDF sends it without DF
+// whatever the tunnel's policy. It counts what it drops, and reports
+// whether it appended anything.
+func (t *Tunnel) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, bool) {
+	c := &t.counters
+	outer, err := t.enc.Encap(buf, innerOffset)
+	if err != nil {
+		c.add(txBadInner, 1)
+		return out, false
+	}
+	if ip := header.IPv4(outer); clearDF && ip.DF() {
+		ip.SetFlagsFrag(ip.FlagsFrag() &^ header.IPv4FlagDF)
+		ip.UpdateChecksum()
+	}
+	if len(outer) <= t.underlayMTU {
+		out = append(out, outer)
+		if frames != nil {
+			// Encap returns a suffix of buf: the headroom in front of
+			// it holds the Ethernet header.
+			var f []byte
+			if start := len(buf) - len(outer); start >= ethHeaderLen {
+				f = buf[start-ethHeaderLen:]
+			}
+			*frames = append(*frames, f)
+		}
+		return out, true
+	}
+	// A raw socket does not fragment: do it here when DF allows (RFC
+	// 791), else drop it and count it.
+	n, ok := frags.fragment(outer, t.underlayMTU, 0)
+	if !ok {
+		c.add(txTooBig, 1)
+		return out, false
+	}
+	out = append(out, frags.last(n)...)
+	c.add(txFragmented, uint64(n))
+	if frames != nil {
+		for range n {
+			*frames = append(*frames, nil)
+		}
+	}
+	return out, true
+}
+
 // mayFragment decides about an inner packet larger than the tunnel's path
-// MTU: one that may be fragmented goes on (its outer packet will be); one
-// that may not is dropped and answered with ICMP Fragmentation Needed or
-// Packet Too Big, built in place in front of it (RFC 1191, RFC 4443).
+// MTU: one that may be fragmented goes on (encapBatch fragments it or its
+// outer packet); one that may not is dropped and answered with ICMP Fragmentation Needed or
+// Packet Too Big, built in place in front of it (RFC 1191, RFC 4443). The
+// rate limit comes before any work on the answer.
 func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
+	switch err := pmtu.Check(inner, mtu); {
+	case errors.Is(err, pmtu.ErrMayFragment), errors.Is(err, pmtu.ErrFits):
+		return true
+	case err != nil:
+		t.counters.add(txTooBig, 1)
+		return false
+	}
+	t.counters.add(txTooBig, 1)
+	if !t.icmpRate.Allow(now) {
+		t.counters.add(txICMPLimited, 1)
+		return false
+	}
 	hdr := pmtu.HeaderLen4
 	if inner[0]>>4 == 6 {
 		hdr = pmtu.HeaderLen6
 	}
 	start := innerOffset - hdr
-	src := t.icmpSource(inner)
-	if hdr == pmtu.HeaderLen4 && len(inner) >= header.IPv4MinLen {
-		// Linux drops an IPv4 packet that arrives with one of its own
-		// addresses as source (a martian unless accept_local), and every
-		// address icmpSource finds is one: the error would reach no sender,
-		// on this host or behind it. Speak for the inner destination
-		// instead; its route leads into this tunnel, so even strict
-		// rp_filter accepts the error.
-		src = netip.AddrFrom4(header.IPv4(inner).Dst())
-	}
-	n, err := pmtu.TooBig(buf[start:], inner, mtu, src)
-	switch {
-	case errors.Is(err, pmtu.ErrMayFragment), errors.Is(err, pmtu.ErrFits):
-		return true
-	case err != nil:
-		t.counters.add(txTooBig, 1)
-	case !t.icmpRate.Allow(now):
-		t.counters.add(txTooBig, 1)
-		t.counters.add(txICMPLimited, 1)
-	default:
-		t.counters.add(txTooBig, 1)
+	if n, err := pmtu.TooBig(buf[start:], inner, mtu, t.icmpSource(inner)); err == nil {
 		t.counters.add(txICMP, 1)
 		t.icmpOut = append(t.icmpOut, buf[start-tunHeader:start+n])
 	}
 	return false
 }
 
-// icmpSource picks the source of an ICMP error about inner: the tunnel
-// device's own address of that family, as a Linux router would, else for
-// IPv4 the tunnel's local endpoint.
+// icmpSource picks the source of an ICMP error about inner, a packet
+// pmtu.Check found well-formed: its destination, for which the error
+// speaks, as the kernel's does when it answers for a local address.
+// Every address of this host would be wrong: Linux drops IPv4 arriving
+// with one of its own addresses as source (a martian unless accept_local),
+// a link-local source never reaches a sender behind this router, and a
+// device may have no other IPv6 address. The destination's route leads
+// into this tunnel, so even strict reverse-path filtering accepts the
+// error, whether a sender on this host gets it or one behind it.
+//
+// An IPv6 packet to a multicast group may be answered too (RFC 4443
+// §2.4(e.3)); a group is no source, so the device's own address stands in,
+// from the cache the address watcher keeps (never looked up per packet).
 func (t *Tunnel) icmpSource(inner []byte) netip.Addr {
-	v6 := inner[0]>>4 == 6
-	if ifc, err := net.InterfaceByName(t.name); err == nil {
-		if addrs, err := ifc.Addrs(); err == nil {
-			for _, a := range addrs {
-				if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is6() == v6 && !p.Addr().IsLinkLocalUnicast() {
-					return p.Addr()
-				}
-			}
-		}
+	if inner[0]>>4 == 4 {
+		return netip.AddrFrom4(header.IPv4(inner).Dst())
 	}
-	if v6 {
-		return netip.Addr{}
+	if dst := netip.AddrFrom16(header.IPv6(inner).Dst()); !dst.IsMulticast() {
+		return dst
 	}
-	return t.cfg.Load().Local
+	if a := t.addr6.Load(); a != nil {
+		return *a
+	}
+	return netip.Addr{}
 }
 
 // writeICMP returns the batch's ICMP errors to the inner senders.
@@ -601,29 +670,47 @@ func makeBufs(n, mtu int) ([][]byte, []int) {
 	return bufs, make([]int, n)
 }
 
-// fragPool lends buffers for outer fragments within one batch.
+// fragPool lends buffers for fragments within one batch: outer fragments,
+// and inner ones with headroom for their outer headers.
 type fragPool struct {
-	bufs [][]byte
-	used int
+	bufs  [][]byte
+	views [][]byte // where Fragment writes: bufs after their headroom
+	used  int
 }
 
-func (f *fragPool) fragment(pkt []byte, mtu int) (int, error) {
-	need := (len(pkt)+mtu-1)/(mtu-header.IPv4MinLen-8) + 1
+// fragment splits the IPv4 packet pkt into fragments of at most mtu bytes
+// (encap.Fragment), each head bytes into a buffer from the pool; last(n)
+// returns those buffers, headroom included. An mtu below IPv4's minimum
+// of 68 is unusable and refused before any arithmetic with it. It reports
+// false when pkt cannot be fragmented (DF set, malformed, mtu unusable).
+func (f *fragPool) fragment(pkt []byte, mtu, head int) (int, bool) {
+	if mtu < pmtu.MinMTU4 {
+		return 0, false
+	}
+	// Each fragment carries at least mtu-60 (the longest header) bytes of
+	// payload, rounded down to 8, and one buffer is spare; none is longer
+	// than the packet.
+	need := len(pkt)/((mtu-header.IPv4MaxLen)&^7) + 2
+	size := head + min(mtu, len(pkt))
 	for len(f.bufs) < f.used+need {
-		f.bufs = append(f.bufs, make([]byte, 0, header.IPv4MaxPacket))
+		f.bufs = append(f.bufs, nil)
 	}
+	f.views = f.views[:0]
 	for i := f.used; i < f.used+need; i++ {
-		if cap(f.bufs[i]) < mtu {
-			f.bufs[i] = make([]byte, 0, mtu)
+		if cap(f.bufs[i]) < size {
+			f.bufs[i] = make([]byte, 0, size)
 		}
-		f.bufs[i] = f.bufs[i][:mtu]
+		f.views = append(f.views, f.bufs[i][head:size])
 	}
-	n, err := encap.Fragment(pkt, mtu, f.bufs[f.used:f.used+need])
+	n, err := encap.Fragment(pkt, mtu, f.views)
 	if err != nil {
-		return 0, err
+		return 0, false
+	}
+	for i, v := range f.views[:n] {
+		f.bufs[f.used+i] = f.bufs[f.used+i][:head+len(v)]
 	}
 	f.used += n
-	return n, nil
+	return n, true
 }
 
 func (f *fragPool) last(n int) [][]byte { return f.bufs[f.used-n : f.used] }

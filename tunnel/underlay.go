@@ -23,11 +23,16 @@ type ICMPSource interface {
 // ICMP Fragmentation Needed for our outer packets (RFC 2003 §5.1.2) and
 // link MTU changes. e.mu is held.
 func (e *Engine) startWatchers() {
+	if e.addrsDirty == nil {
+		e.addrsDirty = make(chan struct{}, 1)
+	}
+	e.addrsChanged() // a tunnel was added: read its device's addresses
 	if e.watchCancel != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.watchCancel = cancel
+	e.watchAddrs(ctx)
 	if e.env.OpenICMP != nil {
 		if src, err := e.env.OpenICMP(); err != nil {
 			e.log.Warn("not listening for ICMP fragmentation needed; path MTU changes will be learnt from send errors only", "err", err)

@@ -63,10 +63,20 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 			return fmt.Errorf("%s: tunnel %s: %v", file, c.Name, err)
 		}
 	}
-	go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) })
+	go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) }, log)
 	defer l.Close()
-	log.Info("gretun daemon running", "socket", g.socket, "config", file, "tunnels", len(tunnels))
+	log.Info("gretun daemon running", "socket", l.Addr().String(), "config", file, "tunnels", len(tunnels))
 
+	// Reloads run on their own goroutine: the signal loop never waits for
+	// a file or for the engine, so SIGTERM is always acted on. A SIGHUP
+	// during a reload queues one more, which reads the file as it is then.
+	reload := make(chan struct{}, 1)
+	defer close(reload)
+	go func() {
+		for range reload {
+			reloadFile(e, file, log)
+		}
+	}()
 	for s := range sig {
 		if s != syscall.SIGHUP {
 			log.Info("stopping: removing every device", "signal", s.String())
@@ -76,18 +86,26 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 			log.Warn("SIGHUP: no config file to reload (start with -c FILE)")
 			continue
 		}
-		want, err := config.LoadFile(file)
-		if err != nil {
-			log.Error("reload refused, keeping the running configuration", "err", err.Error())
-			continue
+		select {
+		case reload <- struct{}{}:
+		default: // one is queued already
 		}
-		if err := e.Reload(want); err != nil {
-			log.Error("reload incomplete", "err", err.Error())
-			continue
-		}
-		log.Info("configuration reloaded", "config", file, "tunnels", len(want))
 	}
 	return nil
+}
+
+// reloadFile makes the engine run what file says, or, when the file or
+// the host refuses it, keeps the running configuration as it is.
+func reloadFile(e *tunnel.Engine, file string, log *slog.Logger) {
+	want, err := config.LoadFile(file)
+	if err == nil {
+		err = e.Reload(want)
+	}
+	if err != nil {
+		log.Error("reload refused, keeping the running configuration", "err", err.Error())
+		return
+	}
+	log.Info("configuration reloaded", "config", file, "tunnels", len(want))
 }
 
 // runCmd serves one tunnel in the foreground until SIGTERM or SIGINT, or
@@ -133,7 +151,7 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 					}
 				}
 				return resp
-			})
+			}, log)
 		}()
 	} else {
 		log.Debug("control socket not served", "err", err)

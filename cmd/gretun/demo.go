@@ -115,14 +115,10 @@ type demoError struct{ err error }
 
 // waitLink waits for gretun to create its device.
 func waitLink(n *testnet.Net, ns, dev string, log *testnet.Buffer) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := n.Exec(ns, "ip", "link", "show", "dev", dev); err == nil {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := n.WaitLink(ns, dev, 10*time.Second, nil); err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(log.String()))
 	}
-	return fmt.Errorf("device %s did not appear: %s", dev, strings.TrimSpace(log.String()))
+	return nil
 }
 
 func indent(s string) string {

@@ -35,7 +35,8 @@ OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
          csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
          mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]  underlay raw|packet
 
--S SOCKET is the control socket (default @gretun, one per network namespace).
+-S SOCKET is the control socket (default: one per network namespace,
+/run/gretun/net-INODE.sock for a root daemon, else @gretun).
 `
 
 // globals are the options before the object, as `ip -s -j …` has them.
@@ -53,10 +54,7 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
-	g := globals{socket: os.Getenv("GRETUN_SOCKET")}
-	if g.socket == "" {
-		g.socket = defaultSocket
-	}
+	g := globals{socket: os.Getenv("GRETUN_SOCKET")} // "": the default
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		switch args[0] {
 		case "-s", "-stats", "--stats":

@@ -13,8 +13,6 @@ import (
 	"github.com/gretun/gretun/tunnel"
 )
 
-const defaultSocket = control.DefaultSocket
-
 // tunnelCmd is the client side of `gretun tunnel …`.
 func tunnelCmd(g globals, args []string, stdout io.Writer) error {
 	if len(args) == 0 {

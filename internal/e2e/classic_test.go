@@ -170,12 +170,12 @@ func TestIPv6OverGRE(t *testing.T) {
 }
 
 // TestOuterFragmentation sends a DF-clear packet that fits the tunnel MTU
-// but not, once encapsulated, the underlay: gretun fragments the outer
-// packet and the receiving kernel reassembles it.
+// but not, once encapsulated, the underlay: with nopmtudisc gretun
+// fragments the outer packet and the receiving kernel reassembles it.
 func TestOuterFragmentation(t *testing.T) {
 	tp := Classic(t)
-	tp.Run(tp.A, "netb", "mode", "gre", "remote", UnderB, "local", UnderA, "mtu", "1500")
-	tp.Run(tp.B, "neta", "mode", "gre", "remote", UnderA, "local", UnderB, "mtu", "1500")
+	tp.Run(tp.A, "netb", "mode", "gre", "remote", UnderB, "local", UnderA, "mtu", "1500", "nopmtudisc")
+	tp.Run(tp.B, "neta", "mode", "gre", "remote", UnderA, "local", UnderB, "mtu", "1500", "nopmtudisc")
 	tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
 	tp.Route(tp.B, "neta", LanB, "198.51.100.0/24")
 	tp.Ping(tp.HostA, HostBIP, "-M", "dont", "-s", "1472")

@@ -174,21 +174,17 @@ func (tp *Topology) Run(ns, name string, words ...string) *Proc {
 // WaitLink waits until device dev exists in ns.
 func (tp *Topology) WaitLink(ns, dev string, p *Proc) {
 	tp.T.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := tp.Exec(ns, "ip", "link", "show", "dev", dev); err == nil {
-			return
-		}
-		if p != nil && p.Cmd.ProcessState != nil {
-			break
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
+	var exited func() bool
 	log := ""
 	if p != nil {
-		log = p.Log()
+		exited = func() bool { return p.Cmd.ProcessState != nil }
 	}
-	tp.T.Fatalf("device %s did not appear in %s: %s", dev, ns, log)
+	if err := tp.Net.WaitLink(ns, dev, 15*time.Second, exited); err != nil {
+		if p != nil {
+			log = p.Log()
+		}
+		tp.T.Fatalf("%v: %s", err, log)
+	}
 }
 
 // Route sets up what the classic instructions do after `ip tunnel add`:

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gretun/gretun/internal/kpeer"
+	"github.com/gretun/gretun/internal/testnet"
 	"github.com/gretun/gretun/tunnel"
 )
 
@@ -356,56 +356,21 @@ func TestKeepaliveForgedReplies(t *testing.T) {
 }
 
 // rawSocketIn opens a raw IPv4 socket for protocol proto inside network
-// namespace ns. A socket belongs to the namespace it was created in, so a
-// locked thread enters ns, opens it and returns to the test's namespace.
-// The return matters: a thread left in ns (the main thread cannot simply
-// end) would make `ip netns pids` list this process, and testnet's cleanup
-// kills what it lists.
+// namespace ns: a socket belongs to the namespace it was created in.
 func rawSocketIn(t testing.TB, ns string, proto int) int {
 	t.Helper()
-	type result struct {
-		fd  int
-		err error
+	fd := -1
+	err := testnet.InNS(ns, func() (err error) {
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+		return err
+	})
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		t.Fatalf("raw socket for protocol %d in %s: %v", proto, ns, err)
 	}
-	ch := make(chan result)
-	go func() {
-		r := result{fd: -1}
-		defer func() { ch <- r }()
-		runtime.LockOSThread()
-		home, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			r.err = err
-			return
-		}
-		defer home.Close()
-		target, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			runtime.UnlockOSThread()
-			r.err = err
-			return
-		}
-		defer target.Close()
-		if r.err = unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); r.err != nil {
-			runtime.UnlockOSThread()
-			return
-		}
-		r.fd, r.err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
-		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Stay locked: the runtime ends the thread with the goroutine.
-			if r.err == nil {
-				unix.Close(r.fd)
-				r.fd, r.err = -1, fmt.Errorf("returning to the test's namespace: %v", err)
-			}
-			return
-		}
-		runtime.UnlockOSThread()
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("raw socket for protocol %d in %s: %v", proto, ns, r.err)
-	}
-	return r.fd
+	return fd
 }
 
 // captureKeepalive reads GRE packets from sock until one is a keepalive

@@ -125,13 +125,7 @@ func TestRestartAfterKill(t *testing.T) {
 		}
 		start := func() *Proc {
 			p := tp.Start(tp.A, append(opt, "daemon")...)
-			deadline := time.Now().Add(15 * time.Second)
-			for tp.G(tp.A, append(opt, "tunnel", "show")...).code != 0 {
-				if time.Now().After(deadline) || p.Cmd.ProcessState != nil {
-					t.Fatalf("daemon %v did not answer: %s", opt, p.Log())
-				}
-				time.Sleep(30 * time.Millisecond)
-			}
+			tp.waitSocket(tp.A, p, opt...)
 			return p
 		}
 		add := func(name string, words ...string) {

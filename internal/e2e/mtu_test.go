@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gretun/gretun/internal/kpeer"
 	"github.com/gretun/gretun/internal/testnet"
 )
 
@@ -193,6 +192,49 @@ func TestMTUPathException(t *testing.T) {
 	}
 }
 
+// TestMTUPathExceptionLinkLocal is the IPv6 case of TestMTUPathException
+// over tunnel devices with link-local addresses only, as on routed links:
+// gretun once needed a global address on its device as the source of
+// Packet Too Big, found none, and black-holed oversize packets. Senders
+// both behind router A and on it learn the path MTU.
+func TestMTUPathExceptionLinkLocal(t *testing.T) {
+	t.Parallel()
+	tp := narrowPath(t)
+	words := []string{"mode", "gre", "pmtudisc"}
+	tp.Run(tp.A, pmtuDevice, append(words, "remote", narrowB, "local", narrowA)...)
+	tp.Run(tp.B, "ta", append(words, "remote", narrowA, "local", narrowB)...)
+	tp.Sh(tp.A, "ip", "-6", "addr", "add", "fe80::a/64", "dev", pmtuDevice, "nodad")
+	tp.Sh(tp.B, "ip", "-6", "addr", "add", "fe80::b/64", "dev", "ta", "nodad")
+	tp.Sh(tp.A, "ip", "link", "set", "dev", pmtuDevice, "up")
+	tp.Sh(tp.B, "ip", "link", "set", "dev", "ta", "up")
+	h := tp.routedHost(t)
+	dst := innerB6 // on B's loopback, routed into the tunnel by A
+	tp.Sh(tp.B, "ip", "-6", "addr", "add", dst+"/128", "dev", "lo")
+	tp.Sh(tp.A, "ip", "-6", "route", "add", dst+"/128", "dev", pmtuDevice)
+	for _, dev := range []struct{ ns, name string }{{tp.A, pmtuDevice}, {tp.B, "ta"}} {
+		if out := tp.Sh(dev.ns, "ip", "-6", "addr", "show", "dev", dev.name, "scope", "global"); strings.TrimSpace(out) != "" {
+			t.Fatalf("%s has a global address:\n%s", dev.name, out)
+		}
+	}
+	tp.Ping(h, dst, "-6", "-s", "100")
+
+	want := narrowHop - 24
+	for _, from := range []string{h, tp.A} {
+		got := 0
+		var out string
+		for i := 0; i < 10 && got != want; i++ {
+			out, _ = tp.Exec(from, "ping", "-6", "-M", "do", "-s", "1400", "-c", "2", "-i", "0.1", "-W", "1", dst)
+			got = tp.routeMTU(from, dst)
+		}
+		if got != want {
+			t.Fatalf("from %s: ip -6 route get %s reports mtu %d, want %d; last ping:\n%s\ngretun on A: %+v",
+				from, dst, got, want, out, tp.Stats(tp.A, pmtuDevice))
+		}
+		// The largest packet the exception allows crosses the narrow hop.
+		tp.Ping(from, dst, "-6", "-M", "do", "-s", fmt.Sprint(want-48))
+	}
+}
+
 // routedHost puts host H behind A on the narrow-path topology, on
 // 198.51.100.64/26 (A is .65, H .66) and 2001:db8:2::/64 (A is ::1, H
 // ::2), routed through the tunnel both ways, and returns its namespace.
@@ -230,22 +272,27 @@ func narrowUnderlay(t *testing.T) *Topology {
 // to host B through the routers' tunnel: UDP datagrams of 1400 bytes and
 // more with DF clear, DF-clear pings of up to 8000 bytes, and a bulk TCP
 // transfer. With the MTU derived from the underlay router A's kernel
-// fragments the inner packets; with `mtu 1500` gretun fragments the outer
-// ones and router B's kernel reassembles them.
+// fragments the inner packets. With `mtu 1500` and the default pmtudisc
+// (outer DF always set) gretun fragments the inner packets and host B
+// reassembles them; with `nopmtudisc` it fragments the outer ones and
+// router B's kernel reassembles them.
 func TestMTURouters(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name  string
 		words []string
-		mtu   int // the tunnel device's
+		mtu   int  // the tunnel device's
+		outer bool // gretun fragments outer packets, not inner ones
 	}{
-		{"gre-key", []string{"mode", "gre", "key", "7"}, narrowHop - 28},
-		{"gre-mtu-1500", []string{"mode", "gre", "mtu", "1500"}, 1500},
+		{"gre-key", []string{"mode", "gre", "key", "7"}, narrowHop - 28, false},
+		{"gre-mtu-1500", []string{"mode", "gre", "mtu", "1500"}, 1500, false},
+		{"gre-mtu-1500-nopmtudisc", []string{"mode", "gre", "mtu", "1500", "nopmtudisc"}, 1500, true},
 		// IPIP carries none of the devices' IPv6 chatter, so the first
 		// packet the tunnel ever sends is the 1400-byte datagram, in outer
 		// fragments: they must share an IP identification the far end
 		// can reassemble by (the kernel replaces a zero one per packet).
-		{"ipip-mtu-1500", []string{"mode", "ipip", "mtu", "1500"}, 1500},
+		{"ipip-mtu-1500-nopmtudisc", []string{"mode", "ipip", "mtu", "1500", "nopmtudisc"}, 1500, true},
+		{"ipip-mtu-1500", []string{"mode", "ipip", "mtu", "1500"}, 1500, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -268,10 +315,15 @@ func TestMTURouters(t *testing.T) {
 			tp.Transfer(tp.HostB, tp.HostA, HostAIP, 1<<20)
 			sa, sb := tp.Stats(tp.A, "netb"), tp.Stats(tp.B, "neta")
 			if c.mtu > narrowHop && sa.TxFragmented == 0 {
-				t.Errorf("tunnel MTU %d over a %d underlay, yet gretun sent no outer fragments: %+v", c.mtu, narrowHop, sa)
+				t.Errorf("tunnel MTU %d over a %d underlay, yet gretun sent no fragments: %+v", c.mtu, narrowHop, sa)
 			}
 			if c.mtu < narrowHop && sa.TxFragmented != 0 {
-				t.Errorf("inner packets fit the underlay, yet gretun sent %d outer fragments", sa.TxFragmented)
+				t.Errorf("inner packets fit the underlay, yet gretun sent %d fragments", sa.TxFragmented)
+			}
+			// Outer fragments are reassembled by router B's kernel; inner
+			// ones, each in a whole outer packet with DF, by host B.
+			if got := tp.reassembled(tp.B) != 0; got != (c.outer && c.mtu > narrowHop) {
+				t.Errorf("router B reassembled outer packets: %v, want %v", got, c.outer)
 			}
 			if sa.RxErrors != 0 || sb.RxErrors != 0 {
 				t.Errorf("receive errors: A %v B %v", sa.Drops, sb.Drops)
@@ -280,42 +332,15 @@ func TestMTURouters(t *testing.T) {
 	}
 }
 
-// inNS runs fn on an OS thread that has entered network namespace ns;
-// sockets fn opens stay in ns. The thread goes back to the test's own
-// namespace afterwards; should that fail, it stays locked and Go retires
-// it, so no other code ever runs in ns by accident.
-func inNS(t *testing.T, ns string, fn func() error) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			done <- err
-			return
-		}
-		defer home.Close()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("setns %s: %v", ns, err)
-			return
-		}
-		err = fn()
-		if serr := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); serr != nil {
-			done <- errors.Join(err, fmt.Errorf("setns back from %s: %v", ns, serr))
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+// reassembled returns the number of IPv4 packets ns reassembled from
+// fragments (Ip.ReasmOKs in /proc/net/snmp).
+func (tp *Topology) reassembled(ns string) uint64 {
+	tp.T.Helper()
+	m, err := kpeer.ParseSNMP(tp.Sh(ns, "cat", "/proc/net/snmp"))
+	if err != nil {
+		tp.T.Fatal(err)
 	}
+	return m["Ip.ReasmOKs"]
 }
 
 // sendUDP sends a UDP datagram of size payload bytes with DF clear from
@@ -325,13 +350,15 @@ func inNS(t *testing.T, ns string, fn func() error) {
 func sendUDP(t *testing.T, tp *Topology, size int) {
 	t.Helper()
 	var rx, tx *net.UDPConn
-	inNS(t, tp.HostB, func() (err error) {
+	if err := testnet.InNS(tp.HostB, func() (err error) {
 		// Port 0: parallel tests never compete for a fixed port.
 		rx, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(HostBIP)})
 		return err
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	defer rx.Close()
-	inNS(t, tp.HostA, func() (err error) {
+	if err := testnet.InNS(tp.HostA, func() (err error) {
 		tx, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(HostBIP), Port: rx.LocalAddr().(*net.UDPAddr).Port})
 		if err != nil {
 			return err
@@ -345,7 +372,9 @@ func sendUDP(t *testing.T, tp *Topology, size int) {
 			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
 		})
 		return errors.Join(err, serr)
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	defer tx.Close()
 	want := make([]byte, size)
 	rand.Read(want)
@@ -485,10 +514,11 @@ func TestMTUUnderlayLinkChange(t *testing.T) {
 	}
 }
 
-// TestMTUDFPolicy looks at the outer DF bit on the underlay: `pmtudisc`
-// sets it on every packet, `nopmtudisc` and `ignore-df` on none, and the
-// default copies it from the inner packet. With `ignore-df` a DF packet
-// too big for the underlay is fragmented outside instead of refused.
+// TestMTUDFPolicy looks at the outer DF bit on the underlay, as the
+// kernel's ip_tunnel_xmit sets it: `pmtudisc`, the default, on every
+// packet, `nopmtudisc` copied from the inner packet, `ignore-df` on none.
+// With `ignore-df` a DF packet too big for the underlay is fragmented
+// outside instead of refused.
 func TestMTUDFPolicy(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -496,13 +526,13 @@ func TestMTUDFPolicy(t *testing.T) {
 		df     map[string]bool // inner DF (ping -M do or dont) → outer DF
 	}{
 		{"pmtudisc", map[string]bool{"do": true, "dont": true}},
-		{"nopmtudisc", map[string]bool{"do": false, "dont": false}},
+		{"nopmtudisc", map[string]bool{"do": true, "dont": false}},
 		{"ignore-df", map[string]bool{"do": false, "dont": false}},
-		{"", map[string]bool{"do": true, "dont": false}}, // inherit
+		{"", map[string]bool{"do": true, "dont": true}}, // pmtudisc
 	} {
 		name := c.policy
 		if name == "" {
-			name = "inherit"
+			name = "default"
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -561,5 +591,27 @@ func checkDF(t *testing.T, out string, count int, df bool) {
 	}
 	if n != count {
 		t.Errorf("read %d outer packets from tcpdump, want %d:\n%s", n, count, out)
+	}
+}
+
+// TestMTUTinyRoute: a route toward the remote with `mtu lock 28`, below
+// IPv4's minimum of 68, once made gretun divide by zero on the first packet
+// and die with every tunnel. Such an MTU is unusable: packets are dropped
+// and counted, and gretun keeps serving.
+func TestMTUTinyRoute(t *testing.T) {
+	t.Parallel()
+	for _, df := range []string{"pmtudisc", "nopmtudisc"} {
+		t.Run(df, func(t *testing.T) {
+			t.Parallel()
+			tp := Classic(t)
+			tp.Sh(tp.A, "ip", "route", "add", UnderB+"/32", "dev", "wan", "mtu", "lock", "28")
+			tp.Run(tp.A, "netb", "mode", "gre", "remote", UnderB, "local", UnderA, "mtu", "1400", df)
+			tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
+			tp.Exec(tp.HostA, "ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "dont", "-s", "100", HostBIP)
+			// gretun answers: it is still running.
+			if s := tp.Stats(tp.A, "netb"); s.TxTooBig == 0 || s.TxPackets != 0 {
+				t.Errorf("tx_too_big %d, tx_packets %d; want the pings dropped as too big", s.TxTooBig, s.TxPackets)
+			}
+		})
 	}
 }

@@ -54,8 +54,8 @@ func TestPacketUnderlay(t *testing.T) {
 // socket, and the far side reassembles and delivers both.
 func TestPacketUnderlayFragments(t *testing.T) {
 	tp := Classic(t)
-	tp.Run(tp.A, "netb", "mode", "gre", "remote", UnderB, "local", UnderA, "mtu", "1500", "underlay", "packet")
-	tp.Run(tp.B, "neta", "mode", "gre", "remote", UnderA, "local", UnderB, "mtu", "1500", "underlay", "packet")
+	tp.Run(tp.A, "netb", "mode", "gre", "remote", UnderB, "local", UnderA, "mtu", "1500", "nopmtudisc", "underlay", "packet")
+	tp.Run(tp.B, "neta", "mode", "gre", "remote", UnderA, "local", UnderB, "mtu", "1500", "nopmtudisc", "underlay", "packet")
 	tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
 	tp.Route(tp.B, "neta", LanB, "198.51.100.0/24")
 	// Router A knows no MAC address for B at first: those packets go on

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -120,4 +121,59 @@ func hup(t testing.TB, p *Proc, what string) string {
 	}
 	t.Fatalf("%q never appeared in the log after SIGHUP:\n%s", what, p.Log())
 	return ""
+}
+
+// TestReloadRefusedKeepsRunning: a file this host cannot run (a changed
+// tunnel's local address is not here) is refused as a whole, also the
+// deletion it asks for; a FIFO at the config path is refused at once
+// without blocking the daemon, which still stops on SIGTERM.
+func TestReloadRefusedKeepsRunning(t *testing.T) {
+	t.Parallel()
+	tp := Pair(t)
+	path := filepath.Join(t.TempDir(), "gretun.conf")
+	writeFile(t, path, `t1 mode gre remote 192.0.2.2 local 192.0.2.1 key 1
+t2 mode gre remote 192.0.2.2 local 192.0.2.1 key 2
+`)
+	d := tp.Daemon(tp.A, "-c", path)
+	shown, idx1, idx2 := tp.show(tp.A), tp.ifindex(tp.A, "t1"), tp.ifindex(tp.A, "t2")
+	unchanged := func(what string) {
+		t.Helper()
+		if got := tp.show(tp.A); got != shown {
+			t.Errorf("%s: tunnels changed:\n%s\nwere\n%s", what, got, shown)
+		}
+		if tp.ifindex(tp.A, "t1") != idx1 || tp.ifindex(tp.A, "t2") != idx2 {
+			t.Errorf("%s: a device was recreated", what)
+		}
+	}
+
+	writeFile(t, path, "t1 mode gre remote 192.0.2.2 local 192.0.2.9 key 1\n")
+	if logged := hup(t, d, "reload refused"); !strings.Contains(logged, "192.0.2.9") || !strings.Contains(logged, "not configured") {
+		t.Errorf("the refusal does not name the address: %s", logged)
+	}
+	unchanged("a local address not on the host")
+	if strings.Contains(d.Log(), "tunnel deleted") {
+		t.Errorf("a refused reload deleted a tunnel:\n%s", d.Log())
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if logged := hup(t, d, "reload refused"); !strings.Contains(logged, "not a regular file (a FIFO)") {
+		t.Errorf("the refusal does not say what is wrong: %s", logged)
+	}
+	unchanged("a FIFO")
+	stopped := make(chan error, 1)
+	go func() { stopped <- d.Stop() }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("daemon: %v: %s", err, d.Log())
+		}
+	case <-time.After(30 * time.Second):
+		d.Cmd.Process.Kill()
+		t.Fatalf("the daemon ignored SIGTERM after a SIGHUP with a FIFO as its config:\n%s", d.Log())
+	}
 }

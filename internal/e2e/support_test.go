@@ -168,12 +168,13 @@ func (tp *Topology) Daemon(ns string, args ...string) *Proc {
 	return p
 }
 
-// waitSocket waits until a daemon answers `tunnel show` in ns.
-func (tp *Topology) waitSocket(ns string, p *Proc) {
+// waitSocket waits until daemon p answers `gretun OPTS… tunnel show` in
+// ns (OPTS such as -S SOCKET name its control socket).
+func (tp *Topology) waitSocket(ns string, p *Proc, opts ...string) {
 	tp.T.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if r := tp.G(ns, "tunnel", "show"); r.code == 0 {
+		if r := tp.G(ns, append(opts[:len(opts):len(opts)], "tunnel", "show")...); r.code == 0 {
 			return
 		}
 		if p.Cmd.ProcessState != nil {
@@ -181,7 +182,7 @@ func (tp *Topology) waitSocket(ns string, p *Proc) {
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
-	tp.T.Fatalf("gretun daemon in %s did not answer: %s", ns, p.Log())
+	tp.T.Fatalf("gretun daemon %v in %s did not answer: %s", opts, ns, p.Log())
 }
 
 // add runs `gretun tunnel add NAME WORDS…` and fails the test if it fails.

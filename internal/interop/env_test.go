@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,7 +21,7 @@ import (
 
 	"github.com/gretun/gretun/internal/kpeer"
 	"github.com/gretun/gretun/internal/testnet"
-	"golang.org/x/sys/unix"
+	"github.com/gretun/gretun/status"
 )
 
 // Topology: namespace u holds the tap kp0 (192.0.2.1/24) and gretun; the
@@ -120,6 +119,19 @@ type gretunProc struct {
 // cross the tunnel and the packet counts of both sides stay exact.
 func startGretun(t *testing.T, e *env, mode string, o tunOpts, v6 bool) *gretunProc {
 	t.Helper()
+	args := []string{"run", tunName, "mode", mode, "remote", guestUnd, "local", hostUnder}
+	args = append(args, o.words()...)
+	if o.mtu > 0 {
+		args = append(args, "mtu", strconv.Itoa(o.mtu))
+	}
+	return startGretunCmd(t, e, v6, args...)
+}
+
+// startGretunCmd runs `gretun ARGS…` (`run`, or `daemon` with a config
+// file) in the namespace and sets up the device gt1 it creates as
+// startGretun does.
+func startGretunCmd(t *testing.T, e *env, v6 bool, gretunArgs ...string) *gretunProc {
+	t.Helper()
 	if e.bin == "" {
 		t.Fatalf("gretun binary: %v", buildErr)
 	}
@@ -130,11 +142,7 @@ func startGretun(t *testing.T, e *env, mode string, o tunOpts, v6 bool) *gretunP
 	if _, err := e.n.Exec(e.ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6="+disable); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"netns", "exec", e.ns, e.bin, "run", tunName, "mode", mode, "remote", guestUnd, "local", hostUnder}
-	args = append(args, o.words()...)
-	if o.mtu > 0 {
-		args = append(args, "mtu", strconv.Itoa(o.mtu))
-	}
+	args := append([]string{"netns", "exec", e.ns, e.bin}, gretunArgs...)
 	p := &gretunProc{cmd: exec.Command("ip", args...), out: &testnet.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -143,20 +151,16 @@ func startGretun(t *testing.T, e *env, mode string, o tunOpts, v6 bool) *gretunP
 	go func() { p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.stop(t, false) })
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := e.n.Exec(e.ns, "ip", "link", "show", "dev", tunName); err == nil {
-			break
-		}
+	exited := func() bool {
 		select {
 		case <-p.done:
-			t.Fatalf("gretun %s exited before creating %s: %s", strings.Join(args[3:], " "), tunName, p.out.String())
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gretun did not create %s within 15s: %s", tunName, p.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	if err := e.n.WaitLink(e.ns, tunName, 15*time.Second, exited); err != nil {
+		t.Fatalf("gretun %s: %v: %s", strings.Join(args[3:], " "), err, p.out.String())
 	}
 	steps := [][]string{{"ip", "addr", "add", hostIn4 + "/30", "dev", tunName}}
 	if v6 {
@@ -182,11 +186,11 @@ func (p *gretunProc) stop(t *testing.T, check bool) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second): // removing a device waits for RCU: slow on a loaded machine
 		p.cmd.Process.Kill()
 		<-p.done
 		if check {
-			t.Errorf("gretun did not exit within 5s of SIGTERM: %s", p.out.String())
+			t.Errorf("gretun did not exit within 15s of SIGTERM: %s", p.out.String())
 		}
 	}
 }
@@ -200,29 +204,12 @@ func (e *env) stopGretun(t *testing.T, p *gretunProc) {
 	}
 }
 
-// gretunStats is one tunnel's counters as `gretun -s -j tunnel show`
-// prints them (tunnel.Stats in the engine).
-type gretunStats struct {
-	RxPackets    uint64            `json:"rx_packets"`
-	RxBytes      uint64            `json:"rx_bytes"`
-	RxErrors     uint64            `json:"rx_errors"`
-	RxCsumErrors uint64            `json:"rx_csum_errors"`
-	RxOutOfSeq   uint64            `json:"rx_out_of_seq"`
-	TxPackets    uint64            `json:"tx_packets"`
-	TxBytes      uint64            `json:"tx_bytes"`
-	TxErrors     uint64            `json:"tx_errors"`
-	Drops        map[string]uint64 `json:"drops"`
-}
-
-// drop returns the count of one drop reason (decap.Reason names).
-func (s gretunStats) drop(reason string) uint64 { return s.Drops[reason] }
-
 // gretunCounters reads the tunnel's counters, and the drops of packets that
 // matched no tunnel, through `gretun -s -j tunnel show NAME` (served by
 // `gretun run` on the namespace's control socket).
 // The JSON is {"tunnels":[{"config":…,"stats":{"rx_packets":…,"drops":{…}}}],
-// "unmatched":{…}}; gretunStats keeps the counters this suite asserts on.
-func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched gretunStats) {
+// "unmatched":{…}}.
+func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched status.Stats) {
 	t.Helper()
 	out, err := e.n.Exec(e.ns, e.bin, "-s", "-j", "tunnel", "show", name)
 	if err != nil {
@@ -230,9 +217,9 @@ func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched gretunSta
 	}
 	var doc struct {
 		Tunnels []struct {
-			Stats gretunStats `json:"stats"`
+			Stats status.Stats `json:"stats"`
 		} `json:"tunnels"`
-		Unmatched *gretunStats `json:"unmatched"`
+		Unmatched *status.Stats `json:"unmatched"`
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("gretun counters: %v in %q", err, out)
@@ -246,8 +233,10 @@ func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched gretunSta
 	return doc.Tunnels[0].Stats, unmatched
 }
 
-func (s gretunStats) sub(b gretunStats) gretunStats {
-	d := gretunStats{
+// sub returns the counters this suite asserts on that grew from b to s, and
+// the drop reasons that grew.
+func sub(s, b status.Stats) status.Stats {
+	d := status.Stats{
 		RxPackets: s.RxPackets - b.RxPackets, RxBytes: s.RxBytes - b.RxBytes,
 		RxErrors: s.RxErrors - b.RxErrors, RxCsumErrors: s.RxCsumErrors - b.RxCsumErrors,
 		RxOutOfSeq: s.RxOutOfSeq - b.RxOutOfSeq,
@@ -265,15 +254,30 @@ func (s gretunStats) sub(b gretunStats) gretunStats {
 // tunRx is how many packets gretun wrote into its TUN device: the host
 // kernel counts them as received on it. A packet gretun drops never gets
 // there, whatever gretun's own counters say.
-func tunRx(t *testing.T, e *env) uint64 {
+func tunRx(t *testing.T, e *env) uint64 { return tunSys(t, e, false, "statistics/rx_packets") }
+
+func hostMTU(t *testing.T, e *env) int { return int(tunSys(t, e, false, "mtu")) }
+
+func guestMTU(t *testing.T, e *env) int { return int(tunSys(t, e, true, "mtu")) }
+
+// tunSys reads the number in /sys/class/net/<tunnel>/file on gretun's side
+// or in the guest.
+func tunSys(t *testing.T, e *env, guest bool, file string) uint64 {
 	t.Helper()
-	out, err := e.n.Exec(e.ns, "cat", "/sys/class/net/"+tunName+"/statistics/rx_packets")
+	path := "/sys/class/net/" + tunName + "/" + file
+	var out string
+	var err error
+	if guest {
+		out, err = e.g.Run("cat " + path)
+	} else {
+		out, err = e.n.Exec(e.ns, "cat", path)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	v, err := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
 	if err != nil {
-		t.Fatalf("rx_packets of %s: %q", tunName, out)
+		t.Fatalf("%s: %q", path, out)
 	}
 	return v
 }
@@ -306,32 +310,6 @@ func guestTunnel(t *testing.T, e *env, mode string, o tunOpts, v6 bool) {
 			t.Errorf("removing the guest's tunnel: %v", err)
 		}
 	})
-}
-
-func guestMTU(t *testing.T, e *env) int {
-	t.Helper()
-	out, err := e.g.Run("cat /sys/class/net/" + tunName + "/mtu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(out))
-	if err != nil {
-		t.Fatalf("guest mtu %q", out)
-	}
-	return v
-}
-
-func hostMTU(t *testing.T, e *env) int {
-	t.Helper()
-	out, err := e.n.Exec(e.ns, "cat", "/sys/class/net/"+tunName+"/mtu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(out))
-	if err != nil {
-		t.Fatalf("gretun mtu %q", out)
-	}
-	return v
 }
 
 // ---- ping ----
@@ -370,42 +348,6 @@ func guestPing(t *testing.T, e *env, args string) (int, int, string) {
 
 // ---- TCP ----
 
-// inNetns runs fn on a thread switched into namespace ns; sockets made
-// there stay in ns. The thread is thrown away if it cannot switch back.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %v", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns back: %v", err) // thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // tcpToGuest sends random data from gretun's side to a busybox nc in the
 // guest and checks what the guest wrote down.
 func tcpToGuest(t *testing.T, e *env, dst string) {
@@ -420,7 +362,7 @@ for i in $(seq 100); do netstat -ltn | grep -q ':%s ' && exit 0; sleep 0.1; done
 		t.Fatal(err)
 	}
 	var conn net.Conn
-	err := inNetns(e.ns, func() (err error) {
+	err := testnet.InNS(e.ns, func() (err error) {
 		d := net.Dialer{Timeout: 20 * time.Second}
 		conn, err = d.Dial("tcp", net.JoinHostPort(dst, port))
 		return err
@@ -453,7 +395,7 @@ for i in $(seq 100); do netstat -ltn | grep -q ':%s ' && exit 0; sleep 0.1; done
 func tcpFromGuest(t *testing.T, e *env, dst string) {
 	t.Helper()
 	var l net.Listener
-	err := inNetns(e.ns, func() (err error) {
+	err := testnet.InNS(e.ns, func() (err error) {
 		l, err = net.Listen("tcp", net.JoinHostPort(dst, "5002"))
 		return err
 	})

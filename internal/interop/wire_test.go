@@ -27,6 +27,7 @@ type wirePacket struct {
 type greHeader struct {
 	csum, key, seq bool
 	csumOK         bool
+	csumUnfilled   bool // checksum field 0: left to a NIC (CHECKSUM_PARTIAL)
 	keyVal, seqVal uint32
 	proto          uint16
 }
@@ -151,6 +152,7 @@ func decodeGRE(b []byte) (*greHeader, int, bool) {
 			return nil, 0, false
 		}
 		g.csumOK = onesSum(b) == 0xffff
+		g.csumUnfilled = binary.BigEndian.Uint32(b[4:8]) == 0
 		off += 4
 	}
 	if g.key {

@@ -3,5 +3,4 @@ package kpeer
 // Parsers exported for the external tests.
 var (
 	ParseStats = parseStats
-	ParseSNMP  = parseSNMP
 )

@@ -130,11 +130,12 @@ func (g *Guest) SNMP() (map[string]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseSNMP(out)
+	return ParseSNMP(out)
 }
 
-// parseSNMP parses the pairs of header and value lines of /proc/net/snmp.
-func parseSNMP(out string) (map[string]uint64, error) {
+// ParseSNMP parses the pairs of header and value lines of /proc/net/snmp
+// (and /proc/net/netstat), keyed as SNMP returns them.
+func ParseSNMP(out string) (map[string]uint64, error) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	m := map[string]uint64{}
 	for i := 0; i+1 < len(lines); i += 2 {

@@ -9,6 +9,7 @@ package testnet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -133,6 +134,25 @@ func (n *Net) Forward(ns string) error {
 		}
 	}
 	return nil
+}
+
+// WaitLink waits at most timeout for device dev to exist in ns. exited,
+// when not nil, tells whether the process that was to create dev has
+// ended: then WaitLink stops waiting at once.
+func (n *Net) WaitLink(ns, dev string, timeout time.Duration, exited func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := n.Exec(ns, "ip", "link", "show", "dev", dev); err == nil {
+			return nil
+		}
+		if exited != nil && exited() {
+			return fmt.Errorf("device %s did not appear in %s: the process creating it exited", dev, ns)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("device %s did not appear in %s within %v", dev, ns, timeout)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
 }
 
 // Exec runs a command inside ns and returns its combined output.
@@ -263,36 +283,53 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-// InNS runs fn on an OS thread switched into namespace ns and switches the
-// thread back afterwards; if that fails the thread stays locked and dies
-// with its goroutine. Sockets and devices opened by fn stay in ns. (A
-// thread left in ns would be dangerous: if it were the main thread, `ip
-// netns pids` would list this process and Close would kill it.)
+// Enter locks the calling goroutine to its OS thread and switches the
+// thread into namespace ns; sockets and devices opened there stay in ns.
+// leave switches back and unlocks. Should switching back fail, the thread
+// stays locked and dies with its goroutine: a thread left in ns would be
+// dangerous (if it were the main thread, `ip netns pids` would list this
+// process and Close would kill it).
+func Enter(ns string) (leave func() error, err error) {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		orig.Close()
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		orig.Close()
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("entering namespace %s: %v", ns, err)
+	}
+	return func() error {
+		defer orig.Close()
+		if err := netns.Set(orig); err != nil {
+			return fmt.Errorf("leaving namespace %s: %v", ns, err)
+		}
+		runtime.UnlockOSThread()
+		return nil
+	}, nil
+}
+
+// InNS runs fn on a goroutine of its own inside namespace ns (see Enter)
+// and returns fn's error, joined with any failure to enter or leave ns.
 func InNS(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
+		leave, err := Enter(ns)
 		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
 			errc <- err
 			return
 		}
 		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
+		errc <- errors.Join(err, leave())
 	}()
 	return <-errc
 }

@@ -1,0 +1,191 @@
+package rawsock
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// offloadRing is the side channel of a GRE Conn that learns which received
+// packets carry a checksum their sender left to offload (CHECKSUM_PARTIAL,
+// see CompleteChecksum): an AF_PACKET socket on every device with a
+// TPACKET_V2 receive ring. A classic BPF filter lets only unfragmented GRE
+// packets with the checksum bit through, and only their first bytes, so the
+// kernel's work per packet is a filter run and a small copy into shared
+// memory, and reading a record costs no system call.
+//
+// It never decides which packets are accepted: AF_PACKET sees packets
+// before netfilter and routing, so a record only tells how to complete the
+// checksum of a packet the raw socket delivers, byte for byte the same in
+// its first csumMatch bytes. Records of packets the raw socket never
+// delivers grow old and are released.
+type offloadRing struct {
+	fd   int
+	mem  []byte
+	next uint // the oldest frame not yet released to the kernel
+}
+
+const (
+	csumFrameSize = 256 // tpacket2_hdr, sockaddr_ll, virtio header and about 150 bytes of packet
+	csumBlockSize = 1 << 16
+	csumFrames    = 1024 // 256 KiB
+	csumPerBlock  = csumBlockSize / csumFrameSize
+	// csumKeep is how many records are kept unreleased: the raw socket's
+	// queue can hold that many newer packets before their record is gone.
+	csumKeep = csumFrames / 2
+	// csumSlack: records this much older than a matched one stay, for
+	// packets received on another CPU whose order the raw socket saw
+	// differently.
+	csumSlack = 16
+	// csumMatch bytes of the IPv4 packet must be the same in the record
+	// and in the packet the raw socket delivered: the IPv4 header (its
+	// identification, length and header checksum), the GRE header and the
+	// start of the inner packet.
+	csumMatch = 96
+
+	virtioHdrLen    = 10
+	virtioNeedsCsum = 1
+	virtioGSONone   = 0
+
+	// Frame header offsets (struct tpacket2_hdr).
+	tpStatus  = 0
+	tpSnaplen = 8
+	tpMac     = 12
+	tpNet     = 14
+)
+
+// csumFilter passes unfragmented GRE packets with the checksum bit (RFC 2784
+// C) set. Offsets are from the network header (SKF_NET_OFF), whatever the
+// device's link layer.
+var csumFilter = []bpf.Instruction{
+	bpf.LoadAbsolute{Off: netOff + 9, Size: 1}, // protocol
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: ProtoGRE, SkipTrue: 9},
+	bpf.LoadAbsolute{Off: netOff + 6, Size: 2}, // flags and fragment offset
+	bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x3fff, SkipTrue: 7},
+	bpf.LoadAbsolute{Off: netOff, Size: 1}, // version and IHL
+	bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x0f},
+	bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2},
+	bpf.TAX{},
+	bpf.LoadIndirect{Off: netOff, Size: 1}, // GRE flags, first byte
+	bpf.JumpIf{Cond: bpf.JumpBitsNotSet, Val: 0x80, SkipTrue: 1},
+	bpf.RetConstant{Val: csumFrameSize},
+	bpf.RetConstant{Val: 0},
+}
+
+// netOff is SKF_NET_OFF as the uint32 bpf.LoadAbsolute takes.
+const netOff = 1<<32 - 0x100000
+
+func openOffloadRing() (*offloadRing, error) {
+	raw, err := bpf.Assemble(csumFilter)
+	if err != nil {
+		return nil, fmt.Errorf("assemble filter: %w", err)
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open AF_PACKET socket: %w", err)
+	}
+	r := &offloadRing{fd: fd}
+	fail := func(what string, err error) (*offloadRing, error) {
+		r.close()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	prog := unix.SockFprog{Len: uint16(len(raw)), Filter: (*unix.SockFilter)(unsafe.Pointer(&raw[0]))}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		return fail("attach filter", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
+		return fail("PACKET_VERSION", err)
+	}
+	// The virtio header says where the unfilled checksum is.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		return fail("PACKET_VNET_HDR", err)
+	}
+	req := unix.TpacketReq{Block_size: csumBlockSize, Block_nr: csumFrames / csumPerBlock, Frame_size: csumFrameSize, Frame_nr: csumFrames}
+	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fail("PACKET_RX_RING", err)
+	}
+	r.mem, err = unix.Mmap(fd, 0, csumFrames/csumPerBlock*csumBlockSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fail("mmap ring", err)
+	}
+	// Bound last, so that nothing arrives before the filter is in place.
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP)}); err != nil {
+		return fail("bind", err)
+	}
+	return r, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func (r *offloadRing) close() {
+	if r.mem != nil {
+		unix.Munmap(r.mem)
+		r.mem = nil
+	}
+	unix.Close(r.fd)
+}
+
+func (r *offloadRing) frame(i uint) []byte {
+	i %= csumFrames
+	off := i/csumPerBlock*csumBlockSize + i%csumPerBlock*csumFrameSize
+	return r.mem[off : off+csumFrameSize : off+csumFrameSize]
+}
+
+func status(f []byte) *uint32 { return (*uint32)(unsafe.Pointer(&f[tpStatus])) }
+
+func isUser(f []byte) bool { return atomic.LoadUint32(status(f))&unix.TP_STATUS_USER != 0 }
+
+// releaseTo gives the frames before end back to the kernel.
+func (r *offloadRing) releaseTo(end uint) {
+	for ; r.next != end; r.next++ {
+		atomic.StoreUint32(status(r.frame(r.next)), unix.TP_STATUS_KERNEL)
+	}
+}
+
+// trim keeps at most csumKeep records, so that the kernel always has room
+// for new ones. It costs one load when the ring is not that full.
+func (r *offloadRing) trim() {
+	for isUser(r.frame(r.next + csumKeep)) {
+		r.releaseTo(r.next + 1)
+	}
+}
+
+// complete looks for pkt's record and, when the record says its sender left
+// a checksum to offload, fills that checksum in pkt as the NIC would have.
+func (r *offloadRing) complete(pkt []byte) bool {
+	for i := uint(0); i < csumFrames; i++ {
+		f := r.frame(r.next + i)
+		if !isUser(f) {
+			break
+		}
+		mac, net := int(binary.NativeEndian.Uint16(f[tpMac:])), int(binary.NativeEndian.Uint16(f[tpNet:]))
+		snap := int(binary.NativeEndian.Uint32(f[tpSnaplen:]))
+		if snap == 0 || mac < virtioHdrLen || net < mac || mac+snap > len(f) {
+			continue // released below, or consumed
+		}
+		rec := f[net : mac+snap]
+		n := min(len(rec), len(pkt), csumMatch)
+		if n < 24 || string(rec[:n]) != string(pkt[:n]) {
+			continue
+		}
+		// Consumed: a later copy of the same bytes needs its own record.
+		binary.NativeEndian.PutUint32(f[tpSnaplen:], 0)
+		if i > csumSlack {
+			r.releaseTo(r.next + i - csumSlack)
+		}
+		for f := r.frame(r.next); isUser(f) && binary.NativeEndian.Uint32(f[tpSnaplen:]) == 0; f = r.frame(r.next) {
+			r.releaseTo(r.next + 1)
+		}
+		vh := f[mac-virtioHdrLen : mac]
+		if vh[0]&virtioNeedsCsum == 0 {
+			return false // its checksum was complete: a wire packet
+		}
+		start := int(binary.LittleEndian.Uint16(vh[6:])) - (net - mac)
+		return completeChecksum(pkt, start, int(binary.LittleEndian.Uint16(vh[8:])), vh[1] != virtioGSONone)
+	}
+	return false
+}

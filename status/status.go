@@ -1,0 +1,75 @@
+// Package status holds what `gretun tunnel show` reports of a tunnel, as
+// the engine (package tunnel) fills it in and the control socket carries
+// it as JSON to the command line (`-j` prints that JSON). It is apart from
+// the engine so that the control protocol, its clients and tests need not
+// import the engine. Field names and JSON tags are an interface: scripts
+// read them.
+package status
+
+import (
+	"time"
+
+	"github.com/gretun/gretun/config"
+)
+
+// Tunnel is what `tunnel show` prints of one tunnel.
+type Tunnel struct {
+	Config    config.Tunnel `json:"config"`
+	Line      string        `json:"line"` // the `ip tunnel show` line
+	MTU       int           `json:"mtu"`
+	PathMTU   int           `json:"path_mtu"` // the largest inner packet sent without fragmenting
+	Stats     Stats         `json:"stats"`
+	Keepalive *Keepalive    `json:"keepalive,omitempty"`
+}
+
+// Stats is a snapshot of one tunnel's counters, named like `ip -s tunnel
+// show` where the kernel has the same counter.
+type Stats struct {
+	RxPackets    uint64 `json:"rx_packets"`
+	RxBytes      uint64 `json:"rx_bytes"`
+	RxErrors     uint64 `json:"rx_errors"`      // every receive drop
+	RxCsumErrors uint64 `json:"rx_csum_errors"` // bad or missing GRE checksum
+	RxOutOfSeq   uint64 `json:"rx_out_of_seq"`  // missing, old or duplicate sequence number
+	RxDevice     uint64 `json:"rx_device_errors"`
+	// RxKeepaliveUnsolicited counts keepalive replies on a tunnel without keepalives.
+	RxKeepaliveUnsolicited uint64 `json:"rx_keepalive_unsolicited"`
+
+	TxPackets     uint64 `json:"tx_packets"`
+	TxBytes       uint64 `json:"tx_bytes"`
+	TxErrors      uint64 `json:"tx_errors"` // every send drop
+	TxDeadLoop    uint64 `json:"tx_dead_loop"`
+	TxNoRoute     uint64 `json:"tx_no_route"`
+	TxNoBufs      uint64 `json:"tx_no_bufs"`
+	TxTooBig      uint64 `json:"tx_too_big"`      // dropped for size, ICMP sent where allowed
+	TxFragmented  uint64 `json:"tx_fragmented"`   // fragments sent: outer ones, or inner ones each in a whole outer packet (pmtudisc)
+	TxBadInner    uint64 `json:"tx_bad_inner"`    // not IP, or IPv6 on an IPIP tunnel
+	TxICMP        uint64 `json:"tx_icmp"`         // ICMP errors returned to inner senders
+	TxICMPLimited uint64 `json:"tx_icmp_limited"` // ICMP errors suppressed by the rate limit
+	TxMSSClamped  uint64 `json:"tx_mss_clamped"`
+	// TxPacketSocket counts outer packets sent on the AF_PACKET socket of
+	// `underlay packet` (the rest went through the raw socket).
+	TxPacketSocket uint64 `json:"tx_packet_socket"`
+
+	Reflected uint64 `json:"reflected"` // other routers' keepalives returned through the underlay
+
+	// Drops counts every receive drop by its reason name; every reason is
+	// present, zero or not, so scripts can rely on the keys.
+	Drops map[string]uint64 `json:"drops,omitempty"`
+}
+
+// Keepalive is what `tunnel show` prints about keepalives.
+type Keepalive struct {
+	State          string        `json:"state"` // up, hold, down
+	Since          time.Time     `json:"since"`
+	LastReplyAge   time.Duration `json:"last_reply_age_ns"` // 0 when no reply yet
+	Sent           uint64        `json:"sent"`
+	Received       uint64        `json:"received"`
+	Rejected       uint64        `json:"rejected"`
+	RejectedForged uint64        `json:"rejected_forged"`
+	RejectedStale  uint64        `json:"rejected_stale"`
+	Unanswered     int           `json:"unanswered"`
+	Summary        string        `json:"summary"`
+}
+
+// String is the one-line summary `tunnel show` prints.
+func (k *Keepalive) String() string { return k.Summary }
