@@ -2,10 +2,15 @@ package netconf
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vishvananda/netlink"
 
 	"github.com/gretun/gretun/internal/testnet"
 )
@@ -52,5 +57,43 @@ func TestWatchAddrs(t *testing.T) {
 	cancel()
 	if err := <-watchErr; err != nil {
 		t.Errorf("WatchAddrs after cancel: %v", err)
+	}
+}
+
+// TestLinkNames: the names read from a dump that skips everything else
+// are those netlink.LinkList decodes, for a fraction of the garbage (the
+// address watcher lists every link of a namespace of 10,000 tunnels).
+func TestLinkNames(t *testing.T) {
+	n, a, _ := veth(t)
+	for i := range 40 {
+		exec(t, n, a, "ip", "link", "add", fmt.Sprintf("v%da", i), "type", "veth", "peer", "name", fmt.Sprintf("v%db", i))
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{}
+	for _, l := range links {
+		want[l.Attrs().Index] = l.Attrs().Name
+	}
+	got, err := linkNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("link names (-LinkList +linkNames):\n%s", diff)
+	}
+	bytes := func(f func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	full := bytes(func() { netlink.LinkList() })
+	names := bytes(func() { linkNames() })
+	t.Logf("%d links: LinkList allocates %d bytes, linkNames %d", len(want), full, names)
+	if names > full/4 {
+		t.Errorf("linkNames allocates %d bytes for %d links, LinkList %d", names, len(want), full)
 	}
 }
