@@ -18,19 +18,44 @@ func Addrs6() (map[string][]netip.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netconf: list links: %w", err)
 	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V6)
+	byName := map[string][]netip.Addr{}
+	err = addrs6(func(index int, a netip.Addr) {
+		if name, ok := names[index]; ok {
+			byName[name] = append(byName[name], a)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("netconf: list addresses: %w", err)
 	}
-	byName := map[string][]netip.Addr{}
-	for _, a := range addrs {
-		name, ok := names[a.LinkIndex]
-		ip, ok2 := netip.AddrFromSlice(a.IP)
-		if ok && ok2 {
-			byName[name] = append(byName[name], ip)
-		}
-	}
 	return byName, nil
+}
+
+// addrs6 calls fn with every IPv6 address of the namespace and the index
+// of its link, decoding only those from the dump (netlink.AddrList makes
+// a struct of every attribute: 20,000 addresses at 10,000 tunnels). The
+// address is IFA_LOCAL where there is one, else IFA_ADDRESS, as AddrList
+// reads it.
+func addrs6(fn func(index int, a netip.Addr)) error {
+	req := nl.NewNetlinkRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP)
+	req.AddData(nl.NewIfAddrmsg(unix.AF_INET6))
+	return req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWADDR, func(m []byte) bool {
+		if len(m) < unix.SizeofIfAddrmsg {
+			return true
+		}
+		ifa := nl.DeserializeIfAddrmsg(m)
+		if ifa.Family != unix.AF_INET6 {
+			return true
+		}
+		attrs := m[unix.SizeofIfAddrmsg:]
+		b, ok := attrBytes(attrs, unix.IFA_LOCAL)
+		if !ok {
+			b, ok = attrBytes(attrs, unix.IFA_ADDRESS)
+		}
+		if a, valid := netip.AddrFromSlice(b); ok && valid {
+			fn(int(ifa.Index), a)
+		}
+		return true
+	})
 }
 
 // rtextFilterSkipStats asks a link dump to leave out each link's
@@ -51,29 +76,29 @@ func linkNames() (map[int]string, error) {
 			return true
 		}
 		ifi := nl.DeserializeIfInfomsg(m)
-		if name, ok := attrString(m[unix.SizeofIfInfomsg:], unix.IFLA_IFNAME); ok {
-			names[int(ifi.Index)] = name
+		if name, ok := attrBytes(m[unix.SizeofIfInfomsg:], unix.IFLA_IFNAME); ok {
+			names[int(ifi.Index)] = strings.TrimRight(string(name), "\x00")
 		}
 		return true
 	})
 	return names, err
 }
 
-// attrString finds attribute typ among the route attributes in b and
-// returns it as a string, without its terminating NUL.
-func attrString(b []byte, typ uint16) (string, bool) {
+// attrBytes finds attribute typ among the route attributes in b and
+// returns its value (a slice of b).
+func attrBytes(b []byte, typ uint16) ([]byte, bool) {
 	for len(b) >= unix.SizeofRtAttr {
 		l := int(nl.NativeEndian().Uint16(b[0:2]))
 		t := nl.NativeEndian().Uint16(b[2:4])
 		if l < unix.SizeofRtAttr || l > len(b) {
-			return "", false
+			return nil, false
 		}
 		if t == typ {
-			return strings.TrimRight(string(b[unix.SizeofRtAttr:l]), "\x00"), true
+			return b[unix.SizeofRtAttr:l], true
 		}
 		b = b[min(len(b), (l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1)):]
 	}
-	return "", false
+	return nil, false
 }
 
 // WatchAddrs calls fn once the watch is set up, so the caller can read

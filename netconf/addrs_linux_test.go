@@ -97,3 +97,38 @@ func TestLinkNames(t *testing.T) {
 		t.Errorf("linkNames allocates %d bytes for %d links, LinkList %d", names, len(want), full)
 	}
 }
+
+// TestAddrs6MatchesAddrList: Addrs6, which decodes only what it needs,
+// gives what netlink's LinkList and AddrList give.
+func TestAddrs6MatchesAddrList(t *testing.T) {
+	n, a, _ := veth(t)
+	exec(t, n, a, "ip", "-6", "addr", "add", "2001:db8:6::1/64", "dev", "ua", "nodad")
+	exec(t, n, a, "ip", "-6", "addr", "add", "2001:db8:7::1", "peer", "2001:db8:7::2", "dev", "ua", "nodad")
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[int]string{}
+	for _, l := range links {
+		names[l.Attrs().Index] = l.Attrs().Name
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]netip.Addr{}
+	for _, x := range addrs {
+		ip, _ := netip.AddrFromSlice(x.IP)
+		want[names[x.LinkIndex]] = append(want[names[x.LinkIndex]], ip)
+	}
+	got, err := Addrs6()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("Addrs6 (-netlink +Addrs6):\n%s", diff)
+	}
+	if !slices.Contains(got["ua"], netip.MustParseAddr("2001:db8:7::1")) {
+		t.Errorf("ua's point-to-point address is missing: %v", got["ua"])
+	}
+}
