@@ -60,6 +60,20 @@ func TestWatchAddrs(t *testing.T) {
 	}
 }
 
+// netlinkNames is every link's name by index, as netlink.LinkList gives.
+func netlinkNames(t *testing.T) map[int]string {
+	t.Helper()
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[int]string{}
+	for _, l := range links {
+		names[l.Attrs().Index] = l.Attrs().Name
+	}
+	return names
+}
+
 // TestLinkNames: the names read from a dump that skips everything else
 // are those netlink.LinkList decodes, for a fraction of the garbage (the
 // address watcher lists every link of a namespace of 10,000 tunnels).
@@ -68,14 +82,7 @@ func TestLinkNames(t *testing.T) {
 	for i := range 40 {
 		exec(t, n, a, "ip", "link", "add", fmt.Sprintf("v%da", i), "type", "veth", "peer", "name", fmt.Sprintf("v%db", i))
 	}
-	links, err := netlink.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int]string{}
-	for _, l := range links {
-		want[l.Attrs().Index] = l.Attrs().Name
-	}
+	want := netlinkNames(t)
 	got, err := linkNames()
 	if err != nil {
 		t.Fatal(err)
@@ -104,14 +111,7 @@ func TestAddrs6MatchesAddrList(t *testing.T) {
 	n, a, _ := veth(t)
 	exec(t, n, a, "ip", "-6", "addr", "add", "2001:db8:6::1/64", "dev", "ua", "nodad")
 	exec(t, n, a, "ip", "-6", "addr", "add", "2001:db8:7::1", "peer", "2001:db8:7::2", "dev", "ua", "nodad")
-	links, err := netlink.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[int]string{}
-	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
-	}
+	names := netlinkNames(t)
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V6)
 	if err != nil {
 		t.Fatal(err)
