@@ -1,19 +1,29 @@
-// Package decap validates outer IPv4 packets, exactly as a raw socket
-// delivers them, and strips their IP-in-IP (RFC 2003) or GRE (RFC 2784,
-// RFC 2890) headers. Stripping moves an offset: the inner packet is returned
-// as a range of the same buffer. It never allocates and never panics,
-// whatever the bytes.
+// Package decap validates outer packets, exactly as an underlay delivers
+// them, and strips their IP-in-IP (RFC 2003, RFC 2473) or GRE (RFC 2784,
+// RFC 2890) headers. Stripping moves an offset: the inner packet is
+// returned as a range of the same buffer. It never allocates and never
+// panics, whatever the bytes.
 //
-// Parse does the checks that need no tunnel and yields the demultiplexing
-// key; the engine finds the tunnel, whose Receiver then applies its policy
-// (key, required checksum, sequence numbers). Every drop has a Reason.
-// DecapECN applies RFC 6040 to the inner header at the egress.
+// There is one entry point per underlay: Parse for an outer IPv4 header
+// (a raw IPv4 socket), Parse6 for an outer IPv6 header, and ParseGRE for a
+// GRE header whose outer IP and UDP headers a socket has already stripped
+// (GRE-in-UDP, RFC 8086). They do the checks that need no tunnel and yield
+// the demultiplexing key; the engine finds the tunnel, whose Receiver then
+// applies its policy (key, required checksum, sequence numbers). Every
+// drop has a Reason. DecapECN applies RFC 6040 to the inner header at the
+// egress.
 //
 // Parse does not verify the outer IPv4 header checksum: the kernel drops
 // packets whose header checksum is wrong before any raw socket sees them.
+// Of IPv6 extension headers Parse6 skips hop-by-hop options, routing
+// headers with no segments left, destination options and an atomic
+// fragment header; it records a tunnel encapsulation limit (RFC 2473)
+// without acting on it yet.
 package decap
 
 import (
+	"net/netip"
+
 	"github.com/gretun/gretun/header"
 )
 
@@ -47,16 +57,22 @@ func (k Kind) String() string {
 
 // Packet is what Parse learns about one outer packet.
 type Packet struct {
-	Proto    uint8   // outer protocol: 4 (IPIP) or 47 (GRE)
-	Src, Dst [4]byte // outer source and destination
-	TOS      uint8   // outer TOS, for ECN decapsulation
-	GREFlags uint16  // flags of the GRE header (0 for IPIP)
-	Key      uint32  // GRE key when GREFlags has GREFlagKey
-	Seq      uint32  // GRE sequence number when GREFlags has GREFlagSeq
-	Type     uint16  // EtherType carried: IPv4, IPv6 or 0 for keepalive
-	Kind     Kind
-	Start    int // the inner packet (or keepalive payload) is pkt[Start:End]
-	End      int
+	Src, Dst netip.Addr // outer source and destination, IPv4 or IPv6
+	Proto    uint8      // tunnel protocol: 4 (IPv4 in IP), 41 (IPv6 in IP) or 47 (GRE)
+	TOS      uint8      // outer TOS / traffic class, for ECN decapsulation
+	GREFlags uint16     // flags of the GRE header (0 for IPIP)
+	Key      uint32     // GRE key when GREFlags has GREFlagKey
+	Seq      uint32     // GRE sequence number when GREFlags has GREFlagSeq
+	// Type is the EtherType carried: IPv4, IPv6, 0x6558 (Ethernet) or 0
+	// for a keepalive.
+	Type uint16
+	Kind Kind
+	// EncapLimit is the outer IPv6 tunnel encapsulation limit (RFC 2473)
+	// when HasEncapLimit.
+	EncapLimit    uint8
+	HasEncapLimit bool
+	Start         int // the inner packet (or keepalive payload) is pkt[Start:End]
+	End           int
 }
 
 // HasKey reports whether the packet carried a GRE key.
@@ -71,53 +87,167 @@ func Parse(pkt []byte, p *Packet) Reason {
 	if len(pkt) < header.IPv4MinLen {
 		return Truncated
 	}
-	ip := header.IPv4(pkt)
-	if ip.Version() != 4 {
+	if header.IPv4(pkt).Version() != 4 {
 		return OuterVersion
 	}
-	hl := ip.HeaderLen()
-	if hl < header.IPv4MinLen || hl > len(pkt) {
-		return OuterHeaderLen
-	}
-	total := ip.TotalLen()
-	if total < hl || total > len(pkt) {
-		return OuterLength
-	}
-	if ip.IsFragment() {
-		return OuterFragment
-	}
-	pkt = pkt[:total] // ignore link-layer padding
-	p.Proto, p.Src, p.Dst, p.TOS = ip.Protocol(), ip.Src(), ip.Dst(), ip.TOS()
-	off := hl
-	switch p.Proto {
-	case header.ProtoIPIP:
-		p.Type = header.EtherTypeIPv4
-	case header.ProtoGRE:
-		r := parseGRE(pkt, off, p)
-		if r != OK {
-			return r
-		}
-		off += header.GRELen(p.GREFlags)
-		if p.Type == header.EtherTypeKeepalive {
-			p.Kind, p.Start, p.End = Keepalive, off, total
-			return OK
-		}
-	default:
-		return OuterProtocol
-	}
-	end, r := checkInner(pkt[off:], p.Type)
+	off, end, r := parseIPv4(pkt, p)
 	if r != OK {
 		return r
 	}
-	p.Start, p.End = off, off+end
-	if p.Proto == header.ProtoGRE && isReflection(pkt[p.Start:p.End], p) {
+	pkt = pkt[:end] // ignore link-layer padding
+	switch p.Proto {
+	case header.ProtoGRE:
+		return ParseGRE(pkt, off, p)
+	case header.ProtoIPIP:
+		p.Type = header.EtherTypeIPv4
+		return p.inner(pkt, off)
+	}
+	return OuterProtocol
+}
+
+// Parse6 is Parse for an outer IPv6 header, as an underlay that receives
+// whole IPv6 packets delivers them: GRE (ip6gre), IPv4 in IPv6 or IPv6 in
+// IPv6 (RFC 2473, ip6tnl) after the extension headers it may skip.
+func Parse6(pkt []byte, p *Packet) Reason {
+	*p = Packet{}
+	if len(pkt) < header.IPv6HeaderLen {
+		return Truncated
+	}
+	if pkt[0]>>4 != 6 {
+		return OuterVersion
+	}
+	off, end, r := parseIPv6(pkt, p)
+	if r != OK {
+		return r
+	}
+	pkt = pkt[:end]
+	switch p.Proto {
+	case header.ProtoGRE:
+		return ParseGRE(pkt, off, p)
+	case header.ProtoIPIP:
+		p.Type = header.EtherTypeIPv4
+	case header.ProtoIPv6:
+		p.Type = header.EtherTypeIPv6
+	default:
+		return OuterProtocol
+	}
+	return p.inner(pkt, off)
+}
+
+// parseIPv4 checks the outer IPv4 header, sets p's outer fields and
+// returns where its payload starts and the packet ends.
+func parseIPv4(pkt []byte, p *Packet) (int, int, Reason) {
+	ip := header.IPv4(pkt)
+	hl := ip.HeaderLen()
+	if hl < header.IPv4MinLen || hl > len(pkt) {
+		return 0, 0, OuterHeaderLen
+	}
+	total := ip.TotalLen()
+	if total < hl || total > len(pkt) {
+		return 0, 0, OuterLength
+	}
+	if ip.IsFragment() {
+		return 0, 0, OuterFragment
+	}
+	p.Proto, p.Src, p.Dst, p.TOS = ip.Protocol(), ip.SrcAddr(), ip.DstAddr(), ip.TOS()
+	return hl, total, OK
+}
+
+// maxIPv6Ext bounds the extension headers parseIPv6 walks: a real tunnel
+// packet has at most a few.
+const maxIPv6Ext = 8
+
+// parseIPv6 checks the outer IPv6 header, skips the extension headers that
+// a destination may skip (RFC 8200 section 4), sets p's outer fields and
+// returns where the tunnel protocol's header starts and the packet ends.
+// A fragment is dropped as OuterFragment, as for IPv4: the kernel
+// reassembles before sockets see packets.
+func parseIPv6(pkt []byte, p *Packet) (int, int, Reason) {
+	ip := header.IPv6(pkt)
+	total := header.IPv6HeaderLen + ip.PayloadLen()
+	if total == header.IPv6HeaderLen || total > len(pkt) {
+		// Payload length 0 is a jumbogram (or nothing at all): not tunnelled.
+		return 0, 0, OuterLength
+	}
+	p.Src, p.Dst, p.TOS = ip.SrcAddr(), ip.DstAddr(), ip.TrafficClass()
+	next, off := ip.NextHeader(), header.IPv6HeaderLen
+	for i := 0; ; i++ {
+		switch next {
+		case header.IPv6HopByHop, header.IPv6Routing, header.IPv6Fragment, header.IPv6DestOpts:
+		default:
+			p.Proto = next
+			return off, total, OK
+		}
+		if i == maxIPv6Ext || total-off < header.IPv6ExtMinLen {
+			return 0, 0, OuterHeaderLen
+		}
+		ext := header.IPv6Ext(pkt[off:total])
+		n := ext.Len(next)
+		if n > len(ext) {
+			return 0, 0, OuterHeaderLen
+		}
+		switch next {
+		case header.IPv6HopByHop:
+			if i != 0 { // RFC 8200 section 4.1: only right after the fixed header
+				return 0, 0, OuterHeaderLen
+			}
+		case header.IPv6Routing:
+			// A routing header with segments left names a next hop: the
+			// packet is not for us yet (RFC 8200 section 4.4).
+			if ext[3] != 0 {
+				return 0, 0, OuterProtocol
+			}
+		case header.IPv6Fragment:
+			if ext.FragmentOffset() != 0 || ext.MoreFragments() {
+				return 0, 0, OuterFragment
+			}
+		case header.IPv6DestOpts:
+			if l, ok := ext.EncapLimit(n); ok {
+				p.EncapLimit, p.HasEncapLimit = l, true
+			}
+		}
+		next, off = ext.NextHeader(), off+n
+	}
+}
+
+// ParseGRE validates the GRE header at pkt[off:] and the packet it carries,
+// up to the end of pkt, and fills p's GRE fields, Type, Kind, Start and
+// End, setting p.Proto to GRE. It keeps p's outer addresses and TOS, which
+// the caller sets first: Parse from the outer IP header, a UDP underlay
+// from the datagram's addresses (GRE-in-UDP, RFC 8086). The tunnel's
+// Receiver.Accept still applies.
+func ParseGRE(pkt []byte, off int, p *Packet) Reason {
+	p.Proto = header.ProtoGRE
+	r := parseGRE(pkt, off, p)
+	if r != OK {
+		return r
+	}
+	off += header.GRELen(p.GREFlags)
+	if p.Type == header.EtherTypeKeepalive {
+		p.Kind, p.Start, p.End = Keepalive, off, len(pkt)
+		return OK
+	}
+	if r := p.inner(pkt, off); r != OK {
+		return r
+	}
+	if isReflection(pkt[p.Start:p.End], p) {
 		p.Kind = Reflect
 	}
 	return OK
 }
 
+// inner checks the inner packet at pkt[off:] and sets Start and End.
+func (p *Packet) inner(pkt []byte, off int) Reason {
+	end, r := checkInner(pkt[off:], p.Type)
+	if r != OK {
+		return r
+	}
+	p.Start, p.End = off, off+end
+	return OK
+}
+
 func parseGRE(pkt []byte, off int, p *Packet) Reason {
-	if len(pkt)-off < header.GREMinLen {
+	if off < 0 || len(pkt)-off < header.GREMinLen {
 		return GRETruncated
 	}
 	g := header.GRE(pkt[off:])
@@ -157,6 +287,7 @@ func parseGRE(pkt []byte, off int, p *Packet) Reason {
 	case header.EtherTypeIPv4, header.EtherTypeIPv6, header.EtherTypeKeepalive:
 		return OK
 	}
+	// Ethernet (0x6558) is classified in p.Type but not carried yet.
 	return GREProtocol
 }
 
@@ -207,7 +338,7 @@ func isReflection(inner []byte, p *Packet) bool {
 		return false
 	}
 	in := header.IPv4(inner)
-	if in.Protocol() != header.ProtoGRE || in.Src() != p.Dst || in.Dst() != p.Src {
+	if in.Protocol() != header.ProtoGRE || in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
 		return false
 	}
 	g := header.GRE(inner[in.HeaderLen():])

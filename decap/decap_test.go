@@ -31,7 +31,7 @@ func TestParseGolden(t *testing.T) {
 				0x00, 0x00, 0x00, 0x10, // sequence number 16
 			}, in4),
 			want: decap.Packet{
-				Proto: 47, Src: remoteIP, Dst: localIP, TOS: 0x02,
+				Proto: 47, Src: remoteAddr, Dst: localAddr, TOS: 0x02,
 				GREFlags: 0xb000, Key: 42, Seq: 16, Type: 0x0800,
 				Kind: decap.Data, Start: 36, End: 64,
 			},
@@ -46,7 +46,7 @@ func TestParseGolden(t *testing.T) {
 				0xc0, 0x00, 0x02, 0x01, // 192.0.2.1
 			}, in4),
 			want: decap.Packet{
-				Proto: 4, Src: remoteIP, Dst: localIP, Type: 0x0800,
+				Proto: 4, Src: remoteAddr, Dst: localAddr, Type: 0x0800,
 				Kind: decap.Data, Start: 20, End: 48,
 			},
 		},
@@ -59,7 +59,7 @@ func TestParseGolden(t *testing.T) {
 			if r := decap.Parse(c.pkt, &p); r != decap.OK {
 				t.Fatalf("Parse: %v", r)
 			}
-			if diff := cmp.Diff(c.want, p); diff != "" {
+			if diff := cmp.Diff(c.want, p, addrCmp); diff != "" {
 				t.Errorf("Packet (-want +got):\n%s", diff)
 			}
 			if !bytes.Equal(c.pkt[p.Start:p.End], in4) {
@@ -388,13 +388,13 @@ func TestParseDropKeepsDemuxFields(t *testing.T) {
 			if r := decap.Parse(c.pkt, &p); r != c.want {
 				t.Fatalf("Parse = %v, want %v", r, c.want)
 			}
-			if p.Proto != 47 || p.Src != remoteIP || p.Dst != localIP || !p.HasKey() || p.Key != 42 {
+			if p.Proto != 47 || p.Src != remoteAddr || p.Dst != localAddr || !p.HasKey() || p.Key != 42 {
 				t.Errorf("demux fields lost on drop: %+v", p)
 			}
 		})
 	}
 	var p decap.Packet
-	if r := decap.Parse(build(17, in4), &p); r != decap.OuterProtocol || p.Src != remoteIP || p.Dst != localIP || p.Proto != 17 {
+	if r := decap.Parse(build(17, in4), &p); r != decap.OuterProtocol || p.Src != remoteAddr || p.Dst != localAddr || p.Proto != 17 {
 		t.Errorf("outer protocol drop: %v %+v", r, p)
 	}
 }

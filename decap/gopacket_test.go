@@ -60,7 +60,7 @@ func TestParseGopacketPackets(t *testing.T) {
 						}
 						hl := 20
 						want := decap.Packet{
-							Proto: uint8(mode), Src: remoteIP, Dst: localIP, TOS: ip.TOS,
+							Proto: uint8(mode), Src: remoteAddr, Dst: localAddr, TOS: ip.TOS,
 							Type: 0x0800, Kind: decap.Data,
 						}
 						if mode == layers.IPProtocolGRE {
@@ -82,7 +82,7 @@ func TestParseGopacketPackets(t *testing.T) {
 							}
 						}
 						want.Start, want.End = hl, hl+len(inner)
-						if diff := cmp.Diff(want, p); diff != "" {
+						if diff := cmp.Diff(want, p, addrCmp); diff != "" {
 							t.Fatalf("Packet (-want +got):\n%s", diff)
 						}
 						if !bytes.Equal(pkt[p.Start:p.End], inner) {

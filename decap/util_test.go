@@ -2,16 +2,24 @@ package decap_test
 
 import (
 	"encoding/binary"
+	"net/netip"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gretun/gretun/internal/refsum"
 	"github.com/gretun/gretun/internal/testpkt"
 )
+
+// addrCmp lets cmp.Diff compare the netip.Addr fields of a decap.Packet.
+var addrCmp = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 
 // Tunnel endpoints as the receiver sees them: packets come from the remote
 // end (192.0.2.2) to this host (192.0.2.1).
 var (
 	remoteIP = [4]byte{192, 0, 2, 2}
 	localIP  = [4]byte{192, 0, 2, 1}
+	// remoteAddr and localAddr are the same addresses as decap.Packet holds them.
+	remoteAddr = netip.AddrFrom4(remoteIP)
+	localAddr  = netip.AddrFrom4(localIP)
 )
 
 // in4 and in6 are the inner packets encap's tests use too.

@@ -75,7 +75,7 @@ func FuzzRoundTrip(f *testing.F) {
 			if !bytes.Equal(out[p.Start:p.End], inner) {
 				t.Fatalf("inner packet changed on the round trip")
 			}
-			if p.Src != cfg.Local.As4() || p.Dst != cfg.Remote.As4() || p.Proto != uint8(cfg.Mode) {
+			if p.Src != cfg.Local || p.Dst != cfg.Remote || p.Proto != uint8(cfg.Mode) {
 				t.Fatalf("outer addresses or protocol: %+v", p)
 			}
 			if p.HasKey() != cfg.HasKey || cfg.HasKey && p.Key != cfg.Key {

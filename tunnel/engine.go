@@ -26,13 +26,13 @@ import (
 // demuxKey identifies the tunnel an outer packet belongs to.
 type demuxKey struct {
 	proto    uint8
-	src, dst [4]byte // outer source = tunnel remote, destination = tunnel local
+	src, dst netip.Addr // outer source = tunnel remote, destination = tunnel local
 	key      uint32
 	hasKey   bool
 }
 
 func keyOf(c *config.Tunnel) demuxKey {
-	k := demuxKey{proto: c.Proto(), src: c.Remote.As4(), dst: c.Local.As4()}
+	k := demuxKey{proto: c.Proto(), src: c.Remote, dst: c.Local}
 	if c.HasIKey {
 		k.key, k.hasKey = c.IKey, true
 	}

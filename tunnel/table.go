@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"sync/atomic"
 )
 
@@ -25,13 +26,25 @@ const (
 // field): tunnels that differ only in their key, or only in their remote,
 // land in different shards.
 func shardOf(k demuxKey) int {
-	h := uint64(binary.BigEndian.Uint32(k.src[:]))<<32 | uint64(binary.BigEndian.Uint32(k.dst[:]))
+	h := uint64(addrBits(k.src))<<32 | uint64(addrBits(k.dst))
 	h ^= uint64(k.key)*0xff51afd7ed558ccd ^ uint64(k.proto)<<8
 	if k.hasKey {
 		h ^= 1
 	}
 	h *= 0x9e3779b97f4a7c15
 	return int(h >> (64 - tableShardBits))
+}
+
+// addrBits folds an address into 32 bits for shardOf: an IPv4 address is
+// its own four bytes, an IPv6 address the XOR of its four words.
+func addrBits(a netip.Addr) uint32 {
+	if a.Is4() {
+		b := a.As4()
+		return binary.BigEndian.Uint32(b[:])
+	}
+	b := a.As16()
+	return binary.BigEndian.Uint32(b[0:]) ^ binary.BigEndian.Uint32(b[4:]) ^
+		binary.BigEndian.Uint32(b[8:]) ^ binary.BigEndian.Uint32(b[12:])
 }
 
 // get returns the tunnel with key k, or nil.

@@ -1,6 +1,9 @@
 package tunnel
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+)
 
 // TestTableMovesKeys: a key given up by one tunnel and taken by another
 // stays with the one that took it, whatever the order (a reload that swaps
@@ -8,7 +11,7 @@ import "testing"
 func TestTableMovesKeys(t *testing.T) {
 	var tb table
 	a, b := &Tunnel{name: "a"}, &Tunnel{name: "b"}
-	k1 := demuxKey{proto: 47, src: [4]byte{192, 0, 2, 2}, dst: [4]byte{192, 0, 2, 1}, key: 1, hasKey: true}
+	k1 := demuxKey{proto: 47, src: netip.AddrFrom4([4]byte{192, 0, 2, 2}), dst: netip.AddrFrom4([4]byte{192, 0, 2, 1}), key: 1, hasKey: true}
 	k2 := k1
 	k2.key = 2
 	tb.set(k1, a)
@@ -48,12 +51,12 @@ func TestTableSpreads(t *testing.T) {
 			n = len(remotes) * 256
 		}
 		for i := range n {
-			k := demuxKey{proto: 47, src: [4]byte{192, 0, 2, 2}, dst: [4]byte{192, 0, 2, 1}}
+			k := demuxKey{proto: 47, src: netip.AddrFrom4([4]byte{192, 0, 2, 2}), dst: netip.AddrFrom4([4]byte{192, 0, 2, 1})}
 			if vary == "key" {
 				k.key, k.hasKey = uint32(i+1), true
 			} else {
 				net := remotes[i/256]
-				k.src = [4]byte{net[0], net[1], net[2], byte(i)}
+				k.src = netip.AddrFrom4([4]byte{net[0], net[1], net[2], byte(i)})
 			}
 			tb.set(k, &Tunnel{})
 		}
@@ -73,7 +76,7 @@ func TestTableSpreads(t *testing.T) {
 // TestTableGetAllocs: the receive path looks tunnels up without allocating.
 func TestTableGetAllocs(t *testing.T) {
 	var tb table
-	k := demuxKey{proto: 47, src: [4]byte{192, 0, 2, 2}, dst: [4]byte{192, 0, 2, 1}}
+	k := demuxKey{proto: 47, src: netip.AddrFrom4([4]byte{192, 0, 2, 2}), dst: netip.AddrFrom4([4]byte{192, 0, 2, 1})}
 	tb.set(k, &Tunnel{})
 	if n := testing.AllocsPerRun(100, func() {
 		if tb.get(k) == nil {
@@ -81,5 +84,26 @@ func TestTableGetAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("get allocates %v times", n)
+	}
+}
+
+// TestTableSpreadsIPv6: IPv6 remotes that differ in one byte, at either
+// end of the address, spread over the shards too.
+func TestTableSpreadsIPv6(t *testing.T) {
+	var tb table
+	n := 2 * 256
+	for i := range n {
+		b := netip.MustParseAddr("2001:db8::2").As16()
+		b[15-i/256*10] = byte(i)
+		tb.set(demuxKey{proto: 47, src: netip.AddrFrom16(b), dst: netip.MustParseAddr("2001:db8::1")}, &Tunnel{})
+	}
+	most := 0
+	for i := range tb.shards {
+		if m := tb.shards[i].Load(); m != nil {
+			most = max(most, len(*m))
+		}
+	}
+	if mean := max(n/tableShards, 1); most > 4*mean {
+		t.Errorf("a shard holds %d keys, the mean is %d", most, mean)
 	}
 }
