@@ -425,19 +425,8 @@ func ParseKey(s string) (uint32, error) {
 
 func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
 
-// Overhead is the number of bytes the outer headers add.
-func (t *Tunnel) Overhead() int {
-	n := 20
-	if t.Mode == ModeGRE {
-		n += 4
-		for _, on := range []bool{t.OCsum, t.HasOKey, t.OSeq} {
-			if on {
-				n += 4
-			}
-		}
-	}
-	return n
-}
+// Overhead is the number of bytes the outer headers add, as encap counts them.
+func (t *Tunnel) Overhead() int { return t.Encap().Overhead() }
 
 // Encap returns the sending side's configuration.
 func (t *Tunnel) Encap() encap.Config {

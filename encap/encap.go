@@ -1,13 +1,16 @@
-// Package encap prepends outer IPv4 and GRE headers to inner IP packets in
-// place: the inner packet sits in a buffer after at least Headroom free
-// bytes, and Encap writes the outer headers into that headroom. It never
-// copies the payload and never allocates.
+// Package encap prepends outer headers to inner packets in place: the
+// inner packet sits in a buffer after enough free bytes, and Encap writes
+// the outer headers into that headroom. It never copies the payload and
+// never allocates.
 //
-// It implements the sending side of IP in IP (RFC 2003) and GRE (RFC 2784,
-// with the key and sequence number extensions of RFC 2890), ECN copying in
-// RFC 6040 normal mode, and outer fragmentation (RFC 791) for packets whose
-// inner header allows it. It does not route, choose MTUs or send anything:
-// the engine does.
+// The outer headers are an IPv4 (RFC 791) or IPv6 (RFC 8200) header, an
+// optional UDP header (GRE-in-UDP, RFC 8086) and, for GRE, a GRE header
+// (RFC 2784, with the key and sequence number of RFC 2890) whose protocol
+// type follows the inner IP version or is fixed by the tunnel (0x6558 for
+// Ethernet frames). It implements the sending side of IP in IP (RFC 2003,
+// RFC 2473), ECN copying in RFC 6040 normal mode, and outer IPv4
+// fragmentation (RFC 791) for packets whose inner header allows it. It does
+// not route, choose MTUs or send anything: the engine does.
 package encap
 
 import (
@@ -19,10 +22,21 @@ import (
 	"github.com/gretun/gretun/header"
 )
 
-// Headroom is the largest outer header Encap prepends: IPv4 without options
-// plus GRE with checksum, key and sequence number. Read inner packets at an
-// offset of at least Headroom so any tunnel can encapsulate them in place.
+// Headroom is the largest outer header Encap prepends over IPv4 without
+// UDP, today's tunnels: IPv4 without options plus GRE with checksum, key
+// and sequence number. Read inner packets at an offset of at least
+// Headroom so any such tunnel can encapsulate them in place.
 const Headroom = header.IPv4MinLen + header.GREMaxLen
+
+// HeadroomMax is the largest outer header of any configuration: IPv6, UDP
+// and GRE with every option. An engine that runs IPv6 or UDP tunnels reads
+// inner packets at an offset of at least HeadroomMax.
+const HeadroomMax = header.IPv6HeaderLen + header.UDPLen + header.GREMaxLen
+
+// defaultTTL is the outer TTL of a tunnel that inherits it (ttl 0) when
+// the payload has none to inherit (an Ethernet frame), as Linux's default
+// hop limit.
+const defaultTTL = 64
 
 // Mode is the encapsulation: IP in IP or GRE.
 type Mode uint8
@@ -58,7 +72,7 @@ const (
 // Config is what a tunnel's sending side needs; New turns it into a template.
 type Config struct {
 	Mode          Mode
-	Local, Remote netip.Addr // IPv4 tunnel endpoints
+	Local, Remote netip.Addr // tunnel endpoints: both IPv4 or both IPv6
 	TTL           uint8      // 1..255; 0 inherits the inner TTL / hop limit
 	TOS           uint8      // outer TOS (DSCP); ignored when TOSInherit
 	TOSInherit    bool       // copy the inner TOS / traffic class
@@ -67,6 +81,37 @@ type Config struct {
 	HasKey        bool
 	Checksum      bool // ocsum
 	Sequence      bool // oseq
+
+	// EtherType is the GRE protocol type of every packet. 0, the default,
+	// takes it from the inner IP version (IPv4 or IPv6). EtherTypeIPv4 or
+	// EtherTypeIPv6 admit only that version. Any other value, such as
+	// header.EtherTypeTEB for Ethernet frames, carries the payload as
+	// opaque bytes: nothing is inherited from it (TTL 0 sends 64).
+	EtherType uint16
+	// UDP puts a UDP header from SrcPort to DstPort between the outer IP
+	// header and GRE (GRE-in-UDP, RFC 8086); UDPChecksum computes its
+	// checksum, which is otherwise sent as 0.
+	UDP              bool
+	SrcPort, DstPort uint16
+	UDPChecksum      bool
+}
+
+// Overhead is the number of bytes the outer headers of c take: the IP
+// header (20 or 40), UDP's 8 when UDP, and for GRE 4 plus 4 for each of
+// checksum, key and sequence number. It is the one place that counts
+// them; New does not need to accept c.
+func (c Config) Overhead() int {
+	n := header.IPv4MinLen
+	if c.Remote.Is6() && !c.Remote.Is4In6() {
+		n = header.IPv6HeaderLen
+	}
+	if c.UDP {
+		n += header.UDPLen
+	}
+	if c.Mode == ModeGRE {
+		n += header.GRELen(header.GREFlagsFor(c.Checksum, c.HasKey, c.Sequence))
+	}
+	return n
 }
 
 // Errors returned by Encap; each means "drop this packet and count it".
@@ -74,7 +119,7 @@ var (
 	ErrHeadroom     = errors.New("encap: not enough headroom before the inner packet")
 	ErrNotIP        = errors.New("encap: inner packet is neither IPv4 nor IPv6")
 	ErrIPv6OverIPIP = errors.New("encap: IPIP carries IPv4 only")
-	ErrTooBig       = errors.New("encap: outer packet would exceed 65535 bytes")
+	ErrTooBig       = errors.New("encap: outer packet would exceed 65535 bytes (IPv4) or a 65535-byte payload (IPv6)")
 )
 
 // Encapsulator holds one tunnel's precomputed outer headers. It is not safe
@@ -85,10 +130,16 @@ var (
 // sum of the IPv4 header words that never change (version/IHL, protocol,
 // addresses): per packet Encap adds the few words that do (TOS, length, ID,
 // flags, TTL) to that sum, an incremental update in the sense of RFC 1624,
-// instead of summing the whole header again.
+// instead of summing the whole header again. An IPv6 header has no
+// checksum: its addresses are copied as they are.
 type Encapsulator struct {
 	cfg    Config
 	hdrLen int // bytes Encap prepends
+	ipLen  int // bytes of the outer IP header: where UDP or GRE starts
+	// maxTotal is the largest outer packet: the IPv4 total length and
+	// the IPv6 payload length are both 16 bits.
+	maxTotal int
+	greOff   int // where GRE starts
 
 	tos     uint8  // fixed outer TOS with the ECN bits clear
 	ttl     uint8  // fixed outer TTL, 0 to inherit
@@ -106,6 +157,14 @@ type Encapsulator struct {
 	greKey  bool
 	greSeq  bool
 	isGRE   bool
+	v6      bool     // outer IPv6
+	addrs6  [32]byte // IPv6 source and destination, as stored at offset 8
+	udp     bool
+	udpCsum bool
+	ports   uint32 // UDP source and destination port, as stored
+	addrSum uint64 // sum of the outer addresses, for the UDP pseudo-header
+	ipOnly  bool   // the payload must be IP: EtherType 0, IPv4 or IPv6
+	etype   uint16 // Config.EtherType
 	id      uint16 // never 0: see nextID
 	seq     uint32
 }
@@ -127,8 +186,10 @@ func New(c Config) (*Encapsulator, error) {
 	if c.Mode != ModeGRE && c.Mode != ModeIPIP {
 		return nil, fmt.Errorf("encap: unknown mode %d", c.Mode)
 	}
-	if !c.Local.Is4() || !c.Remote.Is4() {
-		return nil, errors.New("encap: local and remote must be IPv4 addresses")
+	v4 := c.Local.Is4() && c.Remote.Is4()
+	v6 := c.Local.Is6() && c.Remote.Is6() && !c.Local.Is4In6() && !c.Remote.Is4In6()
+	if !v4 && !v6 {
+		return nil, errors.New("encap: local and remote must be both IPv4 or both IPv6 addresses")
 	}
 	if c.Local == c.Remote {
 		return nil, errors.New("encap: remote equals local")
@@ -136,50 +197,73 @@ func New(c Config) (*Encapsulator, error) {
 	if c.Mode == ModeIPIP && (c.HasKey || c.Checksum || c.Sequence) {
 		return nil, errors.New("encap: key, csum and seq need mode gre")
 	}
+	if c.Mode == ModeIPIP && (c.UDP || c.EtherType != 0) {
+		return nil, errors.New("encap: udp and an ethertype need mode gre")
+	}
+	if c.UDP && c.DstPort == 0 {
+		return nil, errors.New("encap: udp needs a destination port")
+	}
 	if c.DF > DFClear {
 		return nil, fmt.Errorf("encap: unknown DF policy %d", c.DF)
 	}
 	if c.TOSInherit {
 		c.TOS = 0
 	}
-	l, r := c.Local.As4(), c.Remote.As4()
 	e := &Encapsulator{
-		cfg:    c,
-		hdrLen: header.IPv4MinLen,
-		tos:    c.TOS &^ header.ECNMask,
-		ttl:    c.TTL,
-		addrs:  uint64(binary.BigEndian.Uint32(l[:]))<<32 | uint64(binary.BigEndian.Uint32(r[:])),
-		proto:  uint8(c.Mode),
-		tosInh: c.TOSInherit,
-		dfInh:  c.DF == DFInherit,
-		isGRE:  c.Mode == ModeGRE,
+		cfg:      c,
+		hdrLen:   c.Overhead(),
+		ipLen:    header.IPv4MinLen,
+		maxTotal: header.IPv4MaxPacket,
+		tos:      c.TOS &^ header.ECNMask,
+		ttl:      c.TTL,
+		proto:    uint8(c.Mode),
+		tosInh:   c.TOSInherit,
+		dfInh:    c.DF == DFInherit,
+		isGRE:    c.Mode == ModeGRE,
+		v6:       v6,
+		udp:      c.UDP,
+		udpCsum:  c.UDP && c.UDPChecksum,
+		ports:    uint32(c.SrcPort)<<16 | uint32(c.DstPort),
+		ipOnly:   c.EtherType == 0 || c.EtherType == header.EtherTypeIPv4 || c.EtherType == header.EtherTypeIPv6,
+		etype:    c.EtherType,
+	}
+	if c.UDP {
+		e.proto = header.ProtoUDP
 	}
 	if c.DF == DFSet {
 		e.frag = header.IPv4FlagDF
 	}
-	e.baseSum = 0x4500 + uint32(e.proto) +
-		uint32(binary.BigEndian.Uint16(l[0:])) + uint32(binary.BigEndian.Uint16(l[2:])) +
-		uint32(binary.BigEndian.Uint16(r[0:])) + uint32(binary.BigEndian.Uint16(r[2:]))
+	if v6 {
+		e.ipLen = header.IPv6HeaderLen
+		e.maxTotal = header.IPv6HeaderLen + header.IPv6MaxPayload
+		l, r := c.Local.As16(), c.Remote.As16()
+		copy(e.addrs6[:16], l[:])
+		copy(e.addrs6[16:], r[:])
+		e.addrSum = header.Sum(e.addrs6[:], 0)
+	} else {
+		l, r := c.Local.As4(), c.Remote.As4()
+		e.addrs = uint64(binary.BigEndian.Uint32(l[:]))<<32 | uint64(binary.BigEndian.Uint32(r[:]))
+		e.baseSum = 0x4500 + uint32(e.proto) +
+			uint32(binary.BigEndian.Uint16(l[0:])) + uint32(binary.BigEndian.Uint16(l[2:])) +
+			uint32(binary.BigEndian.Uint16(r[0:])) + uint32(binary.BigEndian.Uint16(r[2:]))
+		e.addrSum = uint64(e.baseSum - 0x4500 - uint32(e.proto))
+	}
+	e.greOff = e.ipLen
+	if c.UDP {
+		e.greOff += header.UDPLen
+	}
 	if e.isGRE {
-		var flags uint16
-		off := header.IPv4MinLen + header.GREMinLen
+		flags := header.GREFlagsFor(c.Checksum, c.HasKey, c.Sequence)
+		e.greCsum, e.greKey, e.greSeq, e.key = c.Checksum, c.HasKey, c.Sequence, c.Key
+		e.keyOff = e.greOff + header.GREMinLen
 		if c.Checksum {
-			flags |= header.GREFlagCsum
-			e.greCsum = true
-			off += 4
+			e.keyOff += 4
 		}
+		e.seqOff = e.keyOff
 		if c.HasKey {
-			flags |= header.GREFlagKey
-			e.greKey, e.key, e.keyOff = true, c.Key, off
-			off += 4
-		}
-		if c.Sequence {
-			flags |= header.GREFlagSeq
-			e.greSeq, e.seqOff = true, off
-			off += 4
+			e.seqOff += 4
 		}
 		e.greWord = uint32(flags) << 16
-		e.hdrLen = off
 	}
 	return e, nil
 }
@@ -200,8 +284,9 @@ func (e *Encapsulator) Continue(old *Encapsulator) {
 // Config returns the configuration the template was built from.
 func (e *Encapsulator) Config() Config { return e.cfg }
 
-// Overhead is the number of bytes Encap prepends: 20 for IPIP, 24 for plain
-// GRE and 4 more for each of checksum, key and sequence number.
+// Overhead is the number of bytes Encap prepends (Config.Overhead): 20 for
+// IPIP, 24 for plain GRE and 4 more for each of checksum, key and sequence
+// number; 20 more over IPv6 and 8 more with UDP.
 func (e *Encapsulator) Overhead() int { return e.hdrLen }
 
 // Encap prepends the outer headers to the inner packet buf[off:] and returns
@@ -220,30 +305,38 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	var innerTTL, innerTOS uint8
 	var innerFrag uint16
 	var etherType uint32
-	switch inner[0] >> 4 {
-	case 4:
-		if len(inner) < header.IPv4MinLen {
+	if !e.ipOnly {
+		// Opaque payload (an Ethernet frame): nothing to inherit.
+		innerTTL, etherType = defaultTTL, uint32(e.etype)
+	} else {
+		switch inner[0] >> 4 {
+		case 4:
+			if len(inner) < header.IPv4MinLen {
+				return nil, ErrNotIP
+			}
+			in := inner[:header.IPv4MinLen:header.IPv4MinLen]
+			innerTOS, innerTTL = in[header.IPv4TOS], in[header.IPv4TTL]
+			innerFrag = uint16(in[header.IPv4FlagsFrag]) << 8
+			etherType = header.EtherTypeIPv4
+		case 6:
+			if !e.isGRE {
+				return nil, ErrIPv6OverIPIP
+			}
+			if len(inner) < header.IPv6HeaderLen {
+				return nil, ErrNotIP
+			}
+			in := inner[:header.IPv6HeaderLen:header.IPv6HeaderLen]
+			innerTOS, innerTTL = in[0]<<4|in[1]>>4, in[header.IPv6HopLimit]
+			etherType = header.EtherTypeIPv6
+		default:
 			return nil, ErrNotIP
 		}
-		in := inner[:header.IPv4MinLen:header.IPv4MinLen]
-		innerTOS, innerTTL = in[header.IPv4TOS], in[header.IPv4TTL]
-		innerFrag = uint16(in[header.IPv4FlagsFrag]) << 8
-		etherType = header.EtherTypeIPv4
-	case 6:
-		if !e.isGRE {
-			return nil, ErrIPv6OverIPIP
-		}
-		if len(inner) < header.IPv6HeaderLen {
+		if e.etype != 0 && uint32(e.etype) != etherType {
 			return nil, ErrNotIP
 		}
-		in := inner[:header.IPv6HeaderLen:header.IPv6HeaderLen]
-		innerTOS, innerTTL = in[0]<<4|in[1]>>4, in[header.IPv6HopLimit]
-		etherType = header.EtherTypeIPv6
-	default:
-		return nil, ErrNotIP
 	}
 	total := len(buf) - start
-	if total > header.IPv4MaxPacket {
+	if total > e.maxTotal {
 		return nil, ErrTooBig
 	}
 
@@ -257,26 +350,34 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	}
 	// RFC 6040 normal mode: the outer ECN field is a copy of the inner one.
 	tos |= innerTOS & header.ECNMask
-	frag := e.frag
-	if e.dfInh {
-		frag = innerFrag & header.IPv4FlagDF
-	}
-	id := e.nextID()
-	sum := e.baseSum + uint32(tos) + uint32(total) + uint32(id) + uint32(frag) + uint32(ttl)<<8
-	sum = sum&0xffff + sum>>16
-	sum = sum&0xffff + sum>>16
-	csum := ^uint16(sum)
 
 	out := buf[start:]
-	ip := (*[header.IPv4MinLen]byte)(out)
-	binary.BigEndian.PutUint32(ip[0:], 0x45<<24|uint32(tos)<<16|uint32(total))
-	binary.BigEndian.PutUint32(ip[4:], uint32(id)<<16|uint32(frag))
-	binary.BigEndian.PutUint32(ip[8:], uint32(ttl)<<24|uint32(e.proto)<<16|uint32(csum))
-	binary.BigEndian.PutUint64(ip[12:], e.addrs)
+	if e.v6 {
+		ip := (*[header.IPv6HeaderLen]byte)(out)
+		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20)
+		binary.BigEndian.PutUint32(ip[4:], uint32(total-header.IPv6HeaderLen)<<16|uint32(e.proto)<<8|uint32(ttl))
+		*(*[32]byte)(ip[header.IPv6Src:]) = e.addrs6
+	} else {
+		frag := e.frag
+		if e.dfInh {
+			frag = innerFrag & header.IPv4FlagDF
+		}
+		id := e.nextID()
+		sum := e.baseSum + uint32(tos) + uint32(total) + uint32(id) + uint32(frag) + uint32(ttl)<<8
+		sum = sum&0xffff + sum>>16
+		sum = sum&0xffff + sum>>16
+		csum := ^uint16(sum)
+
+		ip := (*[header.IPv4MinLen]byte)(out)
+		binary.BigEndian.PutUint32(ip[0:], 0x45<<24|uint32(tos)<<16|uint32(total))
+		binary.BigEndian.PutUint32(ip[4:], uint32(id)<<16|uint32(frag))
+		binary.BigEndian.PutUint32(ip[8:], uint32(ttl)<<24|uint32(e.proto)<<16|uint32(csum))
+		binary.BigEndian.PutUint64(ip[12:], e.addrs)
+	}
 	if !e.isGRE {
 		return out, nil
 	}
-	binary.BigEndian.PutUint32(out[header.IPv4MinLen:], e.greWord|etherType)
+	binary.BigEndian.PutUint32(out[e.greOff:], e.greWord|etherType)
 	if e.greKey {
 		binary.BigEndian.PutUint32(out[e.keyOff:], e.key)
 	}
@@ -287,9 +388,22 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	if e.greCsum {
 		// RFC 2784: the checksum covers the GRE header and payload, with
 		// the checksum field (and Reserved1) zero while it is summed.
-		g := out[header.IPv4MinLen:]
-		binary.BigEndian.PutUint32(g[4:], 0)
-		binary.BigEndian.PutUint16(g[4:], header.Checksum(g))
+		g := out[e.greOff:]
+		binary.BigEndian.PutUint32(g[header.GRECsum:], 0)
+		binary.BigEndian.PutUint16(g[header.GRECsum:], header.Checksum(g))
+	}
+	if e.udp {
+		e.putUDP(out[e.ipLen:])
 	}
 	return out, nil
+}
+
+// putUDP writes the UDP header in front of the GRE packet in u, after GRE
+// is complete: its checksum covers GRE and the payload.
+func (e *Encapsulator) putUDP(u header.UDP) {
+	binary.BigEndian.PutUint32(u[header.UDPSrcPort:], e.ports)
+	binary.BigEndian.PutUint32(u[header.UDPLength:], uint32(len(u))<<16)
+	if e.udpCsum {
+		u.SetChecksum(u.ComputeChecksum(e.addrSum + header.ProtoUDP + uint64(len(u))))
+	}
 }
