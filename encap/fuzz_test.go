@@ -15,14 +15,27 @@ import (
 // configuration, parses the result with decap, and checks that the inner
 // bytes, the key, the flags, the sequence number and the ECN bits come back
 // as they went in. The inner bytes are fuzzed too, then made into a
-// well-formed IPv4 or IPv6 packet (version, length, non-zero TTL).
+// well-formed IPv4 or IPv6 packet (version, length, non-zero TTL). The
+// higher bits of mode choose an outer IPv6 header (2), a UDP header (4,
+// with its checksum: 8) and the Ethernet protocol type (16), which decap
+// classifies and drops.
 func FuzzRoundTrip(f *testing.F) {
 	f.Add(uint8(0), uint8(0), uint32(0), uint8(255), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))
 	f.Add(uint8(1), uint8(7), uint32(42), uint8(0), uint8(0xb8), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4CE...))
 	f.Add(uint8(1), uint8(5), uint32(0xffffffff), uint8(64), uint8(0x2b), uint8(9), uint8(3), uint8(3), append([]byte(nil), in6...))
 	f.Add(uint8(0), uint8(0), uint32(0), uint8(1), uint8(0), uint8(1), uint8(2), uint8(2), append([]byte(nil), in6...))
+	f.Add(uint8(3), uint8(7), uint32(42), uint8(0), uint8(0x2b), uint8(1), uint8(2), uint8(2), append([]byte(nil), in6...))    // IPv6 outer
+	f.Add(uint8(2), uint8(0), uint32(0), uint8(9), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4CE...))      // IPv4 in IPv6
+	f.Add(uint8(5), uint8(1), uint32(9999), uint8(64), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))    // UDP, no checksum
+	f.Add(uint8(15), uint8(5), uint32(1234), uint8(64), uint8(0), uint8(1), uint8(2), uint8(3), append([]byte(nil), in6...))   // IPv6, UDP, checksum
+	f.Add(uint8(13), uint8(0), uint32(0xffff), uint8(64), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...)) // IPv4, UDP, checksum
+	f.Add(uint8(17), uint8(1), uint32(42), uint8(0), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))      // Ethernet type
 	f.Fuzz(func(t *testing.T, mode, opts uint8, key uint32, ttl, tos, a, b, seqs uint8, inner []byte) {
-		if len(inner) == 0 || len(inner) > 65535-encap.Headroom {
+		room := encap.Headroom
+		if mode&^1 != 0 {
+			room = encap.HeadroomMax
+		}
+		if len(inner) == 0 || len(inner) > 65535-room {
 			return
 		}
 		cfg := encap.Config{
@@ -34,12 +47,22 @@ func FuzzRoundTrip(f *testing.F) {
 		if a == b {
 			cfg.Remote = netip.AddrFrom4([4]byte{192, 0, 2, b + 1})
 		}
+		if mode&2 != 0 {
+			cfg.Local = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: a})
+			cfg.Remote = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: 1, 15: b})
+		}
 		if mode&1 == 0 {
 			cfg.Mode = encap.ModeIPIP
 		} else {
 			cfg.HasKey, cfg.Key = opts&1 != 0, key
 			cfg.Checksum = opts&2 != 0
 			cfg.Sequence = opts&4 != 0
+			if mode&4 != 0 {
+				cfg.UDP, cfg.SrcPort, cfg.DstPort, cfg.UDPChecksum = true, uint16(key), header.UDPPortGRE, mode&8 != 0
+			}
+			if mode&16 != 0 {
+				cfg.EtherType = header.EtherTypeTEB
+			}
 		}
 		e, err := encap.New(cfg)
 		if err != nil {
@@ -47,11 +70,12 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		v6 := inner[0]>>4 == 6
 		inner = wellFormed(inner, v6)
+		teb := cfg.EtherType == header.EtherTypeTEB
 		rx := decap.NewReceiver(decap.Policy{Key: cfg.Key, HasKey: cfg.HasKey,
 			RequireChecksum: cfg.Checksum, RequireSequence: cfg.Sequence})
 		for i := 0; i <= int(seqs%4); i++ {
-			buf := append(make([]byte, encap.Headroom), inner...)
-			out, err := e.Encap(buf, encap.Headroom)
+			buf := append(make([]byte, room), inner...)
+			out, err := e.Encap(buf, room)
 			if v6 && cfg.Mode == encap.ModeIPIP {
 				if !errors.Is(err, encap.ErrIPv6OverIPIP) {
 					t.Fatalf("IPv6 over IPIP: %v", err)
@@ -62,11 +86,19 @@ func FuzzRoundTrip(f *testing.F) {
 				t.Fatalf("Encap: %v", err)
 			}
 			// decap leaves the outer header checksum to the kernel: check it here.
-			if rfc1071(out[:20]) != 0 {
+			if !cfg.Local.Is6() && rfc1071(out[:20]) != 0 {
 				t.Fatalf("outer header checksum does not verify")
 			}
 			var p decap.Packet
-			if r := decap.Parse(out, &p); r != decap.OK {
+			r := parseOuter(t, cfg, out, &p)
+			if teb {
+				// Classified, not carried yet: dropped as gre-protocol.
+				if r != decap.GREProtocol || p.Type != header.EtherTypeTEB || p.Key != cfg.Key&keyMask(cfg) || p.TOS&3 != 0 {
+					t.Fatalf("Ethernet payload: %v %+v", r, p)
+				}
+				continue
+			}
+			if r != decap.OK {
 				t.Fatalf("Parse dropped encap's output: %v", r)
 			}
 			if r := rx.Accept(&p); r != decap.OK {
@@ -114,7 +146,7 @@ func FuzzRoundTrip(f *testing.F) {
 			// Only a keepalive probe is reflected: inner GRE from the far
 			// end's view of us back to it, carrying protocol type 0
 			// (decap's own tests check the rest of the GRE header).
-			probe := !v6 && cfg.Mode == encap.ModeGRE && inner[9] == header.ProtoGRE &&
+			probe := !v6 && cfg.Mode == encap.ModeGRE && inner[9] == header.ProtoGRE && cfg.Local.Is4() &&
 				[4]byte(inner[12:16]) == cfg.Remote.As4() && [4]byte(inner[16:20]) == cfg.Local.As4()
 			if ihl := int(inner[0]&0x0f) * 4; probe && (len(inner) < ihl+4 || inner[ihl+2] != 0 || inner[ihl+3] != 0) {
 				probe = false
@@ -157,4 +189,56 @@ func wellFormed(b []byte, v6 bool) []byte {
 	}
 	fixIPv4Checksum(b)
 	return b
+}
+
+// parseOuter parses encap's output as the underlay of cfg would deliver
+// it: whole over IPv4 (Parse) or IPv6 (Parse6); with UDP, the test plays
+// the socket that checks and strips IP and UDP, then calls ParseGRE.
+func parseOuter(t *testing.T, cfg encap.Config, out []byte, p *decap.Packet) decap.Reason {
+	t.Helper()
+	if !cfg.UDP {
+		if cfg.Local.Is6() {
+			return decap.Parse6(out, p)
+		}
+		return decap.Parse(out, p)
+	}
+	*p = decap.Packet{}
+	var ipLen int
+	var pseudo []byte
+	if cfg.Local.Is6() {
+		ip := header.IPv6(out)
+		if ip.NextHeader() != header.ProtoUDP || ip.PayloadLen() != len(out)-40 {
+			t.Fatalf("outer IPv6: next header %d, payload length %d of %d", ip.NextHeader(), ip.PayloadLen(), len(out))
+		}
+		ipLen, p.Src, p.Dst, p.TOS = 40, ip.SrcAddr(), ip.DstAddr(), ip.TrafficClass()
+		pseudo = append(pseudo, out[8:40]...)
+		pseudo = append(pseudo, byte((len(out)-40)>>24), byte((len(out)-40)>>16), byte((len(out)-40)>>8), byte(len(out)-40), 0, 0, 0, header.ProtoUDP)
+	} else {
+		ip := header.IPv4(out)
+		if ip.Protocol() != header.ProtoUDP || ip.TotalLen() != len(out) {
+			t.Fatalf("outer IPv4: protocol %d, total length %d of %d", ip.Protocol(), ip.TotalLen(), len(out))
+		}
+		ipLen, p.Src, p.Dst, p.TOS = 20, ip.SrcAddr(), ip.DstAddr(), ip.TOS()
+		pseudo = append(pseudo, out[12:20]...)
+		pseudo = append(pseudo, 0, header.ProtoUDP, byte((len(out)-20)>>8), byte(len(out)-20))
+	}
+	u := header.UDP(out[ipLen:])
+	if !u.IsValid() || u.Length() != len(u) || u.SrcPort() != cfg.SrcPort || u.DstPort() != cfg.DstPort {
+		t.Fatalf("UDP header % x for %d bytes", out[ipLen:ipLen+8], len(u))
+	}
+	switch {
+	case !cfg.UDPChecksum && u.Checksum() != 0:
+		t.Fatalf("UDP checksum %#04x, want none", u.Checksum())
+	case cfg.UDPChecksum && (u.Checksum() == 0 || rfc1071(append(pseudo, u...)) != 0):
+		t.Fatalf("UDP checksum %#04x does not verify", u.Checksum())
+	}
+	return decap.ParseGRE(out, ipLen+header.UDPLen, p)
+}
+
+// keyMask is all ones when cfg sends a key, zero otherwise.
+func keyMask(cfg encap.Config) uint32 {
+	if cfg.HasKey {
+		return ^uint32(0)
+	}
+	return 0
 }

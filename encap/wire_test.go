@@ -1,0 +1,341 @@
+package encap_test
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/header"
+)
+
+// Outer IPv6 endpoints for the tests of IPv6 and UDP underlays, which no
+// configuration word reaches yet.
+var (
+	local6  = netip.MustParseAddr("2001:db8::a")
+	remote6 = netip.MustParseAddr("2001:db8::b")
+)
+
+// frame is an Ethernet frame carrying in4, the payload of a gretap tunnel.
+var frame = append([]byte{
+	0x02, 0x00, 0x00, 0x00, 0x00, 0x02, // destination MAC
+	0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // source MAC
+	0x08, 0x00, // EtherType IPv4
+}, in4...)
+
+var wireCases = []struct {
+	name  string
+	cfg   encap.Config
+	inner []byte
+	want  []byte // the outer headers
+}{
+	{
+		name:  "ipv6 gre key",
+		cfg:   encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 255, HasKey: true, Key: 7},
+		inner: in4,
+		want: []byte{
+			0x60, 0x00, 0x00, 0x00, // version 6, traffic class 0, flow label 0
+			0x00, 0x24, 0x2f, 0xff, // payload length 36 (GRE 8 + 28), next header GRE, hop limit 255
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a, // source 2001:db8::a
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b, // destination 2001:db8::b
+			0x20, 0x00, 0x08, 0x00, // GRE: K; protocol IPv4
+			0x00, 0x00, 0x00, 0x07, // key 7
+		},
+	},
+	{
+		name:  "ipv4 in ipv6, ttl and tos inherited",
+		cfg:   encap.Config{Mode: encap.ModeIPIP, Local: local6, Remote: remote6, TOSInherit: true},
+		inner: in4EFCE,
+		want: []byte{
+			0x6b, 0xb0, 0x00, 0x00, // version 6, traffic class 0xbb (EF, CE) from the inner TOS
+			0x00, 0x1c, 0x04, 0x11, // payload length 28, next header IPIP, hop limit 17 from the inner TTL
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+		},
+	},
+	{
+		name:  "ipv4 udp gre, no udp checksum",
+		cfg:   encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TTL: 255, DF: encap.DFSet, UDP: true, SrcPort: 0xc000, DstPort: header.UDPPortGRE},
+		inner: in4,
+		want: []byte{
+			0x45, 0x00, 0x00, 0x3c, // version 4, IHL 5, TOS 0, total length 60
+			0x00, 0x01, 0x40, 0x00, // ID 1, DF
+			0xff, 0x11, 0xf7, 0xab, // TTL 255, protocol UDP, header checksum
+			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02, // 192.0.2.1 -> 192.0.2.2
+			0xc0, 0x00, 0x12, 0x92, // UDP source port 49152, destination port 4754 (GRE-in-UDP)
+			0x00, 0x28, 0x00, 0x00, // length 40, checksum 0 (none)
+			0x00, 0x00, 0x08, 0x00, // GRE: no options; protocol IPv4
+		},
+	},
+	{
+		name: "ipv6 udp gre, udp and gre checksums, sequence",
+		cfg: encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 255, Checksum: true, Sequence: true,
+			UDP: true, SrcPort: 0xc000, DstPort: header.UDPPortGRE, UDPChecksum: true},
+		inner: in6,
+		want: []byte{
+			0x60, 0x10, 0x00, 0x00, // version 6, traffic class 0x01: ECT(1) copied from the inner
+			0x00, 0x44, 0x11, 0xff, // payload length 68, next header UDP, hop limit 255
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+			0xc0, 0x00, 0x12, 0x92, // UDP ports 49152 -> 4754
+			0x00, 0x44, 0xd1, 0x4c, // length 68, checksum over the IPv6 pseudo-header, UDP, GRE and payload
+			0x90, 0x00, 0x86, 0xdd, // GRE: C, S; protocol IPv6
+			0xec, 0x39, 0x00, 0x00, // GRE checksum, reserved1
+			0x00, 0x00, 0x00, 0x00, // sequence number 0
+		},
+	},
+	{
+		name:  "ethernet (gretap): nothing inherited",
+		cfg:   encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TOSInherit: true, DF: encap.DFInherit, EtherType: header.EtherTypeTEB},
+		inner: frame,
+		want: []byte{
+			0x45, 0x00, 0x00, 0x42, // TOS 0, total length 66
+			0x00, 0x01, 0x00, 0x00, // ID 1, no DF: the frame has none to inherit
+			0x40, 0x2f, 0xf6, 0x88, // TTL 64 (the default, ttl inherit), GRE, header checksum
+			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,
+			0x00, 0x00, 0x65, 0x58, // GRE: protocol 0x6558, Transparent Ethernet Bridging
+		},
+	},
+}
+
+// TestGoldenWire checks the outer IPv6, UDP and Ethernet-type layouts byte
+// by byte, and that Overhead (and Config.Overhead) is their length.
+func TestGoldenWire(t *testing.T) {
+	for _, c := range wireCases {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := encap.New(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Overhead() != len(c.want) || c.cfg.Overhead() != len(c.want) {
+				t.Fatalf("Overhead() = %d, Config.Overhead() = %d, want %d", e.Overhead(), c.cfg.Overhead(), len(c.want))
+			}
+			buf := bytes.Repeat([]byte{0xee}, encap.HeadroomMax)
+			buf = append(buf, c.inner...)
+			out, err := e.Encap(buf, encap.HeadroomMax)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.want, out[:len(c.want)]); diff != "" {
+				t.Errorf("outer headers (-want +got):\n%s", diff)
+			}
+			if !bytes.Equal(out[len(c.want):], c.inner) || &out[0] != &buf[encap.HeadroomMax-len(c.want)] {
+				t.Errorf("inner packet not left in place")
+			}
+			if bytes.Count(buf[:encap.HeadroomMax-len(c.want)], []byte{0xee}) != encap.HeadroomMax-len(c.want) {
+				t.Errorf("Encap wrote before its headers")
+			}
+		})
+	}
+}
+
+// TestGopacketWire has gopacket serialise, with its own checksums, the
+// layers each IPv6 or UDP configuration should produce, for packets in a
+// row (sequence numbers and, over IPv4, identifications advance), and asks
+// for the bytes Encap wrote.
+func TestGopacketWire(t *testing.T) {
+	for _, c := range wireCases {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := encap.New(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				buf := append(make([]byte, encap.HeadroomMax), c.inner...)
+				out, err := e.Encap(buf, encap.HeadroomMax)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := gopacketWire(t, c.cfg, out, c.inner, uint16(i+1), uint32(i))
+				if diff := cmp.Diff(want, out); diff != "" {
+					t.Errorf("packet %d: gopacket serialises differently (-gopacket +encap):\n%s", i, diff)
+				}
+			}
+		})
+	}
+}
+
+// gopacketWire builds with gopacket what Encap must have sent for cfg. The
+// TOS / traffic class and TTL are taken from out: the IPv4 golden tests
+// check how they are chosen.
+func gopacketWire(t *testing.T, cfg encap.Config, out, inner []byte, id uint16, seq uint32) []byte {
+	t.Helper()
+	proto := layers.IPProtocol(cfg.Mode)
+	if cfg.UDP {
+		proto = layers.IPProtocolUDP
+	}
+	var ls []gopacket.SerializableLayer
+	var netLayer gopacket.NetworkLayer
+	if cfg.Local.Is6() {
+		ip := &layers.IPv6{Version: 6, TrafficClass: header.IPv6(out).TrafficClass(), NextHeader: proto,
+			HopLimit: header.IPv6(out).HopLimit(), SrcIP: net.IP(cfg.Local.AsSlice()), DstIP: net.IP(cfg.Remote.AsSlice())}
+		ls, netLayer = append(ls, ip), ip
+	} else {
+		ip := &layers.IPv4{Version: 4, IHL: 5, TOS: header.IPv4(out).TOS(), Id: id, TTL: header.IPv4(out).TTL(),
+			Protocol: proto, SrcIP: net.IP(cfg.Local.AsSlice()), DstIP: net.IP(cfg.Remote.AsSlice())}
+		if header.IPv4(out).DF() {
+			ip.Flags = layers.IPv4DontFragment
+		}
+		ls, netLayer = append(ls, ip), ip
+	}
+	if cfg.UDP {
+		u := &layers.UDP{SrcPort: layers.UDPPort(cfg.SrcPort), DstPort: layers.UDPPort(cfg.DstPort)}
+		if err := u.SetNetworkLayerForChecksum(netLayer); err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, u)
+	}
+	if cfg.Mode == encap.ModeGRE {
+		g := &layers.GRE{ChecksumPresent: cfg.Checksum, KeyPresent: cfg.HasKey, SeqPresent: cfg.Sequence, Key: cfg.Key & keyMask(cfg)}
+		switch {
+		case cfg.EtherType != 0:
+			g.Protocol = layers.EthernetType(cfg.EtherType)
+		case inner[0]>>4 == 6:
+			g.Protocol = layers.EthernetTypeIPv6
+		default:
+			g.Protocol = layers.EthernetTypeIPv4
+		}
+		if cfg.Sequence {
+			g.Seq = seq
+		}
+		ls = append(ls, g)
+	}
+	ls = append(ls, gopacket.Payload(inner))
+	sb := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{ComputeChecksums: true, FixLengths: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	b := sb.Bytes()
+	if cfg.UDP && !cfg.UDPChecksum {
+		b[len(b)-len(inner)-cfg.Overhead()+ipLen(cfg)+header.UDPChecksum] = 0 // gopacket always computes one
+		b[len(b)-len(inner)-cfg.Overhead()+ipLen(cfg)+header.UDPChecksum+1] = 0
+	}
+	return b
+}
+
+func ipLen(cfg encap.Config) int {
+	if cfg.Local.Is6() {
+		return header.IPv6HeaderLen
+	}
+	return header.IPv4MinLen
+}
+
+// TestConfigOverhead: Config.Overhead, the count config uses for MTUs,
+// agrees with what Encap prepends for every mode and option over both
+// families, with and without UDP, and never exceeds HeadroomMax (nor
+// Headroom over IPv4 without UDP).
+func TestConfigOverhead(t *testing.T) {
+	for _, base := range allConfigs() {
+		for _, v6 := range []bool{false, true} {
+			for _, udp := range []bool{false, true} {
+				cfg := base
+				if v6 {
+					cfg.Local, cfg.Remote = local6, remote6
+				}
+				if udp {
+					if cfg.Mode != encap.ModeGRE {
+						continue
+					}
+					cfg.UDP, cfg.DstPort = true, header.UDPPortGRE
+				}
+				e, err := encap.New(cfg)
+				if err != nil {
+					t.Fatalf("%+v: %v", cfg, err)
+				}
+				buf := append(make([]byte, encap.HeadroomMax), in4...)
+				out, err := e.Encap(buf, encap.HeadroomMax)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := len(out) - len(in4); cfg.Overhead() != n || e.Overhead() != n || n > encap.HeadroomMax || !v6 && !udp && n > encap.Headroom {
+					t.Errorf("%+v: Config.Overhead %d, Overhead %d, prepended %d", cfg, cfg.Overhead(), e.Overhead(), n)
+				}
+			}
+		}
+	}
+}
+
+func TestNewRejectsWire(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  encap.Config
+	}{
+		{"ipv6 local, ipv4 remote", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote}},
+		{"ipv4 local, ipv6 remote", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote6}},
+		{"ipv4-mapped ipv6", encap.Config{Mode: encap.ModeGRE, Local: netip.AddrFrom16(local.As16()), Remote: netip.AddrFrom16(remote.As16())}},
+		{"ipv6 remote equals local", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: local6}},
+		{"udp without a port", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, UDP: true}},
+		{"udp over ipip", encap.Config{Mode: encap.ModeIPIP, Local: local, Remote: remote, UDP: true, DstPort: 4754}},
+		{"ethertype over ipip", encap.Config{Mode: encap.ModeIPIP, Local: local, Remote: remote, EtherType: header.EtherTypeTEB}},
+	} {
+		if _, err := encap.New(c.cfg); err == nil {
+			t.Errorf("%s: New accepted %+v", c.name, c.cfg)
+		}
+	}
+}
+
+// TestFixedIPEtherType: a tunnel whose EtherType is IPv4 or IPv6 refuses
+// the other version rather than mislabel it, and carries its own.
+func TestFixedIPEtherType(t *testing.T) {
+	for _, c := range []struct {
+		etype      uint16
+		ok, refuse []byte
+	}{
+		{header.EtherTypeIPv4, in4, in6},
+		{header.EtherTypeIPv6, in6, in4},
+	} {
+		e, err := encap.New(encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, EtherType: c.etype})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Encap(append(make([]byte, encap.Headroom), c.refuse...), encap.Headroom); !errors.Is(err, encap.ErrNotIP) {
+			t.Errorf("EtherType %#04x, other version: %v, want ErrNotIP", c.etype, err)
+		}
+		out, err := e.Encap(append(make([]byte, encap.Headroom), c.ok...), encap.Headroom)
+		if err != nil || header.GRE(out[20:]).Protocol() != c.etype {
+			t.Errorf("EtherType %#04x: %v, protocol % x", c.etype, err, out[22:24])
+		}
+	}
+}
+
+// TestTooBigIPv6: the IPv6 payload length is 16 bits, as the IPv4 total
+// length is, but it does not count the 40-byte header.
+func TestTooBigIPv6(t *testing.T) {
+	e, err := encap.New(encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := innerIPv4(65535 - 4) // GRE 4 + inner: a payload of exactly 65535
+	buf := append(make([]byte, encap.HeadroomMax), inner...)
+	if _, err := e.Encap(buf, encap.HeadroomMax); err != nil {
+		t.Errorf("payload of 65535: %v", err)
+	}
+	buf = append(buf, 0)
+	if _, err := e.Encap(buf, encap.HeadroomMax); !errors.Is(err, encap.ErrTooBig) {
+		t.Errorf("payload of 65536: %v, want ErrTooBig", err)
+	}
+}
+
+// TestAllocsWire extends the allocation budget to IPv6, UDP (with its
+// checksum) and a fixed EtherType.
+func TestAllocsWire(t *testing.T) {
+	for _, c := range wireCases {
+		e, err := encap.New(c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := append(make([]byte, encap.HeadroomMax), c.inner...)
+		if n := testing.AllocsPerRun(100, func() {
+			if _, err := e.Encap(buf, encap.HeadroomMax); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%s: %v allocations per packet, want 0", c.name, n)
+		}
+	}
+}
