@@ -1,6 +1,12 @@
 package header
 
-import "testing"
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+
+	"github.com/gretun/gretun/internal/refsum"
+)
 
 func TestIPv4View(t *testing.T) {
 	b := IPv4{
@@ -29,5 +35,24 @@ func TestIPv4View(t *testing.T) {
 		if bad.IsValid() {
 			t.Errorf("IsValid(% x) = true", []byte(bad))
 		}
+	}
+}
+
+func TestIPv4Encode(t *testing.T) {
+	b := make(IPv4, IPv4MinLen)
+	b.Encode(&IPv4Fields{TOS: 0xb9, TotalLen: 60, ID: 0x1234, FlagsFrag: IPv4FlagDF, TTL: 255, Protocol: ProtoUDP,
+		Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2")})
+	want := IPv4{
+		0x45, 0xb9, 0x00, 0x3c, // version 4, IHL 5, TOS 0xb9, total length 60
+		0x12, 0x34, 0x40, 0x00, // ID, DF
+		0xff, 0x11, 0x00, 0x00, // TTL 255, UDP, checksum (checked below)
+		192, 0, 2, 1, 192, 0, 2, 2,
+	}
+	want.SetChecksum(refsum.RFC1071(want))
+	if !bytes.Equal(b, want) || !b.ChecksumValid() {
+		t.Errorf("Encode = % x, want % x", []byte(b), []byte(want))
+	}
+	if b.SrcAddr() != netip.MustParseAddr("192.0.2.1") || b.DstAddr() != netip.MustParseAddr("192.0.2.2") {
+		t.Errorf("SrcAddr %v DstAddr %v", b.SrcAddr(), b.DstAddr())
 	}
 }
