@@ -87,20 +87,29 @@ func Parse(pkt []byte, p *Packet) Reason {
 	if len(pkt) < header.IPv4MinLen {
 		return Truncated
 	}
-	if header.IPv4(pkt).Version() != 4 {
+	ip := header.IPv4(pkt)
+	if ip.Version() != 4 {
 		return OuterVersion
 	}
-	off, end, r := parseIPv4(pkt, p)
-	if r != OK {
-		return r
+	hl := ip.HeaderLen()
+	if hl < header.IPv4MinLen || hl > len(pkt) {
+		return OuterHeaderLen
 	}
-	pkt = pkt[:end] // ignore link-layer padding
+	total := ip.TotalLen()
+	if total < hl || total > len(pkt) {
+		return OuterLength
+	}
+	if ip.IsFragment() {
+		return OuterFragment
+	}
+	pkt = pkt[:total] // ignore link-layer padding
+	p.Proto, p.Src, p.Dst, p.TOS = ip.Protocol(), ip.SrcAddr(), ip.DstAddr(), ip.TOS()
 	switch p.Proto {
 	case header.ProtoGRE:
-		return ParseGRE(pkt, off, p)
+		return ParseGRE(pkt, hl, p)
 	case header.ProtoIPIP:
 		p.Type = header.EtherTypeIPv4
-		return p.inner(pkt, off)
+		return p.inner(pkt, hl)
 	}
 	return OuterProtocol
 }
@@ -132,25 +141,6 @@ func Parse6(pkt []byte, p *Packet) Reason {
 		return OuterProtocol
 	}
 	return p.inner(pkt, off)
-}
-
-// parseIPv4 checks the outer IPv4 header, sets p's outer fields and
-// returns where its payload starts and the packet ends.
-func parseIPv4(pkt []byte, p *Packet) (int, int, Reason) {
-	ip := header.IPv4(pkt)
-	hl := ip.HeaderLen()
-	if hl < header.IPv4MinLen || hl > len(pkt) {
-		return 0, 0, OuterHeaderLen
-	}
-	total := ip.TotalLen()
-	if total < hl || total > len(pkt) {
-		return 0, 0, OuterLength
-	}
-	if ip.IsFragment() {
-		return 0, 0, OuterFragment
-	}
-	p.Proto, p.Src, p.Dst, p.TOS = ip.Protocol(), ip.SrcAddr(), ip.DstAddr(), ip.TOS()
-	return hl, total, OK
 }
 
 // maxIPv6Ext bounds the extension headers parseIPv6 walks: a real tunnel
@@ -218,35 +208,6 @@ func parseIPv6(pkt []byte, p *Packet) (int, int, Reason) {
 // Receiver.Accept still applies.
 func ParseGRE(pkt []byte, off int, p *Packet) Reason {
 	p.Proto = header.ProtoGRE
-	r := parseGRE(pkt, off, p)
-	if r != OK {
-		return r
-	}
-	off += header.GRELen(p.GREFlags)
-	if p.Type == header.EtherTypeKeepalive {
-		p.Kind, p.Start, p.End = Keepalive, off, len(pkt)
-		return OK
-	}
-	if r := p.inner(pkt, off); r != OK {
-		return r
-	}
-	if isReflection(pkt[p.Start:p.End], p) {
-		p.Kind = Reflect
-	}
-	return OK
-}
-
-// inner checks the inner packet at pkt[off:] and sets Start and End.
-func (p *Packet) inner(pkt []byte, off int) Reason {
-	end, r := checkInner(pkt[off:], p.Type)
-	if r != OK {
-		return r
-	}
-	p.Start, p.End = off, off+end
-	return OK
-}
-
-func parseGRE(pkt []byte, off int, p *Packet) Reason {
 	if off < 0 || len(pkt)-off < header.GREMinLen {
 		return GRETruncated
 	}
@@ -264,7 +225,8 @@ func parseGRE(pkt []byte, off int, p *Packet) Reason {
 	if flags&(header.GREFlagRoute|header.GREReserved0Drop) != 0 {
 		return GREReserved
 	}
-	if len(g) < header.GRELen(flags) {
+	n := header.GRELen(flags)
+	if len(g) < n {
 		return GRETruncated
 	}
 	p.GREFlags = flags
@@ -283,46 +245,62 @@ func parseGRE(pkt []byte, off int, p *Packet) Reason {
 			return GREChecksum
 		}
 	}
+	off += n
 	switch p.Type {
-	case header.EtherTypeIPv4, header.EtherTypeIPv6, header.EtherTypeKeepalive:
+	case header.EtherTypeIPv4, header.EtherTypeIPv6:
+	case header.EtherTypeKeepalive:
+		p.Kind, p.Start, p.End = Keepalive, off, len(pkt)
 		return OK
+	default:
+		// Ethernet (0x6558) is classified in p.Type but not carried yet.
+		return GREProtocol
 	}
-	// Ethernet (0x6558) is classified in p.Type but not carried yet.
-	return GREProtocol
+	if r := p.inner(pkt, off); r != OK {
+		return r
+	}
+	if isReflection(pkt[p.Start:p.End], p) {
+		p.Kind = Reflect
+	}
+	return OK
 }
 
-// checkInner validates the inner IP header against the protocol type and
-// returns the inner packet's length (trailing bytes past it are dropped).
-func checkInner(inner []byte, etherType uint16) (int, Reason) {
+// inner validates the inner IP header at pkt[off:] against p.Type and
+// sets Start and End to the inner packet (trailing bytes past it are
+// dropped).
+func (p *Packet) inner(pkt []byte, off int) Reason {
+	inner := pkt[off:]
 	if len(inner) == 0 {
-		return 0, InnerTruncated
+		return InnerTruncated
 	}
-	if header.InnerVersionEtherType(inner[0]) != etherType {
-		return 0, InnerVersion
+	if header.InnerVersionEtherType(inner[0]) != p.Type {
+		return InnerVersion
 	}
-	if etherType == header.EtherTypeIPv4 {
+	var total int
+	if p.Type == header.EtherTypeIPv4 {
 		if len(inner) < header.IPv4MinLen {
-			return 0, InnerTruncated
+			return InnerTruncated
 		}
 		in := header.IPv4(inner)
-		hl, total := in.HeaderLen(), in.TotalLen()
+		hl := in.HeaderLen()
+		total = in.TotalLen()
 		if hl < header.IPv4MinLen || total < hl || total > len(inner) {
-			return 0, InnerLength
+			return InnerLength
 		}
 		if in.TTL() == 0 {
-			return 0, InnerTTLZero
+			return InnerTTLZero
 		}
-		return total, OK
+	} else {
+		if len(inner) < header.IPv6HeaderLen {
+			return InnerTruncated
+		}
+		total = header.IPv6HeaderLen + header.IPv6(inner).PayloadLen()
+		if total > len(inner) || total == header.IPv6HeaderLen && header.IPv6(inner).NextHeader() == 0 {
+			// Jumbograms (payload length 0 with a hop-by-hop header) are not tunnelled.
+			return InnerLength
+		}
 	}
-	if len(inner) < header.IPv6HeaderLen {
-		return 0, InnerTruncated
-	}
-	total := header.IPv6HeaderLen + header.IPv6(inner).PayloadLen()
-	if total > len(inner) || total == header.IPv6HeaderLen && header.IPv6(inner).NextHeader() == 0 {
-		// Jumbograms (payload length 0 with a hop-by-hop header) are not tunnelled.
-		return 0, InnerLength
-	}
-	return total, OK
+	p.Start, p.End = off, off+total
+	return OK
 }
 
 // isReflection reports whether inner is a Cisco keepalive probe from the far
