@@ -15,10 +15,10 @@
 //
 // Parse does not verify the outer IPv4 header checksum: the kernel drops
 // packets whose header checksum is wrong before any raw socket sees them.
-// Of IPv6 extension headers Parse6 skips hop-by-hop options, routing
-// headers with no segments left, destination options and an atomic
-// fragment header; it records a tunnel encapsulation limit (RFC 2473)
-// without acting on it yet.
+// Of IPv6 extension headers Parse6 skips hop-by-hop and destination
+// options (unless an option it does not know says to discard), routing
+// headers with no segments left and an atomic fragment header; it records
+// a tunnel encapsulation limit (RFC 2473) without acting on it yet.
 package decap
 
 import (
@@ -181,6 +181,17 @@ func parseIPv6(pkt []byte, p *Packet) (int, int, Reason) {
 			if i != 0 { // RFC 8200 section 4.1: only right after the fixed header
 				return 0, 0, OuterHeaderLen
 			}
+			if _, _, ok := ext.Options(n); !ok {
+				return 0, 0, OuterHeaderLen
+			}
+		case header.IPv6DestOpts:
+			l, has, ok := ext.Options(n)
+			if !ok {
+				return 0, 0, OuterHeaderLen
+			}
+			if has {
+				p.EncapLimit, p.HasEncapLimit = l, true
+			}
 		case header.IPv6Routing:
 			// A routing header with segments left names a next hop: the
 			// packet is not for us yet (RFC 8200 section 4.4).
@@ -190,10 +201,6 @@ func parseIPv6(pkt []byte, p *Packet) (int, int, Reason) {
 		case header.IPv6Fragment:
 			if ext.FragmentOffset() != 0 || ext.MoreFragments() {
 				return 0, 0, OuterFragment
-			}
-		case header.IPv6DestOpts:
-			if l, ok := ext.EncapLimit(n); ok {
-				p.EncapLimit, p.HasEncapLimit = l, true
 			}
 		}
 		next, off = ext.NextHeader(), off+n

@@ -7,13 +7,13 @@ type Reason uint8
 const (
 	OK Reason = iota
 
-	// Outer IPv4 header.
-	Truncated      // shorter than an IPv4 header
-	OuterVersion   // IP version is not 4
-	OuterHeaderLen // IHL below 5 or beyond the packet
-	OuterLength    // total length disagrees with what was received
+	// Outer IP header.
+	Truncated      // shorter than an IPv4 (IPv6) header
+	OuterVersion   // IP version is not 4 (6 for Parse6)
+	OuterHeaderLen // IHL below 5 or beyond the packet; an IPv6 extension header cut short, out of place or with an option to discard
+	OuterLength    // total (payload) length disagrees with what was received
 	OuterFragment  // a fragment: the kernel reassembles before raw sockets, so this is unexpected
-	OuterProtocol  // neither IPIP (4) nor GRE (47)
+	OuterProtocol  // neither IPIP (4) nor GRE (47), nor IPv6 in IPv6 (41) for Parse6
 
 	// GRE header.
 	GRETruncated // shorter than the GRE header its flags announce

@@ -129,6 +129,8 @@ var parse6Cases = []struct {
 	{"extension header cut short", build6(60, -1, []byte{47, 0, 1, 4}), decap.OuterHeaderLen},
 	{"extension header longer than the packet", build6(60, -1, []byte{47, 1, 1, 4, 0, 0, 0, 0}, greHdr(0, 0x0800, 0, 0)), decap.OuterHeaderLen},
 	{"hop-by-hop not first", build6(60, -1, []byte{0, 0, 1, 4, 0, 0, 0, 0}, hopByHop, []byte{47, 0, 1, 4, 0, 0, 0, 0}, greHdr(0, 0x0800, 0, 0), in4), decap.OuterHeaderLen},
+	{"destination option that says discard", build6(60, -1, []byte{47, 0, 0x9e, 0x02, 0, 0, 0x01, 0x00}, greHdr(0, 0x0800, 0, 0), in4), decap.OuterHeaderLen},
+	{"hop-by-hop option that says discard", build6(0, -1, []byte{47, 0, 0x5e, 0x04, 0, 0, 0, 0}, greHdr(0, 0x0800, 0, 0), in4), decap.OuterHeaderLen},
 	{"nine extension headers", build6(60, -1, bytesRepeat([]byte{60, 0, 1, 4, 0, 0, 0, 0}, 8), []byte{47, 0, 1, 4, 0, 0, 0, 0}, greHdr(0, 0x0800, 0, 0), in4), decap.OuterHeaderLen},
 	{"gre checksum wrong", with(build6(47, 0, greHdr(0x8000, 0x0800, 0, 0), in4), func(p []byte) []byte { p[44] ^= 1; return p }), decap.GREChecksum},
 	{"gre ethernet", build6(47, 0, greHdr(0, 0x6558, 0, 0), in4), decap.GREProtocol},
@@ -152,9 +154,13 @@ func TestParse6Reasons(t *testing.T) {
 			}
 		})
 	}
+	// An unknown option whose action is "skip" is skipped.
+	var p decap.Packet
+	if r := decap.Parse6(build6(60, -1, []byte{47, 0, 0x1e, 0x02, 0, 0, 0x01, 0x00}, greHdr(0, 0x0800, 0, 0), in4), &p); r != decap.OK {
+		t.Errorf("destination option to skip: %v", r)
+	}
 	// Eight extension headers are walked: the limit is not off by one.
 	pkt := build6(60, -1, bytesRepeat([]byte{60, 0, 1, 4, 0, 0, 0, 0}, 7), []byte{47, 0, 1, 4, 0, 0, 0, 0}, greHdr(0, 0x0800, 0, 0), in4)
-	var p decap.Packet
 	if r := decap.Parse6(pkt, &p); r != decap.OK {
 		t.Errorf("eight extension headers: %v", r)
 	}

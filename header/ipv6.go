@@ -125,6 +125,7 @@ const (
 	IPv6FragOffsetMask  = 0xfff8 // fragment offset in 8-byte units, shifted left by 3
 	IPv6FragMoreFlag    = 0x0001
 	IPv6OptPad1         = 0 // a one-byte option with no length byte
+	IPv6OptPadN         = 1 // padding of any length
 	IPv6OptEncapLimit   = 4 // tunnel encapsulation limit, RFC 2473 section 4.1.1
 	IPv6OptEncapLimitSz = 1 // its data length
 )
@@ -152,10 +153,13 @@ func (e IPv6Ext) FragmentOffset() int {
 // MoreFragments reports whether a Fragment header's M flag is set.
 func (e IPv6Ext) MoreFragments() bool { return binary.BigEndian.Uint16(e[2:])&IPv6FragMoreFlag != 0 }
 
-// EncapLimit returns the tunnel encapsulation limit option of a
-// destination options header of length n (RFC 2473 section 4.1.1), and
-// whether it holds one. It reports false too when an option runs past n.
-func (e IPv6Ext) EncapLimit(n int) (uint8, bool) {
+// Options walks the options of a hop-by-hop or destination options header
+// of length n (RFC 8200 section 4.2) and returns the tunnel encapsulation
+// limit option (RFC 2473 section 4.1.1) when there is one. It reports ok
+// false when an option runs past n, or when an option it does not know
+// has action bits (the two high bits of its type) other than "skip": the
+// packet must then be discarded.
+func (e IPv6Ext) Options(n int) (encapLimit uint8, hasLimit, ok bool) {
 	for i := 2; i < n; {
 		t := e[i]
 		if t == IPv6OptPad1 {
@@ -163,12 +167,16 @@ func (e IPv6Ext) EncapLimit(n int) (uint8, bool) {
 			continue
 		}
 		if i+2 > n || i+2+int(e[i+1]) > n {
-			return 0, false
+			return 0, false, false
 		}
-		if t == IPv6OptEncapLimit && e[i+1] == IPv6OptEncapLimitSz {
-			return e[i+2], true
+		switch {
+		case t == IPv6OptPadN:
+		case t == IPv6OptEncapLimit && e[i+1] == IPv6OptEncapLimitSz:
+			encapLimit, hasLimit = e[i+2], true
+		case t>>6 != 0:
+			return 0, false, false
 		}
 		i += 2 + int(e[i+1])
 	}
-	return 0, false
+	return encapLimit, hasLimit, true
 }

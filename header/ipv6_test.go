@@ -54,14 +54,21 @@ func TestIPv6Ext(t *testing.T) {
 	if dest.NextHeader() != ProtoGRE || dest.Len(IPv6DestOpts) != 16 {
 		t.Errorf("next header %d, length %d", dest.NextHeader(), dest.Len(IPv6DestOpts))
 	}
-	if l, ok := dest.EncapLimit(16); !ok || l != 5 {
-		t.Errorf("EncapLimit = %d, %v, want 5", l, ok)
+	if l, has, ok := dest.Options(16); !ok || !has || l != 5 {
+		t.Errorf("Options = %d, %v, %v, want limit 5", l, has, ok)
 	}
-	if _, ok := dest.EncapLimit(9); ok {
-		t.Error("EncapLimit read an option running past the header")
+	if _, _, ok := dest.Options(9); ok {
+		t.Error("Options read an option running past the header")
 	}
-	if _, ok := (IPv6Ext{ProtoGRE, 0, 0x01, 0x04, 0, 0, 0, 0}).EncapLimit(8); ok {
-		t.Error("EncapLimit found a limit in padding")
+	if _, has, ok := (IPv6Ext{ProtoGRE, 0, 0x01, 0x04, 0, 0, 0, 0}).Options(8); has || !ok {
+		t.Error("Options found a limit in padding")
+	}
+	// Unknown options: type 0x1e (action 00) is skipped, 0x5e (01), 0x9e
+	// (10) and 0xde (11) say to discard the packet.
+	for typ, want := range map[byte]bool{0x1e: true, 0x5e: false, 0x9e: false, 0xde: false} {
+		if _, _, ok := (IPv6Ext{ProtoGRE, 0, typ, 0x02, 0, 0, 0x01, 0x00}).Options(8); ok != want {
+			t.Errorf("unknown option %#x: ok %v, want %v", typ, ok, want)
+		}
 	}
 	frag := IPv6Ext{ProtoGRE, 0xff, 0x05, 0x51, 0, 0, 0, 1} // reserved byte set: the length is 8 anyway
 	if frag.Len(IPv6Fragment) != 8 || frag.FragmentOffset() != 0x0550 || !frag.MoreFragments() {
