@@ -47,3 +47,36 @@ func BenchmarkDecap(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecapWire is BenchmarkDecap for an outer IPv6 header (Parse6)
+// and for GRE after a UDP socket stripped IP and UDP (ParseGRE).
+func BenchmarkDecapWire(b *testing.B) {
+	inner := make([]byte, 1400)
+	copy(inner, in4)
+	binary.BigEndian.PutUint16(inner[2:], 1400)
+	fixIP(inner)
+	ip6 := build6(47, 0, greHdr(0, 0x0800, 0, 0), inner)
+	gre := cat(greHdr(0, 0x0800, 0, 0), inner)
+	for _, c := range []struct {
+		name  string
+		parse func(*decap.Packet) decap.Reason
+	}{
+		{"ipv6-gre", func(p *decap.Packet) decap.Reason { return decap.Parse6(ip6, p) }},
+		{"gre-after-udp", func(p *decap.Packet) decap.Reason { return decap.ParseGRE(gre, 0, p) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			rx := decap.NewReceiver(decap.Policy{})
+			var p decap.Packet
+			b.ReportAllocs()
+			b.SetBytes(int64(len(inner)))
+			for b.Loop() {
+				if r := c.parse(&p); r != decap.OK {
+					b.Fatal(r)
+				}
+				if r := rx.Accept(&p); r != decap.OK {
+					b.Fatal(r)
+				}
+			}
+		})
+	}
+}

@@ -77,3 +77,38 @@ func BenchmarkFragment(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncapWire is BenchmarkEncap for the outer formats no
+// configuration word reaches yet: IPv6, and GRE-in-UDP over both families.
+func BenchmarkEncapWire(b *testing.B) {
+	l4, r4 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	l6, r6 := netip.MustParseAddr("2001:db8::a"), netip.MustParseAddr("2001:db8::b")
+	for _, bc := range []struct {
+		name string
+		cfg  encap.Config
+	}{
+		{"ipv6-gre", encap.Config{Mode: encap.ModeGRE, Local: l6, Remote: r6}},
+		{"ipv6-ipip", encap.Config{Mode: encap.ModeIPIP, Local: l6, Remote: r6}},
+		{"ipv4-udp-gre", encap.Config{Mode: encap.ModeGRE, Local: l4, Remote: r4, UDP: true, SrcPort: 49152, DstPort: 4754}},
+		{"ipv6-udp-csum-gre", encap.Config{Mode: encap.ModeGRE, Local: l6, Remote: r6, UDP: true, SrcPort: 49152, DstPort: 4754, UDPChecksum: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := bc.cfg
+			cfg.TTL = 255
+			e, err := encap.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			inner := innerIPv4(1400)
+			buf := make([]byte, encap.HeadroomMax+len(inner))
+			copy(buf[encap.HeadroomMax:], inner)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(inner)))
+			for b.Loop() {
+				if _, err := e.Encap(buf, encap.HeadroomMax); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
