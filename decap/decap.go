@@ -55,7 +55,7 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// Packet is what Parse learns about one outer packet.
+// Packet is what Parse, Parse6 or ParseGRE learn about one outer packet.
 type Packet struct {
 	Src, Dst netip.Addr // outer source and destination, IPv4 or IPv6
 	Proto    uint8      // tunnel protocol: 4 (IPv4 in IP), 41 (IPv6 in IP) or 47 (GRE)

@@ -56,7 +56,8 @@ func (m Mode) String() string {
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
 
-// DFPolicy says how the outer Don't Fragment bit is chosen.
+// DFPolicy says how the outer Don't Fragment bit is chosen. An outer IPv6
+// header has none: IPv6 routers never fragment.
 type DFPolicy uint8
 
 const (
@@ -119,7 +120,7 @@ var (
 	ErrHeadroom     = errors.New("encap: not enough headroom before the inner packet")
 	ErrNotIP        = errors.New("encap: inner packet is neither IPv4 nor IPv6")
 	ErrIPv6OverIPIP = errors.New("encap: IPIP carries IPv4 only")
-	ErrTooBig       = errors.New("encap: outer packet would exceed 65535 bytes (IPv4) or a 65535-byte payload (IPv6)")
+	ErrTooBig       = errors.New("encap: outer packet would exceed 65535 bytes") // over IPv6: the payload
 )
 
 // Encapsulator holds one tunnel's precomputed outer headers. It is not safe
