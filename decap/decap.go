@@ -83,27 +83,28 @@ func (p *Packet) HasKey() bool { return p.GREFlags&header.GREFlagKey != 0 }
 // outer header was sound, p.Proto, Src, Dst and the GRE key are still set,
 // so the drop can be counted on the tunnel it was meant for.
 func Parse(pkt []byte, p *Packet) Reason {
-	*p = Packet{}
 	if len(pkt) < header.IPv4MinLen {
-		return Truncated
+		return p.reset(Truncated)
 	}
 	ip := header.IPv4(pkt)
 	if ip.Version() != 4 {
-		return OuterVersion
+		return p.reset(OuterVersion)
 	}
 	hl := ip.HeaderLen()
 	if hl < header.IPv4MinLen || hl > len(pkt) {
-		return OuterHeaderLen
+		return p.reset(OuterHeaderLen)
 	}
 	total := ip.TotalLen()
 	if total < hl || total > len(pkt) {
-		return OuterLength
+		return p.reset(OuterLength)
 	}
 	if ip.IsFragment() {
-		return OuterFragment
+		return p.reset(OuterFragment)
 	}
 	pkt = pkt[:total] // ignore link-layer padding
-	p.Proto, p.Src, p.Dst, p.TOS = ip.Protocol(), ip.SrcAddr(), ip.DstAddr(), ip.TOS()
+	p.Src, p.Dst = ip.SrcAddr(), ip.DstAddr()
+	p.clearAfterAddrs()
+	p.Proto, p.TOS = ip.Protocol(), ip.TOS()
 	switch p.Proto {
 	case header.ProtoGRE:
 		return ParseGRE(pkt, hl, p)
@@ -112,6 +113,20 @@ func Parse(pkt []byte, p *Packet) Reason {
 		return p.inner(pkt, hl)
 	}
 	return OuterProtocol
+}
+
+// reset clears p for a packet dropped before anything was learnt about it
+// (p.Proto 0: not even a sound outer header).
+func (p *Packet) reset(r Reason) Reason {
+	*p = Packet{}
+	return r
+}
+
+// clearAfterAddrs zeroes every field but the addresses, which Parse has
+// just set: clearing them too would cost a second write of their pointers.
+func (p *Packet) clearAfterAddrs() {
+	p.Proto, p.TOS, p.GREFlags, p.Key, p.Seq, p.Type, p.Kind = 0, 0, 0, 0, 0, 0, Data
+	p.EncapLimit, p.HasEncapLimit, p.Start, p.End = 0, false, 0, 0
 }
 
 // Parse6 is Parse for an outer IPv6 header, as an underlay that receives
