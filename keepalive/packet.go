@@ -81,8 +81,8 @@ func writeInner(b []byte, local, remote [4]byte, id uint16) {
 		FlagsFrag: 0, // DF clear
 		TTL:       innerTTL,
 		Protocol:  header.ProtoGRE,
-		Src:       remote,
-		Dst:       local,
+		Src:       netip.AddrFrom4(remote),
+		Dst:       netip.AddrFrom4(local),
 	})
 	g := b[IPv4HeaderLen:]
 	binary.BigEndian.PutUint16(g[header.GREFlags:], 0) // no flags, version 0

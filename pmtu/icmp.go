@@ -115,7 +115,7 @@ func TooBig(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	if len(inner) == 0 {
 		return 0, ErrMalformed
 	}
-	switch inner[0] >> 4 {
+	switch header.IPVersion(inner) {
 	case 4:
 		return tooBig4(dst, inner, mtu, src)
 	case 6:
@@ -133,7 +133,7 @@ func Check(inner []byte, mtu int) error {
 		return ErrMalformed
 	}
 	var err error
-	switch inner[0] >> 4 {
+	switch header.IPVersion(inner) {
 	case 4:
 		_, _, _, _, err = check4(inner, mtu)
 	case 6:
@@ -206,8 +206,8 @@ func tooBig4(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 		FlagsFrag: header.IPv4FlagDF,
 		TTL:       errTTL,
 		Protocol:  header.ProtoICMP,
-		Src:       src.As4(),
-		Dst:       to.As4(),
+		Src:       src,
+		Dst:       to,
 	})
 	header.ICMPv4(dst[header.IPv4MinLen:n]).EncodeFragNeeded(uint16(mtu))
 	return n, nil
@@ -269,8 +269,8 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 		PayloadLen: uint16(n - header.IPv6HeaderLen),
 		NextHeader: header.ProtoICMPv6,
 		HopLimit:   errTTL,
-		Src:        src.As16(),
-		Dst:        to.As16(),
+		Src:        src,
+		Dst:        to,
 	})
 	header.ICMPv6(dst[header.IPv6HeaderLen:n]).EncodePacketTooBig(uint32(min(uint64(mtu), math.MaxUint32)), ip.Addrs())
 	return n, nil

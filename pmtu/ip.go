@@ -1,10 +1,6 @@
 package pmtu
 
-import (
-	"encoding/binary"
-
-	"github.com/gretun/gretun/header"
-)
+import "github.com/gretun/gretun/header"
 
 // ipv4 validates the IPv4 header at the start of p and returns the
 // header length and the packet trimmed to its Total Length. ok is false
@@ -49,34 +45,36 @@ func upper(pkt header.IPv6) (proto uint8, off int, first, ok bool) {
 	off = header.IPv6HeaderLen
 	for {
 		switch proto {
-		case header.ProtoHopOpts, header.ProtoIPv6Route, header.ProtoIPv6Opts:
+		case header.IPv6HopByHop, header.IPv6Routing, header.IPv6DestOpts:
 			// RFC 8200 §4.3-4.6: Hdr Ext Len in 8-octet units, not
 			// counting the first 8 octets.
 			if off+2 > len(pkt) {
 				return 0, 0, false, false
 			}
-			n := (int(pkt[off+header.IPv6ExtLen]) + 1) * 8
-			proto = pkt[off+header.IPv6ExtNextHeader]
+			e := header.IPv6Ext(pkt[off:])
+			n := e.Len(proto)
+			proto = e.NextHeader()
 			off += n
 		case header.ProtoAH:
 			// RFC 4302 §2.2: Payload Len in 4-octet units, minus 2.
 			if off+2 > len(pkt) {
 				return 0, 0, false, false
 			}
-			n := (int(pkt[off+header.IPv6ExtLen]) + 2) * 4
-			proto = pkt[off+header.IPv6ExtNextHeader]
-			off += n
-		case header.ProtoIPv6Frag:
+			e := header.IPv6Ext(pkt[off:])
+			proto = e.NextHeader()
+			off += e.AHLen()
+		case header.IPv6Fragment:
 			// RFC 8200 §4.5: fixed 8 octets, offset in the top 13 bits
 			// of octets 2-3.
-			if off+header.IPv6FragHeaderLen > len(pkt) {
+			if off+header.IPv6FragmentLen > len(pkt) {
 				return 0, 0, false, false
 			}
-			proto = pkt[off+header.IPv6ExtNextHeader]
-			if binary.BigEndian.Uint16(pkt[off+header.IPv6FragOffset:])>>3 != 0 {
-				return proto, off + header.IPv6FragHeaderLen, false, true
+			e := header.IPv6Ext(pkt[off:])
+			proto = e.NextHeader()
+			if e.FragmentOffset() != 0 {
+				return proto, off + header.IPv6FragmentLen, false, true
 			}
-			off += header.IPv6FragHeaderLen
+			off += header.IPv6FragmentLen
 		default:
 			if off > len(pkt) {
 				return 0, 0, false, false

@@ -38,7 +38,7 @@ func ClampMSS(pkt []byte, mss uint16) bool {
 		return false
 	}
 	var tcp header.TCP
-	switch pkt[0] >> 4 {
+	switch header.IPVersion(pkt) {
 	case 4:
 		p, ihl, ok := ipv4(pkt)
 		if !ok || p.Protocol() != header.ProtoTCP || p.FragmentOffset() != 0 {

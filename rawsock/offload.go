@@ -37,12 +37,19 @@ func completeChecksum(pkt []byte, start, off int, gso bool) bool {
 	}
 	putChecksum(pkt[start:], off)
 	hl := header.IPv4(pkt).HeaderLen()
-	if gso && start != hl && hl+header.GREMinLen+4 <= len(pkt) && header.GRE(pkt[hl:]).Flags()&header.GREFlagCsum != 0 {
-		binary.BigEndian.PutUint32(pkt[hl+4:], 0) // checksum and reserved, as gre_gso_segment
-		putChecksum(pkt[hl:], 4)
+	if gso && start != hl && hl+greCsumEnd <= len(pkt) && header.GRE(pkt[hl:]).Flags()&header.GREFlagCsum != 0 {
+		binary.BigEndian.PutUint32(pkt[hl+greCsum:], 0) // checksum and reserved, as gre_gso_segment
+		putChecksum(pkt[hl:], greCsum)
 	}
 	return true
 }
+
+// greCsum is where a GRE header's checksum and Reserved1 word is when
+// GREFlagCsum is set (RFC 2784 §2.1); greCsumEnd is where it ends.
+const (
+	greCsum    = header.GREMinLen
+	greCsumEnd = greCsum + 4
+)
 
 func putChecksum(b []byte, off int) {
 	c := header.Checksum(b)
