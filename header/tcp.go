@@ -109,32 +109,30 @@ func (b TCP) Payload() []byte { return b[b.HeaderLen():] }
 
 // NextTCPOption reads the option at opts[i:] (opts as Options returns
 // it): its kind, its data without the kind and length bytes (nil for NOP),
-// and where the next option starts. ok is false at the End of Option List,
-// at the end of opts, and at an option whose length is below 2 or runs
-// past opts: the walk stops there, as a receiver stops trusting the rest.
-// It never allocates; data aliases opts.
+// and where the next option starts (only meaningful with ok). ok is false
+// at the End of Option List, at the end of opts, and at an option whose
+// length is below 2 or runs past opts: the walk stops there, as a receiver
+// stops trusting the rest. It never allocates; data aliases opts.
 //
-//	for i := 0; ; i = next {
+//	for i := 0; ; {
 //		kind, data, next, ok := header.NextTCPOption(opts, i)
 //		if !ok {
 //			break
 //		}
-//		...
+//		// use kind and data
+//		i = next
 //	}
 func NextTCPOption(opts []byte, i int) (kind uint8, data []byte, next int, ok bool) {
-	if i < 0 || i >= len(opts) {
+	if uint(i) >= uint(len(opts)) {
 		return 0, nil, i, false
 	}
-	switch kind = opts[i]; kind {
-	case TCPOptionEnd:
-		return kind, nil, i, false
-	case TCPOptionNOP:
-		return kind, nil, i + 1, true
+	if kind = opts[i]; kind <= TCPOptionNOP { // End or NOP: one byte
+		return kind, nil, i + 1, kind == TCPOptionNOP
 	}
-	if i+1 >= len(opts) {
-		return kind, nil, i, false
+	n := 0 // the length byte, when there is one
+	if i+1 < len(opts) {
+		n = int(opts[i+1])
 	}
-	n := int(opts[i+1])
 	if n < 2 || i+n > len(opts) {
 		return kind, nil, i, false
 	}

@@ -90,7 +90,7 @@ func TestNextTCPOption(t *testing.T) {
 		valid bool
 	}{
 		{"NOP", []byte{1, 0}, 0, TCPOptionNOP, nil, 1, true},
-		{"End", []byte{0, 1}, 0, TCPOptionEnd, nil, 0, false},
+		{"End", []byte{0, 1}, 0, TCPOptionEnd, nil, 1, false},
 		{"end of options", []byte{1}, 1, 0, nil, 1, false},
 		{"MSS", []byte{2, 4, 5, 0xb4}, 0, TCPOptionMSS, []byte{5, 0xb4}, 4, true},
 		{"no length byte", []byte{1, 2}, 1, 2, nil, 1, false},
