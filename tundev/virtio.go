@@ -14,10 +14,12 @@ import (
 // IFF_VNET_HDR.
 const VirtioHdrLen = header.VirtioNetHeaderLen
 
-// UDP header offsets (RFC 768) that segment rewrites.
+// The UDP header (RFC 768) as segment rewrites it. (header gets a UDP view
+// on the wire branch; these fold into it.)
 const (
-	udpLength   = 4
-	udpChecksum = 6
+	udpLength    = 4
+	udpChecksum  = 6
+	udpHeaderLen = 8
 )
 
 // errMalformed wraps every refusal of what the kernel handed us: the
@@ -99,7 +101,7 @@ func segment(pkt []byte, h header.VirtioNet, bufs [][]byte, sizes []int, offset 
 	} else {
 		addrs = header.IPv4(pkt).Addrs()
 	}
-	l4Len := 8 // UDP
+	l4Len := udpHeaderLen
 	if proto == header.ProtoTCP {
 		l4Len = header.TCP(pkt[ipLen:]).HeaderLen()
 		if l4Len < header.TCPMinLen {
