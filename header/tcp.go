@@ -139,13 +139,20 @@ func NextTCPOption(opts []byte, i int) (kind uint8, data []byte, next int, ok bo
 	return kind, opts[i+2 : i+n], i + n, true
 }
 
-// MSSOffset finds the first well-formed Maximum Segment Size option of a
-// valid header (see IsValid) and returns the offset in b of its 2-byte
-// value; ok is false when the options hold none before they end or stop
-// making sense (see NextTCPOption). An MSS option of another length than
-// 4 is skipped.
+// MSSOffset finds the first well-formed Maximum Segment Size option and
+// returns the offset in b of its 2-byte value; ok is false when b is not a
+// valid header (see IsValid) or its options hold none before they end or
+// stop making sense (see NextTCPOption). An MSS option of another length
+// than 4 is skipped.
 func (b TCP) MSSOffset() (off int, ok bool) {
-	opts := b.Options()
+	if len(b) < TCPMinLen {
+		return 0, false
+	}
+	hlen := b.HeaderLen()
+	if hlen < TCPMinLen || hlen > len(b) {
+		return 0, false
+	}
+	opts := b[TCPMinLen:hlen]
 	for i := 0; ; {
 		kind, data, next, ok := NextTCPOption(opts, i)
 		if !ok {

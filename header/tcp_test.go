@@ -128,3 +128,16 @@ func TestMSSOffset(t *testing.T) {
 		}
 	}
 }
+
+func TestMSSOffsetInvalidHeader(t *testing.T) {
+	mss := []byte{2, 4, 5, 0xb4}
+	for name, b := range map[string]TCP{
+		"short":                TCP(make([]byte, 19)),
+		"data offset 4":        append(TCP{12: 4 << 4, 19: 0}, mss...),
+		"options past the end": append(TCP{12: 7 << 4, 19: 0}, mss...),
+	} {
+		if off, ok := b.MSSOffset(); ok {
+			t.Errorf("%s: MSSOffset = %d, true", name, off)
+		}
+	}
+}

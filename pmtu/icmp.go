@@ -160,7 +160,7 @@ func check4(inner []byte, mtu int) (pkt header.IPv4, ihl, clamped int, to netip.
 	if !pkt.DF() {
 		return nil, 0, 0, to, ErrMayFragment
 	}
-	if pkt.FragmentOffset() != 0 {
+	if pkt.FlagsFrag()&header.IPv4FragOffset != 0 {
 		return nil, 0, 0, to, ErrFragment
 	}
 	to = netip.AddrFrom4(pkt.Src())

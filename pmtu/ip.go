@@ -7,11 +7,11 @@ import "github.com/gretun/gretun/header"
 // when the header is not a well-formed IPv4 header within p.
 func ipv4(p []byte) (pkt header.IPv4, ihl int, ok bool) {
 	ip := header.IPv4(p)
-	if !ip.IsValid() {
+	if len(ip) < header.IPv4MinLen || ip.Version() != 4 {
 		return nil, 0, false
 	}
 	ihl, total := ip.HeaderLen(), ip.TotalLen()
-	if total < ihl || total > len(p) {
+	if ihl < header.IPv4MinLen || total < ihl || total > len(p) {
 		return nil, 0, false
 	}
 	return ip[:total], ihl, true

@@ -41,7 +41,7 @@ func ClampMSS(pkt []byte, mss uint16) bool {
 	switch header.IPVersion(pkt) {
 	case 4:
 		p, ihl, ok := ipv4(pkt)
-		if !ok || p.Protocol() != header.ProtoTCP || p.FragmentOffset() != 0 {
+		if !ok || p.Protocol() != header.ProtoTCP || p.FlagsFrag()&header.IPv4FragOffset != 0 {
 			return false
 		}
 		tcp = header.TCP(p[ihl:])
@@ -58,7 +58,7 @@ func ClampMSS(pkt []byte, mss uint16) bool {
 	default:
 		return false
 	}
-	if len(tcp) < header.TCPMinLen || tcp.Flags()&header.TCPFlagSYN == 0 || !tcp.IsValid() {
+	if len(tcp) < header.TCPMinLen || tcp.Flags()&header.TCPFlagSYN == 0 {
 		return false
 	}
 	at, ok := tcp.MSSOffset() // offset of the value in tcp
