@@ -72,7 +72,7 @@ func macOK(p []byte, k0, k1 uint64) bool {
 
 // writeInner writes the inner IPv4 and GRE headers for a keepalive from
 // remote to local into b[:IPv4HeaderLen+GREHeaderLen].
-func writeInner(b []byte, local, remote [4]byte, id uint16) {
+func writeInner(b []byte, local, remote netip.Addr, id uint16) {
 	_ = b[IPv4HeaderLen+GREHeaderLen-1]
 	header.IPv4(b).Encode(&header.IPv4Fields{
 		TOS:       0,
@@ -81,19 +81,16 @@ func writeInner(b []byte, local, remote [4]byte, id uint16) {
 		FlagsFrag: 0, // DF clear
 		TTL:       innerTTL,
 		Protocol:  header.ProtoGRE,
-		Src:       netip.AddrFrom4(remote),
-		Dst:       netip.AddrFrom4(local),
+		Src:       remote,
+		Dst:       local,
 	})
 	g := b[IPv4HeaderLen:]
 	binary.BigEndian.PutUint16(g[header.GREFlags:], 0) // no flags, version 0
 	binary.BigEndian.PutUint16(g[header.GREProtocol:], header.EtherTypeKeepalive)
 }
 
-// ipv4 returns a as 4 bytes, accepting IPv4-mapped IPv6 addresses.
-func ipv4(a netip.Addr) ([4]byte, bool) {
+// ipv4 returns a as an IPv4 address, accepting IPv4-mapped IPv6 addresses.
+func ipv4(a netip.Addr) (netip.Addr, bool) {
 	a = a.Unmap()
-	if !a.Is4() {
-		return [4]byte{}, false
-	}
-	return a.As4(), true
+	return a, a.Is4()
 }
