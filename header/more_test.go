@@ -12,7 +12,7 @@ import (
 
 // Tests of ipv4_more.go, ipv6_more.go and ipversion.go.
 
-func TestIPv4Encode(t *testing.T) {
+func TestIPv4EncodeGopacket(t *testing.T) {
 	golden := []byte{
 		0x45, 0xc0, 0x00, 0x40, // version 4, IHL 5, TOS 0xc0, total length 64
 		0x12, 0x34, 0x40, 0x00, // ID, DF
@@ -44,7 +44,7 @@ func TestIPv4Encode(t *testing.T) {
 	}
 }
 
-func TestIPv6Encode(t *testing.T) {
+func TestIPv6EncodeGopacket(t *testing.T) {
 	src, dst := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
 	golden := append([]byte{
 		0x6b, 0x91, 0x23, 0x45, // version 6, traffic class 0xb9, flow label 0x12345
@@ -75,7 +75,7 @@ func TestIPv6Encode(t *testing.T) {
 	}
 }
 
-func TestIPv6Ext(t *testing.T) {
+func TestIPv6ExtLengths(t *testing.T) {
 	opts := IPv6Ext{ProtoTCP, 1, 0, 0, 0, 0, 0, 0} // destination options, 16 bytes
 	if opts.NextHeader() != ProtoTCP || opts.Len(IPv6DestOpts) != 16 || opts.Len(IPv6HopByHop) != 16 {
 		t.Errorf("options header: next %d len %d", opts.NextHeader(), opts.Len(IPv6DestOpts))
