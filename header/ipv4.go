@@ -174,3 +174,7 @@ func (b IPv4) UpdateChecksum() { b.SetChecksum(b.ComputeChecksum()) }
 
 // ChecksumValid reports whether the header checksum verifies.
 func (b IPv4) ChecksumValid() bool { return Checksum(b[:b.HeaderLen()]) == 0 }
+
+// Addrs is the source and destination address, contiguous, as PseudoSum
+// takes them; it aliases b.
+func (b IPv4) Addrs() []byte { return b[IPv4Src : IPv4Dst+4] }

@@ -180,3 +180,15 @@ func (e IPv6Ext) Options(n int) (encapLimit uint8, hasLimit, ok bool) {
 	}
 	return encapLimit, hasLimit, true
 }
+
+// ProtoAH is the IPsec Authentication Header (RFC 4302), which may sit
+// among the IPv6 extension headers but counts its length differently.
+const ProtoAH = 51
+
+// AHLen is the length in bytes of an Authentication Header: its Payload
+// Len counts 4-byte units, minus 2 (RFC 4302 section 2.2).
+func (e IPv6Ext) AHLen() int { return (int(e[1]) + 2) * 4 }
+
+// Addrs is the source and destination address, contiguous, as PseudoSum
+// takes them; it aliases b.
+func (b IPv6) Addrs() []byte { return b[IPv6Src : IPv6Dst+16] }

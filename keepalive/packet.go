@@ -11,9 +11,9 @@ import (
 // Sizes of the inner keepalive packet that BuildInner writes.
 const (
 	// IPv4HeaderLen is the inner IPv4 header: 20 bytes, no options.
-	IPv4HeaderLen = 20
+	IPv4HeaderLen = header.IPv4MinLen
 	// GREHeaderLen is the inner GRE header: no checksum, key or sequence.
-	GREHeaderLen = 4
+	GREHeaderLen = header.GREMinLen
 	// PayloadLen is the authenticated payload after the inner GRE header.
 	PayloadLen = 24
 	// InnerLen is the whole inner packet; buf passed to BuildInner must
@@ -38,8 +38,6 @@ var magic = [4]byte{'g', 't', 'k', 'a'}
 // innerTTL is the inner header's TTL: Cisco uses 255 so the reply survives
 // any path the far end routes it over.
 const innerTTL = 255
-
-const ipProtoGRE = 47
 
 // writePayload fills p[:PayloadLen] with magic, version, timestamp and MAC.
 func writePayload(p []byte, k0, k1, ts uint64) {
@@ -74,30 +72,25 @@ func macOK(p []byte, k0, k1 uint64) bool {
 
 // writeInner writes the inner IPv4 and GRE headers for a keepalive from
 // remote to local into b[:IPv4HeaderLen+GREHeaderLen].
-func writeInner(b []byte, local, remote [4]byte, id uint16) {
+func writeInner(b []byte, local, remote netip.Addr, id uint16) {
 	_ = b[IPv4HeaderLen+GREHeaderLen-1]
-	b[0] = 0x45 // version 4, IHL 5
-	b[1] = 0    // TOS
-	binary.BigEndian.PutUint16(b[2:], InnerLen)
-	binary.BigEndian.PutUint16(b[4:], id)
-	binary.BigEndian.PutUint16(b[6:], 0) // flags and fragment offset: DF clear
-	b[8] = innerTTL
-	b[9] = ipProtoGRE
-	b[10], b[11] = 0, 0
-	copy(b[12:16], remote[:])
-	copy(b[16:20], local[:])
-	binary.BigEndian.PutUint16(b[10:], header.Checksum(b[:IPv4HeaderLen]))
-
+	header.IPv4(b).Encode(&header.IPv4Fields{
+		TOS:       0,
+		TotalLen:  InnerLen,
+		ID:        id,
+		FlagsFrag: 0, // DF clear
+		TTL:       innerTTL,
+		Protocol:  header.ProtoGRE,
+		Src:       remote,
+		Dst:       local,
+	})
 	g := b[IPv4HeaderLen:]
-	binary.BigEndian.PutUint16(g[0:], 0) // no flags, version 0
-	binary.BigEndian.PutUint16(g[2:], 0) // protocol type 0: keepalive
+	binary.BigEndian.PutUint16(g[header.GREFlags:], 0) // no flags, version 0
+	binary.BigEndian.PutUint16(g[header.GREProtocol:], header.EtherTypeKeepalive)
 }
 
-// ipv4 returns a as 4 bytes, accepting IPv4-mapped IPv6 addresses.
-func ipv4(a netip.Addr) ([4]byte, bool) {
+// ipv4 returns a as an IPv4 address, accepting IPv4-mapped IPv6 addresses.
+func ipv4(a netip.Addr) (netip.Addr, bool) {
 	a = a.Unmap()
-	if !a.Is4() {
-		return [4]byte{}, false
-	}
-	return a.As4(), true
+	return a, a.Is4()
 }

@@ -1,7 +1,6 @@
 package pmtu
 
 import (
-	"encoding/binary"
 	"errors"
 	"github.com/gretun/gretun/header"
 	"math"
@@ -14,13 +13,13 @@ import (
 // where it belongs and is not copied.
 const (
 	// HeaderLen4 is an IPv4 header without options plus the ICMP header.
-	HeaderLen4 = 28
+	HeaderLen4 = header.IPv4MinLen + header.ICMPv4MinLen
 	// HeaderLen6 is an IPv6 header without extensions plus the ICMPv6 header.
-	HeaderLen6 = 48
+	HeaderLen6 = header.IPv6HeaderLen + header.ICMPv6MinLen
 
 	// MaxLen4 is the longest error TooBig builds for IPv4: the quote is
 	// the offending header (at most 60 bytes) plus 8 bytes of its payload.
-	MaxLen4 = HeaderLen4 + 60 + 8
+	MaxLen4 = HeaderLen4 + header.IPv4MaxLen + 8
 	// MaxLen6 is the longest error TooBig builds for IPv6 (RFC 4443 §2.4(c):
 	// as much of the offending packet as fits in the minimum IPv6 MTU).
 	MaxLen6 = MinMTU6
@@ -116,7 +115,7 @@ func TooBig(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	if len(inner) == 0 {
 		return 0, ErrMalformed
 	}
-	switch inner[0] >> 4 {
+	switch header.IPVersion(inner) {
 	case 4:
 		return tooBig4(dst, inner, mtu, src)
 	case 6:
@@ -134,7 +133,7 @@ func Check(inner []byte, mtu int) error {
 		return ErrMalformed
 	}
 	var err error
-	switch inner[0] >> 4 {
+	switch header.IPVersion(inner) {
 	case 4:
 		_, _, _, _, err = check4(inner, mtu)
 	case 6:
@@ -149,7 +148,7 @@ func Check(inner []byte, mtu int) error {
 // source address. It returns the packet (trimmed to its total length), its
 // header length, mtu clamped to the field's range, and the error's
 // destination.
-func check4(inner []byte, mtu int) (pkt []byte, ihl, clamped int, to netip.Addr, err error) {
+func check4(inner []byte, mtu int) (pkt header.IPv4, ihl, clamped int, to netip.Addr, err error) {
 	pkt, ihl, ok := ipv4(inner)
 	if !ok {
 		return nil, 0, 0, to, ErrMalformed
@@ -158,22 +157,21 @@ func check4(inner []byte, mtu int) (pkt []byte, ihl, clamped int, to netip.Addr,
 	if len(pkt) <= mtu {
 		return nil, 0, 0, to, ErrFits
 	}
-	frag := binary.BigEndian.Uint16(pkt[v4Frag:])
-	if frag&v4FlagDF == 0 {
+	if !pkt.DF() {
 		return nil, 0, 0, to, ErrMayFragment
 	}
-	if frag&v4OffsetMask != 0 {
+	if pkt.FlagsFrag()&header.IPv4FragOffset != 0 {
 		return nil, 0, 0, to, ErrFragment
 	}
-	to = netip.AddrFrom4([4]byte(pkt[v4Src : v4Src+4]))
-	if !unicast4(to) || multicast4(pkt[v4Dst:v4Dst+4]) {
+	to = netip.AddrFrom4(pkt.Src())
+	if !unicast4(to) || multicast4(pkt.Dst()) {
 		return nil, 0, 0, to, ErrAddress
 	}
-	if pkt[v4Protocol] == protoICMP {
+	if pkt.Protocol() == header.ProtoICMP {
 		if len(pkt) == ihl {
 			return nil, 0, 0, to, ErrMalformed
 		}
-		if icmpError4(pkt[ihl]) {
+		if icmpError4(header.ICMPv4(pkt[ihl:]).Type()) {
 			return nil, 0, 0, to, ErrICMPError
 		}
 	}
@@ -199,36 +197,24 @@ func tooBig4(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	// needed once to and quote are known.
 	copy(dst[HeaderLen4:n], pkt[:quote])
 
-	ip := dst[:v4MinLen]
-	ip[0] = 4<<4 | v4MinLen/4
-	ip[v4TOS] = errTOS
-	binary.BigEndian.PutUint16(ip[v4TotalLen:], uint16(n))
-	// An atomic datagram (RFC 6864 §4): DF set, so the Identification
-	// carries no meaning and zero will do.
-	binary.BigEndian.PutUint16(ip[v4ID:], 0)
-	binary.BigEndian.PutUint16(ip[v4Frag:], v4FlagDF)
-	ip[v4TTL] = errTTL
-	ip[v4Protocol] = protoICMP
-	ip[v4Checksum], ip[v4Checksum+1] = 0, 0
-	s4, d4 := src.As4(), to.As4()
-	copy(ip[v4Src:], s4[:])
-	copy(ip[v4Dst:], d4[:])
-	binary.BigEndian.PutUint16(ip[v4Checksum:], header.Fold(header.Sum(ip, 0)))
-
-	// RFC 1191 §4:
-	//   |   Type = 3    |   Code = 4    |           Checksum            |
-	//   |           unused = 0          |         Next-Hop MTU          |
-	icmp := dst[v4MinLen:n]
-	icmp[0], icmp[1] = 3, 4
-	icmp[2], icmp[3] = 0, 0
-	binary.BigEndian.PutUint16(icmp[4:], 0)
-	binary.BigEndian.PutUint16(icmp[6:], uint16(mtu))
-	binary.BigEndian.PutUint16(icmp[2:], header.Fold(header.Sum(icmp, 0)))
+	header.IPv4(dst).Encode(&header.IPv4Fields{
+		TOS:      errTOS,
+		TotalLen: uint16(n),
+		// An atomic datagram (RFC 6864 §4): DF set, so the
+		// Identification carries no meaning and zero will do.
+		ID:        0,
+		FlagsFrag: header.IPv4FlagDF,
+		TTL:       errTTL,
+		Protocol:  header.ProtoICMP,
+		Src:       src,
+		Dst:       to,
+	})
+	header.ICMPv4(dst[header.IPv4MinLen:n]).EncodeFragNeeded(uint16(mtu))
 	return n, nil
 }
 
 // check6 is check4 for IPv6.
-func check6(inner []byte, mtu int) (pkt []byte, clamped int, to netip.Addr, err error) {
+func check6(inner []byte, mtu int) (pkt header.IPv6, clamped int, to netip.Addr, err error) {
 	pkt, ok := ipv6(inner)
 	if !ok {
 		return nil, 0, to, ErrMalformed
@@ -246,16 +232,16 @@ func check6(inner []byte, mtu int) (pkt []byte, clamped int, to netip.Addr, err 
 	}
 	// RFC 4443 §2.4(e.3) lets a Packet Too Big answer a packet sent to a
 	// multicast address, so only the source is checked.
-	to = netip.AddrFrom16([16]byte(pkt[v6Src : v6Src+16]))
+	to = netip.AddrFrom16(pkt.Src())
 	if !unicast6(to) {
 		return nil, 0, to, ErrAddress
 	}
-	if proto == protoICMPv6 {
+	if proto == header.ProtoICMPv6 {
 		if off >= len(pkt) {
 			return nil, 0, to, ErrMalformed
 		}
 		// RFC 4443 §2.1: types below 128 are errors.
-		if pkt[off] < 128 {
+		if header.ICMPv6(pkt[off:]).IsError() {
 			return nil, 0, to, ErrICMPError
 		}
 	}
@@ -278,23 +264,15 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 
 	copy(dst[HeaderLen6:n], pkt[:quote])
 
-	ip := dst[:v6HeaderLen]
-	binary.BigEndian.PutUint32(ip, 6<<28) // traffic class and flow label 0
-	binary.BigEndian.PutUint16(ip[v6PayloadLen:], uint16(n-v6HeaderLen))
-	ip[v6NextHeader] = protoICMPv6
-	ip[v6HopLimit] = errTTL
-	s16, d16 := src.As16(), to.As16()
-	copy(ip[v6Src:], s16[:])
-	copy(ip[v6Dst:], d16[:])
-
-	// RFC 4443 §3.2:
-	//   |     Type = 2  |    Code = 0   |          Checksum             |
-	//   |                             MTU                               |
-	icmp := dst[v6HeaderLen:n]
-	icmp[0], icmp[1] = 2, 0
-	icmp[2], icmp[3] = 0, 0
-	binary.BigEndian.PutUint32(icmp[4:], uint32(min(uint64(mtu), math.MaxUint32)))
-	binary.BigEndian.PutUint16(icmp[2:], header.Fold(header.Sum(icmp, header.PseudoSum(ip[v6Src:v6Dst+16], protoICMPv6, len(icmp)))))
+	ip := header.IPv6(dst)
+	ip.Encode(&header.IPv6Fields{ // traffic class and flow label 0
+		PayloadLen: uint16(n - header.IPv6HeaderLen),
+		NextHeader: header.ProtoICMPv6,
+		HopLimit:   errTTL,
+		Src:        src,
+		Dst:        to,
+	})
+	header.ICMPv6(dst[header.IPv6HeaderLen:n]).EncodePacketTooBig(uint32(min(uint64(mtu), math.MaxUint32)), ip.Addrs())
 	return n, nil
 }
 
@@ -322,7 +300,7 @@ func unicast4(a netip.Addr) bool {
 // limited broadcast address. A directed broadcast cannot be told from a
 // unicast address without the routing table; the sender's kernel
 // rejects that case itself.
-func multicast4(b []byte) bool {
+func multicast4(b [4]byte) bool {
 	return b[0]&0xf0 == 0xe0 || (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
 }
 

@@ -6,18 +6,6 @@ import (
 	"github.com/gretun/gretun/header"
 )
 
-// Byte offsets in the TCP header (RFC 9293 §3.1).
-const (
-	tcpFlags    = 13
-	tcpChecksum = 16
-	tcpMinLen   = 20
-	tcpFlagSYN  = 0x02
-
-	optEnd = 0 // End of Option List
-	optNOP = 1 // No-Operation
-	optMSS = 2 // Maximum Segment Size, length 4 (RFC 879, RFC 6691)
-)
-
 // MSSFor returns the TCP MSS that fits a path MTU of mtu: the MTU less
 // a 20-byte IPv4 or 40-byte IPv6 header and a 20-byte TCP header, as
 // RFC 879 and RFC 6691 §2 define it (options are taken out of the MSS by
@@ -25,9 +13,9 @@ const (
 // packet of up to 1280 bytes crosses a narrower tunnel fragmented
 // (RFC 2473 §7.1), so IPv6 never needs an MSS below 1220.
 func MSSFor(mtu int, ipv6 bool) uint16 {
-	hdr, floor := 40, MinMTU4
+	hdr, floor := header.IPv4MinLen+header.TCPMinLen, MinMTU4
 	if ipv6 {
-		hdr, floor = 60, MinMTU6
+		hdr, floor = header.IPv6HeaderLen+header.TCPMinLen, MinMTU6
 	}
 	return uint16(min(max(mtu, floor), 0xffff) - hdr)
 }
@@ -49,72 +37,47 @@ func ClampMSS(pkt []byte, mss uint16) bool {
 	if len(pkt) == 0 {
 		return false
 	}
-	var tcp []byte
-	switch pkt[0] >> 4 {
+	var tcp header.TCP
+	switch header.IPVersion(pkt) {
 	case 4:
 		p, ihl, ok := ipv4(pkt)
-		if !ok || p[v4Protocol] != protoTCP || binary.BigEndian.Uint16(p[v4Frag:])&v4OffsetMask != 0 {
+		if !ok || p.Protocol() != header.ProtoTCP || p.FlagsFrag()&header.IPv4FragOffset != 0 {
 			return false
 		}
-		tcp = p[ihl:]
+		tcp = header.TCP(p[ihl:])
 	case 6:
 		p, ok := ipv6(pkt)
 		if !ok {
 			return false
 		}
 		proto, off, first, ok := upper(p)
-		if !ok || !first || proto != protoTCP {
+		if !ok || !first || proto != header.ProtoTCP {
 			return false
 		}
-		tcp = p[off:]
+		tcp = header.TCP(p[off:])
 	default:
 		return false
 	}
-	if len(tcp) < tcpMinLen || tcp[tcpFlags]&tcpFlagSYN == 0 {
+	if len(tcp) < header.TCPMinLen || tcp.Flags()&header.TCPFlagSYN == 0 {
 		return false
 	}
-	hlen := int(tcp[12]>>4) * 4
-	if hlen < tcpMinLen || hlen > len(tcp) {
+	at, ok := tcp.MSSOffset() // offset of the value in tcp
+	if !ok {
 		return false
 	}
-	// Options (RFC 9293 §3.2): End and NOP are one byte, everything else
-	// is kind, length (counting both), data.
-	opts := tcp[tcpMinLen:hlen]
-	for i := 0; i < len(opts); {
-		switch opts[i] {
-		case optEnd:
-			return false
-		case optNOP:
-			i++
-			continue
-		}
-		if i+1 >= len(opts) {
-			return false
-		}
-		n := int(opts[i+1])
-		if n < 2 || i+n > len(opts) {
-			return false
-		}
-		if opts[i] == optMSS && n == 4 {
-			at := tcpMinLen + i + 2 // offset of the value in tcp
-			old := binary.BigEndian.Uint16(tcp[at:])
-			if old <= mss {
-				return false
-			}
-			binary.BigEndian.PutUint16(tcp[at:], mss)
-			// The checksum sums 16-bit words aligned to the start of the
-			// TCP header; a value at an odd offset straddles two words and
-			// contributes its bytes swapped (RFC 1071 §2(A)).
-			if at%2 == 1 {
-				old, mss = swap(old), swap(mss)
-			}
-			hc := binary.BigEndian.Uint16(tcp[tcpChecksum:])
-			binary.BigEndian.PutUint16(tcp[tcpChecksum:], header.Adjust(hc, old, mss))
-			return true
-		}
-		i += n
+	old := binary.BigEndian.Uint16(tcp[at:])
+	if old <= mss {
+		return false
 	}
-	return false
+	binary.BigEndian.PutUint16(tcp[at:], mss)
+	// The checksum sums 16-bit words aligned to the start of the TCP
+	// header; a value at an odd offset straddles two words and contributes
+	// its bytes swapped (RFC 1071 §2(A)).
+	if at%2 == 1 {
+		old, mss = swap(old), swap(mss)
+	}
+	tcp.SetChecksum(header.Adjust(tcp.Checksum(), old, mss))
+	return true
 }
 
 func swap(v uint16) uint16 { return v<<8 | v>>8 }

@@ -1,9 +1,9 @@
 package rawsock
 
 import (
-	"encoding/binary"
-	"github.com/gretun/gretun/header"
 	"net/netip"
+
+	"github.com/gretun/gretun/header"
 )
 
 // Why a separate raw ICMP socket rather than IP_RECVERR on the data socket:
@@ -29,27 +29,6 @@ import (
 // quoted protocol is open. netconf.RouteMTU deliberately leaves it out:
 // the engine keeps what it learns here per tunnel, as soft state that
 // expires, and never lets it become a device MTU.
-
-// ICMP message layout (RFC 792, RFC 1191 §4):
-//
-//	 0                   1                   2                   3
-//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|   Type = 3    |   Code = 4    |           Checksum            |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|           unused = 0          |         Next-Hop MTU          |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|      Internet Header + 64 bits of Original Data Datagram      |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-const (
-	icmpType        = 0
-	icmpCode        = 1
-	icmpChecksum    = 2
-	icmpNextHopMTU  = 6
-	icmpQuote       = 8
-	icmpDestUnreach = 3
-	icmpFragNeeded  = 4
-)
 
 // TooBig is an ICMP Fragmentation Needed message about an outer packet
 // this host sent.
@@ -91,21 +70,22 @@ const minMTU = 68
 // only 8 bytes leave out the key of a tunnel with checksums). From is left
 // unset. It never panics and Quote aliases icmp.
 func ParseTooBig(icmp []byte) (TooBig, bool) {
-	if len(icmp) < icmpQuote+20 ||
-		icmp[icmpType] != icmpDestUnreach || icmp[icmpCode] != icmpFragNeeded ||
-		header.Checksum(icmp) != 0 {
+	m := header.ICMPv4(icmp)
+	if len(m) < header.ICMPv4Quote+header.IPv4MinLen ||
+		m.Type() != header.ICMPv4DstUnreachable || m.Code() != header.ICMPv4FragNeeded ||
+		!m.ChecksumValid() {
 		return TooBig{}, false
 	}
-	q := icmp[icmpQuote:]
-	ihl := int(q[0]&0x0f) * 4
-	if q[0]>>4 != 4 || ihl < 20 || len(q) < ihl {
+	q := header.IPv4(m.Quote())
+	if !q.IsValid() {
 		return TooBig{}, false
 	}
+	ihl := q.HeaderLen()
 	tb := TooBig{
-		Src:   netip.AddrFrom4([4]byte(q[12:16])),
-		Dst:   netip.AddrFrom4([4]byte(q[16:20])),
-		Proto: int(q[9]),
-		MTU:   int(binary.BigEndian.Uint16(icmp[icmpNextHopMTU:])),
+		Src:   netip.AddrFrom4(q.Src()),
+		Dst:   netip.AddrFrom4(q.Dst()),
+		Proto: int(q.Protocol()),
+		MTU:   int(m.NextHopMTU()),
 		Quote: q,
 	}
 	if tb.MTU < minMTU {

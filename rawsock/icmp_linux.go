@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/gretun/gretun/header"
 	"golang.org/x/sys/unix"
 )
 
@@ -13,7 +14,7 @@ type icmpSys struct {
 }
 
 func (s *icmpSys) open() error {
-	pconn, err := net.ListenPacket("ip4:1", "0.0.0.0")
+	pconn, err := net.ListenPacket(fmt.Sprintf("ip4:%d", header.ProtoICMP), "0.0.0.0")
 	if err != nil {
 		return fmt.Errorf("rawsock: open raw ICMP socket: %w", err)
 	}
@@ -26,7 +27,7 @@ func (s *icmpSys) open() error {
 	var serr error
 	err = rc.Control(func(fd uintptr) {
 		// ICMP_FILTER (raw(7)) is a mask of the types to drop.
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_RAW, unix.ICMP_FILTER, ^(1 << icmpDestUnreach))
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_RAW, unix.ICMP_FILTER, ^(1 << header.ICMPv4DstUnreachable))
 	})
 	if err == nil {
 		err = serr

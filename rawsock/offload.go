@@ -37,9 +37,9 @@ func completeChecksum(pkt []byte, start, off int, gso bool) bool {
 	}
 	putChecksum(pkt[start:], off)
 	hl := header.IPv4(pkt).HeaderLen()
-	if gso && start != hl && hl+header.GREMinLen+4 <= len(pkt) && header.GRE(pkt[hl:]).Flags()&header.GREFlagCsum != 0 {
-		binary.BigEndian.PutUint32(pkt[hl+4:], 0) // checksum and reserved, as gre_gso_segment
-		putChecksum(pkt[hl:], 4)
+	if gso && start != hl && hl+header.GRECsum+4 <= len(pkt) && header.GRE(pkt[hl:]).Flags()&header.GREFlagCsum != 0 {
+		binary.BigEndian.PutUint32(pkt[hl+header.GRECsum:], 0) // checksum and reserved, as gre_gso_segment
+		putChecksum(pkt[hl:], header.GRECsum)
 	}
 	return true
 }

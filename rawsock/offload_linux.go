@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/gretun/gretun/header"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -47,10 +48,6 @@ const (
 	// start of the inner packet.
 	csumMatch = 96
 
-	virtioHdrLen    = 10
-	virtioNeedsCsum = 1
-	virtioGSONone   = 0
-
 	// Frame header offsets (struct tpacket2_hdr).
 	tpStatus  = 0
 	tpSnaplen = 8
@@ -62,16 +59,16 @@ const (
 // C) set. Offsets are from the network header (SKF_NET_OFF), whatever the
 // device's link layer.
 var csumFilter = []bpf.Instruction{
-	bpf.LoadAbsolute{Off: netOff + 9, Size: 1}, // protocol
+	bpf.LoadAbsolute{Off: netOff + header.IPv4Protocol, Size: 1},
 	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: ProtoGRE, SkipTrue: 9},
-	bpf.LoadAbsolute{Off: netOff + 6, Size: 2}, // flags and fragment offset
-	bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x3fff, SkipTrue: 7},
-	bpf.LoadAbsolute{Off: netOff, Size: 1}, // version and IHL
-	bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x0f},
+	bpf.LoadAbsolute{Off: netOff + header.IPv4FlagsFrag, Size: 2},
+	bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: header.IPv4FlagMF | header.IPv4FragOffset, SkipTrue: 7},
+	bpf.LoadAbsolute{Off: netOff + header.IPv4VersIHL, Size: 1},
+	bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x0f}, // IHL, in 4-byte words
 	bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2},
 	bpf.TAX{},
-	bpf.LoadIndirect{Off: netOff, Size: 1}, // GRE flags, first byte
-	bpf.JumpIf{Cond: bpf.JumpBitsNotSet, Val: 0x80, SkipTrue: 1},
+	bpf.LoadIndirect{Off: netOff + header.GREFlags, Size: 1}, // GRE flags, first byte
+	bpf.JumpIf{Cond: bpf.JumpBitsNotSet, Val: header.GREFlagCsum >> 8, SkipTrue: 1},
 	bpf.RetConstant{Val: csumFrameSize},
 	bpf.RetConstant{Val: 0},
 }
@@ -164,7 +161,7 @@ func (r *offloadRing) complete(pkt []byte) bool {
 		}
 		mac, net := int(binary.NativeEndian.Uint16(f[tpMac:])), int(binary.NativeEndian.Uint16(f[tpNet:]))
 		snap := int(binary.NativeEndian.Uint32(f[tpSnaplen:]))
-		if snap == 0 || mac < virtioHdrLen || net < mac || mac+snap > len(f) {
+		if snap == 0 || mac < header.VirtioNetHeaderLen || net < mac || mac+snap > len(f) {
 			continue // released below, or consumed
 		}
 		rec := f[net : mac+snap]
@@ -180,12 +177,13 @@ func (r *offloadRing) complete(pkt []byte) bool {
 		for f := r.frame(r.next); isUser(f) && binary.NativeEndian.Uint32(f[tpSnaplen:]) == 0; f = r.frame(r.next) {
 			r.releaseTo(r.next + 1)
 		}
-		vh := f[mac-virtioHdrLen : mac]
-		if vh[0]&virtioNeedsCsum == 0 {
+		vh := header.VirtioNet(f[mac-header.VirtioNetHeaderLen : mac])
+		if vh.Flags()&header.VirtioNetFlagNeedsCsum == 0 {
 			return false // its checksum was complete: a wire packet
 		}
-		start := int(binary.LittleEndian.Uint16(vh[6:])) - (net - mac)
-		return completeChecksum(pkt, start, int(binary.LittleEndian.Uint16(vh[8:])), vh[1] != virtioGSONone)
+		// csum_start counts from the link-layer header here.
+		start := int(vh.CsumStart()) - (net - mac)
+		return completeChecksum(pkt, start, int(vh.CsumOffset()), vh.GSOType() != header.VirtioNetGSONone)
 	}
 	return false
 }

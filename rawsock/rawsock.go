@@ -26,12 +26,14 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+
+	"github.com/gretun/gretun/header"
 )
 
 // The IP protocol numbers Open accepts.
 const (
-	ProtoIPIP = 4  // IP-in-IP, RFC 2003
-	ProtoGRE  = 47 // GRE, RFC 2784 / RFC 2890
+	ProtoIPIP = header.ProtoIPIP // IP-in-IP, RFC 2003
+	ProtoGRE  = header.ProtoGRE  // GRE, RFC 2784 / RFC 2890
 )
 
 // BatchSize is the number of message slots a Conn preallocates for each

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/gretun/gretun/header"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
@@ -205,12 +206,12 @@ func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
 	// Fill slots up to the first packet without a usable header.
 	end := 0
 	for ; end < len(pkts); end++ {
-		p := pkts[end]
-		if len(p) < ipv4.HeaderLen || p[0]>>4 != 4 {
+		p := header.IPv4(pkts[end])
+		if len(p) < header.IPv4MinLen || p.Version() != 4 {
 			break
 		}
 		s.wbufs[end] = p
-		copy(s.wips[end][:], p[16:20])
+		s.wips[end] = p.Dst()
 	}
 	sent := 0
 	for sent < end {

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/netconf"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
@@ -228,13 +229,13 @@ func ordinary(first []byte, n int, sizes []int) (bool, error) {
 	if n <= VirtioHdrLen {
 		return false, fmt.Errorf("%w: %d bytes", errMalformed, n)
 	}
-	h := decodeVirtio(first)
-	if h.gsoType != gsoNone {
+	h := header.VirtioNet(first)
+	if h.GSOType() != header.VirtioNetGSONone {
 		return false, nil
 	}
 	pkt := first[VirtioHdrLen:n]
-	if h.flags&flagNeedsCsum != 0 {
-		if err := finishChecksum(pkt, int(h.csumStart), int(h.csumOffset)); err != nil {
+	if h.Flags()&header.VirtioNetFlagNeedsCsum != 0 {
+		if err := finishChecksum(pkt, int(h.CsumStart()), int(h.CsumOffset())); err != nil {
 			return false, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gretun/gretun/header"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +38,7 @@ func pairDevice(t *testing.T) (*Device, func([]byte)) {
 // without GSO, checksum left partial (the kernel's checksum offload).
 func plain(t *testing.T, payload string) []byte {
 	in := superPacket{udp: true, mss: 1400, payload: []byte(payload)}.build(t)
-	in[1] = gsoNone
+	in[1] = header.VirtioNetGSONone
 	return in
 }
 

@@ -9,52 +9,10 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 )
 
-// VirtioHdrLen is the size of the virtio-net header (struct virtio_net_hdr
-// in include/uapi/linux/virtio_net.h) in front of every packet read from or
-// written to a TUN device opened with IFF_VNET_HDR.
-const VirtioHdrLen = 10
-
-// Values of the virtio-net header (include/uapi/linux/virtio_net.h).
-const (
-	flagNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM: CHECKSUM_PARTIAL
-
-	gsoNone  = 0 // VIRTIO_NET_HDR_GSO_NONE
-	gsoTCPv4 = 1 // VIRTIO_NET_HDR_GSO_TCPV4
-	gsoTCPv6 = 4 // VIRTIO_NET_HDR_GSO_TCPV6
-	gsoUDPL4 = 5 // VIRTIO_NET_HDR_GSO_UDP_L4
-)
-
-const (
-	protoTCP = 6
-	protoUDP = 17
-
-	tcpFIN = 0x01
-	tcpPSH = 0x08
-	tcpCWR = 0x80
-)
-
-// virtioHdr is the decoded virtio-net header. The kernel writes it in host
-// byte order, as legacy virtio does, unless TUNSETVNETLE or TUNSETVNETBE asks
-// otherwise (gretun never does).
-type virtioHdr struct {
-	flags      uint8
-	gsoType    uint8
-	hdrLen     uint16
-	gsoSize    uint16
-	csumStart  uint16
-	csumOffset uint16
-}
-
-func decodeVirtio(b []byte) virtioHdr {
-	return virtioHdr{
-		flags:      b[0],
-		gsoType:    b[1],
-		hdrLen:     binary.NativeEndian.Uint16(b[2:]),
-		gsoSize:    binary.NativeEndian.Uint16(b[4:]),
-		csumStart:  binary.NativeEndian.Uint16(b[6:]),
-		csumOffset: binary.NativeEndian.Uint16(b[8:]),
-	}
-}
+// VirtioHdrLen is the size of the virtio-net header (header.VirtioNet) in
+// front of every packet read from or written to a TUN device opened with
+// IFF_VNET_HDR.
+const VirtioHdrLen = header.VirtioNetHeaderLen
 
 // errMalformed wraps every refusal of what the kernel handed us: the
 // caller counts the packet as a read error and goes on.
@@ -85,11 +43,11 @@ func split(in []byte, bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(in) <= VirtioHdrLen || len(bufs) == 0 {
 		return 0, fmt.Errorf("%w: %d bytes", errMalformed, len(in))
 	}
-	h := decodeVirtio(in)
+	h := header.VirtioNet(in)
 	pkt := in[VirtioHdrLen:]
-	if h.gsoType == gsoNone {
-		if h.flags&flagNeedsCsum != 0 {
-			if err := finishChecksum(pkt, int(h.csumStart), int(h.csumOffset)); err != nil {
+	if h.GSOType() == header.VirtioNetGSONone {
+		if h.Flags()&header.VirtioNetFlagNeedsCsum != 0 {
+			if err := finishChecksum(pkt, int(h.CsumStart()), int(h.CsumOffset())); err != nil {
 				return 0, err
 			}
 		}
@@ -102,52 +60,55 @@ func split(in []byte, bufs [][]byte, sizes []int, offset int) (int, error) {
 	return segment(pkt, h, bufs, sizes, offset)
 }
 
-// segment is split for a GSO packet.
-func segment(pkt []byte, h virtioHdr, bufs [][]byte, sizes []int, offset int) (int, error) {
+// segment is split for a GSO packet; h is its virtio-net header.
+func segment(pkt []byte, h header.VirtioNet, bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(pkt) == 0 {
 		return 0, fmt.Errorf("%w: empty GSO packet", errMalformed)
 	}
-	v6 := pkt[0]>>4 == 6
+	version := header.IPVersion(pkt)
+	v6 := version == 6
 	var proto uint8
 	switch {
-	case h.gsoType == gsoTCPv4 && pkt[0]>>4 == 4, h.gsoType == gsoTCPv6 && v6:
-		proto = protoTCP
-	case h.gsoType == gsoUDPL4 && (v6 || pkt[0]>>4 == 4):
-		proto = protoUDP
+	case h.GSOType() == header.VirtioNetGSOTCPv4 && version == 4, h.GSOType() == header.VirtioNetGSOTCPv6 && v6:
+		proto = header.ProtoTCP
+	case h.GSOType() == header.VirtioNetGSOUDPL4 && (v6 || version == 4):
+		proto = header.ProtoUDP
 	default:
-		return 0, fmt.Errorf("%w: GSO type %d on IP version %d", errMalformed, h.gsoType, pkt[0]>>4)
+		return 0, fmt.Errorf("%w: GSO type %d on IP version %d", errMalformed, h.GSOType(), version)
 	}
 	// The transport header starts at csumStart. Its length comes from the
 	// packet, not from hdrLen, which the kernel may set to a whole first
 	// segment on the forwarding path.
-	ipLen := int(h.csumStart)
+	ipLen := int(h.CsumStart())
 	minIP := header.IPv4MinLen
 	if v6 {
 		minIP = header.IPv6HeaderLen
 	}
-	if ipLen < minIP || ipLen+20 > len(pkt) || !v6 && header.IPv4(pkt).HeaderLen() != ipLen {
+	if ipLen < minIP || ipLen+header.TCPMinLen > len(pkt) || !v6 && header.IPv4(pkt).HeaderLen() != ipLen {
 		return 0, fmt.Errorf("%w: transport header at %d in %d bytes", errMalformed, ipLen, len(pkt))
 	}
-	addrs := pkt[12:20] // source and destination, as the pseudo-header sums them
+	var addrs []byte // source and destination, as the pseudo-header sums them
 	if v6 {
-		addrs = pkt[8:40]
+		addrs = header.IPv6(pkt).Addrs()
+	} else {
+		addrs = header.IPv4(pkt).Addrs()
 	}
-	l4Len := 8
-	if proto == protoTCP {
-		l4Len = int(pkt[ipLen+12]>>4) * 4
-		if l4Len < 20 {
+	l4Len := header.UDPLen
+	if proto == header.ProtoTCP {
+		l4Len = header.TCP(pkt[ipLen:]).HeaderLen()
+		if l4Len < header.TCPMinLen {
 			return 0, fmt.Errorf("%w: TCP header of %d bytes", errMalformed, l4Len)
 		}
 	}
 	hdrLen := ipLen + l4Len
-	mss := int(h.gsoSize)
+	mss := int(h.GSOSize())
 	if hdrLen > len(pkt) || mss == 0 {
 		return 0, fmt.Errorf("%w: headers of %d bytes, segments of %d, in %d bytes", errMalformed, hdrLen, mss, len(pkt))
 	}
 	hdrs, payload := pkt[:hdrLen], pkt[hdrLen:]
 	var seq uint32
-	if proto == protoTCP {
-		seq = binary.BigEndian.Uint32(hdrs[ipLen+4:])
+	if proto == header.ProtoTCP {
+		seq = header.TCP(hdrs[ipLen:]).SeqNum()
 	}
 	n := 0
 	for start := 0; start < len(payload); start += mss {
@@ -163,7 +124,7 @@ func segment(pkt []byte, h virtioHdr, bufs [][]byte, sizes []int, offset int) (i
 		copy(out, hdrs)
 		copy(out[hdrLen:], payload[start:end])
 		if v6 {
-			binary.BigEndian.PutUint16(out[4:], uint16(total-header.IPv6HeaderLen))
+			header.IPv6(out).SetPayloadLen(total - header.IPv6HeaderLen)
 		} else {
 			ip := header.IPv4(out)
 			ip.SetTotalLen(total)
@@ -171,22 +132,23 @@ func segment(pkt []byte, h virtioHdr, bufs [][]byte, sizes []int, offset int) (i
 			ip.UpdateChecksum()
 		}
 		l4 := out[ipLen:]
-		csumAt := 16
-		if proto == protoTCP {
-			binary.BigEndian.PutUint32(l4[4:], seq+uint32(start))
+		csumAt := header.TCPChecksum
+		if proto == header.ProtoTCP {
+			tcp := header.TCP(l4)
+			tcp.SetSeqNum(seq + uint32(start))
 			if end < len(payload) {
-				l4[13] &^= tcpFIN | tcpPSH
+				tcp.SetFlags(tcp.Flags() &^ (header.TCPFlagFIN | header.TCPFlagPSH))
 			}
 			if n > 0 {
-				l4[13] &^= tcpCWR
+				tcp.SetFlags(tcp.Flags() &^ header.TCPFlagCWR)
 			}
 		} else {
-			binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
-			csumAt = 6
+			header.UDP(l4).SetLength(len(l4))
+			csumAt = header.UDPChecksum
 		}
 		l4[csumAt], l4[csumAt+1] = 0, 0
 		sum := header.Fold(header.Sum(l4, header.PseudoSum(addrs, proto, len(l4))))
-		if proto == protoUDP && sum == 0 {
+		if proto == header.ProtoUDP && sum == 0 {
 			sum = 0xffff // RFC 768: a computed zero is sent as all ones
 		}
 		binary.BigEndian.PutUint16(l4[csumAt:], sum)

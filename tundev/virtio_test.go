@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/internal/refsum"
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -52,7 +53,7 @@ func (s superPacket) build(t testing.TB) []byte {
 	} else {
 		tcp := &layers.TCP{SrcPort: 4000, DstPort: 5000, Seq: 0xfffff000, Ack: 77, Window: 512,
 			DataOffset: 8, Options: []layers.TCPOption{{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: make([]byte, 8)}, {OptionType: layers.TCPOptionKindNop}, {OptionType: layers.TCPOptionKindNop}},
-			ACK: true, PSH: s.flags&tcpPSH != 0, FIN: s.flags&tcpFIN != 0, CWR: s.flags&tcpCWR != 0}
+			ACK: true, PSH: s.flags&header.TCPFlagPSH != 0, FIN: s.flags&header.TCPFlagFIN != 0, CWR: s.flags&header.TCPFlagCWR != 0}
 		tcp.SetNetworkLayerForChecksum(netLayer)
 		l4 = tcp
 	}
@@ -61,12 +62,12 @@ func (s superPacket) build(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	pkt := sb.Bytes()
-	ipLen, typ, csumOff := 20, gsoTCPv4, 16
+	ipLen, typ, csumOff := 20, header.VirtioNetGSOTCPv4, 16
 	if s.v6 {
-		ipLen, typ = 40, gsoTCPv6
+		ipLen, typ = 40, header.VirtioNetGSOTCPv6
 	}
 	if s.udp {
-		typ, csumOff = gsoUDPL4, 6
+		typ, csumOff = header.VirtioNetGSOUDPL4, 6
 	}
 	// The kernel leaves the pseudo-header sum, uncomplemented, in the field.
 	addrs := pkt[12:20]
@@ -83,7 +84,7 @@ func (s superPacket) build(t testing.TB) []byte {
 	}
 	binary.BigEndian.PutUint16(pkt[ipLen+csumOff:], uint16(sum))
 	hdr := make([]byte, VirtioHdrLen)
-	hdr[0], hdr[1] = flagNeedsCsum, byte(typ)
+	hdr[0], hdr[1] = header.VirtioNetFlagNeedsCsum, byte(typ)
 	binary.NativeEndian.PutUint16(hdr[2:], uint16(len(pkt)-len(s.payload)))
 	binary.NativeEndian.PutUint16(hdr[4:], uint16(s.mss))
 	binary.NativeEndian.PutUint16(hdr[6:], uint16(ipLen))
@@ -121,8 +122,8 @@ func TestSplit(t *testing.T) {
 		sp   superPacket
 		want int // segments
 	}{
-		{"tcp4", superPacket{mss: 1448, payload: payload, flags: tcpPSH | tcpFIN | tcpCWR}, 4},
-		{"tcp6", superPacket{v6: true, mss: 1428, payload: payload, flags: tcpPSH}, 4},
+		{"tcp4", superPacket{mss: 1448, payload: payload, flags: header.TCPFlagPSH | header.TCPFlagFIN | header.TCPFlagCWR}, 4},
+		{"tcp6", superPacket{v6: true, mss: 1428, payload: payload, flags: header.TCPFlagPSH}, 4},
 		{"tcp4 exact", superPacket{mss: 1000, payload: payload}, 5},
 		{"udp4", superPacket{udp: true, mss: 1200, payload: payload}, 5},
 		{"udp6", superPacket{v6: true, udp: true, mss: 1452, payload: payload[:2904]}, 2},
@@ -184,7 +185,7 @@ func checkSegment(t *testing.T, sp superPacket, seg []byte, i int, last bool) []
 	if want := 0xfffff000 + uint32(i*sp.mss); tcp.Seq != want {
 		t.Errorf("segment %d: seq %#x, want %#x", i, tcp.Seq, want)
 	}
-	wantFin, wantPsh, wantCwr := last && sp.flags&tcpFIN != 0, last && sp.flags&tcpPSH != 0, i == 0 && sp.flags&tcpCWR != 0
+	wantFin, wantPsh, wantCwr := last && sp.flags&header.TCPFlagFIN != 0, last && sp.flags&header.TCPFlagPSH != 0, i == 0 && sp.flags&header.TCPFlagCWR != 0
 	if tcp.FIN != wantFin || tcp.PSH != wantPsh || tcp.CWR != wantCwr || !tcp.ACK || tcp.Ack != 77 || len(tcp.Options) != 3 {
 		t.Errorf("segment %d: FIN %v PSH %v CWR %v ACK %v ack %d, %d options; want FIN %v PSH %v CWR %v, ACK 77, 3 options",
 			i, tcp.FIN, tcp.PSH, tcp.CWR, tcp.ACK, tcp.Ack, len(tcp.Options), wantFin, wantPsh, wantCwr)
@@ -195,7 +196,7 @@ func checkSegment(t *testing.T, sp superPacket, seg []byte, i int, last bool) []
 func TestSplitPlainPacket(t *testing.T) {
 	sp := superPacket{udp: true, mss: 1400, payload: []byte("a datagram")}
 	in := sp.build(t)
-	in[1] = gsoNone // the same packet, not to be segmented, checksum partial
+	in[1] = header.VirtioNetGSONone // the same packet, not to be segmented, checksum partial
 	bufs, sizes := testBufs(1, 100)
 	n, err := split(in, bufs, sizes, testOffset)
 	if err != nil || n != 1 || sizes[0] != len(in)-VirtioHdrLen {
@@ -218,11 +219,11 @@ func TestSplitRefuses(t *testing.T) {
 	}{
 		{"short", func() []byte { return good()[:VirtioHdrLen-1] }, 4, 1500, errMalformed},
 		{"unknown GSO type", func() []byte { b := good(); b[1] = 3; return b }, 4, 1500, errMalformed},
-		{"TCPv6 type on IPv4", func() []byte { b := good(); b[1] = gsoTCPv6; return b }, 4, 1500, errMalformed},
+		{"TCPv6 type on IPv4", func() []byte { b := good(); b[1] = header.VirtioNetGSOTCPv6; return b }, 4, 1500, errMalformed},
 		{"no segment size", func() []byte { b := good(); b[4], b[5] = 0, 0; return b }, 4, 1500, errMalformed},
 		{"TCP header too short", func() []byte { b := good(); b[VirtioHdrLen+20+12] = 4 << 4; return b }, 4, 1500, errMalformed},
 		{"transport beyond the packet", func() []byte { b := good(); b[6], b[7] = 0xff, 0xff; return b }, 4, 1500, errMalformed},
-		{"checksum beyond the packet", func() []byte { b := good(); b[1] = gsoNone; b[8], b[9] = 0xff, 0xff; return b }, 1, 4000, errMalformed},
+		{"checksum beyond the packet", func() []byte { b := good(); b[1] = header.VirtioNetGSONone; b[8], b[9] = 0xff, 0xff; return b }, 1, 4000, errMalformed},
 		{"buffer too small", good, 4, 500, errMalformed},
 		{"too many segments", good, 2, 1500, tun.ErrTooManySegments},
 	} {
@@ -254,7 +255,7 @@ func TestSplitAllocs(t *testing.T) {
 func FuzzSplit(f *testing.F) {
 	for _, sp := range []superPacket{
 		{mss: 100, payload: make([]byte, 450)},
-		{v6: true, mss: 64, payload: make([]byte, 300), flags: tcpFIN},
+		{v6: true, mss: 64, payload: make([]byte, 300), flags: header.TCPFlagFIN},
 		{udp: true, mss: 50, payload: make([]byte, 120)},
 	} {
 		f.Add(sp.build(f))

@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/header"
 )
 
 // The `underlay packet` send path. BENCHMARKS.md ("Underlay send path: raw
@@ -28,7 +28,7 @@ import (
 
 // ethHeaderLen is the Ethernet II header written in front of each outer
 // packet; the buffers' headroom leaves room for it (see frameHeadroom).
-const ethHeaderLen = 14
+const ethHeaderLen = header.EthernetHeaderLen
 
 // The build fails here if the read buffers' headroom in front of the
 // largest outer header could not hold an Ethernet header.
@@ -117,9 +117,7 @@ func (p *packetPath) resolve(remote netip.Addr, now time.Time) {
 		}
 		return
 	}
-	copy(p.hdr[0:6], nh.Dst)
-	copy(p.hdr[6:12], nh.Src)
-	binary.BigEndian.PutUint16(p.hdr[12:], 0x0800)
+	header.Ethernet(p.hdr[:]).Encode(nh.Dst, nh.Src, header.EtherTypeIPv4)
 	p.ok, p.kick, p.retry = true, !nh.Confirmed, 0
 	if !wasOK {
 		p.lastErr = ""
