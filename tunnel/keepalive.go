@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/config"
-	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/keepalive"
 	"github.com/gretun/gretun/status"
@@ -164,45 +163,6 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 	ip.SetTotalLen(n)
 	ip.UpdateChecksum()
 	return n
-}
-
-// keepaliveReply handles a returned keepalive (GRE protocol type 0),
-// called by the receiving socket goroutine.
-func (t *Tunnel) keepaliveReply(payload []byte) {
-	m := t.ka.Load()
-	if m == nil {
-		t.counters.add(rxKeepaliveUnsolicited, 1)
-		return
-	}
-	_, ev := m.Reply(time.Now(), payload)
-	t.logEvent(ev)
-}
-
-// Reflections a tunnel sends at most: a burst of reflectBurst, then one
-// every reflectEvery. A peer probes once a keepalive period (gretun's
-// shortest is 10 ms, Cisco's 1 s), so this never holds back a real peer,
-// while a flood of forged probes cannot turn the tunnel into a reflector.
-const (
-	reflectEvery = 10 * time.Millisecond
-	reflectBurst = 10
-)
-
-// mayReflect readies another router's keepalive probe (decap.Reflect) in
-// place to be returned through the underlay, as forwarding would: TTL
-// decremented, refused when it expires or when the header carries options
-// or fragment bits, and rate-limited. Every refusal is a counted drop.
-// Called by the receiving socket goroutine.
-func (t *Tunnel) mayReflect(inner []byte) bool {
-	if r := decap.PrepareReflection(inner); r != decap.OK {
-		t.counters.drop(r)
-		return false
-	}
-	if !t.reflectRate.Allow(time.Now()) {
-		t.counters.drop(decap.ReflectLimited)
-		return false
-	}
-	t.reflected.Add(1)
-	return true
 }
 
 // logEvent logs a state change and sets the line protocol to match.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -135,59 +134,6 @@ func (p *packetPath) close() {
 // usePacketPath says whether the tunnel's configuration asks for the
 // AF_PACKET send path.
 func usePacketPath(c *config.Tunnel) bool { return c.Underlay == config.UnderlayPacket }
-
-// sendPacketPath sends a batch's outer packets: those with a frame on the
-// packet socket, the others (fragments) on the raw socket, all of them on
-// the raw socket while the path is not ready. frames[i] is out[i] with
-// room for the Ethernet header in front.
-func (t *Tunnel) sendPacketPath(sock *socket, p *packetPath, out, frames [][]byte) {
-	if !p.ready(t.cfg.Load().Remote, t.e.env.now()) {
-		t.sendOuter(sock, out)
-		return
-	}
-	i := 0
-	if p.kick && len(out) > 0 {
-		// One packet through the kernel's own path moves a STALE
-		// neighbour entry to DELAY, so the kernel checks that the MAC
-		// address still answers; the next resolution sees the outcome.
-		p.kick = false
-		t.sendOuter(sock, out[:1])
-		i = 1
-	}
-	for i < len(out) {
-		j := i
-		for j < len(out) && frames[j] == nil {
-			j++
-		}
-		if j > i {
-			t.sendOuter(sock, out[i:j])
-			i = j
-			continue
-		}
-		for j < len(out) && frames[j] != nil {
-			copy(frames[j], p.hdr[:])
-			j++
-		}
-		n, err := p.conn.WriteBatch(frames[i:j])
-		t.counters.add(txPacketSocket, uint64(n))
-		if err == nil {
-			i = j
-			continue
-		}
-		// Frame i+n failed: count it as the raw socket would, and send
-		// the rest of the batch on the raw socket until the next hop is
-		// resolved again.
-		countSendError(err, &t.counters)
-		p.invalidate()
-		if errors.Is(err, syscall.EMSGSIZE) {
-			t.refreshUnderlay()
-		}
-		if rest := i + n + 1; rest < len(out) {
-			t.sendOuter(sock, out[rest:])
-		}
-		return
-	}
-}
 
 // resolveNextHop finds, through netlink, the egress device and next hop
 // the kernel's main routing decision picks for remote, and the Ethernet

@@ -1,0 +1,187 @@
+package tunnel
+
+import (
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/pmtu"
+)
+
+// rxBatch is how many outer packets one receive call takes at most.
+const rxBatch = 128
+
+// rxBufSize holds the largest IPv4 packet (the kernel reassembles fragments
+// before a raw socket sees them) plus room for the TUN's virtio header.
+const rxBufSize = header.IPv4MaxPacket + 64
+
+// receive is the receive loop: read a batch, validate and demultiplex each
+// packet, then hand each tunnel its packets in one TUN write.
+func (s *socket) receive() {
+	defer close(s.done)
+	bufs := make([][]byte, rxBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, rxBufSize)
+	}
+	sizes := make([]int, rxBatch)
+	var (
+		touched []*Tunnel
+		reflect [][]byte
+		p       decap.Packet
+		errRun  int
+	)
+	for {
+		n, err := s.conn.ReadBatch(bufs, sizes)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			// Transient (ENOBUFS, ENOMEM): back off a little, never spin.
+			errRun++
+			time.Sleep(time.Duration(min(errRun, 100)) * time.Millisecond)
+			continue
+		}
+		errRun = 0
+		var last *Tunnel
+		var lastKey demuxKey
+		for i := 0; i < n; i++ {
+			pkt := bufs[i][:sizes[i]]
+			r := decap.Parse(pkt, &p)
+			if r == decap.GREChecksum && s.offload != nil && s.offload.CompleteChecksum(pkt) {
+				r = decap.Parse(pkt, &p)
+			}
+			if p.Proto == 0 {
+				s.e.unmatched.drop(r) // not even a sound outer header
+				continue
+			}
+			k := demuxKey{proto: p.Proto, src: p.Src, dst: p.Dst}
+			if p.HasKey() {
+				k.key, k.hasKey = p.Key, true
+			}
+			t := last
+			if t == nil || k != lastKey {
+				t = s.e.demux.get(k)
+				last, lastKey = t, k
+			}
+			if t == nil {
+				if r == decap.OK {
+					r = decap.NoTunnel
+				}
+				s.e.unmatched.drop(r)
+				continue
+			}
+			if r == decap.OK {
+				r = t.recv.Load().Accept(&p)
+			}
+			if r != decap.OK {
+				t.counters.drop(r)
+				continue
+			}
+			if p.Kind == decap.Reflect && t.cfg.Load().NoReflect {
+				p.Kind = decap.Data // `noreflect`: the host routes it, or not
+			}
+			switch p.Kind {
+			case decap.Data:
+				inner := pkt[p.Start:p.End]
+				if !decap.DecapECN(inner, p.TOS) {
+					t.counters.drop(decap.InnerNotECT)
+					continue
+				}
+				if len(t.rx.pending) == 0 {
+					touched = append(touched, t)
+				}
+				t.rx.pending = append(t.rx.pending, bufs[i][p.Start-tunHeader:p.End])
+				t.rx.bytes += uint64(len(inner))
+			case decap.Keepalive:
+				t.keepaliveReply(pkt[p.Start:p.End])
+			case decap.Reflect:
+				// Another router's keepalive probe: send its inner packet
+				// straight back out of the underlay, as a router forwarding
+				// it would, without touching the TUN device.
+				if inner := pkt[p.Start:p.End]; t.mayReflect(inner) {
+					reflect = append(reflect, inner)
+				}
+			}
+		}
+		for _, t := range touched {
+			t.deliver()
+		}
+		touched = touched[:0]
+		if len(reflect) > 0 {
+			// Only GRE packets are reflected, and s is the GRE socket.
+			s.send(reflect, &s.e.unmatched, nil)
+			reflect = reflect[:0]
+		}
+	}
+}
+
+// deliver writes the packets the receive loop gathered for this tunnel to
+// its TUN device in one call; called by the socket goroutine.
+func (t *Tunnel) deliver() {
+	pkts := t.rx.pending
+	if mss := t.clampMSS(); mss != 0 {
+		for _, p := range pkts {
+			if pmtu.ClampMSS(p[tunHeader:], mssFor(mss, p[tunHeader:])) {
+				t.counters.add(txMSSClamped, 1)
+			}
+		}
+	}
+	_, err := t.dev.Write(pkts, tunHeader)
+	c := &t.counters
+	if err != nil {
+		// The device is down (`ip link set dev NAME down`) or going away:
+		// the kernel refuses the whole write.
+		c.add(rxDevice, uint64(len(pkts)))
+		c.add(rxErrors, uint64(len(pkts)))
+	} else {
+		c.add(rxPackets, uint64(len(pkts)))
+		c.add(rxBytes, t.rx.bytes)
+	}
+	for i := range pkts {
+		pkts[i] = nil
+	}
+	t.rx.pending = pkts[:0]
+	t.rx.bytes = 0
+}
+
+// keepaliveReply handles a returned keepalive (GRE protocol type 0),
+// called by the receiving socket goroutine.
+func (t *Tunnel) keepaliveReply(payload []byte) {
+	m := t.ka.Load()
+	if m == nil {
+		t.counters.add(rxKeepaliveUnsolicited, 1)
+		return
+	}
+	_, ev := m.Reply(time.Now(), payload)
+	t.logEvent(ev)
+}
+
+// mayReflect readies another router's keepalive probe (decap.Reflect) in
+// place to be returned through the underlay, as forwarding would: TTL
+// decremented, refused when it expires or when the header carries options
+// or fragment bits, and rate-limited. Every refusal is a counted drop.
+// Called by the receiving socket goroutine.
+func (t *Tunnel) mayReflect(inner []byte) bool {
+	if r := decap.PrepareReflection(inner); r != decap.OK {
+		t.counters.drop(r)
+		return false
+	}
+	if !t.reflectRate.Allow(time.Now()) {
+		t.counters.drop(decap.ReflectLimited)
+		return false
+	}
+	t.reflected.Add(1)
+	return true
+}
+
+// Reflections a tunnel sends at most: a burst of reflectBurst, then one
+// every reflectEvery. A peer probes once a keepalive period (gretun's
+// shortest is 10 ms, Cisco's 1 s), so this never holds back a real peer,
+// while a flood of forged probes cannot turn the tunnel into a reflector.
+const (
+	reflectEvery = 10 * time.Millisecond
+	reflectBurst = 10
+)

@@ -1,0 +1,515 @@
+package tunnel
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/pmtu"
+)
+
+// txBatch is what one TUN read brought: inner packets at innerOffset.
+type txBatch struct {
+	bufs  [][]byte
+	sizes []int
+	n     int
+}
+
+// txPipeline is how many batches may be between the reading and the
+// sending goroutine. The reader keeps the TUN drained while the sender is in
+// sendmmsg, and a sender that falls behind sends several reads' worth of
+// packets in one call: small packets, which the TUN delivers one per read,
+// are batched that way. Batches are borrowed from txPool while the tunnel
+// sends, so an idle tunnel holds none.
+const txPipeline = 8
+
+// readDevice is the reading half of the sending path: it fills free
+// batches from the TUN device and passes them on, until the device closes.
+func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
+	defer t.wg.Done()
+	defer close(full)
+	bufSize := t.MTU()
+	batch := readBatch(t.dev.BatchSize(), bufSize)
+	batches := txBatches{free: free}
+	ready := newReadiness(t.dev)
+	errRun := 0
+	for {
+		// Batches are borrowed while packets come, and given back to the
+		// pool once none has come for idleAfter (the read's deadline): an
+		// idle tunnel waits holding none, a busy one keeps them between
+		// packets.
+		if batches.out == 0 && !ready.wait() {
+			return
+		}
+		b := batches.get()
+		if mtu := t.MTU(); mtu > bufSize || mtu < bufSize && readBatch(t.dev.BatchSize(), mtu) > batch {
+			bufSize, batch = mtu, readBatch(t.dev.BatchSize(), mtu)
+		}
+		if b.bufs == nil || len(b.bufs) < batch || len(b.bufs[0]) < innerOffset+bufSize {
+			b.bufs, b.sizes = makeBufs(batch, bufSize)
+		}
+		ready.expireAfter(idleAfter)
+		n, err := t.dev.Read(b.bufs, b.sizes, innerOffset)
+		if err != nil {
+			if t.stopping.Load() || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				free <- b
+				batches.release()
+				continue
+			}
+			// A super-packet with more segments than the batch, or one larger
+			// than the buffers (the MTU grew): count, recover, carry on.
+			t.counters.add(txErrors, 1)
+			if mtu, merr := t.dev.MTU(); merr == nil && mtu > bufSize {
+				t.mtu.Store(int64(mtu))
+			}
+			if n == 0 {
+				errRun++
+				time.Sleep(time.Duration(min(errRun, 100)) * time.Millisecond)
+				free <- b
+				continue
+			}
+		}
+		errRun = 0
+		b.n = n
+		full <- b
+	}
+}
+
+// transmit is the sending half: it encapsulates in place what the reader
+// read, and sends it with as few sendmmsg calls as the batches allow.
+func (t *Tunnel) transmit() {
+	defer t.wg.Done()
+	free := make(chan *txBatch, txPipeline)
+	full := make(chan *txBatch, txPipeline)
+	t.wg.Add(1)
+	go t.readDevice(free, full)
+	var (
+		out     [][]byte
+		frags   fragPool
+		batches []*txBatch
+		path    = packetPath{t: t}
+	)
+	defer path.close()
+	for b := range full {
+		batches = append(batches[:0], b)
+	drain:
+		for len(batches) < txPipeline {
+			select {
+			case more, ok := <-full:
+				if !ok {
+					break drain
+				}
+				batches = append(batches, more)
+			default:
+				break drain
+			}
+		}
+		// `underlay packet` also records each outer packet's Ethernet
+		// frame; the default (raw) path is as it always was.
+		var frames *[][]byte
+		if usePacketPath(t.cfg.Load()) {
+			path.frames = path.frames[:0]
+			frames = &path.frames
+		} else if path.conn != nil {
+			path.close() // switched back to `underlay raw`
+		}
+		t.txMu.Lock()
+		out = out[:0]
+		for _, b := range batches {
+			out = t.encapBatch(b.bufs[:b.n], b.sizes[:b.n], out, &frags, frames)
+		}
+		sock := t.sock
+		t.txMu.Unlock()
+		if len(out) > 0 {
+			if frames != nil {
+				t.sendPacketPath(sock, &path, out, *frames)
+				clear(*frames)
+			} else {
+				t.sendOuter(sock, out)
+			}
+		}
+		if len(t.icmpOut) > 0 {
+			t.writeICMP()
+		}
+		frags.reset()
+		for _, b := range batches {
+			free <- b
+		}
+		// Keep no pointer into the batches once given back: they may go
+		// back to txPool, which can free them only if nothing points there.
+		clear(out)
+		clear(batches)
+	}
+}
+
+// encapBatch encapsulates the inner packets in place and appends the outer
+// packets (or their fragments) to out; t.txMu is held. When frames is not
+// nil it gets one entry per packet appended to out: the outer packet with
+// the room for an Ethernet header in front of it, or nil for an outer
+// fragment (its buffer has no such room).
+func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
+	c := &t.counters
+	var pkts, bytes, errs uint64
+	now := time.Now()
+	pathMTU := t.pmtu.Effective(now)
+	mss := t.clampMSS()
+	ignoreDF := t.cfg.Load().DF == config.DFIgnore
+	alwaysDF := t.enc.Config().DF == encap.DFSet
+	for i := range bufs {
+		buf := bufs[i][:innerOffset+sizes[i]]
+		inner := buf[innerOffset:]
+		if t.isOwnOuter(inner) {
+			c.add(txDeadLoop, 1)
+			errs++
+			if !t.deadLoopLogged.Swap(true) {
+				t.e.log.Warn("dead loop: the route to the remote goes through the tunnel itself; dropping its own packets", "tunnel", t.name, "remote", t.cfg.Load().Remote)
+			}
+			continue
+		}
+		over := len(inner) > pathMTU && !ignoreDF
+		if over && !t.mayFragment(buf, inner, pathMTU, now) {
+			errs++
+			continue
+		}
+		if mss != 0 && pmtu.ClampMSS(inner, mssFor(mss, inner)) {
+			c.add(txMSSClamped, 1)
+		}
+		var ok bool
+		switch {
+		case over && alwaysDF && inner[0]>>4 == 4:
+			// An IPv4 packet without DF, and the outer DF set
+			// (pmtudisc): fragment the inner packet, each fragment in
+			// an outer packet that fits, as the kernel's own tunnel
+			// does once the inner route has learnt the MTU.
+			var n int
+			n, ok = frags.fragment(inner, pathMTU, innerOffset)
+			if !ok {
+				c.add(txTooBig, 1)
+				break
+			}
+			for _, f := range frags.last(n) {
+				if out, ok = t.encapOne(f, false, out, frags, frames); !ok {
+					break
+				}
+			}
+			c.add(txFragmented, uint64(n))
+		default:
+			// The packet goes whole. If it is over the path MTU with the
+			// outer DF set, it is an IPv6 packet of at most 1280 bytes,
+			// which must still cross (RFC 4459 §3.2): its outer packet
+			// goes without DF, to be fragmented.
+			out, ok = t.encapOne(buf, over && alwaysDF, out, frags, frames)
+		}
+		if !ok {
+			errs++
+			continue
+		}
+		pkts++
+		bytes += uint64(sizes[i])
+	}
+	c.add(txPackets, pkts)
+	c.add(txBytes, bytes)
+	c.add(txErrors, errs)
+	return out
+}
+
+// encapOne encapsulates the inner packet at innerOffset in buf and appends
+// the outer packet, or its fragments when it does not fit the underlay,
+// to out (and frames, as encapBatch says). clearDF sends it without DF
+// whatever the tunnel's policy. It counts what it drops, and reports
+// whether it appended anything.
+func (t *Tunnel) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, bool) {
+	c := &t.counters
+	outer, err := t.enc.Encap(buf, innerOffset)
+	if err != nil {
+		c.add(txBadInner, 1)
+		return out, false
+	}
+	if ip := header.IPv4(outer); clearDF && ip.DF() {
+		ip.SetFlagsFrag(ip.FlagsFrag() &^ header.IPv4FlagDF)
+		ip.UpdateChecksum()
+	}
+	if len(outer) <= t.underlayMTU {
+		out = append(out, outer)
+		if frames != nil {
+			// Encap returns a suffix of buf: the headroom in front of
+			// it holds the Ethernet header.
+			var f []byte
+			if start := len(buf) - len(outer); start >= ethHeaderLen {
+				f = buf[start-ethHeaderLen:]
+			}
+			*frames = append(*frames, f)
+		}
+		return out, true
+	}
+	// A raw socket does not fragment: do it here when DF allows (RFC
+	// 791), else drop it and count it.
+	n, ok := frags.fragment(outer, t.underlayMTU, 0)
+	if !ok {
+		c.add(txTooBig, 1)
+		return out, false
+	}
+	out = append(out, frags.last(n)...)
+	c.add(txFragmented, uint64(n))
+	if frames != nil {
+		for range n {
+			*frames = append(*frames, nil)
+		}
+	}
+	return out, true
+}
+
+// mayFragment decides about an inner packet larger than the tunnel's path
+// MTU: one that may be fragmented goes on (encapBatch fragments it or its
+// outer packet); one that may not is dropped and answered with ICMP Fragmentation Needed or
+// Packet Too Big, built in place in front of it (RFC 1191, RFC 4443). The
+// rate limit comes before any work on the answer.
+func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
+	switch err := pmtu.Check(inner, mtu); {
+	case errors.Is(err, pmtu.ErrMayFragment), errors.Is(err, pmtu.ErrFits):
+		return true
+	case err != nil:
+		t.counters.add(txTooBig, 1)
+		return false
+	}
+	t.counters.add(txTooBig, 1)
+	if !t.icmpRate.Allow(now) {
+		t.counters.add(txICMPLimited, 1)
+		return false
+	}
+	hdr := pmtu.HeaderLen4
+	if inner[0]>>4 == 6 {
+		hdr = pmtu.HeaderLen6
+	}
+	start := innerOffset - hdr
+	if n, err := pmtu.TooBig(buf[start:], inner, mtu, t.icmpSource(inner)); err == nil {
+		t.counters.add(txICMP, 1)
+		t.icmpOut = append(t.icmpOut, buf[start-tunHeader:start+n])
+	}
+	return false
+}
+
+// icmpSource picks the source of an ICMP error about inner, a packet
+// pmtu.Check found well-formed: its destination, for which the error
+// speaks, as the kernel's does when it answers for a local address.
+// Every address of this host would be wrong: Linux drops IPv4 arriving
+// with one of its own addresses as source (a martian unless accept_local),
+// a link-local source never reaches a sender behind this router, and a
+// device may have no other IPv6 address. The destination's route leads
+// into this tunnel, so even strict reverse-path filtering accepts the
+// error, whether a sender on this host gets it or one behind it.
+//
+// An IPv6 packet to a multicast group may be answered too (RFC 4443
+// §2.4(e.3)); a group is no source, so the device's own address stands in,
+// from the cache the address watcher keeps (never looked up per packet).
+func (t *Tunnel) icmpSource(inner []byte) netip.Addr {
+	if inner[0]>>4 == 4 {
+		return netip.AddrFrom4(header.IPv4(inner).Dst())
+	}
+	if dst := netip.AddrFrom16(header.IPv6(inner).Dst()); !dst.IsMulticast() {
+		return dst
+	}
+	if a := t.addr6.Load(); a != nil {
+		return *a
+	}
+	return netip.Addr{}
+}
+
+// writeICMP returns the batch's ICMP errors to the inner senders.
+func (t *Tunnel) writeICMP() {
+	if _, err := t.dev.Write(t.icmpOut, tunHeader); err != nil {
+		t.counters.add(txErrors, 1)
+	}
+	for i := range t.icmpOut {
+		t.icmpOut[i] = nil
+	}
+	t.icmpOut = t.icmpOut[:0]
+}
+
+// sendOuter sends outer packets and learns from EMSGSIZE that the underlay
+// path shrank (a route or device MTU lowered under us).
+func (t *Tunnel) sendOuter(s *socket, pkts [][]byte) {
+	s.send(pkts, &t.counters, t.refreshUnderlay)
+}
+
+// isOwnOuter reports whether a packet read from the TUN is one of this
+// tunnel's own outer packets: the route to the remote leads into the tunnel.
+func (t *Tunnel) isOwnOuter(inner []byte) bool {
+	if len(inner) < header.IPv4MinLen || inner[0]>>4 != 4 {
+		return false
+	}
+	c := t.cfg.Load()
+	ip := header.IPv4(inner)
+	return ip.Protocol() == c.Proto() && ip.Src() == c.Local.As4() && ip.Dst() == c.Remote.As4()
+}
+
+// readBatch is how many buffers one TUN read needs: a TSO super-packet of
+// up to 64 KiB split into segments that fit the MTU (at least 40 bytes of
+// each are headers), capped by what the device reads at once. Sizing it to
+// the MTU rather than always the device's 128 keeps idle tunnels small.
+func readBatch(deviceBatch, mtu int) int {
+	if mtu <= 40 {
+		return deviceBatch
+	}
+	return min(deviceBatch, 65535/(mtu-40)+2)
+}
+
+// makeBufs carves n buffers for packets of up to mtu bytes at innerOffset
+// out of one allocation: a large allocation comes straight from fresh
+// pages, which cost no memory until a packet touches them.
+func makeBufs(n, mtu int) ([][]byte, []int) {
+	size := innerOffset + mtu
+	slab := make([]byte, n*size)
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = slab[i*size : (i+1)*size : (i+1)*size]
+	}
+	return bufs, make([]int, n)
+}
+
+// fragPool lends buffers for fragments within one batch: outer fragments,
+// and inner ones with headroom for their outer headers.
+type fragPool struct {
+	bufs  [][]byte
+	views [][]byte // where Fragment writes: bufs after their headroom
+	used  int
+}
+
+// fragment splits the IPv4 packet pkt into fragments of at most mtu bytes
+// (encap.Fragment), each head bytes into a buffer from the pool; last(n)
+// returns those buffers, headroom included. An mtu below IPv4's minimum
+// of 68 is unusable and refused before any arithmetic with it. It reports
+// false when pkt cannot be fragmented (DF set, malformed, mtu unusable).
+func (f *fragPool) fragment(pkt []byte, mtu, head int) (int, bool) {
+	if mtu < pmtu.MinMTU4 {
+		return 0, false
+	}
+	// Each fragment carries at least mtu-60 (the longest header) bytes of
+	// payload, rounded down to 8, and one buffer is spare; none is longer
+	// than the packet.
+	need := len(pkt)/((mtu-header.IPv4MaxLen)&^7) + 2
+	size := head + min(mtu, len(pkt))
+	for len(f.bufs) < f.used+need {
+		f.bufs = append(f.bufs, nil)
+	}
+	f.views = f.views[:0]
+	for i := f.used; i < f.used+need; i++ {
+		if cap(f.bufs[i]) < size {
+			f.bufs[i] = make([]byte, 0, size)
+		}
+		f.views = append(f.views, f.bufs[i][head:size])
+	}
+	n, err := encap.Fragment(pkt, mtu, f.views)
+	if err != nil {
+		return 0, false
+	}
+	for i, v := range f.views[:n] {
+		f.bufs[f.used+i] = f.bufs[f.used+i][:head+len(v)]
+	}
+	f.used += n
+	return n, true
+}
+
+func (f *fragPool) last(n int) [][]byte { return f.bufs[f.used-n : f.used] }
+func (f *fragPool) reset()              { f.used = 0 }
+
+// send writes packets to the underlay, dropping and counting those the
+// kernel refuses (see rawsock's error contract) on c, and calls tooBig,
+// when not nil, after an EMSGSIZE.
+func (s *socket) send(pkts [][]byte, c *counters, tooBig func()) {
+	for len(pkts) > 0 {
+		n, err := s.conn.WriteBatch(pkts)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, net.ErrClosed) {
+			c.add(txErrors, uint64(len(pkts)-n))
+			return
+		}
+		countSendError(err, c)
+		if tooBig != nil && errors.Is(err, syscall.EMSGSIZE) {
+			tooBig()
+		}
+		pkts = pkts[n+1:]
+	}
+}
+
+// innerOffset is where the TUN is read: room for the largest outer header,
+// and for an ICMPv6 Packet Too Big built in front of the packet it quotes
+// with the TUN's own header before it.
+const innerOffset = max(encap.Headroom, tunHeader+pmtu.HeaderLen6)
+
+// countSendError counts a packet the kernel refused to send.
+func countSendError(err error, c *counters) {
+	c.add(txErrors, 1)
+	switch {
+	case errors.Is(err, syscall.ENOBUFS), errors.Is(err, syscall.ENOMEM), errors.Is(err, syscall.EAGAIN):
+		c.add(txNoBufs, 1)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ENETDOWN):
+		c.add(txNoRoute, 1)
+	case errors.Is(err, syscall.EMSGSIZE):
+		c.add(txTooBig, 1)
+	}
+}
+
+// sendPacketPath sends a batch's outer packets: those with a frame on the
+// packet socket, the others (fragments) on the raw socket, all of them on
+// the raw socket while the path is not ready. frames[i] is out[i] with
+// room for the Ethernet header in front.
+func (t *Tunnel) sendPacketPath(sock *socket, p *packetPath, out, frames [][]byte) {
+	if !p.ready(t.cfg.Load().Remote, t.e.env.now()) {
+		t.sendOuter(sock, out)
+		return
+	}
+	i := 0
+	if p.kick && len(out) > 0 {
+		// One packet through the kernel's own path moves a STALE
+		// neighbour entry to DELAY, so the kernel checks that the MAC
+		// address still answers; the next resolution sees the outcome.
+		p.kick = false
+		t.sendOuter(sock, out[:1])
+		i = 1
+	}
+	for i < len(out) {
+		j := i
+		for j < len(out) && frames[j] == nil {
+			j++
+		}
+		if j > i {
+			t.sendOuter(sock, out[i:j])
+			i = j
+			continue
+		}
+		for j < len(out) && frames[j] != nil {
+			copy(frames[j], p.hdr[:])
+			j++
+		}
+		n, err := p.conn.WriteBatch(frames[i:j])
+		t.counters.add(txPacketSocket, uint64(n))
+		if err == nil {
+			i = j
+			continue
+		}
+		// Frame i+n failed: count it as the raw socket would, and send
+		// the rest of the batch on the raw socket until the next hop is
+		// resolved again.
+		countSendError(err, &t.counters)
+		p.invalidate()
+		if errors.Is(err, syscall.EMSGSIZE) {
+			t.refreshUnderlay()
+		}
+		if rest := i + n + 1; rest < len(out) {
+			t.sendOuter(sock, out[rest:])
+		}
+		return
+	}
+}
