@@ -389,11 +389,18 @@ func (e *Engine) dropName(name string) {
 	delete(e.names, name)
 }
 
-func (e *Engine) lookup(p *decap.Packet) *Tunnel {
+// packetKey is the demultiplexing key of a received outer packet, the
+// counterpart of keyOf.
+func packetKey(p *decap.Packet) demuxKey {
 	k := demuxKey{proto: p.Proto, src: p.Src, dst: p.Dst}
 	if p.HasKey() {
 		k.key, k.hasKey = p.Key, true
 	}
+	return k
+}
+
+// lookup returns the tunnel whose packets have key k, or nil.
+func (e *Engine) lookup(k demuxKey) *Tunnel {
 	return e.demux.get(k)
 }
 

@@ -57,13 +57,12 @@ func (s *socket) receive() {
 				s.e.unmatched.drop(r) // not even a sound outer header
 				continue
 			}
-			k := demuxKey{proto: p.Proto, src: p.Src, dst: p.Dst}
-			if p.HasKey() {
-				k.key, k.hasKey = p.Key, true
-			}
+			// A batch's packets mostly belong to one tunnel: look it
+			// up again only when the key changes.
+			k := packetKey(&p)
 			t := last
 			if t == nil || k != lastKey {
-				t = s.e.demux.get(k)
+				t = s.e.lookup(k)
 				last, lastKey = t, k
 			}
 			if t == nil {
