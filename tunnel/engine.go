@@ -46,7 +46,7 @@ type Engine struct {
 
 	mu      sync.Mutex // serialises Add, Del, Change, Close
 	tunnels map[string]*Tunnel
-	socks   map[uint8]*socket
+	socks   map[UnderlayKey]*socket
 	closed  bool
 
 	demux table // every running tunnel by its key; read by the receive loops and the underlay watchers
@@ -66,7 +66,7 @@ func New(env Env, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Engine{env: env, log: log, tunnels: map[string]*Tunnel{}, socks: map[uint8]*socket{}, names: map[string]*Tunnel{}}
+	return &Engine{env: env, log: log, tunnels: map[string]*Tunnel{}, socks: map[UnderlayKey]*socket{}, names: map[string]*Tunnel{}}
 }
 
 // Add creates the tunnel's TUN device, brings it up and starts serving it.
@@ -99,7 +99,7 @@ func (e *Engine) add(c config.Tunnel) error {
 	if err := e.checkLocal(c.Local); err != nil {
 		return err
 	}
-	sock, err := e.socket(c.Proto())
+	sock, err := e.socket(underlayOf(&c))
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (e *Engine) change(t *Tunnel, c config.Tunnel) error {
 	if err := e.checkLocal(c.Local); err != nil {
 		return err
 	}
-	sock, err := e.socket(c.Proto())
+	sock, err := e.socket(underlayOf(&c))
 	if err != nil {
 		return err
 	}
@@ -333,7 +333,7 @@ func (e *Engine) checkHost(want []config.Tunnel) error {
 				return fmt.Errorf("tunnel %s: a device named %q already exists", c.Name, c.Name)
 			}
 		}
-		if _, err := e.socket(c.Proto()); err != nil {
+		if _, err := e.socket(underlayOf(&c)); err != nil {
 			return fmt.Errorf("tunnel %s: %v", c.Name, err)
 		}
 	}

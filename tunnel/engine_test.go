@@ -40,8 +40,10 @@ func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int, opts 
 			s.mu.Unlock()
 			return d, nil
 		},
-		OpenUnderlay: func(proto int) (tunnel.Underlay, error) { return w.Open(addr, proto), nil },
-		Host:         s.host,
+		OpenUnderlay: func(k tunnel.UnderlayKey) (tunnel.Underlay, error) {
+			return tunnel.RawIPv4(w.Open(addr, int(k.Proto))), nil
+		},
+		Host: s.host,
 	}
 	for _, o := range opts {
 		o(&env)

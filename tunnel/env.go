@@ -8,14 +8,91 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 )
 
-// Underlay is the engine's seam to the raw sockets (rawsock.Conn), so the
-// data path can run over in-memory fakes in tests and benchmarks. Every
-// tunnel's sending goroutine calls WriteBatch, so it must be safe for
-// concurrent use; ReadBatch has one caller.
+// Underlay is the engine's seam to how outer packets leave and arrive:
+// raw IPv4 sockets today (rawsock through RawIPv4), UDP (RFC 8086) and raw
+// IPv6 next, in-memory fakes in tests (tunneltest). One underlay serves
+// every tunnel of its UnderlayKey: each tunnel's sending goroutine calls
+// WriteBatch, so it must be safe for concurrent use; ReadBatch has one
+// caller, the underlay's receive loop.
+//
+// The error contract is rawsock's (rawsock/errors.go), for every underlay:
+//
+//   - ReadBatch: net.ErrClosed or os.ErrClosed once closed, and the loop
+//     returns; any other error read nothing, and the loop retries after a
+//     bounded back-off.
+//   - WriteBatch returns (n, err): packets [0, n) were sent, packet n
+//     failed with err, the rest were not tried. The engine drops packet n,
+//     counts it by err (countSendError: ENOBUFS, EHOSTUNREACH, EMSGSIZE …)
+//     and goes on with pkts[n+1:]; after EMSGSIZE it re-reads the underlay
+//     MTU. net.ErrClosed ends the batch, every packet left counted.
 type Underlay interface {
+	// ReadBatch blocks until at least one outer packet arrives, then
+	// fills bufs[i][:sizes[i]] for i < n, and from[i] with the endpoint
+	// it came from where the packet does not carry it itself (a UDP
+	// source). A raw IP underlay hands the packet with its IP header,
+	// whose addresses decap reads, and leaves from untouched.
+	ReadBatch(bufs [][]byte, sizes []int, from []netip.AddrPort) (n int, err error)
+	// WriteBatch sends pkts, each an outer packet as encap built it, to
+	// the endpoint to (a UDP underlay's destination). A raw IP underlay
+	// routes each packet by the destination in its own header, which for
+	// a tunnel's packets is to; the zero endpoint, for packets that are
+	// forwarded rather than sent to a peer (reflected keepalive probes),
+	// says to go by the header.
+	WriteBatch(pkts [][]byte, to netip.AddrPort) (n int, err error)
+	// HeaderLen is the outer header the underlay puts in front of what
+	// WriteBatch is given, which the tunnel MTU leaves room for: 0 for
+	// raw IP (encap writes the IP header), 28 for UDP over IPv4.
+	HeaderLen() int
+	// GSO reports whether WriteBatch takes a GSO batch: consecutive
+	// packets of one size to one endpoint sent as one super-packet
+	// (UDP_SEGMENT). Raw IP sockets have no segmentation offload.
+	GSO() bool
+	Close() error
+}
+
+// UnderlayKey says which underlay a tunnel uses; tunnels with equal keys
+// share one. Raw IPv4 underlays are told apart by IP protocol (4 or 47);
+// the key grows an address family for raw IPv6 and a local port for UDP.
+type UnderlayKey struct {
+	Proto uint8
+}
+
+// RawConn is a raw IP socket's batch interface (rawsock.Conn, and
+// tunneltest.Socket over fake wires): packets carry their own addresses.
+type RawConn interface {
 	ReadBatch(bufs [][]byte, sizes []int) (int, error)
 	WriteBatch(pkts [][]byte) (int, error)
 	Close() error
+}
+
+// RawIPv4 puts a raw IPv4 socket behind the Underlay seam. Its packets
+// carry both endpoints in their IPv4 header, so it has no endpoint of its
+// own to read or write. A socket that completes offloaded checksums
+// (rawsock.Conn.CompleteChecksum) keeps doing so.
+func RawIPv4(c RawConn) Underlay {
+	if cc, ok := c.(checksumCompleter); ok {
+		return rawIPv4Offload{rawIPv4{c}, cc}
+	}
+	return rawIPv4{c}
+}
+
+type rawIPv4 struct{ c RawConn }
+
+func (u rawIPv4) ReadBatch(bufs [][]byte, sizes []int, _ []netip.AddrPort) (int, error) {
+	return u.c.ReadBatch(bufs, sizes)
+}
+
+func (u rawIPv4) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
+	return u.c.WriteBatch(pkts)
+}
+
+func (rawIPv4) HeaderLen() int { return 0 }
+func (rawIPv4) GSO() bool      { return false }
+func (u rawIPv4) Close() error { return u.c.Close() }
+
+type rawIPv4Offload struct {
+	rawIPv4
+	checksumCompleter
 }
 
 // Host is what the engine asks of the host's network configuration
@@ -41,7 +118,7 @@ type Host interface {
 // Env is how the engine reaches devices, sockets and the host.
 type Env struct {
 	CreateTUN    func(name string, mtu int) (tun.Device, error)
-	OpenUnderlay func(proto int) (Underlay, error)
+	OpenUnderlay func(k UnderlayKey) (Underlay, error)
 	Host         Host
 
 	// Optional: underlay ICMP reports and link events for path MTU.

@@ -130,10 +130,10 @@ func (t *Tunnel) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) 
 	n = withInputOptions(inner, n, c)
 	t.txMu.Lock()
 	outer, err := t.enc.Encap(buf[:innerOffset+n], innerOffset)
-	sock := t.sock
+	ep := t.ep
 	t.txMu.Unlock()
 	if err == nil {
-		t.sendOuter(sock, [][]byte{outer})
+		t.sendOuter(ep, [][]byte{outer})
 	}
 }
 

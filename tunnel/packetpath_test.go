@@ -79,9 +79,11 @@ func packetSide(t *testing.T, w *tunneltest.Wire, clock *tunneltest.Clock, resol
 			s.mu.Unlock()
 			return d, nil
 		},
-		OpenUnderlay: func(proto int) (tunnel.Underlay, error) { return w.Open(addrA, proto), nil },
-		Host:         s.host,
-		Now:          clock.Now,
+		OpenUnderlay: func(k tunnel.UnderlayKey) (tunnel.Underlay, error) {
+			return tunnel.RawIPv4(w.Open(addrA, int(k.Proto))), nil
+		},
+		Host: s.host,
+		Now:  clock.Now,
 	}
 	env.ResolveNextHop = func(netip.Addr) (tunnel.NextHop, error) { return resolve() }
 	env.OpenPacket = func(ifindex int) (tunnel.PacketWriter, error) {

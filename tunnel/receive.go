@@ -3,6 +3,7 @@ package tunnel
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -27,6 +28,7 @@ func (s *socket) receive() {
 		bufs[i] = make([]byte, rxBufSize)
 	}
 	sizes := make([]int, rxBatch)
+	from := make([]netip.AddrPort, rxBatch)
 	var (
 		touched []*Tunnel
 		reflect [][]byte
@@ -34,7 +36,7 @@ func (s *socket) receive() {
 		errRun  int
 	)
 	for {
-		n, err := s.conn.ReadBatch(bufs, sizes)
+		n, err := s.conn.ReadBatch(bufs, sizes, from)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
@@ -111,7 +113,9 @@ func (s *socket) receive() {
 		touched = touched[:0]
 		if len(reflect) > 0 {
 			// Only GRE packets are reflected, and s is the GRE socket.
-			s.send(reflect, &s.e.unmatched, nil)
+			// They are forwarded, not sent to a peer: the zero
+			// endpoint routes each by its own header.
+			s.send(reflect, netip.AddrPort{}, &s.e.unmatched, nil)
 			reflect = reflect[:0]
 		}
 	}

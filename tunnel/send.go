@@ -127,14 +127,14 @@ func (t *Tunnel) transmit() {
 		for _, b := range batches {
 			out = t.encapBatch(b.bufs[:b.n], b.sizes[:b.n], out, &frags, frames)
 		}
-		sock := t.sock
+		ep := t.ep
 		t.txMu.Unlock()
 		if len(out) > 0 {
 			if frames != nil {
-				t.sendPacketPath(sock, &path, out, *frames)
+				t.sendPacketPath(ep, &path, out, *frames)
 				clear(*frames)
 			} else {
-				t.sendOuter(sock, out)
+				t.sendOuter(ep, out)
 			}
 		}
 		if len(t.icmpOut) > 0 {
@@ -337,8 +337,8 @@ func (t *Tunnel) writeICMP() {
 
 // sendOuter sends outer packets and learns from EMSGSIZE that the underlay
 // path shrank (a route or device MTU lowered under us).
-func (t *Tunnel) sendOuter(s *socket, pkts [][]byte) {
-	s.send(pkts, &t.counters, t.refreshUnderlay)
+func (t *Tunnel) sendOuter(ep endpoint, pkts [][]byte) {
+	ep.sock.send(pkts, ep.to, &t.counters, t.refreshUnderlay)
 }
 
 // isOwnOuter reports whether a packet read from the TUN is one of this
@@ -425,9 +425,9 @@ func (f *fragPool) reset()              { f.used = 0 }
 // send writes packets to the underlay, dropping and counting those the
 // kernel refuses (see rawsock's error contract) on c, and calls tooBig,
 // when not nil, after an EMSGSIZE.
-func (s *socket) send(pkts [][]byte, c *counters, tooBig func()) {
+func (s *socket) send(pkts [][]byte, to netip.AddrPort, c *counters, tooBig func()) {
 	for len(pkts) > 0 {
-		n, err := s.conn.WriteBatch(pkts)
+		n, err := s.conn.WriteBatch(pkts, to)
 		if err == nil {
 			return
 		}
@@ -465,9 +465,9 @@ func countSendError(err error, c *counters) {
 // packet socket, the others (fragments) on the raw socket, all of them on
 // the raw socket while the path is not ready. frames[i] is out[i] with
 // room for the Ethernet header in front.
-func (t *Tunnel) sendPacketPath(sock *socket, p *packetPath, out, frames [][]byte) {
+func (t *Tunnel) sendPacketPath(ep endpoint, p *packetPath, out, frames [][]byte) {
 	if !p.ready(t.cfg.Load().Remote, t.e.env.now()) {
-		t.sendOuter(sock, out)
+		t.sendOuter(ep, out)
 		return
 	}
 	i := 0
@@ -476,7 +476,7 @@ func (t *Tunnel) sendPacketPath(sock *socket, p *packetPath, out, frames [][]byt
 		// neighbour entry to DELAY, so the kernel checks that the MAC
 		// address still answers; the next resolution sees the outcome.
 		p.kick = false
-		t.sendOuter(sock, out[:1])
+		t.sendOuter(ep, out[:1])
 		i = 1
 	}
 	for i < len(out) {
@@ -485,7 +485,7 @@ func (t *Tunnel) sendPacketPath(sock *socket, p *packetPath, out, frames [][]byt
 			j++
 		}
 		if j > i {
-			t.sendOuter(sock, out[i:j])
+			t.sendOuter(ep, out[i:j])
 			i = j
 			continue
 		}
@@ -508,7 +508,7 @@ func (t *Tunnel) sendPacketPath(sock *socket, p *packetPath, out, frames [][]byt
 			t.refreshUnderlay()
 		}
 		if rest := i + n + 1; rest < len(out) {
-			t.sendOuter(sock, out[rest:])
+			t.sendOuter(ep, out[rest:])
 		}
 		return
 	}

@@ -2,8 +2,10 @@ package tunnel
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 
+	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/tundev"
 )
 
@@ -11,13 +13,13 @@ import (
 // reads or writes: its virtio-net header.
 const tunHeader = tundev.VirtioHdrLen
 
-// socket is one raw socket, shared by every tunnel of its protocol, and the
+// socket is one underlay, shared by every tunnel of its key, and the
 // goroutine that receives on it.
 type socket struct {
-	e     *Engine
-	proto uint8
-	conn  Underlay
-	done  chan struct{}
+	e    *Engine
+	key  UnderlayKey
+	conn Underlay
+	done chan struct{}
 	// offload, when the underlay has one, completes checksums a sender on
 	// this host left unfilled (rawsock.Conn.CompleteChecksum).
 	offload checksumCompleter
@@ -31,19 +33,22 @@ type checksumCompleter interface {
 	OffloadErr() error
 }
 
-// socket returns the raw socket for proto, opening it on first use; e.mu is held.
-func (e *Engine) socket(proto uint8) (*socket, error) {
-	if s, ok := e.socks[proto]; ok {
+// underlayOf is the key of the underlay tunnel c sends and receives on.
+func underlayOf(c *config.Tunnel) UnderlayKey { return UnderlayKey{Proto: c.Proto()} }
+
+// socket returns the underlay for k, opening it on first use; e.mu is held.
+func (e *Engine) socket(k UnderlayKey) (*socket, error) {
+	if s, ok := e.socks[k]; ok {
 		return s, nil
 	}
-	conn, err := e.env.OpenUnderlay(int(proto))
+	conn, err := e.env.OpenUnderlay(k)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return nil, errors.New("opening a raw IP socket needs CAP_NET_RAW (run as root)")
 		}
 		return nil, err
 	}
-	s := &socket{e: e, proto: proto, conn: conn, done: make(chan struct{})}
+	s := &socket{e: e, key: k, conn: conn, done: make(chan struct{})}
 	if c, ok := conn.(checksumCompleter); ok {
 		if err := c.OffloadErr(); err != nil {
 			e.log.Warn("GRE checksums a VM or container on this host leaves to offload will count as checksum errors", "err", err)
@@ -51,9 +56,20 @@ func (e *Engine) socket(proto uint8) (*socket, error) {
 			s.offload = c
 		}
 	}
-	e.socks[proto] = s
+	e.socks[k] = s
 	go s.receive()
 	return s, nil
+}
+
+// endpoint is where a tunnel's outer packets go: its underlay, and the
+// remote's endpoint on it.
+type endpoint struct {
+	sock *socket
+	to   netip.AddrPort
+}
+
+func endpointOf(c *config.Tunnel, s *socket) endpoint {
+	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, 0)}
 }
 
 func (s *socket) close() {

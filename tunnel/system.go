@@ -17,7 +17,7 @@ import (
 func SystemEnv() Env {
 	return Env{
 		CreateTUN:    createTUN,
-		OpenUnderlay: func(proto int) (Underlay, error) { return rawsock.Open(proto) },
+		OpenUnderlay: openUnderlay,
 		Host:         systemHost{},
 		OpenICMP:     func() (ICMPSource, error) { return rawsock.OpenICMP() },
 		WatchLinks: func(ctx context.Context, fn func(LinkEvent)) error {
@@ -29,6 +29,21 @@ func SystemEnv() Env {
 		OpenPacket:     func(ifindex int) (PacketWriter, error) { return pktsock.Open(ifindex) },
 	}
 }
+
+// openUnderlay opens the raw IPv4 socket for k's protocol.
+func openUnderlay(k UnderlayKey) (Underlay, error) {
+	c, err := rawsock.Open(int(k.Proto))
+	if err != nil {
+		return nil, err
+	}
+	return RawIPv4(c), nil
+}
+
+// rawsock.Conn is a raw IPv4 socket that completes offloaded checksums.
+var (
+	_ RawConn           = (*rawsock.Conn)(nil)
+	_ checksumCompleter = (*rawsock.Conn)(nil)
+)
 
 type systemHost struct{}
 

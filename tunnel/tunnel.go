@@ -30,11 +30,11 @@ type Tunnel struct {
 	mtu  atomic.Int64 // device MTU
 
 	// txMu guards the sending side's state: the encapsulator (identification
-	// and sequence numbers) and the socket it sends on. The sending goroutine
+	// and sequence numbers) and the endpoint it sends to. The sending goroutine
 	// takes it once a batch; keepalives and reconfiguration take it too.
 	txMu        sync.Mutex
 	enc         *encap.Encapsulator
-	sock        *socket
+	ep          endpoint
 	underlayMTU int
 
 	// rx is owned by the receiving socket goroutine.
@@ -87,7 +87,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 		dev.Close()
 		return nil, fmt.Errorf("setting up device %s: %v", c.Name, err)
 	}
-	t := &Tunnel{e: e, name: c.Name, dev: dev, enc: enc, sock: sock, underlayMTU: underlay,
+	t := &Tunnel{e: e, name: c.Name, dev: dev, enc: enc, ep: endpointOf(&c, sock), underlayMTU: underlay,
 		kaKick: make(chan struct{}, 1), quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.recv.Store(decap.NewReceiver(c.Policy()))
@@ -192,7 +192,7 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 	}
 	t.txMu.Lock()
 	enc.Continue(t.enc)
-	t.enc, t.sock, t.underlayMTU = enc, sock, underlay
+	t.enc, t.ep, t.underlayMTU = enc, endpointOf(&c, sock), underlay
 	if old.Remote != c.Remote || old.Local != c.Local {
 		t.pmtu.Forget()
 	}

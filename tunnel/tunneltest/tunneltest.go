@@ -117,7 +117,8 @@ func (w *Wire) Open(addr netip.Addr, proto int) *Socket {
 	return s
 }
 
-// Socket is a fake raw socket on a Wire.
+// Socket is a fake raw IPv4 socket on a Wire (a tunnel.RawConn: wrap it
+// with tunnel.RawIPv4 to make it an underlay).
 type Socket struct {
 	w         *Wire
 	in        chan []byte
