@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.zx2c4.com/wireguard/tun"
-
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/tunnel"
@@ -33,8 +31,9 @@ type side struct {
 func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int, opts ...func(*tunnel.Env)) *side {
 	s := &side{devs: map[string]*tunneltest.Device{}, host: &tunneltest.Host{Local: []netip.Addr{addr}, Underlay: 1500}}
 	env := tunnel.Env{
-		CreateTUN: func(name string, mtu int) (tun.Device, error) {
+		CreateDevice: func(name string, mtu int) (tunnel.Device, error) {
 			d := tunneltest.NewDevice(name, mtu, batch)
+			d.Host = s.host
 			s.mu.Lock()
 			s.devs[name] = d
 			s.mu.Unlock()

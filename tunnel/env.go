@@ -95,6 +95,39 @@ type rawIPv4Offload struct {
 	checksumCompleter
 }
 
+// Device is the engine's seam to where inner packets come from and go to:
+// wireguard's tun.Device (batch Read and Write at an offset, BatchSize,
+// MTU) and what else the engine needs of a device, asked of the device
+// itself: a userspace TCP/IP stack (wireguard's tun/netstack) has no name
+// and no kernel link to look up. TUN devices (tundev) today; TAP and
+// netstack devices next. The engine never looks a device up by name on
+// its data path.
+type Device interface {
+	tun.Device
+	// Payload is what the device's packets are: IP packets (TUN,
+	// netstack) or Ethernet frames (TAP).
+	Payload() Payload
+	// Headroom is the room the device needs in front of each packet it
+	// reads or writes (a TUN's virtio-net header), at most maxHeadroom:
+	// Read and Write get an offset at least this large.
+	Headroom() int
+	// Up brings a new device up with its MTU and carrier on, and has the
+	// host skip routes through it while its carrier is off.
+	Up(mtu int) error
+	// SetMTU changes the device's MTU.
+	SetMTU(mtu int) error
+	// SetCarrier turns the device's carrier (line protocol) on or off.
+	SetCarrier(up bool) error
+}
+
+// Payload is what a device's packets are.
+type Payload uint8
+
+const (
+	PayloadIP       Payload = iota // IPv4 and IPv6 packets
+	PayloadEthernet                // Ethernet frames
+)
+
 // Host is what the engine asks of the host's network configuration
 // (netconf over netlink in production).
 type Host interface {
@@ -106,18 +139,11 @@ type Host interface {
 	// leaves by, lowered by the route's own mtu metric but never by a path
 	// MTU learnt from ICMP (netconf.RouteMTU).
 	RouteMTU(dst netip.Addr) (int, error)
-	// PrepareDevice brings a new TUN device up with its MTU and makes the
-	// kernel skip its routes while its carrier is off.
-	PrepareDevice(name string, mtu int) error
-	// SetMTU changes a device's MTU.
-	SetMTU(name string, mtu int) error
-	// SetCarrier turns a TUN device's carrier (line protocol) on or off.
-	SetCarrier(dev tun.Device, up bool) error
 }
 
 // Env is how the engine reaches devices, sockets and the host.
 type Env struct {
-	CreateTUN    func(name string, mtu int) (tun.Device, error)
+	CreateDevice func(name string, mtu int) (Device, error)
 	OpenUnderlay func(k UnderlayKey) (Underlay, error)
 	Host         Host
 

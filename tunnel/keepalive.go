@@ -178,7 +178,7 @@ func (t *Tunnel) logEvent(ev keepalive.Event) {
 // the routes through it (ignore_routes_with_linkdown), so a floating static
 // route takes over; on, the user's routes are used again.
 func (t *Tunnel) setCarrier(up bool, why string) {
-	if err := t.e.env.Host.SetCarrier(t.dev, up); err != nil {
+	if err := t.dev.SetCarrier(up); err != nil {
 		t.e.log.Warn("cannot set carrier", "tunnel", t.name, "up", up, "reason", why, "err", err)
 	}
 }

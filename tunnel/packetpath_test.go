@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.zx2c4.com/wireguard/tun"
-
 	"github.com/gretun/gretun/tunnel"
 	"github.com/gretun/gretun/tunnel/tunneltest"
 )
@@ -72,7 +70,7 @@ func packetSide(t *testing.T, w *tunneltest.Wire, clock *tunneltest.Clock, resol
 	fp := &fakePacket{wire: w.Open(netip.MustParseAddr("192.0.2.99"), 0)}
 	s := &side{devs: map[string]*tunneltest.Device{}, host: &tunneltest.Host{Local: []netip.Addr{addrA}, Underlay: 1500}}
 	env := tunnel.Env{
-		CreateTUN: func(name string, mtu int) (tun.Device, error) {
+		CreateDevice: func(name string, mtu int) (tunnel.Device, error) {
 			d := tunneltest.NewDevice(name, mtu, 8)
 			s.mu.Lock()
 			s.devs[name] = d

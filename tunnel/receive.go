@@ -94,7 +94,7 @@ func (s *socket) receive() {
 				if len(t.rx.pending) == 0 {
 					touched = append(touched, t)
 				}
-				t.rx.pending = append(t.rx.pending, bufs[i][p.Start-tunHeader:p.End])
+				t.rx.pending = append(t.rx.pending, bufs[i][p.Start-t.headroom:p.End])
 				t.rx.bytes += uint64(len(inner))
 			case decap.Keepalive:
 				t.keepaliveReply(pkt[p.Start:p.End])
@@ -127,12 +127,12 @@ func (t *Tunnel) deliver() {
 	pkts := t.rx.pending
 	if mss := t.clampMSS(); mss != 0 {
 		for _, p := range pkts {
-			if pmtu.ClampMSS(p[tunHeader:], mssFor(mss, p[tunHeader:])) {
+			if pmtu.ClampMSS(p[t.headroom:], mssFor(mss, p[t.headroom:])) {
 				t.counters.add(txMSSClamped, 1)
 			}
 		}
 	}
-	_, err := t.dev.Write(pkts, tunHeader)
+	_, err := t.dev.Write(pkts, t.headroom)
 	c := &t.counters
 	if err != nil {
 		// The device is down (`ip link set dev NAME down`) or going away:

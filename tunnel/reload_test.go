@@ -22,8 +22,8 @@ func TestEngineReloadAllOrNothing(t *testing.T) {
 	failTUN := map[string]bool{} // CreateTUN fails once for these names
 	w := tunneltest.NewWire()
 	a := newSide(t, w, addrA, 8, func(env *tunnel.Env) {
-		create := env.CreateTUN
-		env.CreateTUN = func(name string, mtu int) (tun.Device, error) {
+		create := env.CreateDevice
+		env.CreateDevice = func(name string, mtu int) (tunnel.Device, error) {
 			mu.Lock()
 			fail := failTUN[name]
 			delete(failTUN, name)

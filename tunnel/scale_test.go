@@ -101,14 +101,22 @@ func (h *countingHost) RouteMTU(dst netip.Addr) (int, error) {
 	return h.Host.RouteMTU(dst)
 }
 
-func (h *countingHost) PrepareDevice(name string, mtu int) error {
-	h.count("PrepareDevice " + name)
-	return h.Host.PrepareDevice(name, mtu)
+// countingDevice counts, in its host's calls, what the engine asks of a
+// device by name: bringing it up and setting its MTU.
+type countingDevice struct {
+	tunnel.Device
+	h    *countingHost
+	name string
 }
 
-func (h *countingHost) SetMTU(name string, mtu int) error {
-	h.count("SetMTU " + name)
-	return h.Host.SetMTU(name, mtu)
+func (d countingDevice) Up(mtu int) error {
+	d.h.count("Up " + d.name)
+	return d.Device.Up(mtu)
+}
+
+func (d countingDevice) SetMTU(mtu int) error {
+	d.h.count("SetMTU " + d.name)
+	return d.Device.SetMTU(mtu)
 }
 
 // TestEngineReloadTouchesOnlyChanged: a SIGHUP with one line changed among
@@ -120,10 +128,11 @@ func TestEngineReloadTouchesOnlyChanged(t *testing.T) {
 	a := newSide(t, tunneltest.NewWire(), addrA, 1, func(env *tunnel.Env) {
 		host.Host = env.Host
 		env.Host = host
-		create := env.CreateTUN
-		env.CreateTUN = func(name string, mtu int) (tun.Device, error) {
+		create := env.CreateDevice
+		env.CreateDevice = func(name string, mtu int) (tunnel.Device, error) {
 			host.count("CreateTUN " + name)
-			return create(name, mtu)
+			d, err := create(name, mtu)
+			return countingDevice{d, host, name}, err
 		}
 	})
 	want := make([]config.Tunnel, n)
@@ -238,6 +247,11 @@ func (d *pollDevice) MTU() (int, error)                            { return 1500
 func (d *pollDevice) Name() (string, error)                        { return d.name, nil }
 func (d *pollDevice) Events() <-chan tun.Event                     { return nil }
 func (d *pollDevice) BatchSize() int                               { return 64 }
+func (d *pollDevice) Payload() tunnel.Payload                      { return tunnel.PayloadIP }
+func (d *pollDevice) Headroom() int                                { return 10 }
+func (d *pollDevice) Up(int) error                                 { return nil }
+func (d *pollDevice) SetMTU(int) error                             { return nil }
+func (d *pollDevice) SetCarrier(bool) error                        { return nil }
 func (d *pollDevice) Close() error                                 { return errors.Join(d.r.Close(), d.w.Close()) }
 
 // TestIdleTunnelsHoldNoBuffers: a tunnel that sent a packet and went idle
@@ -251,7 +265,7 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 	var mu sync.Mutex
 	devs := map[string]*pollDevice{}
 	a := newSide(t, tunneltest.NewWire(), addrA, 1, func(env *tunnel.Env) {
-		env.CreateTUN = func(name string, mtu int) (tun.Device, error) {
+		env.CreateDevice = func(name string, mtu int) (tunnel.Device, error) {
 			d, err := newPollDevice(name)
 			mu.Lock()
 			devs[name] = d
@@ -305,7 +319,7 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 func TestKeptPacketIsSent(t *testing.T) {
 	var dev *pollDevice
 	a := newSide(t, tunneltest.NewWire(), addrA, 1, func(env *tunnel.Env) {
-		env.CreateTUN = func(name string, mtu int) (tun.Device, error) {
+		env.CreateDevice = func(name string, mtu int) (tunnel.Device, error) {
 			var err error
 			dev, err = newPollDevice(name)
 			return dev, err

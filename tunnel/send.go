@@ -293,7 +293,7 @@ func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
 	start := innerOffset - hdr
 	if n, err := pmtu.TooBig(buf[start:], inner, mtu, t.icmpSource(inner)); err == nil {
 		t.counters.add(txICMP, 1)
-		t.icmpOut = append(t.icmpOut, buf[start-tunHeader:start+n])
+		t.icmpOut = append(t.icmpOut, buf[start-t.headroom:start+n])
 	}
 	return false
 }
@@ -326,7 +326,7 @@ func (t *Tunnel) icmpSource(inner []byte) netip.Addr {
 
 // writeICMP returns the batch's ICMP errors to the inner senders.
 func (t *Tunnel) writeICMP() {
-	if _, err := t.dev.Write(t.icmpOut, tunHeader); err != nil {
+	if _, err := t.dev.Write(t.icmpOut, t.headroom); err != nil {
 		t.counters.add(txErrors, 1)
 	}
 	for i := range t.icmpOut {
@@ -443,10 +443,10 @@ func (s *socket) send(pkts [][]byte, to netip.AddrPort, c *counters, tooBig func
 	}
 }
 
-// innerOffset is where the TUN is read: room for the largest outer header,
-// and for an ICMPv6 Packet Too Big built in front of the packet it quotes
-// with the TUN's own header before it.
-const innerOffset = max(encap.Headroom, tunHeader+pmtu.HeaderLen6)
+// innerOffset is where the device is read: room for the largest outer
+// header, and for an ICMPv6 Packet Too Big built in front of the packet it
+// quotes with the device's headroom before it.
+const innerOffset = max(encap.Headroom, maxHeadroom+pmtu.HeaderLen6)
 
 // countSendError counts a packet the kernel refused to send.
 func countSendError(err error, c *counters) {

@@ -9,9 +9,10 @@ import (
 	"github.com/gretun/gretun/tundev"
 )
 
-// tunHeader is the room the TUN device needs in front of each packet it
-// reads or writes: its virtio-net header.
-const tunHeader = tundev.VirtioHdrLen
+// maxHeadroom is the most room a device may need in front of each packet
+// it reads or writes (Device.Headroom), which the engine's buffers leave:
+// a TUN's virtio-net header.
+const maxHeadroom = tundev.VirtioHdrLen
 
 // socket is one underlay, shared by every tunnel of its key, and the
 // goroutine that receives on it.

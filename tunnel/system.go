@@ -4,11 +4,10 @@ import (
 	"context"
 	"net/netip"
 
-	"golang.zx2c4.com/wireguard/tun"
-
 	"github.com/gretun/gretun/netconf"
 	"github.com/gretun/gretun/pktsock"
 	"github.com/gretun/gretun/rawsock"
+	"github.com/gretun/gretun/tundev"
 )
 
 // SystemEnv reaches the real host: TUN devices through wireguard's tun
@@ -16,7 +15,7 @@ import (
 // netlink through netconf.
 func SystemEnv() Env {
 	return Env{
-		CreateTUN:    createTUN,
+		CreateDevice: createDevice,
 		OpenUnderlay: openUnderlay,
 		Host:         systemHost{},
 		OpenICMP:     func() (ICMPSource, error) { return rawsock.OpenICMP() },
@@ -59,7 +58,25 @@ func (systemHost) RouteMTU(dst netip.Addr) (int, error) {
 	return mtu, err
 }
 
-func (systemHost) PrepareDevice(name string, mtu int) error {
+// createDevice opens the TUN device name (createTUN) behind the Device seam.
+func createDevice(name string, mtu int) (Device, error) {
+	d, err := createTUN(name, mtu)
+	if err != nil {
+		return nil, err
+	}
+	return tunDevice{d}, nil
+}
+
+// tunDevice is a kernel TUN device (tundev) as the engine's Device: it
+// carries IP packets behind a virtio-net header, and is configured through
+// netlink by its name, which only the device itself uses.
+type tunDevice struct{ *tundev.Device }
+
+func (tunDevice) Payload() Payload { return PayloadIP }
+func (tunDevice) Headroom() int    { return tundev.VirtioHdrLen }
+
+func (d tunDevice) Up(mtu int) error {
+	name, _ := d.Name()
 	if err := netconf.IgnoreRoutesWithLinkdown(name); err != nil {
 		return err
 	}
@@ -69,8 +86,9 @@ func (systemHost) PrepareDevice(name string, mtu int) error {
 	return netconf.SetUp(name)
 }
 
-func (systemHost) SetMTU(name string, mtu int) error { return netconf.SetMTU(name, mtu) }
-
-func (systemHost) SetCarrier(dev tun.Device, up bool) error {
-	return netconf.SetCarrier(dev.File(), up)
+func (d tunDevice) SetMTU(mtu int) error {
+	name, _ := d.Name()
+	return netconf.SetMTU(name, mtu)
 }
+
+func (d tunDevice) SetCarrier(up bool) error { return netconf.SetCarrier(d.File(), up) }

@@ -14,8 +14,8 @@ import (
 // small while idle, and unmonitored. (wireguard's CreateTUN gives every
 // device a netlink socket hearing every link event of the namespace, O(N²)
 // for N tunnels: 98 s for 1000.) The engine follows link changes with one
-// watcher of its own (see watchLinks); Host.PrepareDevice sets the MTU.
-func createTUN(name string, mtu int) (tun.Device, error) {
+// watcher of its own (see watchLinks); Device.Up sets the MTU.
+func createTUN(name string, mtu int) (*tundev.Device, error) {
 	return tundev.Open(name)
 }
 

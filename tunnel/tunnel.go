@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.zx2c4.com/wireguard/tun"
-
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/encap"
@@ -23,7 +21,10 @@ import (
 type Tunnel struct {
 	e    *Engine
 	name string
-	dev  tun.Device
+	dev  Device
+	// headroom is dev.Headroom(): where packets start in the buffers
+	// the device reads and writes.
+	headroom int
 
 	cfg  atomic.Pointer[config.Tunnel]
 	recv atomic.Pointer[decap.Receiver]
@@ -76,18 +77,22 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	if mtu == 0 {
 		mtu = underlay - c.Overhead()
 	}
-	dev, err := e.env.CreateTUN(c.Name, mtu)
+	dev, err := e.env.CreateDevice(c.Name, mtu)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return nil, fmt.Errorf("creating TUN device %s needs CAP_NET_ADMIN and access to /dev/net/tun: %v", c.Name, err)
 		}
 		return nil, fmt.Errorf("creating TUN device %s: %v", c.Name, err)
 	}
-	if err := e.env.Host.PrepareDevice(c.Name, mtu); err != nil {
+	if dev.Payload() != PayloadIP || dev.Headroom() > maxHeadroom {
+		dev.Close()
+		return nil, fmt.Errorf("device %s: the engine carries IP packets with at most %d bytes of headroom", c.Name, maxHeadroom)
+	}
+	if err := dev.Up(mtu); err != nil {
 		dev.Close()
 		return nil, fmt.Errorf("setting up device %s: %v", c.Name, err)
 	}
-	t := &Tunnel{e: e, name: c.Name, dev: dev, enc: enc, ep: endpointOf(&c, sock), underlayMTU: underlay,
+	t := &Tunnel{e: e, name: c.Name, dev: dev, headroom: dev.Headroom(), enc: enc, ep: endpointOf(&c, sock), underlayMTU: underlay,
 		kaKick: make(chan struct{}, 1), quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.recv.Store(decap.NewReceiver(c.Policy()))
@@ -182,7 +187,7 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 		mtu = underlay - c.Overhead()
 	}
 	if mtu != t.MTU() {
-		if err := t.e.env.Host.SetMTU(t.name, mtu); err != nil {
+		if err := t.dev.SetMTU(mtu); err != nil {
 			return fmt.Errorf("setting MTU of %s: %v", t.name, err)
 		}
 		t.mtu.Store(int64(mtu))
@@ -238,7 +243,7 @@ func (t *Tunnel) refreshUnderlay() {
 	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
 	t.txMu.Unlock()
 	if changed && c.MTU == 0 && mtu != t.MTU() && mtu >= 68 {
-		if err := t.e.env.Host.SetMTU(t.name, mtu); err != nil {
+		if err := t.dev.SetMTU(mtu); err != nil {
 			t.e.log.Warn("cannot follow the underlay MTU", "tunnel", t.name, "mtu", mtu, "err", err)
 			return
 		}

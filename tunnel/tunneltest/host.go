@@ -3,12 +3,10 @@ package tunneltest
 import (
 	"net/netip"
 	"sync"
-
-	"golang.zx2c4.com/wireguard/tun"
 )
 
 // Host is a fake of tunnel.Host: a set of local addresses and a fixed
-// underlay MTU; it records carrier changes.
+// underlay MTU; it records the carrier changes of its Devices.
 type Host struct {
 	mu       sync.Mutex
 	Local    []netip.Addr
@@ -32,19 +30,15 @@ func (h *Host) LinkExists(name string) (bool, error) {
 	return h.Links[name], nil
 }
 
-func (h *Host) RouteMTU(netip.Addr) (int, error)         { return h.Underlay, nil }
-func (h *Host) PrepareDevice(name string, mtu int) error { return nil }
-func (h *Host) SetMTU(name string, mtu int) error        { return nil }
+func (h *Host) RouteMTU(netip.Addr) (int, error) { return h.Underlay, nil }
 
-func (h *Host) SetCarrier(dev tun.Device, up bool) error {
+func (h *Host) setCarrier(name string, up bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.Carrier == nil {
 		h.Carrier = map[string]bool{}
 	}
-	name, _ := dev.Name()
 	h.Carrier[name] = up
-	return nil
 }
 
 // CarrierOf returns the last carrier state set on a device, and whether one was.

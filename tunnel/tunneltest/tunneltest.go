@@ -13,15 +13,23 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/gretun/gretun/tunnel"
 )
 
-// Device is a fake TUN device. Packets put with Inject are read by the
-// engine; packets the engine writes arrive on Written (or are only counted
-// when Discard is set).
+var _ tunnel.Device = (*Device)(nil)
+
+// Device is a fake TUN device (a tunnel.Device). Packets put with Inject
+// are read by the engine; packets the engine writes arrive on Written (or
+// are only counted when Discard is set). Like a TUN with offloads it asks
+// for 10 bytes of headroom, so the engine's buffers are laid out as in
+// production.
 type Device struct {
-	name    string
-	batch   int
-	mtu     int
+	name  string
+	batch int
+	mtu   atomic.Int64
+	// Host, when set, records the carrier the engine sets (Host.CarrierOf).
+	Host    *Host
 	in      chan []byte
 	Written chan []byte
 	Discard bool
@@ -34,8 +42,10 @@ type Device struct {
 
 // NewDevice returns a fake device reading up to batch packets a call.
 func NewDevice(name string, mtu, batch int) *Device {
-	return &Device{name: name, mtu: mtu, batch: batch, in: make(chan []byte, 1024),
+	d := &Device{name: name, batch: batch, in: make(chan []byte, 1024),
 		Written: make(chan []byte, 1024), events: make(chan tun.Event, 1), closed: make(chan struct{})}
+	d.mtu.Store(int64(mtu))
+	return d
 }
 
 // Inject queues an inner packet for the engine to read.
@@ -79,10 +89,26 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	return len(bufs), nil
 }
 
-func (d *Device) MTU() (int, error)        { return d.mtu, nil }
+func (d *Device) MTU() (int, error)        { return int(d.mtu.Load()), nil }
 func (d *Device) Name() (string, error)    { return d.name, nil }
 func (d *Device) Events() <-chan tun.Event { return d.events }
 func (d *Device) BatchSize() int           { return d.batch }
+
+func (d *Device) Payload() tunnel.Payload { return tunnel.PayloadIP }
+func (d *Device) Headroom() int           { return 10 }
+func (d *Device) Up(mtu int) error        { return d.SetMTU(mtu) }
+
+func (d *Device) SetMTU(mtu int) error {
+	d.mtu.Store(int64(mtu))
+	return nil
+}
+
+func (d *Device) SetCarrier(up bool) error {
+	if d.Host != nil {
+		d.Host.setCarrier(d.name, up)
+	}
+	return nil
+}
 
 func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
