@@ -31,84 +31,84 @@ func newKeepalive(c *config.Tunnel) (*keepalive.Machine, error) {
 	return keepalive.New(keepalive.Config{Period: c.KeepalivePeriod, Retries: c.KeepaliveRetries}, time.Now())
 }
 
-// setKeepalive installs m (from newKeepalive) as the tunnel's keepalive
+// setKeepalive installs m (from newKeepalive) as the peer's keepalive
 // machine, nil to stop keepalives, which brings the line protocol up. A
 // new period or retry count keeps the line protocol state, flap damping
 // and counters (Machine.Continue), as a Cisco router's `keepalive` command
 // does: a tunnel whose peer is dead must not come up, nor a flapping one
 // be forgiven, because a number was edited.
-func (t *Tunnel) setKeepalive(m *keepalive.Machine) {
+func (p *peer) setKeepalive(m *keepalive.Machine) {
 	if m == nil {
-		if t.ka.Swap(nil) != nil {
-			t.setCarrier(true, "keepalives turned off")
+		if p.ka.Swap(nil) != nil {
+			p.t.setCarrier(true, "keepalives turned off")
 		}
-		t.kick()
+		p.kick()
 		return
 	}
-	if old := t.ka.Load(); old != nil {
+	if old := p.ka.Load(); old != nil {
 		m.Continue(old, time.Now())
 	}
-	if t.ka.Swap(m) != nil {
+	if p.ka.Swap(m) != nil {
 		// A reply the old machine took after Continue may have moved
 		// the carrier: set it from the machine now in charge.
-		t.setCarrier(m.State() == keepalive.Up, "keepalives reconfigured")
+		p.t.setCarrier(m.State() == keepalive.Up, "keepalives reconfigured")
 	}
-	t.kick()
-	t.ensureKeepaliveLoop()
+	p.kick()
+	p.ensureKeepaliveLoop()
 }
 
-func (t *Tunnel) kick() {
+func (p *peer) kick() {
 	select {
-	case t.kaKick <- struct{}{}:
+	case p.kaKick <- struct{}{}:
 	default:
 	}
 }
 
 // ensureKeepaliveLoop starts the keepalive goroutine when keepalives are
-// on and it is not running: tunnels without keepalives have none.
-func (t *Tunnel) ensureKeepaliveLoop() {
-	t.kaMu.Lock()
-	defer t.kaMu.Unlock()
-	if t.kaRunning || !t.started || t.ka.Load() == nil {
+// on and it is not running: peers without keepalives have none.
+func (p *peer) ensureKeepaliveLoop() {
+	p.kaMu.Lock()
+	defer p.kaMu.Unlock()
+	if p.kaRunning || !p.started || p.ka.Load() == nil {
 		return
 	}
-	t.kaRunning = true
-	t.wg.Add(1)
-	go t.keepaliveLoop()
+	p.kaRunning = true
+	p.t.wg.Add(1)
+	go p.keepaliveLoop()
 }
 
 // keepaliveLoop sends a keepalive whenever the machine says one is due,
 // until the tunnel stops or keepalives are turned off.
-func (t *Tunnel) keepaliveLoop() {
-	defer t.wg.Done()
+func (p *peer) keepaliveLoop() {
+	defer p.t.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	buf := make([]byte, innerOffset+keepaliveInnerMax)
 	for {
-		m := t.ka.Load()
+		m := p.ka.Load()
 		if m == nil {
-			t.kaMu.Lock()
-			if t.ka.Load() == nil {
-				t.kaRunning = false
-				t.kaMu.Unlock()
+			p.kaMu.Lock()
+			if p.ka.Load() == nil {
+				p.kaRunning = false
+				p.kaMu.Unlock()
 				return
 			}
-			t.kaMu.Unlock()
+			p.kaMu.Unlock()
 			continue
 		}
 		timer.Reset(time.Until(m.NextDeadline()))
 		due := timer.C
 		select {
-		case <-t.quit:
+		case <-p.t.quit:
 			return
-		case <-t.kaKick:
+		case <-p.kaKick:
 		case now := <-due:
-			m := t.ka.Load()
+			m := p.ka.Load()
 			if m == nil || !m.Tick(now) {
 				continue
 			}
-			t.sendKeepalive(m, buf, now)
-			t.logEvent(m.Sent(now))
+			p.sendKeepalive(m, buf, now)
+			p.t.logEvent(m.Sent(now))
 		}
 	}
 }
@@ -120,20 +120,20 @@ const keepaliveInnerMax = keepalive.InnerLen + 8
 // remote back to us carrying GRE protocol type 0 and our authenticated
 // payload), encapsulates it like any packet and sends it to the remote,
 // which needs only to decapsulate and route it back.
-func (t *Tunnel) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
-	c := t.cfg.Load()
+func (p *peer) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
+	c := p.t.cfg.Load()
 	inner := buf[innerOffset:]
 	n := m.BuildInner(inner, c.Local, c.Remote, now)
 	if n == 0 {
 		return
 	}
 	n = withInputOptions(inner, n, c)
-	t.txMu.Lock()
-	outer, err := t.enc.Encap(buf[:innerOffset+n], innerOffset)
-	ep := t.ep
-	t.txMu.Unlock()
+	p.txMu.Lock()
+	outer, err := p.enc.Encap(buf[:innerOffset+n], innerOffset)
+	ep := p.ep
+	p.txMu.Unlock()
 	if err == nil {
-		t.sendOuter(ep, [][]byte{outer})
+		p.t.sendOuter(ep, [][]byte{outer})
 	}
 }
 

@@ -74,8 +74,9 @@ func (s *socket) receive() {
 				s.e.unmatched.drop(r)
 				continue
 			}
+			pr := t.peerFrom(&p)
 			if r == decap.OK {
-				r = t.recv.Load().Accept(&p)
+				r = pr.recv.Load().Accept(&p)
 			}
 			if r != decap.OK {
 				t.counters.drop(r)
@@ -97,12 +98,12 @@ func (s *socket) receive() {
 				t.rx.pending = append(t.rx.pending, bufs[i][p.Start-t.headroom:p.End])
 				t.rx.bytes += uint64(len(inner))
 			case decap.Keepalive:
-				t.keepaliveReply(pkt[p.Start:p.End])
+				pr.keepaliveReply(pkt[p.Start:p.End])
 			case decap.Reflect:
 				// Another router's keepalive probe: send its inner packet
 				// straight back out of the underlay, as a router forwarding
 				// it would, without touching the TUN device.
-				if inner := pkt[p.Start:p.End]; t.mayReflect(inner) {
+				if inner := pkt[p.Start:p.End]; pr.mayReflect(inner) {
 					reflect = append(reflect, inner)
 				}
 			}
@@ -125,7 +126,7 @@ func (s *socket) receive() {
 // its TUN device in one call; called by the socket goroutine.
 func (t *Tunnel) deliver() {
 	pkts := t.rx.pending
-	if mss := t.clampMSS(); mss != 0 {
+	if mss := t.peer.clampMSS(); mss != 0 {
 		for _, p := range pkts {
 			if pmtu.ClampMSS(p[t.headroom:], mssFor(mss, p[t.headroom:])) {
 				t.counters.add(txMSSClamped, 1)
@@ -152,14 +153,14 @@ func (t *Tunnel) deliver() {
 
 // keepaliveReply handles a returned keepalive (GRE protocol type 0),
 // called by the receiving socket goroutine.
-func (t *Tunnel) keepaliveReply(payload []byte) {
-	m := t.ka.Load()
+func (p *peer) keepaliveReply(payload []byte) {
+	m := p.ka.Load()
 	if m == nil {
-		t.counters.add(rxKeepaliveUnsolicited, 1)
+		p.t.counters.add(rxKeepaliveUnsolicited, 1)
 		return
 	}
 	_, ev := m.Reply(time.Now(), payload)
-	t.logEvent(ev)
+	p.t.logEvent(ev)
 }
 
 // mayReflect readies another router's keepalive probe (decap.Reflect) in
@@ -167,16 +168,16 @@ func (t *Tunnel) keepaliveReply(payload []byte) {
 // decremented, refused when it expires or when the header carries options
 // or fragment bits, and rate-limited. Every refusal is a counted drop.
 // Called by the receiving socket goroutine.
-func (t *Tunnel) mayReflect(inner []byte) bool {
+func (p *peer) mayReflect(inner []byte) bool {
 	if r := decap.PrepareReflection(inner); r != decap.OK {
-		t.counters.drop(r)
+		p.t.counters.drop(r)
 		return false
 	}
-	if !t.reflectRate.Allow(time.Now()) {
-		t.counters.drop(decap.ReflectLimited)
+	if !p.reflectRate.Allow(time.Now()) {
+		p.t.counters.drop(decap.ReflectLimited)
 		return false
 	}
-	t.reflected.Add(1)
+	p.reflected.Add(1)
 	return true
 }
 

@@ -122,13 +122,17 @@ func (t *Tunnel) transmit() {
 		} else if path.conn != nil {
 			path.close() // switched back to `underlay raw`
 		}
-		t.txMu.Lock()
+		// A point-to-point tunnel sends every packet to its one peer; a
+		// multipoint one will find each packet's peer by its inner
+		// destination and send a batch per peer.
+		p := t.peer
+		p.txMu.Lock()
 		out = out[:0]
 		for _, b := range batches {
-			out = t.encapBatch(b.bufs[:b.n], b.sizes[:b.n], out, &frags, frames)
+			out = t.encapBatch(p, b.bufs[:b.n], b.sizes[:b.n], out, &frags, frames)
 		}
-		ep := t.ep
-		t.txMu.Unlock()
+		ep := p.ep
+		p.txMu.Unlock()
 		if len(out) > 0 {
 			if frames != nil {
 				t.sendPacketPath(ep, &path, out, *frames)
@@ -152,18 +156,18 @@ func (t *Tunnel) transmit() {
 }
 
 // encapBatch encapsulates the inner packets in place and appends the outer
-// packets (or their fragments) to out; t.txMu is held. When frames is not
+// packets (or their fragments) to p to out; p.txMu is held. When frames is not
 // nil it gets one entry per packet appended to out: the outer packet with
 // the room for an Ethernet header in front of it, or nil for an outer
 // fragment (its buffer has no such room).
-func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
+func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
 	c := &t.counters
 	var pkts, bytes, errs uint64
 	now := time.Now()
-	pathMTU := t.pmtu.Effective(now)
-	mss := t.clampMSS()
+	pathMTU := p.pmtu.Effective(now)
+	mss := p.clampMSS()
 	ignoreDF := t.cfg.Load().DF == config.DFIgnore
-	alwaysDF := t.enc.Config().DF == encap.DFSet
+	alwaysDF := p.enc.Config().DF == encap.DFSet
 	for i := range bufs {
 		buf := bufs[i][:innerOffset+sizes[i]]
 		inner := buf[innerOffset:]
@@ -197,7 +201,7 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 				break
 			}
 			for _, f := range frags.last(n) {
-				if out, ok = t.encapOne(f, false, out, frags, frames); !ok {
+				if out, ok = p.encapOne(f, false, out, frags, frames); !ok {
 					break
 				}
 			}
@@ -207,7 +211,7 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 			// outer DF set, it is an IPv6 packet of at most 1280 bytes,
 			// which must still cross (RFC 4459 §3.2): its outer packet
 			// goes without DF, to be fragmented.
-			out, ok = t.encapOne(buf, over && alwaysDF, out, frags, frames)
+			out, ok = p.encapOne(buf, over && alwaysDF, out, frags, frames)
 		}
 		if !ok {
 			errs++
@@ -227,9 +231,9 @@ func (t *Tunnel) encapBatch(bufs [][]byte, sizes []int, out [][]byte, frags *fra
 // to out (and frames, as encapBatch says). clearDF sends it without DF
 // whatever the tunnel's policy. It counts what it drops, and reports
 // whether it appended anything.
-func (t *Tunnel) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, bool) {
-	c := &t.counters
-	outer, err := t.enc.Encap(buf, innerOffset)
+func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, bool) {
+	c := &p.t.counters
+	outer, err := p.enc.Encap(buf, innerOffset)
 	if err != nil {
 		c.add(txBadInner, 1)
 		return out, false
@@ -238,7 +242,7 @@ func (t *Tunnel) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPoo
 		ip.SetFlagsFrag(ip.FlagsFrag() &^ header.IPv4FlagDF)
 		ip.UpdateChecksum()
 	}
-	if len(outer) <= t.underlayMTU {
+	if len(outer) <= p.underlayMTU {
 		out = append(out, outer)
 		if frames != nil {
 			// Encap returns a suffix of buf: the headroom in front of
@@ -253,7 +257,7 @@ func (t *Tunnel) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPoo
 	}
 	// A raw socket does not fragment: do it here when DF allows (RFC
 	// 791), else drop it and count it.
-	n, ok := frags.fragment(outer, t.underlayMTU, 0)
+	n, ok := frags.fragment(outer, p.underlayMTU, 0)
 	if !ok {
 		c.add(txTooBig, 1)
 		return out, false

@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/config"
-	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/encap"
 	"github.com/gretun/gretun/keepalive"
 	"github.com/gretun/gretun/pmtu"
 )
 
-// Tunnel is one running tunnel: its TUN device, its sending goroutine and
-// its receive state (driven by its protocol's socket goroutine).
+// Tunnel is one running tunnel: its device, its lifecycle (the sending
+// goroutines, started and stopped with it), what belongs to the device
+// (counters, MTU, ICMP errors for inner senders) and its peer, the far end
+// (peer.go). Its receive state is driven by its underlay's goroutine.
 type Tunnel struct {
 	e    *Engine
 	name string
@@ -26,17 +27,13 @@ type Tunnel struct {
 	// the device reads and writes.
 	headroom int
 
-	cfg  atomic.Pointer[config.Tunnel]
-	recv atomic.Pointer[decap.Receiver]
-	mtu  atomic.Int64 // device MTU
+	cfg atomic.Pointer[config.Tunnel]
+	mtu atomic.Int64 // device MTU
 
-	// txMu guards the sending side's state: the encapsulator (identification
-	// and sequence numbers) and the endpoint it sends to. The sending goroutine
-	// takes it once a batch; keepalives and reconfiguration take it too.
-	txMu        sync.Mutex
-	enc         *encap.Encapsulator
-	ep          endpoint
-	underlayMTU int
+	// peer is the tunnel's far end. A point-to-point tunnel has this one;
+	// a multipoint tunnel will have a table of them, and find the peer
+	// of each packet (peerFrom, and by inner destination when sending).
+	peer *peer
 
 	// rx is owned by the receiving socket goroutine.
 	rx struct {
@@ -44,22 +41,13 @@ type Tunnel struct {
 		bytes   uint64
 	}
 
-	// Path MTU soft state and the ICMP errors it produces (issue: oversize
-	// inner packets are answered, never black-holed).
-	pmtu     pmtu.State
+	// The ICMP errors that oversize inner packets get (issue: they are
+	// answered, never black-holed); the path MTU is the peer's.
 	icmpRate pmtu.Limiter
 	icmpOut  [][]byte                   // ICMP errors for the device, gathered per batch
 	addr6    atomic.Pointer[netip.Addr] // the device's IPv6 address, for icmpSource
 
-	ka        atomic.Pointer[keepalive.Machine] // nil when keepalives are off
-	kaKick    chan struct{}
-	kaMu      sync.Mutex // guards kaRunning and started
-	kaRunning bool       // the keepalive goroutine runs (only while keepalives are on)
-	started   bool
-
 	counters       counters
-	reflected      atomic.Uint64
-	reflectRate    pmtu.Limiter // bounds reflected keepalive probes
 	deadLoopLogged atomic.Bool
 	quit           chan struct{}
 
@@ -92,19 +80,16 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 		dev.Close()
 		return nil, fmt.Errorf("setting up device %s: %v", c.Name, err)
 	}
-	t := &Tunnel{e: e, name: c.Name, dev: dev, headroom: dev.Headroom(), enc: enc, ep: endpointOf(&c, sock), underlayMTU: underlay,
-		kaKick: make(chan struct{}, 1), quit: make(chan struct{})}
+	t := &Tunnel{e: e, name: c.Name, dev: dev, headroom: dev.Headroom(), quit: make(chan struct{})}
 	t.cfg.Store(&c)
-	t.recv.Store(decap.NewReceiver(c.Policy()))
-	t.reflectRate.SetLimit(reflectEvery, reflectBurst)
 	t.mtu.Store(int64(mtu))
-	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
+	t.peer = newPeer(t, &c, enc, endpointOf(&c, sock), underlay, mtu)
 	ka, err := newKeepalive(&c)
 	if err != nil {
 		dev.Close()
 		return nil, err
 	}
-	t.setKeepalive(ka)
+	t.peer.setKeepalive(ka)
 	return t, nil
 }
 
@@ -114,7 +99,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 // tunnel is set up, not on every link event). It never includes a path MTU
 // learnt from ICMP (a route exception): like the kernel's
 // ip_tunnel_bind_dev, the device MTU follows the underlay device, and a
-// learnt path MTU stays soft state in t.pmtu, where it expires.
+// learnt path MTU stays soft state in the peer's pmtu, where it expires.
 func (e *Engine) underlayMTU(remote netip.Addr, warn bool) int {
 	mtu, err := e.env.Host.RouteMTU(remote)
 	if err != nil || mtu <= 0 {
@@ -132,10 +117,7 @@ func (t *Tunnel) MTU() int { return int(t.mtu.Load()) }
 func (t *Tunnel) start() {
 	t.wg.Add(1)
 	go t.transmit()
-	t.kaMu.Lock()
-	t.started = true
-	t.kaMu.Unlock()
-	t.ensureKeepaliveLoop()
+	t.peer.start()
 }
 
 // stop closes the device (which ends the goroutines) and waits for them.
@@ -153,9 +135,10 @@ func (t *Tunnel) deviceMTU(mtu int) {
 		return
 	}
 	t.mtu.Store(int64(mtu))
-	t.txMu.Lock()
-	t.pmtu.SetDevice(min(mtu, t.underlayMTU-t.enc.Overhead()), t.enc.Overhead())
-	t.txMu.Unlock()
+	p := t.peer
+	p.txMu.Lock()
+	p.pmtu.SetDevice(min(mtu, p.underlayMTU-p.enc.Overhead()), p.enc.Overhead())
+	p.txMu.Unlock()
 }
 
 // reconfigure applies a changed configuration; e.mu is held. What can
@@ -193,25 +176,9 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 		t.mtu.Store(int64(mtu))
 	}
 	if kaChanged {
-		t.setKeepalive(ka)
+		t.peer.setKeepalive(ka)
 	}
-	t.txMu.Lock()
-	enc.Continue(t.enc)
-	t.enc, t.ep, t.underlayMTU = enc, endpointOf(&c, sock), underlay
-	if old.Remote != c.Remote || old.Local != c.Local {
-		t.pmtu.Forget()
-	}
-	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
-	t.txMu.Unlock()
-	if old.Policy() != c.Policy() || old.Remote != c.Remote {
-		r := decap.NewReceiver(c.Policy())
-		// A new remote is another peer, whose numbers start anywhere:
-		// it gets a fresh receiver.
-		if old.ISeq && c.ISeq && old.Remote == c.Remote {
-			r.Continue(t.recv.Load())
-		}
-		t.recv.Store(r)
-	}
+	t.peer.reconfigure(old, &c, enc, endpointOf(&c, sock), underlay, mtu)
 	t.cfg.Store(&c)
 	return nil
 }
@@ -219,10 +186,11 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 func (t *Tunnel) status() Status {
 	c := *t.cfg.Load()
 	st := Status{Config: c, Line: c.String(), MTU: t.MTU(), Stats: t.counters.snapshot()}
-	st.Stats.Reflected = t.reflected.Load()
+	p := t.peer
+	st.Stats.Reflected = p.reflected.Load()
 	now := time.Now()
-	st.PathMTU = t.pmtu.Effective(now)
-	if m := t.ka.Load(); m != nil {
+	st.PathMTU = p.pmtu.Effective(now)
+	if m := p.ka.Load(); m != nil {
 		st.Keepalive = newKeepaliveStatus(m.Snapshot(now))
 	}
 	return st
@@ -233,15 +201,16 @@ func (t *Tunnel) status() Status {
 func (t *Tunnel) refreshUnderlay() {
 	c := t.cfg.Load()
 	underlay := t.e.underlayMTU(c.Remote, false)
-	t.txMu.Lock()
-	changed := underlay != t.underlayMTU
-	t.underlayMTU = underlay
+	p := t.peer
+	p.txMu.Lock()
+	changed := underlay != p.underlayMTU
+	p.underlayMTU = underlay
 	mtu := t.MTU()
 	if c.MTU == 0 {
 		mtu = underlay - c.Overhead()
 	}
-	t.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
-	t.txMu.Unlock()
+	p.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
+	p.txMu.Unlock()
 	if changed && c.MTU == 0 && mtu != t.MTU() && mtu >= 68 {
 		if err := t.dev.SetMTU(mtu); err != nil {
 			t.e.log.Warn("cannot follow the underlay MTU", "tunnel", t.name, "mtu", mtu, "err", err)
@@ -250,28 +219,6 @@ func (t *Tunnel) refreshUnderlay() {
 		t.mtu.Store(int64(mtu))
 		t.e.log.Info("underlay MTU changed", "tunnel", t.name, "underlay", underlay, "mtu", mtu)
 	}
-}
-
-// learnPathMTU lowers the tunnel's path MTU after the underlay reported
-// that an outer packet of sent bytes did not fit a hop of nextHop bytes.
-func (t *Tunnel) learnPathMTU(nextHop, sent int) {
-	path := pmtu.ReportedMTU(nextHop, sent)
-	if t.pmtu.Lower(time.Now(), path) {
-		t.e.log.Info("path MTU lowered by the underlay", "tunnel", t.name, "path", path, "tunnel_mtu", t.pmtu.Effective(time.Now()), "expires", pmtu.Expires)
-	}
-}
-
-// clampMSS is the MSS to clamp SYNs to: 0 when off, 1 to derive it from
-// the path MTU per packet, else the configured value.
-func (t *Tunnel) clampMSS() int {
-	c := t.cfg.Load()
-	if !c.ClampMSS {
-		return 0
-	}
-	if c.MSS != 0 {
-		return c.MSS
-	}
-	return -t.pmtu.Effective(time.Now())
 }
 
 // mssFor turns clampMSS's answer into the MSS for this packet's family.

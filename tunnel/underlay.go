@@ -78,7 +78,7 @@ func (e *Engine) readICMP(src ICMPSource) {
 		}
 		e.demux.each(func(t *Tunnel) {
 			if quotesOwnPacket(t.cfg.Load(), &tb) {
-				t.learnPathMTU(tb.MTU, sent)
+				t.peer.learnPathMTU(tb.MTU, sent)
 			}
 		})
 	}
