@@ -1,5 +1,29 @@
 package tunnel
 
+// The receiving path: from an outer packet on the underlay to an inner
+// packet on the device. A packet's walk through this file:
+//
+//  1. receive, one goroutine per underlay shared by all the tunnels on it,
+//     reads a batch of outer packets into buffers large enough for any
+//     IPv4 packet, with room in front for a device's headroom.
+//  2. decap.Parse validates the outer headers and finds the inner packet:
+//     an offset into the same buffer, no copy. A GRE checksum that a
+//     sender on this host left to offload is completed first
+//     (checksumCompleter).
+//  3. The packet's key (packetKey: protocol, outer source and destination,
+//     GRE key) finds its tunnel (Engine.lookup), and the tunnel the peer
+//     it came from (peerFrom). A packet no tunnel claims is dropped and
+//     counted as unmatched, never answered.
+//  4. The peer's receiver applies the tunnel's receive policy: required
+//     checksum, key and sequence numbers (decap.Receiver.Accept).
+//  5. By kind: data has its ECN decapsulated (RFC 6040) and joins its
+//     tunnel's pending batch; a returned keepalive goes to the peer's
+//     keepalive machine (keepaliveReply); another router's keepalive
+//     probe is readied to be sent back (mayReflect).
+//  6. deliver writes each tunnel's pending packets to its device in one
+//     call, with their MSS clamped; the probes to reflect go out on the
+//     underlay in one batch.
+
 import (
 	"errors"
 	"net"

@@ -1,5 +1,36 @@
 package tunnel
 
+// The sending path: from an inner packet on the device to an outer packet
+// on the underlay. A packet's walk through this file:
+//
+//  1. readDevice, the tunnel's reading goroutine, reads a batch of inner
+//     packets from the device into buffers at innerOffset, which leaves
+//     room in front for the outer header, and passes the batch on. Batches
+//     circulate in a short pipeline, so the device keeps being drained
+//     while the sender is in a system call.
+//  2. transmit, the sending goroutine, takes every batch waiting and,
+//     holding the peer's txMu, has encapBatch encapsulate them all.
+//  3. encapBatch drops the tunnel's own outer packets coming back through
+//     it (isOwnOuter, a dead loop), holds each packet against the path MTU
+//     (mayFragment: one that must not be fragmented is answered with ICMP
+//     Fragmentation Needed or Packet Too Big, built in place and queued
+//     for the device), clamps the MSS of TCP SYNs, and fragments an IPv4
+//     packet without DF before encapsulating it when the outer DF is set.
+//  4. encapOne writes the outer header in front of the packet in place
+//     (encap: no copy), and fragments the outer packet when it is larger
+//     than the underlay MTU, since a raw socket will not.
+//  5. sendOuter sends the batch to the peer's endpoint on its underlay in
+//     as few system calls as it allows (socket.send), dropping and
+//     counting what the underlay refuses (the Underlay error contract,
+//     countSendError); an EMSGSIZE makes the tunnel re-read its underlay
+//     MTU. `underlay packet` tunnels send on AF_PACKET instead, when the
+//     next hop is known (sendPacketPath).
+//  6. writeICMP gives the batch's ICMP errors to the device, and the
+//     buffers go back to readDevice.
+//
+// Keepalives (keepalive.go) and reflected keepalive probes (receive.go)
+// join the path at step 5.
+
 import (
 	"errors"
 	"net"
