@@ -39,6 +39,10 @@ type Underlay interface {
 	// forwarded rather than sent to a peer (reflected keepalive probes),
 	// says to go by the header.
 	WriteBatch(pkts [][]byte, to netip.AddrPort) (n int, err error)
+	// Headroom is the room in front of each packet that WriteBatch fills
+	// with a header of its own (AF_PACKET's Ethernet header): pkts[i]
+	// starts Headroom bytes before the outer packet. 0 for IP sockets.
+	Headroom() int
 	// HeaderLen is the outer header the underlay puts in front of what
 	// WriteBatch is given, which the tunnel MTU leaves room for: 0 for
 	// raw IP (encap writes the IP header), 28 for UDP over IPv4.
@@ -87,6 +91,7 @@ func (u rawIPv4) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
 }
 
 func (rawIPv4) HeaderLen() int { return 0 }
+func (rawIPv4) Headroom() int  { return 0 }
 func (rawIPv4) GSO() bool      { return false }
 func (u rawIPv4) Close() error { return u.c.Close() }
 
@@ -179,7 +184,7 @@ func (env *Env) now() time.Time {
 
 // PacketWriter sends whole Ethernet frames on one device (pktsock.Conn),
 // with rawsock's error contract: on error, n is the frame that failed. One
-// goroutine uses it.
+// goroutine uses it, through the Underlay seam (packetUnderlay).
 type PacketWriter interface {
 	WriteBatch(frames [][]byte) (int, error)
 	Close() error

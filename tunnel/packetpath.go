@@ -69,7 +69,7 @@ type packetPath struct {
 	ok      bool
 	hdr     [ethHeaderLen]byte
 	ifindex int
-	conn    PacketWriter
+	conn    Underlay      // a packetUnderlay, nil while closed
 	at      time.Time     // last resolution
 	retry   time.Duration // wait before the next resolution while not ok
 	stale   bool          // a send error asked for a new resolution
@@ -105,7 +105,7 @@ func (p *packetPath) resolve(remote netip.Addr, now time.Time) {
 		p.close()
 		var conn PacketWriter
 		if conn, err = p.t.e.env.OpenPacket(nh.Ifindex); err == nil {
-			p.conn, p.ifindex = conn, nh.Ifindex
+			p.conn, p.ifindex = &packetUnderlay{w: conn, hdr: &p.hdr}, nh.Ifindex
 		}
 	}
 	if err != nil {
@@ -130,6 +130,35 @@ func (p *packetPath) close() {
 		p.conn, p.ifindex, p.ok = nil, 0, false
 	}
 }
+
+// packetUnderlay is an AF_PACKET socket (pktsock.Conn) behind the Underlay
+// seam, for sending: each frame starts with Headroom bytes of room, where
+// it writes the Ethernet header toward the next hop packetPath resolved
+// for the peer's endpoint, and goes straight to the device's driver.
+// Receiving stays on the raw socket.
+type packetUnderlay struct {
+	w   PacketWriter
+	hdr *[ethHeaderLen]byte // packetPath.hdr
+}
+
+// errSendOnly is what reading from a send-only underlay returns.
+var errSendOnly = errors.New("underlay packet: an AF_PACKET socket only sends")
+
+func (u *packetUnderlay) ReadBatch([][]byte, []int, []netip.AddrPort) (int, error) {
+	return 0, errSendOnly
+}
+
+func (u *packetUnderlay) WriteBatch(frames [][]byte, _ netip.AddrPort) (int, error) {
+	for _, f := range frames {
+		copy(f, u.hdr[:])
+	}
+	return u.w.WriteBatch(frames)
+}
+
+func (*packetUnderlay) HeaderLen() int { return 0 }
+func (*packetUnderlay) Headroom() int  { return ethHeaderLen }
+func (*packetUnderlay) GSO() bool      { return false }
+func (u *packetUnderlay) Close() error { return u.w.Close() }
 
 // usePacketPath says whether the tunnel's configuration asks for the
 // AF_PACKET send path.

@@ -525,10 +525,9 @@ func (t *Tunnel) sendPacketPath(ep endpoint, p *packetPath, out, frames [][]byte
 			continue
 		}
 		for j < len(out) && frames[j] != nil {
-			copy(frames[j], p.hdr[:])
 			j++
 		}
-		n, err := p.conn.WriteBatch(frames[i:j])
+		n, err := p.conn.WriteBatch(frames[i:j], ep.to)
 		t.counters.add(txPacketSocket, uint64(n))
 		if err == nil {
 			i = j
