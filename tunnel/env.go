@@ -44,8 +44,9 @@ type Underlay interface {
 	// starts Headroom bytes before the outer packet. 0 for IP sockets.
 	Headroom() int
 	// HeaderLen is the outer header the underlay puts in front of what
-	// WriteBatch is given, which the tunnel MTU leaves room for: 0 for
-	// raw IP (encap writes the IP header), 28 for UDP over IPv4.
+	// WriteBatch is given, which the tunnel MTU must leave room for: 0
+	// for raw IP (encap writes the IP header, counted in the tunnel's
+	// overhead), 28 for UDP over IPv4 once a UDP underlay adds it.
 	HeaderLen() int
 	// GSO reports whether WriteBatch takes a GSO batch: consecutive
 	// packets of one size to one endpoint sent as one super-packet
@@ -116,8 +117,8 @@ type Device interface {
 	// reads or writes (a TUN's virtio-net header), at most maxHeadroom:
 	// Read and Write get an offset at least this large.
 	Headroom() int
-	// Up brings a new device up with its MTU and carrier on, and has the
-	// host skip routes through it while its carrier is off.
+	// Up brings a new device up with its MTU, and has the host skip
+	// routes through it while its carrier is off (SetCarrier).
 	Up(mtu int) error
 	// SetMTU changes the device's MTU.
 	SetMTU(mtu int) error
