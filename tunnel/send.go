@@ -186,11 +186,11 @@ func (t *Tunnel) transmit() {
 	}
 }
 
-// encapBatch encapsulates the inner packets in place and appends the outer
-// packets (or their fragments) to p to out; p.txMu is held. When frames is not
-// nil it gets one entry per packet appended to out: the outer packet with
-// the room for an Ethernet header in front of it, or nil for an outer
-// fragment (its buffer has no such room).
+// encapBatch encapsulates the inner packets for peer p in place and
+// appends the outer packets (or their fragments) to out; p.txMu is held.
+// When frames is not nil it gets one entry per packet appended to out: the
+// outer packet with the room for an Ethernet header in front of it, or nil
+// for an outer fragment (its buffer has no such room).
 func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
 	c := &t.counters
 	var pkts, bytes, errs uint64
