@@ -44,9 +44,10 @@ type Underlay interface {
 	// starts Headroom bytes before the outer packet. 0 for IP sockets.
 	Headroom() int
 	// HeaderLen is the outer header the underlay puts in front of what
-	// WriteBatch is given, which the tunnel MTU must leave room for: 0
-	// for raw IP (encap writes the IP header, counted in the tunnel's
-	// overhead), 28 for UDP over IPv4 once a UDP underlay adds it.
+	// WriteBatch is given, which the tunnel MTU leaves room for beside
+	// the encapsulation (socket.overhead): 0 for raw IP (encap writes the
+	// IP header), 28 for a UDP socket over IPv4 (the kernel writes IPv4
+	// and UDP, encap only GRE).
 	HeaderLen() int
 	// GSO reports whether WriteBatch takes a GSO batch: consecutive
 	// packets of one size to one endpoint sent as one super-packet

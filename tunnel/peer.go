@@ -49,7 +49,8 @@ func newPeer(t *Tunnel, c *config.Tunnel, enc *encap.Encapsulator, ep endpoint, 
 	p := &peer{t: t, enc: enc, ep: ep, underlayMTU: underlayMTU, kaKick: make(chan struct{}, 1)}
 	p.recv.Store(decap.NewReceiver(c.Policy()))
 	p.reflectRate.SetLimit(reflectEvery, reflectBurst)
-	p.pmtu.SetDevice(min(mtu, underlayMTU-c.Overhead()), c.Overhead())
+	o := ep.sock.overhead(c)
+	p.pmtu.SetDevice(min(mtu, underlayMTU-o), o)
 	return p
 }
 
@@ -72,7 +73,8 @@ func (p *peer) reconfigure(old, c *config.Tunnel, enc *encap.Encapsulator, ep en
 	if old.Remote != c.Remote || old.Local != c.Local {
 		p.pmtu.Forget()
 	}
-	p.pmtu.SetDevice(min(mtu, underlayMTU-c.Overhead()), c.Overhead())
+	o := ep.sock.overhead(c)
+	p.pmtu.SetDevice(min(mtu, underlayMTU-o), o)
 	p.txMu.Unlock()
 	if old.Policy() != c.Policy() || old.Remote != c.Remote {
 		r := decap.NewReceiver(c.Policy())

@@ -41,3 +41,28 @@ func TestEngineRefusesEthernetDevice(t *testing.T) {
 		t.Error("the refused device was left open")
 	}
 }
+
+// udpLike is an underlay that puts an 8-byte header of its own (say, a
+// UDP header) in front of what it sends.
+type udpLike struct{ tunnel.Underlay }
+
+func (udpLike) HeaderLen() int { return 8 }
+
+// TestEngineUnderlayHeaderLen: the tunnel MTU leaves room for the
+// underlay's own header, as it does for the encapsulation.
+func TestEngineUnderlayHeaderLen(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8, func(env *tunnel.Env) {
+		env.OpenUnderlay = func(k tunnel.UnderlayKey) (tunnel.Underlay, error) {
+			return udpLike{tunnel.RawIPv4(w.Open(addrA, int(k.Proto)))}, nil
+		}
+	})
+	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1")
+	st, err := a.e.Show("t0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1500 - 24 - 8; st[0].MTU != want || st[0].PathMTU != want {
+		t.Errorf("MTU %d, path MTU %d over an underlay with an 8-byte header; want %d", st[0].MTU, st[0].PathMTU, want)
+	}
+}

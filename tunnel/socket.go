@@ -69,6 +69,10 @@ type endpoint struct {
 	to   netip.AddrPort
 }
 
+// overhead is what tunnel c's outer packets add to an inner packet on this
+// underlay: c's encapsulation and the underlay's own header.
+func (s *socket) overhead(c *config.Tunnel) int { return c.Overhead() + s.conn.HeaderLen() }
+
 func endpointOf(c *config.Tunnel, s *socket) endpoint {
 	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, 0)}
 }

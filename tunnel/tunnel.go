@@ -63,7 +63,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	underlay := e.underlayMTU(c.Remote, true)
 	mtu := c.MTU
 	if mtu == 0 {
-		mtu = underlay - c.Overhead()
+		mtu = underlay - sock.overhead(&c)
 	}
 	dev, err := e.env.CreateDevice(c.Name, mtu)
 	if err != nil {
@@ -137,7 +137,8 @@ func (t *Tunnel) deviceMTU(mtu int) {
 	t.mtu.Store(int64(mtu))
 	p := t.peer
 	p.txMu.Lock()
-	p.pmtu.SetDevice(min(mtu, p.underlayMTU-p.enc.Overhead()), p.enc.Overhead())
+	o := p.enc.Overhead() + p.ep.sock.conn.HeaderLen()
+	p.pmtu.SetDevice(min(mtu, p.underlayMTU-o), o)
 	p.txMu.Unlock()
 }
 
@@ -167,7 +168,7 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 	underlay := t.e.underlayMTU(c.Remote, true)
 	mtu := c.MTU
 	if mtu == 0 {
-		mtu = underlay - c.Overhead()
+		mtu = underlay - sock.overhead(&c)
 	}
 	if mtu != t.MTU() {
 		if err := t.dev.SetMTU(mtu); err != nil {
@@ -205,11 +206,12 @@ func (t *Tunnel) refreshUnderlay() {
 	p.txMu.Lock()
 	changed := underlay != p.underlayMTU
 	p.underlayMTU = underlay
+	o := p.ep.sock.overhead(c)
 	mtu := t.MTU()
 	if c.MTU == 0 {
-		mtu = underlay - c.Overhead()
+		mtu = underlay - o
 	}
-	p.pmtu.SetDevice(min(mtu, underlay-c.Overhead()), c.Overhead())
+	p.pmtu.SetDevice(min(mtu, underlay-o), o)
 	p.txMu.Unlock()
 	if changed && c.MTU == 0 && mtu != t.MTU() && mtu >= 68 {
 		if err := t.dev.SetMTU(mtu); err != nil {
