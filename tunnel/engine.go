@@ -91,15 +91,7 @@ func (e *Engine) add(c config.Tunnel) error {
 	if _, dup := e.tunnels[c.Name]; dup {
 		return fmt.Errorf("tunnel %q already exists", c.Name)
 	}
-	if exists, err := e.env.Host.LinkExists(c.Name); err != nil {
-		return err
-	} else if exists {
-		return fmt.Errorf("a device named %q already exists", c.Name)
-	}
-	if err := e.checkLocal(c.Local); err != nil {
-		return err
-	}
-	sock, err := e.socket(underlayOf(&c))
+	sock, err := e.prepare(&c, true)
 	if err != nil {
 		return err
 	}
@@ -162,10 +154,7 @@ func (e *Engine) Change(c config.Tunnel) error {
 
 // change reconfigures t, whose mode c keeps; e.mu is held.
 func (e *Engine) change(t *Tunnel, c config.Tunnel) error {
-	if err := e.checkLocal(c.Local); err != nil {
-		return err
-	}
-	sock, err := e.socket(underlayOf(&c))
+	sock, err := e.prepare(&c, false)
 	if err != nil {
 		return err
 	}
@@ -323,21 +312,29 @@ func (e *Engine) checkHost(want []config.Tunnel) error {
 		if ok && *t.cfg.Load() == c {
 			continue
 		}
-		if err := e.checkLocal(c.Local); err != nil {
-			return fmt.Errorf("tunnel %s: %v", c.Name, err)
-		}
-		if !ok {
-			if exists, err := e.env.Host.LinkExists(c.Name); err != nil {
-				return fmt.Errorf("tunnel %s: %v", c.Name, err)
-			} else if exists {
-				return fmt.Errorf("tunnel %s: a device named %q already exists", c.Name, c.Name)
-			}
-		}
-		if _, err := e.socket(underlayOf(&c)); err != nil {
+		if _, err := e.prepare(&c, !ok); err != nil {
 			return fmt.Errorf("tunnel %s: %v", c.Name, err)
 		}
 	}
 	return nil
+}
+
+// prepare checks what the host must offer tunnel c (a free device name
+// when the tunnel is new, its local address) and returns the socket it
+// sends on, opened if need be; e.mu is held. Add, change and Reload's
+// checks before it changes anything all go through it.
+func (e *Engine) prepare(c *config.Tunnel, isNew bool) (*socket, error) {
+	if isNew {
+		if exists, err := e.env.Host.LinkExists(c.Name); err != nil {
+			return nil, err
+		} else if exists {
+			return nil, fmt.Errorf("a device named %q already exists", c.Name)
+		}
+	}
+	if err := e.checkLocal(c.Local); err != nil {
+		return nil, err
+	}
+	return e.socket(underlayOf(c))
 }
 
 // maxConcurrentRemovals bounds how many devices Close removes at once.
