@@ -49,9 +49,16 @@ func newPeer(t *Tunnel, c *config.Tunnel, enc *encap.Encapsulator, ep endpoint, 
 	p := &peer{t: t, enc: enc, ep: ep, underlayMTU: underlayMTU, kaKick: make(chan struct{}, 1)}
 	p.recv.Store(decap.NewReceiver(c.Policy()))
 	p.reflectRate.SetLimit(reflectEvery, reflectBurst)
-	o := ep.sock.overhead(c)
-	p.pmtu.SetDevice(min(mtu, underlayMTU-o), o)
+	p.setPathLimit(c, mtu)
 	return p
+}
+
+// setPathLimit tells the path MTU state the largest inner packet the
+// device (mtu) and the underlay toward the peer take, and the overhead of
+// configuration c on p's endpoint; p.txMu is held (or p is not yet shared).
+func (p *peer) setPathLimit(c *config.Tunnel, mtu int) {
+	o := p.ep.sock.overhead(c)
+	p.pmtu.SetDevice(min(mtu, p.underlayMTU-o), o)
 }
 
 // start lets the peer's goroutines (keepalives) run once the tunnel does.
@@ -73,8 +80,7 @@ func (p *peer) reconfigure(old, c *config.Tunnel, enc *encap.Encapsulator, ep en
 	if old.Remote != c.Remote || old.Local != c.Local {
 		p.pmtu.Forget()
 	}
-	o := ep.sock.overhead(c)
-	p.pmtu.SetDevice(min(mtu, underlayMTU-o), o)
+	p.setPathLimit(c, mtu)
 	p.txMu.Unlock()
 	if old.Policy() != c.Policy() || old.Remote != c.Remote {
 		r := decap.NewReceiver(c.Policy())

@@ -61,10 +61,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 		return nil, err
 	}
 	underlay := e.underlayMTU(c.Remote, true)
-	mtu := c.MTU
-	if mtu == 0 {
-		mtu = underlay - sock.overhead(&c)
-	}
+	mtu := configuredMTU(&c, underlay, sock)
 	dev, err := e.env.CreateDevice(c.Name, mtu)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
@@ -111,6 +108,15 @@ func (e *Engine) underlayMTU(remote netip.Addr, warn bool) int {
 	return mtu
 }
 
+// configuredMTU is the MTU configuration c gives the device: its `mtu`, else
+// the underlay's MTU less the tunnel's overhead on sock.
+func configuredMTU(c *config.Tunnel, underlay int, sock *socket) int {
+	if c.MTU != 0 {
+		return c.MTU
+	}
+	return underlay - sock.overhead(c)
+}
+
 // MTU returns the device's MTU.
 func (t *Tunnel) MTU() int { return int(t.mtu.Load()) }
 
@@ -137,8 +143,7 @@ func (t *Tunnel) deviceMTU(mtu int) {
 	t.mtu.Store(int64(mtu))
 	p := t.peer
 	p.txMu.Lock()
-	o := p.enc.Overhead() + p.ep.sock.conn.HeaderLen()
-	p.pmtu.SetDevice(min(mtu, p.underlayMTU-o), o)
+	p.setPathLimit(t.cfg.Load(), mtu)
 	p.txMu.Unlock()
 }
 
@@ -166,10 +171,7 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 		}
 	}
 	underlay := t.e.underlayMTU(c.Remote, true)
-	mtu := c.MTU
-	if mtu == 0 {
-		mtu = underlay - sock.overhead(&c)
-	}
+	mtu := configuredMTU(&c, underlay, sock)
 	if mtu != t.MTU() {
 		if err := t.dev.SetMTU(mtu); err != nil {
 			return fmt.Errorf("setting MTU of %s: %v", t.name, err)
@@ -206,12 +208,11 @@ func (t *Tunnel) refreshUnderlay() {
 	p.txMu.Lock()
 	changed := underlay != p.underlayMTU
 	p.underlayMTU = underlay
-	o := p.ep.sock.overhead(c)
 	mtu := t.MTU()
 	if c.MTU == 0 {
-		mtu = underlay - o
+		mtu = underlay - p.ep.sock.overhead(c)
 	}
-	p.pmtu.SetDevice(min(mtu, underlay-o), o)
+	p.setPathLimit(c, mtu)
 	p.txMu.Unlock()
 	if changed && c.MTU == 0 && mtu != t.MTU() && mtu >= 68 {
 		if err := t.dev.SetMTU(mtu); err != nil {
