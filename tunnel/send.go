@@ -220,7 +220,7 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 		}
 		var ok bool
 		switch {
-		case over && alwaysDF && inner[0]>>4 == 4:
+		case over && alwaysDF && header.IPVersion(inner) == 4:
 			// An IPv4 packet without DF, and the outer DF set
 			// (pmtudisc): fragment the inner packet, each fragment in
 			// an outer packet that fits, as the kernel's own tunnel
@@ -322,7 +322,7 @@ func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
 		return false
 	}
 	hdr := pmtu.HeaderLen4
-	if inner[0]>>4 == 6 {
+	if header.IPVersion(inner) == 6 {
 		hdr = pmtu.HeaderLen6
 	}
 	start := innerOffset - hdr
@@ -347,7 +347,7 @@ func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
 // §2.4(e.3)); a group is no source, so the device's own address stands in,
 // from the cache the address watcher keeps (never looked up per packet).
 func (t *Tunnel) icmpSource(inner []byte) netip.Addr {
-	if inner[0]>>4 == 4 {
+	if header.IPVersion(inner) == 4 {
 		return netip.AddrFrom4(header.IPv4(inner).Dst())
 	}
 	if dst := netip.AddrFrom16(header.IPv6(inner).Dst()); !dst.IsMulticast() {
@@ -379,7 +379,7 @@ func (t *Tunnel) sendOuter(ep endpoint, pkts [][]byte) {
 // isOwnOuter reports whether a packet read from the TUN is one of this
 // tunnel's own outer packets: the route to the remote leads into the tunnel.
 func (t *Tunnel) isOwnOuter(inner []byte) bool {
-	if len(inner) < header.IPv4MinLen || inner[0]>>4 != 4 {
+	if len(inner) < header.IPv4MinLen || header.IPVersion(inner) != 4 {
 		return false
 	}
 	c := t.cfg.Load()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/keepalive"
 	"github.com/gretun/gretun/pmtu"
 )
@@ -229,5 +230,5 @@ func mssFor(mss int, pkt []byte) uint16 {
 	if mss > 0 {
 		return uint16(mss)
 	}
-	return pmtu.MSSFor(-mss, len(pkt) > 0 && pkt[0]>>4 == 6)
+	return pmtu.MSSFor(-mss, header.IPVersion(pkt) == 6)
 }
