@@ -53,3 +53,12 @@ func (b Ethernet) Encode(dst, src []byte, etherType uint16) {
 	copy(b[EthernetSrc:EthernetSrc+EthernetAddrLen], src)
 	binary.BigEndian.PutUint16(b[EthernetType:], etherType)
 }
+
+// Htons is v in network byte order as a uint16 in memory holds it: what
+// the protocol field of a packet socket's sockaddr_ll (an EtherType) wants,
+// as C's htons gives it on any machine.
+func Htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}

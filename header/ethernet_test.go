@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"testing"
+	"unsafe"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -42,5 +43,15 @@ func TestEthernetView(t *testing.T) {
 	// gopacket pads the frame to the 60-byte minimum.
 	if got := sb.Bytes()[:EthernetHeaderLen]; !bytes.Equal(got, b[:EthernetHeaderLen]) {
 		t.Errorf("gopacket:\n got % x\nwant % x", got, []byte(b[:EthernetHeaderLen]))
+	}
+}
+
+// TestHtons: the protocol field of a sockaddr_ll holds the EtherType's
+// bytes in network order, whatever the machine's byte order.
+func TestHtons(t *testing.T) {
+	v := Htons(EtherTypeIPv4)
+	b := (*[2]byte)(unsafe.Pointer(&v))
+	if b[0] != 0x08 || b[1] != 0x00 {
+		t.Errorf("Htons(0x0800) lies in memory as % x, want 08 00", b[:])
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gretun/gretun/header"
 )
 
 // sockBufBytes is the send buffer asked for, as rawsock does for its
@@ -54,7 +56,7 @@ func Open(ifindex int) (*Conn, error) {
 		ifindex: ifindex,
 		addr: unix.RawSockaddrLinklayer{
 			Family:   unix.AF_PACKET,
-			Protocol: htons(unix.ETH_P_IP),
+			Protocol: header.Htons(unix.ETH_P_IP),
 			Ifindex:  int32(ifindex),
 		},
 	}, nil
@@ -133,5 +135,3 @@ func (c *Conn) Close() error {
 func opError(err error) error {
 	return &net.OpError{Op: "write", Net: "packet", Err: err}
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -13,8 +13,10 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/gretun/gretun/internal/testnet"
 	"golang.org/x/sys/unix"
+
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/internal/testnet"
 )
 
 // BenchmarkUnderlaySend answers issue 7's question "does an AF_PACKET send
@@ -253,7 +255,7 @@ func newPacketMmsgSender(ifindex int, frames [][]byte) (*packetMmsgSender, error
 		msgs:   make([]unix.Mmsghdr, len(frames)),
 		addr: &unix.RawSockaddrLinklayer{
 			Family:   unix.AF_PACKET,
-			Protocol: htons(unix.ETH_P_IP),
+			Protocol: header.Htons(unix.ETH_P_IP),
 			Ifindex:  int32(ifindex),
 		},
 	}

@@ -110,13 +110,11 @@ func openOffloadRing() (*offloadRing, error) {
 		return fail("mmap ring", err)
 	}
 	// Bound last, so that nothing arrives before the filter is in place.
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP)}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: header.Htons(unix.ETH_P_IP)}); err != nil {
 		return fail("bind", err)
 	}
 	return r, nil
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func (r *offloadRing) close() {
 	if r.mem != nil {

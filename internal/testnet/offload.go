@@ -6,6 +6,8 @@ import (
 	"net"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gretun/gretun/header"
 )
 
 // PartialSender writes IPv4 packets on one device as a Linux sender on the
@@ -30,7 +32,7 @@ func NewPartialSender(ns, dev string, dst net.HardwareAddr) (*PartialSender, err
 			return err
 		}
 		s.src = ifi.HardwareAddr
-		s.to = unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6, Protocol: htons(unix.ETH_P_IP)}
+		s.to = unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6, Protocol: header.Htons(unix.ETH_P_IP)}
 		copy(s.to.Addr[:], dst)
 		if s.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
 			return err
@@ -81,5 +83,3 @@ func MAC(ns, dev string) (net.HardwareAddr, error) {
 	})
 	return hw, err
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
