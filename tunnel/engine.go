@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/decap"
@@ -50,6 +51,10 @@ type Engine struct {
 	closed  bool
 
 	demux table // every running tunnel by its key; read by the receive loops and the underlay watchers
+	// asymmetric counts the tunnels whose output key differs from their
+	// input key; while there are none, an ICMP error finds its tunnel in
+	// demux instead of comparing itself with every tunnel.
+	asymmetric atomic.Int64
 
 	watchCancel context.CancelFunc
 	watchers    sync.WaitGroup
@@ -103,7 +108,7 @@ func (e *Engine) add(c config.Tunnel) error {
 	}
 	e.tunnels[c.Name] = t
 	e.setName(c.Name, t)
-	e.demux.set(keyOf(&c), t)
+	e.index(&c, t)
 	t.start()
 	e.startWatchers()
 	e.log.Info("tunnel added", "tunnel", c.String(), "mtu", t.MTU())
@@ -123,7 +128,7 @@ func (e *Engine) del(name string) error {
 		return fmt.Errorf("no tunnel named %q", name)
 	}
 	delete(e.tunnels, name)
-	e.demux.remove(keyOf(t.cfg.Load()), t)
+	e.unindex(t.cfg.Load(), t)
 	t.stop()
 	e.dropName(name)
 	e.log.Info("tunnel deleted", "tunnel", name)
@@ -158,12 +163,12 @@ func (e *Engine) change(t *Tunnel, c config.Tunnel) error {
 	if err != nil {
 		return err
 	}
-	old := keyOf(t.cfg.Load())
+	old := t.cfg.Load()
 	if err := t.reconfigure(c, sock); err != nil {
 		return err
 	}
-	e.demux.remove(old, t)
-	e.demux.set(keyOf(&c), t)
+	e.unindex(old, t)
+	e.index(&c, t)
 	e.log.Info("tunnel changed", "tunnel", c.String(), "mtu", t.MTU())
 	return nil
 }
@@ -367,6 +372,7 @@ func (e *Engine) Close() {
 	}
 	wg.Wait()
 	e.demux.clear()
+	e.asymmetric.Store(0)
 	for _, s := range e.socks {
 		s.close()
 	}
@@ -394,6 +400,29 @@ func packetKey(p *decap.Packet) demuxKey {
 		k.key, k.hasKey = p.Key, true
 	}
 	return k
+}
+
+// index makes t receive the packets of c's key; e.mu is held.
+func (e *Engine) index(c *config.Tunnel, t *Tunnel) {
+	e.demux.set(keyOf(c), t)
+	if asymmetricKeys(c) {
+		e.asymmetric.Add(1)
+	}
+}
+
+// unindex undoes index(c, t); e.mu is held.
+func (e *Engine) unindex(c *config.Tunnel, t *Tunnel) {
+	e.demux.remove(keyOf(c), t)
+	if asymmetricKeys(c) {
+		e.asymmetric.Add(-1)
+	}
+}
+
+// asymmetricKeys reports whether c sends another key than it receives:
+// an ICMP error quoting its packets then carries a key the demux table
+// does not file it under (see readICMP).
+func asymmetricKeys(c *config.Tunnel) bool {
+	return c.HasIKey != c.HasOKey || (c.HasIKey && c.IKey != c.OKey)
 }
 
 // lookup returns the tunnel whose packets have key k, or nil.

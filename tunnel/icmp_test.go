@@ -142,3 +142,39 @@ func TestEngineICMPMatchesKey(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineICMPAsymmetricKeys: a tunnel that sends another key than it
+// receives is filed in the demux table under its input key, so an ICMP
+// error quoting its output key cannot find it there; it still learns, as
+// before the table lookup, whether it had different keys from the start
+// or was changed to them, and so does a tunnel receiving that key.
+func TestEngineICMPAsymmetricKeys(t *testing.T) {
+	feed := newICMPFeed()
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8, func(env *tunnel.Env) {
+		env.OpenICMP = func() (tunnel.ICMPSource, error) { return feed, nil }
+	})
+	mustAdd(t, a, "asym", "mode gre ikey 5 okey 6 remote 192.0.2.2 local 192.0.2.1")
+	mustAdd(t, a, "six", "mode gre key 6 remote 192.0.2.2 local 192.0.2.1")
+	mustAdd(t, a, "later", "mode gre key 20 remote 192.0.2.2 local 192.0.2.1")
+	change(t, a, "later", "ikey 20 okey 21")
+	local, remote := addrA.As4(), addrB.As4()
+	feed.msgs <- fragNeeded(1400, local, remote, header.ProtoGRE, greQuote(header.GREFlagKey, 6))
+	feed.msgs <- fragNeeded(1300, local, remote, header.ProtoGRE, greQuote(header.GREFlagKey, 21))
+	want := map[string]int{"asym": 1400 - 28, "six": 1400 - 28, "later": 1300 - 28}
+	var got map[string]int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		st, err := a.e.Show("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = map[string]int{}
+		for _, s := range st {
+			got[s.Config.Name] = s.PathMTU
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			return
+		}
+	}
+	t.Fatalf("path MTUs %v, want %v", got, want)
+}

@@ -76,12 +76,33 @@ func (e *Engine) readICMP(src ICMPSource) {
 		if len(tb.Quote) >= 4 {
 			sent = int(tb.Quote[2])<<8 | int(tb.Quote[3])
 		}
-		e.demux.each(func(t *Tunnel) {
-			if quotesOwnPacket(t.cfg.Load(), &tb) {
-				t.peer.learnPathMTU(tb.MTU, sent)
-			}
-		})
+		e.tunnelsQuoted(&tb, func(t *Tunnel) { t.peer.learnPathMTU(tb.MTU, sent) })
 	}
+}
+
+// tunnelsQuoted calls fn for each tunnel that sent the packet tb quotes.
+// As the kernel's ipgre_err does, it looks the quoted key up as an input
+// key with the addresses turned round: found at once for tunnels that
+// send the key they receive. Only while some tunnel has different keys
+// does a message (forged, or about a tunnel we do not have) cost a
+// comparison with every tunnel.
+func (e *Engine) tunnelsQuoted(tb *rawsock.TooBig, fn func(*Tunnel)) {
+	k := demuxKey{proto: uint8(tb.Proto), src: tb.Dst, dst: tb.Src}
+	if tb.Proto == rawsock.ProtoGRE && tb.GREFlags&header.GREFlagKey != 0 {
+		k.key, k.hasKey = tb.Key, true
+	}
+	found := e.demux.get(k)
+	if found != nil && quotesOwnPacket(found.cfg.Load(), tb) {
+		fn(found)
+	}
+	if e.asymmetric.Load() == 0 {
+		return
+	}
+	e.demux.each(func(t *Tunnel) {
+		if t != found && quotesOwnPacket(t.cfg.Load(), tb) {
+			fn(t)
+		}
+	})
 }
 
 // quotesOwnPacket reports whether the packet an ICMP error quotes is one
