@@ -43,6 +43,9 @@ const (
 	daemonGrace = 60 * time.Second
 	// createTimeout bounds the wait for a daemon to create its tunnels.
 	createTimeout = 2 * time.Minute
+	// scaleMTU is the MTU the daemon gives its keyed GRE tunnels on a
+	// 1500-byte underlay, and the kernel reference its veth devices.
+	scaleMTU = 1476
 )
 
 // ScaleResult is the scale section of the report. A failure keeps what
@@ -60,6 +63,12 @@ type ScaleResult struct {
 	TCPRatio       float64 `json:"tcp_ratio_among_to_alone,omitempty"` // median of the rounds' among/alone
 	Rounds         int     `json:"rounds"`                             // alone/among pairs measured
 	StopSeconds    float64 `json:"stop_s,omitempty"`                   // SIGTERM → the daemon removed every device and exited
+	// The kernel's own cost for as many devices, measured in the same
+	// namespace just before: gretun cannot be faster than this, because
+	// most of it is the kernel's (IPv6 walks its routing table for every
+	// device brought up, given an MTU or removed).
+	KernelCreateSeconds float64 `json:"kernel_create_s,omitempty"` // ip -batch: veth ends made, MTU set, up
+	KernelStopSeconds   float64 `json:"kernel_stop_s,omitempty"`   // ip -batch: the same devices removed
 	Error          string  `json:"error,omitempty"`
 }
 
@@ -272,6 +281,39 @@ func (s *scaleRun) stopDaemon() time.Duration {
 	return time.Since(start)
 }
 
+// kernelLinks is the reference for the daemon's create and stop times: the
+// kernel making n devices (veth pairs, so n rounded up to even), giving
+// them the tunnels' MTU and bringing them up, then removing them, each by
+// one `ip -batch` in namespace a, where the daemon makes its tunnels. A
+// veth has a carrier as a gretun TUN has, so IPv6 configures both alike.
+func (s *scaleRun) kernelLinks(n int) (up, down time.Duration, err error) {
+	var add, del strings.Builder
+	for i := 1; i <= n; i += 2 {
+		fmt.Fprintf(&add, "link add k%d type veth peer name k%d\n", i, i+1)
+		fmt.Fprintf(&del, "link del k%d\n", i)
+		for _, k := range []int{i, i + 1} {
+			fmt.Fprintf(&add, "link set dev k%d mtu %d\nlink set dev k%d up\n", k, scaleMTU, k)
+		}
+	}
+	batch := func(name, cmds string) (time.Duration, error) {
+		file := filepath.Join(s.dir, name)
+		if err := os.WriteFile(file, []byte(cmds), 0o644); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		if _, err := execIn(s.ctx, s.a, "ip", "-batch", file); err != nil {
+			return 0, fmt.Errorf("kernel reference: %v", err)
+		}
+		return time.Since(start), nil
+	}
+	if up, err = batch("kernel-add.batch", add.String()); err != nil {
+		batch("kernel-del.batch", del.String()) // whatever was made
+		return 0, 0, err
+	}
+	down, err = batch("kernel-del.batch", del.String())
+	return up, down, err
+}
+
 // busyTCP gives a's end of t1 its inner address and measures TCP through it.
 func (s *scaleRun) busyTCP() (float64, error) {
 	if err := s.innerUp(s.sides()[0], scaleDev); err != nil {
@@ -329,6 +371,13 @@ func runScale(ctx context.Context, cfg *config, n int, progress func(string)) (r
 	if err := s.underlay(tn); err != nil {
 		return fail(err)
 	}
+
+	progress(fmt.Sprintf("kernel reference: %d veth devices up and removed", n))
+	up, down, err := s.kernelLinks(n)
+	if err != nil {
+		return fail(err)
+	}
+	res.KernelCreateSeconds, res.KernelStopSeconds = up.Seconds(), down.Seconds()
 
 	progress("daemon with 0 tunnels")
 	if _, _, err := s.startDaemon(0); err != nil {

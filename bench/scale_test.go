@@ -167,7 +167,8 @@ func TestScaleFigures(t *testing.T) {
 func sampleScale() *ScaleResult {
 	return &ScaleResult{Tunnels: 1000, Created: 1000, CreateSeconds: 2.5,
 		RSSBaselineMB: 6.4, RSSTotalMB: 207.8, RSSPerTunnelKB: 206.2,
-		RSSAfterTCPMB: 209.1, TCPAloneGbps: 2, TCPAmongGbps: 1.9, TCPRatio: 0.95, Rounds: 3, StopSeconds: 19.3}
+		RSSAfterTCPMB: 209.1, TCPAloneGbps: 2, TCPAmongGbps: 1.9, TCPRatio: 0.95, Rounds: 3, StopSeconds: 19.3,
+		KernelCreateSeconds: 2, KernelStopSeconds: 19.3}
 }
 
 func TestWriteTableScale(t *testing.T) {
@@ -181,7 +182,7 @@ func TestWriteTableScale(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	// The throughput table and its failure line, a blank line, the scale
 	// section, the machine line.
-	if len(lines) != 6+1+11+1 || lines[6] != "" {
+	if len(lines) != 6+1+15+1 || lines[6] != "" {
 		t.Fatalf("unexpected layout:\n%s", b.String())
 	}
 	want := [][]string{
@@ -192,6 +193,10 @@ func TestWriteTableScale(t *testing.T) {
 		{"RSS", "per", "tunnel", "KB", "206.2"},
 		{"RSS", "after", "the", "TCP", "test", "MB", "209.1"},
 		{"seconds", "to", "stop", "19.30"},
+		{"kernel:", "seconds", "to", "make", "1000", "devices", "2.00"},
+		{"create", "time", "/", "kernel's", "1.25"},
+		{"kernel:", "seconds", "to", "remove", "1000", "devices", "19.30"},
+		{"stop", "time", "/", "kernel's", "1.00"},
 		{"RSS", "with", "0", "tunnels", "MB", "6.4"},
 		{"TCP", "Gbit/s", "alone", "2.00"},
 		{"TCP", "Gbit/s", "among", "1000", "1.90"},
@@ -207,13 +212,13 @@ func TestWriteTableScale(t *testing.T) {
 		}
 	}
 	col := strings.Index(lines[7], "measured")
-	for _, l := range lines[8:18] {
+	for _, l := range lines[8:22] {
 		if l[col-1] != ' ' || l[col] == ' ' {
 			t.Errorf("measured column not aligned at %d in %q", col, l)
 		}
 	}
-	if !strings.Contains(lines[18], "5s per test") {
-		t.Errorf("machine line = %q", lines[18])
+	if !strings.Contains(lines[22], "5s per test") {
+		t.Errorf("machine line = %q", lines[22])
 	}
 
 	// Only the scale section, failed halfway: no throughput table, what
@@ -243,7 +248,7 @@ func TestWriteTableScale(t *testing.T) {
 		t.Errorf("targets for 50 tunnels: want only the ratio's:\n%s", out)
 	}
 	var measured []string
-	for _, l := range strings.Split(out, "\n")[1:11] {
+	for _, l := range strings.Split(out, "\n")[1:15] {
 		f := strings.Fields(l)
 		for i, w := range f {
 			if w == "-" || strings.Contains(w, ".") {
@@ -252,7 +257,7 @@ func TestWriteTableScale(t *testing.T) {
 			}
 		}
 	}
-	if d := cmp.Diff([]string{"-", "-", "-", "-", "-", "-", "6.4", "2.00", "-", "-"}, measured); d != "" {
+	if d := cmp.Diff([]string{"-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "6.4", "2.00", "-", "-"}, measured); d != "" {
 		t.Errorf("measured column (-want +got):\n%s\n%s", d, out)
 	}
 }

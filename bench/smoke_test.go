@@ -147,7 +147,8 @@ func TestSmokeScale(t *testing.T) {
 	}
 	s := *rep.Scale
 	if s.Tunnels != 50 || s.Created != 50 || s.CreateSeconds <= 0 || s.RSSBaselineMB <= 0 ||
-		s.RSSTotalMB <= 0 || s.TCPAloneGbps <= 0 || s.TCPAmongGbps <= 0 || s.TCPRatio <= 0 {
+		s.RSSTotalMB <= 0 || s.TCPAloneGbps <= 0 || s.TCPAmongGbps <= 0 || s.TCPRatio <= 0 ||
+		s.KernelCreateSeconds <= 0 || s.KernelStopSeconds <= 0 {
 		t.Fatalf("not everything measured: %+v", s)
 	}
 	noNamespacesLeft(t)
