@@ -26,7 +26,10 @@ const (
 	// Issue 7's targets, printed next to the figures.
 	scaleTargetSeconds = 5.0
 	scaleTargetMB      = 100.0
-	scaleTargetRatio   = 0.95
+	// Issue 13's, for 10,000 tunnels.
+	scale10kSeconds  = 30.0
+	scale10kMB       = 300.0
+	scaleTargetRatio = 0.95
 
 	// scaleRounds is how many times the busy tunnel is measured alone and
 	// among the others, alternately.
@@ -69,7 +72,7 @@ type ScaleResult struct {
 	// device brought up, given an MTU or removed).
 	KernelCreateSeconds float64 `json:"kernel_create_s,omitempty"` // ip -batch: veth ends made, MTU set, up
 	KernelStopSeconds   float64 `json:"kernel_stop_s,omitempty"`   // ip -batch: the same devices removed
-	Error          string  `json:"error,omitempty"`
+	Error               string  `json:"error,omitempty"`
 }
 
 // setRSS fills the memory figures from VmRSS readings in kB (1 MB here is

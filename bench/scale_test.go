@@ -368,3 +368,18 @@ func TestWriteSVGScale(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleTargetsBySize: 10,000 tunnels are held to issue 13's targets,
+// not to issue 7's for 1000.
+func TestScaleTargetsBySize(t *testing.T) {
+	for _, tc := range []struct {
+		tunnels     int
+		seconds, mb float64
+		ok          bool
+	}{{50, 0, 0, false}, {1000, 5, 100, true}, {5000, 5, 100, true}, {10000, 30, 300, true}} {
+		s := &ScaleResult{Tunnels: tc.tunnels}
+		if sec, mb, ok := s.sizeTargets(); sec != tc.seconds || mb != tc.mb || ok != tc.ok {
+			t.Errorf("%d tunnels: targets %g s %g MB %v, want %g s %g MB %v", tc.tunnels, sec, mb, ok, tc.seconds, tc.mb, tc.ok)
+		}
+	}
+}
