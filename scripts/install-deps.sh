@@ -16,6 +16,7 @@ have nft           || need+=(nftables)
 have qemu-system-x86_64 || need+=(qemu-system-x86)
 [ -x /bin/busybox ] || need+=(busybox-static)
 have cpio          || need+=(cpio)
+have ldd           || need+=(libc-bin)
 have ethtool       || need+=(ethtool)
 have setpriv       || need+=(util-linux)
 fi

@@ -26,12 +26,15 @@ import (
 const metaPackage = "linux-image-amd64"
 
 // DefaultModules are the modules the guest loads: the IPv4 GRE and IPIP
-// tunnel drivers gretun is checked against and the virtio network driver
-// the guest's NIC needs. Their dependencies are added from the modules'
-// own "depends=" fields.
+// tunnel drivers gretun is checked against, the virtio network driver the
+// guest's NIC needs, then FOU (GRE in UDP), the IPv6 tunnels (ip6gre,
+// ip6tnl, sit) and the bridge for gretap. Their dependencies are added
+// from the modules' own "depends=" fields.
 var DefaultModules = []string{
 	"gre", "ip_gre", "ip_tunnel", "ipip", "tunnel4",
 	"virtio_pci", "virtio_net", "failover", "net_failover",
+	"udp_tunnel", "ip6_udp_tunnel", "tunnel6", "ip6_tunnel", "fou", "fou6",
+	"ip6_gre", "sit", "llc", "stp", "bridge",
 }
 
 // kernelFiles is an unpacked kernel ready to boot.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -53,10 +54,14 @@ while true; do wait; sleep 1; done
 // markers carrying the ID and the exit status, so that kernel messages and
 // the late output of timed-out commands are never taken for a command's
 // output.
+//
+// Each command starts with a shell function ip that runs the full iproute2
+// (GuestIP): Debian's busybox runs its own applets before searching PATH,
+// but a function comes first.
 const loopScript = `echo ` + readyMarker + ` $(uname -r)
 while read -r id b64; do
 	case "$id" in ''|*[!0-9]*) continue;; esac
-	echo "$b64" | base64 -d > /tmp/kpeer-cmd.$id
+	{ echo 'ip() { ` + GuestIP + ` "$@"; }'; echo "$b64" | base64 -d; } > /tmp/kpeer-cmd.$id
 	sh /tmp/kpeer-cmd.$id </dev/null >/tmp/kpeer-out.$id 2>&1
 	rc=$?
 	echo "` + beginMarker + ` $id>>>"
@@ -83,12 +88,95 @@ func checkStatic(path string) error {
 	return nil
 }
 
+// GuestIP is where the guest finds the host's iproute2 ip, which it runs
+// instead of busybox's: only the full one has fou, ip6gre, ip6tnl, gretap
+// and bridges.
+const GuestIP = "/usr/sbin/ip"
+
+// hostIP returns the host's ip program as GuestIP plus every shared
+// library ldd lists for it (the dynamic loader included) at the paths ldd
+// gives, with the directories that hold them. iproute2 runs without its
+// /etc/iproute2 tables, falling back to built-in names.
+func hostIP() ([]cpioFile, error) {
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		return nil, fmt.Errorf("kpeer: the guest runs the host's ip, which is missing (%v); install with: apt-get install -y iproute2", err)
+	}
+	out, err := exec.Command("ldd", ip).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("kpeer: ldd %s: %v: %s (ldd is in libc-bin)", ip, err, strings.TrimSpace(string(out)))
+	}
+	libs, err := parseLdd(string(out))
+	if err != nil {
+		return nil, fmt.Errorf("kpeer: ldd %s: %v", ip, err)
+	}
+	var files []cpioFile
+	for _, p := range append([]string{GuestIP}, libs...) {
+		src := p
+		if p == GuestIP {
+			src = ip
+		}
+		// ReadFile follows symbolic links: the guest gets plain files.
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return nil, fmt.Errorf("kpeer: %v", err)
+		}
+		files = append(files, cpioFile{name: strings.TrimPrefix(p, "/"), mode: modeFile | 0o755, data: data})
+	}
+	return files, nil
+}
+
+// parseLdd returns the absolute paths in ldd's output: "name => /path
+// (addr)" lines and the loader's "/path (addr)" line. The vDSO has no file;
+// a library ldd cannot find is an error.
+func parseLdd(out string) ([]string, error) {
+	var paths []string
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.Contains(line, "not found") {
+			return nil, fmt.Errorf("missing library: %s", line)
+		}
+		if _, after, ok := strings.Cut(line, "=> "); ok {
+			line = after
+		}
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "/") {
+			paths = append(paths, filepath.Clean(f[0]))
+		}
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no libraries in %q", out)
+	}
+	return paths, nil
+}
+
+// withParents adds a directory entry for every missing parent of files:
+// the kernel's initramfs unpacker creates no directories of its own.
+func withParents(files []cpioFile) []cpioFile {
+	have := map[string]bool{}
+	for _, f := range files {
+		have[f.name] = true
+	}
+	for _, f := range files {
+		for d := filepath.Dir(f.name); d != "." && !have[d]; d = filepath.Dir(d) {
+			have[d] = true
+			files = append(files, cpioFile{name: d, mode: modeDir | 0o755})
+		}
+	}
+	return files
+}
+
 // buildInitramfs writes (or reuses from the cache) an uncompressed newc
-// cpio archive holding busybox, the init script and the modules.
+// cpio archive holding busybox, the host's ip with its libraries, the init
+// script and the modules. Its name is a hash of all of them, so a changed
+// host ip (or library) makes a new archive.
 func buildInitramfs(cache string, k *kernelFiles) (string, error) {
 	bb, err := os.ReadFile(Busybox)
 	if err != nil {
 		return "", fmt.Errorf("kpeer: %v", err)
+	}
+	ip, err := hostIP()
+	if err != nil {
+		return "", err
 	}
 	files := []cpioFile{
 		{name: "bin", mode: modeDir | 0o755},
@@ -113,13 +201,9 @@ func buildInitramfs(cache string, k *kernelFiles) (string, error) {
 		}
 		files = append(files, cpioFile{name: "lib/modules/" + m + ".ko", mode: modeFile | 0o644, data: img})
 	}
+	files = withParents(append(files, ip...))
 
-	h := sha256.New()
-	for _, f := range files {
-		fmt.Fprintf(h, "%s %o %d %d %d\n", f.name, f.mode, f.rdevMajor, f.rdevMinor, len(f.data))
-		h.Write(f.data)
-	}
-	path := filepath.Join(cache, "initramfs-"+hex.EncodeToString(h.Sum(nil)[:8])+".cpio")
+	path := filepath.Join(cache, initramfsName(files))
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
@@ -146,6 +230,17 @@ func buildInitramfs(cache string, k *kernelFiles) (string, error) {
 		return "", fmt.Errorf("kpeer: %v", err)
 	}
 	return path, nil
+}
+
+// initramfsName names the archive of files by a hash of every file's
+// name, mode and contents.
+func initramfsName(files []cpioFile) string {
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s %o %d %d %d\n", f.name, f.mode, f.rdevMajor, f.rdevMinor, len(f.data))
+		h.Write(f.data)
+	}
+	return "initramfs-" + hex.EncodeToString(h.Sum(nil)[:8]) + ".cpio"
 }
 
 const (

@@ -2,7 +2,9 @@ package kpeer
 
 import (
 	"bytes"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -93,5 +95,77 @@ func TestResolveModulesErrors(t *testing.T) {
 	}
 	if _, err := moduleDepends([]byte("not an ELF file")); err == nil {
 		t.Error("moduleDepends of garbage succeeded")
+	}
+}
+
+func TestParseLdd(t *testing.T) {
+	out := "\tlinux-vdso.so.1 (0x00007ffd)\n" +
+		"\tlibmnl.so.0 => /lib/x86_64-linux-gnu/libmnl.so.0 (0x00007f05)\n" +
+		"\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f04)\n" +
+		"\t/lib64/ld-linux-x86-64.so.2 (0x00007f06)\n"
+	got, err := parseLdd(out)
+	want := []string{"/lib/x86_64-linux-gnu/libmnl.so.0", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"}
+	if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("parseLdd = %q, %v; want %q", got, err, want)
+	}
+	for _, bad := range []string{"", "\tnot a dynamic executable\n", "\tlibx.so.1 => not found\n\t/lib64/ld-linux-x86-64.so.2 (0x1)\n"} {
+		if got, err := parseLdd(bad); err == nil {
+			t.Errorf("parseLdd(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+func TestWithParents(t *testing.T) {
+	files := withParents([]cpioFile{
+		{name: "lib", mode: modeDir | 0o755},
+		{name: "lib/x86_64-linux-gnu/libc.so.6", mode: modeFile | 0o755},
+		{name: "usr/sbin/ip", mode: modeFile | 0o755},
+	})
+	var dirs []string
+	for _, f := range files {
+		if f.mode&modeDir != 0 {
+			dirs = append(dirs, f.name)
+		}
+	}
+	sort.Strings(dirs)
+	if got := strings.Join(dirs, " "); got != "lib lib/x86_64-linux-gnu usr usr/sbin" {
+		t.Fatalf("directories %q", got)
+	}
+}
+
+// The cached archive's name changes with any file's contents, so a new
+// host ip (or library) is never booted from a stale archive.
+func TestInitramfsName(t *testing.T) {
+	files := []cpioFile{{name: "usr/sbin/ip", mode: modeFile | 0o755, data: []byte("ip v1")}}
+	a := initramfsName(files)
+	files[0].data = []byte("ip v2")
+	if b := initramfsName(files); a == b {
+		t.Fatalf("initramfsName unchanged (%s) after the contents changed", a)
+	}
+}
+
+// The archive holds the host's ip and the libraries it needs, at the paths
+// ldd names.
+func TestHostIP(t *testing.T) {
+	files, err := hostIP()
+	if err != nil {
+		t.Skip(err)
+	}
+	names := map[string]bool{}
+	for _, f := range files {
+		names[f.name] = true
+		if len(f.data) == 0 {
+			t.Errorf("%s is empty", f.name)
+		}
+	}
+	if !names[strings.TrimPrefix(GuestIP, "/")] {
+		t.Errorf("no %s in %v", GuestIP, names)
+	}
+	loader := false
+	for n := range names {
+		loader = loader || strings.Contains(n, "ld-linux")
+	}
+	if !loader {
+		t.Errorf("no dynamic loader in %v", names)
 	}
 }

@@ -1,8 +1,15 @@
 // Package kpeer runs a real Linux kernel as a network peer: a small qemu
-// guest booted from Debian 12's kernel package with busybox as its whole
+// guest booted from Debian 12's kernel package with busybox as its
 // userland. The machine gretun is developed on has no ip_gre or ipip
 // modules, and the kernel's drivers are the reference gretun must agree
 // with, so the guest is where those drivers run.
+//
+// The guest's ip is the host's full iproute2 (copied in with every library
+// ldd lists for it, at GuestIP, ahead of busybox's applet in PATH), so
+// tests can use `ip fou`, ip6gre, ip6tnl, sit, gretap, bridges, `ip -6`,
+// `ip neigh` and `ip -s -d link`. Every guest loads DefaultModules: the
+// IPv4 GRE/IPIP drivers, virtio, fou/fou6, the IPv6 tunnels and the
+// bridge; Options.Modules adds more.
 //
 // The guest's only NIC sits on a tap device inside a network namespace the
 // caller chooses; that namespace is the underlay gretun uses to reach the
@@ -42,7 +49,7 @@ func Available() error {
 		missing = append(missing, "busybox-static")
 	}
 	for _, tool := range []struct{ cmd, pkg string }{
-		{"ip", "iproute2"}, {"apt-get", "apt"}, {"dpkg-deb", "dpkg"},
+		{"ip", "iproute2"}, {"ldd", "libc-bin"}, {"apt-get", "apt"}, {"dpkg-deb", "dpkg"},
 	} {
 		if _, err := exec.LookPath(tool.cmd); err != nil {
 			missing = append(missing, tool.pkg)
