@@ -52,7 +52,7 @@ type env struct {
 }
 
 // tunOpts is one side's tunnel configuration, written with the same words
-// for gretun and for busybox's `ip tunnel add`.
+// for gretun and for the guest's `ip tunnel add`.
 type tunOpts struct {
 	ikey, okey   int64 // -1: no key
 	icsum, ocsum bool
