@@ -118,7 +118,29 @@ type Tunnel struct {
 	// NoReflect hands other routers' keepalive probes to the host like any
 	// packet instead of returning them from userspace (`noreflect`).
 	NoReflect bool `json:"noreflect,omitempty"`
+
+	// UDPEncap puts GRE or IPIP inside UDP (`encap fou`, RFC 8086): sent to
+	// EncapDport (0: 4754 for GRE), from EncapSport (0: `encap-sport
+	// auto`, per-flow ports), received on FouPort (0: the EncapDport).
+	// NoEncapCsum sends UDP checksums of 0 (`noencap-csum`).
+	UDPEncap    Encap  `json:"encap,omitempty"`
+	EncapDport  uint16 `json:"encap_dport,omitempty"`
+	EncapSport  uint16 `json:"encap_sport,omitempty"`
+	NoEncapCsum bool   `json:"noencap_csum,omitempty"`
+	FouPort     uint16 `json:"fou_port,omitempty"`
 }
+
+// Encap is a tunnel's encapsulation below GRE or IPIP, as `ip link`'s
+// `encap` word names it: "" (none) or EncapFOU.
+type Encap string
+
+// EncapFOU carries the tunnel's packets inside UDP (Foo-over-UDP; for GRE
+// RFC 8086's GRE-in-UDP).
+const EncapFOU Encap = "fou"
+
+// PortGRE is the UDP port RFC 8086 assigns to GRE-in-UDP, the default
+// encap-dport of GRE tunnels. IPIP has no assigned port.
+const PortGRE = 4754
 
 // MaxNameLen is the kernel's IFNAMSIZ less the terminating NUL.
 const MaxNameLen = 15
@@ -312,9 +334,49 @@ func (t *Tunnel) Apply(words []string) error {
 			default:
 				return fmt.Errorf("unknown underlay %q (want raw or packet)", v)
 			}
+		case "encap":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			switch v {
+			case "fou":
+				t.UDPEncap = EncapFOU
+			case "none":
+				t.UDPEncap, t.EncapDport, t.EncapSport, t.NoEncapCsum, t.FouPort = "", 0, 0, false, 0
+			default:
+				return fmt.Errorf("unknown encap %q (want fou or none)", v)
+			}
+		case "encap-dport", "encap-sport", "fou-port":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			var n uint64
+			if w == "encap-sport" && v == "auto" {
+				n = 0
+			} else if n, err = strconv.ParseUint(v, 10, 16); err != nil || n == 0 {
+				if w == "encap-sport" {
+					return fmt.Errorf("invalid encap-sport %q (want auto or 1-65535)", v)
+				}
+				return fmt.Errorf("invalid %s %q (want 1-65535)", w, v)
+			}
+			switch w {
+			case "encap-dport":
+				t.EncapDport = uint16(n)
+			case "encap-sport":
+				t.EncapSport = uint16(n)
+			default:
+				t.FouPort = uint16(n)
+			}
+		case "encap-csum", "noencap-csum":
+			t.NoEncapCsum = w == "noencap-csum"
 		default:
 			return fmt.Errorf("unknown word %q", w)
 		}
+	}
+	if t.UDP() && t.EncapDport == 0 && t.Mode == ModeGRE {
+		t.EncapDport = PortGRE // shown, and compared, as the port it is
 	}
 	return nil
 }
@@ -387,7 +449,49 @@ func (t *Tunnel) Validate() error {
 	default:
 		return fmt.Errorf("unknown underlay %q (want raw or packet)", t.Underlay)
 	}
+	switch t.UDPEncap {
+	case "":
+		if t.EncapDport != 0 || t.EncapSport != 0 || t.NoEncapCsum || t.FouPort != 0 {
+			return errors.New("encap-dport, encap-sport, noencap-csum and fou-port need encap fou")
+		}
+	case EncapFOU:
+		if t.Mode == ModeIPIP && t.EncapDport == 0 {
+			return errors.New("encap fou with mode ipip needs encap-dport (IPIP has no assigned UDP port)")
+		}
+		if t.Underlay == UnderlayPacket {
+			return errors.New("underlay packet cannot send encap fou (its packets leave from a UDP socket)")
+		}
+	default:
+		return fmt.Errorf("unknown encap %q (want fou or none)", t.UDPEncap)
+	}
 	return nil
+}
+
+// UDP reports whether the tunnel's packets ride inside UDP (`encap fou`).
+func (t *Tunnel) UDP() bool { return t.UDPEncap == EncapFOU }
+
+// DstPort is the UDP port the tunnel sends to: encap-dport, by default
+// 4754 for GRE (RFC 8086). 0 without `encap fou`.
+func (t *Tunnel) DstPort() uint16 {
+	switch {
+	case !t.UDP():
+		return 0
+	case t.EncapDport != 0:
+		return t.EncapDport
+	case t.Mode == ModeGRE:
+		return PortGRE
+	}
+	return 0
+}
+
+// LocalPort is the UDP port the tunnel receives on: fou-port, by default
+// the same number as its destination port, so that symmetric setups need
+// no more words. 0 without `encap fou`.
+func (t *Tunnel) LocalPort() uint16 {
+	if t.UDP() && t.FouPort != 0 {
+		return t.FouPort
+	}
+	return t.DstPort()
 }
 
 // ValidateName checks a device name as the kernel would.
@@ -442,6 +546,9 @@ func (t *Tunnel) Encap() encap.Config {
 		Checksum:   t.OCsum,
 		Sequence:   t.OSeq,
 		DF:         t.DF.Encap(),
+		UDP:        t.UDP(),
+		SrcPort:    t.EncapSport,
+		DstPort:    t.DstPort(),
 	}
 }
 
@@ -506,6 +613,20 @@ func (t Tunnel) String() string {
 	}
 	if t.Underlay != "" && t.Underlay != UnderlayRaw {
 		b.WriteString(" underlay " + string(t.Underlay))
+	}
+	if t.UDP() {
+		fmt.Fprintf(&b, " encap fou encap-dport %d", t.DstPort())
+		if t.EncapSport == 0 {
+			b.WriteString(" encap-sport auto")
+		} else {
+			fmt.Fprintf(&b, " encap-sport %d", t.EncapSport)
+		}
+		if t.NoEncapCsum {
+			b.WriteString(" noencap-csum")
+		}
+		if t.FouPort != 0 {
+			fmt.Fprintf(&b, " fou-port %d", t.FouPort)
+		}
 	}
 	return b.String()
 }

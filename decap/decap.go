@@ -73,6 +73,10 @@ type Packet struct {
 	HasEncapLimit bool
 	Start         int // the inner packet (or keepalive payload) is pkt[Start:End]
 	End           int
+	// Port is the UDP destination port of a packet ParseUDP took (encap
+	// fou), a part of its demultiplexing key; 0 for GRE and IPIP straight
+	// over IP.
+	Port uint16
 }
 
 // HasKey reports whether the packet carried a GRE key.
@@ -83,28 +87,10 @@ func (p *Packet) HasKey() bool { return p.GREFlags&header.GREFlagKey != 0 }
 // outer header was sound, p.Proto, Src, Dst and the GRE key are still set,
 // so the drop can be counted on the tunnel it was meant for.
 func Parse(pkt []byte, p *Packet) Reason {
-	if len(pkt) < header.IPv4MinLen {
-		return p.reset(Truncated)
+	pkt, hl, r := p.outer4(pkt)
+	if r != OK {
+		return r
 	}
-	ip := header.IPv4(pkt)
-	if ip.Version() != 4 {
-		return p.reset(OuterVersion)
-	}
-	hl := ip.HeaderLen()
-	if hl < header.IPv4MinLen || hl > len(pkt) {
-		return p.reset(OuterHeaderLen)
-	}
-	total := ip.TotalLen()
-	if total < hl || total > len(pkt) {
-		return p.reset(OuterLength)
-	}
-	if ip.IsFragment() {
-		return p.reset(OuterFragment)
-	}
-	pkt = pkt[:total] // ignore link-layer padding
-	p.Src, p.Dst = ip.SrcAddr(), ip.DstAddr()
-	p.clearAfterAddrs()
-	p.Proto, p.TOS = ip.Protocol(), ip.TOS()
 	switch p.Proto {
 	case header.ProtoGRE:
 		return ParseGRE(pkt, hl, p)
@@ -113,6 +99,65 @@ func Parse(pkt []byte, p *Packet) Reason {
 		return p.inner(pkt, hl)
 	}
 	return OuterProtocol
+}
+
+// ParseUDP is Parse for GRE or IPIP inside UDP (encap fou; GRE-in-UDP,
+// RFC 8086): an outer IPv4 header, a UDP header, and then a GRE header
+// (proto 47) or at once the inner IPv4 packet (proto 4), as the UDP port
+// says, which the caller knows: a FOU port carries one protocol. It sets
+// p.Port to the UDP destination port and p.Proto to proto. The UDP
+// checksum is not verified: the kernel's UDP socket did that.
+func ParseUDP(pkt []byte, proto uint8, p *Packet) Reason {
+	pkt, hl, r := p.outer4(pkt)
+	if r != OK {
+		return r
+	}
+	if p.Proto != header.ProtoUDP {
+		return OuterProtocol
+	}
+	u := header.UDP(pkt[hl:])
+	if !u.IsValid() {
+		return UDPLength
+	}
+	p.Port, p.Proto = u.DstPort(), proto
+	pkt = pkt[:hl+int(u.Length())]
+	switch proto {
+	case header.ProtoGRE:
+		return ParseGRE(pkt, hl+header.UDPLen, p)
+	case header.ProtoIPIP:
+		p.Type = header.EtherTypeIPv4
+		return p.inner(pkt, hl+header.UDPLen)
+	}
+	return OuterProtocol
+}
+
+// outer4 checks the outer IPv4 header of pkt and sets p's addresses,
+// protocol and TOS, clearing the rest. It returns pkt without link-layer
+// padding and the header length.
+func (p *Packet) outer4(pkt []byte) ([]byte, int, Reason) {
+	if len(pkt) < header.IPv4MinLen {
+		return nil, 0, p.reset(Truncated)
+	}
+	ip := header.IPv4(pkt)
+	if ip.Version() != 4 {
+		return nil, 0, p.reset(OuterVersion)
+	}
+	hl := ip.HeaderLen()
+	if hl < header.IPv4MinLen || hl > len(pkt) {
+		return nil, 0, p.reset(OuterHeaderLen)
+	}
+	total := ip.TotalLen()
+	if total < hl || total > len(pkt) {
+		return nil, 0, p.reset(OuterLength)
+	}
+	if ip.IsFragment() {
+		return nil, 0, p.reset(OuterFragment)
+	}
+	pkt = pkt[:total] // ignore link-layer padding
+	p.Src, p.Dst = ip.SrcAddr(), ip.DstAddr()
+	p.clearAfterAddrs()
+	p.Proto, p.TOS = ip.Protocol(), ip.TOS()
+	return pkt, hl, OK
 }
 
 // reset clears p for a packet dropped before anything was learnt about it
@@ -126,7 +171,7 @@ func (p *Packet) reset(r Reason) Reason {
 // just set: clearing them too would cost a second write of their pointers.
 func (p *Packet) clearAfterAddrs() {
 	p.Proto, p.TOS, p.GREFlags, p.Key, p.Seq, p.Type, p.Kind = 0, 0, 0, 0, 0, 0, Data
-	p.EncapLimit, p.HasEncapLimit, p.Start, p.End = 0, false, 0, 0
+	p.EncapLimit, p.HasEncapLimit, p.Start, p.End, p.Port = 0, false, 0, 0, 0
 }
 
 // Parse6 is Parse for an outer IPv6 header, as an underlay that receives
@@ -328,7 +373,7 @@ func (p *Packet) inner(pkt []byte, off int) Reason {
 // isReflection reports whether inner is a Cisco keepalive probe from the far
 // end: an IPv4 GRE packet addressed from our outer destination (this host)
 // back to the outer source (the prober) whose own GRE header carries
-// protocol type 0. Only such a probe is reflected, and what is reflected is
+// protocol type 0; over GRE-in-UDP (p.Port set), that GRE inside UDP. Only such a probe is reflected, and what is reflected is
 // a keepalive reply, which the prober does not reflect again: a packet
 // nesting GRE inside GRE bounces at most once. Anything else (inner GRE
 // carrying IP, say) is data for the host, which routes it as it would any
@@ -338,10 +383,23 @@ func isReflection(inner []byte, p *Packet) bool {
 		return false
 	}
 	in := header.IPv4(inner)
-	if in.Protocol() != header.ProtoGRE || in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
+	if in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
 		return false
 	}
-	g := header.GRE(inner[in.HeaderLen():])
+	off := in.HeaderLen()
+	switch {
+	case in.Protocol() == header.ProtoGRE && p.Port == 0:
+	case in.Protocol() == header.ProtoUDP && p.Port != 0:
+		// The probe of a GRE-in-UDP tunnel comes back inside UDP, to the
+		// prober's port: it is what the prober's socket can receive.
+		if !header.UDP(inner[off:]).IsValid() {
+			return false
+		}
+		off += header.UDPLen
+	default:
+		return false
+	}
+	g := header.GRE(inner[off:])
 	if len(g) < header.GREMinLen {
 		return false
 	}

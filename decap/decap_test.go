@@ -316,6 +316,9 @@ func TestEveryReasonHasACase(t *testing.T) {
 	for _, c := range reflectCases {
 		covered[c.want] = true
 	}
+	for _, c := range udpCases {
+		covered[c.want] = true
+	}
 	for r := decap.Reason(1); int(r) < decap.NumReasons; r++ {
 		_, elsewhere := producedElsewhere[r]
 		if !covered[r] && !elsewhere {

@@ -13,7 +13,8 @@ const (
 	OuterHeaderLen // IHL below 5 or beyond the packet; an IPv6 extension header cut short, out of place or with an option to discard
 	OuterLength    // total (payload) length disagrees with what was received
 	OuterFragment  // a fragment: the kernel reassembles before raw sockets, so this is unexpected
-	OuterProtocol  // neither IPIP (4) nor GRE (47), nor IPv6 in IPv6 (41) for Parse6
+	OuterProtocol  // neither IPIP (4) nor GRE (47), nor IPv6 in IPv6 (41) for Parse6; not UDP for ParseUDP
+	UDPLength      // the UDP header is cut short or its length disagrees with the packet's (ParseUDP)
 
 	// GRE header.
 	GRETruncated // shorter than the GRE header its flags announce
@@ -56,6 +57,7 @@ var reasonNames = [...]string{
 	OuterLength:     "outer-length",
 	OuterFragment:   "outer-fragment",
 	OuterProtocol:   "outer-protocol",
+	UDPLength:       "udp-length",
 	GRETruncated:    "gre-truncated",
 	GREVersion:      "gre-version",
 	GREPPTP:         "gre-pptp",

@@ -198,8 +198,8 @@ func New(c Config) (*Encapsulator, error) {
 	if c.Mode == ModeIPIP && (c.HasKey || c.Checksum || c.Sequence) {
 		return nil, errors.New("encap: key, csum and seq need mode gre")
 	}
-	if c.Mode == ModeIPIP && (c.UDP || c.EtherType != 0) {
-		return nil, errors.New("encap: udp and an ethertype need mode gre")
+	if c.Mode == ModeIPIP && c.EtherType != 0 {
+		return nil, errors.New("encap: an ethertype needs mode gre")
 	}
 	if c.UDP && c.DstPort == 0 {
 		return nil, errors.New("encap: udp needs a destination port")
@@ -376,6 +376,9 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		binary.BigEndian.PutUint64(ip[12:], e.addrs)
 	}
 	if !e.isGRE {
+		if e.udp {
+			e.putUDP(out[e.ipLen:]) // IPIP inside UDP (FOU): the inner packet right after it
+		}
 		return out, nil
 	}
 	binary.BigEndian.PutUint32(out[e.greOff:], e.greWord|etherType)

@@ -1,0 +1,107 @@
+package decap_test
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gretun/gretun/decap"
+)
+
+// udpHdr is a UDP header from port 49152 to port, its length covering
+// the payload after it, checksum 0 (none).
+func udpHdr(port uint16, payloadLen int) []byte {
+	u := []byte{0xc0, 0x00, 0, 0, 0, 0, 0, 0} // source port 49152
+	binary.BigEndian.PutUint16(u[2:], port)
+	binary.BigEndian.PutUint16(u[4:], uint16(8+payloadLen))
+	return u
+}
+
+// fou is an outer IPv4 packet to UDP port 4754 carrying the parts.
+func fou(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	return build(17, append([][]byte{udpHdr(4754, n)}, parts...)...)
+}
+
+// probeInUDP is the keepalive probe of a GRE-in-UDP tunnel at the remote:
+// IPv4 local -> remote (our address back to the prober) carrying UDP to
+// the prober's port and GRE protocol type 0.
+func probeInUDP(ttl byte) []byte {
+	g := append(greHdr(0, 0, 0, 0), "keepalive"...)
+	p := []byte{0x45, 0, 0, 0, 0, 1, 0, 0, ttl, 17, 0, 0}
+	p = append(p, localIP[:]...)
+	p = append(p, remoteIP[:]...)
+	p = append(p, udpHdr(4754, len(g))...)
+	p = append(p, g...)
+	binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
+	return fixIP(p)
+}
+
+var udpCases = []struct {
+	name  string
+	proto uint8
+	pkt   []byte
+	want  decap.Reason
+	// On OK: the kind and the inner packet's start.
+	kind  decap.Kind
+	start int
+}{
+	{"gre-in-udp", 47, fou(greHdr(0x2000, 0x0800, 42, 0), in4), decap.OK, decap.Data, 20 + 8 + 8},
+	{"gre-in-udp, ipv6 inside, checksum", 47, fou(withGRECsum(greHdr(0x8000, 0x86dd, 0, 0), in6)), decap.OK, decap.Data, 20 + 8 + 8},
+	{"ipip-in-udp", 4, fou(in4), decap.OK, decap.Data, 20 + 8},
+	{"keepalive probe inside udp", 47, fou(greHdr(0, 0x0800, 0, 0), probeInUDP(255)), decap.OK, decap.Reflect, 20 + 8 + 4},
+	{"plain-gre probe inside udp: data", 47, fou(greHdr(0, 0x0800, 0, 0), build(47, greHdr(0, 0, 0, 0))), decap.OK, decap.Data, 20 + 8 + 4},
+	{"not udp", 47, build(47, greHdr(0, 0x0800, 0, 0), in4), decap.OuterProtocol, 0, 0},
+	{"udp header cut short", 47, build(17, []byte{0xc0, 0, 0x12, 0x92, 0}), decap.UDPLength, 0, 0},
+	{"udp length beyond the packet", 47, with(fou(greHdr(0, 0x0800, 0, 0), in4), func(p []byte) []byte { p[24], p[25] = 0xff, 0xff; return p }), decap.UDPLength, 0, 0},
+	{"udp length below its header", 47, with(fou(greHdr(0, 0x0800, 0, 0), in4), func(p []byte) []byte { p[24], p[25] = 0, 7; return p }), decap.UDPLength, 0, 0},
+	{"gre version 1 inside udp", 47, fou(greHdr(0x0001, 0x880b, 0, 0), in4), decap.GREPPTP, 0, 0},
+	{"gre cut short by the udp length", 47, with(fou(greHdr(0x2000, 0x0800, 42, 0), in4), func(p []byte) []byte { p[24], p[25] = 0, 14; return p }), decap.GRETruncated, 0, 0},
+	{"ipv6 inside ipip-in-udp", 4, fou(in6), decap.InnerVersion, 0, 0},
+	{"a protocol no fou port carries", 41, fou(in6), decap.OuterProtocol, 0, 0},
+}
+
+// withGRECsum fills in the checksum of a GRE header followed by payload.
+func withGRECsum(g, payload []byte) []byte {
+	b := append(append([]byte(nil), g...), payload...)
+	binary.BigEndian.PutUint16(b[4:], rfc1071(b))
+	return b
+}
+
+// TestParseUDP: GRE and IPIP inside UDP are found after the UDP header,
+// with the UDP destination port in the packet, and hostile datagrams are
+// dropped with a reason.
+func TestParseUDP(t *testing.T) {
+	for _, c := range udpCases {
+		t.Run(c.name, func(t *testing.T) {
+			var p decap.Packet
+			got := decap.ParseUDP(c.pkt, c.proto, &p)
+			if got != c.want {
+				t.Fatalf("ParseUDP = %v, want %v", got, c.want)
+			}
+			if got != decap.OK {
+				return
+			}
+			want := decap.Packet{Src: remoteAddr, Dst: localAddr, Proto: c.proto, Port: 4754, Kind: c.kind,
+				GREFlags: p.GREFlags, Key: p.Key, Type: p.Type, Start: c.start, End: len(c.pkt)}
+			if diff := cmp.Diff(want, p, addrCmp); diff != "" {
+				t.Errorf("packet (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestParseUDPClearsPort: a packet parsed straight over IP after one over
+// UDP has no port (it would find a UDP tunnel's key).
+func TestParseUDPClearsPort(t *testing.T) {
+	var p decap.Packet
+	if r := decap.ParseUDP(fou(in4), 4, &p); r != decap.OK || p.Port != 4754 {
+		t.Fatalf("ParseUDP: %v, port %d", r, p.Port)
+	}
+	if r := decap.Parse(build(4, in4), &p); r != decap.OK || p.Port != 0 {
+		t.Errorf("Parse after ParseUDP: %v, port %d", r, p.Port)
+	}
+}
