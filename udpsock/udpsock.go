@@ -1,0 +1,137 @@
+// Package udpsock sends and receives GRE and IPIP inside UDP (encap fou,
+// RFC 8086) through an ordinary UDP socket, many datagrams per system
+// call, with the kernel's UDP segmentation offload (UDP_SEGMENT) on send
+// and UDP_GRO on receive, the way wireguard-go's conn.StdNetBind does. It
+// needs no capability: not CAP_NET_RAW as raw sockets do (a port below
+// 1024 needs CAP_NET_BIND_SERVICE).
+//
+// It keeps the shape of rawsock, so the engine and decap see the same
+// packets over both: WriteBatch takes whole outer packets (an IPv4 header
+// without options, a UDP header, the payload) as encap builds them and
+// sends each payload to the header's destination address and port, with
+// the header's TTL and TOS as per-message options (IP_TTL, IP_TOS), its DF
+// bit as the socket's path MTU discovery mode (IP_MTU_DISCOVER) and a
+// UDP checksum unless the header's is 0 (SO_NO_CHECK). The kernel writes
+// the IPv4 and UDP headers, from this socket's own address and port: the
+// header's source address and port are not used. ReadBatch hands back each
+// received datagram behind an IPv4 and UDP header rebuilt from what the
+// kernel reported (source address and port, TOS, TTL; destination the
+// socket's own address), for decap.ParseUDP.
+//
+// Consecutive packets to one destination with the same options and
+// payload length (the last may be shorter), as the segments of one TSO
+// super-packet are, leave in one sendmsg with UDP_SEGMENT, pointing at the
+// payloads where they lie (one iovec each: no copy). A datagram that UDP
+// GRO coalesced is split into its segments on receipt, each copied into
+// its own buffer.
+//
+// It speaks IPv4 only; it does not demultiplex, validate or build
+// packets.
+package udpsock
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync/atomic"
+)
+
+// HeaderLen is the IPv4 and UDP header in front of every packet WriteBatch
+// takes and ReadBatch returns.
+const HeaderLen = 20 + 8
+
+// BatchSize is the number of packets a Conn prepares message slots for;
+// larger batches work too (the slots grow once).
+const BatchSize = 128
+
+// MaxSegments is the most datagrams the kernel cuts one UDP_SEGMENT send
+// into, and the most UDP GRO coalesces (UDP_MAX_SEGMENTS).
+const MaxSegments = 64
+
+// ErrNotImplemented is returned on platforms without UDP offload support.
+var ErrNotImplemented = fmt.Errorf("udpsock: not implemented on %s", runtime.GOOS)
+
+// ErrNotUDP is returned by WriteBatch for a packet that does not start
+// with an IPv4 header of 20 bytes and protocol UDP and a UDP header.
+var ErrNotUDP = errors.New("udpsock: packet is not IPv4 (no options) and UDP")
+
+// Conn is a UDP socket bound to one IPv4 address and port. ReadBatch and
+// WriteBatch may run concurrently with each other; concurrent calls in the
+// same direction are serialised.
+type Conn struct {
+	local netip.AddrPort
+	sys   connSys // platform part, see udpsock_linux.go
+
+	truncated atomic.Uint64
+	coalesced atomic.Uint64
+}
+
+// Options choose the offloads Open asks for.
+type Options struct {
+	// NoGSO sends one datagram per message even where the kernel offers
+	// UDP_SEGMENT; NoGRO leaves UDP_GRO off.
+	NoGSO, NoGRO bool
+}
+
+// Open binds a UDP socket to local (an IPv4 address of this host and a
+// port; port 0 picks a free one), with 4 MiB buffers where allowed, UDP
+// GRO and reporting of the TOS and TTL of received datagrams. A port in
+// use fails with an error for which errors.Is(err, syscall.EADDRINUSE).
+func Open(local netip.AddrPort, o Options) (*Conn, error) {
+	if !local.Addr().Is4() {
+		return nil, fmt.Errorf("udpsock: %s is not an IPv4 address", local.Addr())
+	}
+	c := &Conn{}
+	if err := c.sys.open(local, o); err != nil {
+		return nil, err
+	}
+	c.local = c.sys.localAddr()
+	return c, nil
+}
+
+// LocalAddr is the address and port the socket is bound to.
+func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
+
+// GSO reports whether WriteBatch sends runs of equal-size payloads as one
+// UDP_SEGMENT message; GRO whether the kernel coalesces received datagrams.
+func (c *Conn) GSO() bool { return c.sys.gso.Load() }
+func (c *Conn) GRO() bool { return c.sys.gro }
+
+// ReadBatch blocks until at least one datagram arrives, then fills
+// bufs[i][:sizes[i]] for i < n with a rebuilt IPv4 and UDP header
+// (HeaderLen bytes) and the datagram's payload. A datagram UDP GRO
+// coalesced comes back as its segments, one per buffer; with GRO on, one
+// call reads at most len(bufs)/MaxSegments datagrams so that their
+// segments fit. A datagram larger than its buffer comes back with size 0
+// (Stats().Truncated). After Close it returns an error for which
+// errors.Is(err, net.ErrClosed). It does not allocate.
+func (c *Conn) ReadBatch(bufs [][]byte, sizes []int) (n int, err error) {
+	return c.sys.readBatch(c, bufs, sizes)
+}
+
+// WriteBatch sends each pkts[i] (see the package documentation) and
+// returns how many were sent: on an error for packet n it returns (n, err)
+// and sends nothing after it, as rawsock does; a message that failed
+// fails at its first packet. It does not allocate.
+func (c *Conn) WriteBatch(pkts [][]byte) (n int, err error) {
+	return c.sys.writeBatch(pkts)
+}
+
+// Close closes the socket; a blocked ReadBatch returns net.ErrClosed.
+func (c *Conn) Close() error { return c.sys.close() }
+
+// Stats are a Conn's own counters.
+type Stats struct {
+	// Truncated counts datagrams larger than the buffer offered for them
+	// (and segments of a coalesced one that found no buffer).
+	Truncated uint64
+	// Coalesced counts received datagrams that UDP GRO had coalesced from
+	// several.
+	Coalesced uint64
+}
+
+// Stats returns a snapshot of the Conn's counters.
+func (c *Conn) Stats() Stats {
+	return Stats{Truncated: c.truncated.Load(), Coalesced: c.coalesced.Load()}
+}

@@ -1,0 +1,510 @@
+package udpsock
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"github.com/gretun/gretun/header"
+	"golang.org/x/sys/unix"
+)
+
+// sockBufBytes is the receive and send buffer size Open asks for, as
+// rawsock does.
+const sockBufBytes = 4 << 20
+
+// maxPayload is the most one UDP message over IPv4 carries: what a
+// UDP_SEGMENT message's segments add up to at most.
+const maxPayload = 1<<16 - 1 - HeaderLen
+
+// Control buffer sizes: on receive IP_TOS (one byte), IP_TTL and UDP_GRO
+// (ints); on send IP_TTL, IP_TOS (ints) and UDP_SEGMENT (a uint16).
+var (
+	rctrlLen = unix.CmsgSpace(1) + 2*unix.CmsgSpace(4)
+	wctrlLen = 2*unix.CmsgSpace(4) + unix.CmsgSpace(2)
+)
+
+// sockOpts is the socket state a message needs: the DF bit (path MTU
+// discovery on or off) and whether UDP checksums are left out.
+type sockOpts struct{ df, noCheck bool }
+
+// connSys holds the socket and the message slots every batch reuses, so
+// that the data path allocates nothing of its own.
+type connSys struct {
+	uc    *net.UDPConn
+	rc    syscall.RawConn
+	local netip.AddrPort
+	gso   atomic.Bool // cleared for good if the device cannot checksum (EIO)
+	gro   bool
+
+	rmu    sync.Mutex
+	rhdrs  []unix.Mmsghdr
+	riovs  []unix.Iovec
+	rnames []unix.RawSockaddrInet4
+	rctrl  []byte // rctrlLen bytes per slot
+	rat    int    // first slot of the next recvmmsg
+	rreq   int    // and how many
+	rn     int    // its result, set inside rc.Read
+	rerr   error
+	rfn    func(fd uintptr) bool // s.recvmmsg, made once so reads do not allocate
+
+	wmu    sync.Mutex
+	whdrs  []unix.Mmsghdr // one per message
+	wiovs  []unix.Iovec   // one per packet: a message points at its run
+	wnames []unix.RawSockaddrInet4
+	wctrl  []byte     // wctrlLen bytes per message
+	wfirst []int      // the first packet of each message
+	wsegs  []int      // how many packets each message carries
+	wopt   []sockOpts // what each message needs of the socket
+	wat    int        // first message of the next sendmmsg
+	wreq   int
+	wn     int
+	werr   error
+	wfn    func(fd uintptr) bool
+	cur    sockOpts // the socket's state now
+}
+
+func (s *connSys) open(local netip.AddrPort, o Options) error {
+	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
+	if err != nil {
+		return fmt.Errorf("udpsock: %w", err)
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		uc.Close()
+		return fmt.Errorf("udpsock: %w", err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		f := int(fd)
+		for _, opt := range [][2]int{{unix.IP_RECVTOS, 1}, {unix.IP_RECVTTL, 1}, {unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO}} {
+			if err := unix.SetsockoptInt(f, unix.IPPROTO_IP, opt[0], opt[1]); err != nil {
+				serr = fmt.Errorf("udpsock: setsockopt %d: %w", opt[0], err)
+				return
+			}
+		}
+		// As rawsock: the FORCE variants need CAP_NET_ADMIN, the plain
+		// ones are capped by net.core.[rw]mem_max; smaller is not fatal.
+		if unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufBytes) != nil {
+			unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_RCVBUF, sockBufBytes)
+		}
+		if unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufBytes) != nil {
+			unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_SNDBUF, sockBufBytes)
+		}
+		if !o.NoGRO {
+			s.gro = unix.SetsockoptInt(f, unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
+		}
+		if !o.NoGSO {
+			_, err := unix.GetsockoptInt(f, unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+			s.gso.Store(err == nil)
+		}
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		uc.Close()
+		return err
+	}
+	s.uc, s.rc = uc, rc
+	s.local = uc.LocalAddr().(*net.UDPAddr).AddrPort()
+	s.local = netip.AddrPortFrom(s.local.Addr().Unmap(), s.local.Port())
+	s.cur = sockOpts{df: true}
+	s.rfn, s.wfn = s.recvmmsg, s.sendmmsg
+	s.growRead(BatchSize)
+	s.growWrite(BatchSize)
+	return nil
+}
+
+func (s *connSys) localAddr() netip.AddrPort { return s.local }
+
+func (s *connSys) growRead(n int) {
+	if n <= len(s.rhdrs) {
+		return
+	}
+	s.rhdrs = make([]unix.Mmsghdr, n)
+	s.riovs = make([]unix.Iovec, n)
+	s.rnames = make([]unix.RawSockaddrInet4, n)
+	s.rctrl = make([]byte, n*rctrlLen)
+	for i := range s.rhdrs {
+		h := &s.rhdrs[i].Hdr
+		h.Iov = &s.riovs[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&s.rnames[i]))
+		h.Control = &s.rctrl[i*rctrlLen]
+	}
+}
+
+func (s *connSys) growWrite(n int) {
+	if n <= len(s.wiovs) {
+		return
+	}
+	s.whdrs = make([]unix.Mmsghdr, n)
+	s.wiovs = make([]unix.Iovec, n)
+	s.wnames = make([]unix.RawSockaddrInet4, n)
+	s.wctrl = make([]byte, n*wctrlLen)
+	s.wfirst = make([]int, n)
+	s.wsegs = make([]int, n)
+	s.wopt = make([]sockOpts, n)
+	for i := range s.whdrs {
+		h := &s.whdrs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&s.wnames[i]))
+		h.Namelen = unix.SizeofSockaddrInet4
+		h.Control = &s.wctrl[i*wctrlLen]
+	}
+}
+
+func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
+	if s.uc == nil {
+		return 0, net.ErrClosed
+	}
+	n := min(len(bufs), len(sizes))
+	if n == 0 {
+		return 0, nil
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.growRead(n)
+	// With GRO, read into the last slots, so that each datagram's
+	// segments can be laid out from the first slot on, in slots already
+	// read (as wireguard-go's splitCoalescedMessages does).
+	at := 0
+	if s.gro {
+		at = n - max(1, n/MaxSegments)
+	}
+	for i := at; i < n; i++ {
+		if len(bufs[i]) <= HeaderLen {
+			return 0, fmt.Errorf("udpsock: a buffer of %d bytes leaves no room after the header", len(bufs[i]))
+		}
+		s.riovs[i].Base = &bufs[i][HeaderLen]
+		s.riovs[i].SetLen(len(bufs[i]) - HeaderLen)
+		h := &s.rhdrs[i].Hdr
+		h.Namelen = unix.SizeofSockaddrInet4
+		h.SetControllen(rctrlLen)
+		h.Flags = 0
+	}
+	defer clear(s.riovs[at:n]) // keep no pointer into the caller's buffers
+	s.rat, s.rreq = at, n-at
+	err := s.rc.Read(s.rfn)
+	if err == nil {
+		err = s.rerr
+	}
+	if err != nil {
+		return 0, s.opError("read", err)
+	}
+	out := 0
+	for i := at; i < at+s.rn; i++ {
+		h := &s.rhdrs[i]
+		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
+			c.truncated.Add(1)
+			continue
+		}
+		tos, ttl, seg := parseControl(s.rctrl[i*rctrlLen : i*rctrlLen+int(h.Hdr.Controllen)])
+		size := int(h.Len)
+		if seg <= 0 || seg >= size {
+			seg = size
+		} else {
+			c.coalesced.Add(1)
+		}
+		from := s.rnames[i]
+		payload := bufs[i][HeaderLen : HeaderLen+size]
+		for off := 0; off < size || size == 0; off += seg {
+			// Slot i is the source: a segment may go to it (the copy moves
+			// bytes already copied elsewhere), never past it, where an
+			// unread datagram lies.
+			if out > i {
+				c.truncated.Add(1)
+				break
+			}
+			end := min(off+seg, size)
+			copy(bufs[out][HeaderLen:], payload[off:end])
+			putHeader(bufs[out], &from, s.local, tos, ttl, end-off)
+			sizes[out] = HeaderLen + end - off
+			out++
+			if size == 0 {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseControl reads the TOS, TTL and GRO segment size of a received
+// datagram from its control messages; seg is 0 when it was not coalesced.
+func parseControl(b []byte) (tos, ttl uint8, seg int) {
+	ttl = 64
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(b) {
+			return
+		}
+		data := b[unix.CmsgLen(0):l]
+		switch {
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_TOS && len(data) >= 1:
+			tos = data[0]
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_TTL && len(data) >= 4:
+			ttl = uint8(binary.NativeEndian.Uint32(data))
+		case h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && len(data) >= 4:
+			seg = int(binary.NativeEndian.Uint32(data))
+		}
+		b = b[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(b)):]
+	}
+	return
+}
+
+// putHeader writes, in front of n payload bytes at b[HeaderLen:], the
+// IPv4 and UDP headers of a datagram from `from` to local.
+func putHeader(b []byte, from *unix.RawSockaddrInet4, local netip.AddrPort, tos, ttl uint8, n int) {
+	ip := header.IPv4(b[:header.IPv4MinLen])
+	binary.BigEndian.PutUint32(ip[0:], 0x45<<24|uint32(tos)<<16|uint32(HeaderLen+n))
+	binary.BigEndian.PutUint32(ip[4:], 0)
+	binary.BigEndian.PutUint32(ip[8:], uint32(ttl)<<24|uint32(header.ProtoUDP)<<16)
+	copy(ip[header.IPv4Src:], from.Addr[:])
+	dst := local.Addr().As4()
+	copy(ip[header.IPv4Dst:], dst[:])
+	ip.UpdateChecksum()
+	u := b[header.IPv4MinLen:HeaderLen]
+	binary.BigEndian.PutUint16(u[header.UDPSrcPort:], header.Htons(from.Port)) // Htons swaps either way
+	binary.BigEndian.PutUint16(u[header.UDPDstPort:], local.Port())
+	binary.BigEndian.PutUint32(u[header.UDPLength:], uint32(header.UDPLen+n)<<16)
+}
+
+// recvmmsg is what rc.Read runs: one recvmmsg into slots [rat, rat+rreq),
+// reporting "not ready" on EAGAIN so that the goroutine parks in the
+// netpoller.
+func (s *connSys) recvmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rhdrs[s.rat])), uintptr(s.rreq), 0, 0, 0)
+		switch e {
+		case 0:
+			s.rn, s.rerr = int(r), nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			s.rn, s.rerr = 0, os.NewSyscallError("recvmmsg", e)
+			return true
+		}
+	}
+}
+
+func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
+	if s.uc == nil {
+		return 0, net.ErrClosed
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.growWrite(len(pkts))
+	defer clear(s.wiovs[:len(pkts)])
+	n, err := s.write(pkts)
+	if err != nil && errors.Is(err, unix.EIO) && s.gso.Load() {
+		// EIO: a device on the way cannot checksum, which UDP_SEGMENT
+		// needs (wireguard-go's errShouldDisableUDPGSO). Go on without.
+		s.gso.Store(false)
+		m, err := s.write(pkts[n:])
+		return n + m, err
+	}
+	return n, err
+}
+
+// write lays pkts out as messages, then sends them in runs that need the
+// same socket state.
+func (s *connSys) write(pkts [][]byte) (int, error) {
+	m, end := s.messages(pkts)
+	for sent := 0; sent < m; {
+		o := s.wopt[sent]
+		if o != s.cur {
+			if err := s.setOpts(o); err != nil {
+				return s.wfirst[sent], s.opError("write", err)
+			}
+		}
+		run := sent + 1
+		for run < m && s.wopt[run] == o {
+			run++
+		}
+		for sent < run {
+			s.wat, s.wreq = sent, run-sent
+			err := s.rc.Write(s.wfn)
+			if err == nil {
+				err = s.werr
+			}
+			if err != nil {
+				if s.wsegs[sent] > 1 && errors.Is(err, unix.EINVAL) {
+					// udp_send_skb refuses a segment larger than the
+					// path with EINVAL: say what it means.
+					err = os.NewSyscallError("sendmmsg", unix.EMSGSIZE)
+				}
+				return s.wfirst[sent], s.opError("write", err)
+			}
+			// A short count means message sent+wn failed: the kernel
+			// drops that error, so the next call retries it and says.
+			sent += s.wn
+		}
+	}
+	if end < len(pkts) {
+		return end, s.opError("write", ErrNotUDP)
+	}
+	return len(pkts), nil
+}
+
+// messages fills the message slots for pkts, up to the first one that is
+// not a whole IPv4/UDP packet (end), and returns how many messages it made.
+// With GSO, consecutive packets to one destination with the same options
+// and payload length (the last may be shorter) share one message.
+func (s *connSys) messages(pkts [][]byte) (m, end int) {
+	gso := s.gso.Load()
+	var (
+		prev   [12]byte // destination, port, TTL, TOS and options of message m-1
+		segLen int
+		total  int
+		closed bool
+	)
+	for i, p := range pkts {
+		if len(p) < HeaderLen || p[0] != 0x45 || p[header.IPv4Protocol] != header.ProtoUDP {
+			return m, i
+		}
+		ip := header.IPv4(p)
+		o := sockOpts{df: ip.DF(), noCheck: p[header.IPv4MinLen+header.UDPChecksum] == 0 && p[header.IPv4MinLen+header.UDPChecksum+1] == 0}
+		var k [12]byte
+		copy(k[:4], p[header.IPv4Dst:])
+		copy(k[4:6], p[header.IPv4MinLen+header.UDPDstPort:])
+		k[6], k[7] = ip.TTL(), ip.TOS()
+		if o.df {
+			k[8] = 1
+		}
+		if o.noCheck {
+			k[9] = 1
+		}
+		pl := len(p) - HeaderLen
+		if pl > 0 {
+			s.wiovs[i].Base = &p[HeaderLen]
+		} else {
+			s.wiovs[i].Base = nil
+		}
+		s.wiovs[i].SetLen(pl)
+		if gso && m > 0 && k == prev && !o.noCheck && !closed && pl <= segLen && pl > 0 &&
+			s.wsegs[m-1] < MaxSegments && total+pl <= maxPayload {
+			s.whdrs[m-1].Hdr.Iovlen++
+			s.wsegs[m-1]++
+			total += pl
+			closed = pl < segLen // a shorter segment ends the message
+			if s.wsegs[m-1] == 2 {
+				s.setControl(m-1, ip, segLen)
+			}
+			continue
+		}
+		h := &s.whdrs[m].Hdr
+		h.Iov = &s.wiovs[i]
+		h.SetIovlen(1)
+		s.wnames[m] = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: header.Htons(binary.BigEndian.Uint16(k[4:6]))}
+		copy(s.wnames[m].Addr[:], k[:4])
+		s.wfirst[m], s.wsegs[m], s.wopt[m] = i, 1, o
+		s.setControl(m, ip, 0)
+		prev, segLen, total, closed = k, pl, pl, false
+		m++
+	}
+	return m, len(pkts)
+}
+
+// setControl writes message m's control messages: the packet's TTL and
+// TOS, and UDP_SEGMENT with seg when it carries several datagrams.
+func (s *connSys) setControl(m int, ip header.IPv4, seg int) {
+	b := s.wctrl[m*wctrlLen : (m+1)*wctrlLen]
+	n := putCmsg(b, unix.IPPROTO_IP, unix.IP_TTL, uint32(ip.TTL()), 4)
+	n += putCmsg(b[n:], unix.IPPROTO_IP, unix.IP_TOS, uint32(ip.TOS()), 4)
+	if seg > 0 && s.wsegs[m] > 1 {
+		n += putCmsg(b[n:], unix.SOL_UDP, unix.UDP_SEGMENT, uint32(seg), 2)
+	}
+	s.whdrs[m].Hdr.SetControllen(n)
+}
+
+// putCmsg writes one control message with a size-byte value (2 or 4) at
+// the start of b and returns the room it takes.
+func putCmsg(b []byte, level, typ int32, v uint32, size int) int {
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = level, typ
+	h.SetLen(unix.CmsgLen(size))
+	data := b[unix.CmsgLen(0):]
+	if size == 2 {
+		binary.NativeEndian.PutUint16(data, uint16(v))
+	} else {
+		binary.NativeEndian.PutUint32(data, v)
+	}
+	return unix.CmsgSpace(size)
+}
+
+// setOpts puts the socket in the state o: DF set with path MTU discovery
+// (IP_PMTUDISC_DO: larger than the path fails with EMSGSIZE) or clear
+// with the kernel fragmenting (IP_PMTUDISC_DONT); UDP checksums on or off.
+func (s *connSys) setOpts(o sockOpts) error {
+	var serr error
+	err := s.rc.Control(func(fd uintptr) {
+		pmtu, noCheck := unix.IP_PMTUDISC_DONT, 0
+		if o.df {
+			pmtu = unix.IP_PMTUDISC_DO
+		}
+		if o.noCheck {
+			noCheck = 1
+		}
+		if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, pmtu); serr == nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, noCheck)
+		}
+	})
+	if err == nil {
+		err = serr
+	}
+	if err == nil {
+		s.cur = o
+	}
+	return err
+}
+
+// sendmmsg is what rc.Write runs: one sendmmsg of messages [wat,
+// wat+wreq).
+func (s *connSys) sendmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.whdrs[s.wat])), uintptr(s.wreq), 0, 0, 0)
+		switch e {
+		case 0:
+			s.wn, s.werr = int(r), nil
+			if r == 0 {
+				s.werr = errors.New("udpsock: sendmmsg sent nothing")
+			}
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			s.wn, s.werr = 0, os.NewSyscallError("sendmmsg", e)
+			return true
+		}
+	}
+}
+
+// opError wraps err as rawsock does: a *net.OpError naming the operation
+// and the local address, which errors.Is sees through.
+func (s *connSys) opError(op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: "udp4", Addr: net.UDPAddrFromAddrPort(s.local), Err: err}
+}
+
+func (s *connSys) close() error {
+	if s.uc == nil {
+		return net.ErrClosed
+	}
+	return s.uc.Close()
+}

@@ -1,0 +1,219 @@
+package udpsock
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gretun/gretun/header"
+)
+
+// outer builds what encap builds for a UDP tunnel: IPv4 (TTL, TOS, DF),
+// UDP to dst with checksum field csum (0: none), then payload.
+func outer(dst netip.AddrPort, ttl, tos uint8, df bool, csum uint16, payload []byte) []byte {
+	p := make([]byte, HeaderLen, HeaderLen+len(payload))
+	p = append(p, payload...)
+	ip := header.IPv4(p)
+	p[0], p[1] = 0x45, tos
+	ip.SetTotalLen(len(p))
+	if df {
+		ip.SetFlagsFrag(header.IPv4FlagDF)
+	}
+	ip.SetTTL(ttl)
+	p[header.IPv4Protocol] = header.ProtoUDP
+	src := netip.MustParseAddr("192.0.2.99").As4() // not used: the socket's own
+	d := dst.Addr().As4()
+	copy(p[header.IPv4Src:], src[:])
+	copy(p[header.IPv4Dst:], d[:])
+	ip.UpdateChecksum()
+	u := p[20:]
+	binary.BigEndian.PutUint16(u[0:], 9999) // not used either
+	binary.BigEndian.PutUint16(u[2:], dst.Port())
+	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
+	binary.BigEndian.PutUint16(u[6:], csum)
+	return p
+}
+
+func open(t *testing.T, o Options) *Conn {
+	t.Helper()
+	c, err := Open(netip.MustParseAddrPort("127.0.0.1:0"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func bufs(n int) ([][]byte, []int) {
+	b := make([][]byte, n)
+	for i := range b {
+		b[i] = make([]byte, 65600)
+	}
+	return b, make([]int, n)
+}
+
+// readN reads until n packets arrived (or a deadline), rebuilt headers
+// and all.
+func readN(t *testing.T, c *Conn, n int) [][]byte {
+	t.Helper()
+	var got [][]byte
+	b, sizes := bufs(BatchSize)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			c.Close()
+		}
+	}()
+	defer close(done)
+	for len(got) < n {
+		k, err := c.ReadBatch(b, sizes)
+		if err != nil {
+			t.Fatalf("after %d of %d packets: %v", len(got), n, err)
+		}
+		for i := range k {
+			got = append(got, append([]byte(nil), b[i][:sizes[i]]...))
+		}
+	}
+	return got
+}
+
+// TestRoundTrip: payloads arrive behind an IPv4 and UDP header rebuilt
+// from the sender's address and port, the TTL and TOS it was sent with,
+// and this socket's own address and port, for GSO runs (equal sizes, a
+// shorter last one), single packets, and with or without UDP checksums
+// and DF; with GRO the coalesced datagrams come back one per buffer.
+func TestRoundTrip(t *testing.T) {
+	for _, o := range []Options{{}, {NoGSO: true, NoGRO: true}, {NoGRO: true}} {
+		rx, tx := open(t, o), open(t, o)
+		to := rx.LocalAddr()
+		var pkts [][]byte
+		for i := range 20 {
+			pay := bytes.Repeat([]byte{byte(i)}, 1000)
+			if i == 9 {
+				pay = pay[:300] // ends the first GSO run
+			}
+			ttl, tos, df, csum := uint8(64), uint8(0x10), true, uint16(1)
+			if i >= 15 {
+				ttl, tos, df, csum = 7, 0xb8, false, 0 // other options: other messages
+			}
+			pkts = append(pkts, outer(to, ttl, tos, df, csum, pay))
+		}
+		if n, err := tx.WriteBatch(pkts); n != len(pkts) || err != nil {
+			t.Fatalf("%+v: WriteBatch = %d, %v", o, n, err)
+		}
+		got := readN(t, rx, len(pkts))
+		for i, g := range got {
+			want := pkts[i]
+			ip := header.IPv4(g)
+			u := header.UDP(g[20:])
+			if !ip.ChecksumValid() || ip.TotalLen() != len(want) || ip.TTL() != want[8] || ip.TOS() != want[1] ||
+				ip.SrcAddr() != tx.LocalAddr().Addr() || ip.DstAddr() != to.Addr() ||
+				u.SrcPort() != tx.LocalAddr().Port() || u.DstPort() != to.Port() || u.Length() != len(want)-20 {
+				t.Errorf("%+v: packet %d header % x, sent % x", o, i, g[:HeaderLen], want[:HeaderLen])
+			}
+			if !bytes.Equal(g[HeaderLen:], want[HeaderLen:]) {
+				t.Errorf("%+v: packet %d payload differs", o, i)
+			}
+		}
+		if gro := rx.Stats().Coalesced > 0; gro != (rx.GRO() && tx.GSO()) {
+			t.Errorf("%+v: coalesced datagrams received: %v; GRO %v, GSO %v", o, gro, rx.GRO(), tx.GSO())
+		}
+	}
+}
+
+// TestMessages: the sender's grouping, which the round trip cannot see:
+// one message per run of equal sizes to one destination with one set of
+// options, no more than MaxSegments, none with checksums off.
+func TestMessages(t *testing.T) {
+	c := open(t, Options{})
+	if !c.GSO() {
+		t.Skip("no UDP_SEGMENT on this kernel")
+	}
+	a, b := netip.MustParseAddrPort("192.0.2.1:4754"), netip.MustParseAddrPort("192.0.2.2:4754")
+	var pkts [][]byte
+	add := func(n int, to netip.AddrPort, size int, csum uint16) {
+		for range n {
+			pkts = append(pkts, outer(to, 64, 0, true, csum, make([]byte, size)))
+		}
+	}
+	add(3, a, 1400, 1) // message 0
+	add(1, a, 1000, 1) // still 0: a shorter last segment
+	add(2, a, 1000, 1) // 1: after a shorter one
+	add(70, b, 100, 1) // 2 and 3: at most 64 a message
+	add(2, b, 100, 0)  // 4 and 5: no checksum, no GSO
+	add(1, a, 1500, 1) // 6: larger than the run
+	add(1, a, 1500, 1) // 6
+	c.sys.growWrite(len(pkts))
+	m, end := c.sys.messages(pkts)
+	wantSegs := []int{4, 2, 64, 6, 1, 1, 2}
+	if end != len(pkts) || m != len(wantSegs) {
+		t.Fatalf("messages = %d, end %d; want %d, %d", m, end, len(wantSegs), len(pkts))
+	}
+	for i, w := range wantSegs {
+		if c.sys.wsegs[i] != w {
+			t.Errorf("message %d carries %d packets, want %d (all %v)", i, c.sys.wsegs[i], w, c.sys.wsegs[:m])
+		}
+	}
+	clear(c.sys.wiovs)
+}
+
+// TestWriteErrors: a packet that is not IPv4/UDP stops the batch at its
+// index; one the kernel refuses is reported at its index.
+func TestWriteErrors(t *testing.T) {
+	c := open(t, Options{})
+	to := netip.MustParseAddrPort("127.0.0.1:9")
+	good := outer(to, 64, 0, true, 1, []byte("x"))
+	bad := append([]byte(nil), good...)
+	bad[header.IPv4Protocol] = header.ProtoGRE
+	n, err := c.WriteBatch([][]byte{good, bad, good})
+	if n != 1 || !errors.Is(err, ErrNotUDP) {
+		t.Errorf("WriteBatch with a GRE packet second = %d, %v", n, err)
+	}
+	big := outer(to, 64, 0, true, 1, make([]byte, 66000))
+	if n, err := c.WriteBatch([][]byte{good, big}); n != 1 || !errors.Is(err, syscall.EMSGSIZE) {
+		t.Errorf("WriteBatch with an oversize datagram second = %d, %v", n, err)
+	}
+	c.Close()
+	if _, err := c.WriteBatch([][]byte{good}); err == nil {
+		t.Error("WriteBatch after Close succeeded")
+	}
+}
+
+// TestPortInUse: a bound port is refused with EADDRINUSE.
+func TestPortInUse(t *testing.T) {
+	c := open(t, Options{})
+	if _, err := Open(c.LocalAddr(), Options{}); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("second Open of %s: %v", c.LocalAddr(), err)
+	}
+}
+
+// TestAllocs: a batch each way allocates nothing.
+func TestAllocs(t *testing.T) {
+	rx, tx := open(t, Options{}), open(t, Options{})
+	pkts := make([][]byte, 16)
+	for i := range pkts {
+		pkts[i] = outer(rx.LocalAddr(), 64, 0, true, 1, make([]byte, 1200))
+	}
+	b, sizes := bufs(BatchSize)
+	allocs := testing.AllocsPerRun(50, func() {
+		if _, err := tx.WriteBatch(pkts); err != nil {
+			t.Fatal(err)
+		}
+		for got := 0; got < len(pkts); {
+			n, err := rx.ReadBatch(b, sizes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += n
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per batch each way", allocs)
+	}
+}

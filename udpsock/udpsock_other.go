@@ -1,0 +1,21 @@
+//go:build !linux
+
+package udpsock
+
+import (
+	"net/netip"
+	"sync/atomic"
+)
+
+type connSys struct {
+	gso atomic.Bool
+	gro bool
+}
+
+func (s *connSys) open(netip.AddrPort, Options) error { return ErrNotImplemented }
+func (s *connSys) localAddr() netip.AddrPort          { return netip.AddrPort{} }
+func (s *connSys) readBatch(*Conn, [][]byte, []int) (int, error) {
+	return 0, ErrNotImplemented
+}
+func (s *connSys) writeBatch([][]byte) (int, error) { return 0, ErrNotImplemented }
+func (s *connSys) close() error                     { return ErrNotImplemented }
