@@ -461,6 +461,9 @@ func (t *Tunnel) Validate() error {
 		if t.Underlay == UnderlayPacket {
 			return errors.New("underlay packet cannot send encap fou (its packets leave from a UDP socket)")
 		}
+		if t.EncapSport != 0 && t.EncapSport != t.LocalPort() {
+			return fmt.Errorf("encap-sport %d must be the port gretun receives on, %d (fou-port): it sends from the socket it receives on", t.EncapSport, t.LocalPort())
+		}
 	default:
 		return fmt.Errorf("unknown encap %q (want fou or none)", t.UDPEncap)
 	}
@@ -549,6 +552,9 @@ func (t *Tunnel) Encap() encap.Config {
 		UDP:        t.UDP(),
 		SrcPort:    t.EncapSport,
 		DstPort:    t.DstPort(),
+		// A UDP socket sends the tunnel's packets: the kernel (or the
+		// NIC) computes the checksum, unless noencap-csum.
+		UDPChecksumPartial: t.UDP() && !t.NoEncapCsum,
 	}
 }
 

@@ -127,6 +127,15 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode gre remote 239.1.1.1 local 192.0.2.1", "not a unicast address"},
 		{"x", "mode gre remote 192.0.2.2 local 0.0.0.0", "local 0.0.0.0 is not a unicast address"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 bogus", `unknown word "bogus"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap gue", `unknown encap "gue"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap-dport 5000", "need encap fou"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-dport 0", `invalid encap-dport "0"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-dport 65536", `invalid encap-dport "65536"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-sport any", `invalid encap-sport "any"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou fou-port", `missing value after "fou-port"`},
+		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 encap fou", "mode ipip needs encap-dport"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-sport 5000", "encap-sport 5000 must be the port gretun receives on, 4754"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou underlay packet", "underlay packet cannot send encap fou"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl 256", `invalid ttl "256"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl -1", `invalid ttl "-1"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl", `missing value after "ttl"`},
@@ -220,6 +229,9 @@ func TestStringRoundTrip(t *testing.T) {
 		"underlay packet",
 		"key 5 underlay packet clamp-mss",
 		"keepalive noreflect",
+		"encap fou",
+		"key 9 encap fou encap-dport 5000 encap-sport 6000 fou-port 6000 noencap-csum keepalive",
+		"encap fou encap-csum encap-sport auto",
 	} {
 		c, err := Parse("netb", append(append([]string{}, base...), strings.Fields(words)...))
 		if err != nil {

@@ -19,6 +19,12 @@ func TestStringGolden(t *testing.T) {
 			"t: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit ignore-df mtu 1400"},
 		{"mode gre remote 192.0.2.2 local 192.0.2.1 ttl 64 tos 0x10 ikey 1 okey 2 csum iseq ignore-df keepalive 0.5 4 clamp-mss 1300 noreflect underlay packet",
 			"t: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl 64 tos 0x10 ikey 1 okey 2 iseq csum ignore-df keepalive 0.5 4 clamp-mss 1300 noreflect underlay packet"},
+		{"mode gre remote 192.0.2.2 local 192.0.2.1 encap fou",
+			"t: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit encap fou encap-dport 4754 encap-sport auto"},
+		{"mode ipip remote 192.0.2.2 local 192.0.2.1 encap fou encap-dport 5555 noencap-csum fou-port 5556 encap-sport 5556",
+			"t: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit encap fou encap-dport 5555 encap-sport 5556 noencap-csum fou-port 5556"},
+		{"mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-dport 5000 encap none",
+			"t: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit"},
 	} {
 		c, err := Parse("t", strings.Fields(tc.words))
 		if err != nil {

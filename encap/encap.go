@@ -95,6 +95,12 @@ type Config struct {
 	UDP              bool
 	SrcPort, DstPort uint16
 	UDPChecksum      bool
+	// UDPChecksumPartial leaves the UDP checksum to whoever sends the
+	// packet, as Linux's CHECKSUM_PARTIAL does: the field holds only the
+	// sum of the pseudo-header (never 0), for a UDP socket (udpsock: the
+	// kernel or the NIC computes it) or a NIC to complete. Ignored with
+	// UDPChecksum.
+	UDPChecksumPartial bool
 }
 
 // Overhead is the number of bytes the outer headers of c take: the IP
@@ -162,6 +168,7 @@ type Encapsulator struct {
 	addrs6  [32]byte // IPv6 source and destination, as stored at offset 8
 	udp     bool
 	udpCsum bool
+	udpSeed bool   // write the pseudo-header sum only (UDPChecksumPartial)
 	ports   uint32 // UDP source and destination port, as stored
 	addrSum uint64 // sum of the outer addresses, for the UDP pseudo-header
 	ipOnly  bool   // the payload must be IP: EtherType 0, IPv4 or IPv6
@@ -224,6 +231,7 @@ func New(c Config) (*Encapsulator, error) {
 		v6:       v6,
 		udp:      c.UDP,
 		udpCsum:  c.UDP && c.UDPChecksum,
+		udpSeed:  c.UDP && !c.UDPChecksum && c.UDPChecksumPartial,
 		ports:    uint32(c.SrcPort)<<16 | uint32(c.DstPort),
 		ipOnly:   c.EtherType == 0 || c.EtherType == header.EtherTypeIPv4 || c.EtherType == header.EtherTypeIPv6,
 		etype:    c.EtherType,
@@ -407,7 +415,16 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 func (e *Encapsulator) putUDP(u header.UDP) {
 	binary.BigEndian.PutUint32(u[header.UDPSrcPort:], e.ports)
 	binary.BigEndian.PutUint32(u[header.UDPLength:], uint32(len(u))<<16)
-	if e.udpCsum {
+	switch {
+	case e.udpCsum:
 		u.SetChecksum(u.ComputeChecksum(e.addrSum + header.ProtoUDP + uint64(len(u))))
+	case e.udpSeed:
+		s := e.addrSum + header.ProtoUDP + uint64(len(u))
+		s = s&0xffff + s>>16
+		s = s&0xffff + s>>16
+		s = s&0xffff + s>>16
+		u.SetChecksum(uint16(s))
+	default:
+		u.SetChecksum(0)
 	}
 }

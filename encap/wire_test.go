@@ -2,6 +2,7 @@ package encap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -348,6 +349,38 @@ func TestAllocsWire(t *testing.T) {
 			}
 		}); n != 0 {
 			t.Errorf("%s: %v allocations per packet, want 0", c.name, n)
+		}
+	}
+}
+
+// TestUDPChecksumPartial: the field holds the pseudo-header sum, which a
+// sender completing it as Linux does (the checksum of the UDP datagram
+// from its header on, seed included) turns into the right checksum, the
+// one gopacket computes; over IPv4 and IPv6, GRE and IPIP.
+func TestUDPChecksumPartial(t *testing.T) {
+	for _, c := range []encap.Config{
+		{Mode: encap.ModeGRE, Local: local, Remote: remote, UDP: true, SrcPort: 0xc000, DstPort: 4754, HasKey: true, Key: 9, UDPChecksumPartial: true},
+		{Mode: encap.ModeIPIP, Local: local, Remote: remote, UDP: true, SrcPort: 0xc000, DstPort: 5555, UDPChecksumPartial: true},
+		{Mode: encap.ModeGRE, Local: local6, Remote: remote6, UDP: true, SrcPort: 1, DstPort: 4754, UDPChecksumPartial: true},
+	} {
+		e, err := encap.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.Encap(append(make([]byte, encap.HeadroomMax), in4...), encap.HeadroomMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := header.UDP(out[ipLen(c):])
+		if binary.BigEndian.Uint16(u[header.UDPChecksum:]) == 0 {
+			t.Fatalf("%v: checksum field 0, which says none", c)
+		}
+		binary.BigEndian.PutUint16(u[header.UDPChecksum:], header.Checksum(u)) // what the kernel does with the seed
+		full := c
+		full.UDPChecksum, full.UDPChecksumPartial = true, false
+		want := gopacketWire(t, full, out, in4, 1, 0)
+		if diff := cmp.Diff(want, out); diff != "" {
+			t.Errorf("%v: completed checksum differs (-gopacket +completed):\n%s", c, diff)
 		}
 	}
 }

@@ -27,13 +27,14 @@ import (
 // demuxKey identifies the tunnel an outer packet belongs to.
 type demuxKey struct {
 	proto    uint8
+	port     uint16     // the local UDP port of encap fou, 0 straight over IP
 	src, dst netip.Addr // outer source = tunnel remote, destination = tunnel local
 	key      uint32
 	hasKey   bool
 }
 
 func keyOf(c *config.Tunnel) demuxKey {
-	k := demuxKey{proto: c.Proto(), src: c.Remote, dst: c.Local}
+	k := demuxKey{proto: c.Proto(), port: c.LocalPort(), src: c.Remote, dst: c.Local}
 	if c.HasIKey {
 		k.key, k.hasKey = c.IKey, true
 	}
@@ -395,7 +396,7 @@ func (e *Engine) dropName(name string) {
 // packetKey is the demultiplexing key of a received outer packet, the
 // counterpart of keyOf.
 func packetKey(p *decap.Packet) demuxKey {
-	k := demuxKey{proto: p.Proto, src: p.Src, dst: p.Dst}
+	k := demuxKey{proto: p.Proto, port: p.Port, src: p.Src, dst: p.Dst}
 	if p.HasKey() {
 		k.key, k.hasKey = p.Key, true
 	}

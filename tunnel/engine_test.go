@@ -40,6 +40,13 @@ func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int, opts 
 			return d, nil
 		},
 		OpenUnderlay: func(k tunnel.UnderlayKey) (tunnel.Underlay, error) {
+			if k.UDP() {
+				c, err := w.OpenUDP(netip.AddrPortFrom(k.Local, k.Port))
+				if err != nil {
+					return nil, err
+				}
+				return tunnel.UDPIPv4(c), nil
+			}
 			return tunnel.RawIPv4(w.Open(addr, int(k.Proto))), nil
 		},
 		Host: s.host,

@@ -46,8 +46,8 @@ type Underlay interface {
 	// HeaderLen is the outer header the underlay puts in front of what
 	// WriteBatch is given, which the tunnel MTU leaves room for beside
 	// the encapsulation (socket.overhead): 0 for raw IP (encap writes the
-	// IP header), 28 for a UDP socket over IPv4 (the kernel writes IPv4
-	// and UDP, encap only GRE).
+	// IP header) and for UDP sockets (encap writes IPv4 and UDP, counted
+	// in its overhead, and udpsock has the kernel write them alike).
 	HeaderLen() int
 	// GSO reports whether WriteBatch takes a GSO batch: consecutive
 	// packets of one size to one endpoint sent as one super-packet
@@ -57,11 +57,18 @@ type Underlay interface {
 }
 
 // UnderlayKey says which underlay a tunnel uses; tunnels with equal keys
-// share one. Raw IPv4 underlays are told apart by IP protocol (4 or 47);
-// the key grows an address family for raw IPv6 and a local port for UDP.
+// share one. Raw IPv4 underlays are told apart by IP protocol (4 or 47).
+// A UDP underlay (encap fou) is a socket bound to a local address and
+// port (Port not 0), carrying Proto inside UDP, as `ip fou add port Port
+// ipproto Proto local Local` would.
 type UnderlayKey struct {
 	Proto uint8
+	Local netip.Addr // UDP only
+	Port  uint16     // UDP only: the port the underlay receives on
 }
+
+// UDP reports whether k is a UDP underlay.
+func (k UnderlayKey) UDP() bool { return k.Port != 0 }
 
 // RawConn is a raw IP socket's batch interface (rawsock.Conn, and
 // tunneltest.Socket over fake wires): packets carry their own addresses.
@@ -96,6 +103,15 @@ func (rawIPv4) HeaderLen() int { return 0 }
 func (rawIPv4) Headroom() int  { return 0 }
 func (rawIPv4) GSO() bool      { return false }
 func (u rawIPv4) Close() error { return u.c.Close() }
+
+// UDPIPv4 puts a UDP socket behind the Underlay seam (udpsock.Conn, and
+// tunneltest's fake over a Wire): it takes and returns whole IPv4/UDP
+// packets, encap's and decap.ParseUDP's shape, and batches GSO runs.
+func UDPIPv4(c RawConn) Underlay { return udpIPv4{rawIPv4{c}} }
+
+type udpIPv4 struct{ rawIPv4 }
+
+func (udpIPv4) GSO() bool { return true }
 
 type rawIPv4Offload struct {
 	rawIPv4

@@ -113,8 +113,9 @@ func (p *peer) keepaliveLoop() {
 	}
 }
 
-// keepaliveInnerMax is the inner keepalive with the longest GRE header.
-const keepaliveInnerMax = keepalive.InnerLen + 8
+// keepaliveInnerMax is the inner keepalive with the longest GRE header,
+// inside UDP.
+const keepaliveInnerMax = keepalive.InnerLen + 8 + header.UDPLen
 
 // sendKeepalive builds a Cisco keepalive (an inner IPv4 packet from the
 // remote back to us carrying GRE protocol type 0 and our authenticated
@@ -128,6 +129,9 @@ func (p *peer) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
 		return
 	}
 	n = withInputOptions(inner, n, c)
+	if c.UDP() {
+		n = insideUDP(inner, n, c)
+	}
 	p.txMu.Lock()
 	outer, err := p.enc.Encap(buf[:innerOffset+n], innerOffset)
 	ep := p.ep
@@ -160,6 +164,23 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 		binary.BigEndian.PutUint16(g[4:], header.Checksum(g))
 	}
 	ip := header.IPv4(inner[:n])
+	ip.SetTotalLen(n)
+	ip.UpdateChecksum()
+	return n
+}
+
+// insideUDP moves a keepalive's inner GRE header into UDP, from the
+// remote's port to the one we receive on, so that the far end of a
+// GRE-in-UDP tunnel, forwarding the inner packet, returns it to our UDP
+// socket (a raw GRE packet would not reach it). The UDP checksum is 0
+// (none, allowed over IPv4). It returns the new length.
+func insideUDP(inner []byte, n int, c *config.Tunnel) int {
+	const off = header.IPv4MinLen
+	copy(inner[off+header.UDPLen:], inner[off:n])
+	n += header.UDPLen
+	header.UDP(inner[off:]).Encode(&header.UDPFields{SrcPort: c.DstPort(), DstPort: c.LocalPort(), Length: uint16(n - off)})
+	ip := header.IPv4(inner[:n])
+	ip[header.IPv4Protocol] = header.ProtoUDP
 	ip.SetTotalLen(n)
 	ip.UpdateChecksum()
 	return n

@@ -75,7 +75,12 @@ func (s *socket) receive() {
 		var lastKey demuxKey
 		for i := 0; i < n; i++ {
 			pkt := bufs[i][:sizes[i]]
-			r := decap.Parse(pkt, &p)
+			var r decap.Reason
+			if s.key.UDP() {
+				r = decap.ParseUDP(pkt, s.key.Proto, &p)
+			} else {
+				r = decap.Parse(pkt, &p)
+			}
 			if r == decap.GREChecksum && s.offload != nil && s.offload.CompleteChecksum(pkt) {
 				r = decap.Parse(pkt, &p)
 			}
@@ -137,9 +142,10 @@ func (s *socket) receive() {
 		}
 		touched = touched[:0]
 		if len(reflect) > 0 {
-			// Only GRE packets are reflected, and s is the GRE socket.
-			// They are forwarded, not sent to a peer: the zero
-			// endpoint routes each by its own header.
+			// Only GRE packets are reflected, and s is a GRE socket
+			// (raw, or UDP for GRE-in-UDP probes, whose inner packet is
+			// IPv4/UDP to the prober's port). They are forwarded, not sent
+			// to a peer: the zero endpoint routes each by its own header.
 			s.send(reflect, netip.AddrPort{}, &s.e.unmatched, nil)
 			reflect = reflect[:0]
 		}

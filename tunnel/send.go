@@ -273,7 +273,9 @@ func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool,
 		ip.SetFlagsFrag(ip.FlagsFrag() &^ header.IPv4FlagDF)
 		ip.UpdateChecksum()
 	}
-	if len(outer) <= p.underlayMTU {
+	if len(outer) <= p.underlayMTU || p.ep.sock.key.UDP() {
+		// A UDP socket fragments what it may itself, and refuses the
+		// rest with EMSGSIZE (DF set: IP_PMTUDISC_DO).
 		out = append(out, outer)
 		if frames != nil {
 			// Encap returns a suffix of buf: the headroom in front of
@@ -384,7 +386,15 @@ func (t *Tunnel) isOwnOuter(inner []byte) bool {
 	}
 	c := t.cfg.Load()
 	ip := header.IPv4(inner)
-	return ip.Protocol() == c.Proto() && ip.Src() == c.Local.As4() && ip.Dst() == c.Remote.As4()
+	if ip.Src() != c.Local.As4() || ip.Dst() != c.Remote.As4() {
+		return false
+	}
+	if c.UDP() {
+		hl := ip.HeaderLen()
+		return ip.Protocol() == header.ProtoUDP && len(inner) >= hl+header.UDPLen &&
+			header.UDP(inner[hl:]).DstPort() == c.DstPort()
+	}
+	return ip.Protocol() == c.Proto()
 }
 
 // readBatch is how many buffers one TUN read needs: a TSO super-packet of

@@ -2,8 +2,10 @@ package tunnel
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"syscall"
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/tundev"
@@ -35,7 +37,12 @@ type checksumCompleter interface {
 }
 
 // underlayOf is the key of the underlay tunnel c sends and receives on.
-func underlayOf(c *config.Tunnel) UnderlayKey { return UnderlayKey{Proto: c.Proto()} }
+func underlayOf(c *config.Tunnel) UnderlayKey {
+	if c.UDP() {
+		return UnderlayKey{Proto: c.Proto(), Local: c.Local, Port: c.LocalPort()}
+	}
+	return UnderlayKey{Proto: c.Proto()}
+}
 
 // socket returns the underlay for k, opening it on first use; e.mu is held.
 func (e *Engine) socket(k UnderlayKey) (*socket, error) {
@@ -43,10 +50,15 @@ func (e *Engine) socket(k UnderlayKey) (*socket, error) {
 		return s, nil
 	}
 	conn, err := e.env.OpenUnderlay(k)
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return nil, errors.New("opening a raw IP socket needs CAP_NET_RAW (run as root)")
-		}
+	switch {
+	case err == nil:
+	case k.UDP() && errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("UDP port %d on %s is already in use (another program, another tunnel's protocol, or an `ip fou` port)", k.Port, k.Local)
+	case k.UDP() && errors.Is(err, os.ErrPermission):
+		return nil, fmt.Errorf("binding UDP port %d, below 1024, needs CAP_NET_BIND_SERVICE", k.Port)
+	case errors.Is(err, os.ErrPermission):
+		return nil, errors.New("opening a raw IP socket needs CAP_NET_RAW (run as root, or use encap fou, which needs none)")
+	default:
 		return nil, err
 	}
 	s := &socket{e: e, key: k, conn: conn, done: make(chan struct{})}
@@ -74,7 +86,7 @@ type endpoint struct {
 func (s *socket) overhead(c *config.Tunnel) int { return c.Overhead() + s.conn.HeaderLen() }
 
 func endpointOf(c *config.Tunnel, s *socket) endpoint {
-	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, 0)}
+	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, c.DstPort())}
 }
 
 func (s *socket) close() {

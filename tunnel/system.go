@@ -8,6 +8,7 @@ import (
 	"github.com/gretun/gretun/pktsock"
 	"github.com/gretun/gretun/rawsock"
 	"github.com/gretun/gretun/tundev"
+	"github.com/gretun/gretun/udpsock"
 )
 
 // SystemEnv reaches the real host: TUN devices through wireguard's tun
@@ -29,8 +30,16 @@ func SystemEnv() Env {
 	}
 }
 
-// openUnderlay opens the raw IPv4 socket for k's protocol.
+// openUnderlay opens the raw IPv4 socket for k's protocol, or k's UDP
+// socket.
 func openUnderlay(k UnderlayKey) (Underlay, error) {
+	if k.UDP() {
+		c, err := udpsock.Open(netip.AddrPortFrom(k.Local, k.Port), udpsock.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return UDPIPv4(c), nil
+	}
 	c, err := rawsock.Open(int(k.Proto))
 	if err != nil {
 		return nil, err

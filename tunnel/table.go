@@ -27,7 +27,7 @@ const (
 // land in different shards.
 func shardOf(k demuxKey) int {
 	h := uint64(addrBits(k.src))<<32 | uint64(addrBits(k.dst))
-	h ^= uint64(k.key)*0xff51afd7ed558ccd ^ uint64(k.proto)<<8
+	h ^= uint64(k.key)*0xff51afd7ed558ccd ^ uint64(k.proto)<<8 ^ uint64(k.port)<<16
 	if k.hasKey {
 		h ^= 1
 	}

@@ -5,11 +5,13 @@
 package tunneltest
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
@@ -129,6 +131,7 @@ type Wire struct {
 type sockKey struct {
 	addr  netip.Addr
 	proto int
+	port  uint16 // UDP sockets only
 }
 
 // NewWire returns an empty wire.
@@ -139,8 +142,23 @@ func (w *Wire) Open(addr netip.Addr, proto int) *Socket {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := &Socket{w: w, in: make(chan []byte, 4096), closed: make(chan struct{})}
-	w.socks[sockKey{addr, proto}] = s
+	w.socks[sockKey{addr, proto, 0}] = s
 	return s
+}
+
+// OpenUDP returns the UDP socket bound to local, which takes and delivers
+// whole IPv4/UDP packets as udpsock does (wrap it with tunnel.UDPIPv4). A
+// port already bound fails with syscall.EADDRINUSE.
+func (w *Wire) OpenUDP(local netip.AddrPort) (*Socket, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := sockKey{local.Addr(), 17, local.Port()}
+	if old := w.socks[k]; old != nil && !old.isClosed() {
+		return nil, syscall.EADDRINUSE
+	}
+	s := &Socket{w: w, in: make(chan []byte, 4096), closed: make(chan struct{})}
+	w.socks[k] = s
+	return s, nil
 }
 
 // Socket is a fake raw IPv4 socket on a Wire (a tunnel.RawConn: wrap it
@@ -184,8 +202,12 @@ func (s *Socket) WriteBatch(pkts [][]byte) (int, error) {
 			continue
 		}
 		dst := netip.AddrFrom4([4]byte(p[16:20]))
+		k := sockKey{dst, int(p[9]), 0}
+		if k.proto == 17 && len(p) >= 28 {
+			k.port = binary.BigEndian.Uint16(p[22:])
+		}
 		s.w.mu.Lock()
-		to := s.w.socks[sockKey{dst, int(p[9])}]
+		to := s.w.socks[k]
 		s.w.mu.Unlock()
 		if to == nil {
 			s.Dropped.Add(1)
@@ -198,6 +220,15 @@ func (s *Socket) WriteBatch(pkts [][]byte) (int, error) {
 		}
 	}
 	return len(pkts), nil
+}
+
+func (s *Socket) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *Socket) Close() error {

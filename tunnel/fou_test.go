@@ -1,0 +1,113 @@
+package tunnel_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/tunnel"
+	"github.com/gretun/gretun/tunnel/tunneltest"
+)
+
+// TestEngineFOUCarriesPackets: GRE and IPIP inside UDP between two engines
+// over fake UDP sockets, with options, and with each side receiving on
+// another port than it sends to (fou-port).
+func TestEngineFOUCarriesPackets(t *testing.T) {
+	for _, c := range []struct{ a, b string }{
+		{"mode gre encap fou", "mode gre encap fou"},
+		{"mode ipip encap fou encap-dport 5555", "mode ipip encap fou encap-dport 5555"},
+		{"mode gre key 7 csum seq encap fou noencap-csum", "mode gre key 7 csum seq encap fou"},
+		{"mode gre encap fou encap-dport 6000 fou-port 7000", "mode gre encap fou encap-dport 7000 fou-port 6000"},
+	} {
+		t.Run(c.a, func(t *testing.T) {
+			w := tunneltest.NewWire()
+			a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+			mustAdd(t, a, "t0", c.a+" remote 192.0.2.2 local 192.0.2.1")
+			mustAdd(t, b, "t0", c.b+" remote 192.0.2.1 local 192.0.2.2")
+			for i := range 20 {
+				pkt := udp4("198.51.100.1", "203.0.113.1", 100+i*50)
+				a.dev("t0").Inject(pkt)
+				if got := receive(t, b.dev("t0")); !bytes.Equal(got, pkt) {
+					t.Fatalf("packet %d changed in transit:\n got %x\nwant %x", i, got, pkt)
+				}
+				pkt = udp4("203.0.113.1", "198.51.100.1", 60+i)
+				b.dev("t0").Inject(pkt)
+				if got := receive(t, a.dev("t0")); !bytes.Equal(got, pkt) {
+					t.Fatalf("reply %d changed in transit", i)
+				}
+			}
+			s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.RxPackets == 20 })
+			if s.RxErrors != 0 {
+				t.Errorf("B counters: %+v", s)
+			}
+		})
+	}
+}
+
+// TestEngineFOUBesidePlain: one engine serves a plain GRE tunnel and a
+// GRE-in-UDP tunnel with the same endpoints and key, and GRE-in-UDP
+// tunnels on two ports: each packet reaches the tunnel of its port.
+func TestEngineFOUBesidePlain(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	for _, s := range []struct {
+		side   *side
+		remote string
+	}{{a, "192.0.2.2 local 192.0.2.1"}, {b, "192.0.2.1 local 192.0.2.2"}} {
+		mustAdd(t, s.side, "plain", "mode gre key 1 remote "+s.remote)
+		mustAdd(t, s.side, "fou", "mode gre key 1 encap fou remote "+s.remote)
+		mustAdd(t, s.side, "fou2", "mode gre key 1 encap fou encap-dport 5000 remote "+s.remote)
+	}
+	for _, name := range []string{"plain", "fou", "fou2", "fou", "plain"} {
+		pkt := udp4("198.51.100.1", "203.0.113.1", len(name))
+		a.dev(name).Inject(pkt)
+		if got := receive(t, b.dev(name)); !bytes.Equal(got, pkt) {
+			t.Fatalf("%s: packet changed in transit", name)
+		}
+	}
+	for name, want := range map[string]uint64{"plain": 2, "fou": 2, "fou2": 1} {
+		if s := waitStats(t, b, name, func(s tunnel.Stats) bool { return s.RxPackets == want }); s.RxPackets != want {
+			t.Errorf("%s received %d packets, want %d", name, s.RxPackets, want)
+		}
+	}
+	st, _ := b.e.Show("fou")
+	if st[0].MTU != 1500-20-8-8 {
+		t.Errorf("GRE-in-UDP with a key: MTU %d, want 1464 (8 bytes of UDP more than GRE)", st[0].MTU)
+	}
+}
+
+// TestEngineFOUKeepalive: keepalives on A only, inside UDP; B reflects
+// them back into UDP and A's line comes up and stays so.
+func TestEngineFOUKeepalive(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gre key 5 icsum encap fou remote 192.0.2.2 local 192.0.2.1 keepalive 50ms 5")
+	mustAdd(t, b, "t0", "mode gre key 5 encap fou remote 192.0.2.1 local 192.0.2.2")
+	waitFor(t, "5 keepalive replies", func() bool {
+		st, _ := a.e.Show("t0")
+		ka := st[0].Keepalive
+		return ka != nil && ka.Received >= 5
+	})
+	if s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.Reflected >= 5 }); s.Reflected < 5 || s.RxPackets != 0 {
+		t.Errorf("B reflected %d probes and gave %d packets to its device; want >= 5 and 0", s.Reflected, s.RxPackets)
+	}
+}
+
+// TestEngineFOUPortInUse: a UDP port bound by another protocol's tunnel
+// is refused in one line, and nothing is created.
+func TestEngineFOUPortInUse(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8)
+	mustAdd(t, a, "gre", "mode gre encap fou encap-dport 5555 remote 192.0.2.2 local 192.0.2.1")
+	c, err := config.Parse("ipip", strings.Fields("mode ipip encap fou encap-dport 5555 remote 192.0.2.3 local 192.0.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.e.Add(c); err == nil || !strings.Contains(err.Error(), "UDP port 5555 on 192.0.2.1 is already in use") {
+		t.Errorf("IPIP on GRE's port: %v", err)
+	}
+	if names := a.e.Names(); len(names) != 1 {
+		t.Errorf("tunnels after a refused add: %v", names)
+	}
+}
