@@ -28,6 +28,20 @@ func TestAllocs(t *testing.T) {
 			}
 		}
 	}
+	// GRE and IPIP inside UDP, the source port per flow.
+	for _, cfg := range []encap.Config{
+		{Mode: encap.ModeGRE, Local: local, Remote: remote, UDP: true, DstPort: 4754, UDPChecksumPartial: true, HasKey: true},
+		{Mode: encap.ModeIPIP, Local: local, Remote: remote, UDP: true, DstPort: 5555},
+	} {
+		e, err := encap.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := append(make([]byte, encap.HeadroomMax), innerIPv4(1400)...)
+		if allocs := testing.AllocsPerRun(100, func() { _, _ = e.Encap(buf, encap.HeadroomMax) }); allocs != 0 {
+			t.Errorf("Encap %+v: %v allocations per packet, want 0", cfg, allocs)
+		}
+	}
 	// Errors are sentinels: dropping a packet allocates nothing either.
 	e, _ := encap.New(encap.Config{Mode: encap.ModeIPIP, Local: local, Remote: remote})
 	buf := append(make([]byte, encap.Headroom), in6...)

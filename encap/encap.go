@@ -385,7 +385,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	}
 	if !e.isGRE {
 		if e.udp {
-			e.putUDP(out[e.ipLen:]) // IPIP inside UDP (FOU): the inner packet right after it
+			e.putUDP(out[e.ipLen:], inner) // IPIP inside UDP (FOU): the inner packet right after it
 		}
 		return out, nil
 	}
@@ -405,15 +405,20 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		binary.BigEndian.PutUint16(g[header.GRECsum:], header.Checksum(g))
 	}
 	if e.udp {
-		e.putUDP(out[e.ipLen:])
+		e.putUDP(out[e.ipLen:], inner)
 	}
 	return out, nil
 }
 
 // putUDP writes the UDP header in front of the GRE packet in u, after GRE
-// is complete: its checksum covers GRE and the payload.
-func (e *Encapsulator) putUDP(u header.UDP) {
-	binary.BigEndian.PutUint32(u[header.UDPSrcPort:], e.ports)
+// is complete: its checksum covers GRE and the payload. Without a source
+// port of its own (encap-sport auto) it takes the inner packet's flow's.
+func (e *Encapsulator) putUDP(u header.UDP, inner []byte) {
+	ports := e.ports
+	if ports>>16 == 0 {
+		ports |= uint32(FlowPort(inner, e.ipOnly)) << 16
+	}
+	binary.BigEndian.PutUint32(u[header.UDPSrcPort:], ports)
 	binary.BigEndian.PutUint32(u[header.UDPLength:], uint32(len(u))<<16)
 	switch {
 	case e.udpCsum:
@@ -427,4 +432,54 @@ func (e *Encapsulator) putUDP(u header.UDP) {
 	default:
 		u.SetChecksum(0)
 	}
+}
+
+// FlowPort is the UDP source port of the inner packet's flow, for a tunnel
+// without a fixed one (RFC 8086 section 3.2: the source port as entropy,
+// for ECMP; Linux's udp_flow_src_port): a hash of the inner addresses,
+// protocol and, unless a fragment, TCP/UDP/SCTP ports, in the dynamic
+// range 49152-65535. Every packet of a flow gets the same port, so the
+// segments of one TSO super-packet still leave together. An opaque
+// payload (not ip) hashes its first 14 bytes (an Ethernet header's
+// addresses and type).
+func FlowPort(inner []byte, ip bool) uint16 {
+	var h uint64
+	switch {
+	case !ip:
+		h = mix(h, inner[:min(len(inner), 14)])
+	case len(inner) >= header.IPv4MinLen && inner[0]>>4 == 4:
+		ip := header.IPv4(inner)
+		h = mix(h, inner[header.IPv4Src:header.IPv4Dst+4])
+		proto := ip.Protocol()
+		h = (h ^ uint64(proto)) * hashMul
+		if hl := ip.HeaderLen(); !ip.IsFragment() && hasPorts(proto) && len(inner) >= hl+4 {
+			h = mix(h, inner[hl:hl+4])
+		}
+	case len(inner) >= header.IPv6HeaderLen && inner[0]>>4 == 6:
+		h = mix(h, inner[header.IPv6Src:header.IPv6Src+32])
+		proto := header.IPv6(inner).NextHeader()
+		h = (h ^ uint64(proto)) * hashMul
+		if hasPorts(proto) && len(inner) >= header.IPv6HeaderLen+4 {
+			h = mix(h, inner[header.IPv6HeaderLen:header.IPv6HeaderLen+4])
+		}
+	}
+	return 49152 | uint16(h>>50)
+}
+
+const hashMul = 0x9e3779b97f4a7c15
+
+// mix folds b into the hash h, four bytes at a time.
+func mix(h uint64, b []byte) uint64 {
+	for len(b) >= 4 {
+		h = (h ^ uint64(binary.BigEndian.Uint32(b))) * hashMul
+		b = b[4:]
+	}
+	for _, c := range b {
+		h = (h ^ uint64(c)) * hashMul
+	}
+	return h
+}
+
+func hasPorts(proto uint8) bool {
+	return proto == header.ProtoTCP || proto == header.ProtoUDP || proto == 132 // SCTP
 }

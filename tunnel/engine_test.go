@@ -45,7 +45,7 @@ func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int, opts 
 				if err != nil {
 					return nil, err
 				}
-				return tunnel.UDPIPv4(c), nil
+				return tunnel.UDPIPv4(c, k.Port, nil), nil
 			}
 			return tunnel.RawIPv4(w.Open(addr, int(k.Proto))), nil
 		},

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gretun/gretun/header"
 	"golang.zx2c4.com/wireguard/tun"
 )
 
@@ -104,14 +105,65 @@ func (rawIPv4) Headroom() int  { return 0 }
 func (rawIPv4) GSO() bool      { return false }
 func (u rawIPv4) Close() error { return u.c.Close() }
 
-// UDPIPv4 puts a UDP socket behind the Underlay seam (udpsock.Conn, and
-// tunneltest's fake over a Wire): it takes and returns whole IPv4/UDP
-// packets, encap's and decap.ParseUDP's shape, and batches GSO runs.
-func UDPIPv4(c RawConn) Underlay { return udpIPv4{rawIPv4{c}} }
+// UDPIPv4 puts UDP sockets behind the Underlay seam (udpsock.Conn, and
+// tunneltest's fake over a Wire): they take and return whole IPv4/UDP
+// packets, encap's and decap.ParseUDP's shape, and send GSO runs as one.
+// c is bound to the port the underlay receives on, port, and sends the
+// packets whose UDP source port is that port (`encap-sport` N). The
+// others, from tunnels with `encap-sport auto`, carry their flow's port
+// (encap.FlowPort) and leave from one of the pool's sockets, bound to
+// ports of their own, chosen by it: a socket cannot send from any other
+// port than its own, and a flow (a TSO super-packet's segments) keeps one
+// socket and one GSO send. Without a pool they all leave from c. Only c
+// is read.
+func UDPIPv4(c RawConn, port uint16, pool []RawConn) Underlay {
+	return &udpIPv4{rawIPv4: rawIPv4{c}, port: port, pool: pool}
+}
 
-type udpIPv4 struct{ rawIPv4 }
+type udpIPv4 struct {
+	rawIPv4
+	port uint16
+	pool []RawConn
+}
 
-func (udpIPv4) GSO() bool { return true }
+func (*udpIPv4) GSO() bool { return true }
+
+// WriteBatch sends each run of packets that leave from one socket with
+// one call, keeping the Underlay error contract across the runs.
+func (u *udpIPv4) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
+	for i := 0; i < len(pkts); {
+		c := u.connFor(pkts[i])
+		j := i + 1
+		for j < len(pkts) && u.connFor(pkts[j]) == c {
+			j++
+		}
+		n, err := c.WriteBatch(pkts[i:j])
+		if err != nil {
+			return i + n, err
+		}
+		i = j
+	}
+	return len(pkts), nil
+}
+
+// connFor is the socket packet p leaves from, by its UDP source port.
+func (u *udpIPv4) connFor(p []byte) RawConn {
+	if len(u.pool) == 0 || len(p) < header.IPv4MinLen+header.UDPLen {
+		return u.c
+	}
+	sport := header.UDP(p[header.IPv4MinLen:]).SrcPort()
+	if sport == u.port {
+		return u.c
+	}
+	return u.pool[int(sport)%len(u.pool)]
+}
+
+func (u *udpIPv4) Close() error {
+	for _, c := range u.pool {
+		c.Close()
+	}
+	return u.c.Close()
+}
 
 type rawIPv4Offload struct {
 	rawIPv4

@@ -2,7 +2,11 @@ package tunnel_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
+	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gretun/gretun/config"
@@ -109,5 +113,53 @@ func TestEngineFOUPortInUse(t *testing.T) {
 	}
 	if names := a.e.Names(); len(names) != 1 {
 		t.Errorf("tunnels after a refused add: %v", names)
+	}
+}
+
+// recConn records the packets written to it, failing the one at failAt.
+type recConn struct {
+	got    [][]byte
+	failAt int
+}
+
+func (r *recConn) ReadBatch([][]byte, []int) (int, error) { return 0, nil }
+func (r *recConn) Close() error                           { return nil }
+func (r *recConn) WriteBatch(pkts [][]byte) (int, error) {
+	for i, p := range pkts {
+		if len(r.got) == r.failAt {
+			r.failAt = -1
+			return i, syscall.ENOBUFS
+		}
+		r.got = append(r.got, p)
+	}
+	return len(pkts), nil
+}
+
+// fouPacket is an IPv4/UDP packet from sport to 4754.
+func fouPacket(sport uint16) []byte {
+	p := make([]byte, 40)
+	p[0], p[9] = 0x45, 17
+	binary.BigEndian.PutUint16(p[20:], sport)
+	binary.BigEndian.PutUint16(p[22:], 4754)
+	return p
+}
+
+// TestUDPUnderlayPool: packets from the receive port leave from its
+// socket, those with per-flow ports from the pool socket of their port,
+// runs of one socket in one call, and an error keeps the contract (the
+// index of the packet that failed, counted across the runs).
+func TestUDPUnderlayPool(t *testing.T) {
+	main, p0, p1 := &recConn{failAt: -1}, &recConn{failAt: -1}, &recConn{failAt: 1}
+	u := tunnel.UDPIPv4(main, 4754, []tunnel.RawConn{p0, p1})
+	pkts := [][]byte{fouPacket(4754), fouPacket(50000), fouPacket(50000), fouPacket(50001), fouPacket(50001), fouPacket(4754)}
+	n, err := u.WriteBatch(pkts, netip.AddrPort{})
+	if n != 4 || !errors.Is(err, syscall.ENOBUFS) {
+		t.Fatalf("WriteBatch = %d, %v; want 4 (the second packet of 50001), ENOBUFS", n, err)
+	}
+	if n, err := u.WriteBatch(pkts[5:], netip.AddrPort{}); n != 1 || err != nil {
+		t.Fatalf("WriteBatch of the rest = %d, %v", n, err)
+	}
+	if len(main.got) != 2 || len(p0.got) != 2 || len(p1.got) != 1 {
+		t.Errorf("main sent %d, pool[0] %d, pool[1] %d; want 2, 2, 1", len(main.got), len(p0.got), len(p1.got))
 	}
 }

@@ -34,17 +34,40 @@ func SystemEnv() Env {
 // socket.
 func openUnderlay(k UnderlayKey) (Underlay, error) {
 	if k.UDP() {
-		c, err := udpsock.Open(netip.AddrPortFrom(k.Local, k.Port), udpsock.Options{})
-		if err != nil {
-			return nil, err
-		}
-		return UDPIPv4(c), nil
+		return openUDP(k)
 	}
 	c, err := rawsock.Open(int(k.Proto))
 	if err != nil {
 		return nil, err
 	}
 	return RawIPv4(c), nil
+}
+
+// udpPool is how many sockets send the packets of `encap-sport auto`
+// tunnels on one UDP underlay: as many source ports for ECMP to spread
+// flows over (UDPIPv4).
+const udpPool = 16
+
+// openUDP binds k's UDP socket and the pool of sockets on ports of their
+// own that packets with per-flow source ports leave from.
+func openUDP(k UnderlayKey) (Underlay, error) {
+	c, err := udpsock.Open(netip.AddrPortFrom(k.Local, k.Port), udpsock.Options{})
+	if err != nil {
+		return nil, err
+	}
+	pool := make([]RawConn, 0, udpPool)
+	for range udpPool {
+		p, err := udpsock.Open(netip.AddrPortFrom(k.Local, 0), udpsock.Options{NoGRO: true})
+		if err != nil {
+			c.Close()
+			for _, p := range pool {
+				p.Close()
+			}
+			return nil, err
+		}
+		pool = append(pool, p)
+	}
+	return UDPIPv4(c, k.Port, pool), nil
 }
 
 // rawsock.Conn is a raw IPv4 socket that completes offloaded checksums.

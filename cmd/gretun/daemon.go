@@ -39,7 +39,13 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := checkCapabilities(); err != nil {
+	// A daemon whose tunnels all ride UDP needs no raw socket; one added
+	// later that does says so when added.
+	raw := false
+	for i := range tunnels {
+		raw = raw || !tunnels[i].UDP()
+	}
+	if err := checkCapabilities(raw); err != nil {
 		return err
 	}
 	// Catch the signals before creating anything: a SIGTERM that arrives
@@ -118,7 +124,7 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("run %s: %v", args[0], err)
 	}
-	if err := checkCapabilities(); err != nil {
+	if err := checkCapabilities(!c.UDP()); err != nil {
 		return err
 	}
 	// As in the daemon: catch the signals before the device exists.
@@ -167,8 +173,10 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// checkCapabilities names what is missing before anything is created.
-func checkCapabilities() error {
+// checkCapabilities names what is missing before anything is created:
+// CAP_NET_ADMIN for TUN devices, and CAP_NET_RAW when raw sockets are
+// needed (GRE and IPIP straight over IP; encap fou needs none).
+func checkCapabilities(raw bool) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
@@ -179,16 +187,20 @@ func checkCapabilities() error {
 	if !has(unix.CAP_NET_ADMIN) {
 		missing = append(missing, "CAP_NET_ADMIN")
 	}
-	if !has(unix.CAP_NET_RAW) {
+	if raw && !has(unix.CAP_NET_RAW) {
 		missing = append(missing, "CAP_NET_RAW")
+	}
+	hint := "run as root"
+	if raw {
+		hint += ", or use encap fou, which needs no CAP_NET_RAW"
 	}
 	switch len(missing) {
 	case 0:
 		return nil
 	case 1:
-		return fmt.Errorf("missing capability %s (run as root)", missing[0])
+		return fmt.Errorf("missing capability %s (%s)", missing[0], hint)
 	}
-	return fmt.Errorf("missing capabilities %s and %s (run as root)", missing[0], missing[1])
+	return fmt.Errorf("missing capabilities %s and %s (%s)", missing[0], missing[1], hint)
 }
 
 func newLogger(w io.Writer) *slog.Logger {

@@ -1,0 +1,74 @@
+package encap_test
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/header"
+)
+
+// tcp4 is an IPv4/TCP header from 198.51.100.1:sport to 203.0.113.1:80.
+func tcp4(sport uint16, frag uint16) []byte {
+	p := make([]byte, 40)
+	p[0], p[9] = 0x45, header.ProtoTCP
+	binary.BigEndian.PutUint16(p[2:], 40)
+	binary.BigEndian.PutUint16(p[6:], frag)
+	copy(p[12:], []byte{198, 51, 100, 1, 203, 0, 113, 1})
+	binary.BigEndian.PutUint16(p[20:], sport)
+	binary.BigEndian.PutUint16(p[22:], 80)
+	return p
+}
+
+// TestFlowPort: a flow keeps its port (whatever else its packets carry),
+// flows spread over the dynamic range, fragments past the first (which
+// carry no ports) hash by addresses alone.
+func TestFlowPort(t *testing.T) {
+	a := tcp4(40000, 0)
+	b := append(tcp4(40000, 0), "more payload"...)
+	b[8] = 3 // another TTL
+	if encap.FlowPort(a, true) != encap.FlowPort(b, true) {
+		t.Errorf("two packets of one flow got ports %d and %d", encap.FlowPort(a, true), encap.FlowPort(b, true))
+	}
+	seen := map[uint16]bool{}
+	for sport := range uint16(1000) {
+		p := encap.FlowPort(tcp4(30000+sport, 0), true)
+		if p < 49152 {
+			t.Fatalf("port %d outside 49152-65535", p)
+		}
+		seen[p] = true
+	}
+	if len(seen) < 950 {
+		t.Errorf("1000 flows share %d ports", len(seen))
+	}
+	if f1, f2 := encap.FlowPort(tcp4(1, 0x0010), true), encap.FlowPort(tcp4(2, 0x0010), true); f1 != f2 {
+		t.Errorf("later fragments of one packet hash apart: %d, %d", f1, f2)
+	}
+}
+
+// TestEncapFlowPort: with no source port configured, each packet's UDP
+// source port is its flow's; a configured one is kept.
+func TestEncapFlowPort(t *testing.T) {
+	auto, err := encap.New(encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, UDP: true, DstPort: 4754})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed, err := encap.New(encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, UDP: true, SrcPort: 7, DstPort: 4754})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sport := range []uint16{1, 2, 3} {
+		in := tcp4(sport, 0)
+		out, err := auto.Encap(append(make([]byte, encap.HeadroomMax), in...), encap.HeadroomMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := header.UDP(out[20:]).SrcPort(), encap.FlowPort(in, true); got != want {
+			t.Errorf("auto: source port %d, want the flow's %d", got, want)
+		}
+		out, _ = fixed.Encap(append(make([]byte, encap.HeadroomMax), in...), encap.HeadroomMax)
+		if got := header.UDP(out[20:]).SrcPort(); got != 7 {
+			t.Errorf("fixed: source port %d, want 7", got)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gretun/gretun/internal/testnet"
+)
+
+// noNetRaw runs a command as root without CAP_NET_RAW (gone from the
+// bounding and inheritable sets, so not regained at exec), keeping
+// CAP_NET_ADMIN for the TUN device: what a UDP tunnel needs, and all.
+var noNetRaw = []string{"setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw"}
+
+// startNoNetRaw starts `gretun run NAME WORDS…` in ns without CAP_NET_RAW
+// and waits for its device.
+func (tp *Topology) startNoNetRaw(ns, name string, words ...string) *Proc {
+	tp.T.Helper()
+	p := tp.startPrefixed(ns, noNetRaw, append([]string{"run", name}, words...)...)
+	tp.WaitLink(ns, name, p)
+	return p
+}
+
+// startPrefixed is Start with a command (setpriv …) in front of gretun.
+func (tp *Topology) startPrefixed(ns string, prefix []string, args ...string) *Proc {
+	tp.T.Helper()
+	out := &testnet.Buffer{}
+	cmd, err := tp.Net.Start(ns, out, out, append(append(prefix[:len(prefix):len(prefix)], Bin(tp.T, "gretun")), args...)...)
+	if err != nil {
+		tp.T.Fatal(err)
+	}
+	return &Proc{Cmd: cmd, Out: out}
+}
+
+// TestFOUClassic is the classic scenario through GRE and IPIP inside UDP
+// (encap fou), with gretun running without CAP_NET_RAW: ping and a
+// checksummed 4 MiB TCP transfer both ways, GRE with key, checksums and
+// sequence numbers, each router receiving on its own port. A plain GRE
+// tunnel, which needs a raw socket, is refused there in one line naming
+// the capability.
+func TestFOUClassic(t *testing.T) {
+	needSetpriv(t)
+	for _, c := range []struct {
+		name, a, b string
+		mtu        int
+	}{
+		{"gre", "mode gre ttl 255 key 42 csum seq encap fou", "mode gre ttl 255 key 42 csum seq encap fou", 1500 - 20 - 8 - 16},
+		{"ipip", "mode ipip encap fou encap-dport 5555 fou-port 5556", "mode ipip encap fou encap-dport 5556 fou-port 5555", 1500 - 20 - 8},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tp := Classic(t)
+			a := tp.startNoNetRaw(tp.A, "netb", append([]string{"remote", UnderB, "local", UnderA}, strings.Fields(c.a)...)...)
+			b := tp.startNoNetRaw(tp.B, "neta", append([]string{"remote", UnderA, "local", UnderB}, strings.Fields(c.b)...)...)
+			tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
+			tp.Route(tp.B, "neta", LanB, "198.51.100.0/24")
+			tp.carryBothWays()
+			if s := tp.status(tp.A, "netb"); !strings.Contains(s.Line, " encap fou ") || s.MTU != c.mtu {
+				t.Errorf("A shows %q, MTU %d", s.Line, s.MTU)
+			}
+			r := tp.cmd(tp.A, noNetRaw, Bin(t, "gretun"), "run", "plain", "mode", "gre", "remote", UnderB, "local", UnderA)
+			wantError(t, "plain GRE without CAP_NET_RAW", r, "CAP_NET_RAW", "encap fou")
+			for _, p := range []*Proc{a, b} {
+				if err := p.Stop(); err != nil {
+					t.Errorf("gretun run exited with %v: %s", err, p.Log())
+				}
+			}
+		})
+	}
+}
+
+// TestFOUKeepalive: keepalives over GRE-in-UDP on A only; B, a gretun
+// without CAP_NET_RAW, returns them inside UDP and A's line stays up;
+// stopping B takes it down.
+func TestFOUKeepalive(t *testing.T) {
+	needSetpriv(t)
+	tp := Pair(t)
+	tp.Run(tp.A, "spoke", "mode", "gre", "key", "3", "encap", "fou", "remote", UnderB, "local", UnderA, "keepalive", kaPeriod, kaRetries)
+	b := tp.startNoNetRaw(tp.B, "hub", "mode", "gre", "key", "3", "encap", "fou", "remote", UnderA, "local", UnderB)
+	tp.waitFor("5 keepalives returned", func() bool { return tp.keepalive(tp.A, "spoke").Received >= 5 })
+	if !tp.carrier(tp.A, "spoke") {
+		t.Errorf("spoke has no carrier while the hub reflects")
+	}
+	if s := tp.status(tp.B, "hub"); s.Stats.Reflected < 5 {
+		t.Errorf("hub reflected %d probes", s.Stats.Reflected)
+	}
+	b.Stop()
+	tp.waitFor("spoke down once the hub is gone", func() bool { return !tp.carrier(tp.A, "spoke") })
+}
+
+// TestFOUDaemonNoNetRaw: a daemon without CAP_NET_RAW serves GRE-in-UDP
+// tunnels; a plain GRE tunnel added to it is refused in one line naming
+// the capability, and so is a daemon whose config file has one.
+func TestFOUDaemonNoNetRaw(t *testing.T) {
+	needSetpriv(t)
+	tp := Pair(t)
+	conf := t.TempDir() + "/gretun.conf"
+	writeFile(t, conf, "plain mode gre remote "+UnderB+" local "+UnderA+"\n")
+	r := tp.cmd(tp.A, noNetRaw, Bin(t, "gretun"), "daemon", "-c", conf)
+	wantError(t, "daemon with a plain GRE tunnel, without CAP_NET_RAW", r, "missing capability CAP_NET_RAW", "encap fou")
+
+	d := tp.startPrefixed(tp.A, noNetRaw, "daemon")
+	tp.waitSocket(tp.A, d)
+	r = tp.G(tp.A, "tunnel", "add", "plain", "mode", "gre", "remote", UnderB, "local", UnderA)
+	wantError(t, "plain GRE added to a daemon without CAP_NET_RAW", r, "CAP_NET_RAW", "encap fou")
+	tp.add(tp.A, "fou", "mode", "gre", "encap", "fou", "remote", UnderB, "local", UnderA)
+	if tp.hasLink(tp.A, "plain") || !tp.hasLink(tp.A, "fou") {
+		t.Errorf("devices: %v", tp.links(tp.A))
+	}
+	d.Stop()
+}
