@@ -44,6 +44,10 @@ var rows = []row{
 	// The opt-in AF_PACKET send path (BENCHMARKS.md, "Underlay send path").
 	{"gre-packet", "gretun GRE (AF_PACKET)", gretunSetup("gre", "underlay", "packet")},
 	{"gre-kcs", "gretun GRE key+csum+seq", gretunSetup("gre", "key", "42", "csum", "seq")},
+	// GRE and IPIP inside UDP (encap fou): a UDP socket with UDP_SEGMENT
+	// and UDP_GRO instead of a raw one.
+	{"gre-fou", "gretun GRE/FOU", gretunSetup("gre", "encap", "fou")},
+	{"ipip-fou", "gretun IPIP/FOU", gretunSetup("ipip", "encap", "fou", "encap-dport", "5555")},
 }
 
 // rowNames lists the valid --only names.

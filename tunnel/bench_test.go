@@ -15,6 +15,8 @@ func BenchmarkPipeline(b *testing.B) {
 		{"gre", "mode gre"},
 		{"gre-key-csum-seq", "mode gre key 42 csum seq"},
 		{"ipip", "mode ipip"},
+		{"gre-fou", "mode gre encap fou"},
+		{"ipip-fou", "mode ipip encap fou encap-dport 5555"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			w := tunneltest.NewWire()
