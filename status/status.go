@@ -49,6 +49,9 @@ type Stats struct {
 	// TxPacketSocket counts outer packets sent on the AF_PACKET socket of
 	// `underlay packet` (the rest went through the raw socket).
 	TxPacketSocket uint64 `json:"tx_packet_socket"`
+	// TxUnreachable counts ICMP Port Unreachable answers to `encap fou`
+	// packets: nobody listens on the remote's port.
+	TxUnreachable uint64 `json:"tx_unreachable"`
 
 	Reflected uint64 `json:"reflected"` // other routers' keepalives returned through the underlay
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/udpsock"
 	"golang.zx2c4.com/wireguard/tun"
 )
 
@@ -156,6 +157,22 @@ func (u *udpIPv4) connFor(p []byte) RawConn {
 		return u.c
 	}
 	return u.pool[int(sport)%len(u.pool)]
+}
+
+// OnError has every socket report the errors about what it sent; the
+// pool's sockets, which nothing else reads, get a goroutine each that
+// waits for them (udpsock.Conn.ServeErrors) until they are closed.
+func (u *udpIPv4) OnError(fn func(udpsock.Error)) {
+	for _, c := range append([]RawConn{u.c}, u.pool...) {
+		if r, ok := c.(errorReporter); ok {
+			r.OnError(fn)
+		}
+	}
+	for _, c := range u.pool {
+		if s, ok := c.(interface{ ServeErrors() error }); ok {
+			go s.ServeErrors()
+		}
+	}
 }
 
 func (u *udpIPv4) Close() error {

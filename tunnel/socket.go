@@ -8,7 +8,10 @@ import (
 	"syscall"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/pmtu"
 	"github.com/gretun/gretun/tundev"
+	"github.com/gretun/gretun/udpsock"
 )
 
 // maxHeadroom is the most room a device may need in front of each packet
@@ -62,6 +65,9 @@ func (e *Engine) socket(k UnderlayKey) (*socket, error) {
 		return nil, err
 	}
 	s := &socket{e: e, key: k, conn: conn, done: make(chan struct{})}
+	if r, ok := conn.(errorReporter); ok {
+		r.OnError(func(er udpsock.Error) { e.underlayError(k, &er) })
+	}
 	if c, ok := conn.(checksumCompleter); ok {
 		if err := c.OffloadErr(); err != nil {
 			e.log.Warn("GRE checksums a VM or container on this host leaves to offload will count as checksum errors", "err", err)
@@ -72,6 +78,44 @@ func (e *Engine) socket(k UnderlayKey) (*socket, error) {
 	e.socks[k] = s
 	go s.receive()
 	return s, nil
+}
+
+// errorReporter is an underlay that hears of ICMP errors about the packets
+// it sent (a UDP socket with IP_RECVERR: udpsock.Conn.OnError), from the
+// goroutines that read it.
+type errorReporter interface {
+	OnError(fn func(udpsock.Error))
+}
+
+// underlayError gives an error report about a packet sent on underlay k
+// to the tunnel that sent it: its local address and port (k), remote
+// address and port, and for GRE the flags and output key it sends, as
+// readICMP matches raw ones. Fragmentation Needed lowers its path MTU;
+// Port Unreachable (nobody listens there) is counted.
+func (e *Engine) underlayError(k UnderlayKey, er *udpsock.Error) {
+	if er.Kind != udpsock.TooBig && er.Kind != udpsock.Unreachable {
+		return
+	}
+	e.demux.each(func(t *Tunnel) {
+		c := t.cfg.Load()
+		if underlayOf(c) != k || c.Remote != er.To.Addr() || c.DstPort() != er.To.Port() {
+			return
+		}
+		if c.Mode == config.ModeGRE {
+			g := header.GRE(er.Payload)
+			if len(g) < header.GREMinLen || g.Flags() != header.GREFlagsFor(c.OCsum, c.HasOKey, c.OSeq) ||
+				c.HasOKey && (len(g) < g.KeyOffset()+4 || g.Key() != c.OKey) {
+				return
+			}
+		}
+		if er.Kind == udpsock.Unreachable {
+			t.counters.add(txUnreachable, 1)
+			return
+		}
+		if er.MTU >= pmtu.MinMTU4 { // no plateau guessing: the kernel says the MTU
+			t.peer.learnPathMTU(er.MTU, er.MTU+1)
+		}
+	})
 }
 
 // endpoint is where a tunnel's outer packets go: its underlay, and the

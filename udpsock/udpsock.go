@@ -118,6 +118,47 @@ func (c *Conn) WriteBatch(pkts [][]byte) (n int, err error) {
 	return c.sys.writeBatch(pkts)
 }
 
+// ErrorKind says what an Error reports.
+type ErrorKind uint8
+
+const (
+	// TooBig: the datagram did not fit the path (ICMP Fragmentation
+	// Needed, or the kernel refusing a send larger than the path MTU it
+	// learnt); MTU is the path's.
+	TooBig ErrorKind = iota + 1
+	// Unreachable: the destination answered ICMP Port Unreachable (no
+	// socket on that port there).
+	Unreachable
+	// OtherError: another ICMP error (host or network unreachable, …).
+	OtherError
+)
+
+// Error is what the kernel reported, through the socket's error queue
+// (IP_RECVERR), about a datagram this socket sent. The socket has
+// IP_RECVERR on: without it an unconnected UDP socket hears of no ICMP
+// error at all.
+type Error struct {
+	Kind ErrorKind
+	To   netip.AddrPort // the datagram's destination
+	From netip.Addr     // who reported it: a router, or this host
+	MTU  int            // TooBig: the path MTU (of whole IPv4 packets)
+	// Payload is the start of the datagram's payload as quoted (a GRE
+	// header, say), aliasing a buffer valid only during the callback.
+	Payload []byte
+}
+
+// OnError makes fn hear of every Error, called by the goroutine reading
+// the socket (ReadBatch, or ServeErrors for a socket that only sends),
+// which drains the error queue whenever the kernel flags a pending error.
+// Set it before reading starts.
+func (c *Conn) OnError(fn func(Error)) { c.sys.onError = fn }
+
+// ServeErrors is the reading of a socket that only sends (one of a pool
+// of source ports): it blocks, draining the error queue into OnError's
+// fn and discarding any datagram that arrives, until the socket is
+// closed; then it returns net.ErrClosed.
+func (c *Conn) ServeErrors() error { return c.sys.serveErrors() }
+
 // Close closes the socket; a blocked ReadBatch returns net.ErrClosed.
 func (c *Conn) Close() error { return c.sys.close() }
 

@@ -69,6 +69,19 @@ type connSys struct {
 	werr   error
 	wfn    func(fd uintptr) bool
 	cur    sockOpts // the socket's state now
+
+	// The error queue, drained by whichever goroutine meets the pending
+	// error a report raises (the reader, or a writer: a send fails with
+	// it too), under emu.
+	emu     sync.Mutex
+	onError func(Error)
+	ehdr    unix.Msghdr
+	eiov    unix.Iovec
+	ename   unix.RawSockaddrInet4
+	ebuf    []byte
+	ectrl   []byte
+	efn     func(fd uintptr) bool // s.serve, for ServeErrors
+	discard []byte
 }
 
 func (s *connSys) open(local netip.AddrPort, o Options) error {
@@ -84,7 +97,7 @@ func (s *connSys) open(local netip.AddrPort, o Options) error {
 	var serr error
 	err = rc.Control(func(fd uintptr) {
 		f := int(fd)
-		for _, opt := range [][2]int{{unix.IP_RECVTOS, 1}, {unix.IP_RECVTTL, 1}, {unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO}} {
+		for _, opt := range [][2]int{{unix.IP_RECVTOS, 1}, {unix.IP_RECVTTL, 1}, {unix.IP_RECVERR, 1}, {unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO}} {
 			if err := unix.SetsockoptInt(f, unix.IPPROTO_IP, opt[0], opt[1]); err != nil {
 				serr = fmt.Errorf("udpsock: setsockopt %d: %w", opt[0], err)
 				return
@@ -117,7 +130,14 @@ func (s *connSys) open(local netip.AddrPort, o Options) error {
 	s.local = uc.LocalAddr().(*net.UDPAddr).AddrPort()
 	s.local = netip.AddrPortFrom(s.local.Addr().Unmap(), s.local.Port())
 	s.cur = sockOpts{df: true}
-	s.rfn, s.wfn = s.recvmmsg, s.sendmmsg
+	s.rfn, s.wfn, s.efn = s.recvmmsg, s.sendmmsg, s.serve
+	s.ebuf, s.ectrl = make([]byte, 256), make([]byte, 256)
+	s.eiov.Base = &s.ebuf[0]
+	s.eiov.SetLen(len(s.ebuf))
+	s.ehdr.Iov = &s.eiov
+	s.ehdr.SetIovlen(1)
+	s.ehdr.Name = (*byte)(unsafe.Pointer(&s.ename))
+	s.ehdr.Control = &s.ectrl[0]
 	s.growRead(BatchSize)
 	s.growWrite(BatchSize)
 	return nil
@@ -292,8 +312,100 @@ func (s *connSys) recvmmsg(fd uintptr) bool {
 		case unix.EAGAIN:
 			return false
 		default:
+			// With IP_RECVERR each ICMP error about our datagrams is
+			// also a pending socket error, which recvmmsg returns once:
+			// the report is in the error queue, read it and go on.
+			if s.drainErrors(fd) > 0 {
+				continue
+			}
 			s.rn, s.rerr = 0, os.NewSyscallError("recvmmsg", e)
 			return true
+		}
+	}
+}
+
+// drainErrors reads the error queue until it is empty, handing each
+// report to onError, and returns how many it read.
+func (s *connSys) drainErrors(fd uintptr) int {
+	s.emu.Lock()
+	defer s.emu.Unlock()
+	n := 0
+	for {
+		s.ehdr.Namelen = unix.SizeofSockaddrInet4
+		s.ehdr.SetControllen(len(s.ectrl))
+		s.ehdr.Flags = 0
+		r, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&s.ehdr)), unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return n
+		}
+		n++
+		if er, ok := s.parseError(int(r)); ok && s.onError != nil {
+			s.onError(er)
+		}
+	}
+}
+
+// parseError reads the report of the error queue message just received
+// (payload length n).
+func (s *connSys) parseError(n int) (Error, bool) {
+	b := s.ectrl[:s.ehdr.Controllen]
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(b) {
+			break
+		}
+		data := b[unix.CmsgLen(0):l]
+		if h.Level == unix.IPPROTO_IP && h.Type == unix.IP_RECVERR && len(data) >= int(unsafe.Sizeof(unix.SockExtendedErr{})) {
+			ee := (*unix.SockExtendedErr)(unsafe.Pointer(&data[0]))
+			er := Error{Kind: OtherError, Payload: s.ebuf[:min(n, len(s.ebuf))]}
+			er.To = netip.AddrPortFrom(netip.AddrFrom4(s.ename.Addr), header.Htons(s.ename.Port))
+			er.From = s.local.Addr()
+			if off := int(unsafe.Sizeof(*ee)); len(data) >= off+unix.SizeofSockaddrInet4 {
+				if sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&data[off])); sa.Family == unix.AF_INET {
+					er.From = netip.AddrFrom4(sa.Addr)
+				}
+			}
+			switch {
+			case ee.Errno == uint32(unix.EMSGSIZE):
+				er.Kind, er.MTU = TooBig, int(ee.Info)
+			case ee.Origin == unix.SO_EE_ORIGIN_ICMP && ee.Type == 3 && ee.Code == 3:
+				er.Kind = Unreachable
+			}
+			return er, true
+		}
+		b = b[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(b)):]
+	}
+	return Error{}, false
+}
+
+// serveErrors is ServeErrors: the socket's only reader.
+func (s *connSys) serveErrors() error {
+	if s.uc == nil {
+		return net.ErrClosed
+	}
+	s.discard = make([]byte, 2048)
+	err := s.rc.Read(s.efn)
+	if err == nil {
+		err = net.ErrClosed
+	}
+	return s.opError("read", err)
+}
+
+// serve is what ServeErrors has rc.Read run: drain the error queue and
+// whatever datagrams arrived, then wait for more.
+func (s *connSys) serve(fd uintptr) bool {
+	s.drainErrors(fd)
+	for {
+		_, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.discard[0])), uintptr(len(s.discard)), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN {
+			return false
+		}
+		if e != 0 && e != unix.EINTR && s.drainErrors(fd) == 0 {
+			return false // not a report pending: wait
 		}
 	}
 }
@@ -479,6 +591,10 @@ func (s *connSys) sendmmsg(fd uintptr) bool {
 			s.wn, s.werr = int(r), nil
 			if r == 0 {
 				s.werr = errors.New("udpsock: sendmmsg sent nothing")
+			} else if int(r) < s.wreq {
+				// Message r failed, perhaps with a report's pending
+				// error, which sendmmsg then drops: read the reports.
+				s.drainErrors(fd)
 			}
 			return true
 		case unix.EINTR:
@@ -486,6 +602,11 @@ func (s *connSys) sendmmsg(fd uintptr) bool {
 		case unix.EAGAIN:
 			return false
 		default:
+			// A pending error of an earlier datagram's report (see
+			// recvmmsg) fails the next send: read it, send again.
+			if s.drainErrors(fd) > 0 {
+				continue
+			}
 			s.wn, s.werr = 0, os.NewSyscallError("sendmmsg", e)
 			return true
 		}

@@ -217,3 +217,59 @@ func TestAllocs(t *testing.T) {
 		t.Errorf("%.1f allocations per batch each way", allocs)
 	}
 }
+
+// closedPort is a loopback port nobody listens on (bound, then closed).
+func closedPort(t *testing.T) netip.AddrPort {
+	c := open(t, Options{})
+	ap := c.LocalAddr()
+	c.Close()
+	return ap
+}
+
+// TestErrorsServe: a socket that only sends hears, through ServeErrors,
+// that its datagram met a closed port, with the destination and the
+// payload it sent.
+func TestErrorsServe(t *testing.T) {
+	tx := open(t, Options{})
+	got := make(chan Error, 4)
+	tx.OnError(func(e Error) {
+		e.Payload = append([]byte(nil), e.Payload...)
+		got <- e
+	})
+	go tx.ServeErrors()
+	to := closedPort(t)
+	if _, err := tx.WriteBatch([][]byte{outer(to, 64, 0, true, 1, []byte("GRE!"))}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e.Kind != Unreachable || e.To != to || string(e.Payload) != "GRE!" {
+			t.Errorf("error %+v, want Unreachable to %s quoting GRE!", e, to)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no error reported")
+	}
+}
+
+// TestErrorsRead: on a socket that is read, the pending error the report
+// raises does not reach ReadBatch's caller: the report goes to OnError
+// and the datagrams that follow are read as usual.
+func TestErrorsRead(t *testing.T) {
+	a, b := open(t, Options{}), open(t, Options{})
+	var reports []Error
+	a.OnError(func(e Error) { reports = append(reports, e) })
+	if _, err := a.WriteBatch([][]byte{outer(closedPort(t), 64, 0, true, 1, []byte("x"))}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the ICMP error is in before the datagram
+	if _, err := b.WriteBatch([][]byte{outer(a.LocalAddr(), 64, 0, true, 1, []byte("data"))}); err != nil {
+		t.Fatal(err)
+	}
+	got := readN(t, a, 1)
+	if string(got[0][HeaderLen:]) != "data" {
+		t.Errorf("read % x", got[0])
+	}
+	if len(reports) != 1 || reports[0].Kind != Unreachable {
+		t.Errorf("reports %+v, want one Unreachable", reports)
+	}
+}

@@ -8,9 +8,12 @@ import (
 )
 
 type connSys struct {
-	gso atomic.Bool
-	gro bool
+	gso     atomic.Bool
+	gro     bool
+	onError func(Error)
 }
+
+func (s *connSys) serveErrors() error { return ErrNotImplemented }
 
 func (s *connSys) open(netip.AddrPort, Options) error { return ErrNotImplemented }
 func (s *connSys) localAddr() netip.AddrPort          { return netip.AddrPort{} }

@@ -108,3 +108,20 @@ func TestFOUDaemonNoNetRaw(t *testing.T) {
 	}
 	d.Stop()
 }
+
+// TestFOUPortUnreachable: packets to a remote where nobody listens on the
+// port are answered with ICMP Port Unreachable, which gretun hears on its
+// UDP socket and counts (`-s tunnel show`).
+func TestFOUPortUnreachable(t *testing.T) {
+	tp := Pair(t)
+	tp.Run(tp.A, "tb", "mode", "gre", "encap", "fou", "remote", UnderB, "local", UnderA)
+	tp.Sh(tp.A, "ip", "addr", "add", "198.51.100.1", "peer", "203.0.113.1", "dev", "tb")
+	tp.Sh(tp.A, "ip", "link", "set", "dev", "tb", "up")
+	tp.waitFor("port unreachable counted", func() bool {
+		tp.Exec(tp.A, "ping", "-c", "1", "-W", "0.2", "203.0.113.1")
+		return tp.Stats(tp.A, "tb").TxUnreachable >= 1
+	})
+	if out, _ := tp.Gretun(tp.A, "-s", "tunnel", "show", "tb"); !strings.Contains(out, "TX port unreachable: ") {
+		t.Errorf("-s tunnel show does not show it:\n%s", out)
+	}
+}

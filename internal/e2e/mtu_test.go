@@ -127,6 +127,10 @@ func TestMTUPathException(t *testing.T) {
 		{"gre", []string{"mode", "gre"}, false, 24, false},
 		{"gre-key", []string{"mode", "gre", "key", "42"}, false, 28, false},
 		{"gre-key-csum-seq", []string{"mode", "gre", "key", "42", "csum", "seq"}, false, 36, false},
+		// Inside UDP (encap fou): 8 bytes more; the report reaches gretun
+		// through the UDP socket's error queue (IP_RECVERR).
+		{"gre-fou", []string{"mode", "gre", "key", "42", "encap", "fou"}, false, 36, false},
+		{"ipip-fou", []string{"mode", "ipip", "encap", "fou", "encap-dport", "5555"}, false, 28, false},
 		// A host behind A, whose SYNs announce the MSS of its own 1500-byte
 		// link: clamp-mss brings them down to the learnt path MTU.
 		{"gre-routed-clamp-mss", []string{"mode", "gre", "clamp-mss"}, false, 24, true},
