@@ -12,8 +12,8 @@ import (
 // panic or modify them, must return a known Reason, and an accepted
 // packet's inner range must lie within the input with Start <= End. The
 // receivers and DecapECN then run on what Parse accepted, without panics.
-// Parse6 and ParseGRE (from the start, as a UDP underlay calls it) get the
-// same bytes and are held to the same properties.
+// Parse6, ParseGRE (from the start) and ParseUDP (GRE or IPIP inside UDP,
+// encap fou) get the same bytes and are held to the same properties.
 func FuzzDecap(f *testing.F) {
 	for _, c := range parseCases {
 		f.Add(c.pkt)
@@ -27,6 +27,9 @@ func FuzzDecap(f *testing.F) {
 	}
 	f.Add(build6(0, 24, hopByHop, destEncapLimit, atomicFragment, greHdr(0x8000, 0x86dd, 0, 0), in6))
 	f.Add(cat(greHdr(0x3000, 0x0800, 1, 2), in4))
+	for _, c := range udpCases {
+		f.Add(c.pkt)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check(t, data, decap.Parse, 4, 47)
 		check(t, data, decap.Parse6, 4, 41, 47)
@@ -34,6 +37,11 @@ func FuzzDecap(f *testing.F) {
 			*p = decap.Packet{}
 			return decap.ParseGRE(b, 0, p)
 		}, 47)
+		// The UDP receive path (encap fou): GRE or IPIP after the UDP
+		// header of a packet udpsock rebuilt.
+		for _, proto := range []uint8{4, 47} {
+			check(t, data, func(b []byte, p *decap.Packet) decap.Reason { return decap.ParseUDP(b, proto, p) }, proto)
+		}
 	})
 }
 

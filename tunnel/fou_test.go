@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/tunnel"
@@ -162,4 +164,70 @@ func TestUDPUnderlayPool(t *testing.T) {
 	if len(main.got) != 2 || len(p0.got) != 2 || len(p1.got) != 1 {
 		t.Errorf("main sent %d, pool[0] %d, pool[1] %d; want 2, 2, 1", len(main.got), len(p0.got), len(p1.got))
 	}
+}
+
+// TestEngineFOUHostile: thousands of random datagrams on the port, from a
+// stranger and from the peer's own address, are dropped and counted:
+// nothing reaches the device, nothing is sent to anyone.
+func TestEngineFOUHostile(t *testing.T) {
+	w := tunneltest.NewWire()
+	b := newSide(t, w, addrB, 8)
+	mustAdd(t, b, "t0", "mode gre key 1 encap fou remote 192.0.2.1 local 192.0.2.2")
+	stranger := w.Open(netip.MustParseAddr("192.0.2.66"), 17)
+	peer := w.Open(addrA, 17) // receives whatever B sent to 192.0.2.1 over UDP
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 4000
+	for i := range n {
+		src := [4]byte{192, 0, 2, 66}
+		if i%2 == 1 {
+			src = addrA.As4()
+		}
+		p := make([]byte, 28+rng.IntN(200))
+		for j := 28; j < len(p); j++ {
+			p[j] = byte(rng.Uint32())
+		}
+		if i%4 < 2 && len(p) >= 32 {
+			binary.BigEndian.PutUint32(p[28:], 0x20000800|uint32(rng.IntN(2))<<31) // GRE with a key, maybe C
+		}
+		p[0], p[8], p[9] = 0x45, 64, 17
+		binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
+		copy(p[12:], src[:])
+		copy(p[16:], []byte{192, 0, 2, 2})
+		binary.BigEndian.PutUint16(p[22:], 4754)
+		binary.BigEndian.PutUint16(p[24:], uint16(len(p)-20))
+		if _, err := stranger.WriteBatch([][]byte{p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every datagram counted", func() bool {
+		st, _ := b.e.Show("t0")
+		u := b.e.Unmatched()
+		var dropped uint64
+		for _, d := range u.Drops {
+			dropped += d
+		}
+		for _, d := range st[0].Stats.Drops {
+			dropped += d
+		}
+		return dropped+stranger.Dropped.Load() >= n
+	})
+	if st, _ := b.e.Show("t0"); st[0].Stats.RxPackets != 0 {
+		t.Errorf("%d random datagrams reached the device", st[0].Stats.RxPackets)
+	}
+	select {
+	case p := <-b.dev("t0").Written:
+		t.Errorf("written to the device: % x", p)
+	default:
+	}
+	bufs, sizes := [][]byte{make([]byte, 2000)}, []int{0}
+	done := make(chan struct{})
+	go func() {
+		if n, _ := peer.ReadBatch(bufs, sizes); n > 0 {
+			t.Errorf("B sent % x", bufs[0][:sizes[0]])
+		}
+		close(done)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	peer.Close()
+	<-done
 }
