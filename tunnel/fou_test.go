@@ -14,6 +14,7 @@ import (
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/tunnel"
 	"github.com/gretun/gretun/tunnel/tunneltest"
+	"github.com/gretun/gretun/udpsock"
 )
 
 // TestEngineFOUCarriesPackets: GRE and IPIP inside UDP between two engines
@@ -230,4 +231,60 @@ func TestEngineFOUHostile(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	peer.Close()
 	<-done
+}
+
+// reportingSock is a fake UDP socket whose error reports the test makes.
+type reportingSock struct {
+	*tunneltest.Socket
+	report func(udpsock.Error)
+}
+
+func (r *reportingSock) OnError(fn func(udpsock.Error)) { r.report = fn }
+
+// TestEngineFOUErrors: an error report about a packet a UDP tunnel sent
+// reaches that tunnel only (its port, remote and key; not a plain tunnel
+// with the same endpoints and key, not another key): Fragmentation Needed
+// lowers its path MTU, Port Unreachable is counted.
+func TestEngineFOUErrors(t *testing.T) {
+	w := tunneltest.NewWire()
+	socks := map[uint16]*reportingSock{}
+	a := newSide(t, w, addrA, 8, func(env *tunnel.Env) {
+		open := env.OpenUnderlay
+		env.OpenUnderlay = func(k tunnel.UnderlayKey) (tunnel.Underlay, error) {
+			if !k.UDP() {
+				return open(k)
+			}
+			c, err := w.OpenUDP(netip.AddrPortFrom(k.Local, k.Port))
+			if err != nil {
+				return nil, err
+			}
+			socks[k.Port] = &reportingSock{Socket: c}
+			return tunnel.UDPIPv4(socks[k.Port], k.Port, nil), nil
+		}
+	})
+	for name, words := range map[string]string{
+		"plain": "mode gre key 1", "k1": "mode gre key 1 encap fou", "k2": "mode gre key 2 encap fou",
+		"other": "mode gre key 1 encap fou encap-dport 5000", "ipip": "mode ipip encap fou encap-dport 5555",
+	} {
+		mustAdd(t, a, name, words+" remote 192.0.2.2 local 192.0.2.1")
+	}
+	gre := func(key uint32) []byte { // the start of what k1 or k2 sends
+		return binary.BigEndian.AppendUint32([]byte{0x20, 0x00, 0x08, 0x00}, key)
+	}
+	to := netip.MustParseAddrPort("192.0.2.2:4754")
+	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: to, MTU: 1400, Payload: gre(1)})
+	socks[4754].report(udpsock.Error{Kind: udpsock.Unreachable, To: to, Payload: gre(2)})
+	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: to, MTU: 1300, Payload: gre(3)})     // no such key
+	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: to, MTU: 1300, Payload: []byte{0x20}}) // cut short
+	socks[5555].report(udpsock.Error{Kind: udpsock.TooBig, To: netip.MustParseAddrPort("192.0.2.2:5555"), MTU: 1200})
+	want := map[string]struct {
+		path        int
+		unreachable uint64
+	}{"plain": {1500 - 28, 0}, "k1": {1400 - 36, 0}, "k2": {1500 - 36, 1}, "other": {1500 - 36, 0}, "ipip": {1200 - 28, 0}}
+	for name, w := range want {
+		st, _ := a.e.Show(name)
+		if st[0].PathMTU != w.path || st[0].Stats.TxUnreachable != w.unreachable {
+			t.Errorf("%s: path MTU %d, unreachable %d; want %d, %d", name, st[0].PathMTU, st[0].Stats.TxUnreachable, w.path, w.unreachable)
+		}
+	}
 }

@@ -89,31 +89,47 @@ type errorReporter interface {
 
 // underlayError gives an error report about a packet sent on underlay k
 // to the tunnel that sent it: its local address and port (k), remote
-// address and port, and for GRE the flags and output key it sends, as
-// readICMP matches raw ones. Fragmentation Needed lowers its path MTU;
-// Port Unreachable (nobody listens there) is counted.
+// address and port, and for GRE the flags and output key it sends, found
+// as tunnelsQuoted finds the tunnel of a raw socket's ICMP error.
+// Fragmentation Needed lowers its path MTU; Port Unreachable (nobody
+// listens there) is counted.
 func (e *Engine) underlayError(k UnderlayKey, er *udpsock.Error) {
 	if er.Kind != udpsock.TooBig && er.Kind != udpsock.Unreachable {
 		return
 	}
-	e.demux.each(func(t *Tunnel) {
-		c := t.cfg.Load()
+	g := header.GRE(er.Payload)
+	dk := demuxKey{proto: k.Proto, port: k.Port, src: er.To.Addr(), dst: k.Local}
+	if k.Proto == header.ProtoGRE {
+		if len(g) < header.GREMinLen || g.Flags()&header.GREFlagKey != 0 && len(g) < g.KeyOffset()+4 {
+			return // cannot name the tunnel
+		}
+		if g.Flags()&header.GREFlagKey != 0 {
+			dk.key, dk.hasKey = g.Key(), true
+		}
+	}
+	sent := func(c *config.Tunnel) bool {
 		if underlayOf(c) != k || c.Remote != er.To.Addr() || c.DstPort() != er.To.Port() {
-			return
+			return false
 		}
-		if c.Mode == config.ModeGRE {
-			g := header.GRE(er.Payload)
-			if len(g) < header.GREMinLen || g.Flags() != header.GREFlagsFor(c.OCsum, c.HasOKey, c.OSeq) ||
-				c.HasOKey && (len(g) < g.KeyOffset()+4 || g.Key() != c.OKey) {
-				return
-			}
-		}
+		return c.Mode != config.ModeGRE || g.Flags() == header.GREFlagsFor(c.OCsum, c.HasOKey, c.OSeq) && (!c.HasOKey || g.Key() == c.OKey)
+	}
+	apply := func(t *Tunnel) {
 		if er.Kind == udpsock.Unreachable {
 			t.counters.add(txUnreachable, 1)
-			return
-		}
-		if er.MTU >= pmtu.MinMTU4 { // no plateau guessing: the kernel says the MTU
+		} else if er.MTU >= pmtu.MinMTU4 { // no plateau guessing: the kernel says the MTU
 			t.peer.learnPathMTU(er.MTU, er.MTU+1)
+		}
+	}
+	found := e.demux.get(dk)
+	if found != nil && sent(found.cfg.Load()) {
+		apply(found)
+	}
+	if e.asymmetric.Load() == 0 {
+		return
+	}
+	e.demux.each(func(t *Tunnel) {
+		if t != found && sent(t.cfg.Load()) {
+			apply(t)
 		}
 	})
 }

@@ -113,8 +113,8 @@ func (e *Engine) tunnelsQuoted(tb *rawsock.TooBig, fn func(*Tunnel)) {
 // tunnel) would lower the path MTU of every keyed tunnel sharing the
 // endpoints. The quoted key is the one we send: c's okey.
 func quotesOwnPacket(c *config.Tunnel, tb *rawsock.TooBig) bool {
-	if int(c.Proto()) != tb.Proto || c.Local != tb.Src || c.Remote != tb.Dst {
-		return false
+	if c.UDP() || int(c.Proto()) != tb.Proto || c.Local != tb.Src || c.Remote != tb.Dst {
+		return false // a raw socket's ICMP quotes no packet of a UDP tunnel
 	}
 	if tb.Proto != rawsock.ProtoGRE {
 		return true
