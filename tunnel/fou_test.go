@@ -274,7 +274,7 @@ func TestEngineFOUErrors(t *testing.T) {
 	to := netip.MustParseAddrPort("192.0.2.2:4754")
 	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: to, MTU: 1400, Payload: gre(1)})
 	socks[4754].report(udpsock.Error{Kind: udpsock.Unreachable, To: to, Payload: gre(2)})
-	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: to, MTU: 1300, Payload: gre(3)})     // no such key
+	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: to, MTU: 1300, Payload: gre(3)})       // no such key
 	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: to, MTU: 1300, Payload: []byte{0x20}}) // cut short
 	socks[5555].report(udpsock.Error{Kind: udpsock.TooBig, To: netip.MustParseAddrPort("192.0.2.2:5555"), MTU: 1200})
 	want := map[string]struct {
