@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gretun/gretun/internal/kpeer"
 	"github.com/gretun/gretun/internal/testnet"
 )
 
@@ -123,5 +124,44 @@ func TestFOUPortUnreachable(t *testing.T) {
 	})
 	if out, _ := tp.Gretun(tp.A, "-s", "tunnel", "show", "tb"); !strings.Contains(out, "TX port unreachable: ") {
 		t.Errorf("-s tunnel show does not show it:\n%s", out)
+	}
+}
+
+// TestFOUKeepaliveKernelPeer is TestKeepaliveKernelPeer inside UDP: the
+// far end is the Linux kernel's GRE-over-FOU tunnel in a qemu guest, which
+// returns gretun's keepalives (whose inner packet is itself GRE-in-UDP,
+// to gretun's port) by forwarding them; gretun's line goes down when the
+// guest stops forwarding and comes back when it forwards again.
+func TestFOUKeepaliveKernelPeer(t *testing.T) {
+	n, ns, g := kpeer.ForTest(t)
+	guest := func(cmd string) {
+		t.Helper()
+		if out, err := g.Run(cmd); err != nil {
+			t.Fatalf("guest: %s: %v: %s", cmd, err, out)
+		}
+	}
+	guest("ip fou add port 4754 ipproto 47 && ip link add gt1 type gre remote " + UnderA + " local " + UnderB +
+		" ttl 255 key 9 encap fou encap-sport auto encap-dport 4754 && ip link set gt1 up")
+	guest("for d in all default eth0 gt1; do echo 1 > /proc/sys/net/ipv4/conf/$d/accept_local; echo 0 > /proc/sys/net/ipv4/conf/$d/rp_filter; done")
+	guest("echo 1 > /proc/sys/net/ipv4/ip_forward")
+
+	tp := &Topology{Net: n, T: t, A: ns}
+	p := tp.Run(ns, "gt1", "mode", "gre", "remote", UnderB, "local", UnderA, "ttl", "255", "key", "9", "encap", "fou", "keepalive", kaPeriod, "5")
+	tp.waitFor("10 keepalives returned by the kernel", func() bool {
+		k := tp.keepalive(ns, "gt1")
+		if k.State != "up" || !tp.carrier(ns, "gt1") {
+			t.Fatalf("line went %s while the kernel peer forwards: %s", k.State, k.Summary)
+		}
+		return k.Received >= 10
+	})
+	guest("echo 0 > /proc/sys/net/ipv4/ip_forward")
+	tp.waitFor("line down once the guest stops forwarding", func() bool { return !tp.carrier(ns, "gt1") })
+	guest("echo 1 > /proc/sys/net/ipv4/ip_forward")
+	tp.waitFor("line up once the guest forwards again", func() bool { return tp.carrier(ns, "gt1") })
+	if k := tp.keepalive(ns, "gt1"); k.Rejected != 0 {
+		t.Errorf("replies returned by the kernel were rejected: %s", k.Summary)
+	}
+	if err := p.Stop(); err != nil {
+		t.Errorf("gretun ended with %v: %s", err, p.Log())
 	}
 }

@@ -61,6 +61,11 @@ type tunOpts struct {
 	ttlInherit   bool // say "ttl inherit" explicitly
 	nopmtudisc   bool
 	mtu          int // 0: the default
+	// fou carries the tunnel inside UDP (encap fou) to dport, with UDP
+	// checksums (encap-csum) when csumUDP, else none (noencap-csum).
+	fou     bool
+	dport   int
+	csumUDP bool
 }
 
 func plain() tunOpts { return tunOpts{ikey: -1, okey: -1} }
@@ -101,6 +106,15 @@ func (o tunOpts) words() []string {
 	}
 	if o.nopmtudisc {
 		w = append(w, "nopmtudisc")
+	}
+	if o.fou {
+		// The same words for gretun and the kernel's `ip link add`.
+		w = append(w, "encap", "fou", "encap-sport", "auto", "encap-dport", strconv.Itoa(o.dport))
+		if o.csumUDP {
+			w = append(w, "encap-csum")
+		} else {
+			w = append(w, "noencap-csum")
+		}
 	}
 	return w
 }
@@ -288,6 +302,14 @@ func tunSys(t *testing.T, e *env, guest bool, file string) uint64 {
 func guestTunnel(t *testing.T, e *env, mode string, o tunOpts, v6 bool) {
 	t.Helper()
 	cmd := fmt.Sprintf("ip tunnel add %s mode %s remote %s local %s %s", tunName, mode, hostUnder, guestUnd, strings.Join(o.words(), " "))
+	if o.fou {
+		// `ip tunnel` has no encap words: `ip link add`, and the port the
+		// kernel receives on.
+		proto := map[string]int{"gre": 47, "ipip": 4}[mode]
+		cmd = fmt.Sprintf("ip fou add port %d ipproto %d && ip link add %s type %s remote %s local %s %s",
+			o.dport, proto, tunName, mode, hostUnder, guestUnd, strings.Join(o.words(), " "))
+		t.Cleanup(func() { e.g.Run(fmt.Sprintf("ip fou del port %d", o.dport)) })
+	}
 	if !v6 {
 		cmd += fmt.Sprintf(" && echo 1 > /proc/sys/net/ipv6/conf/%s/disable_ipv6", tunName)
 	}
@@ -454,7 +476,7 @@ func startCapture(t *testing.T, e *env) *capture {
 	t.Helper()
 	c := &capture{file: filepath.Join(e.tmp, fmt.Sprintf("cap-%d.pcap", time.Now().UnixNano())), errb: &testnet.Buffer{}}
 	c.cmd = exec.Command("ip", "netns", "exec", e.ns, "tcpdump", "-i", tap, "-n", "-U", "--immediate-mode", "-s", "0", "-w", c.file,
-		"ip proto 47 or ip proto 4 or icmp")
+		"ip proto 47 or ip proto 4 or icmp or udp port 4754 or udp port 5555")
 	c.cmd.Stderr = c.errb
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("tcpdump: %v", err)

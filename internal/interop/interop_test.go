@@ -69,6 +69,7 @@ func matrix() []tcase {
 	big := inherit(plain())
 	big.nopmtudisc, big.mtu = true, 4000
 	only := func(f func(*tunOpts)) tunOpts { o := plain(); f(&o); return o }
+	fou := func(o tunOpts, dport int, csum bool) tunOpts { o.fou, o.dport, o.csumUDP = true, dport, csum; return o }
 
 	return []tcase{
 		{name: "ipip", mode: "ipip", gretun: plain(), guest: plain()},
@@ -92,6 +93,16 @@ func matrix() []tcase {
 		{name: "neg/seq-old/kernel-drops", mode: "gre", gretun: only(func(o *tunOpts) { o.oseq = true }), guest: only(func(o *tunOpts) { o.iseq = true }), run: seqKernelDrops},
 		{name: "gre-seq-change-reload", mode: "gre", gretun: seq(plain()), guest: seq(plain()), run: seqSurvivesChange},
 		{name: "neg/seq-old/gretun-drops", mode: "gre", gretun: only(func(o *tunOpts) { o.iseq = true }), guest: only(func(o *tunOpts) { o.oseq = true }), run: seqGretunDrops},
+		// GRE and IPIP inside UDP (encap fou; `ip fou add` in the guest).
+		{name: "fou/gre", mode: "gre", gretun: fou(plain(), 4754, true), guest: fou(plain(), 4754, false)},
+		{name: "fou/gre-key", mode: "gre", gretun: fou(key(42), 4754, false), guest: fou(key(42), 4754, true)},
+		{name: "fou/gre-csum", mode: "gre", gretun: fou(csum(plain()), 4754, true), guest: fou(csum(plain()), 4754, true)},
+		{name: "fou/gre-seq", mode: "gre", gretun: fou(seq(plain()), 4754, true), guest: fou(seq(plain()), 4754, false)},
+		{name: "fou/gre-key-csum-seq", mode: "gre", gretun: fou(seq(csum(key(7))), 4754, false), guest: fou(seq(csum(key(7))), 4754, false)},
+		{name: "fou/gre-ipv6-inner", mode: "gre", gretun: fou(plain(), 4754, true), guest: fou(plain(), 4754, true), v6: true},
+		{name: "fou/ipip", mode: "ipip", gretun: fou(plain(), 5555, true), guest: fou(plain(), 5555, false)},
+		{name: "fou/mtu-df/gre-key", mode: "gre", gretun: fou(key(42), 4754, true), guest: fou(key(42), 4754, true), run: mtuDF},
+		{name: "fou/neg/key-mismatch", mode: "gre", gretun: fou(key(1), 4754, true), guest: fou(key(2), 4754, true), run: keyMismatch},
 	}
 }
 
@@ -294,6 +305,11 @@ func checkDirection(t *testing.T, pkts []wirePacket, mode, dir, src string, o tu
 			continue
 		}
 		n++
+		if p.udp != o.fou {
+			fail("inside UDP %v, configured encap fou %v", p.udp, o.fou)
+		} else if p.udp && !(p.mf || p.fragOff != 0) && p.udpCsum != o.csumUDP {
+			fail("UDP checksum present=%v, configured encap-csum=%v", p.udpCsum, o.csumUDP)
+		}
 		if o.ttl > 0 && p.ttl != o.ttl {
 			fail("outer TTL %d, configured ttl %d", p.ttl, o.ttl)
 		}

@@ -14,9 +14,11 @@ type wirePacket struct {
 	src, dst string
 	ttl      int
 	df, mf   bool
-	fragOff  int // in bytes
-	length   int // outer total length
-	proto    int // outer protocol: 47 GRE, 4 IPIP, 1 ICMP
+	fragOff  int  // in bytes
+	length   int  // outer total length
+	proto    int  // outer protocol: 47 GRE, 4 IPIP, 1 ICMP; inside UDP to a fou port, 47 or 4
+	udp      bool // GRE or IPIP inside UDP (encap fou)
+	udpCsum  bool // its UDP checksum is not 0
 
 	gre      *greHeader // nil unless an unfragmented GRE packet
 	inner    []byte     // inner packet (may be cut short by the capture)
@@ -110,6 +112,12 @@ func decodeIPv4(b []byte) (wirePacket, bool) {
 	if p.mf || p.fragOff != 0 {
 		return p, true // a fragment: headers beyond the first are not there
 	}
+	// GRE and IPIP inside UDP, to the ports the matrix uses.
+	if fouProto, ok := fouPorts[fouDport(p.proto, payload)]; ok && len(payload) >= 8 {
+		p.udp, p.proto = true, fouProto
+		p.udpCsum = binary.BigEndian.Uint16(payload[6:8]) != 0
+		payload = payload[8:]
+	}
 	switch p.proto {
 	case 1:
 		if len(payload) > 0 {
@@ -131,6 +139,18 @@ func decodeIPv4(b []byte) (wirePacket, bool) {
 		p.innerTTL = int(p.inner[7])
 	}
 	return p, true
+}
+
+// fouPorts are the UDP ports the matrix's fou cases send GRE (RFC 8086's
+// 4754) and IPIP to, and the protocol each carries.
+var fouPorts = map[int]int{4754: 47, 5555: 4}
+
+// fouDport is the UDP destination port of a UDP payload, -1 otherwise.
+func fouDport(proto int, payload []byte) int {
+	if proto != 17 || len(payload) < 8 {
+		return -1
+	}
+	return int(binary.BigEndian.Uint16(payload[2:4]))
 }
 
 // decodeGRE parses an RFC 2784/2890 header and checks its checksum, which
