@@ -297,29 +297,35 @@ func putHeader(b []byte, from *unix.RawSockaddrInet4, local netip.AddrPort, tos,
 	binary.BigEndian.PutUint32(u[header.UDPLength:], uint32(header.UDPLen+n)<<16)
 }
 
-// recvmmsg is what rc.Read runs: one recvmmsg into slots [rat, rat+rreq),
-// reporting "not ready" on EAGAIN so that the goroutine parks in the
-// netpoller.
+// recvmmsg is what rc.Read runs: one recvmmsg into slots [rat, rat+rreq).
 func (s *connSys) recvmmsg(fd uintptr) bool {
+	var ready bool
+	s.rn, s.rerr, ready = s.mmsg(fd, unix.SYS_RECVMMSG, &s.rhdrs[s.rat], s.rreq)
+	return ready
+}
+
+// mmsg makes one recvmmsg or sendmmsg (trap) call over n message slots
+// from h, as rc.Read and rc.Write run it: ready is false on EAGAIN, so that
+// the goroutine parks in the netpoller. With IP_RECVERR each ICMP error
+// about our datagrams is also a pending socket error, which the next
+// recvmmsg or send returns once: the report is in the error queue, so
+// mmsg reads it and calls again.
+func (s *connSys) mmsg(fd, trap uintptr, h *unix.Mmsghdr, n int) (got int, err error, ready bool) {
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rhdrs[s.rat])), uintptr(s.rreq), 0, 0, 0)
-		switch e {
-		case 0:
-			s.rn, s.rerr = int(r), nil
-			return true
-		case unix.EINTR:
+		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(h)), uintptr(n), 0, 0, 0)
+		switch {
+		case e == 0:
+			return int(r), nil, true
+		case e == unix.EINTR:
 			continue
-		case unix.EAGAIN:
-			return false
+		case e == unix.EAGAIN:
+			return 0, nil, false
+		case s.drainErrors(fd) > 0:
+			continue
+		case trap == unix.SYS_SENDMMSG:
+			return 0, os.NewSyscallError("sendmmsg", e), true
 		default:
-			// With IP_RECVERR each ICMP error about our datagrams is
-			// also a pending socket error, which recvmmsg returns once:
-			// the report is in the error queue, read it and go on.
-			if s.drainErrors(fd) > 0 {
-				continue
-			}
-			s.rn, s.rerr = 0, os.NewSyscallError("recvmmsg", e)
-			return true
+			return 0, os.NewSyscallError("recvmmsg", e), true
 		}
 	}
 }
@@ -584,33 +590,18 @@ func (s *connSys) setOpts(o sockOpts) error {
 // sendmmsg is what rc.Write runs: one sendmmsg of messages [wat,
 // wat+wreq).
 func (s *connSys) sendmmsg(fd uintptr) bool {
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.whdrs[s.wat])), uintptr(s.wreq), 0, 0, 0)
-		switch e {
-		case 0:
-			s.wn, s.werr = int(r), nil
-			if r == 0 {
-				s.werr = errors.New("udpsock: sendmmsg sent nothing")
-			} else if int(r) < s.wreq {
-				// Message r failed, perhaps with a report's pending
-				// error, which sendmmsg then drops: read the reports.
-				s.drainErrors(fd)
-			}
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			// A pending error of an earlier datagram's report (see
-			// recvmmsg) fails the next send: read it, send again.
-			if s.drainErrors(fd) > 0 {
-				continue
-			}
-			s.wn, s.werr = 0, os.NewSyscallError("sendmmsg", e)
-			return true
-		}
+	var ready bool
+	s.wn, s.werr, ready = s.mmsg(fd, unix.SYS_SENDMMSG, &s.whdrs[s.wat], s.wreq)
+	switch {
+	case !ready || s.werr != nil:
+	case s.wn == 0:
+		s.werr = errors.New("udpsock: sendmmsg sent nothing")
+	case s.wn < s.wreq:
+		// Message wn failed, perhaps with a report's pending error,
+		// which sendmmsg then drops: read the reports.
+		s.drainErrors(fd)
 	}
+	return ready
 }
 
 // opError wraps err as rawsock does: a *net.OpError naming the operation
