@@ -288,3 +288,38 @@ func TestEngineFOUErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineFOUChange: `tunnel change` moves a tunnel into UDP and out
+// again, keeping its device; packets follow each time.
+func TestEngineFOUChange(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gre key 3 remote 192.0.2.2 local 192.0.2.1")
+	mustAdd(t, b, "t0", "mode gre key 3 remote 192.0.2.1 local 192.0.2.2")
+	dev := a.dev("t0")
+	for i, words := range []string{"encap fou", "encap fou encap-dport 5000", "encap none"} {
+		for _, s := range []struct {
+			side   *side
+			remote string
+		}{{a, "192.0.2.2"}, {b, "192.0.2.1"}} {
+			c, _ := s.side.e.Config("t0")
+			if err := c.Apply(strings.Fields(words)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.side.e.Change(c); err != nil {
+				t.Fatalf("change to %q: %v", words, err)
+			}
+		}
+		pkt := udp4("198.51.100.1", "203.0.113.1", 10+i)
+		a.dev("t0").Inject(pkt)
+		if got := receive(t, b.dev("t0")); !bytes.Equal(got, pkt) {
+			t.Fatalf("after %q: packet changed in transit", words)
+		}
+		if st, _ := a.e.Show("t0"); (st[0].MTU == 1500-28) != (words == "encap none") {
+			t.Errorf("after %q: MTU %d", words, st[0].MTU)
+		}
+	}
+	if a.dev("t0") != dev {
+		t.Error("the device was replaced")
+	}
+}

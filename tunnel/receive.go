@@ -54,7 +54,7 @@ func (s *socket) receive() {
 	sizes := make([]int, rxBatch)
 	from := make([]netip.AddrPort, rxBatch)
 	var (
-		touched []*Tunnel
+		groups  rxGroups
 		reflect [][]byte
 		p       decap.Packet
 		errRun  int
@@ -121,11 +121,7 @@ func (s *socket) receive() {
 					t.counters.drop(decap.InnerNotECT)
 					continue
 				}
-				if len(t.rx.pending) == 0 {
-					touched = append(touched, t)
-				}
-				t.rx.pending = append(t.rx.pending, bufs[i][p.Start-t.headroom:p.End])
-				t.rx.bytes += uint64(len(inner))
+				groups.add(t, bufs[i][p.Start-t.headroom:p.End], len(inner))
 			case decap.Keepalive:
 				pr.keepaliveReply(pkt[p.Start:p.End])
 			case decap.Reflect:
@@ -137,10 +133,7 @@ func (s *socket) receive() {
 				}
 			}
 		}
-		for _, t := range touched {
-			t.deliver()
-		}
-		touched = touched[:0]
+		groups.deliver()
 		if len(reflect) > 0 {
 			// Only GRE packets are reflected, and s is a GRE socket
 			// (raw, or UDP for GRE-in-UDP probes, whose inner packet is
@@ -152,10 +145,61 @@ func (s *socket) receive() {
 	}
 }
 
+// rxGroups are the packets one batch of a receive loop brought for each
+// tunnel, for one device write per tunnel. They belong to the loop, as do
+// the buffers they point into: a tunnel moving to another underlay (`tunnel
+// change … encap fou`) may get packets from two loops for a while, and
+// each loop writes its own before reusing its buffers.
+type rxGroups struct {
+	g    []rxGroup
+	n    int // groups in use
+	last int // the group of the last packet: the next one is mostly the same tunnel's
+}
+
+type rxGroup struct {
+	t     *Tunnel
+	pkts  [][]byte
+	bytes uint64
+}
+
+// add queues pkt, an inner packet of n bytes with the device's headroom in
+// front, for t.
+func (r *rxGroups) add(t *Tunnel, pkt []byte, n int) {
+	if r.last >= r.n || r.g[r.last].t != t {
+		r.last = r.n
+		for i := range r.n {
+			if r.g[i].t == t {
+				r.last = i
+				break
+			}
+		}
+		if r.last == r.n {
+			if r.n == len(r.g) {
+				r.g = append(r.g, rxGroup{})
+			}
+			r.g[r.n].t = t
+			r.n++
+		}
+	}
+	g := &r.g[r.last]
+	g.pkts = append(g.pkts, pkt)
+	g.bytes += uint64(n)
+}
+
+// deliver writes each tunnel's packets and empties the groups.
+func (r *rxGroups) deliver() {
+	for i := range r.n {
+		g := &r.g[i]
+		g.t.deliver(g.pkts, g.bytes)
+		clear(g.pkts) // keep no pointer into the buffers, nor to the tunnel
+		g.pkts, g.bytes, g.t = g.pkts[:0], 0, nil
+	}
+	r.n, r.last = 0, 0
+}
+
 // deliver writes the packets the receive loop gathered for this tunnel to
 // its TUN device in one call; called by the socket goroutine.
-func (t *Tunnel) deliver() {
-	pkts := t.rx.pending
+func (t *Tunnel) deliver(pkts [][]byte, bytes uint64) {
 	if mss := t.peer.clampMSS(); mss != 0 {
 		for _, p := range pkts {
 			if pmtu.ClampMSS(p[t.headroom:], mssFor(mss, p[t.headroom:])) {
@@ -172,13 +216,8 @@ func (t *Tunnel) deliver() {
 		c.add(rxErrors, uint64(len(pkts)))
 	} else {
 		c.add(rxPackets, uint64(len(pkts)))
-		c.add(rxBytes, t.rx.bytes)
+		c.add(rxBytes, bytes)
 	}
-	for i := range pkts {
-		pkts[i] = nil
-	}
-	t.rx.pending = pkts[:0]
-	t.rx.bytes = 0
 }
 
 // keepaliveReply handles a returned keepalive (GRE protocol type 0),

@@ -36,12 +36,6 @@ type Tunnel struct {
 	// of each packet (peerFrom, and by inner destination when sending).
 	peer *peer
 
-	// rx is owned by the receiving socket goroutine.
-	rx struct {
-		pending [][]byte
-		bytes   uint64
-	}
-
 	// The ICMP errors that oversize inner packets get (issue: they are
 	// answered, never black-holed); the path MTU is the peer's.
 	icmpRate pmtu.Limiter
