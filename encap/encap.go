@@ -28,10 +28,17 @@ import (
 // Headroom so any such tunnel can encapsulate them in place.
 const Headroom = header.IPv4MinLen + header.GREMaxLen
 
-// HeadroomMax is the largest outer header of any configuration: IPv6, UDP
-// and GRE with every option. An engine that runs IPv6 or UDP tunnels reads
-// inner packets at an offset of at least HeadroomMax.
-const HeadroomMax = header.IPv6HeaderLen + header.UDPLen + header.GREMaxLen
+// HeadroomMax is the largest outer header of any configuration: IPv6 with
+// its tunnel encapsulation limit option, UDP and GRE with every option. An
+// engine that runs IPv6 or UDP tunnels reads inner packets at an offset of
+// at least HeadroomMax.
+const HeadroomMax = header.IPv6HeaderLen + EncapLimitLen + header.UDPLen + header.GREMaxLen
+
+// EncapLimitLen is the destination options header that carries an RFC 2473
+// tunnel encapsulation limit: the option (type 4, length 1, the limit)
+// padded to 8 bytes with a PadN, exactly as Linux's ip6_tnl and ip6_gre
+// write it (init_tel_txopt).
+const EncapLimitLen = header.IPv6ExtMinLen
 
 // defaultTTL is the outer TTL of a tunnel that inherits it (ttl 0) when
 // the payload has none to inherit (an Ethernet frame), as Linux's default
@@ -44,6 +51,9 @@ type Mode uint8
 const (
 	ModeGRE  Mode = header.ProtoGRE
 	ModeIPIP Mode = header.ProtoIPIP
+	// ModeIP6 is IPv6 in IP (RFC 2473, next header 41): IPv6 inside only,
+	// over an IPv6 underlay (Linux's ip6tnl mode ip6ip6).
+	ModeIP6 Mode = header.ProtoIPv6
 )
 
 func (m Mode) String() string {
@@ -52,6 +62,8 @@ func (m Mode) String() string {
 		return "gre"
 	case ModeIPIP:
 		return "ipip"
+	case ModeIP6:
+		return "ip6ip6"
 	}
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
@@ -83,6 +95,16 @@ type Config struct {
 	Checksum      bool // ocsum
 	Sequence      bool // oseq
 
+	// Over IPv6 only: HasEncapLimit puts a tunnel encapsulation limit
+	// destination option (RFC 2473 section 4.1.1) carrying EncapLimit in
+	// every packet, as Linux's ip6 tunnels do by default (encaplimit 4).
+	// FlowLabel is the outer flow label; FlowLabelInherit copies an inner
+	// IPv6 packet's instead (an inner IPv4 packet gets FlowLabel).
+	EncapLimit       uint8
+	HasEncapLimit    bool
+	FlowLabel        uint32
+	FlowLabelInherit bool
+
 	// EtherType is the GRE protocol type of every packet. 0, the default,
 	// takes it from the inner IP version (IPv4 or IPv6). EtherTypeIPv4 or
 	// EtherTypeIPv6 admit only that version. Any other value, such as
@@ -105,6 +127,9 @@ func (c Config) Overhead() int {
 	n := header.IPv4MinLen
 	if c.Remote.Is6() && !c.Remote.Is4In6() {
 		n = header.IPv6HeaderLen
+		if c.HasEncapLimit {
+			n += EncapLimitLen
+		}
 	}
 	if c.UDP {
 		n += header.UDPLen
@@ -120,6 +145,7 @@ var (
 	ErrHeadroom     = errors.New("encap: not enough headroom before the inner packet")
 	ErrNotIP        = errors.New("encap: inner packet is neither IPv4 nor IPv6")
 	ErrIPv6OverIPIP = errors.New("encap: IPIP carries IPv4 only")
+	ErrIPv4OverIP6  = errors.New("encap: ip6ip6 carries IPv6 only")
 	ErrTooBig       = errors.New("encap: outer packet would exceed 65535 bytes") // over IPv6: the payload
 )
 
@@ -160,6 +186,10 @@ type Encapsulator struct {
 	isGRE   bool
 	v6      bool     // outer IPv6
 	addrs6  [32]byte // IPv6 source and destination, as stored at offset 8
+	next6   uint8    // the IPv6 next header: proto, or destination options
+	dstOpts uint64   // the encapsulation limit option header, when next6 says so
+	flow    uint32   // fixed flow label
+	flowInh bool
 	udp     bool
 	udpCsum bool
 	ports   uint32 // UDP source and destination port, as stored
@@ -184,7 +214,7 @@ func (e *Encapsulator) nextID() uint16 {
 
 // New validates c and precomputes the outer header template.
 func New(c Config) (*Encapsulator, error) {
-	if c.Mode != ModeGRE && c.Mode != ModeIPIP {
+	if c.Mode != ModeGRE && c.Mode != ModeIPIP && c.Mode != ModeIP6 {
 		return nil, fmt.Errorf("encap: unknown mode %d", c.Mode)
 	}
 	v4 := c.Local.Is4() && c.Remote.Is4()
@@ -195,11 +225,17 @@ func New(c Config) (*Encapsulator, error) {
 	if c.Local == c.Remote {
 		return nil, errors.New("encap: remote equals local")
 	}
-	if c.Mode == ModeIPIP && (c.HasKey || c.Checksum || c.Sequence) {
+	if c.Mode != ModeGRE && (c.HasKey || c.Checksum || c.Sequence) {
 		return nil, errors.New("encap: key, csum and seq need mode gre")
 	}
-	if c.Mode == ModeIPIP && (c.UDP || c.EtherType != 0) {
+	if c.Mode != ModeGRE && (c.UDP || c.EtherType != 0) {
 		return nil, errors.New("encap: udp and an ethertype need mode gre")
+	}
+	if !v6 && (c.Mode == ModeIP6 || c.HasEncapLimit || c.FlowLabel != 0 || c.FlowLabelInherit) {
+		return nil, errors.New("encap: ip6ip6, an encapsulation limit and a flow label need IPv6 endpoints")
+	}
+	if c.FlowLabel > 0xfffff {
+		return nil, fmt.Errorf("encap: flow label %#x is over 20 bits", c.FlowLabel)
 	}
 	if c.UDP && c.DstPort == 0 {
 		return nil, errors.New("encap: udp needs a destination port")
@@ -237,6 +273,15 @@ func New(c Config) (*Encapsulator, error) {
 	if v6 {
 		e.ipLen = header.IPv6HeaderLen
 		e.maxTotal = header.IPv6HeaderLen + header.IPv6MaxPayload
+		e.next6, e.flow, e.flowInh = e.proto, c.FlowLabel, c.FlowLabelInherit
+		if c.HasEncapLimit {
+			// Next header, length 0 (8 bytes), the option (type 4,
+			// length 1, the limit), PadN of one byte.
+			e.next6 = header.IPv6DestOpts
+			e.dstOpts = uint64(e.proto)<<56 | header.IPv6OptEncapLimit<<40 | header.IPv6OptEncapLimitSz<<32 |
+				uint64(c.EncapLimit)<<24 | header.IPv6OptPadN<<16 | 1<<8
+			e.ipLen += EncapLimitLen
+		}
 		l, r := c.Local.As16(), c.Remote.As16()
 		copy(e.addrs6[:16], l[:])
 		copy(e.addrs6[16:], r[:])
@@ -287,7 +332,8 @@ func (e *Encapsulator) Config() Config { return e.cfg }
 
 // Overhead is the number of bytes Encap prepends (Config.Overhead): 20 for
 // IPIP, 24 for plain GRE and 4 more for each of checksum, key and sequence
-// number; 20 more over IPv6 and 8 more with UDP.
+// number; 20 more over IPv6 (28 with an encapsulation limit) and 8 more
+// with UDP.
 func (e *Encapsulator) Overhead() int { return e.hdrLen }
 
 // Encap prepends the outer headers to the inner packet buf[off:] and returns
@@ -305,6 +351,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	}
 	var innerTTL, innerTOS uint8
 	var innerFrag uint16
+	var innerFlow uint32
 	var etherType uint32
 	if !e.ipOnly {
 		// Opaque payload (an Ethernet frame): nothing to inherit.
@@ -315,12 +362,15 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 			if len(inner) < header.IPv4MinLen {
 				return nil, ErrNotIP
 			}
+			if e.proto == header.ProtoIPv6 {
+				return nil, ErrIPv4OverIP6
+			}
 			in := inner[:header.IPv4MinLen:header.IPv4MinLen]
 			innerTOS, innerTTL = in[header.IPv4TOS], in[header.IPv4TTL]
 			innerFrag = uint16(in[header.IPv4FlagsFrag]) << 8
 			etherType = header.EtherTypeIPv4
 		case 6:
-			if !e.isGRE {
+			if e.proto == header.ProtoIPIP {
 				return nil, ErrIPv6OverIPIP
 			}
 			if len(inner) < header.IPv6HeaderLen {
@@ -328,6 +378,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 			}
 			in := inner[:header.IPv6HeaderLen:header.IPv6HeaderLen]
 			innerTOS, innerTTL = in[0]<<4|in[1]>>4, in[header.IPv6HopLimit]
+			innerFlow = binary.BigEndian.Uint32(in[0:]) & 0xfffff
 			etherType = header.EtherTypeIPv6
 		default:
 			return nil, ErrNotIP
@@ -354,10 +405,17 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 
 	out := buf[start:]
 	if e.v6 {
+		flow := e.flow
+		if e.flowInh && innerFlow != 0 {
+			flow = innerFlow
+		}
 		ip := (*[header.IPv6HeaderLen]byte)(out)
-		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20)
-		binary.BigEndian.PutUint32(ip[4:], uint32(total-header.IPv6HeaderLen)<<16|uint32(e.proto)<<8|uint32(ttl))
+		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20|flow)
+		binary.BigEndian.PutUint32(ip[4:], uint32(total-header.IPv6HeaderLen)<<16|uint32(e.next6)<<8|uint32(ttl))
 		*(*[32]byte)(ip[header.IPv6Src:]) = e.addrs6
+		if e.next6 == header.IPv6DestOpts {
+			binary.BigEndian.PutUint64(out[header.IPv6HeaderLen:], e.dstOpts)
+		}
 	} else {
 		frag := e.frag
 		if e.dfInh {

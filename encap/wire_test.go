@@ -14,12 +14,18 @@ import (
 	"github.com/gretun/gretun/header"
 )
 
-// Outer IPv6 endpoints for the tests of IPv6 and UDP underlays, which no
-// configuration word reaches yet.
+// Outer IPv6 endpoints for the tests of IPv6 and UDP underlays.
 var (
 	local6  = netip.MustParseAddr("2001:db8::a")
 	remote6 = netip.MustParseAddr("2001:db8::b")
 )
+
+// in6Flow is an IPv6 packet with flow label 0x12345 and no payload.
+var in6Flow = []byte{
+	0x60, 0x01, 0x23, 0x45, 0x00, 0x00, 0x3b, 0x40, // flow label 0x12345, payload 0, no next header, hop limit 64
+	0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+	0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+}
 
 // frame is an Ethernet frame carrying in4, the payload of a gretap tunnel.
 var frame = append([]byte{
@@ -56,6 +62,35 @@ var wireCases = []struct {
 			0x00, 0x1c, 0x04, 0x11, // payload length 28, next header IPIP, hop limit 17 from the inner TTL
 			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
 			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+		},
+	},
+	{
+		name:  "ip6gre as Linux sends it: encaplimit 4, hoplimit 64",
+		cfg:   encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabel: 0xabcde},
+		inner: in6,
+		want: []byte{
+			0x60, 0x1a, 0xbc, 0xde, // version 6, traffic class 0x01 (ECT(1) from the inner), flow label 0xabcde
+			0x00, 0x3c, 0x3c, 0x40, // payload length 60 (8 + GRE 4 + 48), next header destination options, hop limit 64
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+			0x2f, 0x00, // destination options: next header GRE, length 8
+			0x04, 0x01, 0x04, // tunnel encapsulation limit (RFC 2473 4.1.1): 4
+			0x01, 0x01, 0x00, // PadN of one byte
+			0x00, 0x00, 0x86, 0xdd, // GRE: protocol IPv6
+		},
+	},
+	{
+		name:  "ip6ip6, encaplimit 0, flow label inherited",
+		cfg:   encap.Config{Mode: encap.ModeIP6, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, FlowLabelInherit: true},
+		inner: in6Flow,
+		want: []byte{
+			0x60, 0x01, 0x23, 0x45, // version 6, traffic class 0, flow label 0x12345 from the inner
+			0x00, 0x30, 0x3c, 0x40, // payload length 48 (8 + 40), destination options, hop limit 64
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+			0x29, 0x00, // destination options: next header IPv6
+			0x04, 0x01, 0x00, // encapsulation limit 0: the far end may not encapsulate it again
+			0x01, 0x01, 0x00,
 		},
 	},
 	{
@@ -173,8 +208,17 @@ func gopacketWire(t *testing.T, cfg encap.Config, out, inner []byte, id uint16, 
 	var netLayer gopacket.NetworkLayer
 	if cfg.Local.Is6() {
 		ip := &layers.IPv6{Version: 6, TrafficClass: header.IPv6(out).TrafficClass(), NextHeader: proto,
-			HopLimit: header.IPv6(out).HopLimit(), SrcIP: net.IP(cfg.Local.AsSlice()), DstIP: net.IP(cfg.Remote.AsSlice())}
+			FlowLabel: header.IPv6(out).FlowLabel(),
+			HopLimit:  header.IPv6(out).HopLimit(), SrcIP: net.IP(cfg.Local.AsSlice()), DstIP: net.IP(cfg.Remote.AsSlice())}
 		ls, netLayer = append(ls, ip), ip
+		if cfg.HasEncapLimit {
+			ip.NextHeader = layers.IPProtocolIPv6Destination
+			d := &layers.IPv6Destination{}
+			d.NextHeader = proto
+			d.Options = append(d.Options, &layers.IPv6DestinationOption{OptionType: 4, OptionLength: 1, OptionData: []byte{cfg.EncapLimit}},
+				&layers.IPv6DestinationOption{OptionType: 1, OptionLength: 1, OptionData: []byte{0}}) // PadN
+			ls = append(ls, d)
+		}
 	} else {
 		ip := &layers.IPv4{Version: 4, IHL: 5, TOS: header.IPv4(out).TOS(), Id: id, TTL: header.IPv4(out).TTL(),
 			Protocol: proto, SrcIP: net.IP(cfg.Local.AsSlice()), DstIP: net.IP(cfg.Remote.AsSlice())}
@@ -219,6 +263,9 @@ func gopacketWire(t *testing.T, cfg encap.Config, out, inner []byte, id uint16, 
 }
 
 func ipLen(cfg encap.Config) int {
+	if cfg.Local.Is6() && cfg.HasEncapLimit {
+		return header.IPv6HeaderLen + encap.EncapLimitLen
+	}
 	if cfg.Local.Is6() {
 		return header.IPv6HeaderLen
 	}
@@ -269,6 +316,11 @@ func TestNewRejectsWire(t *testing.T) {
 		{"ipv4 local, ipv6 remote", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote6}},
 		{"ipv4-mapped ipv6", encap.Config{Mode: encap.ModeGRE, Local: netip.AddrFrom16(local.As16()), Remote: netip.AddrFrom16(remote.As16())}},
 		{"ipv6 remote equals local", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: local6}},
+		{"ip6ip6 over ipv4", encap.Config{Mode: encap.ModeIP6, Local: local, Remote: remote}},
+		{"encaplimit over ipv4", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, HasEncapLimit: true}},
+		{"flow label over ipv4", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, FlowLabelInherit: true}},
+		{"flow label over 20 bits", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, FlowLabel: 1 << 20}},
+		{"ip6ip6 with a key", encap.Config{Mode: encap.ModeIP6, Local: local6, Remote: remote6, HasKey: true}},
 		{"udp without a port", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, UDP: true}},
 		{"udp over ipip", encap.Config{Mode: encap.ModeIPIP, Local: local, Remote: remote, UDP: true, DstPort: 4754}},
 		{"ethertype over ipip", encap.Config{Mode: encap.ModeIPIP, Local: local, Remote: remote, EtherType: header.EtherTypeTEB}},
@@ -336,6 +388,32 @@ func TestAllocsWire(t *testing.T) {
 			}
 		}); n != 0 {
 			t.Errorf("%s: %v allocations per packet, want 0", c.name, n)
+		}
+	}
+}
+
+// TestInnerVersionPerMode: ip6ip6 carries IPv6 only and ipip6, like ipip,
+// IPv4 only; ip6gre carries both.
+func TestInnerVersionPerMode(t *testing.T) {
+	for _, c := range []struct {
+		mode  encap.Mode
+		inner []byte
+		want  error
+	}{
+		{encap.ModeIP6, in4, encap.ErrIPv4OverIP6},
+		{encap.ModeIP6, in6, nil},
+		{encap.ModeIPIP, in6, encap.ErrIPv6OverIPIP},
+		{encap.ModeIPIP, in4, nil},
+		{encap.ModeGRE, in4, nil},
+		{encap.ModeGRE, in6, nil},
+	} {
+		e, err := encap.New(encap.Config{Mode: c.mode, Local: local6, Remote: remote6, TTL: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := append(make([]byte, encap.HeadroomMax), c.inner...)
+		if _, err := e.Encap(buf, encap.HeadroomMax); !errors.Is(err, c.want) {
+			t.Errorf("%v carrying IPv%d: %v, want %v", c.mode, c.inner[0]>>4, err, c.want)
 		}
 	}
 }
