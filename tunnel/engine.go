@@ -21,6 +21,7 @@ import (
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/status"
 )
 
@@ -38,6 +39,20 @@ func keyOf(c *config.Tunnel) demuxKey {
 		k.key, k.hasKey = c.IKey, true
 	}
 	return k
+}
+
+// exclusiveKeys are the keys no other tunnel may have beside c: its own,
+// and for ip6ip6 and ipip6 the other mode's too, as Linux allows one
+// ip6tnl device per address pair whatever its mode.
+func exclusiveKeys(c *config.Tunnel) []demuxKey {
+	k := keyOf(c)
+	switch c.Mode {
+	case config.ModeIP6IP6, config.ModeIPIP6:
+		other := k
+		other.proto = header.ProtoIPv6 + header.ProtoIPIP - k.proto
+		return []demuxKey{k, other}
+	}
+	return []demuxKey{k}
 }
 
 // Engine runs many tunnels in one process.
@@ -243,8 +258,10 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 			return fmt.Errorf("tunnel %s: defined twice", c.Name)
 		}
 		names[c.Name] = true
-		if other, dup := keys[keyOf(c)]; dup {
-			return fmt.Errorf("tunnels %s and %s have the same endpoints and key", other, c.Name)
+		for _, k := range exclusiveKeys(c) {
+			if other, dup := keys[k]; dup {
+				return fmt.Errorf("tunnels %s and %s have the same endpoints and key", other, c.Name)
+			}
 		}
 		keys[keyOf(c)] = c.Name
 	}
@@ -434,7 +451,14 @@ func (e *Engine) lookup(k demuxKey) *Tunnel {
 // the kernel could not tell their packets apart either. Tunnels named in
 // except are not compared.
 func (e *Engine) checkUnique(c *config.Tunnel, except map[string]bool) error {
-	if t := e.demux.get(keyOf(c)); t != nil && !except[t.name] {
+	for _, k := range exclusiveKeys(c) {
+		t := e.demux.get(k)
+		if t == nil || except[t.name] {
+			continue
+		}
+		if m := t.cfg.Load().Mode; m != c.Mode {
+			return fmt.Errorf("tunnel %q already uses %s remote %s local %s: like Linux, one ip6ip6 or ipip6 tunnel per address pair", t.name, m, c.Remote, c.Local)
+		}
 		return fmt.Errorf("tunnel %q already uses %s remote %s local %s with the same key", t.name, c.Mode, c.Remote, c.Local)
 	}
 	return nil

@@ -2,11 +2,11 @@
 // driven with the words of `ip tunnel`.
 //
 //	gretun daemon [-c FILE]                 run the engine and its control socket
-//	gretun tunnel add NAME mode gre|ipip remote ADDR local ADDR [options]
+//	gretun tunnel add NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [options]
 //	gretun tunnel change NAME [options]
 //	gretun tunnel del NAME
 //	gretun [-s] [-j] tunnel show [NAME]
-//	gretun run NAME mode gre|ipip remote ADDR local ADDR [options]
+//	gretun run NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [options]
 //	gretun demo                             a GRE tunnel between two namespaces
 //	gretun bench [flags]                    throughput against the kernel
 package main
@@ -22,11 +22,11 @@ import (
 const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
 
   gretun daemon [-c FILE]        run the engine; SIGHUP reloads FILE
-  gretun tunnel add NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
+  gretun tunnel add NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [OPTIONS]
   gretun tunnel change NAME [OPTIONS]
   gretun tunnel del NAME
   gretun tunnel show [NAME]      -s adds counters, -j prints JSON
-  gretun run NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
+  gretun run NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [OPTIONS]
                                  one tunnel in the foreground, no daemon
   gretun demo                    a GRE tunnel between two namespaces
   gretun bench [-h]              throughput: gretun against the kernel
@@ -34,6 +34,7 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
 OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
          csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
          mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]  underlay raw|packet
+IPv6 modes: hoplimit N|inherit  tclass N|inherit  flowlabel N|inherit  encaplimit none|N
 
 -S SOCKET is the control socket (default: one per network namespace,
 /run/gretun/net-INODE.sock for a root daemon, else @gretun).
