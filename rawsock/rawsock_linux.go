@@ -89,20 +89,25 @@ func setSockopts(ipc *net.IPConn) error {
 			serr = fmt.Errorf("rawsock: set IP_HDRINCL: %w", serr)
 			return
 		}
-		// The FORCE variants need CAP_NET_ADMIN in the initial user
-		// namespace; the plain ones are capped by net.core.[rw]mem_max.
-		// A smaller buffer is not fatal, so their errors are ignored.
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufBytes) != nil {
-			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, sockBufBytes)
-		}
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufBytes) != nil {
-			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, sockBufBytes)
-		}
+		setBuffers(int(fd))
 	})
 	if err == nil {
 		err = serr
 	}
 	return err
+}
+
+// setBuffers asks for sockBufBytes of receive and send buffer. The FORCE
+// variants need CAP_NET_ADMIN in the initial user namespace; the plain
+// ones are capped by net.core.[rw]mem_max. A smaller buffer is not fatal,
+// so their errors are ignored.
+func setBuffers(fd int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufBytes) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, sockBufBytes)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufBytes) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sockBufBytes)
+	}
 }
 
 func (s *connSys) growRead(n int) {

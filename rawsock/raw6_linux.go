@@ -1,0 +1,294 @@
+package rawsock
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"github.com/gretun/gretun/header"
+	"golang.org/x/sys/unix"
+)
+
+// ctrl6Len is each received message's room for ancillary data: an
+// IPV6_PKTINFO and an IPV6_TCLASS message, with room to spare.
+const ctrl6Len = 128
+
+// conn6Sys holds the socket and the message slots every batch reuses: the
+// hot path allocates nothing.
+type conn6Sys struct {
+	ipc *net.IPConn
+	rc  syscall.RawConn
+
+	rmu   sync.Mutex
+	rhdrs []unix.Mmsghdr
+	riovs []unix.Iovec
+	rname []unix.RawSockaddrInet6
+	rctrl []byte // ctrl6Len bytes per slot
+	rreq  int
+	rn    int
+	rerr  error
+	rfn   func(fd uintptr) bool
+
+	wmu   sync.Mutex
+	whdrs []unix.Mmsghdr
+	wiovs []unix.Iovec
+	wname []unix.RawSockaddrInet6
+	woff  int // first slot of the next sendmmsg
+	wreq  int
+	wn    int
+	werr  error
+	wfn   func(fd uintptr) bool
+}
+
+func (s *conn6Sys) open(proto int) error {
+	pconn, err := net.ListenPacket(fmt.Sprintf("ip6:%d", proto), "::")
+	if err != nil {
+		return fmt.Errorf("rawsock: open raw IPv6 socket for protocol %d: %w", proto, err)
+	}
+	ipc := pconn.(*net.IPConn)
+	rc, err := ipc.SyscallConn()
+	if err != nil {
+		ipc.Close()
+		return fmt.Errorf("rawsock: %w", err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		for _, o := range []struct {
+			opt  int
+			name string
+		}{{unix.IPV6_HDRINCL, "IPV6_HDRINCL"}, {unix.IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO"}, {unix.IPV6_RECVTCLASS, "IPV6_RECVTCLASS"}} {
+			if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, o.opt, 1); serr != nil {
+				serr = fmt.Errorf("rawsock: set %s: %w", o.name, serr)
+				return
+			}
+		}
+		setBuffers(int(fd))
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		ipc.Close()
+		return err
+	}
+	s.ipc, s.rc = ipc, rc
+	s.rfn, s.wfn = s.recvmmsg, s.sendmmsg
+	s.growRead(BatchSize)
+	s.growWrite(BatchSize)
+	return nil
+}
+
+func (s *conn6Sys) growRead(n int) {
+	if n <= len(s.rhdrs) {
+		return
+	}
+	s.rhdrs = make([]unix.Mmsghdr, n)
+	s.riovs = make([]unix.Iovec, n)
+	s.rname = make([]unix.RawSockaddrInet6, n)
+	s.rctrl = make([]byte, n*ctrl6Len)
+	for i := range s.rhdrs {
+		h := &s.rhdrs[i].Hdr
+		h.Iov = &s.riovs[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&s.rname[i]))
+		h.Control = &s.rctrl[i*ctrl6Len]
+	}
+}
+
+func (s *conn6Sys) growWrite(n int) {
+	if n <= len(s.whdrs) {
+		return
+	}
+	s.whdrs = make([]unix.Mmsghdr, n)
+	s.wiovs = make([]unix.Iovec, n)
+	s.wname = make([]unix.RawSockaddrInet6, n)
+	for i := range s.whdrs {
+		h := &s.whdrs[i].Hdr
+		h.Iov = &s.wiovs[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&s.wname[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
+		s.wname[i].Family = unix.AF_INET6
+	}
+}
+
+func (s *conn6Sys) readBatch(c *Conn6, bufs [][]byte, sizes []int) (int, error) {
+	if s.ipc == nil {
+		return 0, errNotOpen
+	}
+	n := min(len(bufs), len(sizes))
+	if n == 0 {
+		return 0, nil
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.growRead(n)
+	for i := range n {
+		if len(bufs[i]) <= header.IPv6HeaderLen {
+			return 0, s.opError("read", errors.New("rawsock: buffer holds no more than an IPv6 header"))
+		}
+		s.riovs[i].Base = &bufs[i][header.IPv6HeaderLen]
+		s.riovs[i].SetLen(len(bufs[i]) - header.IPv6HeaderLen)
+		h := &s.rhdrs[i].Hdr
+		h.Flags = 0
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.SetControllen(ctrl6Len)
+	}
+	defer clear(s.riovs[:n])
+	s.rreq = n
+	err := s.rc.Read(s.rfn)
+	if err == nil {
+		err = s.rerr
+	}
+	if err != nil {
+		return 0, s.opError("read", err)
+	}
+	got := s.rn
+	for i := 0; i < got; i++ {
+		h := &s.rhdrs[i].Hdr
+		if h.Flags&unix.MSG_TRUNC != 0 {
+			sizes[i] = 0
+			c.truncated.Add(1)
+			continue
+		}
+		l := int(s.rhdrs[i].Len)
+		dst, tclass, ok := parseControl6(s.rctrl[i*ctrl6Len : i*ctrl6Len+int(h.Controllen)])
+		if !ok {
+			sizes[i] = 0 // no destination: nothing to demultiplex by
+			continue
+		}
+		ip := (*[header.IPv6HeaderLen]byte)(bufs[i])
+		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tclass)<<20)
+		binary.BigEndian.PutUint32(ip[4:], uint32(l)<<16|uint32(c.proto)<<8)
+		copy(ip[header.IPv6Src:], s.rname[i].Addr[:])
+		copy(ip[header.IPv6Dst:], dst)
+		sizes[i] = header.IPv6HeaderLen + l
+	}
+	return got, nil
+}
+
+// parseControl6 finds the destination address (IPV6_PKTINFO) and traffic
+// class (IPV6_TCLASS) in a message's ancillary data, without allocating.
+func parseControl6(b []byte) (dst []byte, tclass uint8, ok bool) {
+	const hdr = unix.SizeofCmsghdr
+	for len(b) >= hdr {
+		m := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(m.Len)
+		if l < hdr || l > len(b) {
+			break
+		}
+		data := b[hdr:l]
+		if m.Level == unix.IPPROTO_IPV6 {
+			switch {
+			case m.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+				dst, ok = data[:16], true
+			case m.Type == unix.IPV6_TCLASS && len(data) >= 4:
+				tclass = uint8(*(*int32)(unsafe.Pointer(&data[0])))
+			}
+		}
+		next := (l + unix.SizeofPtr - 1) &^ (unix.SizeofPtr - 1)
+		if next >= len(b) {
+			break
+		}
+		b = b[next:]
+	}
+	return dst, tclass, ok
+}
+
+func (s *conn6Sys) recvmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rhdrs[0])), uintptr(s.rreq), 0, 0, 0)
+		switch e {
+		case 0:
+			s.rn, s.rerr = int(r), nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			s.rn, s.rerr = 0, os.NewSyscallError("recvmmsg", e)
+			return true
+		}
+	}
+}
+
+func (s *conn6Sys) sendmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.whdrs[s.woff])), uintptr(s.wreq), 0, 0, 0)
+		switch e {
+		case 0:
+			s.wn, s.werr = int(r), nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			s.wn, s.werr = 0, os.NewSyscallError("sendmmsg", e)
+			return true
+		}
+	}
+}
+
+func (s *conn6Sys) writeBatch(pkts [][]byte) (int, error) {
+	if s.ipc == nil {
+		return 0, errNotOpen
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.growWrite(len(pkts))
+	end := 0
+	for ; end < len(pkts); end++ {
+		p := pkts[end]
+		if len(p) < header.IPv6HeaderLen || p[0]>>4 != 6 {
+			break
+		}
+		s.wiovs[end].Base = &p[0]
+		s.wiovs[end].SetLen(len(p))
+		s.wname[end].Addr = [16]byte(p[header.IPv6Dst : header.IPv6Dst+16])
+	}
+	defer clear(s.wiovs[:end]) // drop references to the caller's packets
+	sent := 0
+	for sent < end {
+		s.woff, s.wreq = sent, end-sent
+		err := s.rc.Write(s.wfn)
+		if err == nil {
+			err = s.werr
+		}
+		if err != nil {
+			return sent, s.opError("write", err)
+		}
+		if s.wn <= 0 {
+			return sent, s.opError("write", errors.New("rawsock: sendmmsg sent nothing"))
+		}
+		// A short count means message sent+n failed: the next call
+		// retries it and reports its error.
+		sent += s.wn
+	}
+	if sent < len(pkts) {
+		return sent, s.opError("write", ErrNotIPv6)
+	}
+	return sent, nil
+}
+
+// opError wraps err as Conn's errors are (see connSys.opError).
+func (s *conn6Sys) opError(op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: "ip6", Addr: s.ipc.LocalAddr(), Err: err}
+}
+
+func (s *conn6Sys) close() error {
+	if s.ipc == nil {
+		return errNotOpen
+	}
+	return s.ipc.Close()
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package rawsock
+
+type conn6Sys struct{}
+
+func (s *conn6Sys) open(proto int) error { return ErrNotImplemented }
+
+func (s *conn6Sys) readBatch(c *Conn6, bufs [][]byte, sizes []int) (int, error) {
+	return 0, ErrNotImplemented
+}
+
+func (s *conn6Sys) writeBatch(pkts [][]byte) (int, error) { return 0, ErrNotImplemented }
+
+func (s *conn6Sys) close() error { return ErrNotImplemented }
