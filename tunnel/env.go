@@ -57,10 +57,12 @@ type Underlay interface {
 }
 
 // UnderlayKey says which underlay a tunnel uses; tunnels with equal keys
-// share one. Raw IPv4 underlays are told apart by IP protocol (4 or 47);
-// the key grows an address family for raw IPv6 and a local port for UDP.
+// share one. Raw underlays are told apart by address family and IP
+// protocol (4 or 47 over IPv4; 4, 41 or 47 over IPv6); the key grows a
+// local port for UDP.
 type UnderlayKey struct {
 	Proto uint8
+	IPv6  bool // a raw IPv6 underlay: whole IPv6 packets both ways (RawIPv6)
 }
 
 // RawConn is a raw IP socket's batch interface (rawsock.Conn, and
@@ -77,28 +79,33 @@ type RawConn interface {
 // (rawsock.Conn.CompleteChecksum) keeps doing so.
 func RawIPv4(c RawConn) Underlay {
 	if cc, ok := c.(checksumCompleter); ok {
-		return rawIPv4Offload{rawIPv4{c}, cc}
+		return rawIPOffload{rawIP{c}, cc}
 	}
-	return rawIPv4{c}
+	return rawIP{c}
 }
 
-type rawIPv4 struct{ c RawConn }
+// RawIPv6 puts a raw IPv6 socket (rawsock.Conn6) behind the Underlay seam
+// on the same terms: whole IPv6 packets both ways, as encap builds them and
+// as decap.Parse6 reads them, each routed by the destination in its header.
+func RawIPv6(c RawConn) Underlay { return rawIP{c} }
 
-func (u rawIPv4) ReadBatch(bufs [][]byte, sizes []int, _ []netip.AddrPort) (int, error) {
+type rawIP struct{ c RawConn }
+
+func (u rawIP) ReadBatch(bufs [][]byte, sizes []int, _ []netip.AddrPort) (int, error) {
 	return u.c.ReadBatch(bufs, sizes)
 }
 
-func (u rawIPv4) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
+func (u rawIP) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
 	return u.c.WriteBatch(pkts)
 }
 
-func (rawIPv4) HeaderLen() int { return 0 }
-func (rawIPv4) Headroom() int  { return 0 }
-func (rawIPv4) GSO() bool      { return false }
-func (u rawIPv4) Close() error { return u.c.Close() }
+func (rawIP) HeaderLen() int { return 0 }
+func (rawIP) Headroom() int  { return 0 }
+func (rawIP) GSO() bool      { return false }
+func (u rawIP) Close() error { return u.c.Close() }
 
-type rawIPv4Offload struct {
-	rawIPv4
+type rawIPOffload struct {
+	rawIP
 	checksumCompleter
 }
 

@@ -1,11 +1,13 @@
 package tunnel_test
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/tunnel"
 	"github.com/gretun/gretun/tunnel/tunneltest"
 )
 
@@ -54,5 +56,58 @@ func TestEngineIP6OnePerPair(t *testing.T) {
 	}
 	if err := a.e.Reload(want); err == nil || !strings.Contains(err.Error(), "same endpoints") {
 		t.Errorf("reload with ip6ip6 and ipip6 on one pair: %v", err)
+	}
+}
+
+// TestEngineIP6CarriesPackets: the IPv6 modes carry what they may between
+// two engines over a fake IPv6 underlay, byte for byte, with Linux's
+// defaults (encaplimit 4, hop limit 64) and without.
+func TestEngineIP6CarriesPackets(t *testing.T) {
+	in4 := udp4("198.51.100.1", "203.0.113.1", 200)
+	in6 := udp6("2001:db8:1::1", "2001:db8:2::1", 248)
+	for _, tc := range []struct {
+		words string
+		inner [][]byte
+	}{
+		{"mode ip6gre", [][]byte{in4, in6}},
+		{"mode ip6gre key 7 csum seq encaplimit none", [][]byte{in4, in6}},
+		{"mode ip6ip6", [][]byte{in6}},
+		{"mode ipip6 hoplimit inherit tclass inherit", [][]byte{in4}},
+	} {
+		t.Run(tc.words, func(t *testing.T) {
+			w := tunneltest.NewWire()
+			a, b := newSide(t, w, addr6A, 8), newSide(t, w, addr6B, 8)
+			mustAdd(t, a, "t0", tc.words+" remote 2001:db8::2 local 2001:db8::1")
+			mustAdd(t, b, "t0", tc.words+" remote 2001:db8::1 local 2001:db8::2")
+			for i := 0; i < 10; i++ {
+				for _, pkt := range tc.inner {
+					a.dev("t0").Inject(pkt)
+					if got := receive(t, b.dev("t0")); !bytes.Equal(got, pkt) {
+						t.Fatalf("packet %d changed in transit:\n got %x\nwant %x", i, got, pkt)
+					}
+				}
+			}
+			n := uint64(10 * len(tc.inner))
+			s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.RxPackets == n })
+			if s.RxPackets != n || s.RxErrors != 0 {
+				t.Errorf("B counters: %+v", s)
+			}
+		})
+	}
+}
+
+// TestEngineIP6WrongInner: ip6ip6 refuses IPv4 and ipip6 IPv6 inside, as
+// bad inner packets.
+func TestEngineIP6WrongInner(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addr6A, 8)
+	mustAdd(t, a, "t6", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1")
+	mustAdd(t, a, "t4", "mode ipip6 remote 2001:db8::3 local 2001:db8::1")
+	a.dev("t6").Inject(udp4("198.51.100.1", "203.0.113.1", 10))
+	a.dev("t4").Inject(udp6("2001:db8:1::1", "2001:db8:2::1", 58))
+	for _, name := range []string{"t6", "t4"} {
+		if s := waitStats(t, a, name, func(s tunnel.Stats) bool { return s.TxBadInner >= 1 }); s.TxBadInner != 1 {
+			t.Errorf("%s: wrong inner version counted %d times as a bad inner packet", name, s.TxBadInner)
+		}
 	}
 }

@@ -6,7 +6,7 @@ package tunnel
 //  1. receive, one goroutine per underlay shared by all the tunnels on it,
 //     reads a batch of outer packets into buffers large enough for any
 //     IPv4 packet, with room in front for a device's headroom.
-//  2. decap.Parse validates the outer headers and finds the inner packet:
+//  2. decap.Parse (Parse6 over IPv6) validates the outer headers and finds the inner packet:
 //     an offset into the same buffer, no copy. A GRE checksum that a
 //     sender on this host left to offload is completed first
 //     (checksumCompleter).
@@ -39,9 +39,10 @@ import (
 // rxBatch is how many outer packets one receive call takes at most.
 const rxBatch = 128
 
-// rxBufSize holds the largest IPv4 packet (the kernel reassembles fragments
-// before a raw socket sees them) plus room for the TUN's virtio header.
-const rxBufSize = header.IPv4MaxPacket + 64
+// rxBufSize holds the largest IPv6 packet without a jumbogram option, which
+// is larger than any IPv4 packet (the kernel reassembles fragments before
+// a raw socket sees them), plus room for the TUN's virtio header.
+const rxBufSize = header.IPv6HeaderLen + header.IPv6MaxPayload + 64
 
 // receive is the receive loop: read a batch, validate and demultiplex each
 // packet, then hand each tunnel its packets in one TUN write.
@@ -75,9 +76,9 @@ func (s *socket) receive() {
 		var lastKey demuxKey
 		for i := 0; i < n; i++ {
 			pkt := bufs[i][:sizes[i]]
-			r := decap.Parse(pkt, &p)
+			r := s.parse(pkt, &p)
 			if r == decap.GREChecksum && s.offload != nil && s.offload.CompleteChecksum(pkt) {
-				r = decap.Parse(pkt, &p)
+				r = s.parse(pkt, &p)
 			}
 			if p.Proto == 0 {
 				s.e.unmatched.drop(r) // not even a sound outer header

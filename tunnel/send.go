@@ -269,7 +269,7 @@ func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool,
 		c.add(txBadInner, 1)
 		return out, false
 	}
-	if ip := header.IPv4(outer); clearDF && ip.DF() {
+	if ip := header.IPv4(outer); clearDF && header.IPVersion(outer) == 4 && ip.DF() {
 		ip.SetFlagsFrag(ip.FlagsFrag() &^ header.IPv4FlagDF)
 		ip.UpdateChecksum()
 	}
@@ -379,10 +379,18 @@ func (t *Tunnel) sendOuter(ep endpoint, pkts [][]byte) {
 // isOwnOuter reports whether a packet read from the TUN is one of this
 // tunnel's own outer packets: the route to the remote leads into the tunnel.
 func (t *Tunnel) isOwnOuter(inner []byte) bool {
+	c := t.cfg.Load()
+	if c.Mode.IPv6() {
+		if len(inner) < header.IPv6HeaderLen || header.IPVersion(inner) != 6 {
+			return false
+		}
+		ip := header.IPv6(inner)
+		next := ip.NextHeader()
+		return (next == c.Proto() || next == header.IPv6DestOpts) && ip.Src() == c.Local.As16() && ip.Dst() == c.Remote.As16()
+	}
 	if len(inner) < header.IPv4MinLen || header.IPVersion(inner) != 4 {
 		return false
 	}
-	c := t.cfg.Load()
 	ip := header.IPv4(inner)
 	return ip.Protocol() == c.Proto() && ip.Src() == c.Local.As4() && ip.Dst() == c.Remote.As4()
 }
@@ -481,7 +489,7 @@ func (s *socket) send(pkts [][]byte, to netip.AddrPort, c *counters, tooBig func
 // innerOffset is where the device is read: room for the largest outer
 // header, and for an ICMPv6 Packet Too Big built in front of the packet it
 // quotes with the device's headroom before it.
-const innerOffset = max(encap.Headroom, maxHeadroom+pmtu.HeaderLen6)
+const innerOffset = max(encap.HeadroomMax, maxHeadroom+pmtu.HeaderLen6)
 
 // countSendError counts a packet the kernel refused to send.
 func countSendError(err error, c *counters) {

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/tundev"
 )
 
@@ -24,6 +25,9 @@ type socket struct {
 	// offload, when the underlay has one, completes checksums a sender on
 	// this host left unfilled (rawsock.Conn.CompleteChecksum).
 	offload checksumCompleter
+	// parse validates the outer packets the underlay delivers:
+	// decap.Parse for IPv4, decap.Parse6 for IPv6.
+	parse func(pkt []byte, p *decap.Packet) decap.Reason
 }
 
 // checksumCompleter is an underlay that can tell, for a received packet
@@ -35,7 +39,9 @@ type checksumCompleter interface {
 }
 
 // underlayOf is the key of the underlay tunnel c sends and receives on.
-func underlayOf(c *config.Tunnel) UnderlayKey { return UnderlayKey{Proto: c.Proto()} }
+func underlayOf(c *config.Tunnel) UnderlayKey {
+	return UnderlayKey{Proto: c.Proto(), IPv6: c.Mode.IPv6()}
+}
 
 // socket returns the underlay for k, opening it on first use; e.mu is held.
 func (e *Engine) socket(k UnderlayKey) (*socket, error) {
@@ -49,7 +55,10 @@ func (e *Engine) socket(k UnderlayKey) (*socket, error) {
 		}
 		return nil, err
 	}
-	s := &socket{e: e, key: k, conn: conn, done: make(chan struct{})}
+	s := &socket{e: e, key: k, conn: conn, done: make(chan struct{}), parse: decap.Parse}
+	if k.IPv6 {
+		s.parse = decap.Parse6
+	}
 	if c, ok := conn.(checksumCompleter); ok {
 		if err := c.OffloadErr(); err != nil {
 			e.log.Warn("GRE checksums a VM or container on this host leaves to offload will count as checksum errors", "err", err)

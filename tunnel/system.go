@@ -29,8 +29,15 @@ func SystemEnv() Env {
 	}
 }
 
-// openUnderlay opens the raw IPv4 socket for k's protocol.
+// openUnderlay opens the raw IPv4 or IPv6 socket for k's protocol.
 func openUnderlay(k UnderlayKey) (Underlay, error) {
+	if k.IPv6 {
+		c, err := rawsock.Open6(int(k.Proto))
+		if err != nil {
+			return nil, err
+		}
+		return RawIPv6(c), nil
+	}
 	c, err := rawsock.Open(int(k.Proto))
 	if err != nil {
 		return nil, err
@@ -42,6 +49,7 @@ func openUnderlay(k UnderlayKey) (Underlay, error) {
 var (
 	_ RawConn           = (*rawsock.Conn)(nil)
 	_ checksumCompleter = (*rawsock.Conn)(nil)
+	_ RawConn           = (*rawsock.Conn6)(nil)
 )
 
 type systemHost struct{}

@@ -143,8 +143,8 @@ func (w *Wire) Open(addr netip.Addr, proto int) *Socket {
 	return s
 }
 
-// Socket is a fake raw IPv4 socket on a Wire (a tunnel.RawConn: wrap it
-// with tunnel.RawIPv4 to make it an underlay).
+// Socket is a fake raw IPv4 or IPv6 socket on a Wire (a tunnel.RawConn:
+// wrap it with tunnel.RawIPv4 or RawIPv6 to make it an underlay).
 type Socket struct {
 	w         *Wire
 	in        chan []byte
@@ -180,12 +180,12 @@ func (s *Socket) WriteBatch(pkts [][]byte) (int, error) {
 	default:
 	}
 	for _, p := range pkts {
-		if len(p) < 20 {
+		dst, proto, ok := route(p)
+		if !ok {
 			continue
 		}
-		dst := netip.AddrFrom4([4]byte(p[16:20]))
 		s.w.mu.Lock()
-		to := s.w.socks[sockKey{dst, int(p[9])}]
+		to := s.w.socks[sockKey{dst, proto}]
 		s.w.mu.Unlock()
 		if to == nil {
 			s.Dropped.Add(1)
@@ -198,6 +198,23 @@ func (s *Socket) WriteBatch(pkts [][]byte) (int, error) {
 		}
 	}
 	return len(pkts), nil
+}
+
+// route reads a packet's destination and tunnel protocol: an IPv4 packet's,
+// or an IPv6 packet's after a destination options header (the encapsulation
+// limit), which the fake delivers as sent.
+func route(p []byte) (netip.Addr, int, bool) {
+	if len(p) >= 40 && p[0]>>4 == 6 {
+		proto := int(p[6])
+		if proto == 60 && len(p) >= 48 {
+			proto = int(p[40])
+		}
+		return netip.AddrFrom16([16]byte(p[24:40])), proto, true
+	}
+	if len(p) < 20 {
+		return netip.Addr{}, 0, false
+	}
+	return netip.AddrFrom4([4]byte(p[16:20])), int(p[9]), true
 }
 
 func (s *Socket) Close() error {
