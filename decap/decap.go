@@ -326,22 +326,32 @@ func (p *Packet) inner(pkt []byte, off int) Reason {
 }
 
 // isReflection reports whether inner is a Cisco keepalive probe from the far
-// end: an IPv4 GRE packet addressed from our outer destination (this host)
-// back to the outer source (the prober) whose own GRE header carries
-// protocol type 0. Only such a probe is reflected, and what is reflected is
-// a keepalive reply, which the prober does not reflect again: a packet
-// nesting GRE inside GRE bounces at most once. Anything else (inner GRE
-// carrying IP, say) is data for the host, which routes it as it would any
-// packet.
+// end: a GRE packet of the outer family addressed from our outer
+// destination (this host) back to the outer source (the prober) whose own
+// GRE header carries protocol type 0 (inside IPv4 over IPv4, inside IPv6
+// over IPv6: ip6gre). Only such a probe is reflected, and what is
+// reflected is a keepalive reply, which the prober does not reflect again:
+// a packet nesting GRE inside GRE bounces at most once. Anything else
+// (inner GRE carrying IP, say) is data for the host, which routes it as it
+// would any packet.
 func isReflection(inner []byte, p *Packet) bool {
-	if p.Type != header.EtherTypeIPv4 {
+	var g header.GRE
+	switch {
+	case p.Type == header.EtherTypeIPv4 && p.Src.Is4():
+		in := header.IPv4(inner)
+		if in.Protocol() != header.ProtoGRE || in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
+			return false
+		}
+		g = header.GRE(inner[in.HeaderLen():])
+	case p.Type == header.EtherTypeIPv6 && p.Src.Is6():
+		in := header.IPv6(inner)
+		if in.NextHeader() != header.ProtoGRE || in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
+			return false
+		}
+		g = header.GRE(inner[header.IPv6HeaderLen:])
+	default:
 		return false
 	}
-	in := header.IPv4(inner)
-	if in.Protocol() != header.ProtoGRE || in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
-		return false
-	}
-	g := header.GRE(inner[in.HeaderLen():])
 	if len(g) < header.GREMinLen {
 		return false
 	}
@@ -352,12 +362,20 @@ func isReflection(inner []byte, p *Packet) bool {
 
 // PrepareReflection readies a keepalive probe's inner packet (Kind
 // Reflect, pkt[Start:End]) to be sent back out of the underlay as a router
-// forwarding it would: it refuses a packet whose TTL would expire here
-// (ReflectTTL) and one with IP options or fragment bits (ReflectHeader),
-// which would otherwise leave this host, with IP_HDRINCL, exactly as the
-// sender chose them; a real probe has neither. It decrements the TTL and
-// updates the header checksum in place.
+// forwarding it would: it refuses a packet whose TTL (hop limit) would
+// expire here (ReflectTTL) and an IPv4 one with IP options or fragment
+// bits (ReflectHeader), which would otherwise leave this host, with
+// IP_HDRINCL, exactly as the sender chose them; a real probe has neither.
+// It decrements the TTL and updates an IPv4 header checksum in place.
 func PrepareReflection(inner []byte) Reason {
+	if len(inner) >= header.IPv6HeaderLen && inner[0]>>4 == 6 {
+		ip := header.IPv6(inner)
+		if ip.HopLimit() <= 1 {
+			return ReflectTTL
+		}
+		ip.SetHopLimit(ip.HopLimit() - 1)
+		return OK
+	}
 	if len(inner) < header.IPv4MinLen {
 		return InnerTruncated
 	}

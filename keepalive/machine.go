@@ -342,13 +342,20 @@ func (m *Machine) Sent(now time.Time) Event {
 
 // BuildInner writes into buf the inner keepalive packet (IPv4 remote→local,
 // GRE protocol 0, authenticated payload) that the engine then encapsulates
-// towards remote, and returns its length, InnerLen. It returns 0, writing
-// nothing, if buf is shorter than InnerLen or an address is not IPv4.
-// It does not allocate.
+// towards remote, and returns its length, InnerLen. Between IPv6 addresses
+// (ip6gre) the inner header is IPv6 and the length InnerLen6. It returns
+// 0, writing nothing, if buf is too short or the addresses are not both
+// IPv4 or both IPv6. It does not allocate.
 func (m *Machine) BuildInner(buf []byte, local, remote netip.Addr, now time.Time) (n int) {
 	l, ok1 := ipv4(local)
 	r, ok2 := ipv4(remote)
-	if !ok1 || !ok2 || len(buf) < InnerLen {
+	v6 := local.Is6() && remote.Is6() && !ok1 && !ok2
+	switch {
+	case v6 && len(buf) >= InnerLen6:
+		n = InnerLen6
+	case ok1 && ok2 && len(buf) >= InnerLen:
+		n = InnerLen
+	default:
 		return 0
 	}
 	m.mu.Lock()
@@ -357,9 +364,13 @@ func (m *Machine) BuildInner(buf []byte, local, remote netip.Addr, now time.Time
 	ts := m.bias + uint64(now.Sub(m.epoch))
 	m.mu.Unlock()
 
-	writeInner(buf, l, r, id)
-	writePayload(buf[IPv4HeaderLen+GREHeaderLen:], m.k0, m.k1, ts)
-	return InnerLen
+	if v6 {
+		writeInner6(buf, local, remote)
+	} else {
+		writeInner(buf, l, r, id)
+	}
+	writePayload(buf[n-PayloadLen:], m.k0, m.k1, ts)
+	return n
 }
 
 // Reply judges the payload after the GRE header of a keepalive reply

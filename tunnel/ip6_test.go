@@ -111,3 +111,31 @@ func TestEngineIP6WrongInner(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineIP6KeepaliveReflection: keepalives on an ip6gre tunnel, their
+// inner packet IPv6, with a key and checksums on A only; B reflects them
+// and A stays up; when B goes away, A's carrier goes off.
+func TestEngineIP6KeepaliveReflection(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addr6A, 8), newSide(t, w, addr6B, 8)
+	mustAdd(t, a, "t0", "mode ip6gre key 5 csum remote 2001:db8::2 local 2001:db8::1 keepalive 50ms 5")
+	mustAdd(t, b, "t0", "mode ip6gre key 5 csum remote 2001:db8::1 local 2001:db8::2")
+	var st []tunnel.Status
+	waitFor(t, "5 keepalive replies", func() bool {
+		st, _ = a.e.Show("t0")
+		ka := st[0].Keepalive
+		return ka != nil && ka.Received >= 5
+	})
+	if ka := st[0].Keepalive; ka == nil || ka.State != "up" {
+		t.Fatalf("keepalives with a reflecting peer: %+v", ka)
+	}
+	if stB, _ := b.e.Show("t0"); stB[0].Stats.Reflected < 5 || stB[0].Stats.RxErrors != 0 {
+		t.Errorf("B reflected %d keepalives, drops %v", stB[0].Stats.Reflected, stB[0].Stats.Drops)
+	}
+	b.e.Del("t0")
+	waitFor(t, "state down and carrier off after the peer went away", func() bool {
+		st, _ = a.e.Show("t0")
+		up, set := a.host.CarrierOf("t0")
+		return st[0].Keepalive.State == "down" && set && !up
+	})
+}

@@ -114,11 +114,11 @@ func (p *peer) keepaliveLoop() {
 }
 
 // keepaliveInnerMax is the inner keepalive with the longest GRE header.
-const keepaliveInnerMax = keepalive.InnerLen + 8
+const keepaliveInnerMax = max(keepalive.InnerLen, keepalive.InnerLen6) + 8
 
-// sendKeepalive builds a Cisco keepalive (an inner IPv4 packet from the
-// remote back to us carrying GRE protocol type 0 and our authenticated
-// payload), encapsulates it like any packet and sends it to the remote,
+// sendKeepalive builds a Cisco keepalive (an inner IPv4 packet, IPv6 on
+// ip6gre, from the remote back to us carrying GRE protocol type 0 and our
+// authenticated payload), encapsulates it like any packet and sends it to the remote,
 // which needs only to decapsulate and route it back.
 func (p *peer) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
 	c := p.t.cfg.Load()
@@ -144,7 +144,10 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 	if !c.HasIKey && !c.ICsum {
 		return n
 	}
-	const greOff = header.IPv4MinLen
+	greOff := header.IPv4MinLen
+	if header.IPVersion(inner) == 6 {
+		greOff = header.IPv6HeaderLen
+	}
 	flags := header.GREFlagsFor(c.ICsum, c.HasIKey, false)
 	extra := header.GRELen(flags) - header.GREMinLen
 	payload := greOff + header.GREMinLen
@@ -158,6 +161,10 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 	if c.ICsum {
 		binary.BigEndian.PutUint32(g[4:], 0)
 		binary.BigEndian.PutUint16(g[4:], header.Checksum(g))
+	}
+	if greOff == header.IPv6HeaderLen {
+		header.IPv6(inner).SetPayloadLen(n - greOff)
+		return n
 	}
 	ip := header.IPv4(inner[:n])
 	ip.SetTotalLen(n)
