@@ -36,7 +36,7 @@ type TooBig struct {
 	From  netip.Addr // the router that sent the ICMP message
 	Src   netip.Addr // source of the quoted packet (our local address)
 	Dst   netip.Addr // destination of the quoted packet (the tunnel remote)
-	Proto int        // protocol of the quoted packet: ProtoIPIP or ProtoGRE
+	Proto int        // protocol of the quoted packet: ProtoIPIP or ProtoGRE (or ProtoIPv6, over IPv6)
 	// GREFlags, GREType and Key are the quoted GRE header's flags word
 	// (version included), protocol type and key (when GREFlags has K), so
 	// that the message can be matched to one tunnel among several to the

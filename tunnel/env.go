@@ -161,8 +161,10 @@ type Env struct {
 	OpenUnderlay func(k UnderlayKey) (Underlay, error)
 	Host         Host
 
-	// Optional: underlay ICMP reports and link events for path MTU.
+	// Optional: underlay ICMP reports (Fragmentation Needed over IPv4,
+	// Packet Too Big over IPv6) and link events for path MTU.
 	OpenICMP   func() (ICMPSource, error)
+	OpenICMP6  func() (ICMPSource, error)
 	WatchLinks func(ctx context.Context, fn func(LinkEvent)) error
 
 	// Optional: every device's IPv6 addresses by device name, read again

@@ -2,11 +2,14 @@ package tunnel_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/rawsock"
 	"github.com/gretun/gretun/tunnel"
 	"github.com/gretun/gretun/tunnel/tunneltest"
 )
@@ -138,4 +141,62 @@ func TestEngineIP6KeepaliveReflection(t *testing.T) {
 		up, set := a.host.CarrierOf("t0")
 		return st[0].Keepalive.State == "down" && set && !up
 	})
+}
+
+// packetTooBig6 is an ICMPv6 Packet Too Big reporting mtu about a
+// 1500-byte packet from 2001:db8::1 to dst of next header proto, after
+// Linux's encapsulation limit option when limit, quoting tail after that.
+func packetTooBig6(mtu uint32, dst string, proto uint8, limit bool, tail []byte) []byte {
+	m := make([]byte, 8, 8+48+len(tail))
+	m[0] = header.ICMPv6PacketTooBig
+	binary.BigEndian.PutUint32(m[4:], mtu)
+	ip := make([]byte, 40)
+	next := proto
+	if limit {
+		next = header.IPv6DestOpts
+	}
+	header.IPv6(ip).Encode(&header.IPv6Fields{PayloadLen: 1460, NextHeader: next, HopLimit: 64, Src: addr6A, Dst: netip.MustParseAddr(dst)})
+	m = append(m, ip...)
+	if limit {
+		m = append(m, proto, 0, 4, 1, 4, 1, 1, 0)
+	}
+	return append(m, tail...)
+}
+
+// TestEngineICMP6LowersPathMTU: an ICMPv6 Packet Too Big about our outer
+// packets lowers the path MTU of the tunnel it quotes (matched by next
+// header after the encapsulation limit option, addresses and GRE key, as
+// over IPv4), and one reporting less than IPv6's 1280 is ignored.
+func TestEngineICMP6LowersPathMTU(t *testing.T) {
+	feed := newICMPFeed()
+	feed.parse = rawsock.ParseTooBig6
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addr6A, 8, func(env *tunnel.Env) {
+		env.OpenICMP6 = func() (tunnel.ICMPSource, error) { return feed, nil }
+	})
+	mustAdd(t, a, "plain", "mode ip6gre remote 2001:db8::2 local 2001:db8::1")
+	mustAdd(t, a, "k1", "mode ip6gre key 1 remote 2001:db8::2 local 2001:db8::1")
+	mustAdd(t, a, "k2", "mode ip6gre key 2 remote 2001:db8::2 local 2001:db8::1")
+	mustAdd(t, a, "nolim", "mode ip6ip6 encaplimit none remote 2001:db8::3 local 2001:db8::1")
+	mustAdd(t, a, "six", "mode ip6ip6 remote 2001:db8::4 local 2001:db8::1")
+	for _, m := range [][]byte{
+		packetTooBig6(1400, "2001:db8::2", header.ProtoGRE, true, greQuote(0, 0)),
+		packetTooBig6(1300, "2001:db8::2", header.ProtoGRE, true, greQuote(header.GREFlagKey, 1)),
+		packetTooBig6(1279, "2001:db8::2", header.ProtoGRE, true, greQuote(header.GREFlagKey, 2)), // below IPv6's minimum
+		packetTooBig6(1300, "2001:db8::3", header.ProtoIPv6, false, nil),
+		packetTooBig6(1280, "2001:db8::4", header.ProtoIPv6, true, nil), // the last one
+	} {
+		feed.msgs <- m
+	}
+	want := map[string]int{"plain": 1400 - 52, "k1": 1300 - 56, "k2": 1500 - 56, "nolim": 1300 - 40, "six": 1280 - 48}
+	waitFor(t, "the last report", func() bool {
+		st, _ := a.e.Show("six")
+		return st[0].PathMTU == want["six"]
+	})
+	st, _ := a.e.Show("")
+	for _, s := range st {
+		if s.PathMTU != want[s.Config.Name] {
+			t.Errorf("%s: path MTU %d, want %d", s.Config.Name, s.PathMTU, want[s.Config.Name])
+		}
+	}
 }

@@ -19,6 +19,7 @@ func SystemEnv() Env {
 		OpenUnderlay: openUnderlay,
 		Host:         systemHost{},
 		OpenICMP:     func() (ICMPSource, error) { return rawsock.OpenICMP() },
+		OpenICMP6:    func() (ICMPSource, error) { return rawsock.OpenICMP6() },
 		WatchLinks: func(ctx context.Context, fn func(LinkEvent)) error {
 			return netconf.WatchLinks(ctx, func(ev netconf.LinkEvent) { fn(LinkEvent{Name: ev.Name, MTU: ev.MTU}) })
 		},
