@@ -97,7 +97,10 @@ type Config struct {
 
 	// Over IPv6 only: HasEncapLimit puts a tunnel encapsulation limit
 	// destination option (RFC 2473 section 4.1.1) carrying EncapLimit in
-	// every packet, as Linux's ip6 tunnels do by default (encaplimit 4).
+	// every packet, as Linux's ip6 tunnels do by default (encaplimit 4);
+	// an inner IPv6 packet with a limit of its own gets that limit less
+	// one instead, and one whose limit is 0 is refused (ErrEncapLimit)
+	// whether or not the tunnel sends a limit.
 	// FlowLabel is the outer flow label; FlowLabelInherit copies an inner
 	// IPv6 packet's instead (an inner IPv4 packet gets FlowLabel).
 	EncapLimit       uint8
@@ -146,7 +149,12 @@ var (
 	ErrNotIP        = errors.New("encap: inner packet is neither IPv4 nor IPv6")
 	ErrIPv6OverIPIP = errors.New("encap: IPIP carries IPv4 only")
 	ErrIPv4OverIP6  = errors.New("encap: ip6ip6 carries IPv6 only")
-	ErrTooBig       = errors.New("encap: outer packet would exceed 65535 bytes") // over IPv6: the payload
+	// ErrEncapLimit: the inner IPv6 packet carries a tunnel encapsulation
+	// limit of 0, so it may not be encapsulated again (RFC 2473 section
+	// 6.6); header.IPv6EncapLimit says where, for the ICMPv6 Parameter
+	// Problem its source is owed.
+	ErrEncapLimit = errors.New("encap: the inner packet's encapsulation limit is 0")
+	ErrTooBig     = errors.New("encap: outer packet would exceed 65535 bytes") // over IPv6: the payload
 )
 
 // Encapsulator holds one tunnel's precomputed outer headers. It is not safe
@@ -352,6 +360,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	var innerTTL, innerTOS uint8
 	var innerFrag uint16
 	var innerFlow uint32
+	dstOpts := e.dstOpts
 	var etherType uint32
 	if !e.ipOnly {
 		// Opaque payload (an Ethernet frame): nothing to inherit.
@@ -379,6 +388,18 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 			in := inner[:header.IPv6HeaderLen:header.IPv6HeaderLen]
 			innerTOS, innerTTL = in[0]<<4|in[1]>>4, in[header.IPv6HopLimit]
 			innerFlow = binary.BigEndian.Uint32(in[0:]) & 0xfffff
+			if e.v6 && isExtension(in[header.IPv6NextHeader]) {
+				// A tunnel packet entering another tunnel: its own
+				// limit, less one, is the new outer one (RFC 2473
+				// section 6.6, as Linux's ip6_tnl does); at 0 it is
+				// refused.
+				if l, _, ok := header.IPv6EncapLimit(inner); ok {
+					if l == 0 {
+						return nil, ErrEncapLimit
+					}
+					dstOpts = dstOpts&^(0xff<<24) | uint64(l-1)<<24
+				}
+			}
 			etherType = header.EtherTypeIPv6
 		default:
 			return nil, ErrNotIP
@@ -414,7 +435,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		binary.BigEndian.PutUint32(ip[4:], uint32(total-header.IPv6HeaderLen)<<16|uint32(e.next6)<<8|uint32(ttl))
 		*(*[32]byte)(ip[header.IPv6Src:]) = e.addrs6
 		if e.next6 == header.IPv6DestOpts {
-			binary.BigEndian.PutUint64(out[header.IPv6HeaderLen:], e.dstOpts)
+			binary.BigEndian.PutUint64(out[header.IPv6HeaderLen:], dstOpts)
 		}
 	} else {
 		frag := e.frag
@@ -455,6 +476,16 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		e.putUDP(out[e.ipLen:])
 	}
 	return out, nil
+}
+
+// isExtension reports whether an IPv6 next header is one of the extension
+// headers an encapsulation limit may sit among.
+func isExtension(next uint8) bool {
+	switch next {
+	case header.IPv6HopByHop, header.IPv6Routing, header.IPv6Fragment, header.IPv6DestOpts, header.ProtoAH:
+		return true
+	}
+	return false
 }
 
 // putUDP writes the UDP header in front of the GRE packet in u, after GRE

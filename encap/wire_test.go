@@ -417,3 +417,65 @@ func TestInnerVersionPerMode(t *testing.T) {
 		}
 	}
 }
+
+// nested is an IPv6 tunnel packet (ip6ip6 as Linux sends it) whose own
+// encapsulation limit is limit.
+func nested(limit byte) []byte {
+	p := append([]byte{
+		0x60, 0x00, 0x00, 0x00, 0x00, 0x30, 0x3c, 0x40, // payload 48, destination options, hop limit 64
+		0x20, 0x01, 0x0d, 0xb8, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+		0x20, 0x01, 0x0d, 0xb8, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+		0x29, 0x00, 0x04, 0x01, limit, 0x01, 0x01, 0x00, // next header IPv6; the limit
+	}, in6Flow...)
+	return p
+}
+
+// TestEncapLimitNested is RFC 2473 section 6.6 at a tunnel entry point: an
+// inner packet carrying its own encapsulation limit goes out with that
+// limit less one, whatever the tunnel's; one whose limit is 0 is refused,
+// also by a tunnel that sends no limit; an IPv4 underlay (not RFC 2473)
+// does not look.
+func TestEncapLimitNested(t *testing.T) {
+	ip6gre := encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4}
+	none := ip6gre
+	none.HasEncapLimit = false
+	gre4 := encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TTL: 64}
+	for _, tc := range []struct {
+		name  string
+		cfg   encap.Config
+		inner []byte
+		err   error
+		limit int // the outer limit, -1 for none
+	}{
+		{"limit 2 becomes 1", ip6gre, nested(2), nil, 1},
+		{"limit 200 becomes 199, over the tunnel's 4", ip6gre, nested(200), nil, 199},
+		{"limit 0 refused", ip6gre, nested(0), encap.ErrEncapLimit, 0},
+		{"limit 0 refused by a tunnel without a limit", none, nested(0), encap.ErrEncapLimit, 0},
+		{"no limit inside: the tunnel's", ip6gre, in6Flow, nil, 4},
+		{"over IPv4 nothing is looked at", gre4, nested(0), nil, -1},
+	} {
+		e, err := encap.New(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := append(make([]byte, encap.HeadroomMax), tc.inner...)
+		out, err := e.Encap(buf, encap.HeadroomMax)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
+			continue
+		}
+		if err != nil {
+			if !bytes.Equal(buf[encap.HeadroomMax:], tc.inner) || bytes.Count(buf[:encap.HeadroomMax], []byte{0}) != encap.HeadroomMax {
+				t.Errorf("%s: refused packet was written to", tc.name)
+			}
+			continue
+		}
+		got := -1
+		if tc.cfg.HasEncapLimit {
+			got = int(out[header.IPv6HeaderLen+4])
+		}
+		if got != tc.limit {
+			t.Errorf("%s: outer limit %d, want %d", tc.name, got, tc.limit)
+		}
+	}
+}

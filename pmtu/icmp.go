@@ -276,6 +276,48 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	return n, nil
 }
 
+// ParamProblem6 writes into dst an ICMPv6 Parameter Problem (erroneous
+// header field, RFC 4443 section 3.4) from src to the sender of the IPv6
+// packet inner, pointing at offset pointer, quoting as much of inner as
+// fits in 1280 bytes, and returns its length (at most MaxLen6). It is how
+// a tunnel entry point refuses a packet whose encapsulation limit is 0
+// (RFC 2473 section 6.6). It refuses, as TooBig does, to answer a
+// malformed packet, a fragment other than the first, an ICMPv6 error, or a
+// source that is not a single host; dst may overlap inner at
+// dst[HeaderLen6:], the quote then staying where it is.
+func ParamProblem6(dst, inner []byte, pointer int, src netip.Addr) (int, error) {
+	pkt, ok := ipv6(inner)
+	if !ok {
+		return 0, ErrMalformed
+	}
+	proto, off, first, ok := upper(pkt)
+	switch {
+	case !ok:
+		return 0, ErrMalformed
+	case !first:
+		return 0, ErrFragment
+	case proto == header.ProtoICMPv6 && off < len(pkt) && header.ICMPv6(pkt[off:]).IsError():
+		return 0, ErrICMPError
+	}
+	to := netip.AddrFrom16(pkt.Src())
+	if !unicast6(to) || to.IsMulticast() {
+		return 0, ErrAddress
+	}
+	if !src.Is6() || src.Is4In6() || !unicast6(src) {
+		return 0, ErrSource
+	}
+	quote := min(len(pkt), MaxLen6-HeaderLen6)
+	n := HeaderLen6 + quote
+	if len(dst) < n {
+		return 0, ErrShortBuffer
+	}
+	copy(dst[HeaderLen6:n], pkt[:quote])
+	ip := header.IPv6(dst)
+	ip.Encode(&header.IPv6Fields{PayloadLen: uint16(n - header.IPv6HeaderLen), NextHeader: header.ProtoICMPv6, HopLimit: errTTL, Src: src, Dst: to})
+	header.ICMPv6(dst[header.IPv6HeaderLen:n]).EncodeError(header.ICMPv6ParamProblem, header.ICMPv6ErroneousField, uint32(pointer), ip.Addrs())
+	return n, nil
+}
+
 // icmpError4 reports whether an ICMPv4 message of type t must not be
 // answered with an error. Besides the error types of RFC 792 and RFC
 // 1122 §3.2.2 (3, 4, 5, 11, 12) Linux treats every type above 18

@@ -49,6 +49,10 @@ type Stats struct {
 	// TxPacketSocket counts outer packets sent on the AF_PACKET socket of
 	// `underlay packet` (the rest went through the raw socket).
 	TxPacketSocket uint64 `json:"tx_packet_socket"`
+	// TxEncapLimit counts inner IPv6 packets refused because their own
+	// tunnel encapsulation limit was 0 (RFC 2473), each answered with an
+	// ICMPv6 Parameter Problem where allowed.
+	TxEncapLimit uint64 `json:"tx_encap_limit"`
 
 	Reflected uint64 `json:"reflected"` // other routers' keepalives returned through the underlay
 

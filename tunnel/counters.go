@@ -34,6 +34,7 @@ const (
 	txICMPLimited
 	txMSSClamped
 	txPacketSocket
+	txEncapLimit
 	numCounters
 )
 
@@ -72,8 +73,8 @@ func (c *counters) snapshot() Stats {
 		TxDeadLoop: g(txDeadLoop), TxNoRoute: g(txNoRoute), TxNoBufs: g(txNoBufs),
 		TxTooBig: g(txTooBig), TxFragmented: g(txFragmented), TxBadInner: g(txBadInner),
 		TxICMP: g(txICMP), TxICMPLimited: g(txICMPLimited), TxMSSClamped: g(txMSSClamped),
-		TxPacketSocket: g(txPacketSocket),
-		Drops:          map[string]uint64{},
+		TxPacketSocket: g(txPacketSocket), TxEncapLimit: g(txEncapLimit),
+		Drops: map[string]uint64{},
 	}
 	for r := decap.OK + 1; int(r) < decap.NumReasons; r++ {
 		s.Drops[r.String()] = c.drops[r].Load()

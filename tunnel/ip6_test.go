@@ -200,3 +200,40 @@ func TestEngineICMP6LowersPathMTU(t *testing.T) {
 		}
 	}
 }
+
+// nestedIP6 is an ip6ip6 packet from 2001:db8:9::1 (a tunnel entry point
+// behind the device) whose encapsulation limit is limit, carrying inner.
+func nestedIP6(limit byte, inner []byte) []byte {
+	p := make([]byte, 48, 48+len(inner))
+	header.IPv6(p).Encode(&header.IPv6Fields{PayloadLen: uint16(8 + len(inner)), NextHeader: header.IPv6DestOpts, HopLimit: 64,
+		Src: netip.MustParseAddr("2001:db8:9::1"), Dst: netip.MustParseAddr("2001:db8:9::2")})
+	copy(p[40:], []byte{header.ProtoIPv6, 0, 4, 1, limit, 1, 1, 0})
+	return append(p, inner...)
+}
+
+// TestEngineEncapLimit: a tunnel packet entering an IPv6 tunnel with an
+// encapsulation limit of 0 is refused, counted and answered with an ICMPv6
+// Parameter Problem pointing at the limit (RFC 2473 section 6.6); with a
+// limit left it crosses unchanged.
+func TestEngineEncapLimit(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addr6A, 8), newSide(t, w, addr6B, 8)
+	mustAdd(t, a, "t0", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1")
+	mustAdd(t, b, "t0", "mode ip6ip6 remote 2001:db8::1 local 2001:db8::2")
+	inner := udp6("2001:db8:1::1", "2001:db8:2::1", 100)
+	ok := nestedIP6(1, inner)
+	a.dev("t0").Inject(ok)
+	if got := receive(t, b.dev("t0")); !bytes.Equal(got, ok) {
+		t.Fatalf("nested packet with limit 1 changed in transit:\n got %x\nwant %x", got, ok)
+	}
+	a.dev("t0").Inject(nestedIP6(0, inner))
+	pp := receive(t, a.dev("t0"))
+	m := header.ICMPv6(pp[header.IPv6HeaderLen:])
+	if header.IPv6(pp).DstAddr() != netip.MustParseAddr("2001:db8:9::1") || m.Type() != header.ICMPv6ParamProblem || m.Code() != 0 || m.MTU() != 44 {
+		t.Errorf("answer to a limit of 0: %x, want a Parameter Problem to 2001:db8:9::1 pointing at byte 44", pp)
+	}
+	s := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxEncapLimit == 1 })
+	if s.TxEncapLimit != 1 || s.TxICMP != 1 || s.TxPackets != 1 {
+		t.Errorf("A counters: %+v", s)
+	}
+}

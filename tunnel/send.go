@@ -265,6 +265,10 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, bool) {
 	c := &p.t.counters
 	outer, err := p.enc.Encap(buf, innerOffset)
+	if errors.Is(err, encap.ErrEncapLimit) {
+		p.t.refuseEncapLimit(buf, time.Now())
+		return out, false
+	}
 	if err != nil {
 		c.add(txBadInner, 1)
 		return out, false
@@ -331,6 +335,26 @@ func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
 		t.icmpOut = append(t.icmpOut, buf[start-t.headroom:start+n])
 	}
 	return false
+}
+
+// refuseEncapLimit counts an inner IPv6 packet at innerOffset in buf whose
+// encapsulation limit is 0 and answers its source with an ICMPv6 Parameter
+// Problem pointing at the limit, built in place in front of it, as RFC
+// 2473 section 6.6 tells a tunnel entry point (Linux's ip6_tnl does the
+// same). The rate limit comes first, as for Packet Too Big.
+func (t *Tunnel) refuseEncapLimit(buf []byte, now time.Time) {
+	t.counters.add(txEncapLimit, 1)
+	if !t.icmpRate.Allow(now) {
+		t.counters.add(txICMPLimited, 1)
+		return
+	}
+	inner := buf[innerOffset:]
+	_, at, _ := header.IPv6EncapLimit(inner)
+	start := innerOffset - pmtu.HeaderLen6
+	if n, err := pmtu.ParamProblem6(buf[start:], inner, at, t.icmpSource(inner)); err == nil {
+		t.counters.add(txICMP, 1)
+		t.icmpOut = append(t.icmpOut, buf[start-t.headroom:start+n])
+	}
 }
 
 // icmpSource picks the source of an ICMP error about inner, a packet

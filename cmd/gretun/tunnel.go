@@ -152,6 +152,9 @@ func printStats(w io.Writer, s tunnel.Stats) {
 	if s.TxPacketSocket != 0 {
 		fmt.Fprintf(w, "TX on AF_PACKET: %d\n", s.TxPacketSocket)
 	}
+	if s.TxEncapLimit != 0 {
+		fmt.Fprintf(w, "TX encapsulation limit 0: %d\n", s.TxEncapLimit)
+	}
 	if d := drops(s.Drops); d != "" {
 		fmt.Fprintf(w, "RX drops: %s\n", d)
 	}
