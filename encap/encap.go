@@ -206,6 +206,7 @@ type Encapsulator struct {
 	etype   uint16 // Config.EtherType
 	id      uint16 // never 0: see nextID
 	seq     uint32
+	fragID  uint32 // the last IPv6 fragment identification (FragmentID)
 }
 
 // nextID returns the next outer identification, skipping 0: a raw socket
@@ -218,6 +219,14 @@ func (e *Encapsulator) nextID() uint16 {
 		e.id = 1
 	}
 	return e.id
+}
+
+// FragmentID returns the identification for the next outer IPv6 packet to
+// be fragmented (Fragment6): a counter per tunnel, which is all RFC 8200
+// asks of a source.
+func (e *Encapsulator) FragmentID() uint32 {
+	e.fragID++
+	return e.fragID
 }
 
 // New validates c and precomputes the outer header template.
@@ -332,7 +341,7 @@ func New(c Config) (*Encapsulator, error) {
 // turning oseq off and on again does not restart it either. old must no
 // longer be used for sending.
 func (e *Encapsulator) Continue(old *Encapsulator) {
-	e.id, e.seq = old.id, old.seq
+	e.id, e.seq, e.fragID = old.id, old.seq, old.fragID
 }
 
 // Config returns the configuration the template was built from.

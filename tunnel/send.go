@@ -291,8 +291,16 @@ func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool,
 		return out, true
 	}
 	// A raw socket does not fragment: do it here when DF allows (RFC
-	// 791), else drop it and count it.
-	n, ok := frags.fragment(outer, p.underlayMTU, 0)
+	// 791), else drop it and count it. Over IPv6 only packets that may be
+	// fragmented come here (clearDF: RFC 2473 section 7.1).
+	var n int
+	var ok bool
+	switch {
+	case header.IPVersion(outer) == 4:
+		n, ok = frags.fragment(outer, p.underlayMTU, 0)
+	case clearDF:
+		n, ok = frags.fragment6(outer, p.underlayMTU, p.enc.FragmentID())
+	}
 	if !ok {
 		c.add(txTooBig, 1)
 		return out, false
@@ -481,6 +489,34 @@ func (f *fragPool) fragment(pkt []byte, mtu, head int) (int, bool) {
 	}
 	for i, v := range f.views[:n] {
 		f.bufs[f.used+i] = f.bufs[f.used+i][:head+len(v)]
+	}
+	f.used += n
+	return n, true
+}
+
+// fragment6 splits the outer IPv6 packet pkt into fragments of at most mtu
+// bytes with identification id (encap.Fragment6), as fragment does.
+func (f *fragPool) fragment6(pkt []byte, mtu int, id uint32) (int, bool) {
+	if mtu < header.IPv6MinMTU {
+		return 0, false
+	}
+	need := len(pkt)/((mtu-header.IPv6HeaderLen-header.IPv6FragmentLen)&^7) + 2
+	for len(f.bufs) < f.used+need {
+		f.bufs = append(f.bufs, nil)
+	}
+	f.views = f.views[:0]
+	for i := f.used; i < f.used+need; i++ {
+		if cap(f.bufs[i]) < mtu {
+			f.bufs[i] = make([]byte, 0, mtu)
+		}
+		f.views = append(f.views, f.bufs[i][:mtu])
+	}
+	n, err := encap.Fragment6(pkt, mtu, id, f.views)
+	if err != nil {
+		return 0, false
+	}
+	for i, v := range f.views[:n] {
+		f.bufs[f.used+i] = v
 	}
 	f.used += n
 	return n, true

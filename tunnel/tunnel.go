@@ -115,7 +115,19 @@ func configuredMTU(c *config.Tunnel, underlay int, sock *socket) int {
 	if c.MTU != 0 {
 		return c.MTU
 	}
-	return underlay - sock.overhead(c)
+	return defaultMTU(c, underlay-sock.overhead(c))
+}
+
+// defaultMTU is the device MTU of a tunnel whose path leaves room for
+// mtu: an IPv6 tunnel's is at least IPv6's minimum of 1280, as Linux's
+// ip6_tnl and ip6_gre make it, so that IPv6 runs over a 1280-byte
+// underlay; what does not fit the path goes in outer fragments (RFC 2473
+// section 7.1).
+func defaultMTU(c *config.Tunnel, mtu int) int {
+	if c.Mode.IPv6() {
+		return max(mtu, header.IPv6MinMTU)
+	}
+	return mtu
 }
 
 // MTU returns the device's MTU.
@@ -211,7 +223,7 @@ func (t *Tunnel) refreshUnderlay() {
 	p.underlayMTU = underlay
 	mtu := t.MTU()
 	if c.MTU == 0 {
-		mtu = underlay - p.ep.sock.overhead(c)
+		mtu = defaultMTU(c, underlay-p.ep.sock.overhead(c))
 	}
 	p.setPathLimit(c, mtu)
 	p.txMu.Unlock()

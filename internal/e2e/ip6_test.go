@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/gretun/gretun/internal/testnet"
 )
 
 // The IPv6 underlay between the routers, on the same veth as the IPv4 one.
@@ -127,4 +129,78 @@ func TestIP6Errors(t *testing.T) {
 			t.Errorf("%s: device bad exists after a refused add", tc.words)
 		}
 	}
+}
+
+// TestIP6MinimumMTU runs ip6gre over an underlay of IPv6's minimum MTU,
+// 1280: the device MTU is 1280 all the same (as Linux's ip6gre makes it)
+// and an IPv6 packet of 1280 bytes crosses in outer fragments, which the
+// far kernel reassembles (RFC 2473 section 7.1), while an IPv4 packet with
+// DF over the path's 1228 is refused with that MTU.
+func TestIP6MinimumMTU(t *testing.T) {
+	tp := Classic(t)
+	tp.underlay6()
+	for _, ns := range []string{tp.A, tp.B} {
+		tp.Sh(ns, "ip", "link", "set", "dev", "wan", "mtu", "1280")
+	}
+	tp.ip6Tunnels(true, true, "mode", "ip6gre")
+	if mtu := tp.status(tp.A, "netb").MTU; mtu != 1280 {
+		t.Errorf("device MTU %d over a 1280-byte underlay, want 1280", mtu)
+	}
+	tp.Ping(tp.A, "2001:db8:1::2", "-s", "1232", "-M", "do") // 1280-byte IPv6 packets
+	if s := tp.Stats(tp.A, "netb"); s.TxFragmented < 6 {
+		t.Errorf("A sent %d outer fragments for 3 pings of 1280 bytes, want 2 each", s.TxFragmented)
+	}
+	out, _ := tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1201", HostBIP) // 1229 bytes
+	if !strings.Contains(out, "mtu = 1228") && !strings.Contains(out, "mtu=1228") {
+		t.Errorf("DF ping of 1229 bytes over a 1228-byte path: %s", out)
+	}
+}
+
+// TestIP6PacketTooBig puts a router with a 1300-byte link between the
+// tunnel's ends: its ICMPv6 Packet Too Big about gretun's outer packets
+// lowers the tunnel's path MTU to 1300 - 52, and the inner sender learns it
+// from gretun's Fragmentation Needed.
+func TestIP6PacketTooBig(t *testing.T) {
+	n := testnet.ForTest(t)
+	tp := &Topology{Net: n, T: t}
+	var m string
+	var err error
+	for _, p := range []struct {
+		dst  *string
+		name string
+	}{{&tp.HostA, "ha"}, {&tp.A, "ra"}, {&m, "rm"}, {&tp.B, "rb"}} {
+		if *p.dst, err = n.NS(p.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp.must(n.Veth(tp.HostA, "eth0", tp.A, "lan"))
+	tp.must(n.Veth(tp.A, "wan", m, "a"))
+	tp.must(n.Veth(m, "b", tp.B, "wan"))
+	tp.must(n.Addr(tp.HostA, "eth0", HostAIP+"/24"))
+	tp.must(n.Addr(tp.A, "lan", LanA+"/24"))
+	tp.must(n.Addr(tp.A, "wan", "2001:db8:a::1/64"))
+	tp.must(n.Addr(m, "a", "2001:db8:a::2/64"))
+	tp.must(n.Addr(m, "b", "2001:db8:b::2/64"))
+	tp.must(n.Addr(tp.B, "wan", "2001:db8:b::1/64"))
+	tp.must(n.Forward(tp.A))
+	tp.must(n.Forward(m))
+	tp.Sh(m, "ip", "link", "set", "dev", "b", "mtu", "1300")
+	tp.Sh(tp.B, "ip", "link", "set", "dev", "wan", "mtu", "1300")
+	tp.Sh(tp.A, "ip", "-6", "route", "add", "2001:db8:b::/64", "via", "2001:db8:a::2")
+	tp.Sh(tp.B, "ip", "-6", "route", "add", "2001:db8:a::/64", "via", "2001:db8:b::2")
+	tp.Sh(tp.HostA, "ip", "route", "add", "default", "via", LanA)
+	tp.Run(tp.A, "netb", "mode", "ip6gre", "remote", "2001:db8:b::1", "local", "2001:db8:a::1")
+	tp.Run(tp.B, "neta", "mode", "ip6gre", "remote", "2001:db8:a::1", "local", "2001:db8:b::1")
+	tp.Sh(tp.B, "ip", "addr", "add", LanB, "dev", "neta")
+	tp.Sh(tp.B, "ip", "route", "add", "198.51.100.0/24", "dev", "neta")
+	tp.Sh(tp.A, "ip", "route", "add", LanB+"/32", "dev", "netb")
+	// A full-size DF ping leaves A whole, meets the narrow link and comes
+	// back as a Packet Too Big to A's gretun.
+	tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1420", LanB)
+	tp.waitFor("path MTU learnt", func() bool { return tp.status(tp.A, "netb").PathMTU == 1300-52 })
+	out, _ := tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", LanB)
+	if !strings.Contains(out, "mtu = 1248") && !strings.Contains(out, "mtu=1248") {
+		t.Errorf("DF ping over the learnt path: %s", out)
+	}
+	tp.Ping(tp.HostA, LanB, "-s", "1200", "-M", "do")
 }
