@@ -40,3 +40,20 @@ func TestIPv6EncapLimit(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIPv6EncapLimit: on any bytes IPv6EncapLimit does not panic, and a
+// limit it finds is the byte at the offset it gives.
+func FuzzIPv6EncapLimit(f *testing.F) {
+	f.Add([]byte{0x60, 0, 0, 0, 0, 8, IPv6DestOpts, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		ProtoGRE, 0, IPv6OptEncapLimit, 1, 4, IPv6OptPadN, 1, 0})
+	f.Add(append(make([]byte, 40), IPv6DestOpts, 0, IPv6OptPad1, IPv6OptEncapLimit, 1, 0, 0, 0))
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		if len(pkt) > IPv6NextHeader {
+			pkt[0] = 0x60
+		}
+		l, at, found := IPv6EncapLimit(pkt)
+		if found && (at < IPv6HeaderLen || at >= len(pkt) || pkt[at] != l) {
+			t.Fatalf("limit %d at %d in a %d-byte packet", l, at, len(pkt))
+		}
+	})
+}
