@@ -22,6 +22,7 @@
 package decap
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/gretun/gretun/header"
@@ -133,12 +134,11 @@ func (p *Packet) clearAfterAddrs() {
 // whole IPv6 packets delivers them: GRE (ip6gre), IPv4 in IPv6 or IPv6 in
 // IPv6 (RFC 2473, ip6tnl) after the extension headers it may skip.
 func Parse6(pkt []byte, p *Packet) Reason {
-	*p = Packet{}
 	if len(pkt) < header.IPv6HeaderLen {
-		return Truncated
+		return p.reset(Truncated)
 	}
 	if pkt[0]>>4 != 6 {
-		return OuterVersion
+		return p.reset(OuterVersion)
 	}
 	off, end, r := parseIPv6(pkt, p)
 	if r != OK {
@@ -158,6 +158,15 @@ func Parse6(pkt []byte, p *Packet) Reason {
 	return p.inner(pkt, off)
 }
 
+// linuxLimit, under linuxLimitMask, is the destination options header
+// Linux's IPv6 tunnels put in every packet (init_tel_txopt): length 0,
+// option 4 of length 1, a PadN of length 1; the next header, the limit and
+// the padding byte are masked out.
+const (
+	linuxLimitMask = 0x00_ff_ff_ff_00_ff_ff_00
+	linuxLimit     = 0x00_00_04_01_00_01_01_00
+)
+
 // maxIPv6Ext bounds the extension headers parseIPv6 walks: a real tunnel
 // packet has at most a few.
 const maxIPv6Ext = 8
@@ -172,9 +181,12 @@ func parseIPv6(pkt []byte, p *Packet) (int, int, Reason) {
 	total := header.IPv6HeaderLen + ip.PayloadLen()
 	if total == header.IPv6HeaderLen || total > len(pkt) {
 		// Payload length 0 is a jumbogram (or nothing at all): not tunnelled.
-		return 0, 0, OuterLength
+		return 0, 0, p.reset(OuterLength)
 	}
-	p.Src, p.Dst, p.TOS = ip.SrcAddr(), ip.DstAddr(), ip.TrafficClass()
+	// The addresses first, the rest cleared after them, as Parse does.
+	p.Src, p.Dst = ip.SrcAddr(), ip.DstAddr()
+	p.clearAfterAddrs()
+	p.TOS = ip.TrafficClass()
 	next, off := ip.NextHeader(), header.IPv6HeaderLen
 	for i := 0; ; i++ {
 		switch next {
@@ -200,6 +212,12 @@ func parseIPv6(pkt []byte, p *Packet) (int, int, Reason) {
 				return 0, 0, OuterHeaderLen
 			}
 		case header.IPv6DestOpts:
+			if n == header.IPv6ExtMinLen && binary.BigEndian.Uint64(ext)&linuxLimitMask == linuxLimit {
+				// Linux's ip6gre and ip6tnl send exactly this (the
+				// limit, then a PadN of one byte): no walk needed.
+				p.EncapLimit, p.HasEncapLimit = ext[4], true
+				break
+			}
 			l, has, ok := ext.Options(n)
 			if !ok {
 				return 0, 0, OuterHeaderLen

@@ -3,6 +3,8 @@ package decap_test
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gretun/gretun/decap"
 )
 
@@ -78,6 +80,31 @@ func TestPrepareReflection6(t *testing.T) {
 		p := ipv6Around(local6.AsSlice(), remote6.AsSlice(), c.hop, greHdr(0, 0, 0, 0))
 		if r := decap.PrepareReflection(p); r != c.want || p[7] != c.left {
 			t.Errorf("hop limit %d: %v, left %d; want %v, %d", c.hop, r, p[7], c.want, c.left)
+		}
+	}
+}
+
+// TestParse6ClearsPacket: Parse6 on a reused Packet gives what it gives on
+// a fresh one, for packets it accepts and drops at every stage.
+func TestParse6ClearsPacket(t *testing.T) {
+	pkts := [][]byte{
+		build6(60, 8, linuxLimit(47, 4), greHdr(0xb000, 0x86dd, 42, 7), in6),
+		build6(60, -1, linuxLimit(41, 0), in6),
+		build6(4, -1, in4),
+		build6(47, 0, greHdr(0, 0, 0, 0)),
+	}
+	for _, c := range parse6Cases {
+		pkts = append(pkts, c.pkt)
+	}
+	for _, pkt := range pkts {
+		var fresh decap.Packet
+		want := decap.Parse6(pkt, &fresh)
+		dirty := dirtyPacket()
+		if got := decap.Parse6(pkt, &dirty); got != want {
+			t.Fatalf("% x: %v on a reused Packet, %v on a fresh one", pkt[:min(len(pkt), 24)], got, want)
+		}
+		if diff := cmp.Diff(fresh, dirty, addrCmp); diff != "" {
+			t.Errorf("% x: reused Packet (-fresh +reused):\n%s", pkt[:min(len(pkt), 24)], diff)
 		}
 	}
 }
