@@ -43,6 +43,11 @@ type conn6Sys struct {
 	wn    int
 	werr  error
 	wfn   func(fd uintptr) bool
+
+	// GRE only: the side channel for checksums left to offload
+	// (offload_linux.go); used under rmu.
+	ring       *offloadRing
+	offloadErr error
 }
 
 func (s *conn6Sys) open(proto int) error {
@@ -80,6 +85,11 @@ func (s *conn6Sys) open(proto int) error {
 	s.rfn, s.wfn = s.recvmmsg, s.sendmmsg
 	s.growRead(BatchSize)
 	s.growWrite(BatchSize)
+	if proto == ProtoGRE {
+		if s.ring, err = openOffloadRing(true); err != nil {
+			s.offloadErr = fmt.Errorf("rawsock: no side channel for offloaded GRE checksums: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -149,6 +159,9 @@ func (s *conn6Sys) readBatch(c *Conn6, bufs [][]byte, sizes []int) (int, error) 
 		return 0, s.opError("read", err)
 	}
 	got := s.rn
+	if s.ring != nil {
+		s.ring.trim()
+	}
 	for i := 0; i < got; i++ {
 		h := &s.rhdrs[i].Hdr
 		if h.Flags&unix.MSG_TRUNC != 0 {
@@ -286,9 +299,22 @@ func (s *conn6Sys) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "ip6", Addr: s.ipc.LocalAddr(), Err: err}
 }
 
+func (s *conn6Sys) completeChecksum(pkt []byte) bool {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.ring != nil && s.ring.complete(pkt)
+}
+
 func (s *conn6Sys) close() error {
 	if s.ipc == nil {
 		return errNotOpen
 	}
-	return s.ipc.Close()
+	err := s.ipc.Close()
+	s.rmu.Lock()
+	if s.ring != nil {
+		s.ring.close()
+		s.ring = nil
+	}
+	s.rmu.Unlock()
+	return err
 }

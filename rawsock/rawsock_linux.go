@@ -70,7 +70,7 @@ func (s *connSys) open(proto int) error {
 	s.growRead(BatchSize)
 	s.growWrite(BatchSize)
 	if proto == ProtoGRE {
-		if s.ring, err = openOffloadRing(); err != nil {
+		if s.ring, err = openOffloadRing(false); err != nil {
 			s.offloadErr = fmt.Errorf("rawsock: no side channel for offloaded GRE checksums: %w", err)
 		}
 	}

@@ -86,8 +86,9 @@ func RawIPv4(c RawConn) Underlay {
 
 // RawIPv6 puts a raw IPv6 socket (rawsock.Conn6) behind the Underlay seam
 // on the same terms: whole IPv6 packets both ways, as encap builds them and
-// as decap.Parse6 reads them, each routed by the destination in its header.
-func RawIPv6(c RawConn) Underlay { return rawIP{c} }
+// as decap.Parse6 reads them, each routed by the destination in its header,
+// and offloaded checksums completed where the socket can.
+func RawIPv6(c RawConn) Underlay { return RawIPv4(c) }
 
 type rawIP struct{ c RawConn }
 

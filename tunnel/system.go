@@ -51,6 +51,7 @@ var (
 	_ RawConn           = (*rawsock.Conn)(nil)
 	_ checksumCompleter = (*rawsock.Conn)(nil)
 	_ RawConn           = (*rawsock.Conn6)(nil)
+	_ checksumCompleter = (*rawsock.Conn6)(nil)
 )
 
 type systemHost struct{}
