@@ -37,12 +37,7 @@ func Fragment(pkt []byte, mtu int, frags [][]byte) (int, error) {
 		return 0, ErrFragmentMTU
 	}
 	if len(pkt) <= mtu {
-		if len(frags) == 0 || cap(frags[0]) < len(pkt) {
-			return 0, ErrFragmentBuffer
-		}
-		frags[0] = frags[0][:len(pkt)]
-		copy(frags[0], pkt)
-		return 1, nil
+		return whole(pkt, frags)
 	}
 	if ip.DF() {
 		return 0, ErrFragmentDF
@@ -151,12 +146,7 @@ func Fragment6(pkt []byte, mtu int, id uint32, frags [][]byte) (int, error) {
 		return 0, ErrFragmentMTU
 	}
 	if len(pkt) <= mtu {
-		if len(frags) == 0 || cap(frags[0]) < len(pkt) {
-			return 0, ErrFragmentBuffer
-		}
-		frags[0] = frags[0][:len(pkt)]
-		copy(frags[0], pkt)
-		return 1, nil
+		return whole(pkt, frags)
 	}
 	const hl = header.IPv6HeaderLen + header.IPv6FragmentLen
 	chunk := (mtu - hl) &^ 7
@@ -191,4 +181,14 @@ func Fragment6(pkt []byte, mtu int, id uint32, frags [][]byte) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// whole copies a packet that fits into frags[0], its only fragment.
+func whole(pkt []byte, frags [][]byte) (int, error) {
+	if len(frags) == 0 || cap(frags[0]) < len(pkt) {
+		return 0, ErrFragmentBuffer
+	}
+	frags[0] = frags[0][:len(pkt)]
+	copy(frags[0], pkt)
+	return 1, nil
 }

@@ -253,6 +253,13 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return error6(dst, pkt, src, to, header.ICMPv6PacketTooBig, 0, uint32(min(uint64(mtu), math.MaxUint32)))
+}
+
+// error6 writes into dst an ICMPv6 error of type typ and code from src to
+// to, with value as its second word, quoting as much of pkt as fits in
+// 1280 bytes (dst may hold pkt at dst[HeaderLen6:]), and returns its length.
+func error6(dst, pkt []byte, src, to netip.Addr, typ, code uint8, value uint32) (int, error) {
 	if !src.Is6() || src.Is4In6() || !unicast6(src) {
 		return 0, ErrSource
 	}
@@ -261,9 +268,7 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	if len(dst) < n {
 		return 0, ErrShortBuffer
 	}
-
 	copy(dst[HeaderLen6:n], pkt[:quote])
-
 	ip := header.IPv6(dst)
 	ip.Encode(&header.IPv6Fields{ // traffic class and flow label 0
 		PayloadLen: uint16(n - header.IPv6HeaderLen),
@@ -272,7 +277,7 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 		Src:        src,
 		Dst:        to,
 	})
-	header.ICMPv6(dst[header.IPv6HeaderLen:n]).EncodePacketTooBig(uint32(min(uint64(mtu), math.MaxUint32)), ip.Addrs())
+	header.ICMPv6(dst[header.IPv6HeaderLen:n]).EncodeError(typ, code, value, ip.Addrs())
 	return n, nil
 }
 
@@ -300,22 +305,10 @@ func ParamProblem6(dst, inner []byte, pointer int, src netip.Addr) (int, error) 
 		return 0, ErrICMPError
 	}
 	to := netip.AddrFrom16(pkt.Src())
-	if !unicast6(to) || to.IsMulticast() {
+	if !unicast6(to) {
 		return 0, ErrAddress
 	}
-	if !src.Is6() || src.Is4In6() || !unicast6(src) {
-		return 0, ErrSource
-	}
-	quote := min(len(pkt), MaxLen6-HeaderLen6)
-	n := HeaderLen6 + quote
-	if len(dst) < n {
-		return 0, ErrShortBuffer
-	}
-	copy(dst[HeaderLen6:n], pkt[:quote])
-	ip := header.IPv6(dst)
-	ip.Encode(&header.IPv6Fields{PayloadLen: uint16(n - header.IPv6HeaderLen), NextHeader: header.ProtoICMPv6, HopLimit: errTTL, Src: src, Dst: to})
-	header.ICMPv6(dst[header.IPv6HeaderLen:n]).EncodeError(header.ICMPv6ParamProblem, header.ICMPv6ErroneousField, uint32(pointer), ip.Addrs())
-	return n, nil
+	return error6(dst, pkt, src, to, header.ICMPv6ParamProblem, header.ICMPv6ErroneousField, uint32(pointer))
 }
 
 // icmpError4 reports whether an ICMPv4 message of type t must not be

@@ -38,16 +38,8 @@ func ParseTooBig6(icmp []byte) (TooBig, bool) {
 	case ProtoIPIP, ProtoIPv6:
 		return tb, true
 	case ProtoGRE:
-		if off > len(q) || len(q)-off < header.GREMinLen {
+		if off > len(q) || !tb.quoteGRE(header.GRE(q[off:])) {
 			return TooBig{}, false
-		}
-		g := header.GRE(q[off:])
-		tb.GREFlags, tb.GREType = g.Flags(), g.Protocol()
-		if tb.GREFlags&header.GREFlagKey != 0 {
-			if len(g) < g.KeyOffset()+4 {
-				return TooBig{}, false
-			}
-			tb.Key = g.Key()
 		}
 		return tb, true
 	}

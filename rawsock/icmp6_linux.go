@@ -15,35 +15,20 @@ type icmp6Sys struct {
 }
 
 func (s *icmp6Sys) open() error {
-	pconn, err := net.ListenPacket("ip6:ipv6-icmp", "::")
-	if err != nil {
-		return fmt.Errorf("rawsock: open raw ICMPv6 socket: %w", err)
-	}
-	ipc := pconn.(*net.IPConn)
-	rc, err := ipc.SyscallConn()
-	if err != nil {
-		ipc.Close()
-		return fmt.Errorf("rawsock: %w", err)
-	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
+	ipc, _, err := listen("ip6:ipv6-icmp", "::", func(fd int) error {
 		// ICMP6_FILTER (RFC 3542 section 3.2): a set bit blocks its type.
 		var f unix.ICMPv6Filter
 		for i := range f.Data {
 			f.Data[i] = ^uint32(0)
 		}
 		f.Data[header.ICMPv6PacketTooBig>>5] &^= 1 << (header.ICMPv6PacketTooBig & 31)
-		serr = unix.SetsockoptICMPv6Filter(int(fd), unix.IPPROTO_ICMPV6, unix.ICMPV6_FILTER, &f)
+		if err := unix.SetsockoptICMPv6Filter(fd, unix.IPPROTO_ICMPV6, unix.ICMPV6_FILTER, &f); err != nil {
+			return fmt.Errorf("rawsock: set ICMP6_FILTER: %w", err)
+		}
+		return nil
 	})
-	if err == nil {
-		err = serr
-	}
-	if err != nil {
-		ipc.Close()
-		return fmt.Errorf("rawsock: set ICMP6_FILTER: %w", err)
-	}
 	s.ipc = ipc
-	return nil
+	return err
 }
 
 func (s *icmp6Sys) readTooBig(buf []byte) (TooBig, error) {

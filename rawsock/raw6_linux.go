@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -51,34 +50,19 @@ type conn6Sys struct {
 }
 
 func (s *conn6Sys) open(proto int) error {
-	pconn, err := net.ListenPacket(fmt.Sprintf("ip6:%d", proto), "::")
-	if err != nil {
-		return fmt.Errorf("rawsock: open raw IPv6 socket for protocol %d: %w", proto, err)
-	}
-	ipc := pconn.(*net.IPConn)
-	rc, err := ipc.SyscallConn()
-	if err != nil {
-		ipc.Close()
-		return fmt.Errorf("rawsock: %w", err)
-	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
+	ipc, rc, err := listen(fmt.Sprintf("ip6:%d", proto), "::", func(fd int) error {
 		for _, o := range []struct {
 			opt  int
 			name string
 		}{{unix.IPV6_HDRINCL, "IPV6_HDRINCL"}, {unix.IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO"}, {unix.IPV6_RECVTCLASS, "IPV6_RECVTCLASS"}} {
-			if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, o.opt, 1); serr != nil {
-				serr = fmt.Errorf("rawsock: set %s: %w", o.name, serr)
-				return
+			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, o.opt, 1); err != nil {
+				return fmt.Errorf("rawsock: set %s: %w", o.name, err)
 			}
 		}
-		setBuffers(int(fd))
+		setBuffers(fd)
+		return nil
 	})
-	if err == nil {
-		err = serr
-	}
 	if err != nil {
-		ipc.Close()
 		return err
 	}
 	s.ipc, s.rc = ipc, rc
@@ -214,39 +198,11 @@ func parseControl6(b []byte) (dst []byte, tclass uint8, ok bool) {
 }
 
 func (s *conn6Sys) recvmmsg(fd uintptr) bool {
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rhdrs[0])), uintptr(s.rreq), 0, 0, 0)
-		switch e {
-		case 0:
-			s.rn, s.rerr = int(r), nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			s.rn, s.rerr = 0, os.NewSyscallError("recvmmsg", e)
-			return true
-		}
-	}
+	return mmsg(unix.SYS_RECVMMSG, fd, &s.rhdrs[0], s.rreq, &s.rn, &s.rerr)
 }
 
 func (s *conn6Sys) sendmmsg(fd uintptr) bool {
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.whdrs[s.woff])), uintptr(s.wreq), 0, 0, 0)
-		switch e {
-		case 0:
-			s.wn, s.werr = int(r), nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			s.wn, s.werr = 0, os.NewSyscallError("sendmmsg", e)
-			return true
-		}
-	}
+	return mmsg(unix.SYS_SENDMMSG, fd, &s.whdrs[s.woff], s.wreq, &s.wn, &s.werr)
 }
 
 func (s *conn6Sys) writeBatch(pkts [][]byte) (int, error) {
@@ -290,14 +246,7 @@ func (s *conn6Sys) writeBatch(pkts [][]byte) (int, error) {
 	return sent, nil
 }
 
-// opError wraps err as Conn's errors are (see connSys.opError).
-func (s *conn6Sys) opError(op string, err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		err = oe.Err
-	}
-	return &net.OpError{Op: op, Net: "ip6", Addr: s.ipc.LocalAddr(), Err: err}
-}
+func (s *conn6Sys) opError(op string, err error) error { return opError(s.ipc, "ip6", op, err) }
 
 func (s *conn6Sys) completeChecksum(pkt []byte) bool {
 	s.rmu.Lock()

@@ -472,7 +472,26 @@ func (f *fragPool) fragment(pkt []byte, mtu, head int) (int, bool) {
 	// payload, rounded down to 8, and one buffer is spare; none is longer
 	// than the packet.
 	need := len(pkt)/((mtu-header.IPv4MaxLen)&^7) + 2
-	size := head + min(mtu, len(pkt))
+	return f.split(need, head, head+min(mtu, len(pkt)), func(views [][]byte) (int, error) {
+		return encap.Fragment(pkt, mtu, views)
+	})
+}
+
+// fragment6 splits the outer IPv6 packet pkt into fragments of at most mtu
+// bytes with identification id (encap.Fragment6), as fragment does.
+func (f *fragPool) fragment6(pkt []byte, mtu int, id uint32) (int, bool) {
+	if mtu < header.IPv6MinMTU {
+		return 0, false
+	}
+	need := len(pkt)/((mtu-header.IPv6HeaderLen-header.IPv6FragmentLen)&^7) + 2
+	return f.split(need, 0, mtu, func(views [][]byte) (int, error) {
+		return encap.Fragment6(pkt, mtu, id, views)
+	})
+}
+
+// split lends need buffers of size bytes, has cut write fragments into
+// them after head bytes of headroom, and keeps those it wrote.
+func (f *fragPool) split(need, head, size int, cut func(views [][]byte) (int, error)) (int, bool) {
 	for len(f.bufs) < f.used+need {
 		f.bufs = append(f.bufs, nil)
 	}
@@ -483,40 +502,12 @@ func (f *fragPool) fragment(pkt []byte, mtu, head int) (int, bool) {
 		}
 		f.views = append(f.views, f.bufs[i][head:size])
 	}
-	n, err := encap.Fragment(pkt, mtu, f.views)
+	n, err := cut(f.views)
 	if err != nil {
 		return 0, false
 	}
 	for i, v := range f.views[:n] {
 		f.bufs[f.used+i] = f.bufs[f.used+i][:head+len(v)]
-	}
-	f.used += n
-	return n, true
-}
-
-// fragment6 splits the outer IPv6 packet pkt into fragments of at most mtu
-// bytes with identification id (encap.Fragment6), as fragment does.
-func (f *fragPool) fragment6(pkt []byte, mtu int, id uint32) (int, bool) {
-	if mtu < header.IPv6MinMTU {
-		return 0, false
-	}
-	need := len(pkt)/((mtu-header.IPv6HeaderLen-header.IPv6FragmentLen)&^7) + 2
-	for len(f.bufs) < f.used+need {
-		f.bufs = append(f.bufs, nil)
-	}
-	f.views = f.views[:0]
-	for i := f.used; i < f.used+need; i++ {
-		if cap(f.bufs[i]) < mtu {
-			f.bufs[i] = make([]byte, 0, mtu)
-		}
-		f.views = append(f.views, f.bufs[i][:mtu])
-	}
-	n, err := encap.Fragment6(pkt, mtu, id, f.views)
-	if err != nil {
-		return 0, false
-	}
-	for i, v := range f.views[:n] {
-		f.bufs[f.used+i] = v
 	}
 	f.used += n
 	return n, true
