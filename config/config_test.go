@@ -185,6 +185,22 @@ func TestParseIPv6(t *testing.T) {
 			t.Errorf("%s: Overhead() = %d, want %d", words, got, want)
 		}
 	}
+	// JSON (the control socket, `-j`) carries every IPv6 word.
+	full, err := Parse("x", strings.Fields("mode ip6gre remote 2001:db8::2 local 2001:db8::1 hoplimit 9 tclass inherit flowlabel 0x12345 encaplimit 0 key 3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Tunnel
+	if err := json.Unmarshal(j, &back); err != nil || back != full {
+		t.Errorf("JSON round trip of %s: %s gives %+v, %v", full, j, back, err)
+	}
+	if !strings.Contains(string(j), `"mode":"ip6gre"`) || !strings.Contains(string(j), `"encaplimit":"0"`) || !strings.Contains(string(j), `"flowlabel":74565`) {
+		t.Errorf("JSON of an ip6gre tunnel: %s", j)
+	}
 	for m, want := range map[Mode]uint8{ModeIP6GRE: 47, ModeIP6IP6: 41, ModeIPIP6: 4} {
 		if got := (&Tunnel{Mode: m}).Proto(); got != want {
 			t.Errorf("%s: Proto() = %d, want %d", m, got, want)

@@ -237,3 +237,43 @@ func TestEngineEncapLimit(t *testing.T) {
 		t.Errorf("A counters: %+v", s)
 	}
 }
+
+// TestEngineIP6Reload: a reload changes an ip6gre tunnel in place (new key,
+// hop limit, encapsulation limit; same device) and recreates one whose mode
+// changes from ip6ip6 to ipip6; it refuses a set with two ip6tnl tunnels on
+// one address pair, changing nothing.
+func TestEngineIP6Reload(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addr6A, 8)
+	parse := func(name, words string) config.Tunnel {
+		c, err := config.Parse(name, strings.Fields(words))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	const pair, pair2 = " remote 2001:db8::2 local 2001:db8::1", " remote 2001:db8::3 local 2001:db8::1"
+	if err := a.e.Reload([]config.Tunnel{parse("g", "mode ip6gre key 1"+pair), parse("s", "mode ip6ip6"+pair2)}); err != nil {
+		t.Fatal(err)
+	}
+	devG, devS := a.dev("g"), a.dev("s")
+	if err := a.e.Reload([]config.Tunnel{parse("g", "mode ip6gre key 2 hoplimit 9 encaplimit none"+pair), parse("s", "mode ipip6"+pair2)}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := a.e.Config("g"); c.IKey != 2 || c.TTL != 9 || c.EncapLimit != "none" || a.dev("g") != devG {
+		t.Errorf("g after the reload: %+v (device kept: %v)", c, a.dev("g") == devG)
+	}
+	if st, _ := a.e.Show("g"); st[0].MTU != 1500-40-8 {
+		t.Errorf("g's MTU %d with encaplimit none and a key, want %d", st[0].MTU, 1500-40-8)
+	}
+	if c, _ := a.e.Config("s"); c.Mode != config.ModeIPIP6 || a.dev("s") == devS {
+		t.Errorf("s after the reload: %s, recreated %v", c.Mode, a.dev("s") != devS)
+	}
+	err := a.e.Reload([]config.Tunnel{parse("g", "mode ip6gre key 2"+pair), parse("s", "mode ipip6"+pair2), parse("t", "mode ip6ip6"+pair2)})
+	if err == nil || !strings.Contains(err.Error(), "same endpoints") {
+		t.Errorf("reload with ipip6 and ip6ip6 on one pair: %v", err)
+	}
+	if names := a.e.Names(); len(names) != 2 {
+		t.Errorf("tunnels after a refused reload: %v", names)
+	}
+}
