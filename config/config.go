@@ -615,6 +615,7 @@ func (t *Tunnel) Encap() encap.Config {
 		HasEncapLimit:    limit >= 0,
 		FlowLabel:        t.FlowLabel,
 		FlowLabelInherit: t.FlowLabelInherit,
+		FlowLabelAuto:    t.Mode.IPv6(), // as Linux's ip6 tunnels (auto_flowlabels)
 	}
 }
 

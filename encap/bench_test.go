@@ -95,8 +95,8 @@ func BenchmarkEncapWire(b *testing.B) {
 		cfg  encap.Config
 	}{
 		{"ipv6-gre", encap.Config{Mode: encap.ModeGRE, Local: l6, Remote: r6}},
-		{"ip6gre", encap.Config{Mode: encap.ModeGRE, Local: l6, Remote: r6, TTL: 64, HasEncapLimit: true, EncapLimit: 4}},
-		{"ipip6", encap.Config{Mode: encap.ModeIPIP, Local: l6, Remote: r6, TTL: 64, HasEncapLimit: true, EncapLimit: 4}},
+		{"ip6gre", encap.Config{Mode: encap.ModeGRE, Local: l6, Remote: r6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabelAuto: true}},
+		{"ipip6", encap.Config{Mode: encap.ModeIPIP, Local: l6, Remote: r6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabelAuto: true}},
 		{"ipv6-ipip", encap.Config{Mode: encap.ModeIPIP, Local: l6, Remote: r6}},
 		{"ipv4-udp-gre", encap.Config{Mode: encap.ModeGRE, Local: l4, Remote: r4, UDP: true, SrcPort: 49152, DstPort: 4754}},
 		{"ipv6-udp-csum-gre", encap.Config{Mode: encap.ModeGRE, Local: l6, Remote: r6, UDP: true, SrcPort: 49152, DstPort: 4754, UDPChecksum: true}},

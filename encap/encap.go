@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 
 	"github.com/gretun/gretun/header"
@@ -107,6 +108,11 @@ type Config struct {
 	HasEncapLimit    bool
 	FlowLabel        uint32
 	FlowLabelInherit bool
+	// FlowLabelAuto hashes the inner flow (addresses, protocol, ports)
+	// into the flow label of a packet that would otherwise carry 0, as
+	// Linux's IPv6 tunnels do by default (net.ipv6.auto_flowlabels), so
+	// that the underlay's ECMP can spread the tunnel's flows.
+	FlowLabelAuto bool
 
 	// EtherType is the GRE protocol type of every packet. 0, the default,
 	// takes it from the inner IP version (IPv4 or IPv6). EtherTypeIPv4 or
@@ -176,37 +182,38 @@ type Encapsulator struct {
 	maxTotal int
 	greOff   int // where GRE starts
 
-	tos     uint8  // fixed outer TOS with the ECN bits clear
-	ttl     uint8  // fixed outer TTL, 0 to inherit
-	frag    uint16 // fixed flags: DF when DFSet
-	addrs   uint64 // source and destination, as stored at offset 12
-	baseSum uint32 // sum of the constant header words
-	greWord uint32 // GRE flags << 16; the protocol type is ORed in per packet
-	key     uint32
-	keyOff  int // offset of the GRE key in the outer packet, when HasKey
-	seqOff  int // offset of the GRE sequence number, when Sequence
-	proto   uint8
-	tosInh  bool
-	dfInh   bool
-	greCsum bool
-	greKey  bool
-	greSeq  bool
-	isGRE   bool
-	v6      bool     // outer IPv6
-	addrs6  [32]byte // IPv6 source and destination, as stored at offset 8
-	next6   uint8    // the IPv6 next header: proto, or destination options
-	dstOpts uint64   // the encapsulation limit option header, when next6 says so
-	flow    uint32   // fixed flow label
-	flowInh bool
-	udp     bool
-	udpCsum bool
-	ports   uint32 // UDP source and destination port, as stored
-	addrSum uint64 // sum of the outer addresses, for the UDP pseudo-header
-	ipOnly  bool   // the payload must be IP: EtherType 0, IPv4 or IPv6
-	etype   uint16 // Config.EtherType
-	id      uint16 // never 0: see nextID
-	seq     uint32
-	fragID  uint32 // the last IPv6 fragment identification (FragmentID)
+	tos      uint8  // fixed outer TOS with the ECN bits clear
+	ttl      uint8  // fixed outer TTL, 0 to inherit
+	frag     uint16 // fixed flags: DF when DFSet
+	addrs    uint64 // source and destination, as stored at offset 12
+	baseSum  uint32 // sum of the constant header words
+	greWord  uint32 // GRE flags << 16; the protocol type is ORed in per packet
+	key      uint32
+	keyOff   int // offset of the GRE key in the outer packet, when HasKey
+	seqOff   int // offset of the GRE sequence number, when Sequence
+	proto    uint8
+	tosInh   bool
+	dfInh    bool
+	greCsum  bool
+	greKey   bool
+	greSeq   bool
+	isGRE    bool
+	v6       bool     // outer IPv6
+	addrs6   [32]byte // IPv6 source and destination, as stored at offset 8
+	next6    uint8    // the IPv6 next header: proto, or destination options
+	dstOpts  uint64   // the encapsulation limit option header, when next6 says so
+	flow     uint32   // fixed flow label
+	flowInh  bool
+	flowAuto bool
+	udp      bool
+	udpCsum  bool
+	ports    uint32 // UDP source and destination port, as stored
+	addrSum  uint64 // sum of the outer addresses, for the UDP pseudo-header
+	ipOnly   bool   // the payload must be IP: EtherType 0, IPv4 or IPv6
+	etype    uint16 // Config.EtherType
+	id       uint16 // never 0: see nextID
+	seq      uint32
+	fragID   uint32 // the last IPv6 fragment identification (FragmentID)
 }
 
 // nextID returns the next outer identification, skipping 0: a raw socket
@@ -248,7 +255,7 @@ func New(c Config) (*Encapsulator, error) {
 	if c.Mode != ModeGRE && (c.UDP || c.EtherType != 0) {
 		return nil, errors.New("encap: udp and an ethertype need mode gre")
 	}
-	if !v6 && (c.Mode == ModeIP6 || c.HasEncapLimit || c.FlowLabel != 0 || c.FlowLabelInherit) {
+	if !v6 && (c.Mode == ModeIP6 || c.HasEncapLimit || c.FlowLabel != 0 || c.FlowLabelInherit || c.FlowLabelAuto) {
 		return nil, errors.New("encap: ip6ip6, an encapsulation limit and a flow label need IPv6 endpoints")
 	}
 	if c.FlowLabel > 0xfffff {
@@ -290,7 +297,7 @@ func New(c Config) (*Encapsulator, error) {
 	if v6 {
 		e.ipLen = header.IPv6HeaderLen
 		e.maxTotal = header.IPv6HeaderLen + header.IPv6MaxPayload
-		e.next6, e.flow, e.flowInh = e.proto, c.FlowLabel, c.FlowLabelInherit
+		e.next6, e.flow, e.flowInh, e.flowAuto = e.proto, c.FlowLabel, c.FlowLabelInherit, c.FlowLabelAuto && e.ipOnly
 		if c.HasEncapLimit {
 			// Next header, length 0 (8 bytes), the option (type 4,
 			// length 1, the limit), PadN of one byte.
@@ -439,6 +446,9 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		if e.flowInh && innerFlow != 0 {
 			flow = innerFlow
 		}
+		if flow == 0 && e.flowAuto {
+			flow = flowLabel(inner)
+		}
 		ip := (*[header.IPv6HeaderLen]byte)(out)
 		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20|flow)
 		binary.BigEndian.PutUint32(ip[4:], uint32(total-header.IPv6HeaderLen)<<16|uint32(e.next6)<<8|uint32(ttl))
@@ -485,6 +495,48 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		e.putUDP(out[e.ipLen:])
 	}
 	return out, nil
+}
+
+// flowLabel is a flow label for the inner IP packet: a hash of its
+// addresses, protocol and, for TCP, UDP and SCTP, ports (an IPv6 packet's
+// first header only), never 0. Packets of one flow get one label, as the
+// kernel's flow hash gives them (its values differ: its hash is keyed).
+func flowLabel(inner []byte) uint32 {
+	var h uint64
+	var ports []byte
+	if inner[0]>>4 == 4 {
+		ip := header.IPv4(inner)
+		h = binary.BigEndian.Uint64(inner[header.IPv4Src:]) ^ uint64(ip.Protocol())
+		if hl := ip.HeaderLen(); !ip.IsFragment() && hl <= len(inner) {
+			ports = transportPorts(ip.Protocol(), inner[hl:])
+		}
+	} else {
+		h = binary.BigEndian.Uint64(inner[8:]) ^ bits.RotateLeft64(binary.BigEndian.Uint64(inner[16:]), 17) ^
+			bits.RotateLeft64(binary.BigEndian.Uint64(inner[24:]), 31) ^ bits.RotateLeft64(binary.BigEndian.Uint64(inner[32:]), 47) ^
+			uint64(inner[header.IPv6NextHeader])
+		ports = transportPorts(inner[header.IPv6NextHeader], inner[header.IPv6HeaderLen:])
+	}
+	if len(ports) == 4 {
+		h = (h * 0x9e3779b97f4a7c15) ^ uint64(binary.BigEndian.Uint32(ports))
+	}
+	h *= 0x9e3779b97f4a7c15
+	l := uint32(h>>32^h) & 0xfffff
+	if l == 0 {
+		l = 1
+	}
+	return l
+}
+
+// transportPorts is the four port bytes of a TCP, UDP or SCTP header at
+// the start of b, or nil.
+func transportPorts(proto uint8, b []byte) []byte {
+	switch proto {
+	case header.ProtoTCP, header.ProtoUDP, 132:
+		if len(b) >= 4 {
+			return b[:4]
+		}
+	}
+	return nil
 }
 
 // isExtension reports whether an IPv6 next header is one of the extension

@@ -2,6 +2,7 @@ package encap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -477,5 +478,66 @@ func TestEncapLimitNested(t *testing.T) {
 		if got != tc.limit {
 			t.Errorf("%s: outer limit %d, want %d", tc.name, got, tc.limit)
 		}
+	}
+}
+
+// TestFlowLabelAuto: with FlowLabelAuto, a packet that would carry flow
+// label 0 gets one hashed from its flow, as Linux's IPv6 tunnels send:
+// never 0, the same for every packet of a flow, different across flows
+// (ports, addresses); a configured or inherited label is kept.
+func TestFlowLabelAuto(t *testing.T) {
+	cfg := encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabelAuto: true}
+	label := func(cfg encap.Config, inner []byte) uint32 {
+		t.Helper()
+		e, err := encap.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.Encap(append(make([]byte, encap.HeadroomMax), inner...), encap.HeadroomMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return header.IPv6(out).FlowLabel()
+	}
+	udpPort := func(p []byte, at int, port uint16) []byte {
+		p = append([]byte(nil), p...)
+		binary.BigEndian.PutUint16(p[at:], port)
+		return p
+	}
+	a := label(cfg, in4)
+	if a == 0 || label(cfg, in4) != a {
+		t.Errorf("IPv4 flow: labels %#x and %#x, want one non-zero label", a, label(cfg, in4))
+	}
+	udp := append([]byte(nil), in4...)
+	udp[9] = header.ProtoUDP // the same header as UDP: ports count
+	u1, u2 := label(cfg, udpPort(udp, 20, 1000)), label(cfg, udpPort(udp, 20, 1001))
+	if u1 == u2 || u1 == 0 || u2 == 0 || label(cfg, udpPort(udp, 20, 1000)) != u1 {
+		t.Errorf("UDP source ports 1000 and 1001 give labels %#x and %#x", u1, u2)
+	}
+	other := append([]byte(nil), in4...)
+	other[19] = 2 // another destination
+	if b := label(cfg, other); b == a {
+		t.Errorf("another destination gives the same label %#x", b)
+	}
+	six := label(cfg, in6)
+	if six == 0 || six == a {
+		t.Errorf("IPv6 flow: label %#x", six)
+	}
+	if l := label(cfg, in6Flow); l != 0x12345 && l == 0 {
+		t.Errorf("no-next-header IPv6 packet: label %#x", l)
+	}
+	fixed := cfg
+	fixed.FlowLabel = 0xabcde
+	if l := label(fixed, in4); l != 0xabcde {
+		t.Errorf("configured label: %#x", l)
+	}
+	inherit := cfg
+	inherit.FlowLabelInherit = true
+	if l := label(inherit, in6Flow); l != 0x12345 {
+		t.Errorf("inherited label: %#x", l)
+	}
+	cfg.FlowLabelAuto = false
+	if l := label(cfg, in4); l != 0 {
+		t.Errorf("without FlowLabelAuto: %#x", l)
 	}
 }

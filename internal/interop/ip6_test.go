@@ -146,9 +146,9 @@ func traffic6(t *testing.T, e *env, c ip6case) {
 				continue
 			}
 			n++
-			if p.hopLimit != 64 || !p.hasLimit || p.limit != 4 || p.next != nextHeader(c.mode) {
-				t.Errorf("from %s: hop limit %d, encapsulation limit %d (%v), next header %d; want 64, 4, %d as Linux's default",
-					src, p.hopLimit, p.limit, p.hasLimit, p.next, nextHeader(c.mode))
+			if p.hopLimit != 64 || !p.hasLimit || p.limit != 4 || p.next != nextHeader(c.mode) || p.flow == 0 {
+				t.Errorf("from %s: hop limit %d, encapsulation limit %d (%v), next header %d, flow label %#x; want 64, 4, %d and an automatic label as Linux's defaults",
+					src, p.hopLimit, p.limit, p.hasLimit, p.next, p.flow, nextHeader(c.mode))
 				break
 			}
 		}
@@ -254,6 +254,7 @@ func sendWithLimit(ns, dst string, limit byte, count int) error {
 type wire6 struct {
 	src            string
 	hopLimit, next int // next: the tunnel protocol after the options
+	flow           uint32
 	limit          int
 	hasLimit       bool
 }
@@ -300,7 +301,8 @@ func (c capture6) stop6(t *testing.T) []wire6 {
 			continue
 		}
 		ip := f[14:]
-		w := wire6{src: netip.AddrFrom16([16]byte(ip[8:24])).String(), hopLimit: int(ip[7]), next: int(ip[6])}
+		w := wire6{src: netip.AddrFrom16([16]byte(ip[8:24])).String(), hopLimit: int(ip[7]), next: int(ip[6]),
+			flow: binary.BigEndian.Uint32(ip) & 0xfffff}
 		if w.next == 60 {
 			w.next = int(ip[40])
 			if ip[42] == 4 && ip[43] == 1 {
