@@ -502,42 +502,36 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 // first header only), never 0. Packets of one flow get one label, as the
 // kernel's flow hash gives them (its values differ: its hash is keyed).
 func flowLabel(inner []byte) uint32 {
+	const k = 0x9e3779b97f4a7c15
 	var h uint64
-	var ports []byte
+	var proto uint8
+	var l4 []byte
 	if inner[0]>>4 == 4 {
-		ip := header.IPv4(inner)
-		h = binary.BigEndian.Uint64(inner[header.IPv4Src:]) ^ uint64(ip.Protocol())
-		if hl := ip.HeaderLen(); !ip.IsFragment() && hl <= len(inner) {
-			ports = transportPorts(ip.Protocol(), inner[hl:])
+		proto = inner[header.IPv4Protocol]
+		h = binary.BigEndian.Uint64(inner[header.IPv4Src:]) ^ uint64(proto)
+		if hl := int(inner[0]&0x0f) * 4; hl <= len(inner) && binary.BigEndian.Uint16(inner[header.IPv4FlagsFrag:])&(header.IPv4FlagMF|header.IPv4FragOffset) == 0 {
+			l4 = inner[hl:]
 		}
 	} else {
+		proto = inner[header.IPv6NextHeader]
 		h = binary.BigEndian.Uint64(inner[8:]) ^ bits.RotateLeft64(binary.BigEndian.Uint64(inner[16:]), 17) ^
 			bits.RotateLeft64(binary.BigEndian.Uint64(inner[24:]), 31) ^ bits.RotateLeft64(binary.BigEndian.Uint64(inner[32:]), 47) ^
-			uint64(inner[header.IPv6NextHeader])
-		ports = transportPorts(inner[header.IPv6NextHeader], inner[header.IPv6HeaderLen:])
+			uint64(proto)
+		l4 = inner[header.IPv6HeaderLen:]
 	}
-	if len(ports) == 4 {
-		h = (h * 0x9e3779b97f4a7c15) ^ uint64(binary.BigEndian.Uint32(ports))
+	if (proto == header.ProtoTCP || proto == header.ProtoUDP || proto == protoSCTP) && len(l4) >= 4 {
+		h ^= uint64(binary.BigEndian.Uint32(l4)) << 23
 	}
-	h *= 0x9e3779b97f4a7c15
-	l := uint32(h>>32^h) & 0xfffff
+	// One multiply by the golden ratio; its top 20 bits mix every input bit.
+	l := uint32((h * k) >> 44)
 	if l == 0 {
 		l = 1
 	}
 	return l
 }
 
-// transportPorts is the four port bytes of a TCP, UDP or SCTP header at
-// the start of b, or nil.
-func transportPorts(proto uint8, b []byte) []byte {
-	switch proto {
-	case header.ProtoTCP, header.ProtoUDP, 132:
-		if len(b) >= 4 {
-			return b[:4]
-		}
-	}
-	return nil
-}
+// protoSCTP is SCTP's protocol number: its ports are where TCP's are.
+const protoSCTP = 132
 
 // isExtension reports whether an IPv6 next header is one of the extension
 // headers an encapsulation limit may sit among.
