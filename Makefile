@@ -43,7 +43,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzTooBig -fuzztime 60s ./pmtu
 	$(GO) test -run '^$$' -fuzz FuzzClampMSS -fuzztime 60s ./pmtu
 	$(GO) test -run '^$$' -fuzz FuzzReply -fuzztime 60s ./keepalive
-	$(GO) test -run '^$$' -fuzz FuzzParseTooBig -fuzztime 60s ./rawsock
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTooBig$$' -fuzztime 60s ./rawsock
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTooBig6$$' -fuzztime 60s ./rawsock
+	$(GO) test -run '^$$' -fuzz FuzzIPv6EncapLimit -fuzztime 60s ./header
 	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 60s ./tundev
 
 clean:
