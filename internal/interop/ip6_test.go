@@ -2,6 +2,7 @@ package interop
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -38,6 +39,7 @@ func ip6Matrix() []ip6case {
 		{name: "ip6gre-key-csum-seq", mode: "ip6gre", words: kcs, v4: true, v6: true},
 		{name: "ip6ip6", mode: "ip6ip6", v6: true},
 		{name: "ipip6", mode: "ipip6", v4: true},
+		{name: "ip6gre-keepalive", mode: "ip6gre", words: []string{"key", "5", "keepalive", "0.2", "3"}, run: ip6Keepalive},
 		{name: "neg/ip6gre-key-mismatch", mode: "ip6gre", words: []string{"key", "1"}, v4: true, run: ip6KeyMismatch},
 		{name: "neg/encaplimit-0", mode: "ip6ip6", v6: true, run: ip6EncapLimitZero},
 	}
@@ -73,8 +75,11 @@ func runIP6(t *testing.T, noOffload bool, cases []ip6case) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			guestWords := c.words
-			if c.name == "neg/ip6gre-key-mismatch" {
+			switch c.name {
+			case "neg/ip6gre-key-mismatch":
 				guestWords = []string{"key", "2"}
+			case "ip6gre-keepalive":
+				guestWords = []string{"key", "5"} // the kernel has no keepalives
 			}
 			guestTunnel6(t, e, c.mode, guestWords)
 			args := append([]string{"run", tunName, "mode", c.mode, "remote", guestUnder6, "local", hostUnder6}, c.words...)
@@ -166,6 +171,56 @@ func nextHeader(mode string) int {
 		return 4
 	}
 	return 47
+}
+
+// ip6Keepalive: gretun's ip6gre keepalives, whose inner packet is IPv6,
+// come back from the kernel when it forwards IPv6, as a Cisco router's do
+// over IPv4; when it stops forwarding the line goes down, and up again.
+func ip6Keepalive(t *testing.T, e *env, c ip6case) {
+	forward := func(on string) {
+		t.Helper()
+		if _, err := e.g.Run("echo " + on + " > /proc/sys/net/ipv6/conf/all/forwarding"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forward("1")
+	defer forward("0")
+	state := func() (string, uint64) {
+		out, err := e.n.Exec(e.ns, e.bin, "-j", "tunnel", "show", tunName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Tunnels []struct {
+				Keepalive *struct {
+					State    string `json:"state"`
+					Received uint64 `json:"received"`
+				} `json:"keepalive"`
+			} `json:"tunnels"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Tunnels) != 1 || doc.Tunnels[0].Keepalive == nil {
+			t.Fatalf("tunnel show: %v: %s", err, out)
+		}
+		k := doc.Tunnels[0].Keepalive
+		return k.State, k.Received
+	}
+	waitState := func(want string, minReceived uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			s, r := state()
+			if s == want && r >= minReceived {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("keepalive state %s with %d received, want %s and %d", s, r, want, minReceived)
+			}
+		}
+	}
+	waitState("up", 5)
+	forward("0")
+	waitState("down", 0)
+	forward("1")
+	waitState("up", 0)
 }
 
 // ip6KeyMismatch: keys 1 and 2 do not talk; gretun counts the kernel's
