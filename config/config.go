@@ -162,6 +162,9 @@ type Tunnel struct {
 	FlowLabel        uint32 `json:"flowlabel,omitempty"`
 	FlowLabelInherit bool   `json:"flowlabel_inherit,omitempty"`
 	EncapLimit       string `json:"encaplimit,omitempty"`
+	// Dev is the underlay device of a tunnel between link-local IPv6
+	// addresses (`dev NAME`), which name a link, not a host.
+	Dev string `json:"dev,omitempty"`
 
 	ClampMSS bool `json:"clamp_mss,omitempty"`
 	MSS      int  `json:"mss,omitempty"` // 0 derives it from the MTU
@@ -244,6 +247,13 @@ func (t *Tunnel) Apply(words []string) error {
 			if err != nil || a.Is4In6() {
 				return fmt.Errorf("invalid address %q for %s", v, w)
 			}
+			if z := a.Zone(); z != "" {
+				// fe80::1%eth0 is fe80::1 on device eth0.
+				if t.Dev != "" && t.Dev != z {
+					return fmt.Errorf("%s %s names device %s, dev says %s", w, a, z, t.Dev)
+				}
+				t.Dev, a = z, a.WithZone("")
+			}
 			if w == "remote" {
 				t.Remote = a
 			} else {
@@ -283,6 +293,15 @@ func (t *Tunnel) Apply(words []string) error {
 			if n&1 != 0 {
 				t.TOS, t.TOSInherit = 0, true
 			}
+		case "dev":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			if err := ValidateName(v); err != nil {
+				return fmt.Errorf("invalid dev: %v", err)
+			}
+			t.Dev = v
 		case "flowlabel":
 			v, err := value()
 			if err != nil {
@@ -516,8 +535,16 @@ func (t *Tunnel) validateFamily() error {
 			return fmt.Errorf("%s %s is an IPv4 address: mode %s needs IPv6 (use mode %s)", e.word, e.a, t.Mode, otherFamily[t.Mode])
 		case !v6 && e.a.Is6():
 			return fmt.Errorf("%s %s is an IPv6 address: mode %s needs IPv4 (use mode %s)", e.word, e.a, t.Mode, otherFamily[t.Mode])
-		case e.a.IsLinkLocalUnicast() || e.a.Zone() != "":
-			return fmt.Errorf("%s %s is link-local: it needs a device, and gretun binds no tunnel to one (use a global address)", e.word, e.a)
+		case e.a.IsLinkLocalUnicast() && t.Dev == "":
+			return fmt.Errorf("%s %s is link-local: it needs the device of its link (dev NAME)", e.word, e.a)
+		}
+	}
+	if t.Dev != "" {
+		if !t.Remote.IsLinkLocalUnicast() || !t.Local.IsLinkLocalUnicast() {
+			return errors.New("dev is taken only with link-local addresses, remote and local (gretun binds no other tunnel to a device)")
+		}
+		if err := ValidateName(t.Dev); err != nil {
+			return fmt.Errorf("invalid dev: %v", err)
 		}
 	}
 	if !v6 {
@@ -697,6 +724,9 @@ func (t Tunnel) String() string {
 	}
 	if t.Underlay != "" && t.Underlay != UnderlayRaw {
 		b.WriteString(" underlay " + string(t.Underlay))
+	}
+	if t.Dev != "" {
+		b.WriteString(" dev " + t.Dev)
 	}
 	return b.String()
 }

@@ -145,6 +145,12 @@ func TestParseIPv6(t *testing.T) {
 		{"encaplimit 255", with(func(c *Tunnel) { c.EncapLimit = "255" })},
 		{"encaplimit none", with(func(c *Tunnel) { c.EncapLimit = "none" })},
 		{"encaplimit none encaplimit 4", def},
+		{"remote fe80::2 local fe80::1 dev wan", with(func(c *Tunnel) {
+			c.Remote, c.Local, c.Dev = netip.MustParseAddr("fe80::2"), netip.MustParseAddr("fe80::1"), "wan"
+		})},
+		{"remote fe80::2%wan local fe80::1", with(func(c *Tunnel) {
+			c.Remote, c.Local, c.Dev = netip.MustParseAddr("fe80::2"), netip.MustParseAddr("fe80::1"), "wan"
+		})},
 		{"key 7 csum seq keepalive", with(func(c *Tunnel) {
 			c.IKey, c.HasIKey, c.OKey, c.HasOKey = 7, true, 7, true
 			c.ICsum, c.OCsum, c.ISeq, c.OSeq = true, true, true, true
@@ -227,8 +233,11 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode ipip6 remote 2001:db8::2 local 192.0.2.1", "local 192.0.2.1 is an IPv4 address: mode ipip6 needs IPv6 (use mode ipip)"},
 		{"x", "mode ipip remote 2001:db8::2 local 2001:db8::1", "mode ipip needs IPv4 (use mode ipip6)"},
 		{"x", "mode ip6ip6 remote ::ffff:192.0.2.2 local 2001:db8::1", `invalid address "::ffff:192.0.2.2" for remote`},
-		{"x", "mode ip6gre remote fe80::2 local 2001:db8::1", "remote fe80::2 is link-local: it needs a device"},
-		{"x", "mode ip6gre remote 2001:db8::2 local fe80::1%eth0", "local fe80::1%eth0 is link-local"},
+		{"x", "mode ip6gre remote fe80::2 local 2001:db8::1", "remote fe80::2 is link-local: it needs the device of its link (dev NAME)"},
+		{"x", "mode ip6gre remote fe80::2 local fe80::1", "remote fe80::2 is link-local: it needs the device of its link (dev NAME)"},
+		{"x", "mode ip6gre remote 2001:db8::2 local fe80::1%eth0", "dev is taken only with link-local addresses"},
+		{"x", "mode ip6gre dev eth0 remote fe80::2%eth1 local fe80::1", "names device eth1, dev says eth0"},
+		{"x", "mode ip6gre remote fe80::2 local fe80::1 dev a/b", "invalid dev"},
 		{"x", "mode ip6gre remote 2001:db8::1 local 2001:db8::1", "remote 2001:db8::1 equals local"},
 		{"x", "mode ip6gre remote ff02::1 local 2001:db8::1", "not a unicast address"},
 		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 encaplimit 256", `invalid encaplimit "256"`},
@@ -242,7 +251,7 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 underlay packet", "underlay packet needs an IPv4 underlay"},
 		{"x", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 key 1", "keys need mode gre or ip6gre"},
 		{"x", "mode ipip6 remote 2001:db8::2 local 2001:db8::1 keepalive", "keepalive needs mode gre or ip6gre"},
-		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 dev eth0", `unknown word "dev"`},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 dev eth0", "dev is taken only with link-local addresses"},
 		{"x", "mode gre remote 192.0.2.1 local 192.0.2.1", "remote 192.0.2.1 equals local"},
 		{"x", "mode gre remote 0.0.0.0 local 192.0.2.1", "remote 0.0.0.0 is not a unicast address"},
 		{"x", "mode gre remote 255.255.255.255 local 192.0.2.1", "not a unicast address"},
@@ -354,6 +363,7 @@ func TestStringRoundTrip(t *testing.T) {
 		"mode ip6gre remote 2001:db8::2 local 2001:db8::1 hoplimit inherit tclass inherit flowlabel inherit encaplimit none key 3 csum seq keepalive 2 4",
 		"mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 hoplimit 255 tclass 0x20 flowlabel 0x00abc encaplimit 0 mtu 1400",
 		"mode ipip6 remote 2001:db8::2 local 2001:db8::1 encaplimit 255 clamp-mss",
+		"mode ip6gre remote fe80::2 local fe80::1 dev wan key 1",
 	} {
 		c, err := Parse("v6", strings.Fields(words))
 		if err != nil {

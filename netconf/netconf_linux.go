@@ -107,6 +107,11 @@ func RouteMTU(dst netip.Addr) (mtu int, dev string, err error) {
 		return 0, "", errors.New("netconf: route MTU: no destination address")
 	}
 	dst = dst.Unmap()
+	if dev := dst.Zone(); dev != "" {
+		// A link-local address names a link: its device's MTU.
+		mtu, err := LinkMTU(dev)
+		return mtu, dev, err
+	}
 	routes, err := netlink.RouteGet(dst.AsSlice())
 	if err != nil {
 		return 0, "", fmt.Errorf("netconf: route to %s: %w", dst, err)

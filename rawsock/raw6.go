@@ -78,7 +78,13 @@ func (c *Conn6) ReadBatch(bufs [][]byte, sizes []int) (n int, err error) {
 // fragments it: one larger than the egress device's MTU fails with
 // EMSGSIZE). It does not allocate.
 func (c *Conn6) WriteBatch(pkts [][]byte) (n int, err error) {
-	return c.sys.writeBatch(pkts)
+	return c.sys.writeBatch(pkts, 0)
+}
+
+// WriteBatchScope is WriteBatch out of the device with index ifindex
+// (sin6_scope_id), as a link-local destination needs.
+func (c *Conn6) WriteBatchScope(pkts [][]byte, ifindex uint32) (n int, err error) {
+	return c.sys.writeBatch(pkts, ifindex)
 }
 
 // Close closes the socket; a blocked ReadBatch returns net.ErrClosed.

@@ -205,7 +205,7 @@ func (s *conn6Sys) sendmmsg(fd uintptr) bool {
 	return mmsg(unix.SYS_SENDMMSG, fd, &s.whdrs[s.woff], s.wreq, &s.wn, &s.werr)
 }
 
-func (s *conn6Sys) writeBatch(pkts [][]byte) (int, error) {
+func (s *conn6Sys) writeBatch(pkts [][]byte, scope uint32) (int, error) {
 	if s.ipc == nil {
 		return 0, errNotOpen
 	}
@@ -221,6 +221,7 @@ func (s *conn6Sys) writeBatch(pkts [][]byte) (int, error) {
 		s.wiovs[end].Base = &p[0]
 		s.wiovs[end].SetLen(len(p))
 		s.wname[end].Addr = [16]byte(p[header.IPv6Dst : header.IPv6Dst+16])
+		s.wname[end].Scope_id = scope
 	}
 	defer clear(s.wiovs[:end]) // drop references to the caller's packets
 	sent := 0

@@ -2,7 +2,10 @@ package tunnel
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
@@ -88,7 +91,70 @@ func RawIPv4(c RawConn) Underlay {
 // on the same terms: whole IPv6 packets both ways, as encap builds them and
 // as decap.Parse6 reads them, each routed by the destination in its header,
 // and offloaded checksums completed where the socket can.
-func RawIPv6(c RawConn) Underlay { return RawIPv4(c) }
+func RawIPv6(c RawConn) Underlay {
+	u := RawIPv4(c)
+	if s, ok := c.(scopedWriter); ok {
+		return &rawIPScoped{Underlay: u, s: s, index: map[string]uint32{}}
+	}
+	return u
+}
+
+// scopedWriter sends IPv6 packets out of one device, as a link-local
+// destination needs (rawsock.Conn6.WriteBatchScope).
+type scopedWriter interface {
+	WriteBatchScope(pkts [][]byte, ifindex uint32) (int, error)
+}
+
+// rawIPScoped sends packets to an endpoint with a zone (a link-local
+// tunnel's device) out of that device; the device's index is looked up
+// once and kept, and looked up again after the write fails.
+type rawIPScoped struct {
+	Underlay
+	s     scopedWriter
+	mu    sync.Mutex
+	index map[string]uint32
+}
+
+func (u *rawIPScoped) WriteBatch(pkts [][]byte, to netip.AddrPort) (int, error) {
+	dev := to.Addr().Zone()
+	if dev == "" {
+		return u.Underlay.WriteBatch(pkts, to)
+	}
+	u.mu.Lock()
+	i, ok := u.index[dev]
+	u.mu.Unlock()
+	if !ok {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return 0, err
+		}
+		i = uint32(ifi.Index)
+		u.mu.Lock()
+		u.index[dev] = i
+		u.mu.Unlock()
+	}
+	n, err := u.s.WriteBatchScope(pkts, i)
+	if err != nil {
+		u.mu.Lock()
+		delete(u.index, dev) // the device may have gone, or come back with another index
+		u.mu.Unlock()
+	}
+	return n, err
+}
+
+// CompleteChecksum and OffloadErr pass through to the socket, when it
+// has them.
+func (u *rawIPScoped) CompleteChecksum(pkt []byte) bool {
+	c, ok := u.Underlay.(checksumCompleter)
+	return ok && c.CompleteChecksum(pkt)
+}
+
+func (u *rawIPScoped) OffloadErr() error {
+	if c, ok := u.Underlay.(checksumCompleter); ok {
+		return c.OffloadErr()
+	}
+	return errors.New("no checksum side channel")
+}
 
 type rawIP struct{ c RawConn }
 

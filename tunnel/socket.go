@@ -83,7 +83,16 @@ type endpoint struct {
 func (s *socket) overhead(c *config.Tunnel) int { return c.Overhead() + s.conn.HeaderLen() }
 
 func endpointOf(c *config.Tunnel, s *socket) endpoint {
-	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, 0)}
+	return endpoint{sock: s, to: netip.AddrPortFrom(remoteOn(c), 0)}
+}
+
+// remoteOn is the remote with, for a link-local tunnel, its device as the
+// zone: what the underlay sends to and the route MTU is read for.
+func remoteOn(c *config.Tunnel) netip.Addr {
+	if c.Dev != "" {
+		return c.Remote.WithZone(c.Dev)
+	}
+	return c.Remote
 }
 
 func (s *socket) close() {

@@ -61,7 +61,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	underlay := e.underlayMTU(c.Remote, true)
+	underlay := e.underlayMTU(remoteOn(&c), true)
 	mtu := configuredMTU(&c, underlay, sock)
 	dev, err := e.env.CreateDevice(c.Name, mtu)
 	if err != nil {
@@ -183,7 +183,7 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 			return err
 		}
 	}
-	underlay := t.e.underlayMTU(c.Remote, true)
+	underlay := t.e.underlayMTU(remoteOn(&c), true)
 	mtu := configuredMTU(&c, underlay, sock)
 	if mtu != t.MTU() {
 		if err := t.dev.SetMTU(mtu); err != nil {
@@ -216,7 +216,7 @@ func (t *Tunnel) status() Status {
 // the MTU is fixed with `mtu`, follows it with the device MTU.
 func (t *Tunnel) refreshUnderlay() {
 	c := t.cfg.Load()
-	underlay := t.e.underlayMTU(c.Remote, false)
+	underlay := t.e.underlayMTU(remoteOn(c), false)
 	p := t.peer
 	p.txMu.Lock()
 	changed := underlay != p.underlayMTU

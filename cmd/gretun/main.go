@@ -35,6 +35,7 @@ OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
          csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
          mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]  underlay raw|packet
 IPv6 modes: hoplimit N|inherit  tclass N|inherit  flowlabel N|inherit  encaplimit none|N
+            dev NAME (link-local addresses)
 
 -S SOCKET is the control socket (default: one per network namespace,
 /run/gretun/net-INODE.sock for a root daemon, else @gretun).

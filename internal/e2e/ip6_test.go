@@ -204,3 +204,24 @@ func TestIP6PacketTooBig(t *testing.T) {
 	}
 	tp.Ping(tp.HostA, LanB, "-s", "1200", "-M", "do")
 }
+
+// TestIP6LinkLocal runs ip6gre between link-local addresses, which need
+// the device of their link (dev): packets leave by it, the MTU is its own,
+// and both families cross.
+func TestIP6LinkLocal(t *testing.T) {
+	tp := Classic(t)
+	tp.must(tp.Net.Addr(tp.A, "wan", "fe80::a/64"))
+	tp.must(tp.Net.Addr(tp.B, "wan", "fe80::b/64"))
+	tp.Run(tp.A, "netb", "mode", "ip6gre", "remote", "fe80::b", "local", "fe80::a", "dev", "wan")
+	tp.Run(tp.B, "neta", "mode", "ip6gre", "remote", "fe80::a%wan", "local", "fe80::b")
+	tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
+	tp.Route(tp.B, "neta", LanB, "198.51.100.0/24")
+	if out, _ := tp.Gretun(tp.B, "tunnel", "show", "neta"); !strings.Contains(out, "remote fe80::a local fe80::b hoplimit 64 encaplimit 4 dev wan") {
+		t.Errorf("tunnel show: %q", out)
+	}
+	if mtu := tp.status(tp.A, "netb").MTU; mtu != 1448 {
+		t.Errorf("device MTU %d, want 1448", mtu)
+	}
+	tp.Ping(tp.HostA, HostBIP)
+	tp.Transfer(tp.HostA, tp.HostB, HostBIP, 1<<20)
+}
