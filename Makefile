@@ -7,8 +7,9 @@ PKGS    := ./...
 
 all: build
 
+# -buildvcs=auto: `gretun version` names the commit (GOFLAGS may turn it off).
 build:
-	$(GO) build -o $(BIN) ./cmd/gretun
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/gretun
 
 deps:
 	./scripts/install-deps.sh

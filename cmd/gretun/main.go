@@ -9,6 +9,8 @@
 //	gretun run NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [options]
 //	gretun demo                             a GRE tunnel between two namespaces
 //	gretun bench [flags]                    throughput against the kernel
+//	gretun version                          module version, VCS revision, Go version
+//	gretun help [COMMAND]                   a command's options (also COMMAND -h)
 package main
 
 import (
@@ -30,6 +32,8 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
                                  one tunnel in the foreground, no daemon
   gretun demo                    a GRE tunnel between two namespaces
   gretun bench [-h]              throughput: gretun against the kernel
+  gretun version                 module version, VCS revision, Go version
+  gretun help [COMMAND]          a command's options (also gretun COMMAND -h)
 
 OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
          csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
@@ -86,6 +90,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var err error
+	if name := commandName(args[0]); name != "bench" && wantsHelp(args[1:]) {
+		if err := helpCmd([]string{name}, stdout); err == nil {
+			return 0
+		}
+	}
 	switch args[0] {
 	case "tunnel", "tun", "tunl", "t":
 		err = tunnelCmd(g, args[1:], stdout)
@@ -97,9 +106,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demoCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "version":
+		err = versionCmd(args[1:], stdout)
 	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
+		err = helpCmd(args[1:], stdout)
 	default:
 		err = fmt.Errorf("unknown object %q (try gretun -h)", args[0])
 	}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/gretun/gretun/bench"
+)
+
+// tunnelOptions are the words of `ip tunnel` that add, change and run take.
+const tunnelOptions = `OPTIONS, as in ip tunnel:
+  ttl N|inherit                  outer TTL, or copied from the inner packet (default)
+  tos N|inherit                  outer TOS in hex, or copied (default)
+  key K | ikey K okey K          GRE key, both ways or per direction
+  csum | icsum | ocsum           GRE checksums: both, required on receipt, sent
+  seq | iseq | oseq              GRE sequence numbers: both, required, sent
+  pmtudisc|nopmtudisc|ignore-df  outer DF: set (default), copied, never
+  mtu N                          device MTU (default: underlay MTU - overhead)
+  keepalive [PERIOD [RETRIES]]   Cisco GRE keepalives (default 10 s, 3)
+  clamp-mss [N]                  clamp the MSS of TCP SYNs to the path
+  noreflect | reflect            return other routers' keepalive probes (default)
+  underlay raw|packet            send on a raw socket (default) or AF_PACKET
+  nokey nocsum noseq nokeepalive noclamp-mss noignore-df   undo on change
+`
+
+// helps is each command's own help, printed by `gretun help COMMAND` and
+// by `gretun COMMAND -h`: its synopsis and every option it takes.
+var helps = map[string]string{
+	"daemon": `usage: gretun [-S SOCKET] daemon [-c FILE]
+
+Runs the engine and the control socket until SIGTERM or SIGINT, which
+remove every device gretun created.
+
+  -c FILE      tunnels to create, one a line in the words of tunnel add;
+               SIGHUP reloads it (the file is the whole truth)
+  -S SOCKET    (before daemon) the control socket to serve
+`,
+	"run": `usage: gretun [-S SOCKET] run NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
+
+Serves one tunnel in the foreground, no daemon, until SIGTERM or SIGINT
+(which remove its device) or tunnel del. It serves the control socket too
+when it is free.
+
+` + tunnelOptions,
+	"tunnel": `usage: gretun [-s] [-j] [-S SOCKET] tunnel COMMAND
+
+  tunnel add NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
+  tunnel change NAME [OPTIONS]   reconfigure in place, keeping the device
+  tunnel del NAME
+  tunnel show [NAME]             -s adds counters, -j prints JSON
+
+` + tunnelOptions,
+	"demo": `usage: gretun demo
+
+Builds two network namespaces, brings a GRE tunnel up between them, pings
+across, shows the counters and removes everything. Needs root. No options.
+`,
+	"version": `usage: gretun version
+
+Prints the module version, the VCS revision and the Go version gretun was
+built with. No options.
+`,
+	"help": `usage: gretun help [COMMAND]
+
+Prints the usage, or COMMAND's options (as gretun COMMAND -h does).
+`,
+}
+
+// aliases are the other names of commands, as iproute2 abbreviates them.
+var aliases = map[string]string{"tun": "tunnel", "tunl": "tunnel", "t": "tunnel"}
+
+// commandName resolves an alias.
+func commandName(s string) string {
+	if c, ok := aliases[s]; ok {
+		return c
+	}
+	return s
+}
+
+// wantsHelp reports whether a command's arguments ask for its help. Tunnel
+// words never start with "-", so -h anywhere is a request for help.
+func wantsHelp(args []string) bool {
+	return slices.ContainsFunc(args, func(a string) bool {
+		return a == "-h" || a == "-help" || a == "--help"
+	})
+}
+
+// helpCmd prints the help of the command args name, or the usage.
+func helpCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	if len(args) > 1 {
+		return fmt.Errorf("help: unexpected %q", args[1])
+	}
+	name := commandName(args[0])
+	if name == "bench" {
+		bench.Main([]string{"-h"}, stdout, stdout)
+		return nil
+	}
+	h, ok := helps[name]
+	if !ok {
+		return fmt.Errorf("help: unknown command %q (%s)", args[0], strings.Join(commandNames(), ", "))
+	}
+	fmt.Fprint(stdout, h)
+	return nil
+}
+
+func commandNames() []string {
+	names := []string{"bench"}
+	for n := range helps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
