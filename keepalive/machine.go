@@ -166,6 +166,10 @@ type Snapshot struct {
 	LastReply time.Time
 	// LastReplyAge is now − LastReply, or 0 if LastReply is zero.
 	LastReplyAge time.Duration
+	// LastRTT is the round trip of the last accepted reply: from the
+	// timestamp it carries (when its keepalive was sent) to its arrival;
+	// 0 if none was accepted.
+	LastRTT time.Duration
 
 	// Good is, in Hold, the consecutive good replies so far.
 	Good int
@@ -213,6 +217,7 @@ type Machine struct {
 	lastTS     int64     // newest accepted timestamp, ns since epoch
 	haveTS     bool      // lastTS is set
 	lastReply  time.Time
+	lastRTT    time.Duration
 
 	// Damping. penalty is the doubling exponent the next down applies;
 	// required and good are meaningful in Down and Hold.
@@ -273,7 +278,7 @@ func (m *Machine) Continue(old *Machine, now time.Time) {
 	defer m.mu.Unlock()
 	m.k0, m.k1, m.bias, m.epoch = old.k0, old.k1, old.bias, old.epoch
 	m.state, m.since, m.unanswered = old.state, old.since, old.unanswered
-	m.lastTS, m.haveTS, m.lastReply = old.lastTS, old.haveTS, old.lastReply
+	m.lastTS, m.haveTS, m.lastReply, m.lastRTT = old.lastTS, old.haveTS, old.lastReply, old.lastRTT
 	m.penalty, m.good = min(old.penalty, m.penaltyCap), old.good
 	m.required = min(max(old.required, m.cfg.DampInitial), m.cfg.DampMax)
 	m.ipID = old.ipID
@@ -393,6 +398,7 @@ func (m *Machine) Reply(now time.Time, payload []byte) (Verdict, Event) {
 
 	m.received++
 	m.lastReply = now
+	m.lastRTT = time.Duration(int64(now.Sub(m.epoch)) - ts)
 	m.lastTS, m.haveTS = ts, true
 	m.unanswered = 0
 
@@ -497,6 +503,7 @@ func (m *Machine) Snapshot(now time.Time) Snapshot {
 		RejectedForged: m.forged,
 		RejectedStale:  m.stale,
 		LastReply:      m.lastReply,
+		LastRTT:        m.lastRTT,
 		Good:           m.good,
 		Required:       m.required,
 	}

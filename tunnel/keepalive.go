@@ -15,7 +15,7 @@ type KeepaliveStatus = status.Keepalive
 
 func newKeepaliveStatus(s keepalive.Snapshot) *KeepaliveStatus {
 	return &KeepaliveStatus{
-		State: s.State.String(), Since: s.Since, LastReplyAge: s.LastReplyAge,
+		State: s.State.String(), Since: s.Since, LastReplyAge: s.LastReplyAge, LastRTT: s.LastRTT,
 		Sent: s.Sent, Received: s.Received, Rejected: s.Rejected,
 		RejectedForged: s.RejectedForged, RejectedStale: s.RejectedStale,
 		Unanswered: s.Unanswered, Summary: s.String(),

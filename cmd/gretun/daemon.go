@@ -8,19 +8,21 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/control"
+	"github.com/gretun/gretun/metrics"
 	"github.com/gretun/gretun/tunnel"
 )
 
 // daemonCmd runs the engine and the control socket until SIGTERM or SIGINT;
 // SIGHUP reloads the config file.
 func daemonCmd(g globals, args []string, stderr io.Writer) error {
-	var file string
+	var file, metricsAddr string
 	for len(args) > 0 {
 		switch args[0] {
 		case "-c", "--config":
@@ -28,6 +30,11 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 				return errors.New("daemon: missing file after -c")
 			}
 			file, args = args[1], args[2:]
+		case "-metrics", "--metrics":
+			if len(args) < 2 {
+				return errors.New("daemon: missing address after -metrics")
+			}
+			metricsAddr, args = args[1], args[2:]
 		default:
 			return fmt.Errorf("daemon: unknown option %q", args[0])
 		}
@@ -56,6 +63,14 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 	e := tunnel.New(tunnel.SystemEnv(), log)
 	defer e.Close()
 	defer writeHeapProfile() // while the tunnels still exist
+	if metricsAddr != "" {
+		m, err := metrics.Listen(metricsAddr, e, log)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("daemon: %v", err)
+		}
+		defer m.Close()
+	}
 	for _, c := range tunnels {
 		if err := e.Add(c); err != nil {
 			e.Close()
@@ -65,7 +80,7 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 	}
 	go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) }, log)
 	defer l.Close()
-	log.Info("gretun daemon running", "socket", l.Addr().String(), "config", file, "tunnels", len(tunnels))
+	log.Info("gretun daemon running", "socket", l.Addr().String(), "config", file, "tunnels", len(tunnels), "metrics", metricsAddr)
 
 	// Reloads run on their own goroutine: the signal loop never waits for
 	// a file or for the engine, so SIGTERM is always acted on. A SIGHUP
@@ -111,6 +126,18 @@ func reloadFile(e *tunnel.Engine, file string, log *slog.Logger) {
 // runCmd serves one tunnel in the foreground until SIGTERM or SIGINT, or
 // until it is deleted through the control socket.
 func runCmd(g globals, args []string, stderr io.Writer) error {
+	var metricsAddr string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-metrics", "--metrics":
+			if len(args) < 2 {
+				return errors.New("run: missing address after -metrics")
+			}
+			metricsAddr, args = args[1], args[2:]
+		default:
+			return fmt.Errorf("run: unknown option %q", args[0])
+		}
+	}
 	if len(args) == 0 {
 		return errors.New("run: missing tunnel name")
 	}
@@ -128,6 +155,13 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	log := newLogger(stderr)
 	e := tunnel.New(tunnel.SystemEnv(), log)
 	defer e.Close()
+	if metricsAddr != "" {
+		m, err := metrics.Listen(metricsAddr, e, log)
+		if err != nil {
+			return fmt.Errorf("run %s: %v", c.Name, err)
+		}
+		defer m.Close()
+	}
 	if err := e.Add(c); err != nil {
 		return fmt.Errorf("run %s: %v", c.Name, err)
 	}

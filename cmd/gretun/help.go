@@ -28,20 +28,25 @@ const tunnelOptions = `OPTIONS, as in ip tunnel:
 // helps is each command's own help, printed by `gretun help COMMAND` and
 // by `gretun COMMAND -h`: its synopsis and every option it takes.
 var helps = map[string]string{
-	"daemon": `usage: gretun [-S SOCKET] daemon [-c FILE]
+	"daemon": `usage: gretun [-S SOCKET] daemon [-c FILE] [-metrics ADDR]
 
 Runs the engine and the control socket until SIGTERM or SIGINT, which
 remove every device gretun created.
 
   -c FILE      tunnels to create, one a line in the words of tunnel add;
                SIGHUP reloads it (the file is the whole truth)
+  -metrics ADDR
+               serve Prometheus metrics on http://ADDR/metrics
+               (HOST:PORT, e.g. 127.0.0.1:9469; :9469 for every address)
   -S SOCKET    (before daemon) the control socket to serve
 `,
-	"run": `usage: gretun [-S SOCKET] run NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
+	"run": `usage: gretun [-S SOCKET] run [-metrics ADDR] NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
 
 Serves one tunnel in the foreground, no daemon, until SIGTERM or SIGINT
 (which remove its device) or tunnel del. It serves the control socket too
 when it is free.
+
+  -metrics ADDR  serve Prometheus metrics on http://ADDR/metrics
 
 ` + tunnelOptions,
 	"tunnel": `usage: gretun [-s] [-j] [-S SOCKET] tunnel COMMAND

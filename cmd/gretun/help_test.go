@@ -22,8 +22,8 @@ func gretun(args ...string) (int, string, string) {
 // help, which lists that command's options.
 func TestHelp(t *testing.T) {
 	for cmd, want := range map[string][]string{
-		"daemon":  {"usage: gretun", "daemon", "-c FILE", "SIGHUP"},
-		"run":     {"run NAME mode gre|ipip", "keepalive [PERIOD [RETRIES]]", "underlay raw|packet", "clamp-mss"},
+		"daemon":  {"usage: gretun", "daemon", "-c FILE", "SIGHUP", "-metrics ADDR"},
+		"run":     {"run [-metrics ADDR] NAME mode gre|ipip", "-metrics ADDR", "keepalive [PERIOD [RETRIES]]", "underlay raw|packet", "clamp-mss"},
 		"tunnel":  {"tunnel add NAME", "tunnel change NAME", "tunnel del NAME", "tunnel show", "ikey K okey K", "nokeepalive"},
 		"demo":    {"usage: gretun demo"},
 		"version": {"usage: gretun version", "VCS revision"},

@@ -23,12 +23,13 @@ import (
 
 const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
 
-  gretun daemon [-c FILE]        run the engine; SIGHUP reloads FILE
+  gretun daemon [-c FILE] [-metrics ADDR]
+                                 run the engine; SIGHUP reloads FILE
   gretun tunnel add NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [OPTIONS]
   gretun tunnel change NAME [OPTIONS]
   gretun tunnel del NAME
   gretun tunnel show [NAME]      -s adds counters, -j prints JSON
-  gretun run NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [OPTIONS]
+  gretun run [-metrics ADDR] NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [OPTIONS]
                                  one tunnel in the foreground, no daemon
   gretun demo                    a GRE tunnel between two namespaces
   gretun bench [-h]              throughput: gretun against the kernel
