@@ -103,9 +103,16 @@ func (s *socket) receive() {
 			if r == decap.OK {
 				r = pr.recv.Load().Accept(&p)
 			}
+			cp := t.tap.Load() // nil unless someone captures
 			if r != decap.OK {
 				t.counters.drop(r)
+				if cp != nil {
+					cp.dropRx(pkt, r)
+				}
 				continue
+			}
+			if cp != nil {
+				cp.outer(false, pkt)
 			}
 			if p.Kind == decap.Reflect && t.cfg.Load().NoReflect {
 				p.Kind = decap.Data // `noreflect`: the host routes it, or not
@@ -115,7 +122,13 @@ func (s *socket) receive() {
 				inner := pkt[p.Start:p.End]
 				if !decap.DecapECN(inner, p.TOS) {
 					t.counters.drop(decap.InnerNotECT)
+					if cp != nil {
+						cp.dropRx(pkt, decap.InnerNotECT)
+					}
 					continue
+				}
+				if cp != nil {
+					cp.innerPkt(false, inner)
 				}
 				if len(t.rx.pending) == 0 {
 					touched = append(touched, t)
@@ -130,6 +143,11 @@ func (s *socket) receive() {
 				// it would, without touching the TUN device.
 				if inner := pkt[p.Start:p.End]; pr.mayReflect(inner) {
 					reflect = append(reflect, inner)
+					if cp != nil {
+						cp.outer(true, inner)
+					}
+				} else if cp != nil {
+					cp.dropRx(pkt, pr.lastReflectDrop)
 				}
 			}
 		}
@@ -196,10 +214,12 @@ func (p *peer) keepaliveReply(payload []byte) {
 func (p *peer) mayReflect(inner []byte) bool {
 	if r := decap.PrepareReflection(inner); r != decap.OK {
 		p.t.counters.drop(r)
+		p.lastReflectDrop = r
 		return false
 	}
 	if !p.reflectRate.Allow(time.Now()) {
 		p.t.counters.drop(decap.ReflectLimited)
+		p.lastReflectDrop = decap.ReflectLimited
 		return false
 	}
 	p.reflected.Add(1)

@@ -43,6 +43,7 @@ import (
 	"github.com/gretun/gretun/encap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/pmtu"
+	"github.com/gretun/gretun/status"
 )
 
 // txBatch is what one TUN read brought: inner packets at innerOffset.
@@ -164,6 +165,11 @@ func (t *Tunnel) transmit() {
 		}
 		ep := p.ep
 		p.txMu.Unlock()
+		if cp := t.tap.Load(); cp != nil {
+			for _, o := range out {
+				cp.outer(true, o)
+			}
+		}
 		if len(out) > 0 {
 			if frames != nil {
 				t.sendPacketPath(ep, &path, out, *frames)
@@ -199,12 +205,16 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 	mss := p.clampMSS()
 	ignoreDF := t.cfg.Load().DF == config.DFIgnore
 	alwaysDF := p.enc.Config().DF == encap.DFSet
+	cp := t.tap.Load()
 	for i := range bufs {
 		buf := bufs[i][:innerOffset+sizes[i]]
 		inner := buf[innerOffset:]
 		if t.isOwnOuter(inner) {
 			c.add(txDeadLoop, 1)
 			errs++
+			if cp != nil {
+				cp.record(true, inner, status.DropDeadLoop)
+			}
 			if !t.deadLoopLogged.Swap(true) {
 				t.e.log.Warn("dead loop: the route to the remote goes through the tunnel itself; dropping its own packets", "tunnel", t.name, "remote", t.cfg.Load().Remote)
 			}
@@ -213,26 +223,29 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 		over := len(inner) > pathMTU && !ignoreDF
 		if over && !t.mayFragment(buf, inner, pathMTU, now) {
 			errs++
+			if cp != nil {
+				cp.record(true, inner, status.DropTooBig)
+			}
 			continue
 		}
 		if mss != 0 && pmtu.ClampMSS(inner, mssFor(mss, inner)) {
 			c.add(txMSSClamped, 1)
 		}
-		var ok bool
+		var drop string // why the packet was dropped, "" when sent
 		switch {
 		case over && alwaysDF && header.IPVersion(inner) == 4:
 			// An IPv4 packet without DF, and the outer DF set
 			// (pmtudisc): fragment the inner packet, each fragment in
 			// an outer packet that fits, as the kernel's own tunnel
 			// does once the inner route has learnt the MTU.
-			var n int
-			n, ok = frags.fragment(inner, pathMTU, innerOffset)
+			n, ok := frags.fragment(inner, pathMTU, innerOffset)
 			if !ok {
 				c.add(txTooBig, 1)
+				drop = status.DropTooBig
 				break
 			}
 			for _, f := range frags.last(n) {
-				if out, ok = p.encapOne(f, false, out, frags, frames); !ok {
+				if out, drop = p.encapOne(f, false, out, frags, frames); drop != "" {
 					break
 				}
 			}
@@ -242,9 +255,16 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 			// outer DF set, it is an IPv6 packet of at most 1280 bytes,
 			// which must still cross (RFC 4459 §3.2): its outer packet
 			// goes without DF, to be fragmented.
-			out, ok = p.encapOne(buf, over && alwaysDF, out, frags, frames)
+			out, drop = p.encapOne(buf, over && alwaysDF, out, frags, frames)
 		}
-		if !ok {
+		if cp != nil {
+			if drop != "" {
+				cp.record(true, inner, drop)
+			} else {
+				cp.innerPkt(true, inner)
+			}
+		}
+		if drop != "" {
 			errs++
 			continue
 		}
@@ -260,18 +280,18 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 // encapOne encapsulates the inner packet at innerOffset in buf and appends
 // the outer packet, or its fragments when it does not fit the underlay,
 // to out (and frames, as encapBatch says). clearDF sends it without DF
-// whatever the tunnel's policy. It counts what it drops, and reports
-// whether it appended anything.
-func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, bool) {
+// whatever the tunnel's policy. It counts what it drops, and returns the
+// drop reason when it appended nothing, else "".
+func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, string) {
 	c := &p.t.counters
 	outer, err := p.enc.Encap(buf, innerOffset)
 	if errors.Is(err, encap.ErrEncapLimit) {
 		p.t.refuseEncapLimit(buf, time.Now())
-		return out, false
+		return out, status.DropEncapLimit
 	}
 	if err != nil {
 		c.add(txBadInner, 1)
-		return out, false
+		return out, status.DropBadInner
 	}
 	if ip := header.IPv4(outer); clearDF && header.IPVersion(outer) == 4 && ip.DF() {
 		ip.SetFlagsFrag(ip.FlagsFrag() &^ header.IPv4FlagDF)
@@ -288,7 +308,7 @@ func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool,
 			}
 			*frames = append(*frames, f)
 		}
-		return out, true
+		return out, ""
 	}
 	// A raw socket does not fragment: do it here when DF allows (RFC
 	// 791), else drop it and count it. Over IPv6 only packets that may be
@@ -303,7 +323,7 @@ func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool,
 	}
 	if !ok {
 		c.add(txTooBig, 1)
-		return out, false
+		return out, status.DropTooBig
 	}
 	out = append(out, frags.last(n)...)
 	c.add(txFragmented, uint64(n))
@@ -312,7 +332,7 @@ func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool,
 			*frames = append(*frames, nil)
 		}
 	}
-	return out, true
+	return out, ""
 }
 
 // mayFragment decides about an inner packet larger than the tunnel's path

@@ -49,6 +49,7 @@ type Tunnel struct {
 	addr6    atomic.Pointer[netip.Addr] // the device's IPv6 address, for icmpSource
 
 	counters       counters
+	tap            atomic.Pointer[Capture] // nil unless someone captures (capture.go)
 	deadLoopLogged atomic.Bool
 	quit           chan struct{}
 
@@ -141,6 +142,7 @@ func (t *Tunnel) start() {
 
 // stop closes the device (which ends the goroutines) and waits for them.
 func (t *Tunnel) stop() {
+	t.endCapture()
 	t.stopping.Store(true)
 	close(t.quit)
 	t.dev.Close()

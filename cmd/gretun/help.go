@@ -57,6 +57,21 @@ when it is free.
   tunnel show [NAME]             -s adds counters, -j prints JSON
 
 ` + tunnelOptions,
+	"capture": `usage: gretun [-S SOCKET] capture NAME [-w FILE] [-c COUNT] [-inner]
+
+Shows tunnel NAME's packets as gretun sees them, asked of the daemon (or
+of gretun run): outer packets both ways, and every packet gretun drops with
+its drop reason. Without -w, one line a packet, like tcpdump. Ctrl-C stops;
+the count of packets captured and lost (a slow reader loses packets, it
+never slows the tunnel) goes to stderr. One capture a tunnel at a time.
+
+  -w FILE    write pcapng to FILE (mode 0600): each packet's direction,
+             and a dropped packet's reason as its comment (Wireshark shows
+             both); written by this command, not by the daemon
+  -c COUNT   stop after COUNT packets
+  -inner     the inner packets read from and written to the device
+             instead (dropped packets still come as they were dropped)
+`,
 	"demo": `usage: gretun demo
 
 Builds two network namespaces, brings a GRE tunnel up between them, pings

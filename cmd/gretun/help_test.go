@@ -26,6 +26,7 @@ func TestHelp(t *testing.T) {
 		"run":     {"run [-metrics ADDR] NAME mode gre|ipip", "-metrics ADDR", "keepalive [PERIOD [RETRIES]]", "underlay raw|packet", "clamp-mss"},
 		"tunnel":  {"tunnel add NAME", "tunnel change NAME", "tunnel del NAME", "tunnel show", "ikey K okey K", "nokeepalive"},
 		"demo":    {"usage: gretun demo"},
+		"capture": {"capture NAME", "-w FILE", "-c COUNT", "-inner", "pcapng", "drop reason"},
 		"version": {"usage: gretun version", "VCS revision"},
 		"help":    {"usage: gretun help"},
 		"bench":   {"-duration", "-rounds", "-only"},

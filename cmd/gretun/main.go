@@ -7,6 +7,7 @@
 //	gretun tunnel del NAME
 //	gretun [-s] [-j] tunnel show [NAME]
 //	gretun run NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [options]
+//	gretun capture NAME [-w FILE] [-c COUNT] [-inner]   a tunnel's packets
 //	gretun demo                             a GRE tunnel between two namespaces
 //	gretun bench [flags]                    throughput against the kernel
 //	gretun version                          module version, VCS revision, Go version
@@ -31,6 +32,8 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
   gretun tunnel show [NAME]      -s adds counters, -j prints JSON
   gretun run [-metrics ADDR] NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [OPTIONS]
                                  one tunnel in the foreground, no daemon
+  gretun capture NAME [-w FILE] [-c COUNT] [-inner]
+                                 the tunnel's packets, as gretun sees them
   gretun demo                    a GRE tunnel between two namespaces
   gretun bench [-h]              throughput: gretun against the kernel
   gretun version                 module version, VCS revision, Go version
@@ -107,6 +110,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demoCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "capture":
+		err = captureCmd(g, args[1:], stdout, stderr)
 	case "version":
 		err = versionCmd(args[1:], stdout)
 	case "help":

@@ -82,6 +82,8 @@ func handle(e *tunnel.Engine, req control.Request) control.Response {
 		}
 	case "del":
 		err = e.Del(req.Name)
+	case "capture":
+		return serveCapture(e, req)
 	case "show":
 		st, err := e.Show(req.Name)
 		if err != nil {
