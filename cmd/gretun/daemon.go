@@ -16,6 +16,7 @@ import (
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/control"
 	"github.com/gretun/gretun/metrics"
+	"github.com/gretun/gretun/privs"
 	"github.com/gretun/gretun/tunnel"
 )
 
@@ -80,6 +81,9 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 	}
 	go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) }, log)
 	defer l.Close()
+	if err := dropCapabilities(log); err != nil {
+		return err
+	}
 	log.Info("gretun daemon running", "socket", l.Addr().String(), "config", file, "tunnels", len(tunnels), "metrics", metricsAddr)
 
 	// Reloads run on their own goroutine: the signal loop never waits for
@@ -190,6 +194,9 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	} else {
 		log.Debug("control socket not served", "err", err)
 	}
+	if err := dropCapabilities(log); err != nil {
+		return fmt.Errorf("run %s: %v", c.Name, err)
+	}
 	select {
 	case <-sig:
 		log.Info("stopping: removing the device", "tunnel", c.Name)
@@ -223,6 +230,23 @@ func checkCapabilities() error {
 		return fmt.Errorf("missing capability %s (run as root)", missing[0])
 	}
 	return fmt.Errorf("missing capabilities %s and %s (run as root)", missing[0], missing[1])
+}
+
+// dropCapabilities keeps only CAP_NET_ADMIN and CAP_NET_RAW once the
+// process is set up (package privs): what adding tunnels, reloads,
+// keepalives, metrics and capture need. A binary built with cgo cannot
+// drop them from all its threads: it says so and goes on.
+func dropCapabilities(log *slog.Logger) error {
+	err := privs.Drop()
+	if errors.Is(err, privs.ErrCgo) {
+		log.Warn(err.Error())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("dropping capabilities: %v", err)
+	}
+	log.Debug("capabilities dropped: CAP_NET_ADMIN and CAP_NET_RAW kept")
+	return nil
 }
 
 func newLogger(w io.Writer) *slog.Logger {
