@@ -51,6 +51,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzIPv6EncapLimit -fuzztime 60s ./header
 	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 60s ./tundev
 
+# The soak test for SOAK (default 10 minutes): two daemons, iperf3, 2 %
+# loss, changes, reloads and keepalive outages; `make test` runs it for 20 s.
+SOAK ?= 10m
+soak: deps
+	GRETUN_SOAK=$(SOAK) $(GO) test -count=1 -v -run '^TestSoak$$' -timeout 0 ./internal/e2e
+
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the systemd unit
 # (ExecStart pointing at the binary) and the example config; an existing
 # /etc/gretun/gretun.conf is never overwritten.
