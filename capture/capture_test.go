@@ -63,18 +63,12 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []Packet
-	for {
-		p, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Data = append([]byte(nil), p.Data...)
-		p.Time = p.Time.UTC()
-		got = append(got, *p)
+	got, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		got[i].Time = got[i].Time.UTC()
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("packets read back (-want +got):\n%s", diff)

@@ -281,3 +281,20 @@ func (r *Reader) parseISB(b []byte) {
 		opts = opts[min(len(opts), 4+pad4(n)):]
 	}
 }
+
+// ReadAll reads every packet left in r's stream, each with its own copy
+// of its data, up to the end of the stream.
+func (r *Reader) ReadAll() ([]Packet, error) {
+	var pkts []Packet
+	for {
+		p, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return pkts, nil
+		}
+		if err != nil {
+			return pkts, err
+		}
+		p.Data = append([]byte(nil), p.Data...)
+		pkts = append(pkts, *p)
+	}
+}

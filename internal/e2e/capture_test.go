@@ -58,17 +58,9 @@ func readPcapng(t *testing.T, path string) []gcapture.Packet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pkts []gcapture.Packet
-	for {
-		p, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Data = append([]byte(nil), p.Data...)
-		pkts = append(pkts, *p)
+	pkts, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
 	}
 	ng, err := pcapgo.NewNgReader(bytes.NewReader(b), pcapgo.DefaultNgReaderOptions)
 	if err != nil {
