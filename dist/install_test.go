@@ -3,13 +3,18 @@
 package dist
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/metrics"
 )
 
 func makeInstall(t *testing.T, vars ...string) {
@@ -126,5 +131,55 @@ func TestUnitVerifies(t *testing.T) {
 	out, err := exec.Command("systemd-analyze", "verify", "--man=no", unit).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// TestDashboard: the Grafana dashboard is valid JSON whose queries name
+// only metrics gretun exports (the collector's, Go's and the process's).
+func TestDashboard(t *testing.T) {
+	b, err := os.ReadFile("grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("grafana-dashboard.json: %v", err)
+	}
+	exported := map[string]bool{}
+	ch := make(chan *prometheus.Desc, 100)
+	metrics.NewCollector(nil).Describe(ch)
+	close(ch)
+	for desc := range ch {
+		name := desc.String()
+		name = name[strings.Index(name, `"`)+1:]
+		exported[name[:strings.Index(name, `"`)]] = true
+	}
+	for _, n := range []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines"} {
+		exported[n] = true
+	}
+	word := regexp.MustCompile(`\b(gretun|go|process)_[a-z_]+`)
+	if len(d.Panels) == 0 {
+		t.Fatal("no panels")
+	}
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, q := range p.Targets {
+			names := word.FindAllString(q.Expr, -1)
+			if len(names) == 0 {
+				t.Errorf("panel %q: query %q names no metric", p.Title, q.Expr)
+			}
+			for _, n := range names {
+				if !exported[n] {
+					t.Errorf("panel %q: %s is not a metric gretun exports", p.Title, n)
+				}
+			}
+		}
 	}
 }

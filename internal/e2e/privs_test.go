@@ -135,3 +135,19 @@ exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_adm
 	tp.Ping(tp.A, "203.0.113.1")
 	wantCaps(t, d.Cmd.Process.Pid, b[i+8:i+24])
 }
+
+// TestPrivilegesDroppedRun: `gretun run` keeps only the two capabilities
+// as well, and its tunnel carries traffic.
+func TestPrivilegesDroppedRun(t *testing.T) {
+	t.Parallel()
+	tp := Pair(t)
+	p := tp.Run(tp.A, "pr", "mode", "gre", "remote", UnderB, "local", UnderA, "key", "4", "keepalive", "0.2", "3")
+	defer p.Stop()
+	defer tp.Run(tp.B, "pr", "mode", "gre", "remote", UnderA, "local", UnderB, "key", "4").Stop()
+	tp.waitFor("the daemon set up", func() bool { return strings.Contains(p.Log(), "tunnel added") })
+	tp.Sh(tp.A, "ip", "addr", "add", "198.51.100.1", "peer", "203.0.113.1", "dev", "pr")
+	tp.Sh(tp.B, "ip", "addr", "add", "203.0.113.1", "peer", "198.51.100.1", "dev", "pr")
+	tp.Ping(tp.A, "203.0.113.1")
+	tp.waitFor("keepalive replies", func() bool { return tp.keepalive(tp.A, "pr").Received > 0 })
+	wantCaps(t, p.Cmd.Process.Pid, onlyNetCaps)
+}
