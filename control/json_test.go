@@ -119,6 +119,7 @@ const wantJSON = `{
 				"tx_icmp_limited": 18,
 				"tx_mss_clamped": 19,
 				"tx_packet_socket": 20,
+				"tx_encap_limit": 0,
 				"reflected": 21,
 				"drops": {
 					"no-tunnel": 22
@@ -160,6 +161,7 @@ const wantJSON = `{
 		"tx_icmp_limited": 0,
 		"tx_mss_clamped": 0,
 		"tx_packet_socket": 0,
+		"tx_encap_limit": 0,
 		"reflected": 0,
 		"drops": {
 			"no-tunnel": 1
