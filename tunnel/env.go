@@ -199,6 +199,11 @@ type Device interface {
 	SetMTU(mtu int) error
 	// SetCarrier turns the device's carrier (line protocol) on or off.
 	SetCarrier(up bool) error
+	// Addrs are the device's own addresses when it holds them itself (a
+	// userspace stack, which has no kernel link to read them from), nil
+	// when the host holds them (a TUN's are read by its name through
+	// Env.DeviceAddrs).
+	Addrs() []netip.Addr
 }
 
 // Payload is what a device's packets are.

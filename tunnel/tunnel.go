@@ -81,6 +81,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	t := &Tunnel{e: e, name: c.Name, dev: dev, headroom: dev.Headroom(), quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.mtu.Store(int64(mtu))
+	t.setAddrs(dev.Addrs())
 	t.peer = newPeer(t, &c, enc, endpointOf(&c, sock), underlay, mtu)
 	ka, err := newKeepalive(&c)
 	if err != nil {
