@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/gretun/gretun/netstack/netstacktest"
 )
 
 // pair returns two stacks wired back to back, as two ends of a tunnel,
@@ -26,27 +28,11 @@ func pair(t *testing.T, mtu int) (a, b *Stack, largest *atomic.Int64) {
 		t.Fatal(err)
 	}
 	largest = new(atomic.Int64)
-	pump := func(from, to *Stack, seen *atomic.Int64) {
-		bufs := make([][]byte, batchSize)
-		for i := range bufs {
-			bufs[i] = make([]byte, 65536)
+	netstacktest.Wire(a, b, func(size int) {
+		if int64(size) > largest.Load() {
+			largest.Store(int64(size))
 		}
-		sizes := make([]int, batchSize)
-		for {
-			n, err := from.Read(bufs, sizes, 4)
-			if err != nil {
-				return
-			}
-			for i := range n {
-				if seen != nil && int64(sizes[i]) > seen.Load() {
-					seen.Store(int64(sizes[i]))
-				}
-				to.Write([][]byte{bufs[i][:4+sizes[i]]}, 4)
-			}
-		}
-	}
-	go pump(a, b, largest)
-	go pump(b, a, nil)
+	})
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b, largest
 }
@@ -222,8 +208,7 @@ func TestStackResolveThroughDNS(t *testing.T) {
 	}
 	defer a.Close()
 	defer b.Close()
-	go pumpTo(a, b)
-	go pumpTo(b, a)
+	netstacktest.Wire(a, b, nil)
 	pc, err := b.ListenUDP(53)
 	if err != nil {
 		t.Fatal(err)
@@ -235,16 +220,6 @@ func TestStackResolveThroughDNS(t *testing.T) {
 	got, err := a.Resolve(ctx, "www.example.test")
 	if err != nil || got != netip.MustParseAddr("203.0.113.7") {
 		t.Fatalf("Resolve: %v, %v; want 203.0.113.7 from the tunnel's dns", got, err)
-	}
-}
-
-func pumpTo(from, to *Stack) {
-	bufs, sizes := [][]byte{make([]byte, 65536)}, []int{0}
-	for {
-		if _, err := from.Read(bufs, sizes, 0); err != nil {
-			return
-		}
-		to.Write([][]byte{bufs[0][:sizes[0]]}, 0)
 	}
 }
 
