@@ -16,6 +16,7 @@ import (
 func SystemEnv() Env {
 	return Env{
 		CreateDevice: createDevice,
+		CreateStack:  createStack,
 		OpenUnderlay: openUnderlay,
 		Host:         systemHost{},
 		OpenICMP:     func() (ICMPSource, error) { return rawsock.OpenICMP() },
