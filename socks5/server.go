@@ -261,6 +261,12 @@ func (s *Server) connect(c net.Conn, req Request, log *slog.Logger) {
 		return
 	}
 	defer out.Close()
+	// Close ends the relay from both ends: a read from the far side
+	// would not end with the client's connection.
+	if !s.track(nil, out) {
+		return
+	}
+	defer s.untrack(nil, out)
 	bound := addrOf(out.LocalAddr())
 	if _, err := c.Write(appendReply(nil, ReplySucceeded, bound)); err != nil {
 		return

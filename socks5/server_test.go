@@ -474,3 +474,47 @@ func TestCloseEndsEverything(t *testing.T) {
 		t.Errorf("%d goroutines after Close, baseline %d", g, g0)
 	}
 }
+
+// silentNet dials connections whose far side never speaks or closes.
+type silentNet struct {
+	hostNet
+	mu   sync.Mutex
+	ends []net.Conn
+}
+
+func (n *silentNet) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	a, b := net.Pipe()
+	n.mu.Lock()
+	n.ends = append(n.ends, b)
+	n.mu.Unlock()
+	return halfCloser{a}, nil
+}
+
+// halfCloser is a connection whose CloseWrite leaves it open for reading
+// (as TCP's).
+type halfCloser struct{ net.Conn }
+
+func (halfCloser) CloseWrite() error { return nil }
+
+// TestCloseEndsRelays: Close returns while a relay waits on a far side
+// that never speaks, as a tunnel's stack may.
+func TestCloseEndsRelays(t *testing.T) {
+	s := &Server{Net: &silentNet{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	c, code := dial(t, ln.Addr().String(), "", "", connectTo(netip.MustParseAddrPort("198.51.100.2:80")))
+	defer c.Close()
+	if code != ReplySucceeded {
+		t.Fatalf("reply %#x", code)
+	}
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waiting for a relay")
+	}
+}
