@@ -174,6 +174,10 @@ type Tunnel struct {
 	// NoReflect hands other routers' keepalive probes to the host like any
 	// packet instead of returning them from userspace (`noreflect`).
 	NoReflect bool `json:"noreflect,omitempty"`
+
+	// Stack, when set, replaces the TUN device by a userspace TCP/IP
+	// stack (`netstack …`, stack.go).
+	Stack *Stack `json:"netstack,omitempty"`
 }
 
 // MaxNameLen is the kernel's IFNAMSIZ less the terminating NUL.
@@ -430,7 +434,14 @@ func (t *Tunnel) Apply(words []string) error {
 				return fmt.Errorf("unknown underlay %q (want raw or packet)", v)
 			}
 		default:
-			return fmt.Errorf("unknown word %q", w)
+			if !stackWords[w] {
+				return fmt.Errorf("unknown word %q", w)
+			}
+			n, err := t.applyStack(words[i:])
+			if err != nil {
+				return err
+			}
+			i += n - 1
 		}
 	}
 	return nil
@@ -518,7 +529,7 @@ func (t *Tunnel) Validate() error {
 	default:
 		return fmt.Errorf("unknown underlay %q (want raw or packet)", t.Underlay)
 	}
-	return nil
+	return t.validateStack()
 }
 
 // validateFamily checks that both addresses are of the mode's family,
@@ -728,6 +739,7 @@ func (t Tunnel) String() string {
 	if t.Dev != "" {
 		b.WriteString(" dev " + t.Dev)
 	}
+	b.WriteString(t.Stack.String())
 	return b.String()
 }
 

@@ -287,7 +287,21 @@ func SetCarrier(tunFile *os.File, up bool) error {
 // error, after which the caller should start it again.
 func WatchLinks(ctx context.Context, fn func(LinkEvent)) error {
 	return watch(ctx, "links", func(ch chan netlink.LinkUpdate, done chan struct{}, errs func(error)) error {
-		return netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ListExisting: true, ErrorCallback: errs})
+		if err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ErrorCallback: errs}); err != nil {
+			return err
+		}
+		// The links there already, listed once subscribed so no change is
+		// missed. Not ListExisting: it sends its dump request to the
+		// subscription's multicast groups, which needs CAP_NET_ADMIN (a
+		// netstack tunnel runs without it).
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			fn(linkEvent(netlink.LinkUpdate{Header: unix.NlMsghdr{Type: unix.RTM_NEWLINK}, Link: l}))
+		}
+		return nil
 	}, func(u netlink.LinkUpdate) { fn(linkEvent(u)) })
 }
 

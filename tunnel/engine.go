@@ -115,14 +115,21 @@ func (e *Engine) add(c config.Tunnel) error {
 	if err != nil {
 		return err
 	}
-	e.setName(c.Name, nil)
+	// The link watcher follows our kernel devices by name; a userspace
+	// stack has none, and a host device of that name is not ours.
+	named := c.Stack == nil
+	if named {
+		e.setName(c.Name, nil)
+	}
 	t, err := newTunnel(e, c, sock)
 	if err != nil {
 		e.dropName(c.Name)
 		return err
 	}
 	e.tunnels[c.Name] = t
-	e.setName(c.Name, t)
+	if named {
+		e.setName(c.Name, t)
+	}
 	e.index(&c, t)
 	t.start()
 	e.startWatchers()
@@ -165,6 +172,9 @@ func (e *Engine) Change(c config.Tunnel) error {
 	}
 	if old := t.cfg.Load().Mode; old != c.Mode {
 		return fmt.Errorf("cannot change mode from %s to %s (delete the tunnel and add it again)", old, c.Mode)
+	}
+	if !t.cfg.Load().SameDevice(&c) {
+		return errors.New("cannot change the netstack words of a running tunnel (delete the tunnel and add it again)")
 	}
 	if err := e.checkUnique(&c, map[string]bool{c.Name: true}); err != nil {
 		return err
@@ -237,7 +247,8 @@ func (e *Engine) Names() []string {
 // Reload makes the running tunnels match want: it adds the new ones,
 // deletes the ones no longer wanted (also those added on the command line)
 // and changes the ones whose configuration differs, leaving the others
-// untouched; a tunnel whose mode changes is deleted and added again.
+// untouched; a tunnel whose mode or netstack words change is deleted and
+// added again.
 //
 // It is all or nothing: a want that is invalid as a whole (two tunnels with
 // one name or one demultiplexing key) or that this host cannot run (a local
@@ -287,7 +298,7 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 	// between tunnels without tripping over each other half way.
 	for _, c := range want {
 		t, ok := e.tunnels[c.Name]
-		if !ok || t.cfg.Load().Mode != c.Mode || *t.cfg.Load() == c {
+		if !ok || !t.cfg.Load().SameDevice(&c) || t.cfg.Load().Equal(&c) {
 			continue
 		}
 		old := *t.cfg.Load()
@@ -301,7 +312,7 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 	for _, recreate := range []bool{false, true} {
 		for _, c := range want {
 			t, ok := e.tunnels[c.Name]
-			if ok != recreate || ok && t.cfg.Load().Mode == c.Mode {
+			if ok != recreate || ok && t.cfg.Load().SameDevice(&c) {
 				continue
 			}
 			if ok {
@@ -331,7 +342,7 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 func (e *Engine) checkHost(want []config.Tunnel) error {
 	for _, c := range want {
 		t, ok := e.tunnels[c.Name]
-		if ok && *t.cfg.Load() == c {
+		if ok && t.cfg.Load().Equal(&c) {
 			continue
 		}
 		if _, err := e.prepare(&c, !ok); err != nil {
@@ -346,7 +357,7 @@ func (e *Engine) checkHost(want []config.Tunnel) error {
 // sends on, opened if need be; e.mu is held. Add, change and Reload's
 // checks before it changes anything all go through it.
 func (e *Engine) prepare(c *config.Tunnel, isNew bool) (*socket, error) {
-	if isNew {
+	if isNew && c.Stack == nil { // a userspace stack has no kernel name
 		if exists, err := e.env.Host.LinkExists(c.Name); err != nil {
 			return nil, err
 		} else if exists {

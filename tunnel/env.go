@@ -3,12 +3,15 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/gretun/gretun/config"
 )
 
 // Underlay is the engine's seam to how outer packets leave and arrive:
@@ -199,6 +202,11 @@ type Device interface {
 	SetMTU(mtu int) error
 	// SetCarrier turns the device's carrier (line protocol) on or off.
 	SetCarrier(up bool) error
+	// Addrs are the device's own addresses when it holds them itself (a
+	// userspace stack, which has no kernel link to read them from), nil
+	// when the host holds them (a TUN's are read by its name through
+	// Env.DeviceAddrs).
+	Addrs() []netip.Addr
 }
 
 // Payload is what a device's packets are.
@@ -225,6 +233,10 @@ type Host interface {
 // Env is how the engine reaches devices, sockets and the host.
 type Env struct {
 	CreateDevice func(name string, mtu int) (Device, error)
+	// CreateStack creates the userspace stack that replaces the TUN
+	// device of a `netstack` tunnel, with the services it serves
+	// (stackdev in production). Nil refuses netstack tunnels.
+	CreateStack  func(c *config.Tunnel, mtu int, log *slog.Logger) (Device, error)
 	OpenUnderlay func(k UnderlayKey) (Underlay, error)
 	Host         Host
 

@@ -16,6 +16,7 @@ import (
 func SystemEnv() Env {
 	return Env{
 		CreateDevice: createDevice,
+		CreateStack:  createStack,
 		OpenUnderlay: openUnderlay,
 		Host:         systemHost{},
 		OpenICMP:     func() (ICMPSource, error) { return rawsock.OpenICMP() },
@@ -84,6 +85,9 @@ type tunDevice struct{ *tundev.Device }
 
 func (tunDevice) Payload() Payload { return PayloadIP }
 func (tunDevice) Headroom() int    { return tundev.VirtioHdrLen }
+
+// Addrs is nil: the host holds a TUN's addresses (Env.DeviceAddrs).
+func (tunDevice) Addrs() []netip.Addr { return nil }
 
 func (d tunDevice) Up(mtu int) error {
 	name, _ := d.Name()

@@ -64,12 +64,9 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	}
 	underlay := e.underlayMTU(remoteOn(&c), true)
 	mtu := configuredMTU(&c, underlay, sock)
-	dev, err := e.env.CreateDevice(c.Name, mtu)
+	dev, err := e.createDevice(&c, mtu)
 	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("creating TUN device %s needs CAP_NET_ADMIN and access to /dev/net/tun: %v", c.Name, err)
-		}
-		return nil, fmt.Errorf("creating TUN device %s: %v", c.Name, err)
+		return nil, err
 	}
 	if dev.Payload() != PayloadIP || dev.Headroom() > maxHeadroom {
 		dev.Close()
@@ -82,6 +79,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	t := &Tunnel{e: e, name: c.Name, dev: dev, headroom: dev.Headroom(), quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.mtu.Store(int64(mtu))
+	t.setAddrs(dev.Addrs())
 	t.peer = newPeer(t, &c, enc, endpointOf(&c, sock), underlay, mtu)
 	ka, err := newKeepalive(&c)
 	if err != nil {
@@ -90,6 +88,29 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	}
 	t.peer.setKeepalive(ka)
 	return t, nil
+}
+
+// createDevice creates c's device: its TUN device, or the userspace stack
+// of a `netstack` tunnel.
+func (e *Engine) createDevice(c *config.Tunnel, mtu int) (Device, error) {
+	if c.Stack != nil {
+		if e.env.CreateStack == nil {
+			return nil, errors.New("netstack tunnels are not supported here")
+		}
+		dev, err := e.env.CreateStack(c, mtu, e.log.With("tunnel", c.Name))
+		if err != nil {
+			return nil, fmt.Errorf("starting the netstack of %s: %v", c.Name, err)
+		}
+		return dev, nil
+	}
+	dev, err := e.env.CreateDevice(c.Name, mtu)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("creating TUN device %s needs CAP_NET_ADMIN and access to /dev/net/tun: %v", c.Name, err)
+		}
+		return nil, fmt.Errorf("creating TUN device %s: %v", c.Name, err)
+	}
+	return dev, nil
 }
 
 // underlayMTU is the MTU of the underlay device the route toward remote

@@ -47,7 +47,7 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := checkCapabilities(); err != nil {
+	if err := checkCapabilities(tunnels...); err != nil {
 		return err
 	}
 	// Catch the signals before creating anything: a SIGTERM that arrives
@@ -149,7 +149,7 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("run %s: %v", args[0], err)
 	}
-	if err := checkCapabilities(); err != nil {
+	if err := checkCapabilities(c); err != nil {
 		return err
 	}
 	// As in the daemon: catch the signals before the device exists.
@@ -208,8 +208,15 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// checkCapabilities names what is missing before anything is created.
-func checkCapabilities() error {
+// checkCapabilities names what is missing for tunnels (for any tunnel
+// when none are given) before anything is created: CAP_NET_ADMIN for TUN
+// devices, which netstack tunnels do without, and CAP_NET_RAW for the raw
+// sockets.
+func checkCapabilities(tunnels ...config.Tunnel) error {
+	needAdmin := len(tunnels) == 0
+	for _, c := range tunnels {
+		needAdmin = needAdmin || c.Stack == nil
+	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
@@ -217,7 +224,7 @@ func checkCapabilities() error {
 	}
 	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
 	var missing []string
-	if !has(unix.CAP_NET_ADMIN) {
+	if needAdmin && !has(unix.CAP_NET_ADMIN) {
 		missing = append(missing, "CAP_NET_ADMIN")
 	}
 	if !has(unix.CAP_NET_RAW) {

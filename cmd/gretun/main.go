@@ -42,6 +42,9 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
 OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
          csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
          mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]  underlay raw|packet
+         netstack ADDR/PREFIX [ADDR6/PREFIX] (a userspace stack, no TUN device)
+           with dns ADDR  socks5 [USER:PASS@]ADDR:PORT  socks5-open
+           forward tcp|udp [ADDR:]PORT HOST:PORT  reverse tcp|udp PORT HOST:PORT
 IPv6 modes: hoplimit N|inherit  tclass N|inherit  flowlabel N|inherit  encaplimit none|N
             dev NAME (link-local addresses)
 

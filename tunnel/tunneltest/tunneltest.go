@@ -33,6 +33,8 @@ type Device struct {
 	in      chan []byte
 	Written chan []byte
 	Discard bool
+	// OwnAddrs are what Addrs returns, set before the engine gets the device.
+	OwnAddrs []netip.Addr
 
 	WrittenPackets atomic.Uint64
 	events         chan tun.Event
@@ -97,6 +99,10 @@ func (d *Device) BatchSize() int           { return d.batch }
 func (d *Device) Payload() tunnel.Payload { return tunnel.PayloadIP }
 func (d *Device) Headroom() int           { return 10 }
 func (d *Device) Up(mtu int) error        { return d.SetMTU(mtu) }
+
+// Addrs returns OwnAddrs: nil, as a TUN, unless a test gives the device
+// addresses of its own, as a userspace stack has.
+func (d *Device) Addrs() []netip.Addr { return d.OwnAddrs }
 
 func (d *Device) SetMTU(mtu int) error {
 	d.mtu.Store(int64(mtu))
