@@ -147,3 +147,20 @@ func TestWriteChart(t *testing.T) {
 		t.Fatalf("PNG is %d pixels wide, want the SVG's %d", cfg.Width, w)
 	}
 }
+
+// TestMainRefusesTestBinary: without --gretun, bench runs its own program
+// for the gretun rows; inside `go test` that is this test binary, whose
+// `run` would start every test again, and so on without end.
+func TestMainRefusesTestBinary(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to get past the privilege check")
+	}
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		t.Skip("needs iperf3 to get past its check")
+	}
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"--only", "gre", "--duration", "1s"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "pass --gretun") {
+		t.Fatalf("Main without --gretun in a test binary = %d, stderr %q; want 1 and a request for --gretun", code, stderr.String())
+	}
+	noNamespacesLeft(t)
+}
