@@ -116,6 +116,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "gretun bench: cannot find this program to run gretun rows; pass --gretun:", err)
 			return 1
 		}
+		// Inside `go test` this program is the test binary, which would
+		// run every test again for each `gretun run` of a row, and so on.
+		if strings.HasSuffix(cfg.gretun, ".test") {
+			fmt.Fprintln(stderr, "gretun bench: running inside a test binary; pass --gretun")
+			return 1
+		}
 	}
 	defer cfg.cleanup()
 

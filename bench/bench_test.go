@@ -55,7 +55,7 @@ func TestSelectRows(t *testing.T) {
 	if err != nil || !scale {
 		t.Fatalf("no --only: scale %v, err %v; want the scale section too", scale, err)
 	}
-	if d := cmp.Diff([]string{"veth", "vxlan", "classic", "ipip", "gre", "gre-packet", "gre-kcs", "gre-fou", "ipip-fou"}, names(all)); d != "" {
+	if d := cmp.Diff([]string{"veth", "vxlan", "classic", "ipip", "gre", "gre-packet", "gre-kcs", "ip6gre", "ipip6", "gre-fou", "ipip-fou"}, names(all)); d != "" {
 		t.Fatalf("all rows (-want +got):\n%s", d)
 	}
 	// Table order, whatever order --only gives; duplicates collapse.
@@ -146,4 +146,21 @@ func TestWriteChart(t *testing.T) {
 	if w := svgLabelW + 2*svgPanelW + 2*svgGap; cfg.Width != w {
 		t.Fatalf("PNG is %d pixels wide, want the SVG's %d", cfg.Width, w)
 	}
+}
+
+// TestMainRefusesTestBinary: without --gretun, bench runs its own program
+// for the gretun rows; inside `go test` that is this test binary, whose
+// `run` would start every test again, and so on without end.
+func TestMainRefusesTestBinary(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to get past the privilege check")
+	}
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		t.Skip("needs iperf3 to get past its check")
+	}
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"--only", "gre", "--duration", "1s"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "pass --gretun") {
+		t.Fatalf("Main without --gretun in a test binary = %d, stderr %q; want 1 and a request for --gretun", code, stderr.String())
+	}
+	noNamespacesLeft(t)
 }

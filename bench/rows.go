@@ -15,11 +15,13 @@ import (
 // a veth pair (eth0 in both) carrying the underlay; tunnel rows add inner
 // addresses on a tunnel device, and traffic flows a → b.
 const (
-	underlayA = "192.0.2.1"
-	underlayB = "192.0.2.2"
-	innerA    = "198.51.100.1"
-	innerB    = "198.51.100.2"
-	tunDev    = "gbtun0" // tunnel device name in both namespaces
+	underlayA  = "192.0.2.1"
+	underlayB  = "192.0.2.2"
+	underlay6A = "2001:db8::1" // the same veth's IPv6 underlay (ip6gre, ipip6)
+	underlay6B = "2001:db8::2"
+	innerA     = "198.51.100.1"
+	innerB     = "198.51.100.2"
+	tunDev     = "gbtun0" // tunnel device name in both namespaces
 	// classicMTU is the veth MTU minus the classic loop's 24-byte
 	// IPv4+GRE header, as the kernel's GRE device would set it.
 	classicMTU = 1500 - 24
@@ -44,6 +46,9 @@ var rows = []row{
 	// The opt-in AF_PACKET send path (BENCHMARKS.md, "Underlay send path").
 	{"gre-packet", "gretun GRE (AF_PACKET)", gretunSetup("gre", "underlay", "packet")},
 	{"gre-kcs", "gretun GRE key+csum+seq", gretunSetup("gre", "key", "42", "csum", "seq")},
+	// Over the IPv6 underlay, with Linux's defaults (encaplimit 4).
+	{"ip6gre", "gretun ip6gre", gretunSetup("ip6gre")},
+	{"ipip6", "gretun ipip6", gretunSetup("ipip6")},
 	// GRE and IPIP inside UDP (encap fou): a UDP socket with UDP_SEGMENT
 	// and UDP_GRO instead of a raw one.
 	{"gre-fou", "gretun GRE/FOU", gretunSetup("gre", "encap", "fou")},
@@ -70,12 +75,13 @@ type env struct {
 // side is one end of the topology.
 type side struct {
 	ns, local, remote, inner string
+	local6, remote6          string
 }
 
 func (e *env) sides() [2]side {
 	return [2]side{
-		{e.a, underlayA, underlayB, innerA},
-		{e.b, underlayB, underlayA, innerB},
+		{e.a, underlayA, underlayB, innerA, underlay6A, underlay6B},
+		{e.b, underlayB, underlayA, innerB, underlay6B, underlay6A},
 	}
 }
 
@@ -133,10 +139,14 @@ func (e *env) underlay(n *testnet.Net) error {
 	if err := n.Veth(e.a, "eth0", e.b, "eth0"); err != nil {
 		return err
 	}
-	if err := n.Addr(e.a, "eth0", underlayA+"/24"); err != nil {
-		return err
+	for _, a := range []struct{ ns, cidr string }{
+		{e.a, underlayA + "/24"}, {e.b, underlayB + "/24"}, {e.a, underlay6A + "/64"}, {e.b, underlay6B + "/64"},
+	} {
+		if err := n.Addr(a.ns, "eth0", a.cidr); err != nil {
+			return err
+		}
 	}
-	return n.Addr(e.b, "eth0", underlayB+"/24")
+	return nil
 }
 
 // setupVXLAN is the kernel-tunnel reference: this kernel has no GRE or
@@ -176,12 +186,17 @@ func setupClassic(e *env) (string, error) {
 }
 
 // gretunSetup returns the setup of a gretun row: `gretun run NAME mode
-// MODE remote R local L [opts…]` on both sides.
+// MODE remote R local L [opts…]` on both sides, over the IPv6 underlay for
+// the IPv6 modes.
 func gretunSetup(mode string, opts ...string) func(e *env) (string, error) {
 	return func(e *env) (string, error) {
 		for _, s := range e.sides() {
+			remote, local := s.remote, s.local
+			if mode == "ip6gre" || mode == "ipip6" || mode == "ip6ip6" {
+				remote, local = s.remote6, s.local6
+			}
 			args := append([]string{e.cfg.gretun, "run", tunDev, "mode", mode,
-				"remote", s.remote, "local", s.local}, opts...)
+				"remote", remote, "local", local}, opts...)
 			if err := e.startTunnel(s, tunDev, args...); err != nil {
 				return "", err
 			}

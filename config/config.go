@@ -32,15 +32,61 @@ type Mode string
 const (
 	ModeGRE  Mode = "gre"
 	ModeIPIP Mode = "ipip"
+	// The modes of `ip -6 tunnel`, over an IPv6 underlay: GRE with IPv4 or
+	// IPv6 inside (Linux's ip6gre), IPv6 in IPv6 and IPv4 in IPv6 (RFC
+	// 2473, Linux's ip6tnl modes ip6ip6 and ipip6).
+	ModeIP6GRE Mode = "ip6gre"
+	ModeIP6IP6 Mode = "ip6ip6"
+	ModeIPIP6  Mode = "ipip6"
 )
 
 // Encap is the encapsulator's name for m.
 func (m Mode) Encap() encap.Mode {
-	if m == ModeIPIP {
+	switch m {
+	case ModeIPIP, ModeIPIP6:
 		return encap.ModeIPIP
+	case ModeIP6IP6:
+		return encap.ModeIP6
 	}
 	return encap.ModeGRE
 }
+
+// IPv6 reports whether m runs over an IPv6 underlay.
+func (m Mode) IPv6() bool { return m == ModeIP6GRE || m == ModeIP6IP6 || m == ModeIPIP6 }
+
+// GRE reports whether m is GRE, over either family.
+func (m Mode) GRE() bool { return m == ModeGRE || m == ModeIP6GRE }
+
+// show is how `ip tunnel show` and `ip -6 tunnel show` name m: inner
+// over outer protocol.
+func (m Mode) show() string {
+	switch m {
+	case ModeIP6GRE:
+		return "gre/ipv6"
+	case ModeIP6IP6:
+		return "ipv6/ipv6"
+	case ModeIPIP6:
+		return "ip/ipv6"
+	}
+	return string(m) + "/ip"
+}
+
+// modeWords are the names `ip tunnel` and `ip -6 tunnel` take for each mode.
+var modeWords = map[string]Mode{
+	"gre": ModeGRE, "gre/ip": ModeGRE,
+	"ipip": ModeIPIP, "ipip/ip": ModeIPIP, "ip/ip": ModeIPIP,
+	"ip6gre": ModeIP6GRE, "gre/ipv6": ModeIP6GRE,
+	"ip6ip6": ModeIP6IP6, "ipv6/ipv6": ModeIP6IP6,
+	"ipip6": ModeIPIP6, "ip4ip6": ModeIPIP6, "ip/ipv6": ModeIPIP6, "ipv4/ipv6": ModeIPIP6,
+}
+
+// Defaults of `ip -6 tunnel add`: hop limit 64 and an encapsulation limit
+// of 4 in every packet (iproute2's ip6tunnel.c, the kernel's
+// IPV6_DEFAULT_TNL_ENCAP_LIMIT).
+const (
+	DefaultHopLimit   = 64
+	DefaultEncapLimit = 4
+)
 
 // DF is a DF policy as `ip tunnel` names it, with the kernel's meaning
 // (ip_tunnel_xmit). `ip tunnel add` defaults to pmtudisc: Parse starts
@@ -110,6 +156,16 @@ type Tunnel struct {
 	KeepalivePeriod  time.Duration `json:"keepalive_period,omitempty"` // 0: no keepalives
 	KeepaliveRetries int           `json:"keepalive_retries,omitempty"`
 
+	// Over IPv6 only: the flow label (`flowlabel N|inherit`) and the
+	// tunnel encapsulation limit (`encaplimit none|N`): "" is Linux's
+	// default of 4, "none" sends none, else the number 0-255.
+	FlowLabel        uint32 `json:"flowlabel,omitempty"`
+	FlowLabelInherit bool   `json:"flowlabel_inherit,omitempty"`
+	EncapLimit       string `json:"encaplimit,omitempty"`
+	// Dev is the underlay device of a tunnel between link-local IPv6
+	// addresses (`dev NAME`), which name a link, not a host.
+	Dev string `json:"dev,omitempty"`
+
 	ClampMSS bool `json:"clamp_mss,omitempty"`
 	MSS      int  `json:"mss,omitempty"` // 0 derives it from the MTU
 
@@ -128,6 +184,10 @@ type Tunnel struct {
 	EncapSport  uint16 `json:"encap_sport,omitempty"`
 	NoEncapCsum bool   `json:"noencap_csum,omitempty"`
 	FouPort     uint16 `json:"fou_port,omitempty"`
+
+	// Stack, when set, replaces the TUN device by a userspace TCP/IP
+	// stack (`netstack …`, stack.go).
+	Stack *Stack `json:"netstack,omitempty"`
 }
 
 // Encap is a tunnel's encapsulation below GRE or IPIP, as `ip link`'s
@@ -151,7 +211,27 @@ func Parse(name string, words []string) (Tunnel, error) {
 	if err := t.Apply(words); err != nil {
 		return Tunnel{}, err
 	}
-	return t, t.Validate()
+	if t.Mode.IPv6() && !hasWord(words, "ttl", "hoplimit", "hlim") {
+		t.TTL = DefaultHopLimit // `ip -6 tunnel`'s default; `ip tunnel` inherits
+	}
+	if err := t.Validate(); err != nil {
+		return t, err
+	}
+	if t.EncapLimit == strconv.Itoa(DefaultEncapLimit) {
+		t.EncapLimit = "" // the default has one spelling, so reloads see no change
+	}
+	return t, nil
+}
+
+func hasWord(words []string, any ...string) bool {
+	for _, w := range words {
+		for _, a := range any {
+			if w == a {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Apply changes t by the words, as `ip tunnel change` does: words not given
@@ -179,29 +259,33 @@ func (t *Tunnel) Apply(words []string) error {
 			if err != nil {
 				return err
 			}
-			switch v {
-			case "gre", "gre/ip":
-				t.Mode = ModeGRE
-			case "ipip", "ipip/ip", "ip/ip":
-				t.Mode = ModeIPIP
-			default:
-				return fmt.Errorf("unknown mode %q (want gre or ipip)", v)
+			m, ok := modeWords[v]
+			if !ok {
+				return fmt.Errorf("unknown mode %q (want gre, ipip, ip6gre, ip6ip6 or ipip6)", v)
 			}
+			t.Mode = m
 		case "remote", "local":
 			v, err := value()
 			if err != nil {
 				return err
 			}
 			a, err := netip.ParseAddr(v)
-			if err != nil || !a.Is4() {
-				return fmt.Errorf("invalid IPv4 address %q for %s", v, w)
+			if err != nil || a.Is4In6() {
+				return fmt.Errorf("invalid address %q for %s", v, w)
+			}
+			if z := a.Zone(); z != "" {
+				// fe80::1%eth0 is fe80::1 on device eth0.
+				if t.Dev != "" && t.Dev != z {
+					return fmt.Errorf("%s %s names device %s, dev says %s", w, a, z, t.Dev)
+				}
+				t.Dev, a = z, a.WithZone("")
 			}
 			if w == "remote" {
 				t.Remote = a
 			} else {
 				t.Local = a
 			}
-		case "ttl", "hoplimit":
+		case "ttl", "hoplimit", "hlim":
 			v, err := value()
 			if err != nil {
 				return err
@@ -235,6 +319,43 @@ func (t *Tunnel) Apply(words []string) error {
 			if n&1 != 0 {
 				t.TOS, t.TOSInherit = 0, true
 			}
+		case "dev":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			if err := ValidateName(v); err != nil {
+				return fmt.Errorf("invalid dev: %v", err)
+			}
+			t.Dev = v
+		case "flowlabel":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			if v == "inherit" {
+				t.FlowLabel, t.FlowLabelInherit = 0, true
+				continue
+			}
+			// iproute2 reads it in hexadecimal, as tclass.
+			n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(v), "0x"), 16, 32)
+			if err != nil || n > 0xfffff {
+				return fmt.Errorf("invalid flowlabel %q (want hexadecimal 0-fffff, or inherit)", v)
+			}
+			t.FlowLabel, t.FlowLabelInherit = uint32(n), false
+		case "encaplimit":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			if v != "none" {
+				n, err := strconv.ParseUint(v, 10, 8)
+				if err != nil {
+					return fmt.Errorf("invalid encaplimit %q (want none or 0-255)", v)
+				}
+				v = strconv.Itoa(int(n))
+			}
+			t.EncapLimit = v
 		case "key", "ikey", "okey":
 			v, err := value()
 			if err != nil {
@@ -372,7 +493,14 @@ func (t *Tunnel) Apply(words []string) error {
 		case "encap-csum", "noencap-csum":
 			t.NoEncapCsum = w == "noencap-csum"
 		default:
-			return fmt.Errorf("unknown word %q", w)
+			if !stackWords[w] {
+				return fmt.Errorf("unknown word %q", w)
+			}
+			n, err := t.applyStack(words[i:])
+			if err != nil {
+				return err
+			}
+			i += n - 1
 		}
 	}
 	if t.UDP() && t.EncapDport == 0 && t.Mode == ModeGRE {
@@ -387,9 +515,9 @@ func (t *Tunnel) Validate() error {
 		return err
 	}
 	switch t.Mode {
-	case ModeGRE, ModeIPIP:
+	case ModeGRE, ModeIPIP, ModeIP6GRE, ModeIP6IP6, ModeIPIP6:
 	case "":
-		return errors.New("missing mode (gre or ipip)")
+		return errors.New("missing mode (gre, ipip, ip6gre, ip6ip6 or ipip6)")
 	default:
 		return fmt.Errorf("unknown mode %q", t.Mode)
 	}
@@ -398,6 +526,9 @@ func (t *Tunnel) Validate() error {
 	}
 	if !t.Local.IsValid() {
 		return errors.New("missing local address")
+	}
+	if err := t.validateFamily(); err != nil {
+		return err
 	}
 	if t.Remote == t.Local {
 		return fmt.Errorf("remote %s equals local", t.Remote)
@@ -408,16 +539,16 @@ func (t *Tunnel) Validate() error {
 	if t.Local.IsUnspecified() || t.Local.IsMulticast() {
 		return fmt.Errorf("local %s is not a unicast address", t.Local)
 	}
-	if t.Mode == ModeIPIP {
+	if !t.Mode.GRE() {
 		switch {
 		case t.HasIKey || t.HasOKey:
-			return errors.New("keys need mode gre")
+			return errors.New("keys need mode gre or ip6gre")
 		case t.ICsum || t.OCsum:
-			return errors.New("csum needs mode gre")
+			return errors.New("csum needs mode gre or ip6gre")
 		case t.ISeq || t.OSeq:
-			return errors.New("seq needs mode gre")
+			return errors.New("seq needs mode gre or ip6gre")
 		case t.KeepalivePeriod != 0:
-			return errors.New("keepalive needs mode gre")
+			return errors.New("keepalive needs mode gre or ip6gre")
 		}
 	}
 	if t.TTL < 0 || t.TTL > 255 {
@@ -427,8 +558,15 @@ func (t *Tunnel) Validate() error {
 		return fmt.Errorf("invalid tos %d", t.TOS)
 	}
 	switch t.DF {
-	case "", DFSet, DFIgnore:
+	case "", DFSet:
+	case DFIgnore:
+		if t.Mode.IPv6() {
+			return errors.New("ignore-df needs an IPv4 underlay: IPv6 has no DF bit")
+		}
 	case DFInherit:
+		if t.Mode.IPv6() {
+			return errors.New("nopmtudisc needs an IPv4 underlay: IPv6 has no DF bit")
+		}
 		// As iproute2 says: the kernel would set DF anyway.
 		if t.TTL != 0 {
 			return errors.New("ttl != 0 and nopmtudisc are incompatible (use ttl inherit)")
@@ -445,7 +583,11 @@ func (t *Tunnel) Validate() error {
 		}
 	}
 	switch t.Underlay {
-	case "", UnderlayRaw, UnderlayPacket:
+	case "", UnderlayRaw:
+	case UnderlayPacket:
+		if t.Mode.IPv6() {
+			return errors.New("underlay packet needs an IPv4 underlay (mode gre or ipip)")
+		}
 	default:
 		return fmt.Errorf("unknown underlay %q (want raw or packet)", t.Underlay)
 	}
@@ -455,6 +597,9 @@ func (t *Tunnel) Validate() error {
 			return errors.New("encap-dport, encap-sport, noencap-csum and fou-port need encap fou")
 		}
 	case EncapFOU:
+		if t.Mode != ModeGRE && t.Mode != ModeIPIP {
+			return fmt.Errorf("encap fou needs mode gre or ipip, not %s (UDP over IPv6 is not carried yet)", t.Mode)
+		}
 		if t.Mode == ModeIPIP && t.EncapDport == 0 {
 			return errors.New("encap fou with mode ipip needs encap-dport (IPIP has no assigned UDP port)")
 		}
@@ -467,7 +612,71 @@ func (t *Tunnel) Validate() error {
 	default:
 		return fmt.Errorf("unknown encap %q (want fou or none)", t.UDPEncap)
 	}
+	return t.validateStack()
+}
+
+// validateFamily checks that both addresses are of the mode's family,
+// that IPv6-only words come with an IPv6 mode, and refuses link-local
+// endpoints: they name a link, and gretun binds no tunnel to a device.
+func (t *Tunnel) validateFamily() error {
+	v6 := t.Mode.IPv6()
+	for _, e := range []struct {
+		word string
+		a    netip.Addr
+	}{{"remote", t.Remote}, {"local", t.Local}} {
+		switch {
+		case v6 && e.a.Is4():
+			return fmt.Errorf("%s %s is an IPv4 address: mode %s needs IPv6 (use mode %s)", e.word, e.a, t.Mode, otherFamily[t.Mode])
+		case !v6 && e.a.Is6():
+			return fmt.Errorf("%s %s is an IPv6 address: mode %s needs IPv4 (use mode %s)", e.word, e.a, t.Mode, otherFamily[t.Mode])
+		case e.a.IsLinkLocalUnicast() && t.Dev == "":
+			return fmt.Errorf("%s %s is link-local: it needs the device of its link (dev NAME)", e.word, e.a)
+		}
+	}
+	if t.Dev != "" {
+		if !t.Remote.IsLinkLocalUnicast() || !t.Local.IsLinkLocalUnicast() {
+			return errors.New("dev is taken only with link-local addresses, remote and local (gretun binds no other tunnel to a device)")
+		}
+		if err := ValidateName(t.Dev); err != nil {
+			return fmt.Errorf("invalid dev: %v", err)
+		}
+	}
+	if !v6 {
+		switch {
+		case t.EncapLimit != "":
+			return errors.New("encaplimit needs an IPv6 mode (ip6gre, ip6ip6 or ipip6)")
+		case t.FlowLabel != 0 || t.FlowLabelInherit:
+			return errors.New("flowlabel needs an IPv6 mode (ip6gre, ip6ip6 or ipip6)")
+		}
+	}
+	if _, err := t.encapLimit(); err != nil {
+		return err
+	}
+	if t.FlowLabel > 0xfffff {
+		return fmt.Errorf("invalid flowlabel %#x", t.FlowLabel)
+	}
 	return nil
+}
+
+// otherFamily is the mode with the same payload over the other family.
+var otherFamily = map[Mode]Mode{ModeGRE: ModeIP6GRE, ModeIPIP: ModeIPIP6, ModeIP6GRE: ModeGRE, ModeIPIP6: ModeIPIP, ModeIP6IP6: ModeIP6GRE}
+
+// encapLimit is the encapsulation limit the tunnel sends, -1 for none.
+func (t *Tunnel) encapLimit() (int, error) {
+	switch t.EncapLimit {
+	case "":
+		if !t.Mode.IPv6() {
+			return -1, nil
+		}
+		return DefaultEncapLimit, nil
+	case "none":
+		return -1, nil
+	}
+	n, err := strconv.ParseUint(t.EncapLimit, 10, 8)
+	if err != nil {
+		return 0, fmt.Errorf("invalid encaplimit %q (want none or 0-255)", t.EncapLimit)
+	}
+	return int(n), nil
 }
 
 // UDP reports whether the tunnel's packets ride inside UDP (`encap fou`).
@@ -537,21 +746,27 @@ func (t *Tunnel) Overhead() int { return t.Encap().Overhead() }
 
 // Encap returns the sending side's configuration.
 func (t *Tunnel) Encap() encap.Config {
+	limit, _ := t.encapLimit()
 	return encap.Config{
-		Mode:       t.Mode.Encap(),
-		Local:      t.Local,
-		Remote:     t.Remote,
-		TTL:        uint8(t.TTL),
-		TOS:        uint8(t.TOS),
-		TOSInherit: t.tosInherit(),
-		Key:        t.OKey,
-		HasKey:     t.HasOKey,
-		Checksum:   t.OCsum,
-		Sequence:   t.OSeq,
-		DF:         t.DF.Encap(),
-		UDP:        t.UDP(),
-		SrcPort:    t.EncapSport,
-		DstPort:    t.DstPort(),
+		Mode:             t.Mode.Encap(),
+		Local:            t.Local,
+		Remote:           t.Remote,
+		TTL:              uint8(t.TTL),
+		TOS:              uint8(t.TOS),
+		TOSInherit:       t.tosInherit(),
+		Key:              t.OKey,
+		HasKey:           t.HasOKey,
+		Checksum:         t.OCsum,
+		Sequence:         t.OSeq,
+		DF:               t.DF.Encap(),
+		EncapLimit:       uint8(max(limit, 0)),
+		HasEncapLimit:    limit >= 0,
+		FlowLabel:        t.FlowLabel,
+		FlowLabelInherit: t.FlowLabelInherit,
+		FlowLabelAuto:    t.Mode.IPv6(), // as Linux's ip6 tunnels (auto_flowlabels)
+		UDP:              t.UDP(),
+		SrcPort:          t.EncapSport,
+		DstPort:          t.DstPort(),
 		// A UDP socket sends the tunnel's packets: the kernel (or the
 		// NIC) computes the checksum, unless noencap-csum.
 		UDPChecksumPartial: t.UDP() && !t.NoEncapCsum,
@@ -567,23 +782,40 @@ func (t *Tunnel) Policy() decap.Policy {
 	return decap.Policy{Key: t.IKey, HasKey: t.HasIKey, RequireChecksum: t.ICsum, RequireSequence: t.ISeq}
 }
 
-// Proto is the outer IP protocol number: 47 for GRE, 4 for IPIP.
+// Proto is the outer IP protocol number (IPv6 next header): 47 for GRE, 4
+// for IPIP and ipip6, 41 for ip6ip6.
 func (t *Tunnel) Proto() uint8 { return uint8(t.Mode.Encap()) }
 
 // String renders t as one line of `ip tunnel show`:
 // "netb: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl 255 key 42".
 func (t Tunnel) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s/ip remote %s local %s", t.Name, t.Mode, t.Remote, t.Local)
+	fmt.Fprintf(&b, "%s: %s remote %s local %s", t.Name, t.Mode.show(), t.Remote, t.Local)
+	ttl, tos := "ttl", "tos"
+	if t.Mode.IPv6() {
+		ttl, tos = "hoplimit", "tclass" // as `ip -6 tunnel show`
+	}
 	if t.TTL == 0 {
-		b.WriteString(" ttl inherit")
+		b.WriteString(" " + ttl + " inherit")
 	} else {
-		fmt.Fprintf(&b, " ttl %d", t.TTL)
+		fmt.Fprintf(&b, " %s %d", ttl, t.TTL)
 	}
 	if t.tosInherit() {
-		b.WriteString(" tos inherit")
+		b.WriteString(" " + tos + " inherit")
 	} else if t.TOS != 0 {
-		fmt.Fprintf(&b, " tos 0x%x", t.TOS)
+		fmt.Fprintf(&b, " %s 0x%x", tos, t.TOS)
+	}
+	if t.Mode.IPv6() {
+		if t.FlowLabelInherit {
+			b.WriteString(" flowlabel inherit")
+		} else if t.FlowLabel != 0 {
+			fmt.Fprintf(&b, " flowlabel 0x%05x", t.FlowLabel)
+		}
+		if l, _ := t.encapLimit(); l < 0 {
+			b.WriteString(" encaplimit none")
+		} else {
+			fmt.Fprintf(&b, " encaplimit %d", l)
+		}
 	}
 	switch {
 	case t.HasIKey && t.HasOKey && t.IKey == t.OKey:
@@ -620,6 +852,10 @@ func (t Tunnel) String() string {
 	if t.Underlay != "" && t.Underlay != UnderlayRaw {
 		b.WriteString(" underlay " + string(t.Underlay))
 	}
+	if t.Dev != "" {
+		b.WriteString(" dev " + t.Dev)
+	}
+	b.WriteString(t.Stack.String())
 	if t.UDP() {
 		fmt.Fprintf(&b, " encap fou encap-dport %d", t.DstPort())
 		if t.EncapSport == 0 {

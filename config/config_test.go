@@ -106,6 +106,112 @@ func TestParse(t *testing.T) {
 			t.Errorf("mode %s: got %q, %v; want %q", in, got.Mode, err, want)
 		}
 	}
+	// And as ip -6 tunnel prints and takes them.
+	for in, want := range map[string]Mode{"ip6gre": ModeIP6GRE, "gre/ipv6": ModeIP6GRE, "ip6ip6": ModeIP6IP6, "ipv6/ipv6": ModeIP6IP6,
+		"ipip6": ModeIPIP6, "ip4ip6": ModeIPIP6, "ip/ipv6": ModeIPIP6, "ipv4/ipv6": ModeIPIP6} {
+		got, err := Parse("x", []string{"mode", in, "remote", "2001:db8::2", "local", "2001:db8::1"})
+		if err != nil || got.Mode != want {
+			t.Errorf("mode %s: got %q, %v; want %q", in, got.Mode, err, want)
+		}
+	}
+}
+
+// TestParseIPv6 reads the words of `ip -6 tunnel` and their defaults:
+// hoplimit 64 and encaplimit 4, as `ip -6 tunnel add` sets them.
+func TestParseIPv6(t *testing.T) {
+	l6, r6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	def := Tunnel{Name: "x", Mode: ModeIP6GRE, Local: l6, Remote: r6, DF: DFSet, TTL: 64}
+	with := func(f func(*Tunnel)) Tunnel {
+		c := def
+		f(&c)
+		return c
+	}
+	for _, tc := range []struct {
+		words string // after the mode and addresses
+		want  Tunnel
+	}{
+		{"", def},
+		{"hoplimit 255", with(func(c *Tunnel) { c.TTL = 255 })},
+		{"hoplimit inherit", with(func(c *Tunnel) { c.TTL = 0 })},
+		{"ttl 9", with(func(c *Tunnel) { c.TTL = 9 })},
+		{"tclass 0xb8", with(func(c *Tunnel) { c.TOS = 0xb8 })},
+		{"tclass inherit", with(func(c *Tunnel) { c.TOSInherit = true })},
+		{"flowlabel 0x12345", with(func(c *Tunnel) { c.FlowLabel = 0x12345 })},
+		{"flowlabel fffff", with(func(c *Tunnel) { c.FlowLabel = 0xfffff })},
+		{"flowlabel inherit", with(func(c *Tunnel) { c.FlowLabelInherit = true })},
+		{"flowlabel inherit flowlabel 1", with(func(c *Tunnel) { c.FlowLabel = 1 })},
+		{"encaplimit 4", def},
+		{"encaplimit 0", with(func(c *Tunnel) { c.EncapLimit = "0" })},
+		{"encaplimit 255", with(func(c *Tunnel) { c.EncapLimit = "255" })},
+		{"encaplimit none", with(func(c *Tunnel) { c.EncapLimit = "none" })},
+		{"encaplimit none encaplimit 4", def},
+		{"remote fe80::2 local fe80::1 dev wan", with(func(c *Tunnel) {
+			c.Remote, c.Local, c.Dev = netip.MustParseAddr("fe80::2"), netip.MustParseAddr("fe80::1"), "wan"
+		})},
+		{"remote fe80::2%wan local fe80::1", with(func(c *Tunnel) {
+			c.Remote, c.Local, c.Dev = netip.MustParseAddr("fe80::2"), netip.MustParseAddr("fe80::1"), "wan"
+		})},
+		{"key 7 csum seq keepalive", with(func(c *Tunnel) {
+			c.IKey, c.HasIKey, c.OKey, c.HasOKey = 7, true, 7, true
+			c.ICsum, c.OCsum, c.ISeq, c.OSeq = true, true, true, true
+			c.KeepalivePeriod, c.KeepaliveRetries = 10*time.Second, 3
+		})},
+	} {
+		got, err := Parse("x", append(strings.Fields("mode ip6gre remote 2001:db8::2 local 2001:db8::1"), strings.Fields(tc.words)...))
+		if err != nil {
+			t.Errorf("%q: %v", tc.words, err)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got, addrs); diff != "" {
+			t.Errorf("%q: (-want +got)\n%s", tc.words, diff)
+		}
+	}
+	c, err := Parse("x", strings.Fields("mode ip6gre remote 2001:db8::2 local 2001:db8::1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := c.Encap(); !e.HasEncapLimit || e.EncapLimit != 4 || e.TTL != 64 || e.Mode != encap.ModeGRE || e.Remote != r6 {
+		t.Errorf("default ip6gre encap %+v, want encaplimit 4 and hop limit 64 as Linux", e)
+	}
+	if got, want := c.String(), "x: gre/ipv6 remote 2001:db8::2 local 2001:db8::1 hoplimit 64 encaplimit 4"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	for words, want := range map[string]int{
+		"mode ip6gre":                 52, // 40 + 8 (encapsulation limit) + 4
+		"mode ip6gre encaplimit none": 44,
+		"mode ip6gre key 1 csum seq":  64,
+		"mode ip6ip6":                 48,
+		"mode ipip6 encaplimit none":  40,
+	} {
+		c, err := Parse("x", append(strings.Fields(words), "remote", "2001:db8::2", "local", "2001:db8::1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Overhead(); got != want {
+			t.Errorf("%s: Overhead() = %d, want %d", words, got, want)
+		}
+	}
+	// JSON (the control socket, `-j`) carries every IPv6 word.
+	full, err := Parse("x", strings.Fields("mode ip6gre remote 2001:db8::2 local 2001:db8::1 hoplimit 9 tclass inherit flowlabel 0x12345 encaplimit 0 key 3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Tunnel
+	if err := json.Unmarshal(j, &back); err != nil || back != full {
+		t.Errorf("JSON round trip of %s: %s gives %+v, %v", full, j, back, err)
+	}
+	if !strings.Contains(string(j), `"mode":"ip6gre"`) || !strings.Contains(string(j), `"encaplimit":"0"`) || !strings.Contains(string(j), `"flowlabel":74565`) {
+		t.Errorf("JSON of an ip6gre tunnel: %s", j)
+	}
+	for m, want := range map[Mode]uint8{ModeIP6GRE: 47, ModeIP6IP6: 41, ModeIPIP6: 4} {
+		if got := (&Tunnel{Mode: m}).Proto(); got != want {
+			t.Errorf("%s: Proto() = %d, want %d", m, got, want)
+		}
+	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -117,10 +223,35 @@ func TestParseErrors(t *testing.T) {
 		{"x", "remote 192.0.2.2 local 192.0.2.1", "missing mode"},
 		{"x", "mode", `missing value after "mode"`},
 		{"x", "mode gre remote", `missing value after "remote"`},
-		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6"`},
-		{"x", "mode gre remote 192.0.2.256 local 192.0.2.1", `invalid IPv4 address "192.0.2.256" for remote`},
-		{"x", "mode gre remote 2001:db8::1 local 192.0.2.1", `invalid IPv4 address "2001:db8::1" for remote`},
-		{"x", "mode gre remote 192.0.2.2 local any", `invalid IPv4 address "any" for local`},
+		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6" (want gre, ipip, ip6gre, ip6ip6 or ipip6)`},
+		{"x", "mode any remote 2001:db8::2 local 2001:db8::1", `unknown mode "any"`},
+		{"x", "mode gre remote 192.0.2.256 local 192.0.2.1", `invalid address "192.0.2.256" for remote`},
+		{"x", "mode gre remote 2001:db8::1 local 192.0.2.1", "remote 2001:db8::1 is an IPv6 address: mode gre needs IPv4 (use mode ip6gre)"},
+		{"x", "mode gre remote 192.0.2.2 local any", `invalid address "any" for local`},
+		// The IPv6 modes: family, link-local, IPv6-only and IPv4-only words.
+		{"x", "mode ip6gre remote 192.0.2.2 local 2001:db8::1", "remote 192.0.2.2 is an IPv4 address: mode ip6gre needs IPv6 (use mode gre)"},
+		{"x", "mode ipip6 remote 2001:db8::2 local 192.0.2.1", "local 192.0.2.1 is an IPv4 address: mode ipip6 needs IPv6 (use mode ipip)"},
+		{"x", "mode ipip remote 2001:db8::2 local 2001:db8::1", "mode ipip needs IPv4 (use mode ipip6)"},
+		{"x", "mode ip6ip6 remote ::ffff:192.0.2.2 local 2001:db8::1", `invalid address "::ffff:192.0.2.2" for remote`},
+		{"x", "mode ip6gre remote fe80::2 local 2001:db8::1", "remote fe80::2 is link-local: it needs the device of its link (dev NAME)"},
+		{"x", "mode ip6gre remote fe80::2 local fe80::1", "remote fe80::2 is link-local: it needs the device of its link (dev NAME)"},
+		{"x", "mode ip6gre remote 2001:db8::2 local fe80::1%eth0", "dev is taken only with link-local addresses"},
+		{"x", "mode ip6gre dev eth0 remote fe80::2%eth1 local fe80::1", "names device eth1, dev says eth0"},
+		{"x", "mode ip6gre remote fe80::2 local fe80::1 dev a/b", "invalid dev"},
+		{"x", "mode ip6gre remote 2001:db8::1 local 2001:db8::1", "remote 2001:db8::1 equals local"},
+		{"x", "mode ip6gre remote ff02::1 local 2001:db8::1", "not a unicast address"},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 encaplimit 256", `invalid encaplimit "256"`},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 encaplimit -1", `invalid encaplimit "-1"`},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 flowlabel 100000", `invalid flowlabel "100000"`},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 flowlabel", `missing value after "flowlabel"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encaplimit 4", "encaplimit needs an IPv6 mode"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 flowlabel inherit", "flowlabel needs an IPv6 mode"},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 nopmtudisc hoplimit 0", "nopmtudisc needs an IPv4 underlay"},
+		{"x", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 ignore-df", "ignore-df needs an IPv4 underlay"},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 underlay packet", "underlay packet needs an IPv4 underlay"},
+		{"x", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 key 1", "keys need mode gre or ip6gre"},
+		{"x", "mode ipip6 remote 2001:db8::2 local 2001:db8::1 keepalive", "keepalive needs mode gre or ip6gre"},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 dev eth0", "dev is taken only with link-local addresses"},
 		{"x", "mode gre remote 192.0.2.1 local 192.0.2.1", "remote 192.0.2.1 equals local"},
 		{"x", "mode gre remote 0.0.0.0 local 192.0.2.1", "remote 0.0.0.0 is not a unicast address"},
 		{"x", "mode gre remote 255.255.255.255 local 192.0.2.1", "not a unicast address"},
@@ -239,6 +370,19 @@ func TestStringRoundTrip(t *testing.T) {
 		}
 		roundTrip(t, c)
 	}
+	for _, words := range []string{
+		"mode ip6gre remote 2001:db8::2 local 2001:db8::1",
+		"mode ip6gre remote 2001:db8::2 local 2001:db8::1 hoplimit inherit tclass inherit flowlabel inherit encaplimit none key 3 csum seq keepalive 2 4",
+		"mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 hoplimit 255 tclass 0x20 flowlabel 0x00abc encaplimit 0 mtu 1400",
+		"mode ipip6 remote 2001:db8::2 local 2001:db8::1 encaplimit 255 clamp-mss",
+		"mode ip6gre remote fe80::2 local fe80::1 dev wan key 1",
+	} {
+		c, err := Parse("v6", strings.Fields(words))
+		if err != nil {
+			t.Fatalf("%q: %v", words, err)
+		}
+		roundTrip(t, c)
+	}
 	c, err := Parse("ip1", strings.Fields("mode ipip remote 192.0.2.2 local 192.0.2.1 ttl 3 tos inherit pmtudisc mtu 1000"))
 	if err != nil {
 		t.Fatal(err)
@@ -345,6 +489,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("mode ipip remote 192.0.2.2 local 192.0.2.1 tos inherit mtu 1400 nopmtudisc")
 	f.Add("mode gre remote 192.0.2.2 local 192.0.2.1 ikey 1.2.3.4 okey 0x10 keepalive 250ms")
 	f.Add("mode gre remote 192.0.2.2 local 192.0.2.1 tos 1f keepalive")
+	f.Add("mode ip6gre remote 2001:db8::2 local 2001:db8::1 hoplimit 3 flowlabel inherit encaplimit none key 1")
+	f.Add("mode ipip6 remote 2001:db8::2 local 2001:db8::1 tclass 0x10 encaplimit 0")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f", strings.Fields(s))
 		if err != nil {

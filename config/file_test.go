@@ -18,6 +18,7 @@ func TestLoad(t *testing.T) {
 		"   \t\n" +
 		"tunnel add k2 mode gre remote 192.0.2.2 local 192.0.2.1 key 2\r\n" +
 		"tunnel ip1 mode ipip remote 192.0.2.3 local 192.0.2.1\n" +
+		"six mode ip6gre remote 2001:db8::2 local 2001:db8::1 key 6 flowlabel inherit encaplimit none\n" +
 		"# tunnel add commented mode gre remote 192.0.2.2 local 192.0.2.1\n" +
 		"tunnel\n" +
 		"last mode gre remote 192.0.2.4 local 192.0.2.1" // no final newline
@@ -30,6 +31,7 @@ func TestLoad(t *testing.T) {
 		"netb mode gre remote 192.0.2.2 local 192.0.2.1 ttl 255 key 42",
 		"k2 mode gre remote 192.0.2.2 local 192.0.2.1 key 2",
 		"ip1 mode ipip remote 192.0.2.3 local 192.0.2.1",
+		"six mode ip6gre remote 2001:db8::2 local 2001:db8::1 key 6 flowlabel inherit encaplimit none",
 		"last mode gre remote 192.0.2.4 local 192.0.2.1",
 	} {
 		f := strings.Fields(line)
@@ -56,6 +58,7 @@ func TestLoadErrors(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
 		{ok + "# comment\nt2 mode gre remote 192.0.2.2 local 192.0.2.1 kye 3\n", `a.conf:3: t2: unknown word "kye"`},
 		{"t1 mode gre\n", "a.conf:1: t1: missing remote"},
+		{ok + "t6 mode ip6gre remote 192.0.2.2 local 2001:db8::1\n", "a.conf:2: t6: remote 192.0.2.2 is an IPv4 address: mode ip6gre needs IPv6 (use mode gre)"},
 		{ok + "t2 mode gre remote 192.0.2.2 local 192.0.2.1 ttl\n", `a.conf:2: t2: missing value after "ttl"`},
 		{ok + "\n\nt1 mode gre remote 192.0.2.3 local 192.0.2.1\n", `a.conf:4: duplicate tunnel name "t1" (first on line 1)`},
 		{"tunnel add mode gre remote 192.0.2.2 local 192.0.2.1\n", `a.conf:1: mode: unknown word "gre"`},

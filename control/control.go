@@ -16,9 +16,12 @@
 package control
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -43,9 +46,11 @@ const AbstractSocket = "@gretun"
 // Request asks the daemon to do one thing.
 type Request struct {
 	Version int      `json:"version"`
-	Op      string   `json:"op"` // add, del, change, show
+	Op      string   `json:"op"` // add, del, change, show, capture
 	Name    string   `json:"name,omitempty"`
 	Words   []string `json:"words,omitempty"` // iproute2-style options for add and change
+	Inner   bool     `json:"inner,omitempty"` // capture: inner packets instead of outer ones
+	Count   int      `json:"count,omitempty"` // capture: stop after this many packets (0: until stopped)
 }
 
 // Response is the daemon's answer; Error is one line when the request failed.
@@ -54,6 +59,13 @@ type Response struct {
 	Error     string          `json:"error,omitempty"`
 	Tunnels   []status.Tunnel `json:"tunnels,omitempty"`
 	Unmatched *status.Stats   `json:"unmatched,omitempty"`
+
+	// Stream, set by a handler, writes a stream after the response (a
+	// capture's pcapng) until it is done or ctx ends: when the client
+	// shuts its side down (Stream.Stop) or goes away. The server always
+	// calls it, with ctx already ended if the response could not be sent,
+	// so that it can release what it holds.
+	Stream func(ctx context.Context, w io.Writer) error `json:"-"`
 }
 
 // ErrInUse means another daemon already listens on the socket.
@@ -211,6 +223,55 @@ func Call(path string, req Request) (Response, error) {
 		return resp, errors.New(resp.Error)
 	}
 	return resp, nil
+}
+
+// Stream is the connection of a request answered with a stream: read the
+// stream from it, Stop to ask the server to end it (what was sent so far
+// still arrives, then EOF), Close when done.
+type Stream struct {
+	io.Reader
+	conn net.Conn
+}
+
+// Stop asks the server to end the stream.
+func (s *Stream) Stop() error { return s.conn.(*net.UnixConn).CloseWrite() }
+
+// Close closes the connection.
+func (s *Stream) Close() error { return s.conn.Close() }
+
+// Open sends req to the daemon at path ("" for the default) and returns
+// the stream that follows its response. A refusal is an error, as Call's.
+func Open(path string, req Request) (*Stream, error) {
+	req.Version = Version
+	c, path, err := dialPath(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOwner(path, c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%v: refusing to talk to it", err)
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	sendErr := json.NewEncoder(c).Encode(req)
+	dec := json.NewDecoder(c)
+	var resp Response
+	if err := dec.Decode(&resp); err != nil {
+		c.Close()
+		if sendErr != nil {
+			return nil, fmt.Errorf("sending to the daemon: %v", sendErr)
+		}
+		return nil, fmt.Errorf("reading the daemon's answer: %v", err)
+	}
+	if resp.Error != "" {
+		c.Close()
+		return nil, errors.New(resp.Error)
+	}
+	c.SetDeadline(time.Time{}) // a stream lasts as long as it lasts
+	// The decoder may have read past the response, and its newline, into
+	// the stream.
+	rest, _ := io.ReadAll(dec.Buffered())
+	rest = bytes.TrimPrefix(rest, []byte("\n"))
+	return &Stream{Reader: io.MultiReader(bytes.NewReader(rest), c), conn: c}, nil
 }
 
 // dialPath connects to path, or where path is "" to this namespace's

@@ -33,7 +33,7 @@ func TestResponseJSON(t *testing.T) {
 					RxKeepaliveUnsolicited: 7, TxPackets: 8, TxBytes: 9, TxErrors: 10, TxDeadLoop: 11, TxNoRoute: 12,
 					TxNoBufs: 13, TxTooBig: 14, TxFragmented: 15, TxBadInner: 16, TxICMP: 17, TxICMPLimited: 18,
 					TxMSSClamped: 19, TxPacketSocket: 20, Reflected: 21, Drops: map[string]uint64{"no-tunnel": 22}},
-				Keepalive: &status.Keepalive{State: "up", Since: since, LastReplyAge: time.Second, Sent: 1,
+				Keepalive: &status.Keepalive{State: "up", Since: since, LastReplyAge: time.Second, LastRTT: 2 * time.Millisecond, Sent: 1,
 					Received: 2, Rejected: 3, RejectedForged: 4, RejectedStale: 5, Unanswered: 6, Summary: "up"},
 			},
 		},
@@ -119,6 +119,8 @@ const wantJSON = `{
 				"tx_icmp_limited": 18,
 				"tx_mss_clamped": 19,
 				"tx_packet_socket": 20,
+				"tx_unreachable": 0,
+				"tx_encap_limit": 0,
 				"reflected": 21,
 				"drops": {
 					"no-tunnel": 22
@@ -128,6 +130,7 @@ const wantJSON = `{
 				"state": "up",
 				"since": "2026-12-02T10:00:00Z",
 				"last_reply_age_ns": 1000000000,
+				"last_rtt_ns": 2000000,
 				"sent": 1,
 				"received": 2,
 				"rejected": 3,
@@ -159,6 +162,8 @@ const wantJSON = `{
 		"tx_icmp_limited": 0,
 		"tx_mss_clamped": 0,
 		"tx_packet_socket": 0,
+		"tx_unreachable": 0,
+		"tx_encap_limit": 0,
 		"reflected": 0,
 		"drops": {
 			"no-tunnel": 1

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -195,7 +196,29 @@ func (s *server) serveConn(c net.Conn) {
 	}
 	resp.Version = Version
 	c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	json.NewEncoder(c).Encode(resp)
+	err := json.NewEncoder(c).Encode(resp)
+	if resp.Stream != nil {
+		stream(c, resp.Stream, err)
+	}
+}
+
+// stream runs a response's stream on c until it ends, or until the client
+// shuts its side down or goes away (a read on c returns), which ends ctx.
+// After a failed response (sendErr) it runs with ctx already ended.
+func stream(c net.Conn, fn func(context.Context, io.Writer) error, sendErr error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if sendErr != nil {
+		cancel()
+	} else {
+		c.SetReadDeadline(time.Time{})
+		go func() {
+			io.Copy(io.Discard, io.LimitReader(c, 1)) // the client sends nothing more: any return is its end
+			cancel()
+		}()
+	}
+	c.SetWriteDeadline(time.Time{}) // the stream sets its own
+	fn(ctx, c)
 }
 
 // rateLog writes a warning at most once per logEvery and says how many it

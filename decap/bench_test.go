@@ -57,11 +57,16 @@ func BenchmarkDecapWire(b *testing.B) {
 	fixIP(inner)
 	ip6 := build6(47, 0, greHdr(0, 0x0800, 0, 0), inner)
 	gre := cat(greHdr(0, 0x0800, 0, 0), inner)
+	// As Linux sends them; rawsock.Conn6 delivers them without the option.
+	ip6gre := build6(60, 8, linuxLimit(47, 4), greHdr(0, 0x0800, 0, 0), inner)
+	ipip6 := build6(4, -1, inner)
 	for _, c := range []struct {
 		name  string
 		parse func(*decap.Packet) decap.Reason
 	}{
 		{"ipv6-gre", func(p *decap.Packet) decap.Reason { return decap.Parse6(ip6, p) }},
+		{"ip6gre-encaplimit", func(p *decap.Packet) decap.Reason { return decap.Parse6(ip6gre, p) }},
+		{"ipip6", func(p *decap.Packet) decap.Reason { return decap.Parse6(ipip6, p) }},
 		{"gre-after-udp", func(p *decap.Packet) decap.Reason { return decap.ParseGRE(gre, 0, p) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {

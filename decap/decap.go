@@ -22,6 +22,7 @@
 package decap
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/gretun/gretun/header"
@@ -178,12 +179,11 @@ func (p *Packet) clearAfterAddrs() {
 // whole IPv6 packets delivers them: GRE (ip6gre), IPv4 in IPv6 or IPv6 in
 // IPv6 (RFC 2473, ip6tnl) after the extension headers it may skip.
 func Parse6(pkt []byte, p *Packet) Reason {
-	*p = Packet{}
 	if len(pkt) < header.IPv6HeaderLen {
-		return Truncated
+		return p.reset(Truncated)
 	}
 	if pkt[0]>>4 != 6 {
-		return OuterVersion
+		return p.reset(OuterVersion)
 	}
 	off, end, r := parseIPv6(pkt, p)
 	if r != OK {
@@ -203,6 +203,15 @@ func Parse6(pkt []byte, p *Packet) Reason {
 	return p.inner(pkt, off)
 }
 
+// linuxLimit, under linuxLimitMask, is the destination options header
+// Linux's IPv6 tunnels put in every packet (init_tel_txopt): length 0,
+// option 4 of length 1, a PadN of length 1; the next header, the limit and
+// the padding byte are masked out.
+const (
+	linuxLimitMask = 0x00_ff_ff_ff_00_ff_ff_00
+	linuxLimit     = 0x00_00_04_01_00_01_01_00
+)
+
 // maxIPv6Ext bounds the extension headers parseIPv6 walks: a real tunnel
 // packet has at most a few.
 const maxIPv6Ext = 8
@@ -217,9 +226,12 @@ func parseIPv6(pkt []byte, p *Packet) (int, int, Reason) {
 	total := header.IPv6HeaderLen + ip.PayloadLen()
 	if total == header.IPv6HeaderLen || total > len(pkt) {
 		// Payload length 0 is a jumbogram (or nothing at all): not tunnelled.
-		return 0, 0, OuterLength
+		return 0, 0, p.reset(OuterLength)
 	}
-	p.Src, p.Dst, p.TOS = ip.SrcAddr(), ip.DstAddr(), ip.TrafficClass()
+	// The addresses first, the rest cleared after them, as Parse does.
+	p.Src, p.Dst = ip.SrcAddr(), ip.DstAddr()
+	p.clearAfterAddrs()
+	p.TOS = ip.TrafficClass()
 	next, off := ip.NextHeader(), header.IPv6HeaderLen
 	for i := 0; ; i++ {
 		switch next {
@@ -245,6 +257,12 @@ func parseIPv6(pkt []byte, p *Packet) (int, int, Reason) {
 				return 0, 0, OuterHeaderLen
 			}
 		case header.IPv6DestOpts:
+			if n == header.IPv6ExtMinLen && binary.BigEndian.Uint64(ext)&linuxLimitMask == linuxLimit {
+				// Linux's ip6gre and ip6tnl send exactly this (the
+				// limit, then a PadN of one byte): no walk needed.
+				p.EncapLimit, p.HasEncapLimit = ext[4], true
+				break
+			}
 			l, has, ok := ext.Options(n)
 			if !ok {
 				return 0, 0, OuterHeaderLen
@@ -371,35 +389,46 @@ func (p *Packet) inner(pkt []byte, off int) Reason {
 }
 
 // isReflection reports whether inner is a Cisco keepalive probe from the far
-// end: an IPv4 GRE packet addressed from our outer destination (this host)
-// back to the outer source (the prober) whose own GRE header carries
-// protocol type 0; over GRE-in-UDP (p.Port set), that GRE inside UDP. Only such a probe is reflected, and what is reflected is
-// a keepalive reply, which the prober does not reflect again: a packet
-// nesting GRE inside GRE bounces at most once. Anything else (inner GRE
-// carrying IP, say) is data for the host, which routes it as it would any
-// packet.
+// end: a GRE packet of the outer family addressed from our outer
+// destination (this host) back to the outer source (the prober) whose own
+// GRE header carries protocol type 0 (inside IPv4 over IPv4, inside IPv6
+// over IPv6: ip6gre; over GRE-in-UDP, p.Port set, that GRE inside
+// UDP to the prober's port). Only such a probe is reflected, and what is
+// reflected is a keepalive reply, which the prober does not reflect again:
+// a packet nesting GRE inside GRE bounces at most once. Anything else
+// (inner GRE carrying IP, say) is data for the host, which routes it as it
+// would any packet.
 func isReflection(inner []byte, p *Packet) bool {
-	if p.Type != header.EtherTypeIPv4 {
-		return false
-	}
-	in := header.IPv4(inner)
-	if in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
-		return false
-	}
-	off := in.HeaderLen()
+	var g header.GRE
 	switch {
-	case in.Protocol() == header.ProtoGRE && p.Port == 0:
-	case in.Protocol() == header.ProtoUDP && p.Port != 0:
-		// The probe of a GRE-in-UDP tunnel comes back inside UDP, to the
-		// prober's port: it is what the prober's socket can receive.
-		if !header.UDP(inner[off:]).IsValid() {
+	case p.Type == header.EtherTypeIPv4 && p.Src.Is4():
+		in := header.IPv4(inner)
+		if in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
 			return false
 		}
-		off += header.UDPLen
+		off := in.HeaderLen()
+		switch {
+		case in.Protocol() == header.ProtoGRE && p.Port == 0:
+		case in.Protocol() == header.ProtoUDP && p.Port != 0:
+			// The probe of a GRE-in-UDP tunnel comes back inside UDP, to
+			// the prober's port: what the prober's socket can receive.
+			if !header.UDP(inner[off:]).IsValid() {
+				return false
+			}
+			off += header.UDPLen
+		default:
+			return false
+		}
+		g = header.GRE(inner[off:])
+	case p.Type == header.EtherTypeIPv6 && p.Src.Is6():
+		in := header.IPv6(inner)
+		if in.NextHeader() != header.ProtoGRE || in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
+			return false
+		}
+		g = header.GRE(inner[header.IPv6HeaderLen:])
 	default:
 		return false
 	}
-	g := header.GRE(inner[off:])
 	if len(g) < header.GREMinLen {
 		return false
 	}
@@ -410,12 +439,20 @@ func isReflection(inner []byte, p *Packet) bool {
 
 // PrepareReflection readies a keepalive probe's inner packet (Kind
 // Reflect, pkt[Start:End]) to be sent back out of the underlay as a router
-// forwarding it would: it refuses a packet whose TTL would expire here
-// (ReflectTTL) and one with IP options or fragment bits (ReflectHeader),
-// which would otherwise leave this host, with IP_HDRINCL, exactly as the
-// sender chose them; a real probe has neither. It decrements the TTL and
-// updates the header checksum in place.
+// forwarding it would: it refuses a packet whose TTL (hop limit) would
+// expire here (ReflectTTL) and an IPv4 one with IP options or fragment
+// bits (ReflectHeader), which would otherwise leave this host, with
+// IP_HDRINCL, exactly as the sender chose them; a real probe has neither.
+// It decrements the TTL and updates an IPv4 header checksum in place.
 func PrepareReflection(inner []byte) Reason {
+	if len(inner) >= header.IPv6HeaderLen && inner[0]>>4 == 6 {
+		ip := header.IPv6(inner)
+		if ip.HopLimit() <= 1 {
+			return ReflectTTL
+		}
+		ip.SetHopLimit(ip.HopLimit() - 1)
+		return OK
+	}
 	if len(inner) < header.IPv4MinLen {
 		return InnerTruncated
 	}

@@ -30,6 +30,10 @@ func FuzzDecap(f *testing.F) {
 	for _, c := range udpCases {
 		f.Add(c.pkt)
 	}
+	// As Linux's ip6gre and ip6tnl send: the encapsulation limit first.
+	f.Add(build6(60, 8, linuxLimit(47, 4), greHdr(0xb000, 0x86dd, 42, 7), in6))
+	f.Add(build6(60, -1, linuxLimit(41, 0), in6))
+	f.Add(build6(60, 8, linuxLimit(47, 4), greHdr(0, 0x86dd, 0, 0), ipv6Around(local6.AsSlice(), remote6.AsSlice(), 255, greHdr(0, 0, 0, 0))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check(t, data, decap.Parse, 4, 47)
 		check(t, data, decap.Parse6, 4, 41, 47)

@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 
 	"github.com/gretun/gretun/header"
@@ -28,10 +29,17 @@ import (
 // Headroom so any such tunnel can encapsulate them in place.
 const Headroom = header.IPv4MinLen + header.GREMaxLen
 
-// HeadroomMax is the largest outer header of any configuration: IPv6, UDP
-// and GRE with every option. An engine that runs IPv6 or UDP tunnels reads
-// inner packets at an offset of at least HeadroomMax.
-const HeadroomMax = header.IPv6HeaderLen + header.UDPLen + header.GREMaxLen
+// HeadroomMax is the largest outer header of any configuration: IPv6 with
+// its tunnel encapsulation limit option, UDP and GRE with every option. An
+// engine that runs IPv6 or UDP tunnels reads inner packets at an offset of
+// at least HeadroomMax.
+const HeadroomMax = header.IPv6HeaderLen + EncapLimitLen + header.UDPLen + header.GREMaxLen
+
+// EncapLimitLen is the destination options header that carries an RFC 2473
+// tunnel encapsulation limit: the option (type 4, length 1, the limit)
+// padded to 8 bytes with a PadN, exactly as Linux's ip6_tnl and ip6_gre
+// write it (init_tel_txopt).
+const EncapLimitLen = header.IPv6ExtMinLen
 
 // defaultTTL is the outer TTL of a tunnel that inherits it (ttl 0) when
 // the payload has none to inherit (an Ethernet frame), as Linux's default
@@ -44,6 +52,9 @@ type Mode uint8
 const (
 	ModeGRE  Mode = header.ProtoGRE
 	ModeIPIP Mode = header.ProtoIPIP
+	// ModeIP6 is IPv6 in IP (RFC 2473, next header 41): IPv6 inside only,
+	// over an IPv6 underlay (Linux's ip6tnl mode ip6ip6).
+	ModeIP6 Mode = header.ProtoIPv6
 )
 
 func (m Mode) String() string {
@@ -52,6 +63,8 @@ func (m Mode) String() string {
 		return "gre"
 	case ModeIPIP:
 		return "ipip"
+	case ModeIP6:
+		return "ip6ip6"
 	}
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
@@ -83,6 +96,24 @@ type Config struct {
 	Checksum      bool // ocsum
 	Sequence      bool // oseq
 
+	// Over IPv6 only: HasEncapLimit puts a tunnel encapsulation limit
+	// destination option (RFC 2473 section 4.1.1) carrying EncapLimit in
+	// every packet, as Linux's ip6 tunnels do by default (encaplimit 4);
+	// an inner IPv6 packet with a limit of its own gets that limit less
+	// one instead, and one whose limit is 0 is refused (ErrEncapLimit)
+	// whether or not the tunnel sends a limit.
+	// FlowLabel is the outer flow label; FlowLabelInherit copies an inner
+	// IPv6 packet's instead (an inner IPv4 packet gets FlowLabel).
+	EncapLimit       uint8
+	HasEncapLimit    bool
+	FlowLabel        uint32
+	FlowLabelInherit bool
+	// FlowLabelAuto hashes the inner flow (addresses, protocol, ports)
+	// into the flow label of a packet that would otherwise carry 0, as
+	// Linux's IPv6 tunnels do by default (net.ipv6.auto_flowlabels), so
+	// that the underlay's ECMP can spread the tunnel's flows.
+	FlowLabelAuto bool
+
 	// EtherType is the GRE protocol type of every packet. 0, the default,
 	// takes it from the inner IP version (IPv4 or IPv6). EtherTypeIPv4 or
 	// EtherTypeIPv6 admit only that version. Any other value, such as
@@ -111,6 +142,9 @@ func (c Config) Overhead() int {
 	n := header.IPv4MinLen
 	if c.Remote.Is6() && !c.Remote.Is4In6() {
 		n = header.IPv6HeaderLen
+		if c.HasEncapLimit {
+			n += EncapLimitLen
+		}
 	}
 	if c.UDP {
 		n += header.UDPLen
@@ -126,7 +160,13 @@ var (
 	ErrHeadroom     = errors.New("encap: not enough headroom before the inner packet")
 	ErrNotIP        = errors.New("encap: inner packet is neither IPv4 nor IPv6")
 	ErrIPv6OverIPIP = errors.New("encap: IPIP carries IPv4 only")
-	ErrTooBig       = errors.New("encap: outer packet would exceed 65535 bytes") // over IPv6: the payload
+	ErrIPv4OverIP6  = errors.New("encap: ip6ip6 carries IPv6 only")
+	// ErrEncapLimit: the inner IPv6 packet carries a tunnel encapsulation
+	// limit of 0, so it may not be encapsulated again (RFC 2473 section
+	// 6.6); header.IPv6EncapLimit says where, for the ICMPv6 Parameter
+	// Problem its source is owed.
+	ErrEncapLimit = errors.New("encap: the inner packet's encapsulation limit is 0")
+	ErrTooBig     = errors.New("encap: outer packet would exceed 65535 bytes") // over IPv6: the payload
 )
 
 // Encapsulator holds one tunnel's precomputed outer headers. It is not safe
@@ -148,33 +188,39 @@ type Encapsulator struct {
 	maxTotal int
 	greOff   int // where GRE starts
 
-	tos     uint8  // fixed outer TOS with the ECN bits clear
-	ttl     uint8  // fixed outer TTL, 0 to inherit
-	frag    uint16 // fixed flags: DF when DFSet
-	addrs   uint64 // source and destination, as stored at offset 12
-	baseSum uint32 // sum of the constant header words
-	greWord uint32 // GRE flags << 16; the protocol type is ORed in per packet
-	key     uint32
-	keyOff  int // offset of the GRE key in the outer packet, when HasKey
-	seqOff  int // offset of the GRE sequence number, when Sequence
-	proto   uint8
-	tosInh  bool
-	dfInh   bool
-	greCsum bool
-	greKey  bool
-	greSeq  bool
-	isGRE   bool
-	v6      bool     // outer IPv6
-	addrs6  [32]byte // IPv6 source and destination, as stored at offset 8
-	udp     bool
-	udpCsum bool
-	udpSeed bool   // write the pseudo-header sum only (UDPChecksumPartial)
-	ports   uint32 // UDP source and destination port, as stored
-	addrSum uint64 // sum of the outer addresses, for the UDP pseudo-header
-	ipOnly  bool   // the payload must be IP: EtherType 0, IPv4 or IPv6
-	etype   uint16 // Config.EtherType
-	id      uint16 // never 0: see nextID
-	seq     uint32
+	tos      uint8  // fixed outer TOS with the ECN bits clear
+	ttl      uint8  // fixed outer TTL, 0 to inherit
+	frag     uint16 // fixed flags: DF when DFSet
+	addrs    uint64 // source and destination, as stored at offset 12
+	baseSum  uint32 // sum of the constant header words
+	greWord  uint32 // GRE flags << 16; the protocol type is ORed in per packet
+	key      uint32
+	keyOff   int // offset of the GRE key in the outer packet, when HasKey
+	seqOff   int // offset of the GRE sequence number, when Sequence
+	proto    uint8
+	tosInh   bool
+	dfInh    bool
+	greCsum  bool
+	greKey   bool
+	greSeq   bool
+	isGRE    bool
+	v6       bool     // outer IPv6
+	addrs6   [32]byte // IPv6 source and destination, as stored at offset 8
+	next6    uint8    // the IPv6 next header: proto, or destination options
+	dstOpts  uint64   // the encapsulation limit option header, when next6 says so
+	flow     uint32   // fixed flow label
+	flowInh  bool
+	flowAuto bool
+	udp      bool
+	udpCsum  bool
+	udpSeed  bool   // write the pseudo-header sum only (UDPChecksumPartial)
+	ports    uint32 // UDP source and destination port, as stored
+	addrSum  uint64 // sum of the outer addresses, for the UDP pseudo-header
+	ipOnly   bool   // the payload must be IP: EtherType 0, IPv4 or IPv6
+	etype    uint16 // Config.EtherType
+	id       uint16 // never 0: see nextID
+	seq      uint32
+	fragID   uint32 // the last IPv6 fragment identification (FragmentID)
 }
 
 // nextID returns the next outer identification, skipping 0: a raw socket
@@ -189,9 +235,17 @@ func (e *Encapsulator) nextID() uint16 {
 	return e.id
 }
 
+// FragmentID returns the identification for the next outer IPv6 packet to
+// be fragmented (Fragment6): a counter per tunnel, which is all RFC 8200
+// asks of a source.
+func (e *Encapsulator) FragmentID() uint32 {
+	e.fragID++
+	return e.fragID
+}
+
 // New validates c and precomputes the outer header template.
 func New(c Config) (*Encapsulator, error) {
-	if c.Mode != ModeGRE && c.Mode != ModeIPIP {
+	if c.Mode != ModeGRE && c.Mode != ModeIPIP && c.Mode != ModeIP6 {
 		return nil, fmt.Errorf("encap: unknown mode %d", c.Mode)
 	}
 	v4 := c.Local.Is4() && c.Remote.Is4()
@@ -202,11 +256,20 @@ func New(c Config) (*Encapsulator, error) {
 	if c.Local == c.Remote {
 		return nil, errors.New("encap: remote equals local")
 	}
-	if c.Mode == ModeIPIP && (c.HasKey || c.Checksum || c.Sequence) {
+	if c.Mode != ModeGRE && (c.HasKey || c.Checksum || c.Sequence) {
 		return nil, errors.New("encap: key, csum and seq need mode gre")
 	}
-	if c.Mode == ModeIPIP && c.EtherType != 0 {
+	if c.Mode != ModeGRE && c.EtherType != 0 {
 		return nil, errors.New("encap: an ethertype needs mode gre")
+	}
+	if c.UDP && c.Mode != ModeGRE && c.Mode != ModeIPIP {
+		return nil, errors.New("encap: udp carries gre or ipip")
+	}
+	if !v6 && (c.Mode == ModeIP6 || c.HasEncapLimit || c.FlowLabel != 0 || c.FlowLabelInherit || c.FlowLabelAuto) {
+		return nil, errors.New("encap: ip6ip6, an encapsulation limit and a flow label need IPv6 endpoints")
+	}
+	if c.FlowLabel > 0xfffff {
+		return nil, fmt.Errorf("encap: flow label %#x is over 20 bits", c.FlowLabel)
 	}
 	if c.UDP && c.DstPort == 0 {
 		return nil, errors.New("encap: udp needs a destination port")
@@ -245,6 +308,15 @@ func New(c Config) (*Encapsulator, error) {
 	if v6 {
 		e.ipLen = header.IPv6HeaderLen
 		e.maxTotal = header.IPv6HeaderLen + header.IPv6MaxPayload
+		e.next6, e.flow, e.flowInh, e.flowAuto = e.proto, c.FlowLabel, c.FlowLabelInherit, c.FlowLabelAuto && e.ipOnly
+		if c.HasEncapLimit {
+			// Next header, length 0 (8 bytes), the option (type 4,
+			// length 1, the limit), PadN of one byte.
+			e.next6 = header.IPv6DestOpts
+			e.dstOpts = uint64(e.proto)<<56 | header.IPv6OptEncapLimit<<40 | header.IPv6OptEncapLimitSz<<32 |
+				uint64(c.EncapLimit)<<24 | header.IPv6OptPadN<<16 | 1<<8
+			e.ipLen += EncapLimitLen
+		}
 		l, r := c.Local.As16(), c.Remote.As16()
 		copy(e.addrs6[:16], l[:])
 		copy(e.addrs6[16:], r[:])
@@ -287,7 +359,7 @@ func New(c Config) (*Encapsulator, error) {
 // turning oseq off and on again does not restart it either. old must no
 // longer be used for sending.
 func (e *Encapsulator) Continue(old *Encapsulator) {
-	e.id, e.seq = old.id, old.seq
+	e.id, e.seq, e.fragID = old.id, old.seq, old.fragID
 }
 
 // Config returns the configuration the template was built from.
@@ -295,7 +367,8 @@ func (e *Encapsulator) Config() Config { return e.cfg }
 
 // Overhead is the number of bytes Encap prepends (Config.Overhead): 20 for
 // IPIP, 24 for plain GRE and 4 more for each of checksum, key and sequence
-// number; 20 more over IPv6 and 8 more with UDP.
+// number; 20 more over IPv6 (28 with an encapsulation limit) and 8 more
+// with UDP.
 func (e *Encapsulator) Overhead() int { return e.hdrLen }
 
 // Encap prepends the outer headers to the inner packet buf[off:] and returns
@@ -313,6 +386,8 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	}
 	var innerTTL, innerTOS uint8
 	var innerFrag uint16
+	var innerFlow uint32
+	dstOpts := e.dstOpts
 	var etherType uint32
 	if !e.ipOnly {
 		// Opaque payload (an Ethernet frame): nothing to inherit.
@@ -323,12 +398,15 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 			if len(inner) < header.IPv4MinLen {
 				return nil, ErrNotIP
 			}
+			if e.proto == header.ProtoIPv6 {
+				return nil, ErrIPv4OverIP6
+			}
 			in := inner[:header.IPv4MinLen:header.IPv4MinLen]
 			innerTOS, innerTTL = in[header.IPv4TOS], in[header.IPv4TTL]
 			innerFrag = uint16(in[header.IPv4FlagsFrag]) << 8
 			etherType = header.EtherTypeIPv4
 		case 6:
-			if !e.isGRE {
+			if e.proto == header.ProtoIPIP {
 				return nil, ErrIPv6OverIPIP
 			}
 			if len(inner) < header.IPv6HeaderLen {
@@ -336,6 +414,19 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 			}
 			in := inner[:header.IPv6HeaderLen:header.IPv6HeaderLen]
 			innerTOS, innerTTL = in[0]<<4|in[1]>>4, in[header.IPv6HopLimit]
+			innerFlow = binary.BigEndian.Uint32(in[0:]) & 0xfffff
+			if e.v6 && isExtension(in[header.IPv6NextHeader]) {
+				// A tunnel packet entering another tunnel: its own
+				// limit, less one, is the new outer one (RFC 2473
+				// section 6.6, as Linux's ip6_tnl does); at 0 it is
+				// refused.
+				if l, _, ok := header.IPv6EncapLimit(inner); ok {
+					if l == 0 {
+						return nil, ErrEncapLimit
+					}
+					dstOpts = dstOpts&^(0xff<<24) | uint64(l-1)<<24
+				}
+			}
 			etherType = header.EtherTypeIPv6
 		default:
 			return nil, ErrNotIP
@@ -362,10 +453,20 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 
 	out := buf[start:]
 	if e.v6 {
+		flow := e.flow
+		if e.flowInh && innerFlow != 0 {
+			flow = innerFlow
+		}
+		if flow == 0 && e.flowAuto {
+			flow = flowLabel(inner)
+		}
 		ip := (*[header.IPv6HeaderLen]byte)(out)
-		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20)
-		binary.BigEndian.PutUint32(ip[4:], uint32(total-header.IPv6HeaderLen)<<16|uint32(e.proto)<<8|uint32(ttl))
+		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20|flow)
+		binary.BigEndian.PutUint32(ip[4:], uint32(total-header.IPv6HeaderLen)<<16|uint32(e.next6)<<8|uint32(ttl))
 		*(*[32]byte)(ip[header.IPv6Src:]) = e.addrs6
+		if e.next6 == header.IPv6DestOpts {
+			binary.BigEndian.PutUint64(out[header.IPv6HeaderLen:], dstOpts)
+		}
 	} else {
 		frag := e.frag
 		if e.dfInh {
@@ -408,6 +509,52 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		e.putUDP(out[e.ipLen:], inner)
 	}
 	return out, nil
+}
+
+// flowLabel is a flow label for the inner IP packet: a hash of its
+// addresses, protocol and, for TCP, UDP and SCTP, ports (an IPv6 packet's
+// first header only), never 0. Packets of one flow get one label, as the
+// kernel's flow hash gives them (its values differ: its hash is keyed).
+func flowLabel(inner []byte) uint32 {
+	const k = 0x9e3779b97f4a7c15
+	var h uint64
+	var proto uint8
+	var l4 []byte
+	if inner[0]>>4 == 4 {
+		proto = inner[header.IPv4Protocol]
+		h = binary.BigEndian.Uint64(inner[header.IPv4Src:]) ^ uint64(proto)
+		if hl := int(inner[0]&0x0f) * 4; hl <= len(inner) && binary.BigEndian.Uint16(inner[header.IPv4FlagsFrag:])&(header.IPv4FlagMF|header.IPv4FragOffset) == 0 {
+			l4 = inner[hl:]
+		}
+	} else {
+		proto = inner[header.IPv6NextHeader]
+		h = binary.BigEndian.Uint64(inner[8:]) ^ bits.RotateLeft64(binary.BigEndian.Uint64(inner[16:]), 17) ^
+			bits.RotateLeft64(binary.BigEndian.Uint64(inner[24:]), 31) ^ bits.RotateLeft64(binary.BigEndian.Uint64(inner[32:]), 47) ^
+			uint64(proto)
+		l4 = inner[header.IPv6HeaderLen:]
+	}
+	if (proto == header.ProtoTCP || proto == header.ProtoUDP || proto == protoSCTP) && len(l4) >= 4 {
+		h ^= uint64(binary.BigEndian.Uint32(l4)) << 23
+	}
+	// One multiply by the golden ratio; its top 20 bits mix every input bit.
+	l := uint32((h * k) >> 44)
+	if l == 0 {
+		l = 1
+	}
+	return l
+}
+
+// protoSCTP is SCTP's protocol number: its ports are where TCP's are.
+const protoSCTP = 132
+
+// isExtension reports whether an IPv6 next header is one of the extension
+// headers an encapsulation limit may sit among.
+func isExtension(next uint8) bool {
+	switch next {
+	case header.IPv6HopByHop, header.IPv6Routing, header.IPv6Fragment, header.IPv6DestOpts, header.ProtoAH:
+		return true
+	}
+	return false
 }
 
 // putUDP writes the UDP header in front of the GRE packet in u, after GRE

@@ -1,6 +1,7 @@
 package encap
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"github.com/gretun/gretun/header"
@@ -36,12 +37,7 @@ func Fragment(pkt []byte, mtu int, frags [][]byte) (int, error) {
 		return 0, ErrFragmentMTU
 	}
 	if len(pkt) <= mtu {
-		if len(frags) == 0 || cap(frags[0]) < len(pkt) {
-			return 0, ErrFragmentBuffer
-		}
-		frags[0] = frags[0][:len(pkt)]
-		copy(frags[0], pkt)
-		return 1, nil
+		return whole(pkt, frags)
 	}
 	if ip.DF() {
 		return 0, ErrFragmentDF
@@ -128,4 +124,71 @@ func copiedOptions(h []byte, dst *[header.IPv4MaxLen]byte) (int, bool) {
 		n++
 	}
 	return n, true
+}
+
+// Fragment6 splits the outer IPv6 packet pkt into RFC 8200 section 4.5
+// fragments of at most mtu bytes each, written into frags[i] (each needs
+// capacity for mtu bytes), all with identification id, and returns how many
+// it wrote. A raw socket with IPV6_HDRINCL does not fragment, so the engine
+// calls it for a tunnel packet that may be fragmented (its inner packet
+// is an IPv6 packet of at most 1280 bytes, RFC 2473 section 7.1) and does
+// not fit the path. The unfragmentable part is the fixed header alone:
+// gretun's encapsulation limit option goes after the fragment header, as
+// Linux's ip6_tnl puts it (ipv6_push_frag_opts). A packet that fits is
+// copied into frags[0] as it is; an mtu below 1280 is ErrFragmentMTU. pkt
+// is not modified, and nothing is allocated.
+func Fragment6(pkt []byte, mtu int, id uint32, frags [][]byte) (int, error) {
+	ip := header.IPv6(pkt)
+	if !ip.IsValid() || header.IPv6HeaderLen+ip.PayloadLen() != len(pkt) || ip.NextHeader() == header.IPv6Fragment {
+		return 0, ErrNotIP
+	}
+	if mtu < header.IPv6MinMTU {
+		return 0, ErrFragmentMTU
+	}
+	if len(pkt) <= mtu {
+		return whole(pkt, frags)
+	}
+	const hl = header.IPv6HeaderLen + header.IPv6FragmentLen
+	chunk := (mtu - hl) &^ 7
+	payload := pkt[header.IPv6HeaderLen:]
+	n := 0
+	for done := 0; done < len(payload); done += chunk {
+		if n == len(frags) {
+			return 0, ErrFragmentBuffer
+		}
+		part := payload[done:]
+		more := len(part) > chunk
+		if more {
+			part = part[:chunk]
+		}
+		if cap(frags[n]) < hl+len(part) {
+			return 0, ErrFragmentBuffer
+		}
+		f := frags[n][:hl+len(part)]
+		copy(f, pkt[:header.IPv6HeaderLen])
+		header.IPv6(f).SetPayloadLen(header.IPv6FragmentLen + len(part))
+		f[header.IPv6NextHeader] = header.IPv6Fragment
+		fh := f[header.IPv6HeaderLen:hl]
+		fh[0], fh[1] = ip.NextHeader(), 0
+		off := uint16(done)
+		if more {
+			off |= header.IPv6FragMoreFlag
+		}
+		binary.BigEndian.PutUint16(fh[2:], off)
+		binary.BigEndian.PutUint32(fh[4:], id)
+		copy(f[hl:], part)
+		frags[n] = f
+		n++
+	}
+	return n, nil
+}
+
+// whole copies a packet that fits into frags[0], its only fragment.
+func whole(pkt []byte, frags [][]byte) (int, error) {
+	if len(frags) == 0 || cap(frags[0]) < len(pkt) {
+		return 0, ErrFragmentBuffer
+	}
+	frags[0] = frags[0][:len(pkt)]
+	copy(frags[0], pkt)
+	return 1, nil
 }

@@ -2,6 +2,7 @@ package encap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -293,5 +294,59 @@ func TestFragmentOfFragment(t *testing.T) {
 	want := []uint16{0x2000 | 10, 0x2000 | 16} // 80 and 128, both with MF
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("flags and offsets (-want +got):\n%s", diff)
+	}
+}
+
+// TestFragment6 splits an ip6gre packet as Linux's ip6_tnl would: the fixed
+// header in every fragment, the fragment header after it, the
+// encapsulation limit option and GRE in the first; gopacket decodes each
+// fragment and their data put together is the packet's payload.
+func TestFragment6(t *testing.T) {
+	e, err := encap.New(encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := make([]byte, 1280)
+	copy(inner, in6Flow)
+	binary.BigEndian.PutUint16(inner[4:], 1240)
+	buf := append(make([]byte, encap.HeadroomMax), inner...)
+	pkt, err := e.Encap(buf, encap.HeadroomMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frags := make([][]byte, 4)
+	for i := range frags {
+		frags[i] = make([]byte, 0, 1280)
+	}
+	n, err := encap.Fragment6(pkt, 1280, 0x01020304, frags)
+	if err != nil || n != 2 {
+		t.Fatalf("Fragment6 = %d, %v; want 2 fragments", n, err)
+	}
+	var data []byte
+	for i, f := range frags[:n] {
+		p := gopacket.NewPacket(f, layers.LayerTypeIPv6, gopacket.Default)
+		ip, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+		fh, _ := p.Layer(layers.LayerTypeIPv6Fragment).(*layers.IPv6Fragment)
+		if ip == nil || fh == nil {
+			t.Fatalf("fragment %d: gopacket found IPv6 %v, fragment header %v", i, ip != nil, fh != nil)
+		}
+		if len(f) > 1280 || int(ip.Length) != len(f)-40 || ip.HopLimit != 64 || !bytes.Equal(f[8:40], pkt[8:40]) ||
+			fh.NextHeader != layers.IPProtocolIPv6Destination || fh.Identification != 0x01020304 ||
+			int(fh.FragmentOffset)*8 != len(data) || fh.MoreFragments != (i == 0) {
+			t.Errorf("fragment %d: %+v %+v", i, ip, fh)
+		}
+		if i < n-1 && len(fh.Payload)%8 != 0 {
+			t.Errorf("fragment %d carries %d bytes, not a multiple of 8", i, len(fh.Payload))
+		}
+		data = append(data, fh.Payload...)
+	}
+	if !bytes.Equal(data, pkt[40:]) {
+		t.Error("the fragments' data is not the packet's payload")
+	}
+	if _, err := encap.Fragment6(pkt, 1279, 1, frags); !errors.Is(err, encap.ErrFragmentMTU) {
+		t.Errorf("mtu 1279: %v, want ErrFragmentMTU", err)
+	}
+	if n := testing.AllocsPerRun(50, func() { encap.Fragment6(pkt, 1280, 1, frags) }); n != 0 {
+		t.Errorf("Fragment6 allocates %.0f times", n)
 	}
 }

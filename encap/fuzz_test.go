@@ -24,12 +24,14 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add(uint8(1), uint8(7), uint32(42), uint8(0), uint8(0xb8), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4CE...))
 	f.Add(uint8(1), uint8(5), uint32(0xffffffff), uint8(64), uint8(0x2b), uint8(9), uint8(3), uint8(3), append([]byte(nil), in6...))
 	f.Add(uint8(0), uint8(0), uint32(0), uint8(1), uint8(0), uint8(1), uint8(2), uint8(2), append([]byte(nil), in6...))
-	f.Add(uint8(3), uint8(7), uint32(42), uint8(0), uint8(0x2b), uint8(1), uint8(2), uint8(2), append([]byte(nil), in6...))    // IPv6 outer
-	f.Add(uint8(2), uint8(0), uint32(0), uint8(9), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4CE...))      // IPv4 in IPv6
-	f.Add(uint8(5), uint8(1), uint32(9999), uint8(64), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))    // UDP, no checksum
-	f.Add(uint8(15), uint8(5), uint32(1234), uint8(64), uint8(0), uint8(1), uint8(2), uint8(3), append([]byte(nil), in6...))   // IPv6, UDP, checksum
-	f.Add(uint8(13), uint8(0), uint32(0xffff), uint8(64), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...)) // IPv4, UDP, checksum
-	f.Add(uint8(17), uint8(1), uint32(42), uint8(0), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))      // Ethernet type
+	f.Add(uint8(3), uint8(7), uint32(42), uint8(0), uint8(0x2b), uint8(1), uint8(2), uint8(2), append([]byte(nil), in6...))     // IPv6 outer
+	f.Add(uint8(2), uint8(0), uint32(0), uint8(9), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4CE...))       // IPv4 in IPv6
+	f.Add(uint8(5), uint8(1), uint32(9999), uint8(64), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))     // UDP, no checksum
+	f.Add(uint8(15), uint8(5), uint32(1234), uint8(64), uint8(0), uint8(1), uint8(2), uint8(3), append([]byte(nil), in6...))    // IPv6, UDP, checksum
+	f.Add(uint8(13), uint8(0), uint32(0xffff), uint8(64), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))  // IPv4, UDP, checksum
+	f.Add(uint8(17), uint8(1), uint32(42), uint8(0), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))       // Ethernet type
+	f.Add(uint8(98), uint8(0), uint32(0), uint8(4), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in6...))        // ip6ip6 as Linux sends it
+	f.Add(uint8(35), uint8(7), uint32(0x12345), uint8(64), uint8(0), uint8(1), uint8(2), uint8(2), append([]byte(nil), in4...)) // ip6gre, encaplimit, flow label
 	f.Fuzz(func(t *testing.T, mode, opts uint8, key uint32, ttl, tos, a, b, seqs uint8, inner []byte) {
 		room := encap.Headroom
 		if mode&^1 != 0 {
@@ -51,8 +53,15 @@ func FuzzRoundTrip(f *testing.F) {
 			cfg.Local = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: a})
 			cfg.Remote = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: 1, 15: b})
 		}
+		if mode&2 != 0 && mode&32 != 0 && mode&4 == 0 { // as Linux's ip6 tunnels: an encapsulation limit
+			cfg.HasEncapLimit, cfg.EncapLimit = true, ttl
+			cfg.FlowLabel, cfg.FlowLabelInherit = key&0xfffff, opts&1 != 0
+		}
 		if mode&1 == 0 {
 			cfg.Mode = encap.ModeIPIP
+			if mode&2 != 0 && mode&64 != 0 {
+				cfg.Mode = encap.ModeIP6
+			}
 		} else {
 			cfg.HasKey, cfg.Key = opts&1 != 0, key
 			cfg.Checksum = opts&2 != 0
@@ -79,6 +88,18 @@ func FuzzRoundTrip(f *testing.F) {
 			if v6 && cfg.Mode == encap.ModeIPIP {
 				if !errors.Is(err, encap.ErrIPv6OverIPIP) {
 					t.Fatalf("IPv6 over IPIP: %v", err)
+				}
+				return
+			}
+			if !v6 && cfg.Mode == encap.ModeIP6 {
+				if !errors.Is(err, encap.ErrIPv4OverIP6) {
+					t.Fatalf("IPv4 over ip6ip6: %v", err)
+				}
+				return
+			}
+			if l, _, found := header.IPv6EncapLimit(inner); v6 && cfg.Local.Is6() && found && l == 0 {
+				if !errors.Is(err, encap.ErrEncapLimit) {
+					t.Fatalf("nested packet with limit 0: %v", err)
 				}
 				return
 			}

@@ -15,12 +15,18 @@ import (
 	"github.com/gretun/gretun/header"
 )
 
-// Outer IPv6 endpoints for the tests of IPv6 and UDP underlays, which no
-// configuration word reaches yet.
+// Outer IPv6 endpoints for the tests of IPv6 and UDP underlays.
 var (
 	local6  = netip.MustParseAddr("2001:db8::a")
 	remote6 = netip.MustParseAddr("2001:db8::b")
 )
+
+// in6Flow is an IPv6 packet with flow label 0x12345 and no payload.
+var in6Flow = []byte{
+	0x60, 0x01, 0x23, 0x45, 0x00, 0x00, 0x3b, 0x40, // flow label 0x12345, payload 0, no next header, hop limit 64
+	0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+	0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+}
 
 // frame is an Ethernet frame carrying in4, the payload of a gretap tunnel.
 var frame = append([]byte{
@@ -57,6 +63,35 @@ var wireCases = []struct {
 			0x00, 0x1c, 0x04, 0x11, // payload length 28, next header IPIP, hop limit 17 from the inner TTL
 			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
 			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+		},
+	},
+	{
+		name:  "ip6gre as Linux sends it: encaplimit 4, hoplimit 64",
+		cfg:   encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabel: 0xabcde},
+		inner: in6,
+		want: []byte{
+			0x60, 0x1a, 0xbc, 0xde, // version 6, traffic class 0x01 (ECT(1) from the inner), flow label 0xabcde
+			0x00, 0x3c, 0x3c, 0x40, // payload length 60 (8 + GRE 4 + 48), next header destination options, hop limit 64
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+			0x2f, 0x00, // destination options: next header GRE, length 8
+			0x04, 0x01, 0x04, // tunnel encapsulation limit (RFC 2473 4.1.1): 4
+			0x01, 0x01, 0x00, // PadN of one byte
+			0x00, 0x00, 0x86, 0xdd, // GRE: protocol IPv6
+		},
+	},
+	{
+		name:  "ip6ip6, encaplimit 0, flow label inherited",
+		cfg:   encap.Config{Mode: encap.ModeIP6, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, FlowLabelInherit: true},
+		inner: in6Flow,
+		want: []byte{
+			0x60, 0x01, 0x23, 0x45, // version 6, traffic class 0, flow label 0x12345 from the inner
+			0x00, 0x30, 0x3c, 0x40, // payload length 48 (8 + 40), destination options, hop limit 64
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+			0x29, 0x00, // destination options: next header IPv6
+			0x04, 0x01, 0x00, // encapsulation limit 0: the far end may not encapsulate it again
+			0x01, 0x01, 0x00,
 		},
 	},
 	{
@@ -187,8 +222,17 @@ func gopacketWire(t *testing.T, cfg encap.Config, out, inner []byte, id uint16, 
 	var netLayer gopacket.NetworkLayer
 	if cfg.Local.Is6() {
 		ip := &layers.IPv6{Version: 6, TrafficClass: header.IPv6(out).TrafficClass(), NextHeader: proto,
-			HopLimit: header.IPv6(out).HopLimit(), SrcIP: net.IP(cfg.Local.AsSlice()), DstIP: net.IP(cfg.Remote.AsSlice())}
+			FlowLabel: header.IPv6(out).FlowLabel(),
+			HopLimit:  header.IPv6(out).HopLimit(), SrcIP: net.IP(cfg.Local.AsSlice()), DstIP: net.IP(cfg.Remote.AsSlice())}
 		ls, netLayer = append(ls, ip), ip
+		if cfg.HasEncapLimit {
+			ip.NextHeader = layers.IPProtocolIPv6Destination
+			d := &layers.IPv6Destination{}
+			d.NextHeader = proto
+			d.Options = append(d.Options, &layers.IPv6DestinationOption{OptionType: 4, OptionLength: 1, OptionData: []byte{cfg.EncapLimit}},
+				&layers.IPv6DestinationOption{OptionType: 1, OptionLength: 1, OptionData: []byte{0}}) // PadN
+			ls = append(ls, d)
+		}
 	} else {
 		ip := &layers.IPv4{Version: 4, IHL: 5, TOS: header.IPv4(out).TOS(), Id: id, TTL: header.IPv4(out).TTL(),
 			Protocol: proto, SrcIP: net.IP(cfg.Local.AsSlice()), DstIP: net.IP(cfg.Remote.AsSlice())}
@@ -233,6 +277,9 @@ func gopacketWire(t *testing.T, cfg encap.Config, out, inner []byte, id uint16, 
 }
 
 func ipLen(cfg encap.Config) int {
+	if cfg.Local.Is6() && cfg.HasEncapLimit {
+		return header.IPv6HeaderLen + encap.EncapLimitLen
+	}
 	if cfg.Local.Is6() {
 		return header.IPv6HeaderLen
 	}
@@ -283,6 +330,11 @@ func TestNewRejectsWire(t *testing.T) {
 		{"ipv4 local, ipv6 remote", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote6}},
 		{"ipv4-mapped ipv6", encap.Config{Mode: encap.ModeGRE, Local: netip.AddrFrom16(local.As16()), Remote: netip.AddrFrom16(remote.As16())}},
 		{"ipv6 remote equals local", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: local6}},
+		{"ip6ip6 over ipv4", encap.Config{Mode: encap.ModeIP6, Local: local, Remote: remote}},
+		{"encaplimit over ipv4", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, HasEncapLimit: true}},
+		{"flow label over ipv4", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, FlowLabelInherit: true}},
+		{"flow label over 20 bits", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, FlowLabel: 1 << 20}},
+		{"ip6ip6 with a key", encap.Config{Mode: encap.ModeIP6, Local: local6, Remote: remote6, HasKey: true}},
 		{"udp without a port", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, UDP: true}},
 		{"ethertype over ipip", encap.Config{Mode: encap.ModeIPIP, Local: local, Remote: remote, EtherType: header.EtherTypeTEB}},
 	} {
@@ -382,5 +434,154 @@ func TestUDPChecksumPartial(t *testing.T) {
 		if diff := cmp.Diff(want, out); diff != "" {
 			t.Errorf("%v: completed checksum differs (-gopacket +completed):\n%s", c, diff)
 		}
+	}
+}
+
+// TestInnerVersionPerMode: ip6ip6 carries IPv6 only and ipip6, like ipip,
+// IPv4 only; ip6gre carries both.
+func TestInnerVersionPerMode(t *testing.T) {
+	for _, c := range []struct {
+		mode  encap.Mode
+		inner []byte
+		want  error
+	}{
+		{encap.ModeIP6, in4, encap.ErrIPv4OverIP6},
+		{encap.ModeIP6, in6, nil},
+		{encap.ModeIPIP, in6, encap.ErrIPv6OverIPIP},
+		{encap.ModeIPIP, in4, nil},
+		{encap.ModeGRE, in4, nil},
+		{encap.ModeGRE, in6, nil},
+	} {
+		e, err := encap.New(encap.Config{Mode: c.mode, Local: local6, Remote: remote6, TTL: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := append(make([]byte, encap.HeadroomMax), c.inner...)
+		if _, err := e.Encap(buf, encap.HeadroomMax); !errors.Is(err, c.want) {
+			t.Errorf("%v carrying IPv%d: %v, want %v", c.mode, c.inner[0]>>4, err, c.want)
+		}
+	}
+}
+
+// nested is an IPv6 tunnel packet (ip6ip6 as Linux sends it) whose own
+// encapsulation limit is limit.
+func nested(limit byte) []byte {
+	p := append([]byte{
+		0x60, 0x00, 0x00, 0x00, 0x00, 0x30, 0x3c, 0x40, // payload 48, destination options, hop limit 64
+		0x20, 0x01, 0x0d, 0xb8, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+		0x20, 0x01, 0x0d, 0xb8, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+		0x29, 0x00, 0x04, 0x01, limit, 0x01, 0x01, 0x00, // next header IPv6; the limit
+	}, in6Flow...)
+	return p
+}
+
+// TestEncapLimitNested is RFC 2473 section 6.6 at a tunnel entry point: an
+// inner packet carrying its own encapsulation limit goes out with that
+// limit less one, whatever the tunnel's; one whose limit is 0 is refused,
+// also by a tunnel that sends no limit; an IPv4 underlay (not RFC 2473)
+// does not look.
+func TestEncapLimitNested(t *testing.T) {
+	ip6gre := encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4}
+	none := ip6gre
+	none.HasEncapLimit = false
+	gre4 := encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TTL: 64}
+	for _, tc := range []struct {
+		name  string
+		cfg   encap.Config
+		inner []byte
+		err   error
+		limit int // the outer limit, -1 for none
+	}{
+		{"limit 2 becomes 1", ip6gre, nested(2), nil, 1},
+		{"limit 200 becomes 199, over the tunnel's 4", ip6gre, nested(200), nil, 199},
+		{"limit 0 refused", ip6gre, nested(0), encap.ErrEncapLimit, 0},
+		{"limit 0 refused by a tunnel without a limit", none, nested(0), encap.ErrEncapLimit, 0},
+		{"no limit inside: the tunnel's", ip6gre, in6Flow, nil, 4},
+		{"over IPv4 nothing is looked at", gre4, nested(0), nil, -1},
+	} {
+		e, err := encap.New(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := append(make([]byte, encap.HeadroomMax), tc.inner...)
+		out, err := e.Encap(buf, encap.HeadroomMax)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
+			continue
+		}
+		if err != nil {
+			if !bytes.Equal(buf[encap.HeadroomMax:], tc.inner) || bytes.Count(buf[:encap.HeadroomMax], []byte{0}) != encap.HeadroomMax {
+				t.Errorf("%s: refused packet was written to", tc.name)
+			}
+			continue
+		}
+		got := -1
+		if tc.cfg.HasEncapLimit {
+			got = int(out[header.IPv6HeaderLen+4])
+		}
+		if got != tc.limit {
+			t.Errorf("%s: outer limit %d, want %d", tc.name, got, tc.limit)
+		}
+	}
+}
+
+// TestFlowLabelAuto: with FlowLabelAuto, a packet that would carry flow
+// label 0 gets one hashed from its flow, as Linux's IPv6 tunnels send:
+// never 0, the same for every packet of a flow, different across flows
+// (ports, addresses); a configured or inherited label is kept.
+func TestFlowLabelAuto(t *testing.T) {
+	cfg := encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabelAuto: true}
+	label := func(cfg encap.Config, inner []byte) uint32 {
+		t.Helper()
+		e, err := encap.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.Encap(append(make([]byte, encap.HeadroomMax), inner...), encap.HeadroomMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return header.IPv6(out).FlowLabel()
+	}
+	udpPort := func(p []byte, at int, port uint16) []byte {
+		p = append([]byte(nil), p...)
+		binary.BigEndian.PutUint16(p[at:], port)
+		return p
+	}
+	a := label(cfg, in4)
+	if a == 0 || label(cfg, in4) != a {
+		t.Errorf("IPv4 flow: labels %#x and %#x, want one non-zero label", a, label(cfg, in4))
+	}
+	udp := append([]byte(nil), in4...)
+	udp[9] = header.ProtoUDP // the same header as UDP: ports count
+	u1, u2 := label(cfg, udpPort(udp, 20, 1000)), label(cfg, udpPort(udp, 20, 1001))
+	if u1 == u2 || u1 == 0 || u2 == 0 || label(cfg, udpPort(udp, 20, 1000)) != u1 {
+		t.Errorf("UDP source ports 1000 and 1001 give labels %#x and %#x", u1, u2)
+	}
+	other := append([]byte(nil), in4...)
+	other[19] = 2 // another destination
+	if b := label(cfg, other); b == a {
+		t.Errorf("another destination gives the same label %#x", b)
+	}
+	six := label(cfg, in6)
+	if six == 0 || six == a {
+		t.Errorf("IPv6 flow: label %#x", six)
+	}
+	if l := label(cfg, in6Flow); l != 0x12345 && l == 0 {
+		t.Errorf("no-next-header IPv6 packet: label %#x", l)
+	}
+	fixed := cfg
+	fixed.FlowLabel = 0xabcde
+	if l := label(fixed, in4); l != 0xabcde {
+		t.Errorf("configured label: %#x", l)
+	}
+	inherit := cfg
+	inherit.FlowLabelInherit = true
+	if l := label(inherit, in6Flow); l != 0x12345 {
+		t.Errorf("inherited label: %#x", l)
+	}
+	cfg.FlowLabelAuto = false
+	if l := label(cfg, in4); l != 0 {
+		t.Errorf("without FlowLabelAuto: %#x", l)
 	}
 }

@@ -27,6 +27,10 @@ const (
 
 	// ICMPv6PacketTooBig is the Packet Too Big type (RFC 4443 §3.2).
 	ICMPv6PacketTooBig = 2
+	// ICMPv6ParamProblem with code ICMPv6ErroneousField points at the
+	// header field that made a packet unusable (RFC 4443 section 3.4).
+	ICMPv6ParamProblem   = 4
+	ICMPv6ErroneousField = 0
 	// ICMPv6ErrorLimit: types below it are errors, the others
 	// informational messages (RFC 4443 §2.1).
 	ICMPv6ErrorLimit = 128
@@ -64,9 +68,16 @@ func (b ICMPv6) Quote() []byte { return b[ICMPv6Quote:] }
 // addresses, contiguous, as in the IPv6 header) and all of b: the quote
 // must already be in place at b[ICMPv6Quote:].
 func (b ICMPv6) EncodePacketTooBig(mtu uint32, addrs []byte) {
+	b.EncodeError(ICMPv6PacketTooBig, 0, mtu, addrs)
+}
+
+// EncodeError writes the header of an error message of type typ and code
+// whose second word is value (an MTU, a Parameter Problem's pointer) and
+// its checksum, as EncodePacketTooBig does.
+func (b ICMPv6) EncodeError(typ, code uint8, value uint32, addrs []byte) {
 	_ = b[ICMPv6MinLen-1]
-	b[ICMPv6Type], b[ICMPv6Code] = ICMPv6PacketTooBig, 0
+	b[ICMPv6Type], b[ICMPv6Code] = typ, code
 	binary.BigEndian.PutUint16(b[ICMPv6Checksum:], 0)
-	binary.BigEndian.PutUint32(b[ICMPv6MTU:], mtu)
+	binary.BigEndian.PutUint32(b[ICMPv6MTU:], value)
 	binary.BigEndian.PutUint16(b[ICMPv6Checksum:], Fold(Sum(b, PseudoSum(addrs, ProtoICMPv6, len(b)))))
 }

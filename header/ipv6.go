@@ -181,6 +181,58 @@ func (e IPv6Ext) Options(n int) (encapLimit uint8, hasLimit, ok bool) {
 	return encapLimit, hasLimit, true
 }
 
+// IPv6EncapLimit finds the tunnel encapsulation limit option of an IPv6
+// packet — how many more times it may be encapsulated, RFC 2473 section
+// 4.1.1 — in a destination options header among its hop-by-hop, routing,
+// fragment, authentication and destination options headers, as Linux's
+// ip6_tnl_parse_tlv_enc_lim looks for it. It returns the limit and the
+// offset of its value in pkt (where an ICMPv6 Parameter Problem about it
+// points). found is false when there is none, or when a header runs past
+// pkt or a fragment other than the first hides the rest.
+func IPv6EncapLimit(pkt []byte) (limit uint8, at int, found bool) {
+	if len(pkt) < IPv6HeaderLen {
+		return 0, 0, false
+	}
+	next, off := pkt[IPv6NextHeader], IPv6HeaderLen
+	for range 8 {
+		if len(pkt)-off < IPv6ExtMinLen {
+			return 0, 0, false
+		}
+		e := IPv6Ext(pkt[off:])
+		var n int
+		switch next {
+		case IPv6HopByHop, IPv6Routing, IPv6DestOpts:
+			n = e.Len(next)
+		case IPv6Fragment:
+			if e.FragmentOffset() != 0 {
+				return 0, 0, false
+			}
+			n = IPv6FragmentLen
+		case ProtoAH:
+			n = e.AHLen()
+		default:
+			return 0, 0, false
+		}
+		if n > len(e) {
+			return 0, 0, false
+		}
+		if next == IPv6DestOpts {
+			for i := 2; i+1 < n; {
+				if e[i] == IPv6OptPad1 {
+					i++
+					continue
+				}
+				if e[i] == IPv6OptEncapLimit && e[i+1] == IPv6OptEncapLimitSz && i+2 < n {
+					return e[i+2], off + i + 2, true
+				}
+				i += 2 + int(e[i+1])
+			}
+		}
+		next, off = e.NextHeader(), off+n
+	}
+	return 0, 0, false
+}
+
 // ProtoAH is the IPsec Authentication Header (RFC 4302), which may sit
 // among the IPv6 extension headers but counts its length differently.
 const ProtoAH = 51

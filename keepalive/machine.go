@@ -166,6 +166,10 @@ type Snapshot struct {
 	LastReply time.Time
 	// LastReplyAge is now − LastReply, or 0 if LastReply is zero.
 	LastReplyAge time.Duration
+	// LastRTT is the round trip of the last accepted reply: from the
+	// timestamp it carries (when its keepalive was sent) to its arrival;
+	// 0 if none was accepted.
+	LastRTT time.Duration
 
 	// Good is, in Hold, the consecutive good replies so far.
 	Good int
@@ -213,6 +217,7 @@ type Machine struct {
 	lastTS     int64     // newest accepted timestamp, ns since epoch
 	haveTS     bool      // lastTS is set
 	lastReply  time.Time
+	lastRTT    time.Duration
 
 	// Damping. penalty is the doubling exponent the next down applies;
 	// required and good are meaningful in Down and Hold.
@@ -273,7 +278,7 @@ func (m *Machine) Continue(old *Machine, now time.Time) {
 	defer m.mu.Unlock()
 	m.k0, m.k1, m.bias, m.epoch = old.k0, old.k1, old.bias, old.epoch
 	m.state, m.since, m.unanswered = old.state, old.since, old.unanswered
-	m.lastTS, m.haveTS, m.lastReply = old.lastTS, old.haveTS, old.lastReply
+	m.lastTS, m.haveTS, m.lastReply, m.lastRTT = old.lastTS, old.haveTS, old.lastReply, old.lastRTT
 	m.penalty, m.good = min(old.penalty, m.penaltyCap), old.good
 	m.required = min(max(old.required, m.cfg.DampInitial), m.cfg.DampMax)
 	m.ipID = old.ipID
@@ -342,13 +347,20 @@ func (m *Machine) Sent(now time.Time) Event {
 
 // BuildInner writes into buf the inner keepalive packet (IPv4 remote→local,
 // GRE protocol 0, authenticated payload) that the engine then encapsulates
-// towards remote, and returns its length, InnerLen. It returns 0, writing
-// nothing, if buf is shorter than InnerLen or an address is not IPv4.
-// It does not allocate.
+// towards remote, and returns its length, InnerLen. Between IPv6 addresses
+// (ip6gre) the inner header is IPv6 and the length InnerLen6. It returns
+// 0, writing nothing, if buf is too short or the addresses are not both
+// IPv4 or both IPv6. It does not allocate.
 func (m *Machine) BuildInner(buf []byte, local, remote netip.Addr, now time.Time) (n int) {
 	l, ok1 := ipv4(local)
 	r, ok2 := ipv4(remote)
-	if !ok1 || !ok2 || len(buf) < InnerLen {
+	v6 := local.Is6() && remote.Is6() && !ok1 && !ok2
+	switch {
+	case v6 && len(buf) >= InnerLen6:
+		n = InnerLen6
+	case ok1 && ok2 && len(buf) >= InnerLen:
+		n = InnerLen
+	default:
 		return 0
 	}
 	m.mu.Lock()
@@ -357,9 +369,13 @@ func (m *Machine) BuildInner(buf []byte, local, remote netip.Addr, now time.Time
 	ts := m.bias + uint64(now.Sub(m.epoch))
 	m.mu.Unlock()
 
-	writeInner(buf, l, r, id)
-	writePayload(buf[IPv4HeaderLen+GREHeaderLen:], m.k0, m.k1, ts)
-	return InnerLen
+	if v6 {
+		writeInner6(buf, local, remote)
+	} else {
+		writeInner(buf, l, r, id)
+	}
+	writePayload(buf[n-PayloadLen:], m.k0, m.k1, ts)
+	return n
 }
 
 // Reply judges the payload after the GRE header of a keepalive reply
@@ -382,6 +398,7 @@ func (m *Machine) Reply(now time.Time, payload []byte) (Verdict, Event) {
 
 	m.received++
 	m.lastReply = now
+	m.lastRTT = time.Duration(int64(now.Sub(m.epoch)) - ts)
 	m.lastTS, m.haveTS = ts, true
 	m.unanswered = 0
 
@@ -486,6 +503,7 @@ func (m *Machine) Snapshot(now time.Time) Snapshot {
 		RejectedForged: m.forged,
 		RejectedStale:  m.stale,
 		LastReply:      m.lastReply,
+		LastRTT:        m.lastRTT,
 		Good:           m.good,
 		Required:       m.required,
 	}

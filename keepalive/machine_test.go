@@ -572,6 +572,7 @@ func TestSnapshot(t *testing.T) {
 		RejectedStale:  1,
 		LastReply:      t0.Add(4*time.Second + rtt),
 		LastReplyAge:   500 * time.Millisecond,
+		LastRTT:        rtt,
 		Good:           1,
 		Required:       2,
 	}
@@ -698,5 +699,30 @@ func TestContinue(t *testing.T) {
 	}
 	if n != 8 {
 		t.Errorf("came up after %d good replies, want the 8 flap damping asked for", n)
+	}
+}
+
+// TestLastRTT: a reply's round trip is measured from the timestamp it
+// carries, and kept across Continue.
+func TestLastRTT(t *testing.T) {
+	h := newHarness(t, Config{Period: 10 * time.Second, Retries: 3})
+	if got := h.m.Snapshot(h.now).LastRTT; got != 0 {
+		t.Fatalf("LastRTT before any reply = %v, want 0", got)
+	}
+	p, _ := h.keepalive()
+	h.now = h.now.Add(37 * time.Millisecond)
+	if v, _ := h.m.Reply(h.now, p); v != Accepted {
+		t.Fatalf("reply %v", v)
+	}
+	if got := h.m.Snapshot(h.now.Add(time.Second)).LastRTT; got != 37*time.Millisecond {
+		t.Errorf("LastRTT = %v, want 37ms", got)
+	}
+	m, err := New(Config{Period: 5 * time.Second, Retries: 3}, h.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Continue(h.m, h.now)
+	if got := m.Snapshot(h.now).LastRTT; got != 37*time.Millisecond {
+		t.Errorf("LastRTT after Continue = %v, want 37ms", got)
 	}
 }

@@ -19,6 +19,9 @@ const (
 	// InnerLen is the whole inner packet; buf passed to BuildInner must
 	// hold at least this many bytes.
 	InnerLen = IPv4HeaderLen + GREHeaderLen + PayloadLen
+	// InnerLen6 is the whole inner packet of an IPv6 tunnel (ip6gre),
+	// whose keepalive travels in an IPv6 header.
+	InnerLen6 = header.IPv6HeaderLen + GREHeaderLen + PayloadLen
 )
 
 // Payload layout, offsets from the start of the payload (see the package
@@ -86,6 +89,22 @@ func writeInner(b []byte, local, remote netip.Addr, id uint16) {
 	})
 	g := b[IPv4HeaderLen:]
 	binary.BigEndian.PutUint16(g[header.GREFlags:], 0) // no flags, version 0
+	binary.BigEndian.PutUint16(g[header.GREProtocol:], header.EtherTypeKeepalive)
+}
+
+// writeInner6 is writeInner for an IPv6 tunnel: an IPv6 header from remote
+// to local (hop limit 255, next header GRE) and the GRE header.
+func writeInner6(b []byte, local, remote netip.Addr) {
+	_ = b[header.IPv6HeaderLen+GREHeaderLen-1]
+	header.IPv6(b).Encode(&header.IPv6Fields{
+		PayloadLen: GREHeaderLen + PayloadLen,
+		NextHeader: header.ProtoGRE,
+		HopLimit:   innerTTL,
+		Src:        remote,
+		Dst:        local,
+	})
+	g := b[header.IPv6HeaderLen:]
+	binary.BigEndian.PutUint16(g[header.GREFlags:], 0)
 	binary.BigEndian.PutUint16(g[header.GREProtocol:], header.EtherTypeKeepalive)
 }
 

@@ -248,6 +248,34 @@ func TestBuildInnerGopacket(t *testing.T) {
 	}
 }
 
+// TestBuildInnerIPv6: between IPv6 addresses (ip6gre) the inner keepalive
+// is an IPv6 packet from remote to local, hop limit 255, GRE protocol 0,
+// whose payload Reply accepts.
+func TestBuildInnerIPv6(t *testing.T) {
+	m, err := New(Config{Period: time.Second}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, r := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	var buf [InnerLen6]byte
+	if n := m.BuildInner(buf[:], l, r, t0); n != InnerLen6 {
+		t.Fatalf("BuildInner = %d, want %d", n, InnerLen6)
+	}
+	pkt := gopacket.NewPacket(buf[:], layers.LayerTypeIPv6, gopacket.Default)
+	ip, _ := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+	gre, _ := pkt.Layer(layers.LayerTypeGRE).(*layers.GRE)
+	if ip == nil || gre == nil {
+		t.Fatalf("gopacket found IPv6 %v GRE %v: %v", ip != nil, gre != nil, pkt.ErrorLayer())
+	}
+	if ip.SrcIP.String() != r.String() || ip.DstIP.String() != l.String() || ip.HopLimit != 255 || ip.NextHeader != layers.IPProtocolGRE ||
+		int(ip.Length) != InnerLen6-40 || gre.Protocol != 0 || len(gre.LayerPayload()) != PayloadLen {
+		t.Errorf("inner keepalive %+v, GRE %+v", ip, gre)
+	}
+	if v, _ := m.Reply(t0.Add(rtt), gre.LayerPayload()); v != Accepted {
+		t.Errorf("reply of the decoded payload: %v", v)
+	}
+}
+
 func TestBuildInnerRefuses(t *testing.T) {
 	m, err := New(Config{}, t0)
 	if err != nil {
@@ -261,8 +289,9 @@ func TestBuildInnerRefuses(t *testing.T) {
 	}{
 		{"short buffer", InnerLen - 1, local, remote},
 		{"nil buffer", 0, local, remote},
-		{"IPv6 local", InnerLen, v6, remote},
-		{"IPv6 remote", InnerLen, local, v6},
+		{"IPv6 local", InnerLen6, v6, remote},
+		{"IPv6 remote", InnerLen6, local, v6},
+		{"short IPv6 buffer", InnerLen6 - 1, v6, netip.MustParseAddr("2001:db8::2")},
 		{"invalid local", InnerLen, netip.Addr{}, remote},
 		{"invalid remote", InnerLen, local, netip.Addr{}},
 	}

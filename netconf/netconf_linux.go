@@ -107,6 +107,11 @@ func RouteMTU(dst netip.Addr) (mtu int, dev string, err error) {
 		return 0, "", errors.New("netconf: route MTU: no destination address")
 	}
 	dst = dst.Unmap()
+	if dev := dst.Zone(); dev != "" {
+		// A link-local address names a link: its device's MTU.
+		mtu, err := LinkMTU(dev)
+		return mtu, dev, err
+	}
 	routes, err := netlink.RouteGet(dst.AsSlice())
 	if err != nil {
 		return 0, "", fmt.Errorf("netconf: route to %s: %w", dst, err)
@@ -282,7 +287,21 @@ func SetCarrier(tunFile *os.File, up bool) error {
 // error, after which the caller should start it again.
 func WatchLinks(ctx context.Context, fn func(LinkEvent)) error {
 	return watch(ctx, "links", func(ch chan netlink.LinkUpdate, done chan struct{}, errs func(error)) error {
-		return netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ListExisting: true, ErrorCallback: errs})
+		if err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ErrorCallback: errs}); err != nil {
+			return err
+		}
+		// The links there already, listed once subscribed so no change is
+		// missed. Not ListExisting: it sends its dump request to the
+		// subscription's multicast groups, which needs CAP_NET_ADMIN (a
+		// netstack tunnel runs without it).
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			fn(linkEvent(netlink.LinkUpdate{Header: unix.NlMsghdr{Type: unix.RTM_NEWLINK}, Link: l}))
+		}
+		return nil
 	}, func(u netlink.LinkUpdate) { fn(linkEvent(u)) })
 }
 

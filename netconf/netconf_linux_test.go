@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/internal/testnet"
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 )
 
@@ -292,13 +293,27 @@ func TestCarrierSelectsRoute(t *testing.T) {
 }
 
 func TestWatchLinks(t *testing.T) {
+	t.Run("root", func(t *testing.T) { testWatchLinks(t, false) })
+	// A netstack tunnel's process has no CAP_NET_ADMIN.
+	t.Run("without CAP_NET_ADMIN", func(t *testing.T) { testWatchLinks(t, true) })
+}
+
+func testWatchLinks(t *testing.T, dropAdmin bool) {
 	n, a, _ := veth(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	events := make(chan LinkEvent, 100)
 	watchErr := make(chan error, 1)
 	go func() {
-		// WatchLinks subscribes in the calling thread's namespace.
+		// WatchLinks subscribes in the calling thread's namespace, with
+		// the thread's capabilities.
 		watchErr <- testnet.InNS(a, func() error {
+			if dropAdmin {
+				restore, err := dropEffective(unix.CAP_NET_ADMIN)
+				if err != nil {
+					return err
+				}
+				defer restore()
+			}
 			return WatchLinks(ctx, func(e LinkEvent) { events <- e })
 		})
 	}()
@@ -357,4 +372,21 @@ func skipShort(t testing.TB) {
 	if testing.Short() {
 		t.Skip("needs root and network namespaces; skipped with -short")
 	}
+}
+
+// dropEffective clears capability c from the calling thread's effective
+// set (capabilities are per thread; the caller has it locked) and returns
+// how to put it back.
+func dropEffective(c uint) (restore func() error, err error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return nil, err
+	}
+	saved := data
+	data[c/32].Effective &^= 1 << (c % 32)
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return nil, err
+	}
+	return func() error { return unix.Capset(&hdr, &saved[0]) }, nil
 }

@@ -253,6 +253,13 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return error6(dst, pkt, src, to, header.ICMPv6PacketTooBig, 0, uint32(min(uint64(mtu), math.MaxUint32)))
+}
+
+// error6 writes into dst an ICMPv6 error of type typ and code from src to
+// to, with value as its second word, quoting as much of pkt as fits in
+// 1280 bytes (dst may hold pkt at dst[HeaderLen6:]), and returns its length.
+func error6(dst, pkt []byte, src, to netip.Addr, typ, code uint8, value uint32) (int, error) {
 	if !src.Is6() || src.Is4In6() || !unicast6(src) {
 		return 0, ErrSource
 	}
@@ -261,9 +268,7 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 	if len(dst) < n {
 		return 0, ErrShortBuffer
 	}
-
 	copy(dst[HeaderLen6:n], pkt[:quote])
-
 	ip := header.IPv6(dst)
 	ip.Encode(&header.IPv6Fields{ // traffic class and flow label 0
 		PayloadLen: uint16(n - header.IPv6HeaderLen),
@@ -272,8 +277,38 @@ func tooBig6(dst, inner []byte, mtu int, src netip.Addr) (int, error) {
 		Src:        src,
 		Dst:        to,
 	})
-	header.ICMPv6(dst[header.IPv6HeaderLen:n]).EncodePacketTooBig(uint32(min(uint64(mtu), math.MaxUint32)), ip.Addrs())
+	header.ICMPv6(dst[header.IPv6HeaderLen:n]).EncodeError(typ, code, value, ip.Addrs())
 	return n, nil
+}
+
+// ParamProblem6 writes into dst an ICMPv6 Parameter Problem (erroneous
+// header field, RFC 4443 section 3.4) from src to the sender of the IPv6
+// packet inner, pointing at offset pointer, quoting as much of inner as
+// fits in 1280 bytes, and returns its length (at most MaxLen6). It is how
+// a tunnel entry point refuses a packet whose encapsulation limit is 0
+// (RFC 2473 section 6.6). It refuses, as TooBig does, to answer a
+// malformed packet, a fragment other than the first, an ICMPv6 error, or a
+// source that is not a single host; dst may overlap inner at
+// dst[HeaderLen6:], the quote then staying where it is.
+func ParamProblem6(dst, inner []byte, pointer int, src netip.Addr) (int, error) {
+	pkt, ok := ipv6(inner)
+	if !ok {
+		return 0, ErrMalformed
+	}
+	proto, off, first, ok := upper(pkt)
+	switch {
+	case !ok:
+		return 0, ErrMalformed
+	case !first:
+		return 0, ErrFragment
+	case proto == header.ProtoICMPv6 && off < len(pkt) && header.ICMPv6(pkt[off:]).IsError():
+		return 0, ErrICMPError
+	}
+	to := netip.AddrFrom16(pkt.Src())
+	if !unicast6(to) {
+		return 0, ErrAddress
+	}
+	return error6(dst, pkt, src, to, header.ICMPv6ParamProblem, header.ICMPv6ErroneousField, uint32(pointer))
 }
 
 // icmpError4 reports whether an ICMPv4 message of type t must not be

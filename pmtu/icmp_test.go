@@ -421,3 +421,44 @@ func TestTooBigInPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestParamProblem6 is a tunnel entry point refusing a nested packet whose
+// encapsulation limit is 0: a Parameter Problem, code 0, pointing at the
+// limit, checked field by field and checksum by gopacket; errors, later
+// fragments and multicast sources get none.
+func TestParamProblem6(t *testing.T) {
+	inner := append([]byte{
+		0x60, 0x00, 0x00, 0x00, 0x00, 0x10, 0x3c, 0x40, // payload 16, destination options, hop limit 64
+		0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+		0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20,
+		0x29, 0x00, 0x04, 0x01, 0x00, 0x01, 0x01, 0x00, // next header IPv6, encapsulation limit 0
+	}, fill(8)...)
+	dst := make([]byte, MaxLen6)
+	n, err := ParamProblem6(dst, inner, 44, tunnel6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt := dst[:n]
+	p := gopacket.NewPacket(pkt, layers.LayerTypeIPv6, gopacket.Default)
+	ip, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+	icmp, _ := p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
+	if ip == nil || icmp == nil || len(icmp.Payload) < 4 {
+		t.Fatalf("gopacket found no IPv6/ICMPv6 in %x", pkt)
+	}
+	want := packetTooBig{tunnel6.String(), "2001:db8:1::10", 58, 64, len(pkt) - 40, 4, 0, 44, inner}
+	got := packetTooBig{ip.SrcIP.String(), ip.DstIP.String(), uint8(ip.NextHeader), ip.HopLimit,
+		int(ip.Length), icmp.TypeCode.Type(), icmp.TypeCode.Code(), be32(icmp.Payload), icmp.Payload[4:]}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("decoded error (-want +got):\n%s", diff)
+	}
+	if c := rfc1071(pseudo(tunnel6, netip.MustParseAddr("2001:db8:1::10"), 58, len(pkt)-40), pkt[40:]); c != 0 {
+		t.Errorf("ICMPv6 message does not verify: %#04x", c)
+	}
+	multicast := append([]byte(nil), inner...)
+	multicast[8] = 0xff
+	for name, in := range map[string][]byte{"multicast source": multicast, "truncated": inner[:30]} {
+		if _, err := ParamProblem6(dst, in, 44, tunnel6); err == nil {
+			t.Errorf("%s: answered", name)
+		}
+	}
+}

@@ -36,7 +36,7 @@ type TooBig struct {
 	From  netip.Addr // the router that sent the ICMP message
 	Src   netip.Addr // source of the quoted packet (our local address)
 	Dst   netip.Addr // destination of the quoted packet (the tunnel remote)
-	Proto int        // protocol of the quoted packet: ProtoIPIP or ProtoGRE
+	Proto int        // protocol of the quoted packet: ProtoIPIP or ProtoGRE (or ProtoIPv6, over IPv6)
 	// GREFlags, GREType and Key are the quoted GRE header's flags word
 	// (version included), protocol type and key (when GREFlags has K), so
 	// that the message can be matched to one tunnel among several to the
@@ -95,20 +95,29 @@ func ParseTooBig(icmp []byte) (TooBig, bool) {
 	case ProtoIPIP:
 		return tb, true
 	case ProtoGRE:
-		g := header.GRE(q[ihl:])
-		if len(g) < header.GREMinLen {
+		if !tb.quoteGRE(header.GRE(q[ihl:])) {
 			return TooBig{}, false
-		}
-		tb.GREFlags, tb.GREType = g.Flags(), g.Protocol()
-		if tb.GREFlags&header.GREFlagKey != 0 {
-			if len(g) < g.KeyOffset()+4 {
-				return TooBig{}, false
-			}
-			tb.Key = g.Key()
 		}
 		return tb, true
 	}
 	return TooBig{}, false
+}
+
+// quoteGRE reads the quoted GRE header g into tb's GRE fields and reports
+// whether it is there up to its key (if it has one): a message that cannot
+// name the key cannot name the tunnel.
+func (tb *TooBig) quoteGRE(g header.GRE) bool {
+	if len(g) < header.GREMinLen {
+		return false
+	}
+	tb.GREFlags, tb.GREType = g.Flags(), g.Protocol()
+	if tb.GREFlags&header.GREFlagKey != 0 {
+		if len(g) < g.KeyOffset()+4 {
+			return false
+		}
+		tb.Key = g.Key()
+	}
+	return true
 }
 
 // ICMPConn reads Fragmentation Needed messages about our outer packets

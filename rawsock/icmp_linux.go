@@ -14,30 +14,15 @@ type icmpSys struct {
 }
 
 func (s *icmpSys) open() error {
-	pconn, err := net.ListenPacket(fmt.Sprintf("ip4:%d", header.ProtoICMP), "0.0.0.0")
-	if err != nil {
-		return fmt.Errorf("rawsock: open raw ICMP socket: %w", err)
-	}
-	ipc := pconn.(*net.IPConn)
-	rc, err := ipc.SyscallConn()
-	if err != nil {
-		ipc.Close()
-		return fmt.Errorf("rawsock: %w", err)
-	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
+	ipc, _, err := listen(fmt.Sprintf("ip4:%d", header.ProtoICMP), "0.0.0.0", func(fd int) error {
 		// ICMP_FILTER (raw(7)) is a mask of the types to drop.
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_RAW, unix.ICMP_FILTER, ^(1 << header.ICMPv4DstUnreachable))
+		if err := unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, ^(1 << header.ICMPv4DstUnreachable)); err != nil {
+			return fmt.Errorf("rawsock: set ICMP_FILTER: %w", err)
+		}
+		return nil
 	})
-	if err == nil {
-		err = serr
-	}
-	if err != nil {
-		ipc.Close()
-		return fmt.Errorf("rawsock: set ICMP_FILTER: %w", err)
-	}
 	s.ipc = ipc
-	return nil
+	return err
 }
 
 func (s *icmpSys) readTooBig(buf []byte) (TooBig, error) {

@@ -6,6 +6,14 @@ import (
 	"github.com/gretun/gretun/header"
 )
 
+// CompleteChecksum is CompleteChecksum for a Conn6's GRE packets, as it
+// delivers them (the IPv6 side channel records GRE over IPv6, with or
+// without Linux's encapsulation limit option).
+func (c *Conn6) CompleteChecksum(pkt []byte) bool { return c.sys.completeChecksum(pkt) }
+
+// OffloadErr is OffloadErr for a Conn6.
+func (c *Conn6) OffloadErr() error { return c.sys.offloadErr }
+
 // CompleteChecksum is for a received GRE packet whose checksum did not
 // verify. A Linux sender on this host (a VM behind virtio and tap, a
 // container behind veth) leaves GRE checksums, and those of TCP or UDP
@@ -30,13 +38,13 @@ func (c *Conn) OffloadErr() error { return c.sys.offloadErr }
 // pkt[start:] computed with the seed the sender left there (skb_checksum_help
 // does the same). For a segmentation-offload packet (gso), whose GRE
 // checksum is computed only when it is cut into segments, it then fills the
-// GRE checksum too. It reports false when the place is outside pkt.
-func completeChecksum(pkt []byte, start, off int, gso bool) bool {
-	if start < header.IPv4MinLen || off < 0 || start+off+2 > len(pkt) {
+// GRE checksum, at hl, too. It reports false when the place is outside pkt
+// or before GRE.
+func completeChecksum(pkt []byte, hl, start, off int, gso bool) bool {
+	if start < hl || off < 0 || start+off+2 > len(pkt) {
 		return false
 	}
 	putChecksum(pkt[start:], off)
-	hl := header.IPv4(pkt).HeaderLen()
 	if gso && start != hl && hl+header.GRECsum+4 <= len(pkt) && header.GRE(pkt[hl:]).Flags()&header.GREFlagCsum != 0 {
 		binary.BigEndian.PutUint32(pkt[hl+header.GRECsum:], 0) // checksum and reserved, as gre_gso_segment
 		putChecksum(pkt[hl:], header.GRECsum)

@@ -28,6 +28,7 @@ type offloadRing struct {
 	fd   int
 	mem  []byte
 	next uint // the oldest frame not yet released to the kernel
+	v6   bool // records IPv6 packets, for a Conn6
 }
 
 const (
@@ -73,11 +74,36 @@ var csumFilter = []bpf.Instruction{
 	bpf.RetConstant{Val: 0},
 }
 
+// csumFilter6 is csumFilter over IPv6: GRE with the checksum bit right
+// after the fixed header, or after one 8-byte destination options header
+// (Linux's encapsulation limit). A fragment has a fragment header there and
+// does not pass.
+var csumFilter6 = []bpf.Instruction{
+	bpf.LoadAbsolute{Off: netOff + header.IPv6NextHeader, Size: 1},
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: ProtoGRE, SkipTrue: 5},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: header.IPv6DestOpts, SkipTrue: 8},
+	bpf.LoadAbsolute{Off: netOff + header.IPv6HeaderLen, Size: 2}, // its next header and length
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: ProtoGRE << 8, SkipTrue: 6},
+	bpf.LoadConstant{Dst: bpf.RegX, Val: header.IPv6HeaderLen + header.IPv6ExtMinLen},
+	bpf.Jump{Skip: 1},
+	bpf.LoadConstant{Dst: bpf.RegX, Val: header.IPv6HeaderLen},
+	bpf.LoadIndirect{Off: netOff + header.GREFlags, Size: 1},
+	bpf.JumpIf{Cond: bpf.JumpBitsNotSet, Val: header.GREFlagCsum >> 8, SkipTrue: 1},
+	bpf.RetConstant{Val: csumFrameSize},
+	bpf.RetConstant{Val: 0},
+}
+
 // netOff is SKF_NET_OFF as the uint32 bpf.LoadAbsolute takes.
 const netOff = 1<<32 - 0x100000
 
-func openOffloadRing() (*offloadRing, error) {
-	raw, err := bpf.Assemble(csumFilter)
+// openOffloadRing opens the side channel for IPv4 GRE, or for IPv6 GRE
+// when v6.
+func openOffloadRing(v6 bool) (*offloadRing, error) {
+	filter, proto := csumFilter, uint16(unix.ETH_P_IP)
+	if v6 {
+		filter, proto = csumFilter6, unix.ETH_P_IPV6
+	}
+	raw, err := bpf.Assemble(filter)
 	if err != nil {
 		return nil, fmt.Errorf("assemble filter: %w", err)
 	}
@@ -85,7 +111,7 @@ func openOffloadRing() (*offloadRing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open AF_PACKET socket: %w", err)
 	}
-	r := &offloadRing{fd: fd}
+	r := &offloadRing{fd: fd, v6: v6}
 	fail := func(what string, err error) (*offloadRing, error) {
 		r.close()
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -110,7 +136,7 @@ func openOffloadRing() (*offloadRing, error) {
 		return fail("mmap ring", err)
 	}
 	// Bound last, so that nothing arrives before the filter is in place.
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: header.Htons(unix.ETH_P_IP)}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: header.Htons(proto)}); err != nil {
 		return fail("bind", err)
 	}
 	return r, nil
@@ -151,7 +177,17 @@ func (r *offloadRing) trim() {
 
 // complete looks for pkt's record and, when the record says its sender left
 // a checksum to offload, fills that checksum in pkt as the NIC would have.
+// Over IPv6 pkt is as Conn6 delivers it: a rebuilt fixed header, then GRE;
+// the record is the packet as sent, perhaps with an encapsulation limit
+// option before GRE. Their addresses and what follows GRE must match.
 func (r *offloadRing) complete(pkt []byte) bool {
+	pktGRE := header.IPv6HeaderLen
+	if !r.v6 {
+		if len(pkt) < header.IPv4MinLen {
+			return false
+		}
+		pktGRE = header.IPv4(pkt).HeaderLen()
+	}
 	for i := uint(0); i < csumFrames; i++ {
 		f := r.frame(r.next + i)
 		if !isUser(f) {
@@ -163,8 +199,20 @@ func (r *offloadRing) complete(pkt []byte) bool {
 			continue // released below, or consumed
 		}
 		rec := f[net : mac+snap]
-		n := min(len(rec), len(pkt), csumMatch)
-		if n < 24 || string(rec[:n]) != string(pkt[:n]) {
+		recGRE, skip := 0, 0 // over IPv4 the whole records are compared
+		if r.v6 {
+			if len(rec) < header.IPv6HeaderLen+header.IPv6ExtMinLen || len(pkt) < header.IPv6HeaderLen ||
+				string(rec[header.IPv6Src:header.IPv6HeaderLen]) != string(pkt[header.IPv6Src:header.IPv6HeaderLen]) {
+				continue
+			}
+			recGRE = header.IPv6HeaderLen
+			if rec[header.IPv6NextHeader] == header.IPv6DestOpts {
+				recGRE += header.IPv6ExtMinLen
+			}
+			skip = header.IPv6HeaderLen
+		}
+		n := min(len(rec)-recGRE, len(pkt)-skip, csumMatch)
+		if n < 24 || string(rec[recGRE:recGRE+n]) != string(pkt[skip:skip+n]) {
 			continue
 		}
 		// Consumed: a later copy of the same bytes needs its own record.
@@ -179,9 +227,13 @@ func (r *offloadRing) complete(pkt []byte) bool {
 		if vh.Flags()&header.VirtioNetFlagNeedsCsum == 0 {
 			return false // its checksum was complete: a wire packet
 		}
-		// csum_start counts from the link-layer header here.
+		// csum_start counts from the link-layer header here, and over
+		// IPv6 from where the record's GRE header is to where pkt's is.
 		start := int(vh.CsumStart()) - (net - mac)
-		return completeChecksum(pkt, start, int(vh.CsumOffset()), vh.GSOType() != header.VirtioNetGSONone)
+		if r.v6 {
+			start += pktGRE - recGRE
+		}
+		return completeChecksum(pkt, pktGRE, start, int(vh.CsumOffset()), vh.GSOType() != header.VirtioNetGSONone)
 	}
 	return false
 }

@@ -67,7 +67,7 @@ func TestCompleteChecksum(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := append([]byte(nil), c.pkt...)
-			if ok := completeChecksum(p, c.start, c.off, c.gso); ok != c.ok {
+			if ok := completeChecksum(p, greAt, c.start, c.off, c.gso); ok != c.ok {
 				t.Fatalf("completeChecksum = %v, want %v", ok, c.ok)
 			}
 			want := good

@@ -17,8 +17,11 @@
 // this host sent (OpenICMP, TooBig), the input of path MTU discovery for
 // tunnels (RFC 2003 §5.1.2, RFC 4459).
 //
-// It does not demultiplex, validate or build packets; it does not speak
-// IPv6 underlays.
+// Conn6 does the same over IPv6 for next headers 4, 41 and 47 (raw6.go
+// says why it sends with IPV6_HDRINCL and rebuilds the fixed header of
+// what it receives).
+//
+// It does not demultiplex, validate or build packets.
 package rawsock
 
 import (

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -50,19 +49,15 @@ type connSys struct {
 }
 
 func (s *connSys) open(proto int) error {
-	pconn, err := net.ListenPacket(fmt.Sprintf("ip4:%d", proto), "0.0.0.0")
+	ipc, rc, err := listen(fmt.Sprintf("ip4:%d", proto), "0.0.0.0", func(fd int) error {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_HDRINCL, 1); err != nil {
+			return fmt.Errorf("rawsock: set IP_HDRINCL: %w", err)
+		}
+		setBuffers(fd)
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("rawsock: open raw socket for protocol %d: %w", proto, err)
-	}
-	ipc := pconn.(*net.IPConn)
-	if err := setSockopts(ipc); err != nil {
-		ipc.Close()
 		return err
-	}
-	rc, err := ipc.SyscallConn()
-	if err != nil {
-		ipc.Close()
-		return fmt.Errorf("rawsock: %w", err)
 	}
 	s.ipc, s.rc = ipc, rc
 	s.rfn = s.recvmmsg
@@ -70,39 +65,24 @@ func (s *connSys) open(proto int) error {
 	s.growRead(BatchSize)
 	s.growWrite(BatchSize)
 	if proto == ProtoGRE {
-		if s.ring, err = openOffloadRing(); err != nil {
+		if s.ring, err = openOffloadRing(false); err != nil {
 			s.offloadErr = fmt.Errorf("rawsock: no side channel for offloaded GRE checksums: %w", err)
 		}
 	}
 	return nil
 }
 
-// setSockopts turns IP_HDRINCL on and enlarges the socket buffers.
-func setSockopts(ipc *net.IPConn) error {
-	rc, err := ipc.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("rawsock: %w", err)
+// setBuffers asks for sockBufBytes of receive and send buffer. The FORCE
+// variants need CAP_NET_ADMIN in the initial user namespace; the plain
+// ones are capped by net.core.[rw]mem_max. A smaller buffer is not fatal,
+// so their errors are ignored.
+func setBuffers(fd int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufBytes) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, sockBufBytes)
 	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_HDRINCL, 1); serr != nil {
-			serr = fmt.Errorf("rawsock: set IP_HDRINCL: %w", serr)
-			return
-		}
-		// The FORCE variants need CAP_NET_ADMIN in the initial user
-		// namespace; the plain ones are capped by net.core.[rw]mem_max.
-		// A smaller buffer is not fatal, so their errors are ignored.
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufBytes) != nil {
-			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, sockBufBytes)
-		}
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufBytes) != nil {
-			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, sockBufBytes)
-		}
-	})
-	if err == nil {
-		err = serr
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufBytes) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sockBufBytes)
 	}
-	return err
 }
 
 func (s *connSys) growRead(n int) {
@@ -174,24 +154,9 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 }
 
 // recvmmsg is what rc.Read runs: one recvmmsg into the first s.rreq
-// slots, reporting "not ready" on EAGAIN so that the goroutine parks in the
-// netpoller.
+// slots (mmsg).
 func (s *connSys) recvmmsg(fd uintptr) bool {
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rhdrs[0])), uintptr(s.rreq), 0, 0, 0)
-		switch e {
-		case 0:
-			s.rn, s.rerr = int(r), nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			s.rn, s.rerr = 0, os.NewSyscallError("recvmmsg", e)
-			return true
-		}
-	}
+	return mmsg(unix.SYS_RECVMMSG, fd, &s.rhdrs[0], s.rreq, &s.rn, &s.rerr)
 }
 
 func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
@@ -234,19 +199,7 @@ func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
 	return sent, nil
 }
 
-// opError gives every error of a read or write one shape, as the net
-// package and mdlayher/packet do: a *net.OpError naming the operation and
-// the socket's local address, around an *os.SyscallError or one of this
-// package's sentinels. errors.Is reaches the errno or the sentinel. An
-// error x/net wrapped already is unwrapped first, so it is not wrapped
-// twice.
-func (s *connSys) opError(op string, err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		err = oe.Err
-	}
-	return &net.OpError{Op: op, Net: "ip4", Addr: s.ipc.LocalAddr(), Err: err}
-}
+func (s *connSys) opError(op string, err error) error { return opError(s.ipc, "ip4", op, err) }
 
 func (s *connSys) completeChecksum(pkt []byte) bool {
 	s.rmu.Lock()

@@ -52,6 +52,10 @@ type Stats struct {
 	// TxUnreachable counts ICMP Port Unreachable answers to `encap fou`
 	// packets: nobody listens on the remote's port.
 	TxUnreachable uint64 `json:"tx_unreachable"`
+	// TxEncapLimit counts inner IPv6 packets refused because their own
+	// tunnel encapsulation limit was 0 (RFC 2473), each answered with an
+	// ICMPv6 Parameter Problem where allowed.
+	TxEncapLimit uint64 `json:"tx_encap_limit"`
 
 	Reflected uint64 `json:"reflected"` // other routers' keepalives returned through the underlay
 
@@ -60,11 +64,42 @@ type Stats struct {
 	Drops map[string]uint64 `json:"drops,omitempty"`
 }
 
+// Names of the send drops, beside the receive drops' (decap's reasons):
+// the metrics' reason label and the capture's packet comments use them.
+const (
+	DropDeadLoop   = "dead-loop"   // one of the tunnel's own outer packets came back into it
+	DropNoRoute    = "no-route"    // the underlay has no route to the remote
+	DropNoBufs     = "no-buffers"  // the underlay's socket buffer was full
+	DropTooBig     = "too-big"     // larger than the path and not to be fragmented
+	DropBadInner   = "bad-inner"   // not IP, or IPv6 on an IPIP tunnel
+	DropEncapLimit = "encap-limit" // an inner IPv6 packet whose encapsulation limit is spent
+	DropDevice     = "device"      // the device refused a write (down, or going away)
+	DropTxOther    = "send-error"  // another error of the underlay or the device
+	DirectionRx    = "rx"
+	DirectionTx    = "tx"
+)
+
+// TxDrops returns the send drops by reason (every reason, zero or not);
+// the rest of TxErrors is DropTxOther.
+func (s *Stats) TxDrops() map[string]uint64 {
+	m := map[string]uint64{
+		DropDeadLoop: s.TxDeadLoop, DropNoRoute: s.TxNoRoute, DropNoBufs: s.TxNoBufs,
+		DropTooBig: s.TxTooBig, DropBadInner: s.TxBadInner, DropEncapLimit: s.TxEncapLimit,
+	}
+	var named uint64
+	for _, n := range m {
+		named += n
+	}
+	m[DropTxOther] = s.TxErrors - min(named, s.TxErrors)
+	return m
+}
+
 // Keepalive is what `tunnel show` prints about keepalives.
 type Keepalive struct {
 	State          string        `json:"state"` // up, hold, down
 	Since          time.Time     `json:"since"`
 	LastReplyAge   time.Duration `json:"last_reply_age_ns"` // 0 when no reply yet
+	LastRTT        time.Duration `json:"last_rtt_ns"`       // round trip of the last accepted reply, 0 when none
 	Sent           uint64        `json:"sent"`
 	Received       uint64        `json:"received"`
 	Rejected       uint64        `json:"rejected"`

@@ -7,7 +7,8 @@ import (
 )
 
 // watchAddrs keeps each tunnel's device address (Tunnel.addr6, the
-// source of some ICMPv6 errors) fresh: all tunnels' addresses are read in
+// source of some ICMPv6 errors) fresh, for devices whose addresses the
+// host holds (a userspace stack's are its own, set once in newTunnel): all tunnels' addresses are read in
 // one go when the host's addresses change or a tunnel starts, at most
 // every linkSettle, and never per packet. e.mu is held.
 func (e *Engine) watchAddrs(ctx context.Context) {
@@ -38,7 +39,11 @@ func (e *Engine) watchAddrs(ctx context.Context) {
 			if all, err := e.env.DeviceAddrs(); err != nil {
 				e.log.Warn("cannot read the devices' addresses", "err", err)
 			} else {
-				e.demux.each(func(t *Tunnel) { t.setAddrs(all[t.name]) })
+				e.demux.each(func(t *Tunnel) {
+					if t.dev.Addrs() == nil {
+						t.setAddrs(all[t.name])
+					}
+				})
 			}
 			select {
 			case <-ctx.Done():

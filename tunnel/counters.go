@@ -35,6 +35,7 @@ const (
 	txMSSClamped
 	txPacketSocket
 	txUnreachable
+	txEncapLimit
 	numCounters
 )
 
@@ -73,7 +74,7 @@ func (c *counters) snapshot() Stats {
 		TxDeadLoop: g(txDeadLoop), TxNoRoute: g(txNoRoute), TxNoBufs: g(txNoBufs),
 		TxTooBig: g(txTooBig), TxFragmented: g(txFragmented), TxBadInner: g(txBadInner),
 		TxICMP: g(txICMP), TxICMPLimited: g(txICMPLimited), TxMSSClamped: g(txMSSClamped),
-		TxPacketSocket: g(txPacketSocket), TxUnreachable: g(txUnreachable),
+		TxPacketSocket: g(txPacketSocket), TxUnreachable: g(txUnreachable), TxEncapLimit: g(txEncapLimit),
 		Drops: map[string]uint64{},
 	}
 	for r := decap.OK + 1; int(r) < decap.NumReasons; r++ {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/status"
 )
 
@@ -39,6 +40,20 @@ func keyOf(c *config.Tunnel) demuxKey {
 		k.key, k.hasKey = c.IKey, true
 	}
 	return k
+}
+
+// exclusiveKeys are the keys no other tunnel may have beside c: its own,
+// and for ip6ip6 and ipip6 the other mode's too, as Linux allows one
+// ip6tnl device per address pair whatever its mode.
+func exclusiveKeys(c *config.Tunnel) []demuxKey {
+	k := keyOf(c)
+	switch c.Mode {
+	case config.ModeIP6IP6, config.ModeIPIP6:
+		other := k
+		other.proto = header.ProtoIPv6 + header.ProtoIPIP - k.proto
+		return []demuxKey{k, other}
+	}
+	return []demuxKey{k}
 }
 
 // Engine runs many tunnels in one process.
@@ -101,14 +116,21 @@ func (e *Engine) add(c config.Tunnel) error {
 	if err != nil {
 		return err
 	}
-	e.setName(c.Name, nil)
+	// The link watcher follows our kernel devices by name; a userspace
+	// stack has none, and a host device of that name is not ours.
+	named := c.Stack == nil
+	if named {
+		e.setName(c.Name, nil)
+	}
 	t, err := newTunnel(e, c, sock)
 	if err != nil {
 		e.dropName(c.Name)
 		return err
 	}
 	e.tunnels[c.Name] = t
-	e.setName(c.Name, t)
+	if named {
+		e.setName(c.Name, t)
+	}
 	e.index(&c, t)
 	t.start()
 	e.startWatchers()
@@ -151,6 +173,9 @@ func (e *Engine) Change(c config.Tunnel) error {
 	}
 	if old := t.cfg.Load().Mode; old != c.Mode {
 		return fmt.Errorf("cannot change mode from %s to %s (delete the tunnel and add it again)", old, c.Mode)
+	}
+	if !t.cfg.Load().SameDevice(&c) {
+		return errors.New("cannot change the netstack words of a running tunnel (delete the tunnel and add it again)")
 	}
 	if err := e.checkUnique(&c, map[string]bool{c.Name: true}); err != nil {
 		return err
@@ -223,7 +248,8 @@ func (e *Engine) Names() []string {
 // Reload makes the running tunnels match want: it adds the new ones,
 // deletes the ones no longer wanted (also those added on the command line)
 // and changes the ones whose configuration differs, leaving the others
-// untouched; a tunnel whose mode changes is deleted and added again.
+// untouched; a tunnel whose mode or netstack words change is deleted and
+// added again.
 //
 // It is all or nothing: a want that is invalid as a whole (two tunnels with
 // one name or one demultiplexing key) or that this host cannot run (a local
@@ -244,8 +270,10 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 			return fmt.Errorf("tunnel %s: defined twice", c.Name)
 		}
 		names[c.Name] = true
-		if other, dup := keys[keyOf(c)]; dup {
-			return fmt.Errorf("tunnels %s and %s have the same endpoints and key", other, c.Name)
+		for _, k := range exclusiveKeys(c) {
+			if other, dup := keys[k]; dup {
+				return fmt.Errorf("tunnels %s and %s have the same endpoints and key", other, c.Name)
+			}
 		}
 		keys[keyOf(c)] = c.Name
 	}
@@ -271,7 +299,7 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 	// between tunnels without tripping over each other half way.
 	for _, c := range want {
 		t, ok := e.tunnels[c.Name]
-		if !ok || t.cfg.Load().Mode != c.Mode || *t.cfg.Load() == c {
+		if !ok || !t.cfg.Load().SameDevice(&c) || t.cfg.Load().Equal(&c) {
 			continue
 		}
 		old := *t.cfg.Load()
@@ -285,7 +313,7 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 	for _, recreate := range []bool{false, true} {
 		for _, c := range want {
 			t, ok := e.tunnels[c.Name]
-			if ok != recreate || ok && t.cfg.Load().Mode == c.Mode {
+			if ok != recreate || ok && t.cfg.Load().SameDevice(&c) {
 				continue
 			}
 			if ok {
@@ -315,7 +343,7 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 func (e *Engine) checkHost(want []config.Tunnel) error {
 	for _, c := range want {
 		t, ok := e.tunnels[c.Name]
-		if ok && *t.cfg.Load() == c {
+		if ok && t.cfg.Load().Equal(&c) {
 			continue
 		}
 		if _, err := e.prepare(&c, !ok); err != nil {
@@ -330,7 +358,7 @@ func (e *Engine) checkHost(want []config.Tunnel) error {
 // sends on, opened if need be; e.mu is held. Add, change and Reload's
 // checks before it changes anything all go through it.
 func (e *Engine) prepare(c *config.Tunnel, isNew bool) (*socket, error) {
-	if isNew {
+	if isNew && c.Stack == nil { // a userspace stack has no kernel name
 		if exists, err := e.env.Host.LinkExists(c.Name); err != nil {
 			return nil, err
 		} else if exists {
@@ -435,7 +463,14 @@ func (e *Engine) lookup(k demuxKey) *Tunnel {
 // the kernel could not tell their packets apart either. Tunnels named in
 // except are not compared.
 func (e *Engine) checkUnique(c *config.Tunnel, except map[string]bool) error {
-	if t := e.demux.get(keyOf(c)); t != nil && !except[t.name] {
+	for _, k := range exclusiveKeys(c) {
+		t := e.demux.get(k)
+		if t == nil || except[t.name] {
+			continue
+		}
+		if m := t.cfg.Load().Mode; m != c.Mode {
+			return fmt.Errorf("tunnel %q already uses %s remote %s local %s: like Linux, one ip6ip6 or ipip6 tunnel per address pair", t.name, m, c.Remote, c.Local)
+		}
 		return fmt.Errorf("tunnel %q already uses %s remote %s local %s with the same key", t.name, c.Mode, c.Remote, c.Local)
 	}
 	return nil

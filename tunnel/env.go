@@ -2,12 +2,18 @@ package tunnel
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/udpsock"
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/gretun/gretun/config"
 )
 
 // Underlay is the engine's seam to how outer packets leave and arrive:
@@ -59,12 +65,14 @@ type Underlay interface {
 }
 
 // UnderlayKey says which underlay a tunnel uses; tunnels with equal keys
-// share one. Raw IPv4 underlays are told apart by IP protocol (4 or 47).
-// A UDP underlay (encap fou) is a socket bound to a local address and
-// port (Port not 0), carrying Proto inside UDP, as `ip fou add port Port
-// ipproto Proto local Local` would.
+// share one. Raw underlays are told apart by address family and IP
+// protocol (4 or 47 over IPv4; 4, 41 or 47 over IPv6). A UDP underlay
+// (encap fou) is a socket bound to a local address and port (Port not 0),
+// carrying Proto inside UDP, as `ip fou add port Port ipproto Proto local
+// Local` would.
 type UnderlayKey struct {
 	Proto uint8
+	IPv6  bool       // a raw IPv6 underlay: whole IPv6 packets both ways (RawIPv6)
 	Local netip.Addr // UDP only
 	Port  uint16     // UDP only: the port the underlay receives on
 }
@@ -86,25 +94,94 @@ type RawConn interface {
 // (rawsock.Conn.CompleteChecksum) keeps doing so.
 func RawIPv4(c RawConn) Underlay {
 	if cc, ok := c.(checksumCompleter); ok {
-		return rawIPv4Offload{rawIPv4{c}, cc}
+		return rawIPOffload{rawIP{c}, cc}
 	}
-	return rawIPv4{c}
+	return rawIP{c}
 }
 
-type rawIPv4 struct{ c RawConn }
+// RawIPv6 puts a raw IPv6 socket (rawsock.Conn6) behind the Underlay seam
+// on the same terms: whole IPv6 packets both ways, as encap builds them and
+// as decap.Parse6 reads them, each routed by the destination in its header,
+// and offloaded checksums completed where the socket can.
+func RawIPv6(c RawConn) Underlay {
+	u := RawIPv4(c)
+	if s, ok := c.(scopedWriter); ok {
+		return &rawIPScoped{Underlay: u, s: s, index: map[string]uint32{}}
+	}
+	return u
+}
 
-func (u rawIPv4) ReadBatch(bufs [][]byte, sizes []int, _ []netip.AddrPort) (int, error) {
+// scopedWriter sends IPv6 packets out of one device, as a link-local
+// destination needs (rawsock.Conn6.WriteBatchScope).
+type scopedWriter interface {
+	WriteBatchScope(pkts [][]byte, ifindex uint32) (int, error)
+}
+
+// rawIPScoped sends packets to an endpoint with a zone (a link-local
+// tunnel's device) out of that device; the device's index is looked up
+// once and kept, and looked up again after the write fails.
+type rawIPScoped struct {
+	Underlay
+	s     scopedWriter
+	mu    sync.Mutex
+	index map[string]uint32
+}
+
+func (u *rawIPScoped) WriteBatch(pkts [][]byte, to netip.AddrPort) (int, error) {
+	dev := to.Addr().Zone()
+	if dev == "" {
+		return u.Underlay.WriteBatch(pkts, to)
+	}
+	u.mu.Lock()
+	i, ok := u.index[dev]
+	u.mu.Unlock()
+	if !ok {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return 0, err
+		}
+		i = uint32(ifi.Index)
+		u.mu.Lock()
+		u.index[dev] = i
+		u.mu.Unlock()
+	}
+	n, err := u.s.WriteBatchScope(pkts, i)
+	if err != nil {
+		u.mu.Lock()
+		delete(u.index, dev) // the device may have gone, or come back with another index
+		u.mu.Unlock()
+	}
+	return n, err
+}
+
+// CompleteChecksum and OffloadErr pass through to the socket, when it
+// has them.
+func (u *rawIPScoped) CompleteChecksum(pkt []byte) bool {
+	c, ok := u.Underlay.(checksumCompleter)
+	return ok && c.CompleteChecksum(pkt)
+}
+
+func (u *rawIPScoped) OffloadErr() error {
+	if c, ok := u.Underlay.(checksumCompleter); ok {
+		return c.OffloadErr()
+	}
+	return errors.New("no checksum side channel")
+}
+
+type rawIP struct{ c RawConn }
+
+func (u rawIP) ReadBatch(bufs [][]byte, sizes []int, _ []netip.AddrPort) (int, error) {
 	return u.c.ReadBatch(bufs, sizes)
 }
 
-func (u rawIPv4) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
+func (u rawIP) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
 	return u.c.WriteBatch(pkts)
 }
 
-func (rawIPv4) HeaderLen() int { return 0 }
-func (rawIPv4) Headroom() int  { return 0 }
-func (rawIPv4) GSO() bool      { return false }
-func (u rawIPv4) Close() error { return u.c.Close() }
+func (rawIP) HeaderLen() int { return 0 }
+func (rawIP) Headroom() int  { return 0 }
+func (rawIP) GSO() bool      { return false }
+func (u rawIP) Close() error { return u.c.Close() }
 
 // UDPIPv4 puts UDP sockets behind the Underlay seam (udpsock.Conn, and
 // tunneltest's fake over a Wire): they take and return whole IPv4/UDP
@@ -118,11 +195,11 @@ func (u rawIPv4) Close() error { return u.c.Close() }
 // socket and one GSO send. Without a pool they all leave from c. Only c
 // is read.
 func UDPIPv4(c RawConn, port uint16, pool []RawConn) Underlay {
-	return &udpIPv4{rawIPv4: rawIPv4{c}, port: port, pool: pool}
+	return &udpIPv4{rawIP: rawIP{c}, port: port, pool: pool}
 }
 
 type udpIPv4 struct {
-	rawIPv4
+	rawIP
 	port uint16
 	pool []RawConn
 }
@@ -182,8 +259,8 @@ func (u *udpIPv4) Close() error {
 	return u.c.Close()
 }
 
-type rawIPv4Offload struct {
-	rawIPv4
+type rawIPOffload struct {
+	rawIP
 	checksumCompleter
 }
 
@@ -210,6 +287,11 @@ type Device interface {
 	SetMTU(mtu int) error
 	// SetCarrier turns the device's carrier (line protocol) on or off.
 	SetCarrier(up bool) error
+	// Addrs are the device's own addresses when it holds them itself (a
+	// userspace stack, which has no kernel link to read them from), nil
+	// when the host holds them (a TUN's are read by its name through
+	// Env.DeviceAddrs).
+	Addrs() []netip.Addr
 }
 
 // Payload is what a device's packets are.
@@ -236,11 +318,17 @@ type Host interface {
 // Env is how the engine reaches devices, sockets and the host.
 type Env struct {
 	CreateDevice func(name string, mtu int) (Device, error)
+	// CreateStack creates the userspace stack that replaces the TUN
+	// device of a `netstack` tunnel, with the services it serves
+	// (stackdev in production). Nil refuses netstack tunnels.
+	CreateStack  func(c *config.Tunnel, mtu int, log *slog.Logger) (Device, error)
 	OpenUnderlay func(k UnderlayKey) (Underlay, error)
 	Host         Host
 
-	// Optional: underlay ICMP reports and link events for path MTU.
+	// Optional: underlay ICMP reports (Fragmentation Needed over IPv4,
+	// Packet Too Big over IPv6) and link events for path MTU.
 	OpenICMP   func() (ICMPSource, error)
+	OpenICMP6  func() (ICMPSource, error)
 	WatchLinks func(ctx context.Context, fn func(LinkEvent)) error
 
 	// Optional: every device's IPv6 addresses by device name, read again

@@ -5,3 +5,6 @@ const (
 	ReflectEvery = reflectEvery
 	ReflectBurst = reflectBurst
 )
+
+// CreateStack is SystemEnv's netstack device, which needs no privilege.
+var CreateStack = createStack

@@ -18,10 +18,11 @@ import (
 type icmpFeed struct {
 	msgs   chan []byte
 	closed chan struct{}
+	parse  func([]byte) (rawsock.TooBig, bool)
 }
 
 func newICMPFeed() *icmpFeed {
-	return &icmpFeed{msgs: make(chan []byte, 64), closed: make(chan struct{})}
+	return &icmpFeed{msgs: make(chan []byte, 64), closed: make(chan struct{}), parse: rawsock.ParseTooBig}
 }
 
 func (f *icmpFeed) ReadTooBig(buf []byte) (rawsock.TooBig, error) {
@@ -30,7 +31,7 @@ func (f *icmpFeed) ReadTooBig(buf []byte) (rawsock.TooBig, error) {
 		case <-f.closed:
 			return rawsock.TooBig{}, net.ErrClosed
 		case m := <-f.msgs:
-			if tb, ok := rawsock.ParseTooBig(m); ok {
+			if tb, ok := f.parse(m); ok {
 				return tb, nil
 			}
 		}

@@ -15,7 +15,7 @@ type KeepaliveStatus = status.Keepalive
 
 func newKeepaliveStatus(s keepalive.Snapshot) *KeepaliveStatus {
 	return &KeepaliveStatus{
-		State: s.State.String(), Since: s.Since, LastReplyAge: s.LastReplyAge,
+		State: s.State.String(), Since: s.Since, LastReplyAge: s.LastReplyAge, LastRTT: s.LastRTT,
 		Sent: s.Sent, Received: s.Received, Rejected: s.Rejected,
 		RejectedForged: s.RejectedForged, RejectedStale: s.RejectedStale,
 		Unanswered: s.Unanswered, Summary: s.String(),
@@ -115,11 +115,11 @@ func (p *peer) keepaliveLoop() {
 
 // keepaliveInnerMax is the inner keepalive with the longest GRE header,
 // inside UDP.
-const keepaliveInnerMax = keepalive.InnerLen + 8 + header.UDPLen
+const keepaliveInnerMax = max(keepalive.InnerLen, keepalive.InnerLen6) + 8 + header.UDPLen
 
-// sendKeepalive builds a Cisco keepalive (an inner IPv4 packet from the
-// remote back to us carrying GRE protocol type 0 and our authenticated
-// payload), encapsulates it like any packet and sends it to the remote,
+// sendKeepalive builds a Cisco keepalive (an inner IPv4 packet, IPv6 on
+// ip6gre, from the remote back to us carrying GRE protocol type 0 and our
+// authenticated payload), encapsulates it like any packet and sends it to the remote,
 // which needs only to decapsulate and route it back.
 func (p *peer) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
 	c := p.t.cfg.Load()
@@ -137,6 +137,9 @@ func (p *peer) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
 	ep := p.ep
 	p.txMu.Unlock()
 	if err == nil {
+		if cp := p.t.tap.Load(); cp != nil {
+			cp.outer(true, outer)
+		}
 		p.t.sendOuter(ep, [][]byte{outer})
 	}
 }
@@ -148,7 +151,10 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 	if !c.HasIKey && !c.ICsum {
 		return n
 	}
-	const greOff = header.IPv4MinLen
+	greOff := header.IPv4MinLen
+	if header.IPVersion(inner) == 6 {
+		greOff = header.IPv6HeaderLen
+	}
 	flags := header.GREFlagsFor(c.ICsum, c.HasIKey, false)
 	extra := header.GRELen(flags) - header.GREMinLen
 	payload := greOff + header.GREMinLen
@@ -162,6 +168,10 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 	if c.ICsum {
 		binary.BigEndian.PutUint32(g[4:], 0)
 		binary.BigEndian.PutUint16(g[4:], header.Checksum(g))
+	}
+	if greOff == header.IPv6HeaderLen {
+		header.IPv6(inner).SetPayloadLen(n - greOff)
+		return n
 	}
 	ip := header.IPv4(inner[:n])
 	ip.SetTotalLen(n)

@@ -38,8 +38,9 @@ type peer struct {
 	kaRunning bool       // the keepalive goroutine runs (only while keepalives are on)
 	started   bool       // the tunnel runs: the keepalive goroutine may
 
-	reflected   atomic.Uint64
-	reflectRate pmtu.Limiter // bounds reflected keepalive probes
+	reflected       atomic.Uint64
+	reflectRate     pmtu.Limiter // bounds reflected keepalive probes
+	lastReflectDrop decap.Reason // why mayReflect last refused, for the capture (receive goroutine only)
 }
 
 // newPeer returns tunnel t's peer as configuration c describes it, sending

@@ -6,7 +6,7 @@ package tunnel
 //  1. receive, one goroutine per underlay shared by all the tunnels on it,
 //     reads a batch of outer packets into buffers large enough for any
 //     IPv4 packet, with room in front for a device's headroom.
-//  2. decap.Parse validates the outer headers and finds the inner packet:
+//  2. decap.Parse (Parse6 over IPv6) validates the outer headers and finds the inner packet:
 //     an offset into the same buffer, no copy. A GRE checksum that a
 //     sender on this host left to offload is completed first
 //     (checksumCompleter).
@@ -39,9 +39,10 @@ import (
 // rxBatch is how many outer packets one receive call takes at most.
 const rxBatch = 128
 
-// rxBufSize holds the largest IPv4 packet (the kernel reassembles fragments
-// before a raw socket sees them) plus room for the TUN's virtio header.
-const rxBufSize = header.IPv4MaxPacket + 64
+// rxBufSize holds the largest IPv6 packet without a jumbogram option, which
+// is larger than any IPv4 packet (the kernel reassembles fragments before
+// a raw socket sees them), plus room for the TUN's virtio header.
+const rxBufSize = header.IPv6HeaderLen + header.IPv6MaxPayload + 64
 
 // receive is the receive loop: read a batch, validate and demultiplex each
 // packet, then hand each tunnel its packets in one TUN write.
@@ -75,14 +76,9 @@ func (s *socket) receive() {
 		var lastKey demuxKey
 		for i := 0; i < n; i++ {
 			pkt := bufs[i][:sizes[i]]
-			var r decap.Reason
-			if s.key.UDP() {
-				r = decap.ParseUDP(pkt, s.key.Proto, &p)
-			} else {
-				r = decap.Parse(pkt, &p)
-			}
+			r := s.parse(pkt, &p)
 			if r == decap.GREChecksum && s.offload != nil && s.offload.CompleteChecksum(pkt) {
-				r = decap.Parse(pkt, &p)
+				r = s.parse(pkt, &p)
 			}
 			if p.Proto == 0 {
 				s.e.unmatched.drop(r) // not even a sound outer header
@@ -107,9 +103,16 @@ func (s *socket) receive() {
 			if r == decap.OK {
 				r = pr.recv.Load().Accept(&p)
 			}
+			cp := t.tap.Load() // nil unless someone captures
 			if r != decap.OK {
 				t.counters.drop(r)
+				if cp != nil {
+					cp.dropRx(pkt, r)
+				}
 				continue
+			}
+			if cp != nil {
+				cp.outer(false, pkt)
 			}
 			if p.Kind == decap.Reflect && t.cfg.Load().NoReflect {
 				p.Kind = decap.Data // `noreflect`: the host routes it, or not
@@ -119,7 +122,13 @@ func (s *socket) receive() {
 				inner := pkt[p.Start:p.End]
 				if !decap.DecapECN(inner, p.TOS) {
 					t.counters.drop(decap.InnerNotECT)
+					if cp != nil {
+						cp.dropRx(pkt, decap.InnerNotECT)
+					}
 					continue
+				}
+				if cp != nil {
+					cp.innerPkt(false, inner)
 				}
 				groups.add(t, bufs[i][p.Start-t.headroom:p.End], len(inner))
 			case decap.Keepalive:
@@ -130,6 +139,11 @@ func (s *socket) receive() {
 				// it would, without touching the TUN device.
 				if inner := pkt[p.Start:p.End]; pr.mayReflect(inner) {
 					reflect = append(reflect, inner)
+					if cp != nil {
+						cp.outer(true, inner)
+					}
+				} else if cp != nil {
+					cp.dropRx(pkt, pr.lastReflectDrop)
 				}
 			}
 		}
@@ -240,10 +254,12 @@ func (p *peer) keepaliveReply(payload []byte) {
 func (p *peer) mayReflect(inner []byte) bool {
 	if r := decap.PrepareReflection(inner); r != decap.OK {
 		p.t.counters.drop(r)
+		p.lastReflectDrop = r
 		return false
 	}
 	if !p.reflectRate.Allow(time.Now()) {
 		p.t.counters.drop(decap.ReflectLimited)
+		p.lastReflectDrop = decap.ReflectLimited
 		return false
 	}
 	p.reflected.Add(1)

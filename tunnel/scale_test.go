@@ -252,6 +252,7 @@ func (d *pollDevice) Headroom() int                                { return 10 }
 func (d *pollDevice) Up(int) error                                 { return nil }
 func (d *pollDevice) SetMTU(int) error                             { return nil }
 func (d *pollDevice) SetCarrier(bool) error                        { return nil }
+func (d *pollDevice) Addrs() []netip.Addr                          { return nil }
 func (d *pollDevice) Close() error                                 { return errors.Join(d.r.Close(), d.w.Close()) }
 
 // TestIdleTunnelsHoldNoBuffers: a tunnel that sent a packet and went idle

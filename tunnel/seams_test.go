@@ -1,6 +1,9 @@
 package tunnel_test
 
 import (
+	"net/netip"
+
+	"github.com/gretun/gretun/header"
 	"strings"
 	"testing"
 
@@ -64,5 +67,27 @@ func TestEngineUnderlayHeaderLen(t *testing.T) {
 	}
 	if want := 1500 - 24 - 8; st[0].MTU != want || st[0].PathMTU != want {
 		t.Errorf("MTU %d, path MTU %d over an underlay with an 8-byte header; want %d", st[0].MTU, st[0].PathMTU, want)
+	}
+}
+
+// TestEngineDeviceOwnAddrs: a device that holds its own addresses (a
+// userspace stack, which the host's address watcher cannot see) gives the
+// engine the source of ICMPv6 errors about packets to a group.
+func TestEngineDeviceOwnAddrs(t *testing.T) {
+	a := newSide(t, tunneltest.NewWire(), addrA, 8, func(env *tunnel.Env) {
+		create := env.CreateDevice
+		env.CreateDevice = func(name string, mtu int) (tunnel.Device, error) {
+			d, err := create(name, mtu)
+			d.(*tunneltest.Device).OwnAddrs = []netip.Addr{netip.MustParseAddr("fe80::1"), netip.MustParseAddr("2001:db8:ff::1")}
+			return d, err
+		}
+	})
+	a.host.Underlay = 1000
+	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1 mtu 1400")
+	dev := a.dev("t0")
+	dev.Inject(udp6("2001:db8:2::2", "ff0e::1", 1300))
+	got := receive(t, dev)
+	if src := netip.AddrFrom16(header.IPv6(got).Src()); src.String() != "2001:db8:ff::1" {
+		t.Errorf("ICMPv6 error about a group packet from %s, want the device's own 2001:db8:ff::1", src)
 	}
 }

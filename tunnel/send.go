@@ -43,6 +43,7 @@ import (
 	"github.com/gretun/gretun/encap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/pmtu"
+	"github.com/gretun/gretun/status"
 )
 
 // txBatch is what one TUN read brought: inner packets at innerOffset.
@@ -164,6 +165,11 @@ func (t *Tunnel) transmit() {
 		}
 		ep := p.ep
 		p.txMu.Unlock()
+		if cp := t.tap.Load(); cp != nil {
+			for _, o := range out {
+				cp.outer(true, o)
+			}
+		}
 		if len(out) > 0 {
 			if frames != nil {
 				t.sendPacketPath(ep, &path, out, *frames)
@@ -199,12 +205,16 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 	mss := p.clampMSS()
 	ignoreDF := t.cfg.Load().DF == config.DFIgnore
 	alwaysDF := p.enc.Config().DF == encap.DFSet
+	cp := t.tap.Load()
 	for i := range bufs {
 		buf := bufs[i][:innerOffset+sizes[i]]
 		inner := buf[innerOffset:]
 		if t.isOwnOuter(inner) {
 			c.add(txDeadLoop, 1)
 			errs++
+			if cp != nil {
+				cp.record(true, inner, status.DropDeadLoop)
+			}
 			if !t.deadLoopLogged.Swap(true) {
 				t.e.log.Warn("dead loop: the route to the remote goes through the tunnel itself; dropping its own packets", "tunnel", t.name, "remote", t.cfg.Load().Remote)
 			}
@@ -213,26 +223,29 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 		over := len(inner) > pathMTU && !ignoreDF
 		if over && !t.mayFragment(buf, inner, pathMTU, now) {
 			errs++
+			if cp != nil {
+				cp.record(true, inner, status.DropTooBig)
+			}
 			continue
 		}
 		if mss != 0 && pmtu.ClampMSS(inner, mssFor(mss, inner)) {
 			c.add(txMSSClamped, 1)
 		}
-		var ok bool
+		var drop string // why the packet was dropped, "" when sent
 		switch {
 		case over && alwaysDF && header.IPVersion(inner) == 4:
 			// An IPv4 packet without DF, and the outer DF set
 			// (pmtudisc): fragment the inner packet, each fragment in
 			// an outer packet that fits, as the kernel's own tunnel
 			// does once the inner route has learnt the MTU.
-			var n int
-			n, ok = frags.fragment(inner, pathMTU, innerOffset)
+			n, ok := frags.fragment(inner, pathMTU, innerOffset)
 			if !ok {
 				c.add(txTooBig, 1)
+				drop = status.DropTooBig
 				break
 			}
 			for _, f := range frags.last(n) {
-				if out, ok = p.encapOne(f, false, out, frags, frames); !ok {
+				if out, drop = p.encapOne(f, false, out, frags, frames); drop != "" {
 					break
 				}
 			}
@@ -242,9 +255,16 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 			// outer DF set, it is an IPv6 packet of at most 1280 bytes,
 			// which must still cross (RFC 4459 §3.2): its outer packet
 			// goes without DF, to be fragmented.
-			out, ok = p.encapOne(buf, over && alwaysDF, out, frags, frames)
+			out, drop = p.encapOne(buf, over && alwaysDF, out, frags, frames)
 		}
-		if !ok {
+		if cp != nil {
+			if drop != "" {
+				cp.record(true, inner, drop)
+			} else {
+				cp.innerPkt(true, inner)
+			}
+		}
+		if drop != "" {
 			errs++
 			continue
 		}
@@ -260,16 +280,20 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 // encapOne encapsulates the inner packet at innerOffset in buf and appends
 // the outer packet, or its fragments when it does not fit the underlay,
 // to out (and frames, as encapBatch says). clearDF sends it without DF
-// whatever the tunnel's policy. It counts what it drops, and reports
-// whether it appended anything.
-func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, bool) {
+// whatever the tunnel's policy. It counts what it drops, and returns the
+// drop reason when it appended nothing, else "".
+func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool, frames *[][]byte) ([][]byte, string) {
 	c := &p.t.counters
 	outer, err := p.enc.Encap(buf, innerOffset)
+	if errors.Is(err, encap.ErrEncapLimit) {
+		p.t.refuseEncapLimit(buf, time.Now())
+		return out, status.DropEncapLimit
+	}
 	if err != nil {
 		c.add(txBadInner, 1)
-		return out, false
+		return out, status.DropBadInner
 	}
-	if ip := header.IPv4(outer); clearDF && ip.DF() {
+	if ip := header.IPv4(outer); clearDF && header.IPVersion(outer) == 4 && ip.DF() {
 		ip.SetFlagsFrag(ip.FlagsFrag() &^ header.IPv4FlagDF)
 		ip.UpdateChecksum()
 	}
@@ -286,14 +310,22 @@ func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool,
 			}
 			*frames = append(*frames, f)
 		}
-		return out, true
+		return out, ""
 	}
 	// A raw socket does not fragment: do it here when DF allows (RFC
-	// 791), else drop it and count it.
-	n, ok := frags.fragment(outer, p.underlayMTU, 0)
+	// 791), else drop it and count it. Over IPv6 only packets that may be
+	// fragmented come here (clearDF: RFC 2473 section 7.1).
+	var n int
+	var ok bool
+	switch {
+	case header.IPVersion(outer) == 4:
+		n, ok = frags.fragment(outer, p.underlayMTU, 0)
+	case clearDF:
+		n, ok = frags.fragment6(outer, p.underlayMTU, p.enc.FragmentID())
+	}
 	if !ok {
 		c.add(txTooBig, 1)
-		return out, false
+		return out, status.DropTooBig
 	}
 	out = append(out, frags.last(n)...)
 	c.add(txFragmented, uint64(n))
@@ -302,7 +334,7 @@ func (p *peer) encapOne(buf []byte, clearDF bool, out [][]byte, frags *fragPool,
 			*frames = append(*frames, nil)
 		}
 	}
-	return out, true
+	return out, ""
 }
 
 // mayFragment decides about an inner packet larger than the tunnel's path
@@ -333,6 +365,26 @@ func (t *Tunnel) mayFragment(buf, inner []byte, mtu int, now time.Time) bool {
 		t.icmpOut = append(t.icmpOut, buf[start-t.headroom:start+n])
 	}
 	return false
+}
+
+// refuseEncapLimit counts an inner IPv6 packet at innerOffset in buf whose
+// encapsulation limit is 0 and answers its source with an ICMPv6 Parameter
+// Problem pointing at the limit, built in place in front of it, as RFC
+// 2473 section 6.6 tells a tunnel entry point (Linux's ip6_tnl does the
+// same). The rate limit comes first, as for Packet Too Big.
+func (t *Tunnel) refuseEncapLimit(buf []byte, now time.Time) {
+	t.counters.add(txEncapLimit, 1)
+	if !t.icmpRate.Allow(now) {
+		t.counters.add(txICMPLimited, 1)
+		return
+	}
+	inner := buf[innerOffset:]
+	_, at, _ := header.IPv6EncapLimit(inner)
+	start := innerOffset - pmtu.HeaderLen6
+	if n, err := pmtu.ParamProblem6(buf[start:], inner, at, t.icmpSource(inner)); err == nil {
+		t.counters.add(txICMP, 1)
+		t.icmpOut = append(t.icmpOut, buf[start-t.headroom:start+n])
+	}
 }
 
 // icmpSource picks the source of an ICMP error about inner, a packet
@@ -381,10 +433,18 @@ func (t *Tunnel) sendOuter(ep endpoint, pkts [][]byte) {
 // isOwnOuter reports whether a packet read from the TUN is one of this
 // tunnel's own outer packets: the route to the remote leads into the tunnel.
 func (t *Tunnel) isOwnOuter(inner []byte) bool {
+	c := t.cfg.Load()
+	if c.Mode.IPv6() {
+		if len(inner) < header.IPv6HeaderLen || header.IPVersion(inner) != 6 {
+			return false
+		}
+		ip := header.IPv6(inner)
+		next := ip.NextHeader()
+		return (next == c.Proto() || next == header.IPv6DestOpts) && ip.Src() == c.Local.As16() && ip.Dst() == c.Remote.As16()
+	}
 	if len(inner) < header.IPv4MinLen || header.IPVersion(inner) != 4 {
 		return false
 	}
-	c := t.cfg.Load()
 	ip := header.IPv4(inner)
 	if ip.Src() != c.Local.As4() || ip.Dst() != c.Remote.As4() {
 		return false
@@ -442,7 +502,26 @@ func (f *fragPool) fragment(pkt []byte, mtu, head int) (int, bool) {
 	// payload, rounded down to 8, and one buffer is spare; none is longer
 	// than the packet.
 	need := len(pkt)/((mtu-header.IPv4MaxLen)&^7) + 2
-	size := head + min(mtu, len(pkt))
+	return f.split(need, head, head+min(mtu, len(pkt)), func(views [][]byte) (int, error) {
+		return encap.Fragment(pkt, mtu, views)
+	})
+}
+
+// fragment6 splits the outer IPv6 packet pkt into fragments of at most mtu
+// bytes with identification id (encap.Fragment6), as fragment does.
+func (f *fragPool) fragment6(pkt []byte, mtu int, id uint32) (int, bool) {
+	if mtu < header.IPv6MinMTU {
+		return 0, false
+	}
+	need := len(pkt)/((mtu-header.IPv6HeaderLen-header.IPv6FragmentLen)&^7) + 2
+	return f.split(need, 0, mtu, func(views [][]byte) (int, error) {
+		return encap.Fragment6(pkt, mtu, id, views)
+	})
+}
+
+// split lends need buffers of size bytes, has cut write fragments into
+// them after head bytes of headroom, and keeps those it wrote.
+func (f *fragPool) split(need, head, size int, cut func(views [][]byte) (int, error)) (int, bool) {
 	for len(f.bufs) < f.used+need {
 		f.bufs = append(f.bufs, nil)
 	}
@@ -453,7 +532,7 @@ func (f *fragPool) fragment(pkt []byte, mtu, head int) (int, bool) {
 		}
 		f.views = append(f.views, f.bufs[i][head:size])
 	}
-	n, err := encap.Fragment(pkt, mtu, f.views)
+	n, err := cut(f.views)
 	if err != nil {
 		return 0, false
 	}
@@ -491,7 +570,7 @@ func (s *socket) send(pkts [][]byte, to netip.AddrPort, c *counters, tooBig func
 // innerOffset is where the device is read: room for the largest outer
 // header, and for an ICMPv6 Packet Too Big built in front of the packet it
 // quotes with the device's headroom before it.
-const innerOffset = max(encap.Headroom, maxHeadroom+pmtu.HeaderLen6)
+const innerOffset = max(encap.HeadroomMax, maxHeadroom+pmtu.HeaderLen6)
 
 // countSendError counts a packet the kernel refused to send.
 func countSendError(err error, c *counters) {

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/pmtu"
 	"github.com/gretun/gretun/tundev"
@@ -29,6 +30,9 @@ type socket struct {
 	// offload, when the underlay has one, completes checksums a sender on
 	// this host left unfilled (rawsock.Conn.CompleteChecksum).
 	offload checksumCompleter
+	// parse validates the outer packets the underlay delivers:
+	// decap.Parse for IPv4, decap.Parse6 for IPv6.
+	parse func(pkt []byte, p *decap.Packet) decap.Reason
 }
 
 // checksumCompleter is an underlay that can tell, for a received packet
@@ -44,7 +48,7 @@ func underlayOf(c *config.Tunnel) UnderlayKey {
 	if c.UDP() {
 		return UnderlayKey{Proto: c.Proto(), Local: c.Local, Port: c.LocalPort()}
 	}
-	return UnderlayKey{Proto: c.Proto()}
+	return UnderlayKey{Proto: c.Proto(), IPv6: c.Mode.IPv6()}
 }
 
 // socket returns the underlay for k, opening it on first use; e.mu is held.
@@ -64,7 +68,14 @@ func (e *Engine) socket(k UnderlayKey) (*socket, error) {
 	default:
 		return nil, err
 	}
-	s := &socket{e: e, key: k, conn: conn, done: make(chan struct{})}
+	s := &socket{e: e, key: k, conn: conn, done: make(chan struct{}), parse: decap.Parse}
+	if k.IPv6 {
+		s.parse = decap.Parse6
+	}
+	if k.UDP() {
+		proto := k.Proto
+		s.parse = func(pkt []byte, p *decap.Packet) decap.Reason { return decap.ParseUDP(pkt, proto, p) }
+	}
 	if r, ok := conn.(errorReporter); ok {
 		r.OnError(func(er udpsock.Error) { e.underlayError(k, &er) })
 	}
@@ -146,7 +157,16 @@ type endpoint struct {
 func (s *socket) overhead(c *config.Tunnel) int { return c.Overhead() + s.conn.HeaderLen() }
 
 func endpointOf(c *config.Tunnel, s *socket) endpoint {
-	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, c.DstPort())}
+	return endpoint{sock: s, to: netip.AddrPortFrom(remoteOn(c), c.DstPort())}
+}
+
+// remoteOn is the remote with, for a link-local tunnel, its device as the
+// zone: what the underlay sends to and the route MTU is read for.
+func remoteOn(c *config.Tunnel) netip.Addr {
+	if c.Dev != "" {
+		return c.Remote.WithZone(c.Dev)
+	}
+	return c.Remote
 }
 
 func (s *socket) close() {

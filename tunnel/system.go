@@ -17,9 +17,11 @@ import (
 func SystemEnv() Env {
 	return Env{
 		CreateDevice: createDevice,
+		CreateStack:  createStack,
 		OpenUnderlay: openUnderlay,
 		Host:         systemHost{},
 		OpenICMP:     func() (ICMPSource, error) { return rawsock.OpenICMP() },
+		OpenICMP6:    func() (ICMPSource, error) { return rawsock.OpenICMP6() },
 		WatchLinks: func(ctx context.Context, fn func(LinkEvent)) error {
 			return netconf.WatchLinks(ctx, func(ev netconf.LinkEvent) { fn(LinkEvent{Name: ev.Name, MTU: ev.MTU}) })
 		},
@@ -30,11 +32,18 @@ func SystemEnv() Env {
 	}
 }
 
-// openUnderlay opens the raw IPv4 socket for k's protocol, or k's UDP
-// socket.
+// openUnderlay opens the raw IPv4 or IPv6 socket for k's protocol, or k's
+// UDP socket.
 func openUnderlay(k UnderlayKey) (Underlay, error) {
 	if k.UDP() {
 		return openUDP(k)
+	}
+	if k.IPv6 {
+		c, err := rawsock.Open6(int(k.Proto))
+		if err != nil {
+			return nil, err
+		}
+		return RawIPv6(c), nil
 	}
 	c, err := rawsock.Open(int(k.Proto))
 	if err != nil {
@@ -74,6 +83,8 @@ func openUDP(k UnderlayKey) (Underlay, error) {
 var (
 	_ RawConn           = (*rawsock.Conn)(nil)
 	_ checksumCompleter = (*rawsock.Conn)(nil)
+	_ RawConn           = (*rawsock.Conn6)(nil)
+	_ checksumCompleter = (*rawsock.Conn6)(nil)
 )
 
 type systemHost struct{}
@@ -106,6 +117,9 @@ type tunDevice struct{ *tundev.Device }
 
 func (tunDevice) Payload() Payload { return PayloadIP }
 func (tunDevice) Headroom() int    { return tundev.VirtioHdrLen }
+
+// Addrs is nil: the host holds a TUN's addresses (Env.DeviceAddrs).
+func (tunDevice) Addrs() []netip.Addr { return nil }
 
 func (d tunDevice) Up(mtu int) error {
 	name, _ := d.Name()

@@ -43,6 +43,7 @@ type Tunnel struct {
 	addr6    atomic.Pointer[netip.Addr] // the device's IPv6 address, for icmpSource
 
 	counters       counters
+	tap            atomic.Pointer[Capture] // nil unless someone captures (capture.go)
 	deadLoopLogged atomic.Bool
 	quit           chan struct{}
 
@@ -55,14 +56,11 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	underlay := e.underlayMTU(c.Remote, true)
+	underlay := e.underlayMTU(remoteOn(&c), true)
 	mtu := configuredMTU(&c, underlay, sock)
-	dev, err := e.env.CreateDevice(c.Name, mtu)
+	dev, err := e.createDevice(&c, mtu)
 	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("creating TUN device %s needs CAP_NET_ADMIN and access to /dev/net/tun: %v", c.Name, err)
-		}
-		return nil, fmt.Errorf("creating TUN device %s: %v", c.Name, err)
+		return nil, err
 	}
 	if dev.Payload() != PayloadIP || dev.Headroom() > maxHeadroom {
 		dev.Close()
@@ -75,6 +73,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	t := &Tunnel{e: e, name: c.Name, dev: dev, headroom: dev.Headroom(), quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.mtu.Store(int64(mtu))
+	t.setAddrs(dev.Addrs())
 	t.peer = newPeer(t, &c, enc, endpointOf(&c, sock), underlay, mtu)
 	ka, err := newKeepalive(&c)
 	if err != nil {
@@ -83,6 +82,29 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	}
 	t.peer.setKeepalive(ka)
 	return t, nil
+}
+
+// createDevice creates c's device: its TUN device, or the userspace stack
+// of a `netstack` tunnel.
+func (e *Engine) createDevice(c *config.Tunnel, mtu int) (Device, error) {
+	if c.Stack != nil {
+		if e.env.CreateStack == nil {
+			return nil, errors.New("netstack tunnels are not supported here")
+		}
+		dev, err := e.env.CreateStack(c, mtu, e.log.With("tunnel", c.Name))
+		if err != nil {
+			return nil, fmt.Errorf("starting the netstack of %s: %v", c.Name, err)
+		}
+		return dev, nil
+	}
+	dev, err := e.env.CreateDevice(c.Name, mtu)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("creating TUN device %s needs CAP_NET_ADMIN and access to /dev/net/tun: %v", c.Name, err)
+		}
+		return nil, fmt.Errorf("creating TUN device %s: %v", c.Name, err)
+	}
+	return dev, nil
 }
 
 // underlayMTU is the MTU of the underlay device the route toward remote
@@ -109,7 +131,19 @@ func configuredMTU(c *config.Tunnel, underlay int, sock *socket) int {
 	if c.MTU != 0 {
 		return c.MTU
 	}
-	return underlay - sock.overhead(c)
+	return defaultMTU(c, underlay-sock.overhead(c))
+}
+
+// defaultMTU is the device MTU of a tunnel whose path leaves room for
+// mtu: an IPv6 tunnel's is at least IPv6's minimum of 1280, as Linux's
+// ip6_tnl and ip6_gre make it, so that IPv6 runs over a 1280-byte
+// underlay; what does not fit the path goes in outer fragments (RFC 2473
+// section 7.1).
+func defaultMTU(c *config.Tunnel, mtu int) int {
+	if c.Mode.IPv6() {
+		return max(mtu, header.IPv6MinMTU)
+	}
+	return mtu
 }
 
 // MTU returns the device's MTU.
@@ -123,6 +157,7 @@ func (t *Tunnel) start() {
 
 // stop closes the device (which ends the goroutines) and waits for them.
 func (t *Tunnel) stop() {
+	t.endCapture()
 	t.stopping.Store(true)
 	close(t.quit)
 	t.dev.Close()
@@ -165,7 +200,7 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 			return err
 		}
 	}
-	underlay := t.e.underlayMTU(c.Remote, true)
+	underlay := t.e.underlayMTU(remoteOn(&c), true)
 	mtu := configuredMTU(&c, underlay, sock)
 	if mtu != t.MTU() {
 		if err := t.dev.SetMTU(mtu); err != nil {
@@ -198,14 +233,14 @@ func (t *Tunnel) status() Status {
 // the MTU is fixed with `mtu`, follows it with the device MTU.
 func (t *Tunnel) refreshUnderlay() {
 	c := t.cfg.Load()
-	underlay := t.e.underlayMTU(c.Remote, false)
+	underlay := t.e.underlayMTU(remoteOn(c), false)
 	p := t.peer
 	p.txMu.Lock()
 	changed := underlay != p.underlayMTU
 	p.underlayMTU = underlay
 	mtu := t.MTU()
 	if c.MTU == 0 {
-		mtu = underlay - p.ep.sock.overhead(c)
+		mtu = defaultMTU(c, underlay-p.ep.sock.overhead(c))
 	}
 	p.setPathLimit(c, mtu)
 	p.txMu.Unlock()

@@ -12,8 +12,8 @@ import (
 	"github.com/gretun/gretun/rawsock"
 )
 
-// ICMPSource yields ICMP Fragmentation Needed reports about outer packets
-// we sent (rawsock.ICMPConn).
+// ICMPSource yields ICMP Fragmentation Needed (rawsock.ICMPConn) or ICMPv6
+// Packet Too Big (rawsock.ICMP6Conn) reports about outer packets we sent.
 type ICMPSource interface {
 	ReadTooBig(buf []byte) (rawsock.TooBig, error)
 	Close() error
@@ -33,9 +33,12 @@ func (e *Engine) startWatchers() {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.watchCancel = cancel
 	e.watchAddrs(ctx)
-	if e.env.OpenICMP != nil {
-		if src, err := e.env.OpenICMP(); err != nil {
-			e.log.Warn("not listening for ICMP fragmentation needed; path MTU changes will be learnt from send errors only", "err", err)
+	for _, open := range []func() (ICMPSource, error){e.env.OpenICMP, e.env.OpenICMP6} {
+		if open == nil {
+			continue
+		}
+		if src, err := open(); err != nil {
+			e.log.Warn("not listening for ICMP too-big reports; path MTU changes will be learnt from send errors only", "err", err)
 		} else {
 			e.watchers.Add(1)
 			go e.readICMP(src)
@@ -69,12 +72,12 @@ func (e *Engine) readICMP(src ICMPSource) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if !tb.Src.Is4() || !tb.Dst.Is4() {
-			continue
-		}
 		sent := 0
-		if len(tb.Quote) >= 4 {
-			sent = int(tb.Quote[2])<<8 | int(tb.Quote[3])
+		switch {
+		case tb.Src.Is4() && len(tb.Quote) >= 4:
+			sent = int(tb.Quote[2])<<8 | int(tb.Quote[3]) // total length
+		case tb.Src.Is6() && len(tb.Quote) >= header.IPv6HeaderLen:
+			sent = header.IPv6HeaderLen + header.IPv6(tb.Quote).PayloadLen()
 		}
 		e.tunnelsQuoted(&tb, func(t *Tunnel) { t.peer.learnPathMTU(tb.MTU, sent) })
 	}

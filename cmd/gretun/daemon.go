@@ -8,19 +8,22 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/control"
+	"github.com/gretun/gretun/metrics"
+	"github.com/gretun/gretun/privs"
 	"github.com/gretun/gretun/tunnel"
 )
 
 // daemonCmd runs the engine and the control socket until SIGTERM or SIGINT;
 // SIGHUP reloads the config file.
 func daemonCmd(g globals, args []string, stderr io.Writer) error {
-	var file string
+	var file, metricsAddr string
 	for len(args) > 0 {
 		switch args[0] {
 		case "-c", "--config":
@@ -28,6 +31,11 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 				return errors.New("daemon: missing file after -c")
 			}
 			file, args = args[1], args[2:]
+		case "-metrics", "--metrics":
+			if len(args) < 2 {
+				return errors.New("daemon: missing address after -metrics")
+			}
+			metricsAddr, args = args[1], args[2:]
 		default:
 			return fmt.Errorf("daemon: unknown option %q", args[0])
 		}
@@ -39,13 +47,7 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	// A daemon whose tunnels all ride UDP needs no raw socket; one added
-	// later that does says so when added.
-	raw := false
-	for i := range tunnels {
-		raw = raw || !tunnels[i].UDP()
-	}
-	if err := checkCapabilities(raw); err != nil {
+	if err := checkCapabilities(tunnels...); err != nil {
 		return err
 	}
 	// Catch the signals before creating anything: a SIGTERM that arrives
@@ -62,6 +64,14 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 	e := tunnel.New(tunnel.SystemEnv(), log)
 	defer e.Close()
 	defer writeHeapProfile() // while the tunnels still exist
+	if metricsAddr != "" {
+		m, err := metrics.Listen(metricsAddr, e, log)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("daemon: %v", err)
+		}
+		defer m.Close()
+	}
 	for _, c := range tunnels {
 		if err := e.Add(c); err != nil {
 			e.Close()
@@ -71,7 +81,10 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 	}
 	go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) }, log)
 	defer l.Close()
-	log.Info("gretun daemon running", "socket", l.Addr().String(), "config", file, "tunnels", len(tunnels))
+	if err := dropCapabilities(log); err != nil {
+		return err
+	}
+	log.Info("gretun daemon running", "socket", l.Addr().String(), "config", file, "tunnels", len(tunnels), "metrics", metricsAddr)
 
 	// Reloads run on their own goroutine: the signal loop never waits for
 	// a file or for the engine, so SIGTERM is always acted on. A SIGHUP
@@ -117,6 +130,18 @@ func reloadFile(e *tunnel.Engine, file string, log *slog.Logger) {
 // runCmd serves one tunnel in the foreground until SIGTERM or SIGINT, or
 // until it is deleted through the control socket.
 func runCmd(g globals, args []string, stderr io.Writer) error {
+	var metricsAddr string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-metrics", "--metrics":
+			if len(args) < 2 {
+				return errors.New("run: missing address after -metrics")
+			}
+			metricsAddr, args = args[1], args[2:]
+		default:
+			return fmt.Errorf("run: unknown option %q", args[0])
+		}
+	}
 	if len(args) == 0 {
 		return errors.New("run: missing tunnel name")
 	}
@@ -124,7 +149,7 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("run %s: %v", args[0], err)
 	}
-	if err := checkCapabilities(!c.UDP()); err != nil {
+	if err := checkCapabilities(c); err != nil {
 		return err
 	}
 	// As in the daemon: catch the signals before the device exists.
@@ -134,6 +159,13 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	log := newLogger(stderr)
 	e := tunnel.New(tunnel.SystemEnv(), log)
 	defer e.Close()
+	if metricsAddr != "" {
+		m, err := metrics.Listen(metricsAddr, e, log)
+		if err != nil {
+			return fmt.Errorf("run %s: %v", c.Name, err)
+		}
+		defer m.Close()
+	}
 	if err := e.Add(c); err != nil {
 		return fmt.Errorf("run %s: %v", c.Name, err)
 	}
@@ -162,6 +194,9 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	} else {
 		log.Debug("control socket not served", "err", err)
 	}
+	if err := dropCapabilities(log); err != nil {
+		return fmt.Errorf("run %s: %v", c.Name, err)
+	}
 	select {
 	case <-sig:
 		log.Info("stopping: removing the device", "tunnel", c.Name)
@@ -173,10 +208,17 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// checkCapabilities names what is missing before anything is created:
-// CAP_NET_ADMIN for TUN devices, and CAP_NET_RAW when raw sockets are
-// needed (GRE and IPIP straight over IP; encap fou needs none).
-func checkCapabilities(raw bool) error {
+// checkCapabilities names what is missing for tunnels (for any tunnel
+// when none are given) before anything is created: CAP_NET_ADMIN for TUN
+// devices, which netstack tunnels do without, and CAP_NET_RAW for the raw
+// sockets of GRE and IPIP straight over IP (encap fou needs none; a daemon
+// started without tunnels says so when one that needs it is added).
+func checkCapabilities(tunnels ...config.Tunnel) error {
+	needAdmin, raw := len(tunnels) == 0, false
+	for _, c := range tunnels {
+		needAdmin = needAdmin || c.Stack == nil
+		raw = raw || !c.UDP()
+	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
@@ -184,7 +226,7 @@ func checkCapabilities(raw bool) error {
 	}
 	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
 	var missing []string
-	if !has(unix.CAP_NET_ADMIN) {
+	if needAdmin && !has(unix.CAP_NET_ADMIN) {
 		missing = append(missing, "CAP_NET_ADMIN")
 	}
 	if raw && !has(unix.CAP_NET_RAW) {
@@ -201,6 +243,23 @@ func checkCapabilities(raw bool) error {
 		return fmt.Errorf("missing capability %s (%s)", missing[0], hint)
 	}
 	return fmt.Errorf("missing capabilities %s and %s (%s)", missing[0], missing[1], hint)
+}
+
+// dropCapabilities keeps only CAP_NET_ADMIN and CAP_NET_RAW once the
+// process is set up (package privs): what adding tunnels, reloads,
+// keepalives, metrics and capture need. A binary built with cgo cannot
+// drop them from all its threads: it says so and goes on.
+func dropCapabilities(log *slog.Logger) error {
+	err := privs.Drop()
+	if errors.Is(err, privs.ErrCgo) {
+		log.Warn(err.Error())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("dropping capabilities: %v", err)
+	}
+	log.Debug("capabilities dropped: CAP_NET_ADMIN and CAP_NET_RAW kept")
+	return nil
 }
 
 func newLogger(w io.Writer) *slog.Logger {

@@ -2,13 +2,16 @@
 // driven with the words of `ip tunnel`.
 //
 //	gretun daemon [-c FILE]                 run the engine and its control socket
-//	gretun tunnel add NAME mode gre|ipip remote ADDR local ADDR [options]
+//	gretun tunnel add NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [options]
 //	gretun tunnel change NAME [options]
 //	gretun tunnel del NAME
 //	gretun [-s] [-j] tunnel show [NAME]
-//	gretun run NAME mode gre|ipip remote ADDR local ADDR [options]
+//	gretun run NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [options]
+//	gretun capture NAME [-w FILE] [-c COUNT] [-inner]   a tunnel's packets
 //	gretun demo                             a GRE tunnel between two namespaces
 //	gretun bench [flags]                    throughput against the kernel
+//	gretun version                          module version, VCS revision, Go version
+//	gretun help [COMMAND]                   a command's options (also COMMAND -h)
 package main
 
 import (
@@ -21,19 +24,29 @@ import (
 
 const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
 
-  gretun daemon [-c FILE]        run the engine; SIGHUP reloads FILE
-  gretun tunnel add NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
+  gretun daemon [-c FILE] [-metrics ADDR]
+                                 run the engine; SIGHUP reloads FILE
+  gretun tunnel add NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [OPTIONS]
   gretun tunnel change NAME [OPTIONS]
   gretun tunnel del NAME
   gretun tunnel show [NAME]      -s adds counters, -j prints JSON
-  gretun run NAME mode gre|ipip remote ADDR local ADDR [OPTIONS]
+  gretun run [-metrics ADDR] NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [OPTIONS]
                                  one tunnel in the foreground, no daemon
+  gretun capture NAME [-w FILE] [-c COUNT] [-inner]
+                                 the tunnel's packets, as gretun sees them
   gretun demo                    a GRE tunnel between two namespaces
   gretun bench [-h]              throughput: gretun against the kernel
+  gretun version                 module version, VCS revision, Go version
+  gretun help [COMMAND]          a command's options (also gretun COMMAND -h)
 
 OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
          csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
          mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]  underlay raw|packet
+         netstack ADDR/PREFIX [ADDR6/PREFIX] (a userspace stack, no TUN device)
+           with dns ADDR  socks5 [USER:PASS@]ADDR:PORT  socks5-open
+           forward tcp|udp [ADDR:]PORT HOST:PORT  reverse tcp|udp PORT HOST:PORT
+IPv6 modes: hoplimit N|inherit  tclass N|inherit  flowlabel N|inherit  encaplimit none|N
+            dev NAME (link-local addresses)
 
 -S SOCKET is the control socket (default: one per network namespace,
 /run/gretun/net-INODE.sock for a root daemon, else @gretun).
@@ -84,6 +97,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var err error
+	if name := commandName(args[0]); name != "bench" && wantsHelp(args[1:]) {
+		if err := helpCmd([]string{name}, stdout); err == nil {
+			return 0
+		}
+	}
 	switch args[0] {
 	case "tunnel", "tun", "tunl", "t":
 		err = tunnelCmd(g, args[1:], stdout)
@@ -95,9 +113,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demoCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "capture":
+		err = captureCmd(g, args[1:], stdout, stderr)
+	case "version":
+		err = versionCmd(args[1:], stdout)
 	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
+		err = helpCmd(args[1:], stdout)
 	default:
 		err = fmt.Errorf("unknown object %q (try gretun -h)", args[0])
 	}

@@ -82,6 +82,8 @@ func handle(e *tunnel.Engine, req control.Request) control.Response {
 		}
 	case "del":
 		err = e.Del(req.Name)
+	case "capture":
+		return serveCapture(e, req)
 	case "show":
 		st, err := e.Show(req.Name)
 		if err != nil {
@@ -154,6 +156,9 @@ func printStats(w io.Writer, s tunnel.Stats) {
 	}
 	if s.TxUnreachable != 0 {
 		fmt.Fprintf(w, "TX port unreachable: %d\n", s.TxUnreachable)
+	}
+	if s.TxEncapLimit != 0 {
+		fmt.Fprintf(w, "TX encapsulation limit 0: %d\n", s.TxEncapLimit)
 	}
 	if d := drops(s.Drops); d != "" {
 		fmt.Fprintf(w, "RX drops: %s\n", d)

@@ -470,6 +470,20 @@ type capture struct {
 	errb *testnet.Buffer
 }
 
+// end stops tcpdump once the last packets have reached the tap.
+func (c *capture) end() {
+	time.Sleep(200 * time.Millisecond)
+	c.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
 // startCapture records the underlay (tunnel packets, their fragments and
 // ICMP) with tcpdump until stop.
 func startCapture(t *testing.T, e *env) *capture {
@@ -499,16 +513,7 @@ func startCapture(t *testing.T, e *env) *capture {
 
 func (c *capture) stop(t *testing.T) []wirePacket {
 	t.Helper()
-	time.Sleep(200 * time.Millisecond) // let the last packets reach the tap
-	c.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan struct{})
-	go func() { c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		c.cmd.Process.Kill()
-		<-done
-	}
+	c.end()
 	pkts, err := readPcap(c.file)
 	if err != nil {
 		t.Fatalf("reading the capture: %v (tcpdump: %s)", err, c.errb.String())

@@ -132,6 +132,30 @@ var guestOffloads bool
 
 func runMatrix(t *testing.T, noOffload bool, cases []tcase) {
 	guestOffloads = !noOffload
+	e := bootPeer(t, noOffload)
+
+	t.Run("kernel-side", func(t *testing.T) { kernelSide(t, e, cases) })
+	if t.Failed() {
+		return
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			guestTunnel(t, e, c.mode, c.guest, c.v6)
+			e.gretun = startGretun(t, e, c.mode, c.gretun, c.v6)
+			if c.run != nil {
+				c.run(t, e, c)
+			} else {
+				traffic(t, e, c)
+			}
+			e.stopGretun(t, e.gretun)
+		})
+	}
+}
+
+// bootPeer skips the test when the kernel peer cannot run here, and
+// otherwise boots the guest on the tap in a new namespace and writes the
+// file its TCP transfers send (/tmp/tx).
+func bootPeer(t *testing.T, noOffload bool) *env {
 	if testing.Short() {
 		t.Skip("boots a qemu guest; skipped in -short mode")
 	}
@@ -164,23 +188,7 @@ func runMatrix(t *testing.T, noOffload bool, cases []tcase) {
 		t.Fatal(err)
 	}
 	e.txSum = strings.Fields(out)[0]
-
-	t.Run("kernel-side", func(t *testing.T) { kernelSide(t, e, cases) })
-	if t.Failed() {
-		return
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			guestTunnel(t, e, c.mode, c.guest, c.v6)
-			e.gretun = startGretun(t, e, c.mode, c.gretun, c.v6)
-			if c.run != nil {
-				c.run(t, e, c)
-			} else {
-				traffic(t, e, c)
-			}
-			e.stopGretun(t, e.gretun)
-		})
-	}
+	return e
 }
 
 // kernelSide checks, without gretun, that every guest configuration of the

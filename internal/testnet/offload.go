@@ -46,7 +46,7 @@ func NewPartialSender(ns, dev string, dst net.HardwareAddr) (*PartialSender, err
 	return s, nil
 }
 
-// Send writes the IPv4 packet pkt with the checksum at pkt[start+off]
+// Send writes the IPv4 (or IPv6) packet pkt with the checksum at pkt[start+off]
 // marked as left to offload, its sum to cover pkt[start:].
 func (s *PartialSender) Send(pkt []byte, start, off int) error {
 	const vnet, eth = 10, 14
@@ -56,9 +56,15 @@ func (s *PartialSender) Send(pkt []byte, start, off int) error {
 	binary.LittleEndian.PutUint16(f[8:], uint16(off))
 	copy(f[vnet:], s.to.Addr[:6])
 	copy(f[vnet+6:], s.src)
-	binary.BigEndian.PutUint16(f[vnet+12:], unix.ETH_P_IP)
+	etype := uint16(unix.ETH_P_IP)
+	if len(pkt) > 0 && pkt[0]>>4 == 6 {
+		etype = unix.ETH_P_IPV6
+	}
+	binary.BigEndian.PutUint16(f[vnet+12:], etype)
 	copy(f[vnet+eth:], pkt)
-	return unix.Sendto(s.fd, f, 0, &s.to)
+	to := s.to
+	to.Protocol = header.Htons(etype)
+	return unix.Sendto(s.fd, f, 0, &to)
 }
 
 // Close closes the socket.

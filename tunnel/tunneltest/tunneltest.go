@@ -35,6 +35,8 @@ type Device struct {
 	in      chan []byte
 	Written chan []byte
 	Discard bool
+	// OwnAddrs are what Addrs returns, set before the engine gets the device.
+	OwnAddrs []netip.Addr
 
 	WrittenPackets atomic.Uint64
 	events         chan tun.Event
@@ -100,6 +102,10 @@ func (d *Device) Payload() tunnel.Payload { return tunnel.PayloadIP }
 func (d *Device) Headroom() int           { return 10 }
 func (d *Device) Up(mtu int) error        { return d.SetMTU(mtu) }
 
+// Addrs returns OwnAddrs: nil, as a TUN, unless a test gives the device
+// addresses of its own, as a userspace stack has.
+func (d *Device) Addrs() []netip.Addr { return d.OwnAddrs }
+
 func (d *Device) SetMTU(mtu int) error {
 	d.mtu.Store(int64(mtu))
 	return nil
@@ -161,8 +167,8 @@ func (w *Wire) OpenUDP(local netip.AddrPort) (*Socket, error) {
 	return s, nil
 }
 
-// Socket is a fake raw IPv4 socket on a Wire (a tunnel.RawConn: wrap it
-// with tunnel.RawIPv4 to make it an underlay).
+// Socket is a fake raw IPv4 or IPv6 socket on a Wire (a tunnel.RawConn:
+// wrap it with tunnel.RawIPv4 or RawIPv6 to make it an underlay).
 type Socket struct {
 	w         *Wire
 	in        chan []byte
@@ -198,12 +204,12 @@ func (s *Socket) WriteBatch(pkts [][]byte) (int, error) {
 	default:
 	}
 	for _, p := range pkts {
-		if len(p) < 20 {
+		dst, proto, ok := route(p)
+		if !ok {
 			continue
 		}
-		dst := netip.AddrFrom4([4]byte(p[16:20]))
-		k := sockKey{dst, int(p[9]), 0}
-		if k.proto == 17 && len(p) >= 28 {
+		k := sockKey{dst, proto, 0}
+		if proto == 17 && len(p) >= 28 && p[0]>>4 == 4 {
 			k.port = binary.BigEndian.Uint16(p[22:])
 		}
 		s.w.mu.Lock()
@@ -229,6 +235,23 @@ func (s *Socket) isClosed() bool {
 	default:
 		return false
 	}
+}
+
+// route reads a packet's destination and tunnel protocol: an IPv4 packet's,
+// or an IPv6 packet's after a destination options header (the encapsulation
+// limit), which the fake delivers as sent.
+func route(p []byte) (netip.Addr, int, bool) {
+	if len(p) >= 40 && p[0]>>4 == 6 {
+		proto := int(p[6])
+		if proto == 60 && len(p) >= 48 {
+			proto = int(p[40])
+		}
+		return netip.AddrFrom16([16]byte(p[24:40])), proto, true
+	}
+	if len(p) < 20 {
+		return netip.Addr{}, 0, false
+	}
+	return netip.AddrFrom4([4]byte(p[16:20])), int(p[9]), true
 }
 
 func (s *Socket) Close() error {

@@ -1,0 +1,372 @@
+package interop
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gretun/gretun/internal/testnet"
+)
+
+// The IPv6 underlay, on the same tap as the IPv4 one.
+const (
+	hostUnder6  = "2001:db8::1"
+	guestUnder6 = "2001:db8::2"
+)
+
+// ip6case is one line of the IPv6-underlay matrix: the same words on both
+// sides, the kernel's defaults otherwise (encaplimit 4, hoplimit 64).
+type ip6case struct {
+	name   string
+	mode   string // ip6gre, ip6ip6 or ipip6
+	words  []string
+	v4, v6 bool // inner families carried
+	run    func(t *testing.T, e *env, c ip6case)
+}
+
+func ip6Matrix() []ip6case {
+	kcs := []string{"key", "42", "csum", "seq"}
+	return []ip6case{
+		{name: "ip6gre", mode: "ip6gre", v4: true, v6: true},
+		{name: "ip6gre-key-csum-seq", mode: "ip6gre", words: kcs, v4: true, v6: true},
+		{name: "ip6ip6", mode: "ip6ip6", v6: true},
+		{name: "ipip6", mode: "ipip6", v4: true},
+		{name: "ip6gre-keepalive", mode: "ip6gre", words: []string{"key", "5", "keepalive", "0.2", "3"}, run: ip6Keepalive},
+		{name: "neg/ip6gre-key-mismatch", mode: "ip6gre", words: []string{"key", "1"}, v4: true, run: ip6KeyMismatch},
+		{name: "neg/encaplimit-0", mode: "ip6ip6", v6: true, run: ip6EncapLimitZero},
+	}
+}
+
+// TestInteropIP6 runs the IPv6-underlay matrix against the kernel's ip6gre
+// and ip6tnl, with the kernel's defaults and its NIC's default offloads:
+// ping and TCP both ways for each inner family, the same device MTU on
+// both sides, both sides' packets carrying the encapsulation limit option
+// of 4 and hop limit 64 on the wire, and the negative cases on counters.
+func TestInteropIP6(t *testing.T) { runIP6(t, false, ip6Matrix()) }
+
+// TestInteropIP6NoChecksumOffload runs the checksummed ip6gre case against
+// a guest that computes every checksum itself.
+func TestInteropIP6NoChecksumOffload(t *testing.T) {
+	var cases []ip6case
+	for _, c := range ip6Matrix() {
+		if strings.Contains(c.name, "csum") {
+			cases = append(cases, c)
+		}
+	}
+	runIP6(t, true, cases)
+}
+
+func runIP6(t *testing.T, noOffload bool, cases []ip6case) {
+	e := bootPeer(t, noOffload)
+	if err := e.n.Addr(e.ns, tap, hostUnder6+"/64"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.g.Run("ip -6 addr add " + guestUnder6 + "/64 dev eth0 nodad"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			guestWords := c.words
+			switch c.name {
+			case "neg/ip6gre-key-mismatch":
+				guestWords = []string{"key", "2"}
+			case "ip6gre-keepalive":
+				guestWords = []string{"key", "5"} // the kernel has no keepalives
+			}
+			guestTunnel6(t, e, c.mode, guestWords)
+			args := append([]string{"run", tunName, "mode", c.mode, "remote", guestUnder6, "local", hostUnder6}, c.words...)
+			e.gretun = startGretunCmd(t, e, c.v6, args...)
+			if c.run != nil {
+				c.run(t, e, c)
+			} else {
+				traffic6(t, e, c)
+			}
+			e.stopGretun(t, e.gretun)
+		})
+	}
+}
+
+// guestTunnel6 creates gt1 in the guest with `ip -6 tunnel add`, the
+// kernel's defaults but for words, and the inner addresses.
+func guestTunnel6(t *testing.T, e *env, mode string, words []string) {
+	t.Helper()
+	cmd := fmt.Sprintf("ip -6 tunnel add %s mode %s remote %s local %s %s && ip addr add %s/30 dev %s && ip -6 addr add %s/64 dev %s nodad && ip link set %s up",
+		tunName, mode, hostUnder6, guestUnder6, strings.Join(words, " "), guestIn4, tunName, guestIn6, tunName, tunName)
+	if out, err := e.g.Run(cmd); err != nil {
+		e.g.Run("ip -6 tunnel del " + tunName)
+		t.Fatalf("guest tunnel: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if _, err := e.g.Run(fmt.Sprintf("if [ -e /sys/class/net/%s ]; then ip -6 tunnel del %s; fi", tunName, tunName)); err != nil {
+			t.Errorf("removing the guest's tunnel: %v", err)
+		}
+	})
+}
+
+// traffic6 is the standard check over IPv6: the same device MTU on both
+// sides, ping (counted) and TCP both ways for each inner family, Linux's
+// encapsulation limit and hop limit on both sides' packets, no errors.
+func traffic6(t *testing.T, e *env, c ip6case) {
+	if h, g := hostMTU(t, e), guestMTU(t, e); h != g {
+		t.Errorf("device MTU: gretun %d, kernel %d", h, g)
+	}
+	capt := startCapture6(t, e)
+	g0 := ifStats(t, e)
+	r0, _ := gretunCounters(t, e, tunName)
+	for _, v6 := range []bool{false, true} {
+		if v6 && !c.v6 || !v6 && !c.v4 {
+			continue
+		}
+		dst, src, fam := guestIn4, hostIn4, ""
+		if v6 {
+			dst, src, fam = guestIn6, hostIn6, "-6 "
+		}
+		if s, r, out := hostPing(t, e, "-c", "3", "-i", "0.2", "-W", "5", dst); s != 3 || r != 3 {
+			t.Errorf("ping gretun → kernel %s: %d of %d answered:\n%s", dst, r, s, out)
+		}
+		if s, r, out := guestPing(t, e, fam+"-c 3 -i 0.2 -W 5 "+src); s != 3 || r != 3 {
+			t.Errorf("ping kernel → gretun %s: %d of %d answered:\n%s", src, r, s, out)
+		}
+		tcpToGuest(t, e, dst)
+		tcpFromGuest(t, e, src)
+	}
+	r1, _ := gretunCounters(t, e, tunName)
+	noErrors(t, ifStats(t, e).Sub(g0), sub(r1, r0))
+	if d := sub(r1, r0); d.RxPackets < xferSize/1500 || d.TxPackets < xferSize/1500 {
+		t.Errorf("gretun counted %d packets in and %d out", d.RxPackets, d.TxPackets)
+	}
+	pkts := capt.stop6(t)
+	for _, src := range []string{hostUnder6, guestUnder6} {
+		n := 0
+		for _, p := range pkts {
+			if p.src != src {
+				continue
+			}
+			n++
+			if p.hopLimit != 64 || !p.hasLimit || p.limit != 4 || p.next != nextHeader(c.mode) || p.flow == 0 {
+				t.Errorf("from %s: hop limit %d, encapsulation limit %d (%v), next header %d, flow label %#x; want 64, 4, %d and an automatic label as Linux's defaults",
+					src, p.hopLimit, p.limit, p.hasLimit, p.next, p.flow, nextHeader(c.mode))
+				break
+			}
+		}
+		if n < 6 {
+			t.Errorf("saw %d tunnel packets from %s on the wire", n, src)
+		}
+	}
+}
+
+func nextHeader(mode string) int {
+	switch mode {
+	case "ip6ip6":
+		return 41
+	case "ipip6":
+		return 4
+	}
+	return 47
+}
+
+// ip6Keepalive: gretun's ip6gre keepalives, whose inner packet is IPv6,
+// come back from the kernel when it forwards IPv6, as a Cisco router's do
+// over IPv4; when it stops forwarding the line goes down, and up again.
+func ip6Keepalive(t *testing.T, e *env, c ip6case) {
+	forward := func(on string) {
+		t.Helper()
+		if _, err := e.g.Run("echo " + on + " > /proc/sys/net/ipv6/conf/all/forwarding"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forward("1")
+	defer forward("0")
+	state := func() (string, uint64) {
+		out, err := e.n.Exec(e.ns, e.bin, "-j", "tunnel", "show", tunName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Tunnels []struct {
+				Keepalive *struct {
+					State    string `json:"state"`
+					Received uint64 `json:"received"`
+				} `json:"keepalive"`
+			} `json:"tunnels"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Tunnels) != 1 || doc.Tunnels[0].Keepalive == nil {
+			t.Fatalf("tunnel show: %v: %s", err, out)
+		}
+		k := doc.Tunnels[0].Keepalive
+		return k.State, k.Received
+	}
+	waitState := func(want string, minReceived uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			s, r := state()
+			if s == want && r >= minReceived {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("keepalive state %s with %d received, want %s and %d", s, r, want, minReceived)
+			}
+		}
+	}
+	waitState("up", 5)
+	forward("0")
+	waitState("down", 0)
+	forward("1")
+	waitState("up", 0)
+}
+
+// ip6KeyMismatch: keys 1 and 2 do not talk; gretun counts the kernel's
+// packets as matching no tunnel and the kernel's tunnel receives nothing.
+func ip6KeyMismatch(t *testing.T, e *env, c ip6case) {
+	g0 := ifStats(t, e)
+	_, u0 := gretunCounters(t, e, tunName)
+	rx0 := tunRx(t, e)
+	if _, r, out := hostPing(t, e, "-c", "3", "-i", "0.2", "-W", "1", guestIn4); r != 0 {
+		t.Errorf("ping gretun (key 1) → kernel (key 2) answered:\n%s", out)
+	}
+	if _, r, out := guestPing(t, e, "-c 3 -i 0.2 -W 1 "+hostIn4); r != 0 {
+		t.Errorf("ping kernel (key 2) → gretun (key 1) answered:\n%s", out)
+	}
+	if d := ifStats(t, e).Sub(g0); d.RxPackets != 0 {
+		t.Errorf("the kernel's key-2 tunnel received %d packets", d.RxPackets)
+	}
+	_, u1 := gretunCounters(t, e, tunName)
+	if d := u1.Drops["no-tunnel"] - u0.Drops["no-tunnel"]; d < 3 {
+		t.Errorf("gretun counted %d of the kernel's key-2 packets as matching no tunnel, want 3", d)
+	}
+	if d := tunRx(t, e) - rx0; d != 0 {
+		t.Errorf("gretun wrote %d packets to its device", d)
+	}
+}
+
+// ip6EncapLimitZero: gretun as a tunnel entry point (RFC 2473 section
+// 6.6). A packet that is itself an IPv6 tunnel packet with an encapsulation
+// limit of 0 is refused, counted and answered with a Parameter Problem;
+// with a limit of 1 it crosses to the kernel.
+func ip6EncapLimitZero(t *testing.T, e *env, c ip6case) {
+	g0 := ifStats(t, e)
+	r0, _ := gretunCounters(t, e, tunName)
+	for _, limit := range []byte{0, 1} {
+		if err := sendWithLimit(e.ns, guestIn6, limit, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var r1 = r0
+	for time.Now().Before(deadline) {
+		r1, _ = gretunCounters(t, e, tunName)
+		if ifStats(t, e).Sub(g0).RxPackets >= 3 && r1.TxEncapLimit-r0.TxEncapLimit >= 3 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if d := r1.TxEncapLimit - r0.TxEncapLimit; d != 3 {
+		t.Errorf("gretun refused %d packets with an encapsulation limit of 0, want 3", d)
+	}
+	if d := r1.TxICMP - r0.TxICMP; d != 3 {
+		t.Errorf("gretun sent %d Parameter Problems, want 3", d)
+	}
+	// IPv6 on the device brings its own packets (router solicitations).
+	if d := ifStats(t, e).Sub(g0).RxPackets; d < 3 {
+		t.Errorf("the kernel received %d packets, want at least the 3 with a limit of 1", d)
+	}
+}
+
+// sendWithLimit sends count IPv6 packets (no next header) from ns to dst
+// through a raw socket whose destination options carry an encapsulation
+// limit (IPV6_DSTOPTS): a tunnel packet, as far as the next entry point
+// is concerned.
+func sendWithLimit(ns, dst string, limit byte, count int) error {
+	return testnet.InNS(ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, 59) // no next header
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		opt := []byte{0, 0, 4, 1, limit, 1, 1, 0}
+		if err := unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_DSTOPTS, string(opt)); err != nil {
+			return fmt.Errorf("IPV6_DSTOPTS: %w", err)
+		}
+		a := netip.MustParseAddr(dst).As16()
+		for range count {
+			if err := unix.Sendto(fd, []byte("gretun"), 0, &unix.SockaddrInet6{Addr: a}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// wire6 is an IPv6 tunnel packet as seen on the tap.
+type wire6 struct {
+	src            string
+	hopLimit, next int // next: the tunnel protocol after the options
+	flow           uint32
+	limit          int
+	hasLimit       bool
+}
+
+type capture6 struct{ *capture }
+
+// startCapture6 records the IPv6 underlay with tcpdump until stop6.
+func startCapture6(t *testing.T, e *env) capture6 {
+	t.Helper()
+	c := &capture{file: fmt.Sprintf("%s/cap6-%d.pcap", e.tmp, time.Now().UnixNano()), errb: &testnet.Buffer{}}
+	c.cmd = exec.Command("ip", "netns", "exec", e.ns, "tcpdump", "-i", tap, "-n", "-U", "--immediate-mode", "-s", "128", "-w", c.file, "ip6")
+	c.cmd.Stderr = c.errb
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("tcpdump: %v", err)
+	}
+	t.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			c.cmd.Process.Kill()
+			c.cmd.Wait()
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(c.errb.String(), "listening on"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tcpdump did not start: %s", c.errb.String())
+		}
+	}
+	return capture6{c}
+}
+
+func (c capture6) stop6(t *testing.T) []wire6 {
+	t.Helper()
+	c.end()
+	b, err := os.ReadFile(c.file)
+	if err != nil || len(b) < 24 {
+		t.Fatalf("reading the capture: %v (tcpdump: %s)", err, c.errb.String())
+	}
+	os.Remove(c.file)
+	var out []wire6
+	for off := 24; off+16 <= len(b); {
+		n := int(binary.LittleEndian.Uint32(b[off+8:]))
+		f := b[off+16 : min(off+16+n, len(b))]
+		off += 16 + n
+		if len(f) < 14+48 || binary.BigEndian.Uint16(f[12:]) != 0x86dd {
+			continue
+		}
+		ip := f[14:]
+		w := wire6{src: netip.AddrFrom16([16]byte(ip[8:24])).String(), hopLimit: int(ip[7]), next: int(ip[6]),
+			flow: binary.BigEndian.Uint32(ip) & 0xfffff}
+		if w.next == 60 {
+			w.next = int(ip[40])
+			if ip[42] == 4 && ip[43] == 1 {
+				w.limit, w.hasLimit = int(ip[44]), true
+			}
+		}
+		if w.next == 47 || w.next == 41 || w.next == 4 {
+			out = append(out, w)
+		}
+	}
+	return out
+}
