@@ -22,6 +22,9 @@ const tunnelOptions = `OPTIONS, as in ip tunnel:
   clamp-mss [N]                  clamp the MSS of TCP SYNs to the path
   noreflect | reflect            return other routers' keepalive probes (default)
   underlay raw|packet            send on a raw socket (default) or AF_PACKET
+  netstack ADDR/PREFIX [ADDR6/PREFIX]   a userspace stack, no TUN device, with
+    dns ADDR  socks5 [USER:PASS@]ADDR:PORT  socks5-open
+    forward tcp|udp [ADDR:]PORT HOST:PORT  reverse tcp|udp PORT HOST:PORT
 IPv6 modes (ip6gre, ip6ip6, ipip6) also:
   hoplimit N|inherit  tclass N|inherit  flowlabel N|inherit  encaplimit none|N
   dev NAME                       the device of link-local endpoints
