@@ -188,6 +188,9 @@ type Tunnel struct {
 	// Stack, when set, replaces the TUN device by a userspace TCP/IP
 	// stack (`netstack …`, stack.go).
 	Stack *Stack `json:"netstack,omitempty"`
+	// Learn, on a multipoint tunnel, is how many neighbours it may learn
+	// from received traffic (`learn [N]`); 0 learns none.
+	Learn int `json:"learn,omitempty"`
 }
 
 // Encap is a tunnel's encapsulation below GRE or IPIP, as `ip link`'s
@@ -201,6 +204,17 @@ const EncapFOU Encap = "fou"
 // PortGRE is the UDP port RFC 8086 assigns to GRE-in-UDP, the default
 // encap-dport of GRE tunnels. IPIP has no assigned port.
 const PortGRE = 4754
+
+// DefaultLearn is how many neighbours `learn` without a number may learn.
+const DefaultLearn = 256
+
+// MaxLearn bounds `learn N`: the table is copied whole on each change.
+const MaxLearn = 65536
+
+// Multipoint reports whether t has no remote: its peers are neighbours,
+// each packet's outer destination looked up by its inner destination, as
+// the kernel's GRE tunnel without `remote` (NBMA) does.
+func (t *Tunnel) Multipoint() bool { return !t.Remote.IsValid() }
 
 // MaxNameLen is the kernel's IFNAMSIZ less the terminating NUL.
 const MaxNameLen = 15
@@ -268,6 +282,10 @@ func (t *Tunnel) Apply(words []string) error {
 			v, err := value()
 			if err != nil {
 				return err
+			}
+			if w == "remote" && v == "any" {
+				t.Remote = netip.Addr{} // multipoint, as `ip tunnel` reads it
+				continue
 			}
 			a, err := netip.ParseAddr(v)
 			if err != nil || a.Is4In6() {
@@ -440,6 +458,17 @@ func (t *Tunnel) Apply(words []string) error {
 			}
 		case "noclamp-mss":
 			t.ClampMSS, t.MSS = false, 0
+		case "learn":
+			t.Learn = DefaultLearn
+			if v, ok := optional(); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > MaxLearn {
+					return fmt.Errorf("invalid learn %q (want 1-%d neighbours)", v, MaxLearn)
+				}
+				t.Learn = n
+			}
+		case "nolearn":
+			t.Learn = 0
 		case "reflect", "noreflect":
 			t.NoReflect = w == "noreflect"
 		case "underlay":
@@ -521,19 +550,20 @@ func (t *Tunnel) Validate() error {
 	default:
 		return fmt.Errorf("unknown mode %q", t.Mode)
 	}
-	if !t.Remote.IsValid() {
-		return errors.New("missing remote address")
-	}
 	if !t.Local.IsValid() {
 		return errors.New("missing local address")
 	}
 	if err := t.validateFamily(); err != nil {
 		return err
 	}
-	if t.Remote == t.Local {
-		return fmt.Errorf("remote %s equals local", t.Remote)
+	if err := t.validateMultipoint(); err != nil {
+		return err
 	}
-	if t.Remote.IsUnspecified() || t.Remote.IsMulticast() || t.Remote == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	switch {
+	case t.Multipoint(): // validateMultipoint checked it
+	case t.Remote == t.Local:
+		return fmt.Errorf("remote %s equals local", t.Remote)
+	case t.Remote.IsUnspecified() || t.Remote.IsMulticast() || t.Remote == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return fmt.Errorf("remote %s is not a unicast address", t.Remote)
 	}
 	if t.Local.IsUnspecified() || t.Local.IsMulticast() {
@@ -706,6 +736,32 @@ func (t *Tunnel) LocalPort() uint16 {
 	return t.DstPort()
 }
 
+// validateMultipoint checks what a tunnel without a remote can do, and
+// that only such a tunnel learns neighbours.
+func (t *Tunnel) validateMultipoint() error {
+	if !t.Multipoint() {
+		if t.Learn != 0 {
+			return errors.New("learn needs a multipoint tunnel (no remote)")
+		}
+		return nil
+	}
+	switch {
+	case t.Mode != ModeGRE:
+		// The kernel's ipip without a remote sends to the inner route's
+		// next hop, which a TUN device never shows gretun.
+		return fmt.Errorf("missing remote address (a multipoint tunnel needs mode gre, not %s)", t.Mode)
+	case t.KeepalivePeriod != 0:
+		return errors.New("keepalive needs a remote: on a hub the spokes send them and the hub reflects them")
+	case t.Underlay == UnderlayPacket:
+		return errors.New("underlay packet needs a remote")
+	case t.UDP():
+		return errors.New("encap fou needs a remote")
+	case t.Learn < 0 || t.Learn > MaxLearn:
+		return fmt.Errorf("invalid learn %d (want 1-%d)", t.Learn, MaxLearn)
+	}
+	return nil
+}
+
 // ValidateName checks a device name as the kernel would.
 func ValidateName(name string) error {
 	switch {
@@ -790,7 +846,11 @@ func (t *Tunnel) Proto() uint8 { return uint8(t.Mode.Encap()) }
 // "netb: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl 255 key 42".
 func (t Tunnel) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s remote %s local %s", t.Name, t.Mode.show(), t.Remote, t.Local)
+	remote := "any"
+	if !t.Multipoint() {
+		remote = t.Remote.String()
+	}
+	fmt.Fprintf(&b, "%s: %s remote %s local %s", t.Name, t.Mode.show(), remote, t.Local)
 	ttl, tos := "ttl", "tos"
 	if t.Mode.IPv6() {
 		ttl, tos = "hoplimit", "tclass" // as `ip -6 tunnel show`
@@ -848,6 +908,9 @@ func (t Tunnel) String() string {
 	}
 	if t.NoReflect {
 		b.WriteString(" noreflect")
+	}
+	if t.Learn != 0 {
+		fmt.Fprintf(&b, " learn %d", t.Learn)
 	}
 	if t.Underlay != "" && t.Underlay != UnderlayRaw {
 		b.WriteString(" underlay " + string(t.Underlay))

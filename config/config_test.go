@@ -219,7 +219,13 @@ func TestParseErrors(t *testing.T) {
 		name, words, want string
 	}{
 		{"x", "mode gre remote 192.0.2.2", "missing local"},
-		{"x", "mode gre local 192.0.2.1", "missing remote"},
+		{"x", "mode ipip local 192.0.2.1", "missing remote address (a multipoint tunnel needs mode gre, not ipip)"},
+		{"x", "mode gre local 192.0.2.1 keepalive", "keepalive needs a remote"},
+		{"x", "mode gre local 192.0.2.1 underlay packet", "underlay packet needs a remote"},
+		{"x", "mode gre local 192.0.2.1 encap fou", "encap fou needs a remote"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 learn", "learn needs a multipoint tunnel"},
+		{"x", "mode gre local 192.0.2.1 learn 0", `invalid learn "0"`},
+		{"x", "mode gre local 192.0.2.1 learn 65537", `invalid learn "65537"`},
 		{"x", "remote 192.0.2.2 local 192.0.2.1", "missing mode"},
 		{"x", "mode", `missing value after "mode"`},
 		{"x", "mode gre remote", `missing value after "remote"`},
@@ -529,5 +535,24 @@ func TestDefaultsAsLinux(t *testing.T) {
 	}
 	if e := back.Encap(); e.DF != encap.DFInherit || !e.TOSInherit {
 		t.Errorf("JSON nopmtudisc and tos 17: encap %+v, want DF copied and TOS inherited", e)
+	}
+}
+
+// TestMultipoint: a GRE tunnel without remote is multipoint, shows as
+// `remote any` (as ip tunnel) and parses back; learn is its alone.
+func TestMultipoint(t *testing.T) {
+	c, err := Parse("mg0", strings.Fields("mode gre local 192.0.2.1 key 7 learn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Multipoint() || c.Learn != DefaultLearn {
+		t.Errorf("parsed %+v", c)
+	}
+	if got, want := c.String(), "mg0: gre/ip remote any local 192.0.2.1 ttl inherit key 7 learn 256"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	roundTrip(t, c)
+	if err := c.Apply([]string{"nolearn", "remote", "192.0.2.2"}); err != nil || c.Learn != 0 || c.Multipoint() {
+		t.Errorf("nolearn remote 192.0.2.2: %+v %v", c, err)
 	}
 }

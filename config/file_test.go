@@ -57,7 +57,8 @@ func TestLoadErrors(t *testing.T) {
 	ok := "t1 mode gre remote 192.0.2.2 local 192.0.2.1\n"
 	for _, tc := range []struct{ file, want string }{
 		{ok + "# comment\nt2 mode gre remote 192.0.2.2 local 192.0.2.1 kye 3\n", `a.conf:3: t2: unknown word "kye"`},
-		{"t1 mode gre\n", "a.conf:1: t1: missing remote"},
+		{"t1 mode gre\n", "a.conf:1: t1: missing local"},
+		{"t1 mode ipip local 192.0.2.1\n", "a.conf:1: t1: missing remote"},
 		{ok + "t6 mode ip6gre remote 192.0.2.2 local 2001:db8::1\n", "a.conf:2: t6: remote 192.0.2.2 is an IPv4 address: mode ip6gre needs IPv6 (use mode gre)"},
 		{ok + "t2 mode gre remote 192.0.2.2 local 192.0.2.1 ttl\n", `a.conf:2: t2: missing value after "ttl"`},
 		{ok + "\n\nt1 mode gre remote 192.0.2.3 local 192.0.2.1\n", `a.conf:4: duplicate tunnel name "t1" (first on line 1)`},

@@ -244,6 +244,8 @@ var producedElsewhere = map[decap.Reason]string{
 	decap.NoTunnel:       "the engine's demultiplexer, when no tunnel matches",
 	decap.InnerNotECT:    "the engine, when DecapECN reports false (see ecn_test.go)",
 	decap.ReflectLimited: "the engine's per-tunnel reflection rate limit",
+	decap.NoNeighbour:    "the engine's multipoint tunnels (tunnel.TestMultipointStranger)",
+	decap.LearnFull:      "the engine's learned neighbour bound (tunnel.TestMultipointLearn)",
 }
 
 // ipv4Around is an IPv4 header src -> dst, protocol GRE, TTL 255, around

@@ -43,6 +43,10 @@ const (
 	ReflectHeader  // inner IP options or fragment bits, which a probe never has
 	ReflectLimited // over the tunnel's reflection rate limit
 
+	// Multipoint tunnels (the engine's neighbour table).
+	NoNeighbour // outer source is no neighbour of the tunnel (and it does not learn)
+	LearnFull   // a neighbour to learn, but the tunnel's learned table is full
+
 	numReasons
 )
 
@@ -77,6 +81,8 @@ var reasonNames = [...]string{
 	ReflectTTL:      "reflect-ttl",
 	ReflectHeader:   "reflect-header",
 	ReflectLimited:  "reflect-limited",
+	NoNeighbour:     "no-neighbour",
+	LearnFull:       "learn-full",
 }
 
 func (r Reason) String() string {

@@ -40,13 +40,14 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 			return fmt.Errorf("daemon: unknown option %q", args[0])
 		}
 	}
-	var tunnels []config.Tunnel
+	var conf config.File
 	if file != "" {
 		var err error
-		if tunnels, err = config.LoadFile(file); err != nil {
+		if conf, err = config.ReadFile(file); err != nil {
 			return err
 		}
 	}
+	tunnels := conf.Tunnels
 	if err := checkCapabilities(tunnels...); err != nil {
 		return err
 	}
@@ -116,7 +117,8 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 // reloadFile makes the engine run what file says, or, when the file or
 // the host refuses it, keeps the running configuration as it is.
 func reloadFile(e *tunnel.Engine, file string, log *slog.Logger) {
-	want, err := config.LoadFile(file)
+	f, err := config.ReadFile(file)
+	want := f.Tunnels
 	if err == nil {
 		err = e.Reload(want)
 	}
