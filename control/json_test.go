@@ -121,6 +121,7 @@ const wantJSON = `{
 				"tx_packet_socket": 20,
 				"tx_unreachable": 0,
 				"tx_encap_limit": 0,
+				"tx_no_neighbour": 0,
 				"reflected": 21,
 				"drops": {
 					"no-tunnel": 22
@@ -164,6 +165,7 @@ const wantJSON = `{
 		"tx_packet_socket": 0,
 		"tx_unreachable": 0,
 		"tx_encap_limit": 0,
+		"tx_no_neighbour": 0,
 		"reflected": 0,
 		"drops": {
 			"no-tunnel": 1

@@ -7,6 +7,7 @@
 package status
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/gretun/gretun/config"
@@ -20,6 +21,41 @@ type Tunnel struct {
 	PathMTU   int           `json:"path_mtu"` // the largest inner packet sent without fragmenting
 	Stats     Stats         `json:"stats"`
 	Keepalive *Keepalive    `json:"keepalive,omitempty"`
+	// Neighbours are a multipoint tunnel's peers, by underlay address.
+	Neighbours []Peer `json:"neighbours,omitempty"`
+}
+
+// Peer is one underlay address a multipoint tunnel sends to and receives
+// from, the inner destinations that lead to it, and its own counters.
+type Peer struct {
+	LLAddr  netip.Addr `json:"lladdr"`
+	Dsts    []string   `json:"dsts"`    // inner addresses and prefixes, as `neigh show` prints them
+	Learned bool       `json:"learned"` // taken from received traffic, not configured
+	PathMTU int        `json:"path_mtu"`
+	Stats   PeerStats  `json:"stats"`
+}
+
+// PeerStats counts one neighbour's share of its tunnel's traffic.
+type PeerStats struct {
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	RxErrors  uint64 `json:"rx_errors"` // refused by the receive policy (key, csum, seq)
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+}
+
+// Neigh is one line of `gretun neigh show`: an inner destination of a
+// multipoint tunnel and the underlay address it leads to.
+type Neigh struct {
+	Dev    string     `json:"dev"`
+	Dst    string     `json:"dst"`
+	LLAddr netip.Addr `json:"lladdr"`
+	State  string     `json:"state"` // PERMANENT (configured) or LEARNED, as `ip neigh` spells states
+}
+
+// String is the line `neigh show` prints, in `ip neigh` words.
+func (n Neigh) String() string {
+	return n.Dst + " dev " + n.Dev + " lladdr " + n.LLAddr.String() + " " + n.State
 }
 
 // Stats is a snapshot of one tunnel's counters, named like `ip -s tunnel
@@ -56,6 +92,8 @@ type Stats struct {
 	// tunnel encapsulation limit was 0 (RFC 2473), each answered with an
 	// ICMPv6 Parameter Problem where allowed.
 	TxEncapLimit uint64 `json:"tx_encap_limit"`
+	// TxNoNeighbour counts packets a multipoint tunnel had no neighbour for.
+	TxNoNeighbour uint64 `json:"tx_no_neighbour"`
 
 	Reflected uint64 `json:"reflected"` // other routers' keepalives returned through the underlay
 
@@ -67,16 +105,17 @@ type Stats struct {
 // Names of the send drops, beside the receive drops' (decap's reasons):
 // the metrics' reason label and the capture's packet comments use them.
 const (
-	DropDeadLoop   = "dead-loop"   // one of the tunnel's own outer packets came back into it
-	DropNoRoute    = "no-route"    // the underlay has no route to the remote
-	DropNoBufs     = "no-buffers"  // the underlay's socket buffer was full
-	DropTooBig     = "too-big"     // larger than the path and not to be fragmented
-	DropBadInner   = "bad-inner"   // not IP, or IPv6 on an IPIP tunnel
-	DropEncapLimit = "encap-limit" // an inner IPv6 packet whose encapsulation limit is spent
-	DropDevice     = "device"      // the device refused a write (down, or going away)
-	DropTxOther    = "send-error"  // another error of the underlay or the device
-	DirectionRx    = "rx"
-	DirectionTx    = "tx"
+	DropDeadLoop    = "dead-loop"    // one of the tunnel's own outer packets came back into it
+	DropNoRoute     = "no-route"     // the underlay has no route to the remote
+	DropNoBufs      = "no-buffers"   // the underlay's socket buffer was full
+	DropTooBig      = "too-big"      // larger than the path and not to be fragmented
+	DropBadInner    = "bad-inner"    // not IP, or IPv6 on an IPIP tunnel
+	DropEncapLimit  = "encap-limit"  // an inner IPv6 packet whose encapsulation limit is spent
+	DropNoNeighbour = "no-neighbour" // a multipoint tunnel has no neighbour for its destination
+	DropDevice      = "device"       // the device refused a write (down, or going away)
+	DropTxOther     = "send-error"   // another error of the underlay or the device
+	DirectionRx     = "rx"
+	DirectionTx     = "tx"
 )
 
 // TxDrops returns the send drops by reason (every reason, zero or not);

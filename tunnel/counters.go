@@ -36,6 +36,7 @@ const (
 	txPacketSocket
 	txUnreachable
 	txEncapLimit
+	txNoNeighbour
 	numCounters
 )
 
@@ -75,7 +76,8 @@ func (c *counters) snapshot() Stats {
 		TxTooBig: g(txTooBig), TxFragmented: g(txFragmented), TxBadInner: g(txBadInner),
 		TxICMP: g(txICMP), TxICMPLimited: g(txICMPLimited), TxMSSClamped: g(txMSSClamped),
 		TxPacketSocket: g(txPacketSocket), TxUnreachable: g(txUnreachable), TxEncapLimit: g(txEncapLimit),
-		Drops: map[string]uint64{},
+		TxNoNeighbour: g(txNoNeighbour),
+		Drops:         map[string]uint64{},
 	}
 	for r := decap.OK + 1; int(r) < decap.NumReasons; r++ {
 		s.Drops[r.String()] = c.drops[r].Load()

@@ -177,6 +177,9 @@ func (e *Engine) Change(c config.Tunnel) error {
 	if !t.cfg.Load().SameDevice(&c) {
 		return errors.New("cannot change the netstack words of a running tunnel (delete the tunnel and add it again)")
 	}
+	if t.nb != nil != c.Multipoint() {
+		return errors.New("cannot change between a remote and none (point-to-point and multipoint): delete the tunnel and add it again")
+	}
 	if err := e.checkUnique(&c, map[string]bool{c.Name: true}); err != nil {
 		return err
 	}
@@ -299,7 +302,7 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 	// between tunnels without tripping over each other half way.
 	for _, c := range want {
 		t, ok := e.tunnels[c.Name]
-		if !ok || !t.cfg.Load().SameDevice(&c) || t.cfg.Load().Equal(&c) {
+		if !ok || !sameKind(t.cfg.Load(), &c) || t.cfg.Load().Equal(&c) {
 			continue
 		}
 		old := *t.cfg.Load()
@@ -313,7 +316,7 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 	for _, recreate := range []bool{false, true} {
 		for _, c := range want {
 			t, ok := e.tunnels[c.Name]
-			if ok != recreate || ok && t.cfg.Load().SameDevice(&c) {
+			if ok != recreate || ok && sameKind(t.cfg.Load(), &c) {
 				continue
 			}
 			if ok {
@@ -335,6 +338,12 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 		}
 	}
 	return nil
+}
+
+// sameKind reports whether a tunnel configured as a can become b in place:
+// the same device (config.SameDevice), and a remote in both or in neither.
+func sameKind(a, b *config.Tunnel) bool {
+	return a.SameDevice(b) && a.Multipoint() == b.Multipoint()
 }
 
 // checkHost checks what the host must offer for want's new and changed
@@ -454,8 +463,15 @@ func asymmetricKeys(c *config.Tunnel) bool {
 	return c.HasIKey != c.HasOKey || (c.HasIKey && c.IKey != c.OKey)
 }
 
-// lookup returns the tunnel whose packets have key k, or nil.
+// lookup returns the tunnel whose packets have key k, or nil: the
+// point-to-point tunnel with k's source as remote, else the multipoint
+// tunnel (no remote) with k's destination and key, as the kernel's
+// ip_tunnel_lookup prefers the exact match.
 func (e *Engine) lookup(k demuxKey) *Tunnel {
+	if t := e.demux.get(k); t != nil {
+		return t
+	}
+	k.src = netip.Addr{}
 	return e.demux.get(k)
 }
 

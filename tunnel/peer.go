@@ -14,9 +14,9 @@ import (
 
 // peer is the far end of a tunnel: where its outer packets go and what the
 // tunnel knows of the path to it and of the conversation with it. A
-// point-to-point tunnel has one; a multipoint tunnel will have one per
-// remote, found per packet: by inner destination when sending, by outer
-// source (the demultiplexing key) when receiving (Tunnel.peerFrom).
+// point-to-point tunnel has one; a multipoint tunnel has one per neighbour
+// (neigh.go), found per packet: by inner destination when sending, by
+// outer source when receiving (Tunnel.peerFrom).
 type peer struct {
 	t *Tunnel
 
@@ -41,6 +41,12 @@ type peer struct {
 	reflected       atomic.Uint64
 	reflectRate     pmtu.Limiter // bounds reflected keepalive probes
 	lastReflectDrop decap.Reason // why mayReflect last refused, for the capture (receive goroutine only)
+
+	// A multipoint tunnel's neighbour (neigh.go): its own counters, and
+	// whether it was learned from traffic, last heard from when.
+	stats   peerStats
+	learned atomic.Bool
+	seen    atomic.Int64
 }
 
 // newPeer returns tunnel t's peer as configuration c describes it, sending
@@ -93,11 +99,6 @@ func (p *peer) reconfigure(old, c *config.Tunnel, enc *encap.Encapsulator, ep en
 		p.recv.Store(r)
 	}
 }
-
-// peerFrom is the peer a received packet came from: a point-to-point
-// tunnel's only one. A multipoint tunnel will look it up by the packet's
-// outer source.
-func (t *Tunnel) peerFrom(*decap.Packet) *peer { return t.peer }
 
 // learnPathMTU lowers the path MTU toward the peer after the underlay
 // reported that an outer packet of sent bytes did not fit a hop of nextHop

@@ -11,8 +11,10 @@ package tunnel
 //     sender on this host left to offload is completed first
 //     (checksumCompleter).
 //  3. The packet's key (packetKey: protocol, outer source and destination,
-//     GRE key) finds its tunnel (Engine.lookup), and the tunnel the peer
-//     it came from (peerFrom). A packet no tunnel claims is dropped and
+//     GRE key) finds its tunnel (Engine.lookup: a multipoint tunnel's key
+//     has no source), and the tunnel the peer it came from (peerFrom: a
+//     multipoint tunnel's neighbour with that outer source, else learnt
+//     or dropped, neigh.go). A packet no tunnel claims is dropped and
 //     counted as unmatched, never answered.
 //  4. The peer's receiver applies the tunnel's receive policy: required
 //     checksum, key and sequence numbers (decap.Receiver.Accept).
@@ -100,6 +102,17 @@ func (s *socket) receive() {
 				continue
 			}
 			pr := t.peerFrom(&p)
+			if pr == nil {
+				// A multipoint tunnel, and a source that is no
+				// neighbour: learnt, or dropped.
+				if pr, r = t.learnPeer(&p, r); pr == nil {
+					t.counters.drop(r)
+					if cp := t.tap.Load(); cp != nil {
+						cp.dropRx(pkt, r)
+					}
+					continue
+				}
+			}
 			if r == decap.OK {
 				r = pr.recv.Load().Accept(&p)
 			}
@@ -109,10 +122,16 @@ func (s *socket) receive() {
 				if cp != nil {
 					cp.dropRx(pkt, r)
 				}
+				if t.nb != nil {
+					pr.stats.rxErrors.Add(1)
+				}
 				continue
 			}
 			if cp != nil {
 				cp.outer(false, pkt)
+			}
+			if t.nb != nil && t.cfg.Load().Learn != 0 {
+				pr.seen.Store(time.Now().UnixNano()) // a learned neighbour lives on
 			}
 			if p.Kind == decap.Reflect && t.cfg.Load().NoReflect {
 				p.Kind = decap.Data // `noreflect`: the host routes it, or not
@@ -129,6 +148,9 @@ func (s *socket) receive() {
 				}
 				if cp != nil {
 					cp.innerPkt(false, inner)
+				}
+				if t.nb != nil {
+					t.received(pr, inner, t.cfg.Load().Learn)
 				}
 				groups.add(t, bufs[i][p.Start-t.headroom:p.End], len(inner))
 			case decap.Keepalive:
@@ -214,7 +236,7 @@ func (r *rxGroups) deliver() {
 // deliver writes the packets the receive loop gathered for this tunnel to
 // its TUN device in one call; called by the socket goroutine.
 func (t *Tunnel) deliver(pkts [][]byte, bytes uint64) {
-	if mss := t.peer.clampMSS(); mss != 0 {
+	if mss := t.clampMSS(); mss != 0 {
 		for _, p := range pkts {
 			if pmtu.ClampMSS(p[t.headroom:], mssFor(mss, p[t.headroom:])) {
 				t.counters.add(txMSSClamped, 1)

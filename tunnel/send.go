@@ -155,28 +155,12 @@ func (t *Tunnel) transmit() {
 			path.close() // switched back to `underlay raw`
 		}
 		// A point-to-point tunnel sends every packet to its one peer; a
-		// multipoint one will find each packet's peer by its inner
-		// destination and send a batch per peer.
-		p := t.peer
-		p.txMu.Lock()
-		out = out[:0]
-		for _, b := range batches {
-			out = t.encapBatch(p, b.bufs[:b.n], b.sizes[:b.n], out, &frags, frames)
-		}
-		ep := p.ep
-		p.txMu.Unlock()
-		if cp := t.tap.Load(); cp != nil {
-			for _, o := range out {
-				cp.outer(true, o)
-			}
-		}
-		if len(out) > 0 {
-			if frames != nil {
-				t.sendPacketPath(ep, &path, out, *frames)
-				clear(*frames)
-			} else {
-				t.sendOuter(ep, out)
-			}
+		// multipoint one finds each packet's peer by its inner
+		// destination and sends a batch per peer.
+		if t.nb != nil {
+			out = t.transmitNeighbours(batches, out, &frags)
+		} else {
+			out = t.transmitPeer(batches, out, &frags, frames, &path)
 		}
 		if len(t.icmpOut) > 0 {
 			t.writeICMP()
@@ -190,6 +174,85 @@ func (t *Tunnel) transmit() {
 		clear(out)
 		clear(batches)
 	}
+}
+
+// transmitPeer encapsulates and sends the batches to a point-to-point
+// tunnel's peer, and returns out for reuse.
+func (t *Tunnel) transmitPeer(batches []*txBatch, out [][]byte, frags *fragPool, frames *[][]byte, path *packetPath) [][]byte {
+	p := t.peer
+	p.txMu.Lock()
+	out = out[:0]
+	for _, b := range batches {
+		out = t.encapBatch(p, b.bufs[:b.n], b.sizes[:b.n], out, frags, frames)
+	}
+	ep := p.ep
+	p.txMu.Unlock()
+	t.captureOuter(out)
+	if len(out) > 0 {
+		if frames != nil {
+			t.sendPacketPath(ep, path, out, *frames)
+			clear(*frames)
+		} else {
+			t.sendOuter(ep, out)
+		}
+	}
+	return out
+}
+
+// captureOuter gives the capture, when someone captures, the outer
+// packets about to be sent.
+func (t *Tunnel) captureOuter(out [][]byte) {
+	if cp := t.tap.Load(); cp != nil {
+		for _, o := range out {
+			cp.outer(true, o)
+		}
+	}
+}
+
+// transmitNeighbours encapsulates and sends the batches of a multipoint
+// tunnel: each run of packets to one neighbour (found by inner
+// destination) in one call. Packets to no neighbour are dropped and
+// counted (tx_no_neighbour). It returns out for reuse.
+func (t *Tunnel) transmitNeighbours(batches []*txBatch, out [][]byte, frags *fragPool) [][]byte {
+	nt := t.nb.table.Load()
+	inner := func(b *txBatch, i int) []byte { return b.bufs[i][innerOffset : innerOffset+b.sizes[i]] }
+	for _, b := range batches {
+		var next *peer
+		if b.n > 0 {
+			next = nt.peerFor(inner(b, 0))
+		}
+		for i := 0; i < b.n; {
+			p := next
+			j := i + 1
+			for ; j < b.n; j++ {
+				if next = nt.peerFor(inner(b, j)); next != p {
+					break
+				}
+			}
+			if p == nil {
+				t.counters.add(txNoNeighbour, uint64(j-i))
+				t.counters.add(txErrors, uint64(j-i))
+				if cp := t.tap.Load(); cp != nil {
+					for k := i; k < j; k++ {
+						cp.record(true, inner(b, k), status.DropNoNeighbour)
+					}
+				}
+				i = j
+				continue
+			}
+			clear(out)
+			p.txMu.Lock()
+			out = t.encapBatch(p, b.bufs[i:j], b.sizes[i:j], out[:0], frags, nil)
+			ep := p.ep
+			p.txMu.Unlock()
+			t.captureOuter(out)
+			if len(out) > 0 {
+				t.sendOuter(ep, out)
+			}
+			i = j
+		}
+	}
+	return out
 }
 
 // encapBatch encapsulates the inner packets for peer p in place and
@@ -209,14 +272,14 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 	for i := range bufs {
 		buf := bufs[i][:innerOffset+sizes[i]]
 		inner := buf[innerOffset:]
-		if t.isOwnOuter(inner) {
+		if t.isOwnOuter(inner, p.ep.to.Addr()) {
 			c.add(txDeadLoop, 1)
 			errs++
 			if cp != nil {
 				cp.record(true, inner, status.DropDeadLoop)
 			}
 			if !t.deadLoopLogged.Swap(true) {
-				t.e.log.Warn("dead loop: the route to the remote goes through the tunnel itself; dropping its own packets", "tunnel", t.name, "remote", t.cfg.Load().Remote)
+				t.e.log.Warn("dead loop: the route to the remote goes through the tunnel itself; dropping its own packets", "tunnel", t.name, "remote", p.ep.to.Addr())
 			}
 			continue
 		}
@@ -274,6 +337,10 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 	c.add(txPackets, pkts)
 	c.add(txBytes, bytes)
 	c.add(txErrors, errs)
+	if t.nb != nil {
+		p.stats.txPackets.Add(pkts)
+		p.stats.txBytes.Add(bytes)
+	}
 	return out
 }
 
@@ -431,8 +498,9 @@ func (t *Tunnel) sendOuter(ep endpoint, pkts [][]byte) {
 }
 
 // isOwnOuter reports whether a packet read from the TUN is one of this
-// tunnel's own outer packets: the route to the remote leads into the tunnel.
-func (t *Tunnel) isOwnOuter(inner []byte) bool {
+// tunnel's own outer packets to remote: the route to the remote leads
+// into the tunnel.
+func (t *Tunnel) isOwnOuter(inner []byte, remote netip.Addr) bool {
 	c := t.cfg.Load()
 	if c.Mode.IPv6() {
 		if len(inner) < header.IPv6HeaderLen || header.IPVersion(inner) != 6 {
@@ -440,13 +508,13 @@ func (t *Tunnel) isOwnOuter(inner []byte) bool {
 		}
 		ip := header.IPv6(inner)
 		next := ip.NextHeader()
-		return (next == c.Proto() || next == header.IPv6DestOpts) && ip.Src() == c.Local.As16() && ip.Dst() == c.Remote.As16()
+		return (next == c.Proto() || next == header.IPv6DestOpts) && ip.Src() == c.Local.As16() && ip.Dst() == remote.As16()
 	}
 	if len(inner) < header.IPv4MinLen || header.IPVersion(inner) != 4 {
 		return false
 	}
 	ip := header.IPv4(inner)
-	if ip.Src() != c.Local.As4() || ip.Dst() != c.Remote.As4() {
+	if ip.Src() != c.Local.As4() || ip.Dst() != remote.As4() {
 		return false
 	}
 	if c.UDP() {

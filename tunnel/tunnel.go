@@ -31,10 +31,11 @@ type Tunnel struct {
 	cfg atomic.Pointer[config.Tunnel]
 	mtu atomic.Int64 // device MTU
 
-	// peer is the tunnel's far end. A point-to-point tunnel has this one;
-	// a multipoint tunnel will have a table of them, and find the peer
+	// peer is a point-to-point tunnel's far end; nb, instead, a
+	// multipoint tunnel's table of them (neigh.go), which finds the peer
 	// of each packet (peerFrom, and by inner destination when sending).
 	peer *peer
+	nb   *neighbours
 
 	// The ICMP errors that oversize inner packets get (issue: they are
 	// answered, never black-holed); the path MTU is the peer's.
@@ -52,11 +53,17 @@ type Tunnel struct {
 }
 
 func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
-	enc, err := encap.New(c.Encap())
-	if err != nil {
-		return nil, err
+	var enc *encap.Encapsulator
+	var err error
+	if !c.Multipoint() {
+		if enc, err = encap.New(c.Encap()); err != nil {
+			return nil, err
+		}
 	}
-	underlay := e.underlayMTU(remoteOn(&c), true)
+	underlay := 1500 // a multipoint tunnel's neighbours have routes of their own
+	if !c.Multipoint() {
+		underlay = e.underlayMTU(remoteOn(&c), true)
+	}
 	mtu := configuredMTU(&c, underlay, sock)
 	dev, err := e.createDevice(&c, mtu)
 	if err != nil {
@@ -74,6 +81,10 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	t.cfg.Store(&c)
 	t.mtu.Store(int64(mtu))
 	t.setAddrs(dev.Addrs())
+	if c.Multipoint() {
+		t.nb = newNeighbours(sock)
+		return t, nil // no keepalives: the spokes send them, the hub reflects them
+	}
 	t.peer = newPeer(t, &c, enc, endpointOf(&c, sock), underlay, mtu)
 	ka, err := newKeepalive(&c)
 	if err != nil {
@@ -152,7 +163,9 @@ func (t *Tunnel) MTU() int { return int(t.mtu.Load()) }
 func (t *Tunnel) start() {
 	t.wg.Add(1)
 	go t.transmit()
-	t.peer.start()
+	if t.peer != nil {
+		t.peer.start()
+	}
 }
 
 // stop closes the device (which ends the goroutines) and waits for them.
@@ -171,10 +184,11 @@ func (t *Tunnel) deviceMTU(mtu int) {
 		return
 	}
 	t.mtu.Store(int64(mtu))
-	p := t.peer
-	p.txMu.Lock()
-	p.setPathLimit(t.cfg.Load(), mtu)
-	p.txMu.Unlock()
+	t.eachPeer(func(p *peer) {
+		p.txMu.Lock()
+		p.setPathLimit(t.cfg.Load(), mtu)
+		p.txMu.Unlock()
+	})
 }
 
 // reconfigure applies a changed configuration; e.mu is held. What can
@@ -188,6 +202,9 @@ func (t *Tunnel) deviceMTU(mtu int) {
 // limit, and the keepalive state with its flap damping. The MSS clamp
 // keeps no state of its own: it follows the configuration and path MTU.
 func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
+	if t.nb != nil {
+		return t.reconfigureNeighbours(c, sock)
+	}
 	enc, err := encap.New(c.Encap())
 	if err != nil {
 		return err
@@ -219,6 +236,15 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 func (t *Tunnel) status() Status {
 	c := *t.cfg.Load()
 	st := Status{Config: c, Line: c.String(), MTU: t.MTU(), Stats: t.counters.snapshot()}
+	if t.nb != nil {
+		st.PathMTU = st.MTU
+		st.Neighbours = t.peerStatus(time.Now())
+		for _, n := range st.Neighbours {
+			st.PathMTU = min(st.PathMTU, n.PathMTU)
+		}
+		t.eachPeer(func(p *peer) { st.Stats.Reflected += p.reflected.Load() })
+		return st
+	}
 	p := t.peer
 	st.Stats.Reflected = p.reflected.Load()
 	now := time.Now()
@@ -233,6 +259,18 @@ func (t *Tunnel) status() Status {
 // the MTU is fixed with `mtu`, follows it with the device MTU.
 func (t *Tunnel) refreshUnderlay() {
 	c := t.cfg.Load()
+	if t.nb != nil {
+		// Each neighbour follows the route toward it; the device MTU
+		// stays as configured.
+		t.eachPeer(func(p *peer) {
+			underlay := t.e.underlayMTU(p.ep.to.Addr(), false)
+			p.txMu.Lock()
+			p.underlayMTU = underlay
+			p.setPathLimit(c, t.MTU())
+			p.txMu.Unlock()
+		})
+		return
+	}
 	underlay := t.e.underlayMTU(remoteOn(c), false)
 	p := t.peer
 	p.txMu.Lock()
@@ -252,6 +290,53 @@ func (t *Tunnel) refreshUnderlay() {
 		t.mtu.Store(int64(mtu))
 		t.e.log.Info("underlay MTU changed", "tunnel", t.name, "underlay", underlay, "mtu", mtu)
 	}
+}
+
+// reconfigureNeighbours applies a changed configuration to a multipoint
+// tunnel: what reconfigure does for its one peer, for each neighbour. The
+// encapsulators are all built before anything changes.
+func (t *Tunnel) reconfigureNeighbours(c config.Tunnel, sock *socket) error {
+	nb := t.nb
+	nb.mu.Lock()
+	defer nb.mu.Unlock()
+	encs := map[*peer]*encap.Encapsulator{}
+	for a, p := range nb.peers {
+		enc, err := encapTo(&c, a)
+		if err != nil {
+			return err
+		}
+		encs[p] = enc
+	}
+	mtu := configuredMTU(&c, 1500, sock)
+	if mtu != t.MTU() {
+		if err := t.dev.SetMTU(mtu); err != nil {
+			return fmt.Errorf("setting MTU of %s: %v", t.name, err)
+		}
+		t.mtu.Store(int64(mtu))
+	}
+	old := t.cfg.Load()
+	nb.sock = sock
+	for a, p := range nb.peers {
+		p.reconfigure(old, &c, encs[p], endpoint{sock: sock, to: netip.AddrPortFrom(a, 0)}, t.e.underlayMTU(a, false), mtu)
+	}
+	t.cfg.Store(&c)
+	return nil
+}
+
+// clampMSS is the MSS to clamp received SYNs to (peer.clampMSS): a
+// multipoint tunnel derives it from the device MTU.
+func (t *Tunnel) clampMSS() int {
+	if t.peer != nil {
+		return t.peer.clampMSS()
+	}
+	c := t.cfg.Load()
+	switch {
+	case !c.ClampMSS:
+		return 0
+	case c.MSS != 0:
+		return c.MSS
+	}
+	return -t.MTU()
 }
 
 // mssFor turns clampMSS's answer into the MSS for this packet's family.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -79,7 +80,11 @@ func (e *Engine) readICMP(src ICMPSource) {
 		case tb.Src.Is6() && len(tb.Quote) >= header.IPv6HeaderLen:
 			sent = header.IPv6HeaderLen + header.IPv6(tb.Quote).PayloadLen()
 		}
-		e.tunnelsQuoted(&tb, func(t *Tunnel) { t.peer.learnPathMTU(tb.MTU, sent) })
+		e.tunnelsQuoted(&tb, func(t *Tunnel) {
+			if p := t.peerTo(tb.Dst); p != nil {
+				p.learnPathMTU(tb.MTU, sent)
+			}
+		})
 	}
 }
 
@@ -94,18 +99,42 @@ func (e *Engine) tunnelsQuoted(tb *rawsock.TooBig, fn func(*Tunnel)) {
 	if tb.Proto == rawsock.ProtoGRE && tb.GREFlags&header.GREFlagKey != 0 {
 		k.key, k.hasKey = tb.Key, true
 	}
-	found := e.demux.get(k)
-	if found != nil && quotesOwnPacket(found.cfg.Load(), tb) {
+	found := e.lookup(k)
+	if found != nil && found.quotes(tb) {
 		fn(found)
 	}
 	if e.asymmetric.Load() == 0 {
 		return
 	}
 	e.demux.each(func(t *Tunnel) {
-		if t != found && quotesOwnPacket(t.cfg.Load(), tb) {
+		if t != found && t.quotes(tb) {
 			fn(t)
 		}
 	})
+}
+
+// quotes reports whether t sent the packet tb quotes (quotesOwnPacket):
+// a multipoint tunnel, to one of its neighbours.
+func (t *Tunnel) quotes(tb *rawsock.TooBig) bool {
+	c := t.cfg.Load()
+	if t.nb != nil {
+		if t.peerTo(tb.Dst) == nil {
+			return false
+		}
+		to := *c
+		to.Remote = tb.Dst
+		c = &to
+	}
+	return quotesOwnPacket(c, tb)
+}
+
+// peerTo is the peer at underlay address a: a point-to-point tunnel's
+// own, a multipoint tunnel's neighbour (nil when none).
+func (t *Tunnel) peerTo(a netip.Addr) *peer {
+	if t.nb == nil {
+		return t.peer
+	}
+	return t.nb.table.Load().peers[a]
 }
 
 // quotesOwnPacket reports whether the packet an ICMP error quotes is one
