@@ -46,9 +46,9 @@ const AbstractSocket = "@gretun"
 // Request asks the daemon to do one thing.
 type Request struct {
 	Version int      `json:"version"`
-	Op      string   `json:"op"` // add, del, change, show, capture
+	Op      string   `json:"op"` // add, del, change, show, capture; neigh-add, neigh-replace, neigh-del, neigh-show
 	Name    string   `json:"name,omitempty"`
-	Words   []string `json:"words,omitempty"` // iproute2-style options for add and change
+	Words   []string `json:"words,omitempty"` // iproute2-style options for add and change, a neighbour's words for neigh-*
 	Inner   bool     `json:"inner,omitempty"` // capture: inner packets instead of outer ones
 	Count   int      `json:"count,omitempty"` // capture: stop after this many packets (0: until stopped)
 }
@@ -59,6 +59,7 @@ type Response struct {
 	Error     string          `json:"error,omitempty"`
 	Tunnels   []status.Tunnel `json:"tunnels,omitempty"`
 	Unmatched *status.Stats   `json:"unmatched,omitempty"`
+	Neighs    []status.Neigh  `json:"neighs,omitempty"` // neigh-show
 
 	// Stream, set by a handler, writes a stream after the response (a
 	// capture's pcapng) until it is done or ctx ends: when the client

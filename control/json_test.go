@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,14 @@ func TestResponseJSON(t *testing.T) {
 		},
 		Unmatched: &status.Stats{Drops: map[string]uint64{"no-tunnel": 1}},
 	}
+	resp.Tunnels = append(resp.Tunnels, status.Tunnel{
+		Config: parse("mg0", "mode gre local 192.0.2.1 key 7 learn 16"),
+		Line:   "mg0: gre/ip ...", MTU: 1476, PathMTU: 1476,
+		Stats: status.Stats{TxNoNeighbour: 23},
+		Neighbours: []status.Peer{{LLAddr: netip.MustParseAddr("192.0.2.2"), Dsts: []string{"198.51.100.2", "203.0.113.0/24"},
+			Learned: true, PathMTU: 1476, Stats: status.PeerStats{RxPackets: 1, RxBytes: 2, RxErrors: 3, TxPackets: 4, TxBytes: 5}}},
+	})
+	resp.Neighs = []status.Neigh{{Dev: "mg0", Dst: "198.51.100.2", LLAddr: netip.MustParseAddr("192.0.2.2"), State: "PERMANENT"}}
 	got, err := json.Marshal(resp)
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +149,66 @@ const wantJSON = `{
 				"unanswered": 6,
 				"summary": "up"
 			}
+		},
+		{
+			"config": {
+				"name": "mg0",
+				"mode": "gre",
+				"local": "192.0.2.1",
+				"remote": "",
+				"ttl": 0,
+				"tos": 0,
+				"ikey": 7,
+				"okey": 7,
+				"has_ikey": true,
+				"has_okey": true,
+				"df": "pmtudisc",
+				"learn": 16
+			},
+			"line": "mg0: gre/ip ...",
+			"mtu": 1476,
+			"path_mtu": 1476,
+			"stats": {
+				"rx_packets": 0,
+				"rx_bytes": 0,
+				"rx_errors": 0,
+				"rx_csum_errors": 0,
+				"rx_out_of_seq": 0,
+				"rx_device_errors": 0,
+				"rx_keepalive_unsolicited": 0,
+				"tx_packets": 0,
+				"tx_bytes": 0,
+				"tx_errors": 0,
+				"tx_dead_loop": 0,
+				"tx_no_route": 0,
+				"tx_no_bufs": 0,
+				"tx_too_big": 0,
+				"tx_fragmented": 0,
+				"tx_bad_inner": 0,
+				"tx_icmp": 0,
+				"tx_icmp_limited": 0,
+				"tx_mss_clamped": 0,
+				"tx_packet_socket": 0,
+				"tx_unreachable": 0,
+				"tx_encap_limit": 0,
+				"tx_no_neighbour": 23,
+				"reflected": 0
+			},
+			"neighbours": [
+				{
+					"lladdr": "192.0.2.2",
+					"dsts": ["198.51.100.2", "203.0.113.0/24"],
+					"learned": true,
+					"path_mtu": 1476,
+					"stats": {
+						"rx_packets": 1,
+						"rx_bytes": 2,
+						"rx_errors": 3,
+						"tx_packets": 4,
+						"tx_bytes": 5
+					}
+				}
+			]
 		}
 	],
 	"unmatched": {
@@ -170,5 +239,13 @@ const wantJSON = `{
 		"drops": {
 			"no-tunnel": 1
 		}
-	}
+	},
+	"neighs": [
+		{
+			"dev": "mg0",
+			"dst": "198.51.100.2",
+			"lladdr": "192.0.2.2",
+			"state": "PERMANENT"
+		}
+	]
 }`

@@ -80,6 +80,11 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 			return fmt.Errorf("%s: tunnel %s: %v", file, c.Name, err)
 		}
 	}
+	if err := e.SetNeighs(conf.Neighs); err != nil {
+		e.Close()
+		l.Close()
+		return fmt.Errorf("%s: %v", file, err)
+	}
 	go control.Serve(l, func(r control.Request) control.Response { return handle(e, r) }, log)
 	defer l.Close()
 	if err := dropCapabilities(log); err != nil {
@@ -121,6 +126,11 @@ func reloadFile(e *tunnel.Engine, file string, log *slog.Logger) {
 	want := f.Tunnels
 	if err == nil {
 		err = e.Reload(want)
+	}
+	if err == nil {
+		// The file's neighbours belong to its tunnels (LoadFile checked
+		// that), which now run: this cannot be refused.
+		err = e.SetNeighs(f.Neighs)
 	}
 	if err != nil {
 		log.Error("reload refused, keeping the running configuration", "err", err.Error())

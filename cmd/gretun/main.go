@@ -6,6 +6,8 @@
 //	gretun tunnel change NAME [options]
 //	gretun tunnel del NAME
 //	gretun [-s] [-j] tunnel show [NAME]
+//	gretun neigh add|replace|del INNER lladdr OUTER dev NAME
+//	gretun [-j] neigh show [dev NAME]
 //	gretun run NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [options]
 //	gretun capture NAME [-w FILE] [-c COUNT] [-inner]   a tunnel's packets
 //	gretun demo                             a GRE tunnel between two namespaces
@@ -30,6 +32,10 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
   gretun tunnel change NAME [OPTIONS]
   gretun tunnel del NAME
   gretun tunnel show [NAME]      -s adds counters, -j prints JSON
+  gretun neigh add|replace INNER lladdr OUTER dev NAME
+                                 a neighbour of a multipoint tunnel (no remote)
+  gretun neigh del INNER dev NAME
+  gretun neigh show [dev NAME]
   gretun run [-metrics ADDR] NAME mode gre|ipip|ip6gre|ip6ip6|ipip6 remote ADDR local ADDR [OPTIONS]
                                  one tunnel in the foreground, no daemon
   gretun capture NAME [-w FILE] [-c COUNT] [-inner]
@@ -42,6 +48,7 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
 OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
          csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
          mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]  underlay raw|packet
+         learn [N] (multipoint: take up to N neighbours from received traffic)
          netstack ADDR/PREFIX [ADDR6/PREFIX] (a userspace stack, no TUN device)
            with dns ADDR  socks5 [USER:PASS@]ADDR:PORT  socks5-open
            forward tcp|udp [ADDR:]PORT HOST:PORT  reverse tcp|udp PORT HOST:PORT
@@ -105,6 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "tunnel", "tun", "tunl", "t":
 		err = tunnelCmd(g, args[1:], stdout)
+	case "neigh", "neighbour", "neighbor", "n":
+		err = neighCmd(g, args[1:], stdout)
 	case "daemon":
 		err = daemonCmd(g, args[1:], stderr)
 	case "run":

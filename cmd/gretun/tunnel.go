@@ -84,6 +84,8 @@ func handle(e *tunnel.Engine, req control.Request) control.Response {
 		err = e.Del(req.Name)
 	case "capture":
 		return serveCapture(e, req)
+	case "neigh-add", "neigh-replace", "neigh-del", "neigh-show":
+		return handleNeigh(e, req)
 	case "show":
 		st, err := e.Show(req.Name)
 		if err != nil {
@@ -131,6 +133,7 @@ func printShow(w io.Writer, g globals, resp control.Response) error {
 		}
 		if g.stats {
 			printStats(w, t.Stats)
+			printPeers(w, t.Neighbours)
 		}
 	}
 	if g.stats && resp.Unmatched != nil && drops(resp.Unmatched.Drops) != "" {
@@ -159,6 +162,9 @@ func printStats(w io.Writer, s tunnel.Stats) {
 	}
 	if s.TxEncapLimit != 0 {
 		fmt.Fprintf(w, "TX encapsulation limit 0: %d\n", s.TxEncapLimit)
+	}
+	if s.TxNoNeighbour != 0 {
+		fmt.Fprintf(w, "TX to no neighbour: %d\n", s.TxNoNeighbour)
 	}
 	if d := drops(s.Drops); d != "" {
 		fmt.Fprintf(w, "RX drops: %s\n", d)
