@@ -22,7 +22,7 @@ type File struct {
 //	netb mode gre remote 192.0.2.2 local 192.0.2.1 ttl 255 key 42
 //	# a hub, and a neighbour of it
 //	mg0 mode gre local 192.0.2.1 key 7
-//	neigh add 10.0.0.2 lladdr 192.0.2.2 dev mg0
+//	neigh add 198.51.100.2 lladdr 192.0.2.2 dev mg0
 //
 // A line may also start with "tunnel" or "tunnel add"; one that starts with
 // "neigh" or "neigh add" is a neighbour of a multipoint tunnel defined in

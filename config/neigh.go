@@ -115,7 +115,7 @@ func (n Neigh) DstString() string {
 	return n.Dst.String()
 }
 
-// String renders n as the words that add it: "10.0.0.2 lladdr 192.0.2.2 dev mg0".
+// String renders n as the words that add it: "198.51.100.2 lladdr 192.0.2.2 dev mg0".
 func (n Neigh) String() string {
 	return fmt.Sprintf("%s lladdr %s dev %s", n.DstString(), n.LLAddr, n.Dev)
 }

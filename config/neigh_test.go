@@ -12,10 +12,10 @@ func TestParseNeigh(t *testing.T) {
 		del   bool
 		want  Neigh
 	}{
-		{"10.0.0.2 lladdr 192.0.2.2 dev mg0", false, Neigh{"mg0", netip.MustParsePrefix("10.0.0.2/32"), netip.MustParseAddr("192.0.2.2")}},
+		{"198.51.100.2 lladdr 192.0.2.2 dev mg0", false, Neigh{"mg0", netip.MustParsePrefix("198.51.100.2/32"), netip.MustParseAddr("192.0.2.2")}},
 		{"to 203.0.113.0/24 dev mg0 lladdr 192.0.2.3 nud permanent", false, Neigh{"mg0", netip.MustParsePrefix("203.0.113.0/24"), netip.MustParseAddr("192.0.2.3")}},
 		{"2001:db8::2 lladdr 192.0.2.2 dev mg0", false, Neigh{"mg0", netip.MustParsePrefix("2001:db8::2/128"), netip.MustParseAddr("192.0.2.2")}},
-		{"10.0.0.2 dev mg0", true, Neigh{"mg0", netip.MustParsePrefix("10.0.0.2/32"), netip.Addr{}}},
+		{"198.51.100.2 dev mg0", true, Neigh{"mg0", netip.MustParsePrefix("198.51.100.2/32"), netip.Addr{}}},
 	} {
 		got, err := ParseNeigh(strings.Fields(tc.words), tc.del)
 		if err != nil || got != tc.want {
@@ -37,19 +37,19 @@ func TestParseNeighErrors(t *testing.T) {
 		want  string
 	}{
 		{"lladdr 192.0.2.2 dev mg0", false, "missing neighbour address"},
-		{"10.0.0.2 lladdr 192.0.2.2", false, "missing dev"},
-		{"10.0.0.2 dev mg0", false, "missing lladdr"},
-		{"10.0.0.2 lladdr 192.0.2.2 dev mg0", true, "neigh del takes no lladdr"},
-		{"10.0.0.2 lladdr 00:11:22:33:44:55 dev mg0", false, `invalid lladdr "00:11:22:33:44:55"`},
-		{"10.0.0.2 lladdr 224.0.0.1 dev mg0", false, "lladdr 224.0.0.1 is not a unicast address"},
-		{"10.0.0.2 lladdr 0.0.0.0 dev mg0", false, "is not a unicast address"},
-		{"10.0.0.0/33 lladdr 192.0.2.2 dev mg0", false, `invalid neighbour "10.0.0.0/33"`},
-		{"10.0.0.1/24 lladdr 192.0.2.2 dev mg0", false, "host bits set: 10.0.0.0/24?"},
+		{"198.51.100.2 lladdr 192.0.2.2", false, "missing dev"},
+		{"198.51.100.2 dev mg0", false, "missing lladdr"},
+		{"198.51.100.2 lladdr 192.0.2.2 dev mg0", true, "neigh del takes no lladdr"},
+		{"198.51.100.2 lladdr 00:11:22:33:44:55 dev mg0", false, `invalid lladdr "00:11:22:33:44:55"`},
+		{"198.51.100.2 lladdr 224.0.0.1 dev mg0", false, "lladdr 224.0.0.1 is not a unicast address"},
+		{"198.51.100.2 lladdr 0.0.0.0 dev mg0", false, "is not a unicast address"},
+		{"198.51.100.0/33 lladdr 192.0.2.2 dev mg0", false, `invalid neighbour "198.51.100.0/33"`},
+		{"198.51.100.1/24 lladdr 192.0.2.2 dev mg0", false, "host bits set: 198.51.100.0/24?"},
 		{"fe80::1%eth0 lladdr 192.0.2.2 dev mg0", false, "invalid neighbour"},
-		{"10.0.0.2 10.0.0.3 lladdr 192.0.2.2 dev mg0", false, `unexpected "10.0.0.3"`},
-		{"10.0.0.2 lladdr 192.0.2.2 dev", false, `missing value after "dev"`},
-		{"10.0.0.2 lladdr 192.0.2.2 dev mg0 nud reachable", false, "only permanent"},
-		{"10.0.0.2 lladdr 192.0.2.2 dev a/b", false, `invalid tunnel name "a/b"`},
+		{"198.51.100.2 198.51.100.3 lladdr 192.0.2.2 dev mg0", false, `unexpected "198.51.100.3"`},
+		{"198.51.100.2 lladdr 192.0.2.2 dev", false, `missing value after "dev"`},
+		{"198.51.100.2 lladdr 192.0.2.2 dev mg0 nud reachable", false, "only permanent"},
+		{"198.51.100.2 lladdr 192.0.2.2 dev a/b", false, `invalid tunnel name "a/b"`},
 	} {
 		_, err := ParseNeigh(strings.Fields(tc.words), tc.del)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
@@ -61,7 +61,7 @@ func TestParseNeighErrors(t *testing.T) {
 // TestLoadNeighs: neighbour lines belong to the file's multipoint tunnels.
 func TestLoadNeighs(t *testing.T) {
 	const hub = "mg0 mode gre local 192.0.2.1 key 7\np2p mode gre remote 192.0.2.9 local 192.0.2.1\n"
-	f, err := LoadAll("a.conf", strings.NewReader(hub+"neigh add 10.0.0.2 lladdr 192.0.2.2 dev mg0\nneigh 198.51.100.0/24 lladdr 192.0.2.2 dev mg0\n"))
+	f, err := LoadAll("a.conf", strings.NewReader(hub+"neigh add 198.51.100.2 lladdr 192.0.2.2 dev mg0\nneigh 198.51.100.0/24 lladdr 192.0.2.2 dev mg0\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,12 +69,12 @@ func TestLoadNeighs(t *testing.T) {
 		t.Errorf("loaded %+v", f)
 	}
 	for _, tc := range []struct{ lines, want string }{
-		{"neigh add 10.0.0.2 lladdr 192.0.2.2 dev p2p\n", "a.conf:3: neigh 10.0.0.2: p2p is a point-to-point tunnel"},
-		{"neigh add 10.0.0.2 lladdr 192.0.2.2 dev nope\n", `a.conf:3: neigh 10.0.0.2: no tunnel named "nope"`},
-		{"neigh add 10.0.0.2 lladdr 2001:db8::2 dev mg0\n", "a.conf:3: neigh 10.0.0.2: lladdr 2001:db8::2 is not of the family of local 192.0.2.1"},
-		{"neigh add 10.0.0.2 lladdr 192.0.2.1 dev mg0\n", "a.conf:3: neigh 10.0.0.2: lladdr 192.0.2.1 is the tunnel's own local address"},
-		{"neigh add 10.0.0.2 lladdr 192.0.2.2 dev mg0\nneigh add 10.0.0.2 lladdr 192.0.2.3 dev mg0\n", "a.conf:4: neigh 10.0.0.2 dev mg0: defined twice (first on line 3)"},
-		{"neigh add 10.0.0.2 dev mg0\n", "a.conf:3: neigh: missing lladdr"},
+		{"neigh add 198.51.100.2 lladdr 192.0.2.2 dev p2p\n", "a.conf:3: neigh 198.51.100.2: p2p is a point-to-point tunnel"},
+		{"neigh add 198.51.100.2 lladdr 192.0.2.2 dev nope\n", `a.conf:3: neigh 198.51.100.2: no tunnel named "nope"`},
+		{"neigh add 198.51.100.2 lladdr 2001:db8::2 dev mg0\n", "a.conf:3: neigh 198.51.100.2: lladdr 2001:db8::2 is not of the family of local 192.0.2.1"},
+		{"neigh add 198.51.100.2 lladdr 192.0.2.1 dev mg0\n", "a.conf:3: neigh 198.51.100.2: lladdr 192.0.2.1 is the tunnel's own local address"},
+		{"neigh add 198.51.100.2 lladdr 192.0.2.2 dev mg0\nneigh add 198.51.100.2 lladdr 192.0.2.3 dev mg0\n", "a.conf:4: neigh 198.51.100.2 dev mg0: defined twice (first on line 3)"},
+		{"neigh add 198.51.100.2 dev mg0\n", "a.conf:3: neigh: missing lladdr"},
 	} {
 		_, err := LoadAll("a.conf", strings.NewReader(hub+tc.lines))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
@@ -87,10 +87,10 @@ func TestLoadNeighs(t *testing.T) {
 // parses prints as words that parse back to the same neighbour.
 func FuzzParseNeigh(f *testing.F) {
 	for _, s := range []string{
-		"10.0.0.2 lladdr 192.0.2.2 dev mg0",
+		"198.51.100.2 lladdr 192.0.2.2 dev mg0",
 		"to 203.0.113.0/24 dev mg0 lladdr 192.0.2.3 nud permanent",
 		"2001:db8::/32 lladdr 192.0.2.2 dev mg0",
-		"10.0.0.1/24 lladdr 192.0.2.2 dev",
+		"198.51.100.1/24 lladdr 192.0.2.2 dev",
 	} {
 		f.Add(s, false)
 	}

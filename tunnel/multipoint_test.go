@@ -12,8 +12,8 @@ import (
 	"github.com/gretun/gretun/tunnel/tunneltest"
 )
 
-// hubAndSpokes is a hub (192.0.2.1, mg0, inner 10.0.0.1) and spokes
-// 192.0.2.2… (t0, inner 10.0.0.2…), point-to-point tunnels to the hub with
+// hubAndSpokes is a hub (192.0.2.1, mg0, inner 198.51.100.1) and spokes
+// 192.0.2.2… (t0, inner 198.51.100.2…), point-to-point tunnels to the hub with
 // keepalives, on one fake wire.
 type hubAndSpokes struct {
 	w      *tunneltest.Wire
@@ -38,7 +38,7 @@ func newHubAndSpokes(t *testing.T, n int, hubWords, spokeWords string, neighs bo
 }
 
 func spokeOuter(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(2 + i)}) }
-func spokeInner(i int) string     { return fmt.Sprintf("10.0.0.%d", 2+i) }
+func spokeInner(i int) string     { return fmt.Sprintf("198.51.100.%d", 2+i) }
 
 func mustNeigh(t *testing.T, s *side, words string) {
 	t.Helper()
@@ -80,8 +80,8 @@ func TestMultipointHubAndSpokes(t *testing.T) {
 	h := newHubAndSpokes(t, 3, "", "keepalive 50ms 5", true)
 	hubDev := h.hub.dev("mg0")
 	for i, s := range h.spokes {
-		carries(t, s.dev("t0"), hubDev, spokeInner(i), "10.0.0.1")
-		carries(t, hubDev, s.dev("t0"), "10.0.0.1", spokeInner(i))
+		carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
+		carries(t, hubDev, s.dev("t0"), "198.51.100.1", spokeInner(i))
 	}
 	// Spoke 0 to spoke 2, through the hub.
 	pkt := udp4(spokeInner(0), spokeInner(2), 200)
@@ -113,13 +113,13 @@ func TestMultipointHubAndSpokes(t *testing.T) {
 		if st := keepaliveState(t, s); st != "up" {
 			t.Errorf("spoke %d keepalive %s after spoke 2 was cut", i, st)
 		}
-		carries(t, s.dev("t0"), hubDev, spokeInner(i), "10.0.0.1")
+		carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
 	}
 	if d := stats(t, h.hub, "mg0").Drops["no-neighbour"]; d == 0 {
 		t.Error("the cut spoke's packets were not counted as no-neighbour")
 	}
 	// To spoke 2's address the hub now has no neighbour.
-	hubDev.Inject(udp4("10.0.0.1", spokeInner(2), 10))
+	hubDev.Inject(udp4("198.51.100.1", spokeInner(2), 10))
 	waitStats(t, h.hub, "mg0", func(s tunnel.Stats) bool { return s.TxNoNeighbour == 1 })
 
 	st, _ := h.hub.e.Show("mg0")
@@ -155,7 +155,7 @@ func TestMultipointStranger(t *testing.T) {
 	h := newHubAndSpokes(t, 1, "", "", true)
 	stranger := newSide(t, h.w, spokeOuter(5), 8)
 	mustAdd(t, stranger, "t0", "mode gre remote 192.0.2.1 local "+spokeOuter(5).String()+" key 7")
-	stranger.dev("t0").Inject(udp4(spokeInner(0), "10.0.0.1", 10)) // claims spoke 0's inner address
+	stranger.dev("t0").Inject(udp4(spokeInner(0), "198.51.100.1", 10)) // claims spoke 0's inner address
 	waitStats(t, h.hub, "mg0", func(s tunnel.Stats) bool { return s.Drops["no-neighbour"] == 1 })
 	if n := h.hub.dev("mg0").WrittenPackets.Load(); n != 0 {
 		t.Errorf("%d packets from a stranger reached the hub's device", n)
@@ -168,31 +168,31 @@ func TestMultipointStranger(t *testing.T) {
 func TestMultipointLearn(t *testing.T) {
 	h := newHubAndSpokes(t, 3, "learn 2", "", false)
 	hubDev := h.hub.dev("mg0")
-	mustNeigh(t, h.hub, "10.0.0.8/29 lladdr 192.0.2.9 dev mg0")
+	mustNeigh(t, h.hub, "198.51.100.8/29 lladdr 192.0.2.9 dev mg0")
 	nine := newSide(t, h.w, netip.MustParseAddr("192.0.2.9"), 8)
 	mustAdd(t, nine, "t0", "mode gre remote 192.0.2.1 local 192.0.2.9 key 7")
 	for i, s := range h.spokes[:2] {
-		carries(t, s.dev("t0"), hubDev, spokeInner(i), "10.0.0.1")
-		carries(t, hubDev, s.dev("t0"), "10.0.0.1", spokeInner(i))
+		carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
+		carries(t, hubDev, s.dev("t0"), "198.51.100.1", spokeInner(i))
 		if i == 0 {
 			// Spoke 0 claims an address of a configured neighbour's
 			// prefix: delivered (spoke 0 is a neighbour now), but
-			// 10.0.0.9 still leads to 192.0.2.9.
-			carries(t, s.dev("t0"), hubDev, "10.0.0.9", "10.0.0.1")
-			carries(t, hubDev, nine.dev("t0"), "10.0.0.1", "10.0.0.9")
+			// 198.51.100.9 still leads to 192.0.2.9.
+			carries(t, s.dev("t0"), hubDev, "198.51.100.9", "198.51.100.1")
+			carries(t, hubDev, nine.dev("t0"), "198.51.100.1", "198.51.100.9")
 		}
 	}
 	// The third is one too many: dropped until a learnt one expires.
-	h.spokes[2].dev("t0").Inject(udp4(spokeInner(2), "10.0.0.1", 10))
+	h.spokes[2].dev("t0").Inject(udp4(spokeInner(2), "198.51.100.1", 10))
 	waitStats(t, h.hub, "mg0", func(s tunnel.Stats) bool { return s.Drops["learn-full"] == 1 })
 	ns, err := h.hub.e.Neighs("mg0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []tunnel.Neigh{
-		{Dev: "mg0", Dst: "10.0.0.2", LLAddr: spokeOuter(0), State: "LEARNED"},
-		{Dev: "mg0", Dst: "10.0.0.3", LLAddr: spokeOuter(1), State: "LEARNED"},
-		{Dev: "mg0", Dst: "10.0.0.8/29", LLAddr: netip.MustParseAddr("192.0.2.9"), State: "PERMANENT"},
+		{Dev: "mg0", Dst: "198.51.100.2", LLAddr: spokeOuter(0), State: "LEARNED"},
+		{Dev: "mg0", Dst: "198.51.100.3", LLAddr: spokeOuter(1), State: "LEARNED"},
+		{Dev: "mg0", Dst: "198.51.100.8/29", LLAddr: netip.MustParseAddr("192.0.2.9"), State: "PERMANENT"},
 	}
 	if fmt.Sprint(ns) != fmt.Sprint(want) {
 		t.Errorf("neigh show:\n got %v\nwant %v", ns, want)
@@ -209,20 +209,20 @@ func TestNeighErrors(t *testing.T) {
 	s := newSide(t, w, addrA, 8)
 	mustAdd(t, s, "mg0", "mode gre local 192.0.2.1")
 	mustAdd(t, s, "p2p", "mode gre remote 192.0.2.2 local 192.0.2.1 key 1")
-	mustNeigh(t, s, "10.0.0.2 lladdr 192.0.2.2 dev mg0")
+	mustNeigh(t, s, "198.51.100.2 lladdr 192.0.2.2 dev mg0")
 	for _, tc := range []struct {
 		words   string
 		del     bool
 		replace bool
 		want    string
 	}{
-		{"10.0.0.3 lladdr 192.0.2.3 dev p2p", false, false, "p2p is a point-to-point tunnel (remote 192.0.2.2)"},
-		{"10.0.0.3 lladdr 192.0.2.3 dev nope", false, false, `no tunnel named "nope"`},
-		{"10.0.0.3 lladdr 2001:db8::3 dev mg0", false, false, "lladdr 2001:db8::3 is not of the family of local 192.0.2.1"},
-		{"10.0.0.3 lladdr 192.0.2.1 dev mg0", false, false, "the tunnel's own local address"},
-		{"10.0.0.2 lladdr 192.0.2.3 dev mg0", false, false, "neighbour 10.0.0.2 dev mg0 exists (lladdr 192.0.2.2): use neigh replace"},
-		{"10.0.0.3 dev mg0", true, false, "no neighbour 10.0.0.3 dev mg0"},
-		{"10.0.0.2 dev p2p", true, false, "point-to-point"},
+		{"198.51.100.3 lladdr 192.0.2.3 dev p2p", false, false, "p2p is a point-to-point tunnel (remote 192.0.2.2)"},
+		{"198.51.100.3 lladdr 192.0.2.3 dev nope", false, false, `no tunnel named "nope"`},
+		{"198.51.100.3 lladdr 2001:db8::3 dev mg0", false, false, "lladdr 2001:db8::3 is not of the family of local 192.0.2.1"},
+		{"198.51.100.3 lladdr 192.0.2.1 dev mg0", false, false, "the tunnel's own local address"},
+		{"198.51.100.2 lladdr 192.0.2.3 dev mg0", false, false, "neighbour 198.51.100.2 dev mg0 exists (lladdr 192.0.2.2): use neigh replace"},
+		{"198.51.100.3 dev mg0", true, false, "no neighbour 198.51.100.3 dev mg0"},
+		{"198.51.100.2 dev p2p", true, false, "point-to-point"},
 	} {
 		n, err := config.ParseNeigh(strings.Fields(tc.words), tc.del)
 		if err != nil {
@@ -238,10 +238,10 @@ func TestNeighErrors(t *testing.T) {
 		}
 	}
 	ns, _ := s.e.Neighs("")
-	if len(ns) != 1 || ns[0].String() != "10.0.0.2 dev mg0 lladdr 192.0.2.2 PERMANENT" {
+	if len(ns) != 1 || ns[0].String() != "198.51.100.2 dev mg0 lladdr 192.0.2.2 PERMANENT" {
 		t.Errorf("neighbours after refused commands: %v", ns)
 	}
-	n, _ := config.ParseNeigh(strings.Fields("10.0.0.2 lladdr 192.0.2.3 dev mg0"), false)
+	n, _ := config.ParseNeigh(strings.Fields("198.51.100.2 lladdr 192.0.2.3 dev mg0"), false)
 	if err := s.e.NeighAdd(n, true); err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +265,8 @@ func TestMultipointPrefixes(t *testing.T) {
 	mustNeigh(t, h.hub, "198.51.100.0/24 lladdr 192.0.2.2 dev mg0")
 	mustNeigh(t, h.hub, "198.51.100.128/25 lladdr 192.0.2.3 dev mg0")
 	mustNeigh(t, h.hub, "2001:db8:1::/48 lladdr 192.0.2.3 dev mg0")
-	carries(t, hubDev, h.spokes[0].dev("t0"), "10.0.0.1", "198.51.100.7")
-	carries(t, hubDev, h.spokes[1].dev("t0"), "10.0.0.1", "198.51.100.200")
+	carries(t, hubDev, h.spokes[0].dev("t0"), "198.51.100.1", "198.51.100.7")
+	carries(t, hubDev, h.spokes[1].dev("t0"), "198.51.100.1", "198.51.100.200")
 	v6 := make([]byte, 48)
 	v6[0], v6[5], v6[6], v6[7] = 0x60, 8, 17, 64
 	copy(v6[24:], netip.MustParseAddr("2001:db8:1::5").AsSlice())
@@ -282,7 +282,7 @@ func TestMultipointReloadNeighs(t *testing.T) {
 	w := tunneltest.NewWire()
 	s := newSide(t, w, addrA, 8)
 	mustAdd(t, s, "mg0", "mode gre local 192.0.2.1")
-	mustNeigh(t, s, "10.0.0.2 lladdr 192.0.2.2 dev mg0")
+	mustNeigh(t, s, "198.51.100.2 lladdr 192.0.2.2 dev mg0")
 	parse := func(words string) config.Neigh {
 		n, err := config.ParseNeigh(strings.Fields(words), false)
 		if err != nil {
@@ -290,17 +290,17 @@ func TestMultipointReloadNeighs(t *testing.T) {
 		}
 		return n
 	}
-	bad := []config.Neigh{parse("10.0.0.3 lladdr 192.0.2.3 dev mg0"), parse("10.0.0.4 lladdr 192.0.2.4 dev nope")}
+	bad := []config.Neigh{parse("198.51.100.3 lladdr 192.0.2.3 dev mg0"), parse("198.51.100.4 lladdr 192.0.2.4 dev nope")}
 	if err := s.e.SetNeighs(bad); err == nil {
 		t.Fatal("SetNeighs with a neighbour of no tunnel: no error")
 	}
-	if ns, _ := s.e.Neighs("mg0"); len(ns) != 1 || ns[0].Dst != "10.0.0.2" {
+	if ns, _ := s.e.Neighs("mg0"); len(ns) != 1 || ns[0].Dst != "198.51.100.2" {
 		t.Fatalf("a refused reload changed the neighbours: %v", ns)
 	}
 	if err := s.e.SetNeighs(bad[:1]); err != nil {
 		t.Fatal(err)
 	}
-	if ns, _ := s.e.Neighs("mg0"); len(ns) != 1 || ns[0].Dst != "10.0.0.3" {
+	if ns, _ := s.e.Neighs("mg0"); len(ns) != 1 || ns[0].Dst != "198.51.100.3" {
 		t.Fatalf("after reload: %v", ns)
 	}
 }

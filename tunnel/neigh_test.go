@@ -24,7 +24,7 @@ func testTable(neighs ...string) (*neighTable, map[string]*peer) {
 
 func TestNeighTableLookup(t *testing.T) {
 	nt, p := testTable(
-		"10.0.0.2/32", "192.0.2.2",
+		"203.0.113.2/32", "192.0.2.2",
 		"198.51.100.0/24", "192.0.2.3",
 		"198.51.100.128/25", "192.0.2.4",
 		"0.0.0.0/0", "192.0.2.5",
@@ -35,7 +35,7 @@ func TestNeighTableLookup(t *testing.T) {
 		dst  string
 		want *peer
 	}{
-		{"10.0.0.2", p["192.0.2.2"]},
+		{"203.0.113.2", p["192.0.2.2"]},
 		{"198.51.100.1", p["192.0.2.3"]},
 		{"198.51.100.129", p["192.0.2.4"]},
 		{"203.0.113.1", p["192.0.2.5"]}, // the default route
@@ -75,7 +75,7 @@ func TestNeighPublishForgetsPeers(t *testing.T) {
 	tun := &Tunnel{nb: nb}
 	a, b := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
 	nb.peers[a], nb.peers[b] = &peer{}, &peer{}
-	nb.static[netip.MustParsePrefix("10.0.0.2/32")] = a
+	nb.static[netip.MustParsePrefix("203.0.113.2/32")] = a
 	tun.publish()
 	if _, ok := nb.peers[b]; ok {
 		t.Error("a peer without entries was kept")

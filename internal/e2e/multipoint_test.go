@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gretun/gretun/internal/testnet"
+	"github.com/gretun/gretun/tunnel"
+)
+
+// The hub-and-spokes topology: the hub has a link to each spoke (a /30
+// of the underlay) and its tunnel's local address on lo; the tunnel
+// network is 198.51.100.0/24, and 203.0.113.0/24 is behind spoke 3.
+const (
+	hubLocal = "192.0.2.254"
+	hubInner = "198.51.100.1"
+)
+
+func spokeUnder(i int) string   { return fmt.Sprintf("192.0.2.%d", 4*i+2) }
+func hubLinkUnder(i int) string { return fmt.Sprintf("192.0.2.%d", 4*i+1) }
+func spokeInnerIP(i int) string { return fmt.Sprintf("198.51.100.%d", i+2) }
+func spokeNeigh(i int) []string {
+	return []string{spokeInnerIP(i), "lladdr", spokeUnder(i), "dev", "mg0"}
+}
+func neighLine(words []string) string { return "neigh add " + strings.Join(words, " ") + "\n" }
+
+// hubTopology builds the hub's and n spokes' namespaces and their links.
+func hubTopology(t *testing.T, n int) (tp *Topology, hub string, spokes []string) {
+	tp = &Topology{Net: testnet.ForTest(t), T: t}
+	var err error
+	if hub, err = tp.NS("hub"); err != nil {
+		t.Fatal(err)
+	}
+	tp.must(tp.Forward(hub))
+	tp.Sh(hub, "sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0")
+	tp.Sh(hub, "ip", "link", "set", "dev", "lo", "up")
+	tp.Sh(hub, "ip", "addr", "add", hubLocal+"/32", "dev", "lo")
+	for i := range n {
+		s, err := tp.NS(fmt.Sprintf("s%d", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spokes = append(spokes, s)
+		tp.must(tp.Veth(hub, fmt.Sprintf("sp%d", i+1), s, "wan"))
+		tp.must(tp.Addr(hub, fmt.Sprintf("sp%d", i+1), hubLinkUnder(i)+"/30"))
+		tp.must(tp.Addr(s, "wan", spokeUnder(i)+"/30"))
+		tp.Sh(s, "ip", "route", "add", hubLocal+"/32", "via", hubLinkUnder(i))
+	}
+	return tp, hub, spokes
+}
+
+// neighs returns `gretun -j neigh show` in ns.
+func (tp *Topology) neighs(ns string) []tunnel.Neigh {
+	tp.T.Helper()
+	r := tp.G(ns, "-j", "neigh", "show")
+	if r.code != 0 {
+		tp.T.Fatalf("neigh show: %s", r.stderr)
+	}
+	var v struct{ Neighs []tunnel.Neigh }
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		tp.T.Fatalf("neigh show -j: %v: %s", err, r.stdout)
+	}
+	return v.Neighs
+}
+
+// TestMultipointHubAndSpokes is the multipoint issue's test: a gretun hub
+// with one multipoint tunnel (its neighbours from the config file, the
+// command line and a SIGHUP reload) and three gretun spokes, each an
+// ordinary point-to-point tunnel to the hub with keepalives. Spoke↔hub and
+// spoke↔spoke (through the hub) carry ping and TCP; the spokes' keepalives
+// come up, reflected by the hub, which sends none; one spoke cut off goes
+// down while the others carry on; the hub counts per neighbour.
+func TestMultipointHubAndSpokes(t *testing.T) {
+	tp, hub, spokes := hubTopology(t, 3)
+	path := filepath.Join(t.TempDir(), "hub.conf")
+	conf := "mg0 mode gre local " + hubLocal + " key 7\n" + neighLine(spokeNeigh(0)) + neighLine(spokeNeigh(1))
+	writeFile(t, path, conf)
+	d := tp.Daemon(hub, "-c", path)
+	tp.WaitLink(hub, "mg0", d)
+	tp.Sh(hub, "ip", "addr", "add", hubInner+"/24", "dev", "mg0")
+	tp.Sh(hub, "ip", "route", "add", "203.0.113.0/24", "dev", "mg0")
+	// Spoke 3's neighbour comes from the command line.
+	if r := tp.G(hub, append([]string{"neigh", "add"}, spokeNeigh(2)...)...); r.code != 0 {
+		t.Fatalf("neigh add: %s", r.stderr)
+	}
+	for i, s := range spokes {
+		tp.Run(s, "t0", "mode", "gre", "remote", hubLocal, "local", spokeUnder(i), "key", "7", "keepalive", kaPeriod, kaRetries)
+		tp.Sh(s, "ip", "addr", "add", spokeInnerIP(i)+"/24", "dev", "t0")
+		tp.Sh(s, "ip", "route", "add", "203.0.113.0/24", "dev", "t0")
+	}
+	tp.Sh(spokes[2], "ip", "link", "set", "dev", "lo", "up")
+	tp.Sh(spokes[2], "ip", "addr", "add", "203.0.113.1/32", "dev", "lo")
+
+	for i, s := range spokes {
+		tp.Ping(s, hubInner)
+		tp.Ping(hub, spokeInnerIP(i))
+		tp.Ping(s, spokeInnerIP((i+1)%3)) // spoke to spoke, through the hub
+	}
+	tp.Transfer(spokes[0], spokes[1], spokeInnerIP(1), 1<<20)
+	// Nothing leads to 203.0.113.0/24 yet: the hub counts it.
+	if _, err := tp.Exec(spokes[0], "ping", "-c", "1", "-W", "1", "203.0.113.1"); err == nil {
+		t.Fatal("203.0.113.1 answered before the hub had a neighbour for it")
+	}
+	if st := tp.status(hub, "mg0").Stats; st.TxNoNeighbour == 0 {
+		t.Errorf("the hub did not count the packet to no neighbour: %+v", st)
+	}
+	// The file gains the prefix behind spoke 3, and spoke 3's entry: a
+	// reload puts them in place.
+	writeFile(t, path, conf+neighLine(spokeNeigh(2))+neighLine([]string{"203.0.113.0/24", "lladdr", spokeUnder(2), "dev", "mg0"}))
+	hup(t, d, "configuration reloaded")
+	tp.Ping(spokes[0], "203.0.113.1")
+	want := []tunnel.Neigh{}
+	for i := range spokes {
+		want = append(want, tunnel.Neigh{Dev: "mg0", Dst: spokeInnerIP(i), State: "PERMANENT"})
+		want[i].LLAddr = netip.MustParseAddr(spokeUnder(i))
+	}
+	want = append(want, tunnel.Neigh{Dev: "mg0", Dst: "203.0.113.0/24", LLAddr: netip.MustParseAddr(spokeUnder(2)), State: "PERMANENT"})
+	if got := tp.neighs(hub); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("neigh show:\n got %v\nwant %v", got, want)
+	}
+	if out := tp.Sh(hub, Bin(t, "gretun"), "neigh", "show", "dev", "mg0"); !strings.Contains(out, spokeInnerIP(0)+" dev mg0 lladdr "+spokeUnder(0)+" PERMANENT\n") {
+		t.Errorf("neigh show dev mg0:\n%s", out)
+	}
+
+	// Keepalives: up on every spoke, reflected by the hub, none of its own.
+	for i, s := range spokes {
+		tp.waitFor(fmt.Sprintf("spoke %d keepalive up", i+1), func() bool {
+			k := tp.keepalive(s, "t0")
+			return k.State == "up" && k.Received >= 2
+		})
+	}
+	st := tp.status(hub, "mg0")
+	if st.Keepalive != nil || st.Stats.Reflected == 0 {
+		t.Errorf("hub: keepalive %+v, reflected %d; want none of its own, the spokes' reflected", st.Keepalive, st.Stats.Reflected)
+	}
+	if len(st.Neighbours) != 3 {
+		t.Fatalf("hub neighbours: %+v", st.Neighbours)
+	}
+	for _, n := range st.Neighbours {
+		if n.Stats.RxPackets == 0 || n.Stats.TxPackets == 0 {
+			t.Errorf("neighbour %s counted nothing: %+v", n.LLAddr, n.Stats)
+		}
+	}
+	if out := tp.Sh(hub, Bin(t, "gretun"), "-s", "tunnel", "show", "mg0"); !strings.Contains(out, "neighbour "+spokeUnder(2)+": [198.51.100.4 203.0.113.0/24]") {
+		t.Errorf("-s tunnel show lists no counters for spoke 3:\n%s", out)
+	}
+
+	// Cut spoke 3 off: its keepalive goes down, the others stay up and
+	// carry traffic.
+	tp.blockGRE(spokes[2])
+	tp.waitFor("spoke 3 keepalive down", func() bool { return !tp.carrier(spokes[2], "t0") })
+	for i, s := range spokes[:2] {
+		if k := tp.keepalive(s, "t0"); k.State != "up" {
+			t.Errorf("spoke %d went %s when spoke 3 was cut", i+1, k.State)
+		}
+		tp.Ping(s, hubInner)
+	}
+	tp.Ping(spokes[0], spokeInnerIP(1))
+
+	// Bad neighbour commands: one line, nothing changed.
+	tp.add(hub, "p2p", "mode", "gre", "remote", "192.0.2.100", "local", hubLocal, "key", "8")
+	wantError(t, "neigh on a point-to-point tunnel", tp.G(hub, "neigh", "add", "198.51.100.9", "lladdr", "192.0.2.9", "dev", "p2p"), "point-to-point")
+	wantError(t, "duplicate neigh", tp.G(hub, append([]string{"neigh", "add"}, spokeNeigh(0)...)...), "exists")
+	wantError(t, "lladdr of the wrong family", tp.G(hub, "neigh", "add", "198.51.100.9", "lladdr", "2001:db8::9", "dev", "mg0"), "family")
+	wantError(t, "neigh del of an unknown neighbour", tp.G(hub, "neigh", "del", "198.51.100.9", "dev", "mg0"), "no neighbour 198.51.100.9")
+	if got := tp.neighs(hub); len(got) != 4 {
+		t.Errorf("refused commands changed the neighbours: %v", got)
+	}
+	if err := d.Stop(); err != nil {
+		t.Errorf("daemon: %v: %s", err, d.Log())
+	}
+}
