@@ -92,6 +92,8 @@ func matrix() []tcase {
 		{name: "neg/csum-required", mode: "gre", gretun: only(func(o *tunOpts) { o.icsum = true }), guest: only(func(o *tunOpts) { o.icsum = true }), run: csumRequired},
 		{name: "neg/seq-old/kernel-drops", mode: "gre", gretun: only(func(o *tunOpts) { o.oseq = true }), guest: only(func(o *tunOpts) { o.iseq = true }), run: seqKernelDrops},
 		{name: "gre-seq-change-reload", mode: "gre", gretun: seq(plain()), guest: seq(plain()), run: seqSurvivesChange},
+		{name: "multipoint/gretun-hub-kernel-spoke", mode: "gre", gretun: key(7), guest: key(7), run: kernelSpoke},
+		{name: "multipoint/kernel-hub-gretun-spoke", mode: "gre", gretun: key(7), guest: key(7), run: kernelHub},
 		{name: "neg/seq-old/gretun-drops", mode: "gre", gretun: only(func(o *tunOpts) { o.iseq = true }), guest: only(func(o *tunOpts) { o.oseq = true }), run: seqGretunDrops},
 		// GRE and IPIP inside UDP (encap fou; `ip fou add` in the guest).
 		{name: "fou/gre", mode: "gre", gretun: fou(plain(), 4754, true), guest: fou(plain(), 4754, false)},
