@@ -304,3 +304,45 @@ func TestMultipointReloadNeighs(t *testing.T) {
 		t.Fatalf("after reload: %v", ns)
 	}
 }
+
+// TestMultipointLearnExpires: a full learned table makes room by
+// forgetting neighbours idle for LearnTTL, and only those.
+func TestMultipointLearnExpires(t *testing.T) {
+	h := newHubAndSpokes(t, 2, "learn 1", "", false)
+	hubDev := h.hub.dev("mg0")
+	carries(t, h.spokes[0].dev("t0"), hubDev, spokeInner(0), "198.51.100.1")
+	h.spokes[1].dev("t0").Inject(udp4(spokeInner(1), "198.51.100.1", 10))
+	waitStats(t, h.hub, "mg0", func(s tunnel.Stats) bool { return s.Drops["learn-full"] == 1 })
+	tunnel.AgeLearned(h.hub.e, "mg0", tunnel.LearnTTL/2)
+	h.spokes[1].dev("t0").Inject(udp4(spokeInner(1), "198.51.100.1", 10))
+	waitStats(t, h.hub, "mg0", func(s tunnel.Stats) bool { return s.Drops["learn-full"] == 2 })
+	tunnel.AgeLearned(h.hub.e, "mg0", tunnel.LearnTTL)
+	carries(t, h.spokes[1].dev("t0"), hubDev, spokeInner(1), "198.51.100.1")
+	carries(t, hubDev, h.spokes[1].dev("t0"), "198.51.100.1", spokeInner(1))
+	if ns, _ := h.hub.e.Neighs("mg0"); len(ns) != 1 || ns[0].Dst != spokeInner(1) {
+		t.Errorf("after expiry: %v", ns)
+	}
+}
+
+// TestMultipointChange: `tunnel change` of a multipoint tunnel (here its
+// key) reaches every neighbour's encapsulator and keeps the neighbours.
+func TestMultipointChange(t *testing.T) {
+	h := newHubAndSpokes(t, 2, "", "", true)
+	hubDev := h.hub.dev("mg0")
+	change := func(s *side, name, words string) {
+		t.Helper()
+		c, _ := s.e.Config(name)
+		if err := c.Apply(strings.Fields(words)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.e.Change(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change(h.hub, "mg0", "key 8")
+	for i, s := range h.spokes {
+		change(s, "t0", "key 8")
+		carries(t, hubDev, s.dev("t0"), "198.51.100.1", spokeInner(i))
+		carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
+	}
+}
