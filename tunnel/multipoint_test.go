@@ -40,7 +40,7 @@ func newHubAndSpokes(t *testing.T, n int, hubWords, spokeWords string, neighs bo
 func spokeOuter(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(2 + i)}) }
 func spokeInner(i int) string     { return fmt.Sprintf("198.51.100.%d", 2+i) }
 
-func mustNeigh(t *testing.T, s *side, words string) {
+func mustNeigh(t testing.TB, s *side, words string) {
 	t.Helper()
 	n, err := config.ParseNeigh(strings.Fields(words), false)
 	if err != nil {
