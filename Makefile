@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTooBig$$' -fuzztime 60s ./rawsock
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTooBig6$$' -fuzztime 60s ./rawsock
 	$(GO) test -run '^$$' -fuzz FuzzIPv6EncapLimit -fuzztime 60s ./header
+	$(GO) test -run '^$$' -fuzz FuzzParseNeigh -fuzztime 60s ./config
 	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 60s ./tundev
 
 # The soak test for SOAK (default 10 minutes): two daemons, iperf3, 2 %
