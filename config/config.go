@@ -253,13 +253,7 @@ func hasWord(words []string, any ...string) bool {
 func (t *Tunnel) Apply(words []string) error {
 	for i := 0; i < len(words); i++ {
 		w := words[i]
-		value := func() (string, error) {
-			if i+1 >= len(words) {
-				return "", fmt.Errorf("missing value after %q", w)
-			}
-			i++
-			return words[i], nil
-		}
+		value := func() (string, error) { return valueAfter(words, &i) }
 		optional := func() (string, bool) {
 			if i+1 < len(words) && startsWithDigit(words[i+1]) {
 				i++
@@ -793,6 +787,16 @@ func ParseKey(s string) (uint32, error) {
 		return 0, fmt.Errorf("invalid key %q (want 0-4294967295 or a.b.c.d)", s)
 	}
 	return uint32(n), nil
+}
+
+// valueAfter returns the word after words[*i], the value it wants, and
+// moves *i onto it.
+func valueAfter(words []string, i *int) (string, error) {
+	if *i+1 >= len(words) {
+		return "", fmt.Errorf("missing value after %q", words[*i])
+	}
+	*i++
+	return words[*i], nil
 }
 
 func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }

@@ -23,13 +23,7 @@ func ParseNeigh(words []string, del bool) (Neigh, error) {
 	var n Neigh
 	for i := 0; i < len(words); i++ {
 		w := words[i]
-		value := func() (string, error) {
-			if i+1 >= len(words) {
-				return "", fmt.Errorf("missing value after %q", w)
-			}
-			i++
-			return words[i], nil
-		}
+		value := func() (string, error) { return valueAfter(words, &i) }
 		switch w {
 		case "lladdr", "dev", "nud", "to":
 			v, err := value()
