@@ -256,8 +256,11 @@ func (t *Tunnel) learnPeer(p *decap.Packet, r decap.Reason) (*peer, decap.Reason
 	nb := t.nb
 	nb.mu.Lock()
 	defer nb.mu.Unlock()
-	if nb.learnedPeers() >= limit && !t.expireLearned() {
-		return nil, decap.LearnFull
+	if nb.learnedPeers() >= limit {
+		t.expireLearned()
+		if nb.learnedPeers() >= limit {
+			return nil, decap.LearnFull
+		}
 	}
 	pr, err := t.peerAt(p.Src, true)
 	if err != nil {
@@ -279,8 +282,8 @@ func (nb *neighbours) learnedPeers() int {
 }
 
 // expireLearned forgets learned entries and peers not heard from within
-// learnTTL and reports whether it made room; nb.mu is held.
-func (t *Tunnel) expireLearned() bool {
+// learnTTL; nb.mu is held.
+func (t *Tunnel) expireLearned() {
 	nb := t.nb
 	old := time.Now().Add(-learnTTL).UnixNano()
 	freed := false
@@ -304,7 +307,6 @@ func (t *Tunnel) expireLearned() bool {
 		}
 		t.publish()
 	}
-	return freed
 }
 
 // received accounts a data packet from peer pr and, on a learning tunnel,
@@ -346,8 +348,11 @@ func (t *Tunnel) learnInner(src netip.Addr, pr *peer, limit int, now int64) {
 	if nb.peers[pr.ep.to.Addr()] != pr {
 		return // forgotten meanwhile
 	}
-	if _, moving := nb.learned[src]; !moving && len(nb.learned) >= limit && !t.expireLearned() {
-		return // full: the packet is delivered, its source not learned
+	if _, moving := nb.learned[src]; !moving && len(nb.learned) >= limit {
+		t.expireLearned()
+		if len(nb.learned) >= limit {
+			return // full: the packet is delivered, its source not learned
+		}
 	}
 	e := &neighEntry{peer: pr, learned: true}
 	e.seen.Store(now)
