@@ -84,3 +84,27 @@ func TestNeighPublishForgetsPeers(t *testing.T) {
 		t.Error("the peer of an entry was lost")
 	}
 }
+
+// TestReceivedAllocs: accounting a packet from a neighbour, and confirming
+// a learned inner source, allocate nothing.
+func TestReceivedAllocs(t *testing.T) {
+	nb := newNeighbours(nil)
+	tun := &Tunnel{nb: nb}
+	a := netip.MustParseAddr("192.0.2.2")
+	pr := &peer{ep: endpoint{to: netip.AddrPortFrom(a, 0)}}
+	pr.learned.Store(true)
+	nb.peers[a] = pr
+	src := netip.MustParseAddr("198.51.100.2")
+	e := &neighEntry{peer: pr, learned: true}
+	nb.learned[src] = e
+	tun.publish()
+	pkt := make([]byte, 40)
+	pkt[0] = 0x45
+	copy(pkt[12:], src.AsSlice())
+	if n := testing.AllocsPerRun(100, func() { tun.received(pr, pkt, 1) }); n != 0 {
+		t.Errorf("received allocates %v times", n)
+	}
+	if pr.stats.rxPackets.Load() == 0 || e.seen.Load() == 0 {
+		t.Error("received neither counted the packet nor confirmed its source")
+	}
+}
