@@ -124,6 +124,7 @@ func (s *Stats) TxDrops() map[string]uint64 {
 	m := map[string]uint64{
 		DropDeadLoop: s.TxDeadLoop, DropNoRoute: s.TxNoRoute, DropNoBufs: s.TxNoBufs,
 		DropTooBig: s.TxTooBig, DropBadInner: s.TxBadInner, DropEncapLimit: s.TxEncapLimit,
+		DropNoNeighbour: s.TxNoNeighbour,
 	}
 	var named uint64
 	for _, n := range m {
