@@ -128,7 +128,7 @@ func reloadFile(e *tunnel.Engine, file string, log *slog.Logger) {
 		err = e.Reload(want)
 	}
 	if err == nil {
-		// The file's neighbours belong to its tunnels (LoadFile checked
+		// The file's neighbours belong to its tunnels (ReadFile checked
 		// that), which now run: this cannot be refused.
 		err = e.SetNeighs(f.Neighs)
 	}
