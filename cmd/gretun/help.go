@@ -22,6 +22,8 @@ const tunnelOptions = `OPTIONS, as in ip tunnel:
   clamp-mss [N]                  clamp the MSS of TCP SYNs to the path
   noreflect | reflect            return other routers' keepalive probes (default)
   underlay raw|packet            send on a raw socket (default) or AF_PACKET
+  learn [N] | nolearn            multipoint (no remote): take up to N neighbours
+                                 from received traffic (default 256)
   netstack ADDR/PREFIX [ADDR6/PREFIX]   a userspace stack, no TUN device, with
     dns ADDR  socks5 [USER:PASS@]ADDR:PORT  socks5-open
     forward tcp|udp [ADDR:]PORT HOST:PORT  reverse tcp|udp PORT HOST:PORT
@@ -78,6 +80,17 @@ never slows the tunnel) goes to stderr. One capture a tunnel at a time.
   -inner     the inner packets read from and written to the device
              instead (dropped packets still come as they were dropped)
 `,
+	"neigh": `usage: gretun [-j] [-S SOCKET] neigh COMMAND
+
+The neighbours of a multipoint tunnel (mode gre without remote), in the
+words of ip neigh: packets to INNER (an address, or a prefix for the
+networks behind the neighbour) go in outer packets to OUTER.
+
+  neigh add INNER lladdr OUTER dev NAME       refused if INNER exists
+  neigh replace INNER lladdr OUTER dev NAME   add or change
+  neigh del INNER dev NAME
+  neigh show [dev NAME]                       -j prints JSON
+`,
 	"demo": `usage: gretun demo
 
 Builds two network namespaces, brings a GRE tunnel up between them, pings
@@ -95,7 +108,8 @@ Prints the usage, or COMMAND's options (as gretun COMMAND -h does).
 }
 
 // aliases are the other names of commands, as iproute2 abbreviates them.
-var aliases = map[string]string{"tun": "tunnel", "tunl": "tunnel", "t": "tunnel"}
+var aliases = map[string]string{"tun": "tunnel", "tunl": "tunnel", "t": "tunnel",
+	"neighbour": "neigh", "neighbor": "neigh", "n": "neigh"}
 
 // commandName resolves an alias.
 func commandName(s string) string {
