@@ -58,8 +58,11 @@ func TestEngineAddCostDoesNotGrow(t *testing.T) {
 	large := allocPerAdd(t, a, many, many+step)
 	t.Logf("bytes allocated per add: %d with %d tunnels, %d with %d", small, few, large, many)
 	// What grows with the table: at least 8 bytes a tunnel (a pointer)
-	// per add, 24 KB at 3,000. One shard's copy is well under 4 KB.
-	if large > small+4096 {
+	// per add, 24 KB at 3,000. One shard's copy is well under 4 KB; the
+	// rest of the margin is what 3,000 running tunnels' goroutines
+	// allocate meanwhile (TotalAlloc counts every goroutine), measured
+	// here at up to 5 KB an add on a loaded machine.
+	if large > small+8192 {
 		t.Errorf("adding a tunnel allocates %d bytes among %d tunnels, %d among %d: the cost grows with the number of tunnels", large, many, small, few)
 	}
 }
