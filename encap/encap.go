@@ -406,7 +406,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 			innerFrag = uint16(in[header.IPv4FlagsFrag]) << 8
 			etherType = header.EtherTypeIPv4
 		case 6:
-			if e.proto == header.ProtoIPIP {
+			if e.cfg.Mode == ModeIPIP { // not e.proto: UDP when inside UDP
 				return nil, ErrIPv6OverIPIP
 			}
 			if len(inner) < header.IPv6HeaderLen {

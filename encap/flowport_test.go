@@ -2,6 +2,7 @@ package encap_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"testing"
 
 	"github.com/gretun/gretun/encap"
@@ -70,5 +71,16 @@ func TestEncapFlowPort(t *testing.T) {
 		if got := header.UDP(out[20:]).SrcPort(); got != 7 {
 			t.Errorf("fixed: source port %d, want 7", got)
 		}
+	}
+}
+
+// TestIPIPInUDPRefusesIPv6: IPIP inside UDP carries IPv4 only, as IPIP.
+func TestIPIPInUDPRefusesIPv6(t *testing.T) {
+	e, err := encap.New(encap.Config{Mode: encap.ModeIPIP, Local: local, Remote: remote, UDP: true, DstPort: 5555})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Encap(append(make([]byte, encap.HeadroomMax), in6...), encap.HeadroomMax); !errors.Is(err, encap.ErrIPv6OverIPIP) {
+		t.Errorf("IPv6 into IPIP inside UDP: %v", err)
 	}
 }
