@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -118,7 +119,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		// Inside `go test` this program is the test binary, which would
 		// run every test again for each `gretun run` of a row, and so on.
-		if strings.HasSuffix(cfg.gretun, ".test") {
+		if strings.HasSuffix(cfg.gretun, ".test") && (scale || slices.ContainsFunc(selected, func(r row) bool { return !references[r.name] })) {
 			fmt.Fprintln(stderr, "gretun bench: running inside a test binary; pass --gretun")
 			return 1
 		}

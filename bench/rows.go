@@ -55,6 +55,9 @@ var rows = []row{
 	{"ipip-fou", "gretun IPIP/FOU", gretunSetup("ipip", "encap", "fou", "encap-dport", "5555")},
 }
 
+// references are the rows that run no gretun.
+var references = map[string]bool{"veth": true, "vxlan": true, classicName: true}
+
 // rowNames lists the valid --only names.
 func rowNames() []string {
 	var names []string
