@@ -16,7 +16,7 @@ var badWords = []struct {
 	want  []string
 }{
 	{"bad address", []string{"mode", "gre", "remote", "192.0.2.300", "local", UnderA}, []string{`"192.0.2.300"`, "remote"}},
-	{"IPv6 underlay", []string{"mode", "gre", "remote", "2001:db8::2", "local", UnderA}, []string{`"2001:db8::2"`, "IPv4"}},
+	{"IPv6 address on an IPv4 mode", []string{"mode", "gre", "remote", "2001:db8::2", "local", UnderA}, []string{"remote 2001:db8::2 is an IPv6 address", "needs IPv4", "ip6gre"}},
 	{"bad local", []string{"mode", "gre", "remote", UnderB, "local", "192.0.2"}, []string{`"192.0.2"`, "local"}},
 	{"unknown word", []string{"mode", "gre", "remote", UnderB, "local", UnderA, "frobnicate"}, []string{`unknown word "frobnicate"`}},
 	{"missing value", []string{"mode", "gre", "remote", UnderB, "local"}, []string{`missing value after "local"`}},
