@@ -367,6 +367,9 @@ func (t *Tunnel) Apply(words []string) error {
 				}
 				v = strconv.Itoa(int(n))
 			}
+			if v == strconv.Itoa(DefaultEncapLimit) && t.Mode.IPv6() {
+				v = "" // the default has one spelling (Parse sees to it when the mode comes later)
+			}
 			t.EncapLimit = v
 		case "key", "ikey", "okey":
 			v, err := value()

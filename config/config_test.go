@@ -191,6 +191,11 @@ func TestParseIPv6(t *testing.T) {
 			t.Errorf("%s: Overhead() = %d, want %d", words, got, want)
 		}
 	}
+	// `tunnel change NAME encaplimit 4` is no change: the default has one spelling.
+	same := c
+	if err := same.Apply([]string{"encaplimit", "4"}); err != nil || same != c {
+		t.Errorf("encaplimit 4 on a default tunnel: %+v, %v", same, err)
+	}
 	// JSON (the control socket, `-j`) carries every IPv6 word.
 	full, err := Parse("x", strings.Fields("mode ip6gre remote 2001:db8::2 local 2001:db8::1 hoplimit 9 tclass inherit flowlabel 0x12345 encaplimit 0 key 3"))
 	if err != nil {

@@ -18,7 +18,10 @@
 // Of IPv6 extension headers Parse6 skips hop-by-hop and destination
 // options (unless an option it does not know says to discard), routing
 // headers with no segments left and an atomic fragment header; it records
-// a tunnel encapsulation limit (RFC 2473) without acting on it yet.
+// a tunnel encapsulation limit (RFC 2473), which binds a later entry point
+// rather than this exit: a received packet is not dropped for it (the
+// engine honours the limits of inner packets it encapsulates, see
+// encap.ErrEncapLimit).
 package decap
 
 import (

@@ -103,7 +103,7 @@ type Config struct {
 	// one instead, and one whose limit is 0 is refused (ErrEncapLimit)
 	// whether or not the tunnel sends a limit.
 	// FlowLabel is the outer flow label; FlowLabelInherit copies an inner
-	// IPv6 packet's instead (an inner IPv4 packet gets FlowLabel).
+	// IPv6 packet's label instead, where it has one.
 	EncapLimit       uint8
 	HasEncapLimit    bool
 	FlowLabel        uint32
@@ -188,39 +188,39 @@ type Encapsulator struct {
 	maxTotal int
 	greOff   int // where GRE starts
 
-	tos      uint8  // fixed outer TOS with the ECN bits clear
-	ttl      uint8  // fixed outer TTL, 0 to inherit
-	frag     uint16 // fixed flags: DF when DFSet
-	addrs    uint64 // source and destination, as stored at offset 12
-	baseSum  uint32 // sum of the constant header words
-	greWord  uint32 // GRE flags << 16; the protocol type is ORed in per packet
-	key      uint32
-	keyOff   int // offset of the GRE key in the outer packet, when HasKey
-	seqOff   int // offset of the GRE sequence number, when Sequence
-	proto    uint8
-	tosInh   bool
-	dfInh    bool
-	greCsum  bool
-	greKey   bool
-	greSeq   bool
-	isGRE    bool
-	v6       bool     // outer IPv6
-	addrs6   [32]byte // IPv6 source and destination, as stored at offset 8
-	next6    uint8    // the IPv6 next header: proto, or destination options
-	dstOpts  uint64   // the encapsulation limit option header, when next6 says so
-	flow     uint32   // fixed flow label
-	flowInh  bool
-	flowAuto bool
-	udp      bool
-	udpCsum  bool
-	udpSeed  bool   // write the pseudo-header sum only (UDPChecksumPartial)
-	ports    uint32 // UDP source and destination port, as stored
-	addrSum  uint64 // sum of the outer addresses, for the UDP pseudo-header
-	ipOnly   bool   // the payload must be IP: EtherType 0, IPv4 or IPv6
-	etype    uint16 // Config.EtherType
-	id       uint16 // never 0: see nextID
-	seq      uint32
-	fragID   uint32 // the last IPv6 fragment identification (FragmentID)
+	tos     uint8  // fixed outer TOS with the ECN bits clear
+	ttl     uint8  // fixed outer TTL, 0 to inherit
+	frag    uint16 // fixed flags: DF when DFSet
+	addrs   uint64 // source and destination, as stored at offset 12
+	baseSum uint32 // sum of the constant header words
+	greWord uint32 // GRE flags << 16; the protocol type is ORed in per packet
+	key     uint32
+	keyOff  int // offset of the GRE key in the outer packet, when HasKey
+	seqOff  int // offset of the GRE sequence number, when Sequence
+	proto   uint8
+	tosInh  bool
+	dfInh   bool
+	greCsum bool
+	greKey  bool
+	greSeq  bool
+	isGRE   bool
+	v6      bool     // outer IPv6
+	addrs6  [32]byte // IPv6 source and destination, as stored at offset 8
+	next6   uint8    // the IPv6 next header: proto, or destination options
+	dstOpts uint64   // the encapsulation limit option header, when next6 says so
+	flow    uint32   // fixed flow label
+	flowInh bool
+	autoFL  bool // hash the inner flow into a label that would be 0 (FlowLabelAuto)
+	udp     bool
+	udpCsum bool
+	udpSeed bool   // write the pseudo-header sum only (UDPChecksumPartial)
+	ports   uint32 // UDP source and destination port, as stored
+	addrSum uint64 // sum of the outer addresses, for the UDP pseudo-header
+	ipOnly  bool   // the payload must be IP: EtherType 0, IPv4 or IPv6
+	etype   uint16 // Config.EtherType
+	id      uint16 // never 0: see nextID
+	seq     uint32
+	fragID  uint32 // the last IPv6 fragment identification (FragmentID)
 }
 
 // nextID returns the next outer identification, skipping 0: a raw socket
@@ -308,7 +308,7 @@ func New(c Config) (*Encapsulator, error) {
 	if v6 {
 		e.ipLen = header.IPv6HeaderLen
 		e.maxTotal = header.IPv6HeaderLen + header.IPv6MaxPayload
-		e.next6, e.flow, e.flowInh, e.flowAuto = e.proto, c.FlowLabel, c.FlowLabelInherit, c.FlowLabelAuto && e.ipOnly
+		e.next6, e.flow, e.flowInh, e.autoFL = e.proto, c.FlowLabel, c.FlowLabelInherit, c.FlowLabelAuto && e.ipOnly
 		if c.HasEncapLimit {
 			// Next header, length 0 (8 bytes), the option (type 4,
 			// length 1, the limit), PadN of one byte.
@@ -457,7 +457,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		if e.flowInh && innerFlow != 0 {
 			flow = innerFlow
 		}
-		if flow == 0 && e.flowAuto {
+		if flow == 0 && e.autoFL {
 			flow = flowLabel(inner)
 		}
 		ip := (*[header.IPv6HeaderLen]byte)(out)

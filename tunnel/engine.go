@@ -1,7 +1,7 @@
 // Package tunnel is gretun's engine: the table of tunnels, the goroutines
 // that move packets between TUN devices and the raw sockets, and the
 // counters. Each tunnel owns a TUN device, an encapsulator and a receive
-// policy; one raw socket per protocol serves all tunnels, and received
+// policy; one raw socket per family and protocol serves all tunnels, and received
 // packets are demultiplexed, as the kernel does, by (protocol, outer source,
 // outer destination, GRE key).
 //

@@ -16,13 +16,11 @@ var badWords = []struct {
 	want  []string
 }{
 	{"bad address", []string{"mode", "gre", "remote", "192.0.2.300", "local", UnderA}, []string{`"192.0.2.300"`, "remote"}},
-	{"IPv6 underlay", []string{"mode", "gre", "remote", "2001:db8::2", "local", UnderA}, []string{"remote 2001:db8::2 is an IPv6 address", "mode ip6gre"}},
+	{"IPv6 address on an IPv4 mode", []string{"mode", "gre", "remote", "2001:db8::2", "local", UnderA}, []string{"remote 2001:db8::2 is an IPv6 address", "needs IPv4", "ip6gre"}},
 	{"bad local", []string{"mode", "gre", "remote", UnderB, "local", "192.0.2"}, []string{`"192.0.2"`, "local"}},
 	{"unknown word", []string{"mode", "gre", "remote", UnderB, "local", UnderA, "frobnicate"}, []string{`unknown word "frobnicate"`}},
 	{"missing value", []string{"mode", "gre", "remote", UnderB, "local"}, []string{`missing value after "local"`}},
-	{"missing remote", []string{"mode", "ipip", "local", UnderA}, []string{"missing remote", "multipoint tunnel needs mode gre"}},
-	{"learn on a point-to-point tunnel", []string{"mode", "gre", "remote", UnderB, "local", UnderA, "learn"}, []string{"learn needs a multipoint tunnel"}},
-	{"keepalive on a multipoint tunnel", []string{"mode", "gre", "local", UnderA, "keepalive"}, []string{"keepalive needs a remote"}},
+	{"missing remote", []string{"mode", "gre", "local", UnderA}, []string{"missing remote"}},
 	{"missing mode", []string{"remote", UnderB, "local", UnderA}, []string{"missing mode"}},
 	{"unknown mode", []string{"mode", "vxlan", "remote", UnderB, "local", UnderA}, []string{`"vxlan"`}},
 	{"remote equals local", []string{"mode", "gre", "remote", UnderA, "local", UnderA}, []string{UnderA, "equals local"}},

@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gretun/gretun/internal/testnet"
 )
@@ -224,4 +227,62 @@ func TestIP6LinkLocal(t *testing.T) {
 	}
 	tp.Ping(tp.HostA, HostBIP)
 	tp.Transfer(tp.HostA, tp.HostB, HostBIP, 1<<20)
+}
+
+// TestIP6HostilePackets sends router A, from B's namespace through a raw
+// IPv6 socket of its own, GRE packets that claim to be netb's but are
+// unusable: a protocol type that is not the inner packet's version,
+// reserved bits, a destination option whose action bits say discard, and
+// a key no tunnel has. gretun drops and counts each kind (the kernel
+// drops the option itself, before any socket), and writes nothing to
+// its device.
+func TestIP6HostilePackets(t *testing.T) {
+	tp := Classic(t)
+	tp.underlay6()
+	tp.Start(tp.A, "daemon")
+	addWhenReady(tp, tp.A, "netb", "mode", "ip6gre", "remote", Under6B, "local", Under6A)
+	before := tp.Stats(tp.A, "netb")
+	unmatched := tp.unmatched(tp.A)
+	in6 := []byte{0x60, 0, 0, 0, 0, 0, 59, 64, 0x20, 1, 0x0d, 0xb8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x20, 1, 0x0d, 0xb8, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+	send := func(dstopts []byte, payload []byte, n int) {
+		t.Helper()
+		err := testnet.InNS(tp.B, func() error {
+			fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, 47)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			if dstopts != nil {
+				if err := unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_DSTOPTS, string(dstopts)); err != nil {
+					return err
+				}
+			}
+			to := &unix.SockaddrInet6{Addr: netip.MustParseAddr(Under6A).As16()}
+			for range n {
+				if err := unix.Sendto(fd, payload, 0, to); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(nil, append([]byte{0, 0, 0x08, 0x00}, in6...), 3)                               // says IPv4, carries IPv6
+	send(nil, append([]byte{0x08, 0, 0x86, 0xdd}, in6...), 2)                            // a reserved bit (RFC 2784 bits 1-5)
+	send([]byte{0, 0, 0x9e, 2, 0, 0, 1, 0}, append([]byte{0, 0, 0x86, 0xdd}, in6...), 2) // an option to discard
+	send(nil, append([]byte{0x20, 0, 0x86, 0xdd, 0, 0, 0, 9}, in6...), 4)                // key 9: no such tunnel
+	var s = before
+	tp.waitFor("the drops counted", func() bool {
+		s = tp.Stats(tp.A, "netb")
+		return s.Drops["inner-version"]-before.Drops["inner-version"] >= 3 && s.Drops["gre-reserved-bits"]-before.Drops["gre-reserved-bits"] >= 2 &&
+			tp.unmatched(tp.A)-unmatched >= 4
+	})
+	if d := s.RxPackets - before.RxPackets; d != 0 {
+		t.Errorf("gretun wrote %d of them to its device", d)
+	}
+	if d := s.RxErrors - before.RxErrors; d != 5 {
+		t.Errorf("%d receive errors, want 5 (the discard option never reaches gretun): %v", d, s.Drops)
+	}
 }
