@@ -249,3 +249,44 @@ func serveDNS(pc net.PacketConn, a netip.Addr) {
 		}
 	}
 }
+
+// TestStackIPv6: a stack with IPv4 and IPv6 addresses connects over
+// IPv6, and a stack with only IPv6 listens there.
+func TestStackIPv6(t *testing.T) {
+	a, err := New([]netip.Prefix{netip.MustParsePrefix("198.51.100.1/24"), netip.MustParsePrefix("2001:db8:5::1/64")}, netip.Addr{}, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New([]netip.Prefix{netip.MustParsePrefix("2001:db8:5::2/64")}, netip.Addr{}, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	netstacktest.Wire(a, b, nil)
+	ln, err := b.ListenTCP(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Write([]byte("over IPv6"))
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := a.DialContext(ctx, "tcp", "[2001:db8:5::2]:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := io.ReadAll(c)
+	if string(got) != "over IPv6" {
+		t.Errorf("read %q, %v", got, err)
+	}
+	if _, err := New([]netip.Prefix{netip.MustParsePrefix("2001:db8::1/64"), netip.MustParsePrefix("2001:db8::2/64")}, netip.Addr{}, 1400); err == nil {
+		t.Error("two IPv6 addresses accepted")
+	}
+}
