@@ -41,7 +41,8 @@ const stackIP = "198.51.100.10"
 // ASSOCIATE; a forwarded port reaches host B; host B reaches a local
 // service through a reverse port; a closed port and a missing host get
 // their SOCKS replies promptly; no network device appears on router A;
-// and `-s -j tunnel show` reports the tunnel with its counters.
+// and `-s -j tunnel show` reports the tunnel with its counters and its
+// keepalives up.
 func TestNetstackUnprivileged(t *testing.T) {
 	t.Parallel()
 	needSetpriv(t)
@@ -116,7 +117,7 @@ func TestNetstackUnprivileged(t *testing.T) {
 	args := append(append([]string{}, netRawOnly...), bin, "run", "ns", "mode", "gre", "remote", UnderB, "local", UnderA, "key", "5",
 		"netstack", stackIP+"/24", "socks5", "alice:s3cret@127.0.0.1:1080",
 		"forward", "tcp", "127.0.0.1:8080", HostBIP+":8000", "forward", "udp", "5300", HostBIP+":7",
-		"reverse", "tcp", "2222", "127.0.0.1:9000")
+		"reverse", "tcp", "2222", "127.0.0.1:9000", "keepalive", "0.2", "3")
 	cmd, err := tp.Net.Start(tp.A, out, out, args...)
 	must(err)
 	pa := &Proc{Cmd: cmd, Out: out}
@@ -205,6 +206,10 @@ func TestNetstackUnprivileged(t *testing.T) {
 	st := v.Tunnels[0]
 	if st.Config.Stack == nil || st.Stats.TxPackets == 0 || st.Stats.RxBytes < uint64(2*len(file)) || st.MTU != 1476-4 {
 		t.Errorf("shown: %+v", st)
+	}
+	// Keepalives, returned by router B's gretun, keep the line up.
+	if k := st.Keepalive; k == nil || k.State != "up" || k.Received == 0 {
+		t.Errorf("keepalive: %+v", k)
 	}
 	if strings.Contains(r.stdout, "s3cret") {
 		t.Error("show prints the proxy's password")
