@@ -51,6 +51,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzIPv6EncapLimit -fuzztime 60s ./header
 	$(GO) test -run '^$$' -fuzz FuzzParseNeigh -fuzztime 60s ./config
 	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 60s ./tundev
+	$(GO) test -run '^$$' -fuzz FuzzReadRequest -fuzztime 60s ./socks5
+	$(GO) test -run '^$$' -fuzz FuzzParseUDP -fuzztime 60s ./socks5
 
 # The soak test for SOAK (default 10 minutes): two daemons, iperf3, 2 %
 # loss, changes, reloads and keepalive outages; `make test` runs it for 20 s.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,9 @@ var rows = []row{
 	// and UDP_GRO instead of a raw one.
 	{"gre-fou", "gretun GRE/FOU", gretunSetup("gre", "encap", "fou")},
 	{"ipip-fou", "gretun IPIP/FOU", gretunSetup("ipip", "encap", "fou", "encap-dport", "5555")},
+	// A netstack tunnel on side a, iperf3 reaching it through forwarded
+	// ports (README, "No TUN, no privileges"); gretun GRE with a TUN on b.
+	{"netstack", "gretun GRE netstack (forward)", setupNetstack},
 }
 
 // references are the rows that run no gretun.
@@ -209,6 +213,47 @@ func gretunSetup(mode string, opts ...string) func(e *env) (string, error) {
 		}
 		return innerB, nil
 	}
+}
+
+// setupNetstack runs a GRE tunnel whose side a is a userspace stack at
+// innerA, with iperf3's port forwarded into it from loopback (TCP for the
+// stream and the control connection, UDP for the datagrams), and a TUN
+// device on side b. iperf3 on a reaches 127.0.0.1, which is b.
+func setupNetstack(e *env) (string, error) {
+	sides := e.sides()
+	a, b := sides[0], sides[1]
+	if err := e.ip(a.ns, "link", "set", "dev", "lo", "up"); err != nil {
+		return "", err
+	}
+	iperf := net.JoinHostPort(innerB, "5201")
+	p, err := startProc(a.ns, e.cfg.gretun, "run", tunDev, "mode", "gre", "remote", a.remote, "local", a.local,
+		"netstack", innerA+"/24", "forward", "tcp", "5201", iperf, "forward", "udp", "5201", iperf)
+	if err != nil {
+		return "", err
+	}
+	e.tunnel = append(e.tunnel, p)
+	// `run` serves its control socket once the stack and its forwarded
+	// ports are up.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := execIn(e.ctx, a.ns, e.cfg.gretun, "tunnel", "show"); err == nil {
+			break
+		}
+		if ok, _ := p.exited(); ok || time.Now().After(deadline) {
+			return "", fmt.Errorf("netstack tunnel not up: %s", p.describe())
+		}
+		select {
+		case <-e.ctx.Done():
+			return "", e.ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := e.startTunnel(b, tunDev, e.cfg.gretun, "run", tunDev, "mode", "gre", "remote", b.remote, "local", b.local); err != nil {
+		return "", err
+	}
+	if err := e.innerUp(b, tunDev); err != nil {
+		return "", err
+	}
+	return "127.0.0.1", nil
 }
 
 // runRow builds a fresh topology, sets up r and measures it. It always

@@ -32,11 +32,11 @@ func needBench(t *testing.T) {
 // smoke runs `gretun bench --only ROW --duration 1s --json` for real, in
 // namespaces of its own, and returns the row. It checks that something was
 // carried, not how fast: speed depends on the machine.
-func smoke(t *testing.T, rowName string) Result {
+func smoke(t *testing.T, rowName string, extra ...string) Result {
 	t.Helper()
 	needBench(t)
 	var stdout, stderr bytes.Buffer
-	code := Main([]string{"--only", rowName, "--duration", "1s", "--json"}, &stdout, &stderr)
+	code := Main(append([]string{"--only", rowName, "--duration", "1s", "--json"}, extra...), &stdout, &stderr)
 	var rep Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("exit %d, output is not JSON: %v\nstdout: %s\nstderr: %s", code, err, stdout.String(), stderr.String())
@@ -68,6 +68,14 @@ func TestSmokeClassicLoop(t *testing.T) {
 		t.Errorf("classic row's ratios to itself = %v, %v, %v; want 1, 1, 1", row.TCPRatio, row.PPSRatio, row.DeliveredRatio)
 	}
 	t.Logf("classic loop, 1s: %.2f Gbit/s, %.1f kpps, %.2f CPU s/GB", row.TCPGbps, row.UDPKpps, row.CPUPerGB)
+}
+
+// The netstack row carries iperf3's TCP stream and UDP datagrams through
+// forwarded ports and a userspace stack, with no device on side a.
+func TestSmokeNetstack(t *testing.T) {
+	needBench(t)
+	row := smoke(t, "netstack", "--gretun", buildGretun(t))
+	t.Logf("netstack, 1s: %.2f Gbit/s, %.1f kpps, %.2f CPU s/GB", row.TCPGbps, row.UDPKpps, row.CPUPerGB)
 }
 
 // signalOn is an io.Writer that sends sig to this process the first time
@@ -126,16 +134,7 @@ func TestInterruptCleansUp(t *testing.T) {
 // built here.
 func TestSmokeScale(t *testing.T) {
 	needBench(t)
-	root, err := moduleRoot()
-	if err != nil {
-		t.Skip(err)
-	}
-	bin := filepath.Join(t.TempDir(), "gretun")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/gretun")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cannot build gretun (another package mid-edit?): %v: %s", err, lastLine(string(out)))
-	}
+	bin := buildGretun(t)
 	var stdout, stderr bytes.Buffer
 	code := Main([]string{"--only", "scale", "--scale-tunnels", "50", "--duration", "1s", "--json", "--gretun", bin}, &stdout, &stderr)
 	var rep Report
@@ -157,6 +156,23 @@ func TestSmokeScale(t *testing.T) {
 	}
 	t.Logf("50 tunnels in %.2fs, %.1f MB RSS (%.1f KB per tunnel, %.1f MB with none); TCP %.2f alone, %.2f among (%.2fx)",
 		s.CreateSeconds, s.RSSTotalMB, s.RSSPerTunnelKB, s.RSSBaselineMB, s.TCPAloneGbps, s.TCPAmongGbps, s.TCPRatio)
+}
+
+// buildGretun builds the gretun binary for the rows that run it (the
+// test binary must never stand in for it: it would run the tests again).
+func buildGretun(t *testing.T) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Skip(err)
+	}
+	bin := filepath.Join(t.TempDir(), "gretun")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/gretun")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Skipf("cannot build gretun (another package mid-edit?): %v: %s", err, lastLine(string(out)))
+	}
+	return bin
 }
 
 // noNamespacesLeft fails t if this process's bench namespaces still exist.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,14 +20,29 @@ import (
 // pair returns two stacks wired back to back, as two ends of a tunnel,
 // and the largest packet seen going from a to b.
 func pair(t *testing.T, mtu int) (a, b *Stack, largest *atomic.Int64) {
+	return wired(t, "198.51.100.1/24", "198.51.100.2/24", "", mtu)
+}
+
+// wired is pair with the stacks' addresses (prefixes separated by spaces)
+// and a's dns server ("" for none).
+func wired(t *testing.T, addrsA, addrsB, dns string, mtu int) (a, b *Stack, largest *atomic.Int64) {
 	t.Helper()
-	var err error
-	if a, err = New([]netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}, netip.Addr{}, mtu); err != nil {
-		t.Fatal(err)
+	open := func(addrs, dns string) *Stack {
+		var prefixes []netip.Prefix
+		for _, p := range strings.Fields(addrs) {
+			prefixes = append(prefixes, netip.MustParsePrefix(p))
+		}
+		var server netip.Addr
+		if dns != "" {
+			server = netip.MustParseAddr(dns)
+		}
+		s, err := New(prefixes, server, mtu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
-	if b, err = New([]netip.Prefix{netip.MustParsePrefix("198.51.100.2/24")}, netip.Addr{}, mtu); err != nil {
-		t.Fatal(err)
-	}
+	a, b = open(addrsA, dns), open(addrsB, "")
 	largest = new(atomic.Int64)
 	netstacktest.Wire(a, b, func(size int) {
 		if int64(size) > largest.Load() {
@@ -198,17 +214,7 @@ func TestStackCloseEndsRead(t *testing.T) {
 // TestStackResolveThroughDNS: names are looked up by the tunnel's dns
 // server, inside the tunnel, whatever the host's resolv.conf says.
 func TestStackResolveThroughDNS(t *testing.T) {
-	a, err := New([]netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}, netip.MustParseAddr("198.51.100.2"), 1400)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := New([]netip.Prefix{netip.MustParsePrefix("198.51.100.2/24")}, netip.Addr{}, 1400)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer b.Close()
-	netstacktest.Wire(a, b, nil)
+	a, b, _ := wired(t, "198.51.100.1/24", "198.51.100.2/24", "198.51.100.2", 1400)
 	pc, err := b.ListenUDP(53)
 	if err != nil {
 		t.Fatal(err)
@@ -247,5 +253,36 @@ func serveDNS(pc net.PacketConn, a netip.Addr) {
 		if err == nil {
 			pc.WriteTo(out, from)
 		}
+	}
+}
+
+// TestStackIPv6: a stack with IPv4 and IPv6 addresses connects over
+// IPv6, and a stack with only IPv6 listens there.
+func TestStackIPv6(t *testing.T) {
+	a, b, _ := wired(t, "198.51.100.1/24 2001:db8:5::1/64", "2001:db8:5::2/64", "", 1400)
+	ln, err := b.ListenTCP(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Write([]byte("over IPv6"))
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := a.DialContext(ctx, "tcp", "[2001:db8:5::2]:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := io.ReadAll(c)
+	if string(got) != "over IPv6" {
+		t.Errorf("read %q, %v", got, err)
+	}
+	if _, err := New([]netip.Prefix{netip.MustParsePrefix("2001:db8::1/64"), netip.MustParsePrefix("2001:db8::2/64")}, netip.Addr{}, 1400); err == nil {
+		t.Error("two IPv6 addresses accepted")
 	}
 }

@@ -33,21 +33,32 @@ var netRawOnly = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-
 // stackIP is the netstack tunnel's address, on network A.
 const stackIP = "198.51.100.10"
 
-// TestNetstackUnprivileged: router A runs a netstack tunnel as an
-// unprivileged user with CAP_NET_RAW alone, against gretun with a TUN
-// device on router B. Through it, from router A's host: a file fetched
+// TestNetstackUnprivileged: router A runs a netstack tunnel as uid 65534,
+// against gretun with a TUN device on router B: over plain GRE with
+// CAP_NET_RAW alone (the raw socket), and over GRE in UDP (encap fou) with
+// no capability at all. Through it, from router A's host: a file fetched
 // over HTTP from host B through the SOCKS5 proxy (curl, username and
 // password) arrives whole; a UDP datagram is echoed through UDP
 // ASSOCIATE; a forwarded port reaches host B; host B reaches a local
 // service through a reverse port; a closed port and a missing host get
 // their SOCKS replies promptly; no network device appears on router A;
-// and `-s -j tunnel show` reports the tunnel with its counters.
+// `-s -j tunnel show` reports the tunnel with its counters and its
+// keepalives up; the stack's MTU follows the underlay's.
 func TestNetstackUnprivileged(t *testing.T) {
 	t.Parallel()
 	needSetpriv(t)
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("needs curl")
 	}
+	t.Run("gre with CAP_NET_RAW", func(t *testing.T) { testNetstack(t, netRawOnly, 1476-4) })
+	noCaps := append(append([]string{}, nobody...), "--bounding-set=-all")
+	t.Run("fou without capabilities", func(t *testing.T) { testNetstack(t, noCaps, 1476-4-8, "encap", "fou") })
+}
+
+// testNetstack runs TestNetstackUnprivileged's checks with router A's
+// gretun started under prefix (setpriv …), both tunnels with the extra
+// words; mtu is the tunnel MTU over a 1500-byte underlay.
+func testNetstack(t *testing.T, prefix []string, mtu int, extra ...string) {
 	tp := Classic(t)
 	bin := publicGretun(t)
 	before := tp.links(tp.A)
@@ -107,16 +118,17 @@ func TestNetstackUnprivileged(t *testing.T) {
 
 	// Router B: gretun with a TUN device, routing network A's stack
 	// address into the tunnel.
-	pb := tp.Run(tp.B, "tb", "mode", "gre", "remote", UnderA, "local", UnderB, "key", "5")
+	pb := tp.Run(tp.B, "tb", append([]string{"mode", "gre", "remote", UnderA, "local", UnderB, "key", "5"}, extra...)...)
 	defer pb.Stop()
 	tp.Sh(tp.B, "ip", "route", "add", stackIP+"/32", "dev", "tb")
 
 	// Router A: the netstack tunnel, unprivileged.
 	out := &testnet.Buffer{}
-	args := append(append([]string{}, netRawOnly...), bin, "run", "ns", "mode", "gre", "remote", UnderB, "local", UnderA, "key", "5",
+	args := append(append([]string{}, prefix...), bin, "run", "ns", "mode", "gre", "remote", UnderB, "local", UnderA, "key", "5",
 		"netstack", stackIP+"/24", "socks5", "alice:s3cret@127.0.0.1:1080",
 		"forward", "tcp", "127.0.0.1:8080", HostBIP+":8000", "forward", "udp", "5300", HostBIP+":7",
-		"reverse", "tcp", "2222", "127.0.0.1:9000")
+		"reverse", "tcp", "2222", "127.0.0.1:9000", "keepalive", "0.2", "3")
+	args = append(args, extra...)
 	cmd, err := tp.Net.Start(tp.A, out, out, args...)
 	must(err)
 	pa := &Proc{Cmd: cmd, Out: out}
@@ -203,8 +215,12 @@ func TestNetstackUnprivileged(t *testing.T) {
 		t.Fatalf("-s -j tunnel show: %v: %q %q", err, r.stdout, r.stderr)
 	}
 	st := v.Tunnels[0]
-	if st.Config.Stack == nil || st.Stats.TxPackets == 0 || st.Stats.RxBytes < uint64(2*len(file)) || st.MTU != 1476-4 {
+	if st.Config.Stack == nil || st.Stats.TxPackets == 0 || st.Stats.RxBytes < uint64(2*len(file)) || st.MTU != mtu {
 		t.Errorf("shown: %+v", st)
+	}
+	// Keepalives, returned by router B's gretun, keep the line up.
+	if k := st.Keepalive; k == nil || k.State != "up" || k.Received == 0 {
+		t.Errorf("keepalive: %+v", k)
 	}
 	if strings.Contains(r.stdout, "s3cret") {
 		t.Error("show prints the proxy's password")
@@ -212,18 +228,18 @@ func TestNetstackUnprivileged(t *testing.T) {
 
 	// The stack's MTU follows the underlay's, and the file still comes.
 	tp.Sh(tp.A, "ip", "link", "set", "dev", "wan", "mtu", "1400")
-	mtu := 0
-	for deadline := time.Now().Add(10 * time.Second); mtu != 1400-28 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	want, shown := mtu-100, 0
+	for deadline := time.Now().Add(10 * time.Second); shown != want && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		r := tp.cmd(tp.A, nobody, bin, "-j", "tunnel", "show")
 		json.Unmarshal([]byte(r.stdout), &v)
-		mtu = v.Tunnels[0].MTU
+		shown = v.Tunnels[0].MTU
 	}
-	if mtu != 1400-28 {
-		t.Errorf("MTU %d after the underlay's went to 1400, want %d\n%s", mtu, 1400-28, out.String())
+	if shown != want {
+		t.Errorf("MTU %d after the underlay's went to 1400, want %d\n%s", shown, want, out.String())
 	}
 	got, err = tp.Exec(tp.A, "sh", "-c", "curl -sS --max-time 30 --proxy socks5h://alice:s3cret@127.0.0.1:1080 http://"+HostBIP+":8000/file | sha256sum")
 	if err != nil || !strings.HasPrefix(got, hex.EncodeToString(sum[:])) {
-		t.Errorf("file through SOCKS5 at MTU %d: sha256 %q (%v)", mtu, got, err)
+		t.Errorf("file through SOCKS5 at MTU %d: sha256 %q (%v)", shown, got, err)
 	}
 }
 
