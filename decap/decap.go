@@ -35,7 +35,8 @@ import (
 type Kind uint8
 
 const (
-	// Data is an inner IPv4 or IPv6 packet for the TUN device.
+	// Data is an inner IPv4 or IPv6 packet for a TUN device, or an
+	// Ethernet frame (Type 0x6558) for a TAP device.
 	Data Kind = iota
 	// Keepalive is a returned GRE keepalive (protocol type 0); its payload
 	// is the keepalive layer's business.
@@ -339,8 +340,16 @@ func ParseGRE(pkt []byte, off int, p *Packet) Reason {
 	case header.EtherTypeKeepalive:
 		p.Kind, p.Start, p.End = Keepalive, off, len(pkt)
 		return OK
+	case header.EtherTypeTEB:
+		// An Ethernet frame (gretap): opaque to decap past its header.
+		// Only a gretap tunnel takes it (the engine checks the payload
+		// against the tunnel's device).
+		if len(pkt)-off < header.EthernetHeaderLen {
+			return InnerTruncated
+		}
+		p.Start, p.End = off, len(pkt)
+		return OK
 	default:
-		// Ethernet (0x6558) is classified in p.Type but not carried yet.
 		return GREProtocol
 	}
 	if r := p.inner(pkt, off); r != OK {
@@ -519,4 +528,18 @@ func DecapECN(inner []byte, outerTOS uint8) bool {
 	ip.SetTOS(tos)
 	ip.SetChecksum(header.Adjust(ip.Checksum(), old, uint16(inner[0])<<8|uint16(tos)))
 	return true
+}
+
+// DecapECNFrame is DecapECN for an Ethernet frame (gretap): the IPv4 or
+// IPv6 packet it carries gets the outer ECN field combined in, as Linux's
+// gretap does (INET_ECN_decapsulate by the frame's protocol); a frame of
+// any other kind (ARP, VLAN-tagged) is not ECN-capable.
+func DecapECNFrame(frame []byte, outerTOS uint8) bool {
+	if len(frame) >= header.EthernetHeaderLen {
+		switch header.Ethernet(frame).EtherType() {
+		case header.EtherTypeIPv4, header.EtherTypeIPv6:
+			return DecapECN(frame[header.EthernetHeaderLen:], outerTOS)
+		}
+	}
+	return DecapECN(nil, outerTOS)
 }

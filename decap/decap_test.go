@@ -13,9 +13,10 @@ import (
 // field of the result.
 func TestParseGolden(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		pkt  []byte
-		want decap.Packet
+		name  string
+		pkt   []byte
+		want  decap.Packet
+		inner []byte // in4 when nil
 	}{
 		{
 			name: "gre key csum seq",
@@ -35,6 +36,27 @@ func TestParseGolden(t *testing.T) {
 				GREFlags: 0xb000, Key: 42, Seq: 16, Type: 0x0800,
 				Kind: decap.Data, Start: 36, End: 64,
 			},
+		},
+		{
+			// An ARP request in GRE 0x6558, as Linux's gretap sends it
+			// with `key 7`: the frame is opaque to decap past its
+			// Ethernet header, and ends where the outer packet does.
+			name: "gretap key",
+			pkt: cat([]byte{
+				0x45, 0x00, 0x00, 0x46, // version 4, IHL 5, TOS 0, total length 70
+				0x00, 0x00, 0x40, 0x00, // ID 0, DF
+				0x40, 0x2f, 0xb6, 0x85, // TTL 64, GRE, header checksum
+				0xc0, 0x00, 0x02, 0x02, // source 192.0.2.2 (remote)
+				0xc0, 0x00, 0x02, 0x01, // destination 192.0.2.1 (this host)
+				0x20, 0x00, 0x65, 0x58, // GRE: K, version 0; protocol 0x6558 (Transparent Ethernet Bridging)
+				0x00, 0x00, 0x00, 0x07, // key 7
+			}, frame),
+			want: decap.Packet{
+				Proto: 47, Src: remoteAddr, Dst: localAddr,
+				GREFlags: 0x2000, Key: 7, Type: 0x6558,
+				Kind: decap.Data, Start: 28, End: 70,
+			},
+			inner: frame,
 		},
 		{
 			name: "ipip",
@@ -62,7 +84,10 @@ func TestParseGolden(t *testing.T) {
 			if diff := cmp.Diff(c.want, p, addrCmp); diff != "" {
 				t.Errorf("Packet (-want +got):\n%s", diff)
 			}
-			if !bytes.Equal(c.pkt[p.Start:p.End], in4) {
+			if c.inner == nil {
+				c.inner = in4
+			}
+			if !bytes.Equal(c.pkt[p.Start:p.End], c.inner) {
 				t.Errorf("inner range is not the inner packet")
 			}
 		})
@@ -103,7 +128,7 @@ var parseCases = []struct {
 	{"gre recursion bit 5", build(47, greHdr(0x0400, 0x0800, 0, 0), in4), decap.GREReserved},
 	{"gre checksum wrong", with(build(47, greHdr(0x8000, 0x0800, 0, 0), in4), func(p []byte) []byte { p[24] ^= 1; return p }), decap.GREChecksum},
 	{"gre checksum over a changed payload", with(build(47, greHdr(0xa000, 0x0800, 5, 0), in4), func(p []byte) []byte { p[len(p)-1] ^= 0x80; return p }), decap.GREChecksum},
-	{"gre transparent ethernet bridging", build(47, greHdr(0, 0x6558, 0, 0), in4), decap.GREProtocol},
+	{"gre ethernet shorter than its header", build(47, greHdr(0, 0x6558, 0, 0), frame[:13]), decap.InnerTruncated},
 	{"gre ppp", build(47, greHdr(0, 0x880b, 0, 0), in4), decap.GREProtocol},
 	{"gre with no payload", build(47, greHdr(0, 0x0800, 0, 0)), decap.InnerTruncated},
 	{"ipip with no payload", build(4), decap.InnerTruncated},
@@ -246,6 +271,8 @@ var producedElsewhere = map[decap.Reason]string{
 	decap.ReflectLimited: "the engine's per-tunnel reflection rate limit",
 	decap.NoNeighbour:    "the engine's multipoint tunnels (tunnel.TestMultipointStranger)",
 	decap.LearnFull:      "the engine's learned neighbour bound (tunnel.TestMultipointLearn)",
+	decap.NotEthernet:    "the engine, for IP on a tunnel whose device carries Ethernet (gretap)",
+	decap.NotIP:          "the engine, for an Ethernet frame on a tunnel whose device carries IP",
 }
 
 // ipv4Around is an IPv4 header src -> dst, protocol GRE, TTL 255, around
@@ -383,7 +410,8 @@ func TestParseDropKeepsDemuxFields(t *testing.T) {
 		want decap.Reason
 	}{
 		{"gre checksum wrong", with(keyed(0x0800, in4), func(p []byte) []byte { p[24] ^= 1; return p }), decap.GREChecksum},
-		{"gre protocol", keyed(0x6558, in4), decap.GREProtocol},
+		{"gre protocol", keyed(0x880b, in4), decap.GREProtocol},
+		{"gre ethernet truncated", keyed(0x6558, frame[:10]), decap.InnerTruncated},
 		{"inner version", keyed(0x86dd, in4), decap.InnerVersion},
 		{"inner ttl 0", keyed(0x0800, with(in4, func(p []byte) []byte { p[8] = 0; return p })), decap.InnerTTLZero},
 		{"inner length", keyed(0x0800, in4[:24]), decap.InnerLength},

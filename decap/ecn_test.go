@@ -85,3 +85,25 @@ func TestDecapECNBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestDecapECNFrame: the IP packet inside a gretap frame gets RFC 6040's
+// combination, and a frame carrying no IP (ARP) is not ECN-capable: dropped
+// under an outer CE, untouched otherwise.
+func TestDecapECNFrame(t *testing.T) {
+	ipFrame := append([]byte{0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 0x08, 0x00}, in4...)
+	ipFrame[14+1] = ect0
+	ipFrame[14+10], ipFrame[14+11] = 0x28, 0xdb // header checksum with ECT(0)
+	if !decap.DecapECNFrame(ipFrame, ce) || ipFrame[14+1]&3 != ce {
+		t.Errorf("IPv4 in a frame under outer CE: ECN %d, want CE", ipFrame[14+1]&3)
+	}
+	if rfc1071(ipFrame[14:34]) != 0 {
+		t.Errorf("inner header checksum not adjusted")
+	}
+	arp := append([]byte(nil), frame...)
+	if decap.DecapECNFrame(arp, ce) {
+		t.Errorf("ARP under outer CE accepted")
+	}
+	if !decap.DecapECNFrame(arp, ect0) || string(arp) != string(frame) {
+		t.Errorf("ARP under outer ECT(0) refused or changed")
+	}
+}

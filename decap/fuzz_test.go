@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gretun/gretun/decap"
+	"github.com/gretun/gretun/header"
 )
 
 // FuzzDecap feeds Parse arbitrary bytes. Whatever they are, Parse must not
@@ -34,6 +35,8 @@ func FuzzDecap(f *testing.F) {
 	f.Add(build6(60, 8, linuxLimit(47, 4), greHdr(0xb000, 0x86dd, 42, 7), in6))
 	f.Add(build6(60, -1, linuxLimit(41, 0), in6))
 	f.Add(build6(60, 8, linuxLimit(47, 4), greHdr(0, 0x86dd, 0, 0), ipv6Around(local6.AsSlice(), remote6.AsSlice(), 255, greHdr(0, 0, 0, 0))))
+	f.Add(build(47, greHdr(0xa000, 0x6558, 7, 0), frame))
+	f.Add(cat(greHdr(0x2000, 0x6558, 7, 0), frame))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check(t, data, decap.Parse, 4, 47)
 		check(t, data, decap.Parse6, 4, 41, 47)
@@ -70,7 +73,12 @@ func check(t *testing.T, data []byte, parse func([]byte, *decap.Packet) decap.Re
 	if !slices.Contains(protos, p.Proto) {
 		t.Fatalf("accepted outer protocol %d", p.Proto)
 	}
-	if p.Kind != decap.Keepalive {
+	switch {
+	case p.Type == header.EtherTypeTEB:
+		if p.Kind != decap.Data || p.End-p.Start < header.EthernetHeaderLen {
+			t.Fatalf("accepted an Ethernet frame of %d bytes as %v", p.End-p.Start, p.Kind)
+		}
+	case p.Kind != decap.Keepalive:
 		if p.Start == p.End {
 			t.Fatal("accepted an empty data packet")
 		}
@@ -91,5 +99,6 @@ func check(t *testing.T, data []byte, parse func([]byte, *decap.Packet) decap.Re
 	inner := bytes.Clone(data[p.Start:p.End])
 	for tos := range uint8(4) {
 		decap.DecapECN(inner, tos)
+		decap.DecapECNFrame(inner, tos)
 	}
 }

@@ -22,14 +22,16 @@ const (
 	GREPPTP      // version 1: PPTP's enhanced GRE (RFC 2637), not ours
 	GREReserved  // a reserved bit of RFC 2784 is set (routing, recursion, flags)
 	GREChecksum  // checksum present and wrong
-	GREProtocol  // protocol type that is not IPv4, IPv6 or keepalive
+	GREProtocol  // protocol type that is not IPv4, IPv6, Ethernet (0x6558) or keepalive
 
 	// Inner packet.
-	InnerTruncated // too short for its IP header
+	InnerTruncated // too short for its IP header (Ethernet header for 0x6558)
 	InnerVersion   // IP version does not match the protocol type
 	InnerLength    // inner length does not fit what is left
 	InnerTTLZero   // inner IPv4 with TTL 0
 	InnerNotECT    // outer CE over an inner packet that is not ECN-capable (RFC 6040: drop)
+	NotEthernet    // IP (not 0x6558) on a gretap tunnel, whose device takes only Ethernet frames
+	NotIP          // an Ethernet frame (0x6558) on a gre tunnel, whose device takes only IP
 
 	// Per-tunnel policy (Receiver.Accept).
 	NoTunnel        // no tunnel for (protocol, source, destination, key)
@@ -73,6 +75,8 @@ var reasonNames = [...]string{
 	InnerLength:     "inner-length",
 	InnerTTLZero:    "inner-ttl-zero",
 	InnerNotECT:     "inner-not-ect",
+	NotEthernet:     "not-ethernet",
+	NotIP:           "ethernet-on-l3",
 	NoTunnel:        "no-tunnel",
 	KeyMismatch:     "key-mismatch",
 	ChecksumMissing: "checksum-missing",

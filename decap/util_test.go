@@ -23,7 +23,7 @@ var (
 )
 
 // in4 and in6 are the inner packets encap's tests use too.
-var in4, in6 = testpkt.In4, testpkt.In6
+var in4, in6, frame = testpkt.In4, testpkt.In6, testpkt.Frame
 
 // rfc1071 is the slow, obvious RFC 1071 checksum: an independent reference.
 var rfc1071 = refsum.RFC1071

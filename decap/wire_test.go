@@ -1,6 +1,7 @@
 package decap_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -134,7 +135,7 @@ var parse6Cases = []struct {
 	{"hop-by-hop option that says discard", build6(0, -1, []byte{47, 0, 0x5e, 0x04, 0, 0, 0, 0}, greHdr(0, 0x0800, 0, 0), in4), decap.OuterHeaderLen},
 	{"nine extension headers", build6(60, -1, bytesRepeat([]byte{60, 0, 1, 4, 0, 0, 0, 0}, 8), []byte{47, 0, 1, 4, 0, 0, 0, 0}, greHdr(0, 0x0800, 0, 0), in4), decap.OuterHeaderLen},
 	{"gre checksum wrong", with(build6(47, 0, greHdr(0x8000, 0x0800, 0, 0), in4), func(p []byte) []byte { p[44] ^= 1; return p }), decap.GREChecksum},
-	{"gre ethernet", build6(47, 0, greHdr(0, 0x6558, 0, 0), in4), decap.GREProtocol},
+	{"gre ethernet truncated", build6(47, 0, greHdr(0, 0x6558, 0, 0), frame[:12]), decap.InnerTruncated},
 	{"ipv6 in ipv6 carrying ipv4", build6(41, -1, in4), decap.InnerVersion},
 }
 
@@ -167,14 +168,24 @@ func TestParse6Reasons(t *testing.T) {
 	}
 }
 
-// TestEthernetClassified: GRE carrying Ethernet (0x6558) is still dropped
-// as gre-protocol, as before, but its type and key are known, so that a
-// gretap tunnel can take it later.
-func TestEthernetClassified(t *testing.T) {
-	var p decap.Packet
-	if r := decap.Parse(build(47, greHdr(0x2000, 0x6558, 9, 0), in4), &p); r != decap.GREProtocol || p.Type != 0x6558 || p.Key != 9 {
-		t.Errorf("Parse: %v, type %#04x, key %d", r, p.Type, p.Key)
+// TestEthernetCarried: GRE carrying Ethernet (0x6558) is data, its frame
+// the whole rest of the packet, over either outer family and a UDP
+// underlay alike; the engine takes it only on a gretap tunnel.
+func TestEthernetCarried(t *testing.T) {
+	check := func(name string, r decap.Reason, p *decap.Packet, pkt []byte) {
+		t.Helper()
+		if r != decap.OK || p.Type != 0x6558 || p.Kind != decap.Data || p.Key != 9 || !bytes.Equal(pkt[p.Start:p.End], frame) {
+			t.Errorf("%s: %v, type %#04x, kind %v, key %d, inner %x", name, r, p.Type, p.Kind, p.Key, pkt[p.Start:p.End])
+		}
 	}
+	var p decap.Packet
+	pkt := build(47, greHdr(0x2000, 0x6558, 9, 0), frame)
+	check("Parse", decap.Parse(pkt, &p), &p, pkt)
+	pkt = build6(47, 0, greHdr(0x2000, 0x6558, 9, 0), frame)
+	check("Parse6", decap.Parse6(pkt, &p), &p, pkt)
+	pkt = greHdr(0x2000, 0x6558, 9, 0)
+	pkt = append(pkt, frame...)
+	check("ParseGRE", decap.ParseGRE(pkt, 0, &p), &p, pkt)
 }
 
 // TestParseGRE: the entry point of a UDP underlay starts at the GRE header

@@ -376,6 +376,19 @@ func (e *Encapsulator) Overhead() int { return e.hdrLen }
 // before off. buf[:off] must have room for the headers; Encap writes nothing
 // else, and nothing at all when it returns an error.
 func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
+	return e.encap(buf, off, e.ipOnly)
+}
+
+// EncapIP is Encap for an IP packet whatever payload the tunnel carries:
+// the GRE protocol type follows its IP version. A gretap tunnel sends its
+// keepalives through it: a Cisco keepalive is IPv4 in GRE 0x0800, which the
+// far end routes back, with the tunnel's key, checksum and next sequence
+// number like any of its packets.
+func (e *Encapsulator) EncapIP(buf []byte, off int) ([]byte, error) {
+	return e.encap(buf, off, true)
+}
+
+func (e *Encapsulator) encap(buf []byte, off int, ipOnly bool) ([]byte, error) {
 	start := off - e.hdrLen
 	if start < 0 || off > len(buf) {
 		return nil, ErrHeadroom
@@ -389,7 +402,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 	var innerFlow uint32
 	dstOpts := e.dstOpts
 	var etherType uint32
-	if !e.ipOnly {
+	if !ipOnly {
 		// Opaque payload (an Ethernet frame): nothing to inherit.
 		innerTTL, etherType = defaultTTL, uint32(e.etype)
 	} else {
@@ -431,7 +444,7 @@ func (e *Encapsulator) Encap(buf []byte, off int) ([]byte, error) {
 		default:
 			return nil, ErrNotIP
 		}
-		if e.etype != 0 && uint32(e.etype) != etherType {
+		if e.ipOnly && e.etype != 0 && uint32(e.etype) != etherType {
 			return nil, ErrNotIP
 		}
 	}

@@ -113,8 +113,10 @@ func FuzzRoundTrip(f *testing.F) {
 			var p decap.Packet
 			r := parseOuter(t, cfg, out, &p)
 			if teb {
-				// Classified, not carried yet: dropped as gre-protocol.
-				if r != decap.GREProtocol || p.Type != header.EtherTypeTEB || p.Key != cfg.Key&keyMask(cfg) || p.TOS&3 != 0 {
+				// An opaque frame (gretap): carried whole, as data,
+				// with nothing inherited into the outer ECN field.
+				if r != decap.OK || rx.Accept(&p) != decap.OK || p.Type != header.EtherTypeTEB || p.Kind != decap.Data ||
+					p.Key != cfg.Key&keyMask(cfg) || p.TOS&3 != 0 || !bytes.Equal(out[p.Start:p.End], inner) {
 					t.Fatalf("Ethernet payload: %v %+v", r, p)
 				}
 				continue

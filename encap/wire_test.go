@@ -585,3 +585,35 @@ func TestFlowLabelAuto(t *testing.T) {
 		t.Errorf("without FlowLabelAuto: %#x", l)
 	}
 }
+
+// TestEncapIPOnEthernetTunnel: a gretap tunnel's keepalive is IPv4 in GRE
+// 0x0800 (EncapIP) with the tunnel's key and the next sequence number of
+// the one count its frames (0x6558) take theirs from.
+func TestEncapIPOnEthernetTunnel(t *testing.T) {
+	e, err := encap.New(encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TTL: 255,
+		HasKey: true, Key: 7, Sequence: true, EtherType: header.EtherTypeTEB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		encap func([]byte, int) ([]byte, error)
+		inner []byte
+		want  uint16
+	}{
+		{e.Encap, frame, header.EtherTypeTEB},
+		{e.EncapIP, in4, header.EtherTypeIPv4},
+		{e.Encap, frame, header.EtherTypeTEB},
+	} {
+		out, err := c.encap(append(make([]byte, encap.Headroom), c.inner...), encap.Headroom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := header.GRE(out[20:])
+		if g.Protocol() != c.want || g.Key() != 7 || g.Seq() != uint32(i) || !bytes.Equal(out[20+g.Len():], c.inner) {
+			t.Errorf("packet %d: protocol %#04x key %d seq %d, want %#04x, 7, %d", i, g.Protocol(), g.Key(), g.Seq(), c.want, i)
+		}
+	}
+	if _, err := e.EncapIP(append(make([]byte, encap.Headroom), frame...), encap.Headroom); !errors.Is(err, encap.ErrNotIP) {
+		t.Errorf("EncapIP of a frame: %v, want ErrNotIP", err)
+	}
+}
