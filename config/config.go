@@ -16,6 +16,7 @@ import (
 
 	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/keepalive"
 )
 
@@ -38,6 +39,10 @@ const (
 	ModeIP6GRE Mode = "ip6gre"
 	ModeIP6IP6 Mode = "ip6ip6"
 	ModeIPIP6  Mode = "ipip6"
+	// ModeGRETap carries Ethernet frames in GRE (protocol type 0x6558,
+	// Transparent Ethernet Bridging) between TAP devices, as Linux's
+	// gretap: the device can join a bridge.
+	ModeGRETap Mode = "gretap"
 )
 
 // Encap is the encapsulator's name for m.
@@ -55,7 +60,7 @@ func (m Mode) Encap() encap.Mode {
 func (m Mode) IPv6() bool { return m == ModeIP6GRE || m == ModeIP6IP6 || m == ModeIPIP6 }
 
 // GRE reports whether m is GRE, over either family.
-func (m Mode) GRE() bool { return m == ModeGRE || m == ModeIP6GRE }
+func (m Mode) GRE() bool { return m == ModeGRE || m == ModeGRETap || m == ModeIP6GRE }
 
 // show is how `ip tunnel show` and `ip -6 tunnel show` name m: inner
 // over outer protocol.
@@ -74,6 +79,7 @@ func (m Mode) show() string {
 // modeWords are the names `ip tunnel` and `ip -6 tunnel` take for each mode.
 var modeWords = map[string]Mode{
 	"gre": ModeGRE, "gre/ip": ModeGRE,
+	"gretap": ModeGRETap, "gretap/ip": ModeGRETap,
 	"ipip": ModeIPIP, "ipip/ip": ModeIPIP, "ip/ip": ModeIPIP,
 	"ip6gre": ModeIP6GRE, "gre/ipv6": ModeIP6GRE,
 	"ip6ip6": ModeIP6IP6, "ipv6/ipv6": ModeIP6IP6,
@@ -269,7 +275,7 @@ func (t *Tunnel) Apply(words []string) error {
 			}
 			m, ok := modeWords[v]
 			if !ok {
-				return fmt.Errorf("unknown mode %q (want gre, ipip, ip6gre, ip6ip6 or ipip6)", v)
+				return fmt.Errorf("unknown mode %q (want gre, gretap, ipip, ip6gre, ip6ip6 or ipip6)", v)
 			}
 			t.Mode = m
 		case "remote", "local":
@@ -541,9 +547,9 @@ func (t *Tunnel) Validate() error {
 		return err
 	}
 	switch t.Mode {
-	case ModeGRE, ModeIPIP, ModeIP6GRE, ModeIP6IP6, ModeIPIP6:
+	case ModeGRE, ModeIPIP, ModeGRETap, ModeIP6GRE, ModeIP6IP6, ModeIPIP6:
 	case "":
-		return errors.New("missing mode (gre, ipip, ip6gre, ip6ip6 or ipip6)")
+		return errors.New("missing mode (gre, gretap, ipip, ip6gre, ip6ip6 or ipip6)")
 	default:
 		return fmt.Errorf("unknown mode %q", t.Mode)
 	}
@@ -576,6 +582,16 @@ func (t *Tunnel) Validate() error {
 			return errors.New("seq needs mode gre or ip6gre")
 		case t.KeepalivePeriod != 0:
 			return errors.New("keepalive needs mode gre or ip6gre")
+		}
+	}
+	if t.Mode == ModeGRETap {
+		// An Ethernet frame is carried opaque: no inner IP header to
+		// copy the TOS from, no TCP SYN to clamp.
+		switch {
+		case t.tosInherit():
+			return errors.New("tos inherit needs mode gre or ipip (gretap carries Ethernet frames, not IP)")
+		case t.ClampMSS:
+			return errors.New("clamp-mss needs mode gre or ipip (gretap carries Ethernet frames, not IP)")
 		}
 	}
 	if t.TTL < 0 || t.TTL > 255 {
@@ -804,8 +820,23 @@ func valueAfter(words []string, i *int) (string, error) {
 
 func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
 
-// Overhead is the number of bytes the outer headers add, as encap counts them.
-func (t *Tunnel) Overhead() int { return t.Encap().Overhead() }
+// Overhead is the number of bytes a tunnel packet adds to what the device
+// MTU counts: the outer headers, as encap counts them, and for gretap the
+// frame's Ethernet header (1500 - 38 = 1462, as Linux's gretap).
+func (t *Tunnel) Overhead() int {
+	if t.Ethernet() {
+		return t.Encap().Overhead() + EthernetHeaderLen
+	}
+	return t.Encap().Overhead()
+}
+
+// EthernetHeaderLen is the Ethernet header in front of what a gretap
+// device's MTU counts; VLAN tags come on top.
+const EthernetHeaderLen = 14
+
+// Ethernet reports whether the tunnel carries Ethernet frames (gretap)
+// rather than IP packets.
+func (t *Tunnel) Ethernet() bool { return t.Mode == ModeGRETap }
 
 // Encap returns the sending side's configuration.
 func (t *Tunnel) Encap() encap.Config {
@@ -833,7 +864,17 @@ func (t *Tunnel) Encap() encap.Config {
 		// A UDP socket sends the tunnel's packets: the kernel (or the
 		// NIC) computes the checksum, unless noencap-csum.
 		UDPChecksumPartial: t.UDP() && !t.NoEncapCsum,
+		EtherType:          t.etherType(),
 	}
+}
+
+// etherType is the GRE protocol type of every packet: 0x6558 for gretap,
+// else taken from the inner IP version (0).
+func (t *Tunnel) etherType() uint16 {
+	if t.Ethernet() {
+		return header.EtherTypeTEB
+	}
+	return 0
 }
 
 // tosInherit reports whether the outer TOS copies the inner one: `tos

@@ -234,7 +234,7 @@ func TestParseErrors(t *testing.T) {
 		{"x", "remote 192.0.2.2 local 192.0.2.1", "missing mode"},
 		{"x", "mode", `missing value after "mode"`},
 		{"x", "mode gre remote", `missing value after "remote"`},
-		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6" (want gre, ipip, ip6gre, ip6ip6 or ipip6)`},
+		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6" (want gre, gretap, ipip, ip6gre, ip6ip6 or ipip6)`},
 		{"x", "mode any remote 2001:db8::2 local 2001:db8::1", `unknown mode "any"`},
 		{"x", "mode gre remote 192.0.2.256 local 192.0.2.1", `invalid address "192.0.2.256" for remote`},
 		{"x", "mode gre remote 2001:db8::1 local 192.0.2.1", "remote 2001:db8::1 is an IPv6 address: mode gre needs IPv4 (use mode ip6gre)"},

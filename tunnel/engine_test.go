@@ -30,15 +30,19 @@ type side struct {
 
 func newSide(t testing.TB, w *tunneltest.Wire, addr netip.Addr, batch int, opts ...func(*tunnel.Env)) *side {
 	s := &side{devs: map[string]*tunneltest.Device{}, host: &tunneltest.Host{Local: []netip.Addr{addr}, Underlay: 1500}}
-	env := tunnel.Env{
-		CreateDevice: func(name string, mtu int) (tunnel.Device, error) {
-			d := tunneltest.NewDevice(name, mtu, batch)
+	create := func(newDev func(string, int, int) *tunneltest.Device) func(string, int) (tunnel.Device, error) {
+		return func(name string, mtu int) (tunnel.Device, error) {
+			d := newDev(name, mtu, batch)
 			d.Host = s.host
 			s.mu.Lock()
 			s.devs[name] = d
 			s.mu.Unlock()
 			return d, nil
-		},
+		}
+	}
+	env := tunnel.Env{
+		CreateDevice: create(tunneltest.NewDevice),
+		CreateTAP:    create(tunneltest.NewTAP),
 		OpenUnderlay: func(k tunnel.UnderlayKey) (tunnel.Underlay, error) {
 			if k.UDP() {
 				c, err := w.OpenUDP(netip.AddrPortFrom(k.Local, k.Port))

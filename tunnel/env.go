@@ -321,7 +321,10 @@ type Env struct {
 	// CreateStack creates the userspace stack that replaces the TUN
 	// device of a `netstack` tunnel, with the services it serves
 	// (stackdev in production). Nil refuses netstack tunnels.
-	CreateStack  func(c *config.Tunnel, mtu int, log *slog.Logger) (Device, error)
+	CreateStack func(c *config.Tunnel, mtu int, log *slog.Logger) (Device, error)
+	// CreateTAP creates the Ethernet device (PayloadEthernet) of a
+	// gretap tunnel; gretap tunnels are refused when it is nil.
+	CreateTAP    func(name string, mtu int) (Device, error)
 	OpenUnderlay func(k UnderlayKey) (Underlay, error)
 	Host         Host
 

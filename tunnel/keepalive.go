@@ -133,7 +133,7 @@ func (p *peer) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
 		n = insideUDP(inner, n, c)
 	}
 	p.txMu.Lock()
-	outer, err := p.enc.Encap(buf[:innerOffset+n], innerOffset)
+	outer, err := p.enc.EncapIP(buf[:innerOffset+n], innerOffset)
 	ep := p.ep
 	p.txMu.Unlock()
 	if err == nil {

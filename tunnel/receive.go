@@ -113,6 +113,12 @@ func (s *socket) receive() {
 					continue
 				}
 			}
+			if p.Kind == decap.Reflect && t.cfg.Load().NoReflect {
+				p.Kind = decap.Data // `noreflect`: the host routes it, or not
+			}
+			if r == decap.OK {
+				r = t.carries(&p)
+			}
 			if r == decap.OK {
 				r = pr.recv.Load().Accept(&p)
 			}
@@ -133,13 +139,14 @@ func (s *socket) receive() {
 			if t.nb != nil && t.cfg.Load().Learn != 0 {
 				pr.seen.Store(time.Now().UnixNano()) // a learned neighbour lives on
 			}
-			if p.Kind == decap.Reflect && t.cfg.Load().NoReflect {
-				p.Kind = decap.Data // `noreflect`: the host routes it, or not
-			}
 			switch p.Kind {
 			case decap.Data:
 				inner := pkt[p.Start:p.End]
-				if !decap.DecapECN(inner, p.TOS) {
+				decapECN := decap.DecapECN
+				if t.ethernet {
+					decapECN = decap.DecapECNFrame
+				}
+				if !decapECN(inner, p.TOS) {
 					t.counters.drop(decap.InnerNotECT)
 					if cp != nil {
 						cp.dropRx(pkt, decap.InnerNotECT)
@@ -231,6 +238,20 @@ func (r *rxGroups) deliver() {
 		g.pkts, g.bytes, g.t = g.pkts[:0], 0, nil
 	}
 	r.n, r.last = 0, 0
+}
+
+// carries reports whether the tunnel's device takes the data packet p:
+// Ethernet frames (0x6558) for gretap, IP for the others. Keepalives and
+// reflected probes are IPv4 GRE on every GRE tunnel. It runs before the
+// receive policy, so a packet refused here advances no sequence number.
+func (t *Tunnel) carries(p *decap.Packet) decap.Reason {
+	if p.Kind != decap.Data || (p.Type == header.EtherTypeTEB) == t.ethernet {
+		return decap.OK
+	}
+	if t.ethernet {
+		return decap.NotEthernet
+	}
+	return decap.NotIP
 }
 
 // deliver writes the packets the receive loop gathered for this tunnel to

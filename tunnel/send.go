@@ -66,7 +66,7 @@ const txPipeline = 8
 func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 	defer t.wg.Done()
 	defer close(full)
-	bufSize := t.MTU()
+	bufSize := t.readSize()
 	batch := readBatch(t.dev.BatchSize(), bufSize)
 	batches := txBatches{free: free}
 	ready := newReadiness(t.dev)
@@ -80,7 +80,7 @@ func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 			return
 		}
 		b := batches.get()
-		if mtu := t.MTU(); mtu > bufSize || mtu < bufSize && readBatch(t.dev.BatchSize(), mtu) > batch {
+		if mtu := t.readSize(); mtu > bufSize || mtu < bufSize && readBatch(t.dev.BatchSize(), mtu) > batch {
 			bufSize, batch = mtu, readBatch(t.dev.BatchSize(), mtu)
 		}
 		if b.bufs == nil || len(b.bufs) < batch || len(b.bufs[0]) < innerOffset+bufSize {
@@ -183,7 +183,11 @@ func (t *Tunnel) transmitPeer(batches []*txBatch, out [][]byte, frags *fragPool,
 	p.txMu.Lock()
 	out = out[:0]
 	for _, b := range batches {
-		out = t.encapBatch(p, b.bufs[:b.n], b.sizes[:b.n], out, frags, frames)
+		if t.ethernet {
+			out = t.encapFrames(p, b.bufs[:b.n], b.sizes[:b.n], out, frags, frames)
+		} else {
+			out = t.encapBatch(p, b.bufs[:b.n], b.sizes[:b.n], out, frags, frames)
+		}
 	}
 	ep := p.ep
 	p.txMu.Unlock()
@@ -342,6 +346,74 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 		p.stats.txBytes.Add(bytes)
 	}
 	return out
+}
+
+// encapFrames is encapBatch for the Ethernet frames of a gretap tunnel,
+// which it carries opaque: no MSS clamp, and no ICMP error for a frame too
+// big for the path, since a bridge sends none (the frame may come from
+// another host) and the kernel's bridge drops oversize frames silently.
+// A frame whose payload is over the path MTU goes only when the outer DF
+// allows fragmenting it (nopmtudisc, ignore-df); else it is dropped and
+// counted as too big.
+func (t *Tunnel) encapFrames(p *peer, bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
+	c := &t.counters
+	var pkts, bytes, errs uint64
+	pathMTU := p.pmtu.Effective(time.Now())
+	df := p.enc.Config().DF == encap.DFSet
+	cp := t.tap.Load()
+	for i := range bufs {
+		buf := bufs[i][:innerOffset+sizes[i]]
+		frame := header.Ethernet(buf[innerOffset:])
+		var drop string // why the frame was dropped, "" when sent
+		switch {
+		case t.isOwnOuter(framedIP(frame), p.ep.to.Addr()):
+			c.add(txDeadLoop, 1)
+			drop = status.DropDeadLoop
+		case df && len(frame)-header.EthernetHeaderLen > pathMTU:
+			c.add(txTooBig, 1)
+			drop = status.DropTooBig
+		default:
+			out, drop = p.encapOne(buf, false, out, frags, frames)
+		}
+		if cp != nil {
+			if drop != "" {
+				cp.record(true, frame, drop)
+			} else {
+				cp.innerPkt(true, frame)
+			}
+		}
+		if drop != "" {
+			errs++
+			continue
+		}
+		pkts++
+		bytes += uint64(sizes[i])
+	}
+	c.add(txPackets, pkts)
+	c.add(txBytes, bytes)
+	c.add(txErrors, errs)
+	return out
+}
+
+// framedIP is the IPv4 or IPv6 packet an Ethernet frame carries, nil for
+// any other frame.
+func framedIP(frame header.Ethernet) []byte {
+	if frame.IsValid() {
+		switch frame.EtherType() {
+		case header.EtherTypeIPv4, header.EtherTypeIPv6:
+			return frame.Payload()
+		}
+	}
+	return nil
+}
+
+// readSize is the largest packet the device reads: its MTU, and for an
+// Ethernet device the frame's header and up to two VLAN tags (802.1ad).
+func (t *Tunnel) readSize() int {
+	if t.ethernet {
+		return t.MTU() + header.EthernetHeaderLen + 8
+	}
+	return t.MTU()
 }
 
 // encapOne encapsulates the inner packet at innerOffset in buf and appends

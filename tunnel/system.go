@@ -18,6 +18,7 @@ func SystemEnv() Env {
 	return Env{
 		CreateDevice: createDevice,
 		CreateStack:  createStack,
+		CreateTAP:    createTAP,
 		OpenUnderlay: openUnderlay,
 		Host:         systemHost{},
 		OpenICMP:     func() (ICMPSource, error) { return rawsock.OpenICMP() },
@@ -123,13 +124,7 @@ func (tunDevice) Addrs() []netip.Addr { return nil }
 
 func (d tunDevice) Up(mtu int) error {
 	name, _ := d.Name()
-	if err := netconf.IgnoreRoutesWithLinkdown(name); err != nil {
-		return err
-	}
-	if err := netconf.SetMTU(name, mtu); err != nil {
-		return err
-	}
-	return netconf.SetUp(name)
+	return upLink(name, mtu)
 }
 
 func (d tunDevice) SetMTU(mtu int) error {
@@ -138,3 +133,46 @@ func (d tunDevice) SetMTU(mtu int) error {
 }
 
 func (d tunDevice) SetCarrier(up bool) error { return netconf.SetCarrier(d.File(), up) }
+
+// createTAP opens the TAP device name of a gretap tunnel.
+func createTAP(name string, mtu int) (Device, error) {
+	d, err := tundev.OpenTAP(name)
+	if err != nil {
+		return nil, err
+	}
+	return tapDevice{d}, nil
+}
+
+// tapDevice is a kernel TAP device (tundev.TAP) as the engine's Device: it
+// carries whole Ethernet frames, with no header in front of them.
+type tapDevice struct{ *tundev.TAP }
+
+func (tapDevice) Payload() Payload { return PayloadEthernet }
+func (tapDevice) Headroom() int    { return 0 }
+
+// Addrs is nil: the host holds a TAP's addresses.
+func (tapDevice) Addrs() []netip.Addr { return nil }
+
+func (d tapDevice) Up(mtu int) error {
+	name, _ := d.Name()
+	return upLink(name, mtu)
+}
+
+func (d tapDevice) SetMTU(mtu int) error {
+	name, _ := d.Name()
+	return netconf.SetMTU(name, mtu)
+}
+
+func (d tapDevice) SetCarrier(up bool) error { return netconf.SetCarrier(d.File(), up) }
+
+// upLink brings the new device name up with its MTU, and has the host skip
+// routes through it while its carrier is off.
+func upLink(name string, mtu int) error {
+	if err := netconf.IgnoreRoutesWithLinkdown(name); err != nil {
+		return err
+	}
+	if err := netconf.SetMTU(name, mtu); err != nil {
+		return err
+	}
+	return netconf.SetUp(name)
+}

@@ -27,6 +27,8 @@ type Tunnel struct {
 	// headroom is dev.Headroom(): where packets start in the buffers
 	// the device reads and writes.
 	headroom int
+	// ethernet says the device carries Ethernet frames (gretap), not IP.
+	ethernet bool
 
 	cfg atomic.Pointer[config.Tunnel]
 	mtu atomic.Int64 // device MTU
@@ -69,15 +71,23 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dev.Payload() != PayloadIP || dev.Headroom() > maxHeadroom {
+	payload := PayloadIP
+	if c.Ethernet() {
+		payload = PayloadEthernet
+	}
+	if dev.Payload() != payload || dev.Headroom() > maxHeadroom {
 		dev.Close()
-		return nil, fmt.Errorf("device %s: the engine carries IP packets with at most %d bytes of headroom", c.Name, maxHeadroom)
+		what := "IP packets"
+		if payload == PayloadEthernet {
+			what = "Ethernet frames"
+		}
+		return nil, fmt.Errorf("device %s: mode %s carries %s with at most %d bytes of headroom", c.Name, c.Mode, what, maxHeadroom)
 	}
 	if err := dev.Up(mtu); err != nil {
 		dev.Close()
 		return nil, fmt.Errorf("setting up device %s: %v", c.Name, err)
 	}
-	t := &Tunnel{e: e, name: c.Name, dev: dev, headroom: dev.Headroom(), quit: make(chan struct{})}
+	t := &Tunnel{e: e, name: c.Name, dev: dev, headroom: dev.Headroom(), ethernet: payload == PayloadEthernet, quit: make(chan struct{})}
 	t.cfg.Store(&c)
 	t.mtu.Store(int64(mtu))
 	t.setAddrs(dev.Addrs())
@@ -108,12 +118,19 @@ func (e *Engine) createDevice(c *config.Tunnel, mtu int) (Device, error) {
 		}
 		return dev, nil
 	}
-	dev, err := e.env.CreateDevice(c.Name, mtu)
+	create, kind := e.env.CreateDevice, "TUN"
+	if c.Ethernet() {
+		if e.env.CreateTAP == nil {
+			return nil, fmt.Errorf("mode %s needs TAP devices, which this engine cannot create", c.Mode)
+		}
+		create, kind = e.env.CreateTAP, "TAP"
+	}
+	dev, err := create(c.Name, mtu)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("creating TUN device %s needs CAP_NET_ADMIN and access to /dev/net/tun: %v", c.Name, err)
+			return nil, fmt.Errorf("creating %s device %s needs CAP_NET_ADMIN and access to /dev/net/tun: %v", kind, c.Name, err)
 		}
-		return nil, fmt.Errorf("creating TUN device %s: %v", c.Name, err)
+		return nil, fmt.Errorf("creating %s device %s: %v", kind, c.Name, err)
 	}
 	return dev, nil
 }

@@ -39,6 +39,7 @@ type Device struct {
 	OwnAddrs []netip.Addr
 
 	WrittenPackets atomic.Uint64
+	ethernet       bool // a TAP: Ethernet frames, no headroom
 	events         chan tun.Event
 	closed         chan struct{}
 	closeOnce      sync.Once
@@ -49,6 +50,14 @@ func NewDevice(name string, mtu, batch int) *Device {
 	d := &Device{name: name, batch: batch, in: make(chan []byte, 1024),
 		Written: make(chan []byte, 1024), events: make(chan tun.Event, 1), closed: make(chan struct{})}
 	d.mtu.Store(int64(mtu))
+	return d
+}
+
+// NewTAP returns a fake TAP device (a gretap tunnel's): Ethernet frames,
+// with no room asked for in front of them.
+func NewTAP(name string, mtu, batch int) *Device {
+	d := NewDevice(name, mtu, batch)
+	d.ethernet = true
 	return d
 }
 
@@ -98,9 +107,20 @@ func (d *Device) Name() (string, error)    { return d.name, nil }
 func (d *Device) Events() <-chan tun.Event { return d.events }
 func (d *Device) BatchSize() int           { return d.batch }
 
-func (d *Device) Payload() tunnel.Payload { return tunnel.PayloadIP }
-func (d *Device) Headroom() int           { return 10 }
-func (d *Device) Up(mtu int) error        { return d.SetMTU(mtu) }
+func (d *Device) Payload() tunnel.Payload {
+	if d.ethernet {
+		return tunnel.PayloadEthernet
+	}
+	return tunnel.PayloadIP
+}
+
+func (d *Device) Headroom() int {
+	if d.ethernet {
+		return 0
+	}
+	return 10
+}
+func (d *Device) Up(mtu int) error { return d.SetMTU(mtu) }
 
 // Addrs returns OwnAddrs: nil, as a TUN, unless a test gives the device
 // addresses of its own, as a userspace stack has.

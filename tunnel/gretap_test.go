@@ -1,0 +1,207 @@
+package tunnel_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/internal/testpkt"
+	"github.com/gretun/gretun/tunnel"
+	"github.com/gretun/gretun/tunnel/tunneltest"
+)
+
+// ethFrame is an Ethernet frame 02:..:01 -> 02:..:02 of type etype around
+// payload.
+func ethFrame(etype uint16, payload []byte) []byte {
+	f := make([]byte, header.EthernetHeaderLen, header.EthernetHeaderLen+len(payload))
+	header.Ethernet(f).Encode([]byte{2, 0, 0, 0, 0, 2}, []byte{2, 0, 0, 0, 0, 1}, etype)
+	return append(f, payload...)
+}
+
+// vlanFrame is ethFrame with an 802.1Q tag of VLAN vid in front of etype.
+func vlanFrame(vid uint16, etype uint16, payload []byte) []byte {
+	tag := make([]byte, 4)
+	binary.BigEndian.PutUint16(tag, vid)
+	binary.BigEndian.PutUint16(tag[2:], etype)
+	return ethFrame(0x8100, append(tag, payload...))
+}
+
+// gretapPair runs gretap tunnels t0 with the options on two fake hosts.
+func gretapPair(t *testing.T, opts string) (a, b *side) {
+	t.Helper()
+	w := tunneltest.NewWire()
+	a, b = newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gretap remote 192.0.2.2 local 192.0.2.1 "+opts)
+	mustAdd(t, b, "t0", "mode gretap remote 192.0.2.1 local 192.0.2.2 "+opts)
+	return a, b
+}
+
+// TestGretapCarriesFrames: a gretap tunnel carries whole Ethernet frames
+// byte for byte over TAP devices: ARP, IPv4, VLAN-tagged frames and the
+// largest frames the path takes, untagged and tagged, on a device whose
+// MTU is the underlay less 38 (1462 on 1500), as Linux's gretap.
+func TestGretapCarriesFrames(t *testing.T) {
+	for _, opts := range []string{"", "key 7 csum seq"} {
+		t.Run(opts, func(t *testing.T) {
+			a, b := gretapPair(t, opts)
+			st, _ := a.e.Show("t0")
+			want := 1500 - 38
+			if opts != "" {
+				want -= 12
+			}
+			if st[0].MTU != want {
+				t.Errorf("MTU %d, want %d", st[0].MTU, want)
+			}
+			if p := a.dev("t0").Payload(); p != tunnel.PayloadEthernet {
+				t.Fatalf("device payload %v, want Ethernet", p)
+			}
+			frames := [][]byte{
+				testpkt.Frame,
+				ethFrame(header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", 100)),
+				vlanFrame(42, header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", 200)),
+				ethFrame(header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", want-28)),
+				vlanFrame(42, header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", want-28-4)),
+			}
+			for i, f := range frames {
+				a.dev("t0").Inject(f)
+				if got := receive(t, b.dev("t0")); !bytes.Equal(got, f) {
+					t.Fatalf("frame %d changed in transit:\n got %x\nwant %x", i, got, f)
+				}
+			}
+			s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.RxPackets == uint64(len(frames)) })
+			if s.RxErrors != 0 {
+				t.Errorf("receive errors: %+v", s.Drops)
+			}
+		})
+	}
+}
+
+// TestGretapPayloadMismatch: IP on a gretap tunnel and Ethernet on a gre
+// tunnel with the same endpoints (a misconfigured peer) are dropped and
+// counted, never written to the device.
+func TestGretapPayloadMismatch(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gre key 3 seq remote 192.0.2.2 local 192.0.2.1")
+	mustAdd(t, b, "t0", "mode gretap key 3 seq remote 192.0.2.1 local 192.0.2.2")
+	a.dev("t0").Inject(udp4("198.51.100.1", "203.0.113.1", 100))
+	sb := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.RxErrors == 1 })
+	if sb.Drops["not-ethernet"] != 1 || sb.RxPackets != 0 {
+		t.Errorf("IP on gretap: %+v", sb)
+	}
+	b.dev("t0").Inject(testpkt.Frame)
+	sa := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.RxErrors == 1 })
+	if sa.Drops["ethernet-on-l3"] != 1 || sa.RxPackets != 0 || sa.RxOutOfSeq != 0 {
+		t.Errorf("Ethernet on gre: %+v", sa)
+	}
+	// A refused packet advanced no sequence number: the next one of
+	// the right kind is taken.
+	b.dev("t0").Inject(testpkt.Frame)
+	for _, d := range []*tunneltest.Device{a.dev("t0"), b.dev("t0")} {
+		select {
+		case p := <-d.Written:
+			t.Errorf("a mismatched packet reached a device: %x", p)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestGretapTooBig: a frame whose payload is over the path MTU is dropped
+// and counted with the default pmtudisc, without an ICMP error (a bridge
+// sends none); with nopmtudisc its outer packet is fragmented.
+func TestGretapTooBig(t *testing.T) {
+	for _, df := range []string{"pmtudisc", "nopmtudisc"} {
+		t.Run(df, func(t *testing.T) {
+			a, b := gretapPair(t, "mtu 1500 "+df)
+			big := ethFrame(header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", 1500-28))
+			a.dev("t0").Inject(big)
+			st := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxPackets+s.TxErrors == 1 })
+			switch df {
+			case "pmtudisc":
+				if st.TxTooBig != 1 || st.TxErrors != 1 || st.TxICMP != 0 || st.TxFragmented != 0 {
+					t.Errorf("counters %+v, want one too-big drop and no ICMP", st)
+				}
+				select {
+				case p := <-a.dev("t0").Written:
+					t.Errorf("the sending device got a packet (ICMP?): %x", p)
+				case p := <-b.dev("t0").Written:
+					t.Errorf("an oversize frame arrived: %d bytes", len(p))
+				case <-time.After(50 * time.Millisecond):
+				}
+			case "nopmtudisc":
+				if st.TxFragmented != 2 || st.TxPackets != 1 {
+					t.Errorf("counters %+v, want the outer packet in two fragments", st)
+				}
+			}
+		})
+	}
+}
+
+// TestGretapKeepalive: keepalives on a gretap tunnel are Cisco's, IPv4 in
+// GRE 0x0800, which the far gretap reflects like a gre tunnel would.
+func TestGretapKeepalive(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gretap key 5 csum seq remote 192.0.2.2 local 192.0.2.1 keepalive 50ms 5")
+	mustAdd(t, b, "t0", "mode gretap key 5 csum seq remote 192.0.2.1 local 192.0.2.2")
+	var st []tunnel.Status
+	waitFor(t, "3 keepalive replies", func() bool {
+		st, _ = a.e.Show("t0")
+		ka := st[0].Keepalive
+		return ka != nil && ka.Received >= 3
+	})
+	if ka := st[0].Keepalive; ka.State != "up" {
+		t.Errorf("keepalive %+v", ka)
+	}
+	if st[0].Stats.RxErrors != 0 {
+		t.Errorf("receive errors on A: %+v", st[0].Stats.Drops)
+	}
+	stB, _ := b.e.Show("t0")
+	if stB[0].Stats.Reflected < 3 || stB[0].Stats.RxErrors != 0 || stB[0].Stats.RxPackets != 0 {
+		t.Errorf("B: %+v", stB[0].Stats)
+	}
+}
+
+// TestGretapConfig: gretap takes gre's options, refuses those that need an
+// inner IP header, and cannot become another mode in place.
+func TestGretapConfig(t *testing.T) {
+	base := "mode gretap remote 192.0.2.2 local 192.0.2.1 "
+	for _, ok := range []string{"key 7 csum seq keepalive 10 3", "ttl 64 tos 0x10", "nopmtudisc ttl inherit", "underlay packet"} {
+		c, err := config.Parse("tap0", strings.Fields(base+ok))
+		if err != nil {
+			t.Errorf("%q: %v", ok, err)
+			continue
+		}
+		line := c.String()
+		words := append([]string{"mode", "gretap"}, strings.Fields(strings.TrimPrefix(line, "tap0: gretap/ip"))...)
+		if got, err := config.Parse("tap0", words); err != nil || got != c {
+			t.Errorf("%q does not parse back: %v %+v", line, err, got)
+		}
+		if !strings.HasPrefix(c.String(), "tap0: gretap/ip remote") {
+			t.Errorf("show: %q", c.String())
+		}
+	}
+	for _, bad := range []string{"tos inherit", "tos 0x11", "clamp-mss"} {
+		_, err := config.Parse("tap0", strings.Fields(base+bad))
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "gretap") {
+			t.Errorf("%q: %v, want a one-line error naming gretap", bad, err)
+		}
+	}
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8)
+	mustAdd(t, a, "tap0", base)
+	c, _ := config.Parse("tap0", strings.Fields("mode gre remote 192.0.2.2 local 192.0.2.1"))
+	if err := a.e.Change(c); err == nil || !strings.Contains(err.Error(), "cannot change mode") {
+		t.Errorf("change from gretap to gre: %v", err)
+	}
+	// A gre tunnel with a gretap tunnel's endpoints and key is refused:
+	// packets are told apart by endpoints and key only.
+	c.Name = "gre0"
+	if err := a.e.Add(c); err == nil {
+		t.Errorf("a gre tunnel beside a gretap one with the same endpoints was accepted")
+	}
+}
