@@ -263,6 +263,9 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 key 1", "keys need mode gre or ip6gre"},
 		{"x", "mode ipip6 remote 2001:db8::2 local 2001:db8::1 keepalive", "keepalive needs mode gre or ip6gre"},
 		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 dev eth0", "dev is taken only with link-local addresses"},
+		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 tos inherit", "tos inherit needs mode gre or ipip (gretap carries Ethernet frames, not IP)"},
+		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 tos 0x11", "tos inherit needs mode gre or ipip"},
+		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 clamp-mss 1200", "clamp-mss needs mode gre or ipip"},
 		{"x", "mode gre remote 192.0.2.1 local 192.0.2.1", "remote 192.0.2.1 equals local"},
 		{"x", "mode gre remote 0.0.0.0 local 192.0.2.1", "remote 0.0.0.0 is not a unicast address"},
 		{"x", "mode gre remote 255.255.255.255 local 192.0.2.1", "not a unicast address"},
@@ -387,6 +390,8 @@ func TestStringRoundTrip(t *testing.T) {
 		"mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 hoplimit 255 tclass 0x20 flowlabel 0x00abc encaplimit 0 mtu 1400",
 		"mode ipip6 remote 2001:db8::2 local 2001:db8::1 encaplimit 255 clamp-mss",
 		"mode ip6gre remote fe80::2 local fe80::1 dev wan key 1",
+		"mode gretap remote 192.0.2.2 local 192.0.2.1",
+		"mode gretap remote 192.0.2.2 local 192.0.2.1 key 7 csum seq keepalive 2 3 nopmtudisc tos 0x10 mtu 1500 underlay packet noreflect",
 	} {
 		c, err := Parse("v6", strings.Fields(words))
 		if err != nil {
@@ -440,6 +445,8 @@ func TestOverheadAndSides(t *testing.T) {
 		"mode gre okey 1 ocsum":      32,
 		"mode gre key 1 csum oseq":   36,
 		"mode gre icsum iseq ikey 1": 24,
+		"mode gretap":                38, // the frame's Ethernet header too: MTU 1462 on 1500
+		"mode gretap key 1 csum seq": 50,
 	} {
 		c, err := Parse("x", append(strings.Fields(words), "remote", "192.0.2.2", "local", "192.0.2.1"))
 		if err != nil {
@@ -469,6 +476,10 @@ func TestOverheadAndSides(t *testing.T) {
 		if got := c.Encap().DF; got != want {
 			t.Errorf("DF %q: encap policy %d, want %d", df, got, want)
 		}
+	}
+	tap := Tunnel{Mode: ModeGRETap, Local: a1, Remote: a2}
+	if e := tap.Encap(); e.EtherType != 0x6558 || e.Mode != encap.ModeGRE || tap.Proto() != 47 || !tap.Ethernet() || c.Ethernet() {
+		t.Errorf("gretap: encap %+v proto %d", e, tap.Proto())
 	}
 	ip := Tunnel{Mode: ModeIPIP, TOSInherit: true}
 	if e := ip.Encap(); e.Mode != encap.ModeIPIP || !e.TOSInherit || ip.Proto() != 4 {

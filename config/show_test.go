@@ -15,6 +15,8 @@ func TestStringGolden(t *testing.T) {
 			"t: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit"},
 		{"mode gre/ip remote 192.0.2.2 local 192.0.2.1 nopmtudisc key 7",
 			"t: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit key 7 nopmtudisc"},
+		{"mode gretap remote 192.0.2.2 local 192.0.2.1 key 7 keepalive",
+			"t: gretap/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit key 7 keepalive 10 3"},
 		{"mode ip/ip remote 192.0.2.2 local 192.0.2.1 ignore-df mtu 1400",
 			"t: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit ignore-df mtu 1400"},
 		{"mode gre remote 192.0.2.2 local 192.0.2.1 ttl 64 tos 0x10 ikey 1 okey 2 csum iseq ignore-df keepalive 0.5 4 clamp-mss 1300 noreflect underlay packet",

@@ -128,3 +128,59 @@ func randomInner(rng *rand.Rand, v6 bool) []byte {
 	}
 	return fixIP(p)
 }
+
+// TestParseGopacketEthernet has gopacket build gretap packets the other way
+// round: IPv4, GRE 0x6558 with every flag combination, then an Ethernet
+// frame it lays out itself (ARP, and IPv4 in an 802.1Q tag), and checks
+// that Parse hands back exactly gopacket's frame, and that gopacket reads
+// the frame Parse found as what it built.
+func TestParseGopacketEthernet(t *testing.T) {
+	src, dst := net.HardwareAddr{2, 0, 0, 0, 0, 1}, net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	arp := []gopacket.SerializableLayer{
+		&layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeARP},
+		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: layers.ARPRequest, SourceHwAddress: src, SourceProtAddress: []byte{198, 51, 100, 1},
+			DstHwAddress: make([]byte, 6), DstProtAddress: []byte{198, 51, 100, 2}},
+	}
+	tagged := []gopacket.SerializableLayer{
+		&layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeDot1Q},
+		&layers.Dot1Q{VLANIdentifier: 42, Type: layers.EthernetTypeIPv4},
+		gopacket.Payload(in4),
+	}
+	for flags := 0; flags < 8; flags++ {
+		for _, frame := range [][]gopacket.SerializableLayer{arp, tagged} {
+			gre := &layers.GRE{
+				ChecksumPresent: flags&1 != 0, KeyPresent: flags&2 != 0, SeqPresent: flags&4 != 0,
+				Key: 7, Seq: 9, Protocol: layers.EthernetTypeTransparentEthernetBridging,
+			}
+			ls := append([]gopacket.SerializableLayer{
+				&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolGRE, SrcIP: net.IP(remoteIP[:]), DstIP: net.IP(localIP[:])},
+				gre,
+			}, frame...)
+			opts := gopacket.SerializeOptions{ComputeChecksums: true, FixLengths: true}
+			sb := gopacket.NewSerializeBuffer()
+			if err := gopacket.SerializeLayers(sb, opts, ls...); err != nil {
+				t.Fatal(err)
+			}
+			fb := gopacket.NewSerializeBuffer()
+			if err := gopacket.SerializeLayers(fb, opts, frame...); err != nil {
+				t.Fatal(err)
+			}
+			pkt := sb.Bytes()
+			var p decap.Packet
+			if r := decap.Parse(pkt, &p); r != decap.OK || p.Type != 0x6558 || p.Kind != decap.Data || p.HasKey() != gre.KeyPresent {
+				t.Fatalf("flags %d: %v %+v", flags, r, p)
+			}
+			if !bytes.Equal(pkt[p.Start:p.End], fb.Bytes()) {
+				t.Fatalf("flags %d: frame\n got % x\nwant % x", flags, pkt[p.Start:p.End], fb.Bytes())
+			}
+			back := gopacket.NewPacket(pkt[p.Start:p.End], layers.LayerTypeEthernet, gopacket.Default)
+			if el := back.ErrorLayer(); el != nil {
+				t.Fatalf("gopacket cannot read the frame Parse found: %v", el.Error())
+			}
+			if eth := back.Layer(layers.LayerTypeEthernet).(*layers.Ethernet); !bytes.Equal(eth.SrcMAC, src) {
+				t.Errorf("source MAC %v", eth.SrcMAC)
+			}
+		}
+	}
+}

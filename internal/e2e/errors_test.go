@@ -43,6 +43,9 @@ var badWords = []struct {
 	{"mtu too big", []string{"mode", "gre", "remote", UnderB, "local", UnderA, "mtu", "65520"}, []string{"invalid mtu 65520"}},
 	{"mtu word", []string{"mode", "gre", "remote", UnderB, "local", UnderA, "mtu", "jumbo"}, []string{`invalid mtu "jumbo"`}},
 	{"keepalive on ipip", []string{"mode", "ipip", "remote", UnderB, "local", UnderA, "keepalive"}, []string{"keepalive needs mode gre"}},
+	{"tos inherit on gretap", []string{"mode", "gretap", "remote", UnderB, "local", UnderA, "tos", "inherit"}, []string{"tos inherit", "gretap"}},
+	{"clamp-mss on gretap", []string{"mode", "gretap", "remote", UnderB, "local", UnderA, "clamp-mss"}, []string{"clamp-mss", "gretap"}},
+	{"mtu too big for gretap", []string{"mode", "gretap", "remote", UnderB, "local", UnderA, "mtu", "65500"}, []string{"invalid mtu 65500"}},
 }
 
 // TestRunErrors feeds `gretun run` every kind of bad input and checks the
