@@ -57,6 +57,9 @@ var rows = []row{
 	// A netstack tunnel on side a, iperf3 reaching it through forwarded
 	// ports (README, "No TUN, no privileges"); gretun GRE with a TUN on b.
 	{"netstack", "gretun GRE netstack (forward)", setupNetstack},
+	// Ethernet over GRE between TAP devices, addressed: ARP, then the
+	// same traffic as the gre row with a 14-byte Ethernet header more.
+	{"gretap", "gretun gretap", gretunSetup("gretap")},
 }
 
 // references are the rows that run no gretun.

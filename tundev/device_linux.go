@@ -38,14 +38,16 @@ const (
 )
 
 // maxRead is the largest read a TUN device returns: a 64 KiB super-packet
-// and its virtio header.
-const maxRead = VirtioHdrLen + 65535
+// and its virtio header, and for a TAP the Ethernet header and two VLAN
+// tags in front.
+const maxRead = VirtioHdrLen + maxL2 + 65535
 
 // Device is one TUN device. Read is for one goroutine at a time; Write may
 // be called from several.
 type Device struct {
 	file   *os.File
 	name   string
+	tap    bool // Ethernet frames (OpenTAP), not IP packets
 	closed atomic.Bool
 
 	spare   []byte        // the tail of a read that overflows the caller's buffer, from spares
@@ -64,7 +66,24 @@ var _ tun.Device = (*Device)(nil)
 var spares = sync.Pool{New: func() any { return new([maxRead]byte) }}
 
 // Open creates (or attaches to) the TUN device name with offloads.
-func Open(name string) (*Device, error) {
+func Open(name string) (*Device, error) { return open(name, unix.IFF_TUN) }
+
+// OpenTAP creates (or attaches to) the TAP device name with offloads: an
+// ordinary Ethernet device with a MAC address the kernel picks, which can
+// join a bridge (gretap). It reads and writes whole Ethernet frames behind
+// the same virtio header; super-frames are split as a TUN's super-packets,
+// each segment with the frame's Ethernet header (and VLAN tags) in front.
+// Batches are written frame by frame: wireguard's coalescing writer reads
+// IP packets, not frames.
+func OpenTAP(name string) (*Device, error) {
+	d, err := open(name, unix.IFF_TAP)
+	if d != nil {
+		d.tap = true
+	}
+	return d, err
+}
+
+func open(name string, kind uint16) (*Device, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -77,7 +96,7 @@ func Open(name string) (*Device, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	ifr.SetUint16(kind | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("TUNSETIFF", err)
@@ -148,6 +167,9 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	in := d.spare[:d.pending]
 	d.pending = 0
+	if d.tap {
+		return splitFrame(in, bufs, sizes, offset)
+	}
 	return split(in, bufs, sizes, offset)
 }
 
@@ -304,7 +326,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	if offset < VirtioHdrLen {
 		return 0, fmt.Errorf("tundev: write at offset %d: want at least %d", offset, VirtioHdrLen)
 	}
-	if len(bufs) > 1 {
+	if len(bufs) > 1 && !d.tap {
 		if gro := d.coalescer(); gro != nil {
 			n, err := gro.Write(bufs, offset)
 			return n, closedErr(err)

@@ -60,6 +60,58 @@ func split(in []byte, bufs [][]byte, sizes []int, offset int) (int, error) {
 	return segment(pkt, h, bufs, sizes, offset)
 }
 
+// maxL2 is the longest link-layer header splitFrame takes: Ethernet and two
+// VLAN tags (802.1ad outside 802.1Q).
+const maxL2 = header.EthernetHeaderLen + 2*vlanTagLen
+
+const vlanTagLen = 4
+
+// splitFrame is split for a TAP's frame (in: virtio header first): a
+// super-frame's IP packet, after the Ethernet header and up to two VLAN
+// tags, is segmented as a TUN's super-packet, and each segment gets the
+// frame's link-layer header in front. The checksum offset of an ordinary
+// frame is the frame's own, so split takes it as it is.
+func splitFrame(in []byte, bufs [][]byte, sizes []int, offset int) (int, error) {
+	if len(in) <= VirtioHdrLen || header.VirtioNet(in).GSOType() == header.VirtioNetGSONone {
+		return split(in, bufs, sizes, offset)
+	}
+	frame := in[VirtioHdrLen:]
+	l2 := l2Len(frame)
+	var h [VirtioHdrLen]byte
+	copy(h[:], in)
+	hv := header.VirtioNet(h[:])
+	if l2 == 0 || int(hv.CsumStart()) < l2 {
+		return 0, fmt.Errorf("%w: GSO frame without an IP packet after its Ethernet header", errMalformed)
+	}
+	binary.NativeEndian.PutUint16(h[header.VirtioNetCsumStart:], hv.CsumStart()-uint16(l2))
+	n, err := segment(frame[l2:], hv, bufs, sizes, offset+l2)
+	for i := range n {
+		copy(bufs[i][offset:], frame[:l2])
+		sizes[i] += l2
+	}
+	return n, err
+}
+
+// l2Len is the length of the Ethernet header and VLAN tags in front of the
+// IPv4 or IPv6 packet frame carries, 0 when it carries none.
+func l2Len(frame []byte) int {
+	n := header.EthernetHeaderLen
+	for range 3 {
+		if len(frame) < n {
+			return 0
+		}
+		switch binary.BigEndian.Uint16(frame[n-2:]) {
+		case header.EtherTypeIPv4, header.EtherTypeIPv6:
+			return n
+		case 0x8100, 0x88a8: // 802.1Q, 802.1ad: a tag, then the type
+			n += vlanTagLen
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
 // segment is split for a GSO packet; h is its virtio-net header.
 func segment(pkt []byte, h header.VirtioNet, bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(pkt) == 0 {

@@ -259,16 +259,20 @@ func FuzzSplit(f *testing.F) {
 		{udp: true, mss: 50, payload: make([]byte, 120)},
 	} {
 		f.Add(sp.build(f))
+		f.Add(asFrame(sp.build(f), binary.BigEndian.AppendUint16(ethHeader(0x8100), header.EtherTypeIPv4)))
 	}
+	// splitFrame (a TAP's) is held to the same properties.
 	f.Fuzz(func(t *testing.T, in []byte) {
-		bufs, sizes := testBufs(16, 256)
-		n, err := split(in, bufs, sizes, testOffset)
-		if n < 0 || n > len(bufs) {
-			t.Fatalf("split returned %d packets for %d buffers", n, len(bufs))
-		}
-		for i := 0; i < n; i++ {
-			if sizes[i] <= 0 || sizes[i] > len(bufs[i])-testOffset {
-				t.Fatalf("packet %d of %d bytes in a %d-byte buffer (err %v)", i, sizes[i], len(bufs[i])-testOffset, err)
+		for _, splitter := range []func([]byte, [][]byte, []int, int) (int, error){split, splitFrame} {
+			bufs, sizes := testBufs(16, 256)
+			n, err := splitter(bytes.Clone(in), bufs, sizes, testOffset)
+			if n < 0 || n > len(bufs) {
+				t.Fatalf("split returned %d packets for %d buffers", n, len(bufs))
+			}
+			for i := 0; i < n; i++ {
+				if sizes[i] <= 0 || sizes[i] > len(bufs[i])-testOffset {
+					t.Fatalf("packet %d of %d bytes in a %d-byte buffer (err %v)", i, sizes[i], len(bufs[i])-testOffset, err)
+				}
 			}
 		}
 	})

@@ -108,66 +108,35 @@ func createDevice(name string, mtu int) (Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tunDevice{d}, nil
+	return tunDevice{d, PayloadIP}, nil
 }
 
-// tunDevice is a kernel TUN device (tundev) as the engine's Device: it
-// carries IP packets behind a virtio-net header, and is configured through
-// netlink by its name, which only the device itself uses.
-type tunDevice struct{ *tundev.Device }
-
-func (tunDevice) Payload() Payload { return PayloadIP }
-func (tunDevice) Headroom() int    { return tundev.VirtioHdrLen }
-
-// Addrs is nil: the host holds a TUN's addresses (Env.DeviceAddrs).
-func (tunDevice) Addrs() []netip.Addr { return nil }
-
-func (d tunDevice) Up(mtu int) error {
-	name, _ := d.Name()
-	return upLink(name, mtu)
-}
-
-func (d tunDevice) SetMTU(mtu int) error {
-	name, _ := d.Name()
-	return netconf.SetMTU(name, mtu)
-}
-
-func (d tunDevice) SetCarrier(up bool) error { return netconf.SetCarrier(d.File(), up) }
-
-// createTAP opens the TAP device name of a gretap tunnel.
+// createTAP opens the TAP device name of a gretap tunnel, with offloads.
 func createTAP(name string, mtu int) (Device, error) {
 	d, err := tundev.OpenTAP(name)
 	if err != nil {
 		return nil, err
 	}
-	return tapDevice{d}, nil
+	return tunDevice{d, PayloadEthernet}, nil
 }
 
-// tapDevice is a kernel TAP device (tundev.TAP) as the engine's Device: it
-// carries whole Ethernet frames, with no header in front of them.
-type tapDevice struct{ *tundev.TAP }
+// tunDevice is a kernel TUN or TAP device (tundev) as the engine's Device:
+// it carries IP packets (TUN) or Ethernet frames (TAP) behind a virtio-net
+// header, and is configured through netlink by its name, which only the
+// device itself uses.
+type tunDevice struct {
+	*tundev.Device
+	payload Payload
+}
 
-func (tapDevice) Payload() Payload { return PayloadEthernet }
-func (tapDevice) Headroom() int    { return 0 }
+func (d tunDevice) Payload() Payload { return d.payload }
+func (tunDevice) Headroom() int      { return tundev.VirtioHdrLen }
 
-// Addrs is nil: the host holds a TAP's addresses.
-func (tapDevice) Addrs() []netip.Addr { return nil }
+// Addrs is nil: the host holds the device's addresses (Env.DeviceAddrs).
+func (tunDevice) Addrs() []netip.Addr { return nil }
 
-func (d tapDevice) Up(mtu int) error {
+func (d tunDevice) Up(mtu int) error {
 	name, _ := d.Name()
-	return upLink(name, mtu)
-}
-
-func (d tapDevice) SetMTU(mtu int) error {
-	name, _ := d.Name()
-	return netconf.SetMTU(name, mtu)
-}
-
-func (d tapDevice) SetCarrier(up bool) error { return netconf.SetCarrier(d.File(), up) }
-
-// upLink brings the new device name up with its MTU, and has the host skip
-// routes through it while its carrier is off.
-func upLink(name string, mtu int) error {
 	if err := netconf.IgnoreRoutesWithLinkdown(name); err != nil {
 		return err
 	}
@@ -176,3 +145,10 @@ func upLink(name string, mtu int) error {
 	}
 	return netconf.SetUp(name)
 }
+
+func (d tunDevice) SetMTU(mtu int) error {
+	name, _ := d.Name()
+	return netconf.SetMTU(name, mtu)
+}
+
+func (d tunDevice) SetCarrier(up bool) error { return netconf.SetCarrier(d.File(), up) }
