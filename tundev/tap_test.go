@@ -147,7 +147,7 @@ func TestTAP(t *testing.T) {
 	for i := range bufs {
 		bufs[i] = append(make([]byte, testOffset), testpkt.Frame...)
 		bufs[i][testOffset+len(testpkt.Frame)-1] = 1 // who has 198.51.100.1
-		bufs[i][testOffset+31] = byte(2 + i)          // from 198.51.100.2, .3
+		bufs[i][testOffset+31] = byte(2 + i)         // from 198.51.100.2, .3
 	}
 	if _, err := d.Write(bufs, testOffset); err != nil {
 		t.Fatalf("Write: %v", err)
