@@ -310,6 +310,9 @@ func guestTunnel(t *testing.T, e *env, mode string, o tunOpts, v6 bool) {
 			o.dport, proto, tunName, mode, hostUnder, guestUnd, strings.Join(o.words(), " "))
 		t.Cleanup(func() { e.g.Run(fmt.Sprintf("ip fou del port %d", o.dport)) })
 	}
+	if mode == "gretap" { // an Ethernet device: `ip link`, same words
+		cmd = fmt.Sprintf("ip link add %s type gretap remote %s local %s %s", tunName, hostUnder, guestUnd, strings.Join(o.words(), " "))
+	}
 	if !v6 {
 		cmd += fmt.Sprintf(" && echo 1 > /proc/sys/net/ipv6/conf/%s/disable_ipv6", tunName)
 	}
@@ -322,12 +325,12 @@ func guestTunnel(t *testing.T, e *env, mode string, o tunOpts, v6 bool) {
 	}
 	cmd += fmt.Sprintf(" && ip link set %s up", tunName)
 	if _, err := e.g.Run(cmd); err != nil {
-		e.g.Run("ip tunnel del " + tunName)
+		e.g.Run("ip link del " + tunName)
 		t.Fatalf("guest tunnel: %v", err)
 	}
 	t.Cleanup(func() {
 		// A case may have deleted and re-created it already.
-		del := fmt.Sprintf("if [ -e /sys/class/net/%s ]; then ip tunnel del %s; fi", tunName, tunName)
+		del := fmt.Sprintf("if [ -e /sys/class/net/%s ]; then ip link del %s; fi", tunName, tunName)
 		if _, err := e.g.Run(del); err != nil {
 			t.Errorf("removing the guest's tunnel: %v", err)
 		}

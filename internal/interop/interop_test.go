@@ -202,6 +202,9 @@ func bootPeer(t *testing.T, noOffload bool) *env {
 // matrix's wire checks expect: it is the reference they are measured by.
 func kernelSide(t *testing.T, e *env, cases []tcase) {
 	for _, c := range cases {
+		if c.mode == "gretap" {
+			continue // it sends ARP first, as many as timing allows: gretapTraffic checks its wire
+		}
 		t.Run(c.name, func(t *testing.T) {
 			guestTunnel(t, e, c.mode, c.guest, c.v6)
 			if got := guestMTU(t, e); c.guest.mtu > 0 && got != c.guest.mtu {
@@ -357,8 +360,8 @@ func checkDirection(t *testing.T, pkts []wirePacket, mode, dir, src string, o tu
 			}
 			lastSeq, haveSeq = g.seqVal, true
 		}
-		if g.proto != 0x0800 && g.proto != 0x86dd {
-			fail("GRE protocol %#04x", g.proto)
+		if mode == "gretap" && g.proto != 0x6558 || mode != "gretap" && g.proto != 0x0800 && g.proto != 0x86dd {
+			fail("GRE protocol %#04x on a %s tunnel", g.proto, mode)
 		}
 	}
 	if n < min {
