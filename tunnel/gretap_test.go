@@ -141,31 +141,6 @@ func TestGretapTooBig(t *testing.T) {
 	}
 }
 
-// TestGretapKeepalive: keepalives on a gretap tunnel are Cisco's, IPv4 in
-// GRE 0x0800, which the far gretap reflects like a gre tunnel would.
-func TestGretapKeepalive(t *testing.T) {
-	w := tunneltest.NewWire()
-	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
-	mustAdd(t, a, "t0", "mode gretap key 5 csum seq remote 192.0.2.2 local 192.0.2.1 keepalive 50ms 5")
-	mustAdd(t, b, "t0", "mode gretap key 5 csum seq remote 192.0.2.1 local 192.0.2.2")
-	var st []tunnel.Status
-	waitFor(t, "3 keepalive replies", func() bool {
-		st, _ = a.e.Show("t0")
-		ka := st[0].Keepalive
-		return ka != nil && ka.Received >= 3
-	})
-	if ka := st[0].Keepalive; ka.State != "up" {
-		t.Errorf("keepalive %+v", ka)
-	}
-	if st[0].Stats.RxErrors != 0 {
-		t.Errorf("receive errors on A: %+v", st[0].Stats.Drops)
-	}
-	stB, _ := b.e.Show("t0")
-	if stB[0].Stats.Reflected < 3 || stB[0].Stats.RxErrors != 0 || stB[0].Stats.RxPackets != 0 {
-		t.Errorf("B: %+v", stB[0].Stats)
-	}
-}
-
 // TestGretapConfig: gretap takes gre's options, refuses those that need an
 // inner IP header, and cannot become another mode in place.
 func TestGretapConfig(t *testing.T) {
@@ -203,5 +178,47 @@ func TestGretapConfig(t *testing.T) {
 	c.Name = "gre0"
 	if err := a.e.Add(c); err == nil {
 		t.Errorf("a gre tunnel beside a gretap one with the same endpoints was accepted")
+	}
+}
+
+// TestGretapLearnsPathMTU: an ICMP Fragmentation Needed quoting a gretap
+// tunnel's packet (GRE 0x6558 with its key) lowers its path MTU, and a
+// gre tunnel's quote does not; a frame that fits the underlay but no
+// longer the path is then dropped and counted with the default pmtudisc.
+func TestGretapLearnsPathMTU(t *testing.T) {
+	feed := newICMPFeed()
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8, func(env *tunnel.Env) {
+		env.OpenICMP = func() (tunnel.ICMPSource, error) { return feed, nil }
+	})
+	b := newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gretap key 12 remote 192.0.2.2 local 192.0.2.1")
+	mustAdd(t, b, "t0", "mode gretap key 12 remote 192.0.2.1 local 192.0.2.2")
+	local, remote := addrA.As4(), addrB.As4()
+	quote := func(proto uint16) []byte {
+		q := greQuote(header.GREFlagKey, 12)
+		binary.BigEndian.PutUint16(q[2:], proto)
+		return q
+	}
+	feed.msgs <- fragNeeded(1300, local, remote, header.ProtoGRE, quote(header.EtherTypeIPv6)) // a gre tunnel's
+	feed.msgs <- fragNeeded(1400, local, remote, header.ProtoGRE, quote(header.EtherTypeTEB))
+	want := 1400 - 38 - 4
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if st, _ := a.e.Show("t0"); st[0].PathMTU != 1500-42 {
+			break
+		}
+	}
+	st, _ := a.e.Show("t0")
+	if st[0].PathMTU != want || st[0].MTU != 1500-42 {
+		t.Fatalf("path MTU %d, MTU %d; want %d, %d", st[0].PathMTU, st[0].MTU, want, 1500-42)
+	}
+	a.dev("t0").Inject(ethFrame(header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", want+1-28)))
+	a.dev("t0").Inject(ethFrame(header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", want-28)))
+	s := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxPackets+s.TxErrors == 2 })
+	if s.TxTooBig != 1 || s.TxPackets != 1 {
+		t.Errorf("tx_too_big %d, tx_packets %d; want the frame over the path dropped, the other sent", s.TxTooBig, s.TxPackets)
+	}
+	if got := receive(t, b.dev("t0")); len(got) != want+14 {
+		t.Errorf("a %d-byte frame arrived, want %d", len(got), want+14)
 	}
 }

@@ -140,7 +140,8 @@ func (t *Tunnel) peerTo(a netip.Addr) *peer {
 // quotesOwnPacket reports whether the packet an ICMP error quotes is one
 // tunnel c sent: its protocol, from our local address to the remote, and
 // for GRE exactly the flags c sends (version 0, no other bits), a protocol
-// type we send and c's output key. The kernel's ipgre_err looks the tunnel
+// type c sends (0x6558 only from gretap, which sends IPv4 in its
+// keepalives) and c's output key. The kernel's ipgre_err looks the tunnel
 // up by the key too; without it one message (forged, or about another
 // tunnel) would lower the path MTU of every keyed tunnel sharing the
 // endpoints. The quoted key is the one we send: c's okey.
@@ -152,7 +153,15 @@ func quotesOwnPacket(c *config.Tunnel, tb *rawsock.TooBig) bool {
 		return true
 	}
 	switch tb.GREType {
-	case header.EtherTypeIPv4, header.EtherTypeIPv6, header.EtherTypeKeepalive:
+	case header.EtherTypeIPv4, header.EtherTypeKeepalive: // gretap: its keepalives
+	case header.EtherTypeIPv6:
+		if c.Ethernet() {
+			return false
+		}
+	case header.EtherTypeTEB:
+		if !c.Ethernet() {
+			return false
+		}
 	default:
 		return false
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/internal/kpeer"
 	"github.com/gretun/gretun/internal/testnet"
 )
 
@@ -201,4 +202,41 @@ func TestGretapTooBig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGretapKeepaliveKernelPeer: gretun's gretap keepalives are Cisco's,
+// IPv4 in GRE 0x0800, which Linux hands only to a gre tunnel: beside a
+// bare Linux gretap they are never returned and the line goes down; once
+// the guest also has a gre tunnel with the same endpoints and key (and
+// forwards, as a router returning keepalives must), they come back and
+// the line comes up, while frames keep crossing the gretap.
+func TestGretapKeepaliveKernelPeer(t *testing.T) {
+	n, ns, g := kpeer.ForTest(t)
+	guest := func(cmd string) {
+		t.Helper()
+		if out, err := g.Run(cmd); err != nil {
+			t.Fatalf("guest: %s: %v: %s", cmd, err, out)
+		}
+	}
+	guest("ip link add gt1 type gretap remote " + UnderA + " local " + UnderB + " key 5 && ip addr add 198.51.100.2/24 dev gt1 && ip link set gt1 up")
+	guest("for d in all default eth0; do echo 1 > /proc/sys/net/ipv4/conf/$d/accept_local; echo 0 > /proc/sys/net/ipv4/conf/$d/rp_filter; done")
+	guest("echo 1 > /proc/sys/net/ipv4/ip_forward")
+
+	tp := &Topology{Net: n, T: t, A: ns}
+	tp.Run(ns, "gt1", "mode", "gretap", "remote", UnderB, "local", UnderA, "key", "5", "keepalive", kaPeriod, "3")
+	tp.Sh(ns, "ip", "addr", "add", "198.51.100.1/24", "dev", "gt1")
+	tp.waitFor("8 keepalives sent and the line down beside a bare Linux gretap", func() bool {
+		return tp.keepalive(ns, "gt1").Sent >= 8 && !tp.carrier(ns, "gt1")
+	})
+	if k := tp.keepalive(ns, "gt1"); k.Received != 0 || k.State != "down" {
+		t.Errorf("keepalives returned by a bare gretap: %s", k.Summary)
+	}
+
+	guest("ip tunnel add gk mode gre remote " + UnderA + " local " + UnderB + " key 5 && ip link set gk up")
+	guest("for d in gk gt1; do echo 1 > /proc/sys/net/ipv4/conf/$d/accept_local; echo 0 > /proc/sys/net/ipv4/conf/$d/rp_filter; done")
+	tp.waitFor("5 keepalives returned through the guest's gre tunnel", func() bool {
+		k := tp.keepalive(ns, "gt1")
+		return k.Received >= 5 && k.State == "up" && tp.carrier(ns, "gt1")
+	})
+	tp.Ping(ns, "198.51.100.2")
 }
