@@ -43,6 +43,8 @@ const (
 	// Transparent Ethernet Bridging) between TAP devices, as Linux's
 	// gretap: the device can join a bridge.
 	ModeGRETap Mode = "gretap"
+	// ModeIP6GRETap is gretap over an IPv6 underlay, as Linux's ip6gretap.
+	ModeIP6GRETap Mode = "ip6gretap"
 )
 
 // Encap is the encapsulator's name for m.
@@ -57,10 +59,14 @@ func (m Mode) Encap() encap.Mode {
 }
 
 // IPv6 reports whether m runs over an IPv6 underlay.
-func (m Mode) IPv6() bool { return m == ModeIP6GRE || m == ModeIP6IP6 || m == ModeIPIP6 }
+func (m Mode) IPv6() bool {
+	return m == ModeIP6GRE || m == ModeIP6IP6 || m == ModeIPIP6 || m == ModeIP6GRETap
+}
 
 // GRE reports whether m is GRE, over either family.
-func (m Mode) GRE() bool { return m == ModeGRE || m == ModeGRETap || m == ModeIP6GRE }
+func (m Mode) GRE() bool {
+	return m == ModeGRE || m == ModeGRETap || m == ModeIP6GRE || m == ModeIP6GRETap
+}
 
 // show is how `ip tunnel show` and `ip -6 tunnel show` name m: inner
 // over outer protocol.
@@ -68,6 +74,8 @@ func (m Mode) show() string {
 	switch m {
 	case ModeIP6GRE:
 		return "gre/ipv6"
+	case ModeIP6GRETap:
+		return "gretap/ipv6"
 	case ModeIP6IP6:
 		return "ipv6/ipv6"
 	case ModeIPIP6:
@@ -80,6 +88,7 @@ func (m Mode) show() string {
 var modeWords = map[string]Mode{
 	"gre": ModeGRE, "gre/ip": ModeGRE,
 	"gretap": ModeGRETap, "gretap/ip": ModeGRETap,
+	"ip6gretap": ModeIP6GRETap, "gretap/ipv6": ModeIP6GRETap,
 	"ipip": ModeIPIP, "ipip/ip": ModeIPIP, "ip/ip": ModeIPIP,
 	"ip6gre": ModeIP6GRE, "gre/ipv6": ModeIP6GRE,
 	"ip6ip6": ModeIP6IP6, "ipv6/ipv6": ModeIP6IP6,
@@ -275,7 +284,7 @@ func (t *Tunnel) Apply(words []string) error {
 			}
 			m, ok := modeWords[v]
 			if !ok {
-				return fmt.Errorf("unknown mode %q (want gre, gretap, ipip, ip6gre, ip6ip6 or ipip6)", v)
+				return fmt.Errorf("unknown mode %q (want gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6 or ipip6)", v)
 			}
 			t.Mode = m
 		case "remote", "local":
@@ -547,9 +556,9 @@ func (t *Tunnel) Validate() error {
 		return err
 	}
 	switch t.Mode {
-	case ModeGRE, ModeIPIP, ModeGRETap, ModeIP6GRE, ModeIP6IP6, ModeIPIP6:
+	case ModeGRE, ModeIPIP, ModeGRETap, ModeIP6GRE, ModeIP6GRETap, ModeIP6IP6, ModeIPIP6:
 	case "":
-		return errors.New("missing mode (gre, gretap, ipip, ip6gre, ip6ip6 or ipip6)")
+		return errors.New("missing mode (gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6 or ipip6)")
 	default:
 		return fmt.Errorf("unknown mode %q", t.Mode)
 	}
@@ -584,14 +593,16 @@ func (t *Tunnel) Validate() error {
 			return errors.New("keepalive needs mode gre or ip6gre")
 		}
 	}
-	if t.Mode == ModeGRETap {
+	if t.Ethernet() {
 		// An Ethernet frame is carried opaque: no inner IP header to
 		// copy the TOS from, no TCP SYN to clamp.
 		switch {
 		case t.tosInherit():
-			return errors.New("tos inherit needs mode gre or ipip (gretap carries Ethernet frames, not IP)")
+			return fmt.Errorf("tos inherit needs mode gre or ipip (%s carries Ethernet frames, not IP)", t.Mode)
 		case t.ClampMSS:
-			return errors.New("clamp-mss needs mode gre or ipip (gretap carries Ethernet frames, not IP)")
+			return fmt.Errorf("clamp-mss needs mode gre or ipip (%s carries Ethernet frames, not IP)", t.Mode)
+		case t.FlowLabelInherit:
+			return fmt.Errorf("flowlabel inherit needs mode ip6gre (%s carries Ethernet frames, not IP)", t.Mode)
 		}
 	}
 	if t.TTL < 0 || t.TTL > 255 {
@@ -702,7 +713,8 @@ func (t *Tunnel) validateFamily() error {
 }
 
 // otherFamily is the mode with the same payload over the other family.
-var otherFamily = map[Mode]Mode{ModeGRE: ModeIP6GRE, ModeIPIP: ModeIPIP6, ModeIP6GRE: ModeGRE, ModeIPIP6: ModeIPIP, ModeIP6IP6: ModeIP6GRE}
+var otherFamily = map[Mode]Mode{ModeGRE: ModeIP6GRE, ModeIPIP: ModeIPIP6, ModeIP6GRE: ModeGRE, ModeIPIP6: ModeIPIP, ModeIP6IP6: ModeIP6GRE,
+	ModeGRETap: ModeIP6GRETap, ModeIP6GRETap: ModeGRETap}
 
 // encapLimit is the encapsulation limit the tunnel sends, -1 for none.
 func (t *Tunnel) encapLimit() (int, error) {
@@ -836,7 +848,7 @@ const EthernetHeaderLen = 14
 
 // Ethernet reports whether the tunnel carries Ethernet frames (gretap)
 // rather than IP packets.
-func (t *Tunnel) Ethernet() bool { return t.Mode == ModeGRETap }
+func (t *Tunnel) Ethernet() bool { return t.Mode == ModeGRETap || t.Mode == ModeIP6GRETap }
 
 // Encap returns the sending side's configuration.
 func (t *Tunnel) Encap() encap.Config {

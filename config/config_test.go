@@ -234,7 +234,7 @@ func TestParseErrors(t *testing.T) {
 		{"x", "remote 192.0.2.2 local 192.0.2.1", "missing mode"},
 		{"x", "mode", `missing value after "mode"`},
 		{"x", "mode gre remote", `missing value after "remote"`},
-		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6" (want gre, gretap, ipip, ip6gre, ip6ip6 or ipip6)`},
+		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6" (want gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6 or ipip6)`},
 		{"x", "mode any remote 2001:db8::2 local 2001:db8::1", `unknown mode "any"`},
 		{"x", "mode gre remote 192.0.2.256 local 192.0.2.1", `invalid address "192.0.2.256" for remote`},
 		{"x", "mode gre remote 2001:db8::1 local 192.0.2.1", "remote 2001:db8::1 is an IPv6 address: mode gre needs IPv4 (use mode ip6gre)"},
@@ -263,6 +263,10 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 key 1", "keys need mode gre or ip6gre"},
 		{"x", "mode ipip6 remote 2001:db8::2 local 2001:db8::1 keepalive", "keepalive needs mode gre or ip6gre"},
 		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 dev eth0", "dev is taken only with link-local addresses"},
+		{"x", "mode ip6gretap remote 2001:db8::2 local 2001:db8::1 flowlabel inherit", "flowlabel inherit needs mode ip6gre (ip6gretap carries Ethernet frames, not IP)"},
+		{"x", "mode ip6gretap remote 2001:db8::2 local 2001:db8::1 tclass inherit", "tos inherit needs mode gre or ipip (ip6gretap carries"},
+		{"x", "mode ip6gretap remote 192.0.2.2 local 192.0.2.1", "mode ip6gretap needs IPv6 (use mode gretap)"},
+		{"x", "mode gretap remote 2001:db8::2 local 2001:db8::1", "mode gretap needs IPv4 (use mode ip6gretap)"},
 		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 tos inherit", "tos inherit needs mode gre or ipip (gretap carries Ethernet frames, not IP)"},
 		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 tos 0x11", "tos inherit needs mode gre or ipip"},
 		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 clamp-mss 1200", "clamp-mss needs mode gre or ipip"},
@@ -391,6 +395,7 @@ func TestStringRoundTrip(t *testing.T) {
 		"mode ipip6 remote 2001:db8::2 local 2001:db8::1 encaplimit 255 clamp-mss",
 		"mode ip6gre remote fe80::2 local fe80::1 dev wan key 1",
 		"mode gretap remote 192.0.2.2 local 192.0.2.1",
+		"mode ip6gretap remote 2001:db8::2 local 2001:db8::1 key 7 csum seq keepalive 2 3 tclass 0x10",
 		"mode gretap remote 192.0.2.2 local 192.0.2.1 key 7 csum seq keepalive 2 3 nopmtudisc tos 0x10 mtu 1500 underlay packet noreflect",
 	} {
 		c, err := Parse("v6", strings.Fields(words))
@@ -447,8 +452,12 @@ func TestOverheadAndSides(t *testing.T) {
 		"mode gre icsum iseq ikey 1": 24,
 		"mode gretap":                38, // the frame's Ethernet header too: MTU 1462 on 1500
 		"mode gretap key 1 csum seq": 50,
+		"mode ip6gretap remote 2001:db8::2 local 2001:db8::1": 40 + 8 + 4 + 14, // IPv6, the encapsulation limit, GRE, Ethernet: MTU 1434 on 1500
 	} {
-		c, err := Parse("x", append(strings.Fields(words), "remote", "192.0.2.2", "local", "192.0.2.1"))
+		if !strings.Contains(words, "remote") {
+			words += " remote 192.0.2.2 local 192.0.2.1"
+		}
+		c, err := Parse("x", strings.Fields(words))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -222,3 +222,32 @@ func TestGretapLearnsPathMTU(t *testing.T) {
 		t.Errorf("a %d-byte frame arrived, want %d", len(got), want+14)
 	}
 }
+
+// TestIP6GretapCarriesFrames: ip6gretap is gretap over the IPv6 underlay:
+// frames cross byte for byte, and the MTU leaves room for the IPv6 header,
+// Linux's default encapsulation limit, GRE and the Ethernet header (1434
+// on 1500, as Linux's ip6gretap).
+func TestIP6GretapCarriesFrames(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addr6A, 8), newSide(t, w, addr6B, 8)
+	mustAdd(t, a, "t0", "mode ip6gretap key 9 remote 2001:db8::2 local 2001:db8::1")
+	mustAdd(t, b, "t0", "mode ip6gretap key 9 remote 2001:db8::1 local 2001:db8::2")
+	st, _ := a.e.Show("t0")
+	if want := 1500 - 40 - 8 - 4 - 4 - 14; st[0].MTU != want {
+		t.Errorf("MTU %d, want %d", st[0].MTU, want)
+	}
+	for i, f := range [][]byte{
+		testpkt.Frame,
+		vlanFrame(42, header.EtherTypeIPv6, udp6("2001:db8:1::1", "2001:db8:1::2", 300)),
+		ethFrame(header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", st[0].MTU-28)),
+	} {
+		a.dev("t0").Inject(f)
+		if got := receive(t, b.dev("t0")); !bytes.Equal(got, f) {
+			t.Fatalf("frame %d changed in transit:\n got %x\nwant %x", i, got, f)
+		}
+	}
+	a.dev("t0").Inject(ethFrame(header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", st[0].MTU-27)))
+	if s := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxErrors == 1 }); s.TxTooBig != 1 || s.TxICMP != 0 {
+		t.Errorf("a frame over the path: %+v, want dropped as too big without ICMP", s)
+	}
+}
