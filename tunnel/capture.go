@@ -131,6 +131,18 @@ func (c *Capture) innerPkt(out bool, pkt []byte) {
 	}
 }
 
+// tx records an inner packet the sending path passed on or, with its drop
+// reason, dropped. c may be nil: nobody captures.
+func (c *Capture) tx(pkt []byte, drop string) {
+	switch {
+	case c == nil:
+	case drop != "":
+		c.record(true, pkt, drop)
+	default:
+		c.innerPkt(true, pkt)
+	}
+}
+
 // dropRx records a received packet the tunnel drops, with its reason,
 // whatever the capture's kind: the outer packet, the one that exists.
 func (c *Capture) dropRx(pkt []byte, r decap.Reason) {

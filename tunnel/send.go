@@ -324,13 +324,7 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 			// goes without DF, to be fragmented.
 			out, drop = p.encapOne(buf, over && alwaysDF, out, frags, frames)
 		}
-		if cp != nil {
-			if drop != "" {
-				cp.record(true, inner, drop)
-			} else {
-				cp.innerPkt(true, inner)
-			}
-		}
+		cp.tx(inner, drop)
 		if drop != "" {
 			errs++
 			continue
@@ -375,13 +369,7 @@ func (t *Tunnel) encapFrames(p *peer, bufs [][]byte, sizes []int, out [][]byte, 
 		default:
 			out, drop = p.encapOne(buf, false, out, frags, frames)
 		}
-		if cp != nil {
-			if drop != "" {
-				cp.record(true, frame, drop)
-			} else {
-				cp.innerPkt(true, frame)
-			}
-		}
+		cp.tx(frame, drop)
 		if drop != "" {
 			errs++
 			continue
