@@ -267,6 +267,7 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode ip6gretap remote 2001:db8::2 local 2001:db8::1 tclass inherit", "tos inherit needs mode gre or ipip (ip6gretap carries"},
 		{"x", "mode ip6gretap remote 192.0.2.2 local 192.0.2.1", "mode ip6gretap needs IPv6 (use mode gretap)"},
 		{"x", "mode gretap remote 2001:db8::2 local 2001:db8::1", "mode gretap needs IPv4 (use mode ip6gretap)"},
+		{"x", "mode gretap local 192.0.2.1 key 7", "a multipoint tunnel needs mode gre, not gretap"},
 		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 tos inherit", "tos inherit needs mode gre or ipip (gretap carries Ethernet frames, not IP)"},
 		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 tos 0x11", "tos inherit needs mode gre or ipip"},
 		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 clamp-mss 1200", "clamp-mss needs mode gre or ipip"},
