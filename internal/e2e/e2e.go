@@ -22,6 +22,10 @@ import (
 	"github.com/gretun/gretun/internal/testnet"
 )
 
+// Nobody is the prefix that runs a command as uid/gid 65534 with no
+// capabilities at all (setpriv, util-linux).
+var Nobody = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}
+
 var build struct {
 	once sync.Once
 	dir  string

@@ -238,9 +238,7 @@ func publicGretun(t testing.TB) string {
 	return path
 }
 
-// nobody is the prefix that runs a command as uid/gid 65534 with no
-// capabilities at all.
-var nobody = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}
+var nobody = Nobody
 
 func needSetpriv(t testing.TB) {
 	t.Helper()

@@ -49,6 +49,9 @@ type env struct {
 	txSum string // sha256 of the guest's /tmp/tx
 
 	gretun *gretunProc // the running case's gretun
+	// user is the prefix (setpriv …) gretun and its client run under;
+	// empty for root. A client talks only to a daemon of its own user.
+	user []string
 }
 
 // tunOpts is one side's tunnel configuration, written with the same words
@@ -156,25 +159,9 @@ func startGretunCmd(t *testing.T, e *env, v6 bool, gretunArgs ...string) *gretun
 	if _, err := e.n.Exec(e.ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6="+disable); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"netns", "exec", e.ns, e.bin}, gretunArgs...)
-	p := &gretunProc{cmd: exec.Command("ip", args...), out: &testnet.Buffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting gretun: %v", err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.stop(t, false) })
-
-	exited := func() bool {
-		select {
-		case <-p.done:
-			return true
-		default:
-			return false
-		}
-	}
-	if err := e.n.WaitLink(e.ns, tunName, 15*time.Second, exited); err != nil {
-		t.Fatalf("gretun %s: %v: %s", strings.Join(args[3:], " "), err, p.out.String())
+	p := spawnGretun(t, e, gretunArgs...)
+	if err := e.n.WaitLink(e.ns, tunName, 15*time.Second, p.exited); err != nil {
+		t.Fatalf("gretun %s: %v: %s", strings.Join(gretunArgs, " "), err, p.out.String())
 	}
 	steps := [][]string{{"ip", "addr", "add", hostIn4 + "/30", "dev", tunName}}
 	if v6 {
@@ -187,6 +174,30 @@ func startGretunCmd(t *testing.T, e *env, v6 bool, gretunArgs ...string) *gretun
 		}
 	}
 	return p
+}
+
+// spawnGretun starts `gretun ARGS…` in the namespace, as the user e.user
+// names (root when empty), and stops it when the test ends.
+func spawnGretun(t *testing.T, e *env, gretunArgs ...string) *gretunProc {
+	t.Helper()
+	args := append(append(append([]string{"netns", "exec", e.ns}, e.user...), e.bin), gretunArgs...)
+	p := &gretunProc{cmd: exec.Command("ip", args...), out: &testnet.Buffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting gretun: %v", err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.stop(t, false) })
+	return p
+}
+
+func (p *gretunProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // stop sends SIGTERM and, when check is set, asserts that gretun exits and
@@ -225,7 +236,7 @@ func (e *env) stopGretun(t *testing.T, p *gretunProc) {
 // "unmatched":{…}}.
 func gretunCounters(t *testing.T, e *env, name string) (tun, unmatched status.Stats) {
 	t.Helper()
-	out, err := e.n.Exec(e.ns, e.bin, "-s", "-j", "tunnel", "show", name)
+	out, err := e.n.Exec(e.ns, append(append(append([]string{}, e.user...), e.bin), "-s", "-j", "tunnel", "show", name)...)
 	if err != nil {
 		t.Fatalf("gretun counters: %v", err)
 	}
@@ -417,11 +428,16 @@ for i in $(seq 100); do netstat -ltn | grep -q ':%s ' && exit 0; sleep 0.1; done
 
 // tcpFromGuest sends the guest's /tmp/tx with busybox nc to a listener on
 // gretun's side and compares checksums.
-func tcpFromGuest(t *testing.T, e *env, dst string) {
+func tcpFromGuest(t *testing.T, e *env, dst string) { tcpFromGuestVia(t, e, dst, dst) }
+
+// tcpFromGuestVia is tcpFromGuest with the listener on listen, port 5002,
+// where what the guest dials on dst, port 5002, leads (a netstack
+// tunnel's reverse port).
+func tcpFromGuestVia(t *testing.T, e *env, listen, dst string) {
 	t.Helper()
 	var l net.Listener
 	err := testnet.InNS(e.ns, func() (err error) {
-		l, err = net.Listen("tcp", net.JoinHostPort(dst, "5002"))
+		l, err = net.Listen("tcp", net.JoinHostPort(listen, "5002"))
 		return err
 	})
 	if err != nil {

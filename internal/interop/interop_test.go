@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	os.Chmod(dir, 0o755) // the netstack case runs gretun as uid 65534
 	bin := filepath.Join(dir, "gretun")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/gretun/gretun/cmd/gretun").CombinedOutput()
 	if err != nil {
@@ -109,6 +110,7 @@ func matrix() []tcase {
 		{name: "fou/ipip", mode: "ipip", gretun: fou(plain(), 5555, true), guest: fou(plain(), 5555, false)},
 		{name: "fou/mtu-df/gre-key", mode: "gre", gretun: fou(key(42), 4754, true), guest: fou(key(42), 4754, true), run: mtuDF},
 		{name: "fou/neg/key-mismatch", mode: "gre", gretun: fou(key(1), 4754, true), guest: fou(key(2), 4754, true), run: keyMismatch},
+		{name: "fou/netstack-unprivileged", mode: "gre", gretun: fou(key(5), 4754, false), guest: fou(key(5), 4754, true), run: netstackFOU},
 	}
 }
 
