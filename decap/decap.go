@@ -107,13 +107,25 @@ func Parse(pkt []byte, p *Packet) Reason {
 }
 
 // ParseUDP is Parse for GRE or IPIP inside UDP (encap fou; GRE-in-UDP,
-// RFC 8086): an outer IPv4 header, a UDP header, and then a GRE header
-// (proto 47) or at once the inner IPv4 packet (proto 4), as the UDP port
-// says, which the caller knows: a FOU port carries one protocol. It sets
-// p.Port to the UDP destination port and p.Proto to proto. The UDP
-// checksum is not verified: the kernel's UDP socket did that.
+// RFC 8086): an outer IPv4 or IPv6 header, a UDP header, and then a GRE
+// header (proto 47) or at once the inner IPv4 (proto 4) or IPv6 (proto
+// 41) packet, as the UDP port says, which the caller knows: a FOU port
+// carries one protocol. It sets p.Port to the UDP destination port and
+// p.Proto to proto. The UDP checksum is not verified: the kernel's UDP
+// socket did that.
 func ParseUDP(pkt []byte, proto uint8, p *Packet) Reason {
-	pkt, hl, r := p.outer4(pkt)
+	var hl int
+	var r Reason
+	if len(pkt) > 0 && pkt[0]>>4 == 6 {
+		if len(pkt) < header.IPv6HeaderLen {
+			return p.reset(Truncated)
+		}
+		var end int
+		hl, end, r = parseIPv6(pkt, p)
+		pkt = pkt[:end]
+	} else {
+		pkt, hl, r = p.outer4(pkt)
+	}
 	if r != OK {
 		return r
 	}
@@ -131,6 +143,9 @@ func ParseUDP(pkt []byte, proto uint8, p *Packet) Reason {
 		return ParseGRE(pkt, hl+header.UDPLen, p)
 	case header.ProtoIPIP:
 		p.Type = header.EtherTypeIPv4
+		return p.inner(pkt, hl+header.UDPLen)
+	case header.ProtoIPv6:
+		p.Type = header.EtherTypeIPv6
 		return p.inner(pkt, hl+header.UDPLen)
 	}
 	return OuterProtocol

@@ -37,6 +37,8 @@ func FuzzDecap(f *testing.F) {
 	f.Add(build6(60, 8, linuxLimit(47, 4), greHdr(0, 0x86dd, 0, 0), ipv6Around(local6.AsSlice(), remote6.AsSlice(), 255, greHdr(0, 0, 0, 0))))
 	f.Add(build(47, greHdr(0xa000, 0x6558, 7, 0), frame))
 	f.Add(cat(greHdr(0x2000, 0x6558, 7, 0), frame))
+	f.Add(fou6(greHdr(0x2000, 0x0800, 42, 0), in4))
+	f.Add(build6(60, -1, linuxLimit(17, 4), udpHdr(4754, len(in6)), in6))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check(t, data, decap.Parse, 4, 47)
 		check(t, data, decap.Parse6, 4, 41, 47)
@@ -46,7 +48,7 @@ func FuzzDecap(f *testing.F) {
 		}, 47)
 		// The UDP receive path (encap fou): GRE or IPIP after the UDP
 		// header of a packet udpsock rebuilt.
-		for _, proto := range []uint8{4, 47} {
+		for _, proto := range []uint8{4, 41, 47} {
 			check(t, data, func(b []byte, p *decap.Packet) decap.Reason { return decap.ParseUDP(b, proto, p) }, proto)
 		}
 	})

@@ -61,7 +61,7 @@ var udpCases = []struct {
 	{"gre version 1 inside udp", 47, fou(greHdr(0x0001, 0x880b, 0, 0), in4), decap.GREPPTP, 0, 0},
 	{"gre cut short by the udp length", 47, with(fou(greHdr(0x2000, 0x0800, 42, 0), in4), func(p []byte) []byte { p[24], p[25] = 0, 14; return p }), decap.GRETruncated, 0, 0},
 	{"ipv6 inside ipip-in-udp", 4, fou(in6), decap.InnerVersion, 0, 0},
-	{"a protocol no fou port carries", 41, fou(in6), decap.OuterProtocol, 0, 0},
+	{"a protocol no fou port carries", 94, fou(in6), decap.OuterProtocol, 0, 0},
 }
 
 // withGRECsum fills in the checksum of a GRE header followed by payload.
@@ -103,5 +103,53 @@ func TestParseUDPClearsPort(t *testing.T) {
 	}
 	if r := decap.Parse(build(4, in4), &p); r != decap.OK || p.Port != 0 {
 		t.Errorf("Parse after ParseUDP: %v, port %d", r, p.Port)
+	}
+}
+
+// fou6 is an outer IPv6 packet remote6 -> local6 to UDP port 4754
+// carrying the parts, as udpsock rebuilds it (no extension headers).
+func fou6(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	return build6(17, -1, append([][]byte{udpHdr(4754, n)}, parts...)...)
+}
+
+// TestParseUDP6: GRE, IPIP and IPv6-in-IPv6 inside UDP over an outer IPv6
+// header (encap fou on ip6gre, ipip6 and ip6ip6), an encapsulation limit
+// option before UDP skipped, and hostile datagrams dropped with a reason.
+func TestParseUDP6(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		proto uint8
+		pkt   []byte
+		want  decap.Reason
+		start int
+	}{
+		{"gre-in-udp6", 47, fou6(greHdr(0x2000, 0x0800, 42, 0), in4), decap.OK, 40 + 8 + 8},
+		{"gre-in-udp6, ipv6 inside", 47, fou6(greHdr(0, 0x86dd, 0, 0), in6), decap.OK, 40 + 8 + 4},
+		{"ipip6-in-udp", 4, fou6(in4), decap.OK, 40 + 8},
+		{"ip6ip6-in-udp", 41, fou6(in6), decap.OK, 40 + 8},
+		{"encapsulation limit before udp", 41, build6(60, -1, linuxLimit(17, 4), udpHdr(4754, len(in6)), in6), decap.OK, 40 + 8 + 8},
+		{"ipv4 inside ip6ip6-in-udp", 41, fou6(in4), decap.InnerVersion, 0},
+		{"not udp", 47, build6(47, 0, greHdr(0, 0x0800, 0, 0), in4), decap.OuterProtocol, 0},
+		{"udp length beyond the packet", 47, with(fou6(greHdr(0, 0x0800, 0, 0), in4), func(p []byte) []byte { p[44], p[45] = 0xff, 0xff; return p }), decap.UDPLength, 0},
+		{"payload length beyond the packet", 47, with(fou6(greHdr(0, 0x0800, 0, 0), in4), func(p []byte) []byte { p[4], p[5] = 0xff, 0xff; return p }), decap.OuterLength, 0},
+		{"cut inside the fixed header", 47, fou6(in4)[:30], decap.Truncated, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var p decap.Packet
+			got := decap.ParseUDP(c.pkt, c.proto, &p)
+			if got != c.want {
+				t.Fatalf("ParseUDP = %v, want %v", got, c.want)
+			}
+			if got != decap.OK {
+				return
+			}
+			if p.Src != remote6 || p.Dst != local6 || p.Proto != c.proto || p.Port != 4754 || p.Start != c.start || p.End != len(c.pkt) {
+				t.Errorf("packet %+v", p)
+			}
+		})
 	}
 }

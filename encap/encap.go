@@ -262,7 +262,7 @@ func New(c Config) (*Encapsulator, error) {
 	if c.Mode != ModeGRE && c.EtherType != 0 {
 		return nil, errors.New("encap: an ethertype needs mode gre")
 	}
-	if c.UDP && c.Mode != ModeGRE && c.Mode != ModeIPIP {
+	if c.UDP && c.Mode != ModeGRE && c.Mode != ModeIPIP && c.Mode != ModeIP6 {
 		return nil, errors.New("encap: udp carries gre or ipip")
 	}
 	if !v6 && (c.Mode == ModeIP6 || c.HasEncapLimit || c.FlowLabel != 0 || c.FlowLabelInherit || c.FlowLabelAuto) {

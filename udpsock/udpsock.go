@@ -25,8 +25,15 @@
 // GRO coalesced is split into its segments on receipt, each copied into
 // its own buffer.
 //
-// It speaks IPv4 only; it does not demultiplex, validate or build
-// packets.
+// A socket bound to an IPv6 address speaks IPv6 the same way: packets
+// with an IPv6 header (and at most a destination options header, which
+// the socket sends as IPV6_DSTOPTS: the RFC 2473 encapsulation limit of
+// Linux's IPv6 tunnels) and a UDP header, the hop limit and traffic class
+// as IPV6_HOPLIMIT and IPV6_TCLASS, path MTU discovery always on (IPv6
+// routers never fragment), a zero UDP checksum as UDP_NO_CHECK6_TX; on
+// receipt an IPv6 and UDP header (HeaderLen6) rebuilt likewise.
+//
+// It does not demultiplex, validate or build packets.
 package udpsock
 
 import (
@@ -41,6 +48,10 @@ import (
 // takes and ReadBatch returns.
 const HeaderLen = 20 + 8
 
+// HeaderLen6 is the IPv6 and UDP header in front of every packet
+// ReadBatch returns on an IPv6 socket.
+const HeaderLen6 = 40 + 8
+
 // BatchSize is the number of packets a Conn prepares message slots for;
 // larger batches work too (the slots grow once).
 const BatchSize = 128
@@ -53,8 +64,9 @@ const MaxSegments = 64
 var ErrNotImplemented = fmt.Errorf("udpsock: not implemented on %s", runtime.GOOS)
 
 // ErrNotUDP is returned by WriteBatch for a packet that does not start
-// with an IPv4 header of 20 bytes and protocol UDP and a UDP header.
-var ErrNotUDP = errors.New("udpsock: packet is not IPv4 (no options) and UDP")
+// with an IP header of the socket's family (IPv4 of 20 bytes; IPv6 with at
+// most destination options) and a UDP header.
+var ErrNotUDP = errors.New("udpsock: packet is not IP (IPv4 without options, IPv6 with at most destination options) and UDP of the socket's family")
 
 // Conn is a UDP socket bound to one IPv4 address and port. ReadBatch and
 // WriteBatch may run concurrently with each other; concurrent calls in the
@@ -74,13 +86,13 @@ type Options struct {
 	NoGSO, NoGRO bool
 }
 
-// Open binds a UDP socket to local (an IPv4 address of this host and a
-// port; port 0 picks a free one), with 4 MiB buffers where allowed, UDP
+// Open binds a UDP socket to local (an IPv4 or IPv6 address of this host
+// and a port; port 0 picks a free one), with 4 MiB buffers where allowed, UDP
 // GRO and reporting of the TOS and TTL of received datagrams. A port in
 // use fails with an error for which errors.Is(err, syscall.EADDRINUSE).
 func Open(local netip.AddrPort, o Options) (*Conn, error) {
-	if !local.Addr().Is4() {
-		return nil, fmt.Errorf("udpsock: %s is not an IPv4 address", local.Addr())
+	if !local.Addr().IsValid() || local.Addr().Is4In6() {
+		return nil, fmt.Errorf("udpsock: %s is not an IPv4 or IPv6 address", local.Addr())
 	}
 	c := &Conn{}
 	if err := c.sys.open(local, o); err != nil {
@@ -100,7 +112,7 @@ func (c *Conn) GRO() bool { return c.sys.gro }
 
 // ReadBatch blocks until at least one datagram arrives, then fills
 // bufs[i][:sizes[i]] for i < n with a rebuilt IPv4 and UDP header
-// (HeaderLen bytes) and the datagram's payload. A datagram UDP GRO
+// (HeaderLen bytes; IPv6, HeaderLen6 bytes, on an IPv6 socket) and the datagram's payload. A datagram UDP GRO
 // coalesced comes back as its segments, one per buffer; with GRO on, one
 // call reads at most len(bufs)/MaxSegments datagrams so that their
 // segments fit. A datagram larger than its buffer comes back with size 0
@@ -141,7 +153,7 @@ type Error struct {
 	Kind ErrorKind
 	To   netip.AddrPort // the datagram's destination
 	From netip.Addr     // who reported it: a router, or this host
-	MTU  int            // TooBig: the path MTU (of whole IPv4 packets)
+	MTU  int            // TooBig: the path MTU (of whole IP packets)
 	// Payload is the start of the datagram's payload as quoted (a GRE
 	// header, say), aliasing a buffer valid only during the callback.
 	Payload []byte

@@ -20,8 +20,9 @@ import (
 // rawsock does.
 const sockBufBytes = 4 << 20
 
-// maxPayload is the most one UDP message over IPv4 carries: what a
-// UDP_SEGMENT message's segments add up to at most.
+// maxPayload is the most one UDP message carries (over IPv4 the total
+// length, over IPv6 the payload length are 16 bits): what a UDP_SEGMENT
+// message's segments add up to at most.
 const maxPayload = 1<<16 - 1 - HeaderLen
 
 // Control buffer sizes: on receive IP_TOS (one byte), IP_TTL and UDP_GRO
@@ -32,8 +33,17 @@ var (
 )
 
 // sockOpts is the socket state a message needs: the DF bit (path MTU
-// discovery on or off) and whether UDP checksums are left out.
-type sockOpts struct{ df, noCheck bool }
+// discovery on or off), whether UDP checksums are left out and, over
+// IPv6, the destination options header each packet carries (dst, when
+// hasDst: the RFC 2473 encapsulation limit).
+type sockOpts struct {
+	df, noCheck, hasDst bool
+	dst                 [header.IPv6ExtMinLen]byte
+}
+
+// sockaddr has room for either family's socket address; a socket's own
+// family says which one it holds.
+type sockaddr = unix.RawSockaddrInet6
 
 // connSys holds the socket and the message slots every batch reuses, so
 // that the data path allocates nothing of its own.
@@ -43,11 +53,13 @@ type connSys struct {
 	local netip.AddrPort
 	gso   atomic.Bool // cleared for good if the device cannot checksum (EIO)
 	gro   bool
+	v6    bool // an AF_INET6 socket: IPv6 headers both ways
+	hl    int  // HeaderLen or HeaderLen6
 
 	rmu    sync.Mutex
 	rhdrs  []unix.Mmsghdr
 	riovs  []unix.Iovec
-	rnames []unix.RawSockaddrInet4
+	rnames []sockaddr
 	rctrl  []byte // rctrlLen bytes per slot
 	rat    int    // first slot of the next recvmmsg
 	rreq   int    // and how many
@@ -58,7 +70,7 @@ type connSys struct {
 	wmu    sync.Mutex
 	whdrs  []unix.Mmsghdr // one per message
 	wiovs  []unix.Iovec   // one per packet: a message points at its run
-	wnames []unix.RawSockaddrInet4
+	wnames []sockaddr
 	wctrl  []byte     // wctrlLen bytes per message
 	wfirst []int      // the first packet of each message
 	wsegs  []int      // how many packets each message carries
@@ -77,7 +89,7 @@ type connSys struct {
 	onError func(Error)
 	ehdr    unix.Msghdr
 	eiov    unix.Iovec
-	ename   unix.RawSockaddrInet4
+	ename   sockaddr
 	ebuf    []byte
 	ectrl   []byte
 	efn     func(fd uintptr) bool // s.serve, for ServeErrors
@@ -85,7 +97,15 @@ type connSys struct {
 }
 
 func (s *connSys) open(local netip.AddrPort, o Options) error {
-	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
+	s.v6, s.hl = local.Addr().Is6(), HeaderLen
+	network, level, opts := "udp4", unix.IPPROTO_IP, [][2]int{{unix.IP_RECVTOS, 1}, {unix.IP_RECVTTL, 1}, {unix.IP_RECVERR, 1}, {unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO}}
+	if s.v6 {
+		// IPv6 routers never fragment: path MTU discovery is always on.
+		// UDP_NO_CHECK6_RX takes a peer's `noencap-csum` (RFC 6935).
+		s.hl, network, level = HeaderLen6, "udp6", unix.IPPROTO_IPV6
+		opts = [][2]int{{unix.IPV6_RECVTCLASS, 1}, {unix.IPV6_RECVHOPLIMIT, 1}, {unix.IPV6_RECVERR, 1}, {unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO}}
+	}
+	uc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(local))
 	if err != nil {
 		return fmt.Errorf("udpsock: %w", err)
 	}
@@ -97,8 +117,8 @@ func (s *connSys) open(local netip.AddrPort, o Options) error {
 	var serr error
 	err = rc.Control(func(fd uintptr) {
 		f := int(fd)
-		for _, opt := range [][2]int{{unix.IP_RECVTOS, 1}, {unix.IP_RECVTTL, 1}, {unix.IP_RECVERR, 1}, {unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO}} {
-			if err := unix.SetsockoptInt(f, unix.IPPROTO_IP, opt[0], opt[1]); err != nil {
+		for _, opt := range opts {
+			if err := unix.SetsockoptInt(f, level, opt[0], opt[1]); err != nil {
 				serr = fmt.Errorf("udpsock: setsockopt %d: %w", opt[0], err)
 				return
 			}
@@ -110,6 +130,9 @@ func (s *connSys) open(local netip.AddrPort, o Options) error {
 		}
 		if unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufBytes) != nil {
 			unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_SNDBUF, sockBufBytes)
+		}
+		if s.v6 {
+			unix.SetsockoptInt(f, unix.IPPROTO_UDP, unix.UDP_NO_CHECK6_RX, 1)
 		}
 		if !o.NoGRO {
 			s.gro = unix.SetsockoptInt(f, unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
@@ -151,7 +174,7 @@ func (s *connSys) growRead(n int) {
 	}
 	s.rhdrs = make([]unix.Mmsghdr, n)
 	s.riovs = make([]unix.Iovec, n)
-	s.rnames = make([]unix.RawSockaddrInet4, n)
+	s.rnames = make([]sockaddr, n)
 	s.rctrl = make([]byte, n*rctrlLen)
 	for i := range s.rhdrs {
 		h := &s.rhdrs[i].Hdr
@@ -168,7 +191,7 @@ func (s *connSys) growWrite(n int) {
 	}
 	s.whdrs = make([]unix.Mmsghdr, n)
 	s.wiovs = make([]unix.Iovec, n)
-	s.wnames = make([]unix.RawSockaddrInet4, n)
+	s.wnames = make([]sockaddr, n)
 	s.wctrl = make([]byte, n*wctrlLen)
 	s.wfirst = make([]int, n)
 	s.wsegs = make([]int, n)
@@ -176,7 +199,7 @@ func (s *connSys) growWrite(n int) {
 	for i := range s.whdrs {
 		h := &s.whdrs[i].Hdr
 		h.Name = (*byte)(unsafe.Pointer(&s.wnames[i]))
-		h.Namelen = unix.SizeofSockaddrInet4
+		h.Namelen = s.nameLen()
 		h.Control = &s.wctrl[i*wctrlLen]
 	}
 }
@@ -200,13 +223,13 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 		at = n - max(1, n/MaxSegments)
 	}
 	for i := at; i < n; i++ {
-		if len(bufs[i]) <= HeaderLen {
+		if len(bufs[i]) <= s.hl {
 			return 0, fmt.Errorf("udpsock: a buffer of %d bytes leaves no room after the header", len(bufs[i]))
 		}
-		s.riovs[i].Base = &bufs[i][HeaderLen]
-		s.riovs[i].SetLen(len(bufs[i]) - HeaderLen)
+		s.riovs[i].Base = &bufs[i][s.hl]
+		s.riovs[i].SetLen(len(bufs[i]) - s.hl)
 		h := &s.rhdrs[i].Hdr
-		h.Namelen = unix.SizeofSockaddrInet4
+		h.Namelen = s.nameLen()
 		h.SetControllen(rctrlLen)
 		h.Flags = 0
 	}
@@ -233,8 +256,9 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 		} else {
 			c.coalesced.Add(1)
 		}
-		from := s.rnames[i]
-		payload := bufs[i][HeaderLen : HeaderLen+size]
+		from := &s.rnames[i]
+		hl := s.hl
+		payload := bufs[i][hl : hl+size]
 		for off := 0; off < size || size == 0; off += seg {
 			// Slot i is the source: a segment may go to it (the copy moves
 			// bytes already copied elsewhere), never past it, where an
@@ -244,9 +268,13 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 				break
 			}
 			end := min(off+seg, size)
-			copy(bufs[out][HeaderLen:], payload[off:end])
-			putHeader(bufs[out], &from, s.local, tos, ttl, end-off)
-			sizes[out] = HeaderLen + end - off
+			copy(bufs[out][hl:], payload[off:end])
+			if s.v6 {
+				putHeader6(bufs[out], from, s.local, tos, ttl, end-off)
+			} else {
+				putHeader(bufs[out], (*unix.RawSockaddrInet4)(unsafe.Pointer(from)), s.local, tos, ttl, end-off)
+			}
+			sizes[out] = hl + end - off
 			out++
 			if size == 0 {
 				break
@@ -270,8 +298,11 @@ func parseControl(b []byte) (tos, ttl uint8, seg int) {
 		switch {
 		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_TOS && len(data) >= 1:
 			tos = data[0]
-		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_TTL && len(data) >= 4:
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_TTL && len(data) >= 4,
+			h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
 			ttl = uint8(binary.NativeEndian.Uint32(data))
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_TCLASS && len(data) >= 4:
+			tos = uint8(binary.NativeEndian.Uint32(data))
 		case h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && len(data) >= 4:
 			seg = int(binary.NativeEndian.Uint32(data))
 		}
@@ -295,6 +326,29 @@ func putHeader(b []byte, from *unix.RawSockaddrInet4, local netip.AddrPort, tos,
 	binary.BigEndian.PutUint16(u[header.UDPSrcPort:], header.Htons(from.Port)) // Htons swaps either way
 	binary.BigEndian.PutUint16(u[header.UDPDstPort:], local.Port())
 	binary.BigEndian.PutUint32(u[header.UDPLength:], uint32(header.UDPLen+n)<<16)
+}
+
+// putHeader6 writes, in front of n payload bytes at b[HeaderLen6:], the
+// IPv6 and UDP headers of a datagram from `from` to local. The extension
+// headers it came with (an encapsulation limit) the kernel has consumed.
+func putHeader6(b []byte, from *sockaddr, local netip.AddrPort, tclass, hops uint8, n int) {
+	ip := header.IPv6(b[:header.IPv6HeaderLen])
+	ip.Encode(&header.IPv6Fields{
+		TrafficClass: tclass, PayloadLen: uint16(header.UDPLen + n), NextHeader: header.ProtoUDP, HopLimit: hops,
+		Src: netip.AddrFrom16(from.Addr), Dst: local.Addr(),
+	})
+	u := b[header.IPv6HeaderLen:HeaderLen6]
+	binary.BigEndian.PutUint16(u[header.UDPSrcPort:], header.Htons(from.Port))
+	binary.BigEndian.PutUint16(u[header.UDPDstPort:], local.Port())
+	binary.BigEndian.PutUint32(u[header.UDPLength:], uint32(header.UDPLen+n)<<16)
+}
+
+// nameLen is the size of the socket's own family's address.
+func (s *connSys) nameLen() uint32 {
+	if s.v6 {
+		return unix.SizeofSockaddrInet6
+	}
+	return unix.SizeofSockaddrInet4
 }
 
 // recvmmsg is what rc.Read runs: one recvmmsg into slots [rat, rat+rreq).
@@ -337,7 +391,7 @@ func (s *connSys) drainErrors(fd uintptr) int {
 	defer s.emu.Unlock()
 	n := 0
 	for {
-		s.ehdr.Namelen = unix.SizeofSockaddrInet4
+		s.ehdr.Namelen = s.nameLen()
 		s.ehdr.SetControllen(len(s.ectrl))
 		s.ehdr.Flags = 0
 		r, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&s.ehdr)), unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
@@ -365,12 +419,17 @@ func (s *connSys) parseError(n int) (Error, bool) {
 			break
 		}
 		data := b[unix.CmsgLen(0):l]
-		if h.Level == unix.IPPROTO_IP && h.Type == unix.IP_RECVERR && len(data) >= int(unsafe.Sizeof(unix.SockExtendedErr{})) {
+		if (h.Level == unix.IPPROTO_IP && h.Type == unix.IP_RECVERR || h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_RECVERR) &&
+			len(data) >= int(unsafe.Sizeof(unix.SockExtendedErr{})) {
 			ee := (*unix.SockExtendedErr)(unsafe.Pointer(&data[0]))
 			er := Error{Kind: OtherError, Payload: s.ebuf[:min(n, len(s.ebuf))]}
-			er.To = netip.AddrPortFrom(netip.AddrFrom4(s.ename.Addr), header.Htons(s.ename.Port))
+			er.To = sockAddrPort(&s.ename)
 			er.From = s.local.Addr()
-			if off := int(unsafe.Sizeof(*ee)); len(data) >= off+unix.SizeofSockaddrInet4 {
+			if off := int(unsafe.Sizeof(*ee)); len(data) >= off+unix.SizeofSockaddrInet6 {
+				if sa := (*sockaddr)(unsafe.Pointer(&data[off])); sa.Family == unix.AF_INET || sa.Family == unix.AF_INET6 {
+					er.From = sockAddrPort(sa).Addr()
+				}
+			} else if len(data) >= off+unix.SizeofSockaddrInet4 {
 				if sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&data[off])); sa.Family == unix.AF_INET {
 					er.From = netip.AddrFrom4(sa.Addr)
 				}
@@ -378,7 +437,8 @@ func (s *connSys) parseError(n int) (Error, bool) {
 			switch {
 			case ee.Errno == uint32(unix.EMSGSIZE):
 				er.Kind, er.MTU = TooBig, int(ee.Info)
-			case ee.Origin == unix.SO_EE_ORIGIN_ICMP && ee.Type == 3 && ee.Code == 3:
+			case ee.Origin == unix.SO_EE_ORIGIN_ICMP && ee.Type == 3 && ee.Code == 3,
+				ee.Origin == unix.SO_EE_ORIGIN_ICMP6 && ee.Type == 1 && ee.Code == 4:
 				er.Kind = Unreachable
 			}
 			return er, true
@@ -386,6 +446,15 @@ func (s *connSys) parseError(n int) (Error, bool) {
 		b = b[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(b)):]
 	}
 	return Error{}, false
+}
+
+// sockAddrPort reads a socket address of either family.
+func sockAddrPort(sa *sockaddr) netip.AddrPort {
+	if sa.Family == unix.AF_INET6 {
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), header.Htons(sa.Port))
+	}
+	s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+	return netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), header.Htons(s4.Port))
 }
 
 // serveErrors is ServeErrors: the socket's only reader.
@@ -476,70 +545,123 @@ func (s *connSys) write(pkts [][]byte) (int, error) {
 }
 
 // messages fills the message slots for pkts, up to the first one that is
-// not a whole IPv4/UDP packet (end), and returns how many messages it made.
-// With GSO, consecutive packets to one destination with the same options
-// and payload length (the last may be shorter) share one message.
+// not a whole IP/UDP packet of the socket's family (end), and returns how
+// many messages it made. With GSO, consecutive packets to one destination
+// with the same options and payload length (the last may be shorter)
+// share one message.
 func (s *connSys) messages(pkts [][]byte) (m, end int) {
 	gso := s.gso.Load()
 	var (
-		prev   [12]byte // destination, port, TTL, TOS and options of message m-1
+		prev   outKey // of message m-1
 		segLen int
 		total  int
 		closed bool
 	)
 	for i, p := range pkts {
-		if len(p) < HeaderLen || p[0] != 0x45 || p[header.IPv4Protocol] != header.ProtoUDP {
+		k, hl, ok := s.parseOut(p)
+		if !ok {
 			return m, i
 		}
-		ip := header.IPv4(p)
-		o := sockOpts{df: ip.DF(), noCheck: p[header.IPv4MinLen+header.UDPChecksum] == 0 && p[header.IPv4MinLen+header.UDPChecksum+1] == 0}
-		var k [12]byte
-		copy(k[:4], p[header.IPv4Dst:])
-		copy(k[4:6], p[header.IPv4MinLen+header.UDPDstPort:])
-		k[6], k[7] = ip.TTL(), ip.TOS()
-		if o.df {
-			k[8] = 1
-		}
-		if o.noCheck {
-			k[9] = 1
-		}
-		pl := len(p) - HeaderLen
+		pl := len(p) - hl
 		if pl > 0 {
-			s.wiovs[i].Base = &p[HeaderLen]
+			s.wiovs[i].Base = &p[hl]
 		} else {
 			s.wiovs[i].Base = nil
 		}
 		s.wiovs[i].SetLen(pl)
-		if gso && m > 0 && k == prev && !o.noCheck && !closed && pl <= segLen && pl > 0 &&
+		if gso && m > 0 && k == prev && !k.opts.noCheck && !closed && pl <= segLen && pl > 0 &&
 			s.wsegs[m-1] < MaxSegments && total+pl <= maxPayload {
 			s.whdrs[m-1].Hdr.Iovlen++
 			s.wsegs[m-1]++
 			total += pl
 			closed = pl < segLen // a shorter segment ends the message
 			if s.wsegs[m-1] == 2 {
-				s.setControl(m-1, ip, segLen)
+				s.setControl(m-1, &k, segLen)
 			}
 			continue
 		}
 		h := &s.whdrs[m].Hdr
 		h.Iov = &s.wiovs[i]
 		h.SetIovlen(1)
-		s.wnames[m] = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: header.Htons(binary.BigEndian.Uint16(k[4:6]))}
-		copy(s.wnames[m].Addr[:], k[:4])
-		s.wfirst[m], s.wsegs[m], s.wopt[m] = i, 1, o
-		s.setControl(m, ip, 0)
+		s.putName(&s.wnames[m], &k)
+		s.wfirst[m], s.wsegs[m], s.wopt[m] = i, 1, k.opts
+		s.setControl(m, &k, 0)
 		prev, segLen, total, closed = k, pl, pl, false
 		m++
 	}
 	return m, len(pkts)
 }
 
+// outKey is what a packet asks of its message: destination, TTL (hop
+// limit), TOS (traffic class) and socket state.
+type outKey struct {
+	dst      [16]byte // an IPv4 address in the first 4
+	port     uint16
+	ttl, tos uint8
+	opts     sockOpts
+}
+
+// parseOut reads the outer headers of p: IPv4 without options, or IPv6
+// with at most a destination options header, then UDP. hl is where the
+// payload starts.
+func (s *connSys) parseOut(p []byte) (k outKey, hl int, ok bool) {
+	var udp int
+	if s.v6 {
+		if len(p) < HeaderLen6 || p[0]>>4 != 6 {
+			return k, 0, false
+		}
+		ip := header.IPv6(p)
+		udp = header.IPv6HeaderLen
+		switch ip.NextHeader() {
+		case header.ProtoUDP:
+		case header.IPv6DestOpts:
+			if len(p) < HeaderLen6+header.IPv6ExtMinLen || p[udp] != header.ProtoUDP || p[udp+1] != 0 {
+				return k, 0, false
+			}
+			k.opts.hasDst = true
+			copy(k.opts.dst[:], p[udp:])
+			k.opts.dst[0] = 0 // the kernel writes the next header
+			udp += header.IPv6ExtMinLen
+		default:
+			return k, 0, false
+		}
+		k.dst, k.ttl, k.tos, k.opts.df = ip.Dst(), ip.HopLimit(), ip.TrafficClass(), true
+	} else {
+		if len(p) < HeaderLen || p[0] != 0x45 || p[header.IPv4Protocol] != header.ProtoUDP {
+			return k, 0, false
+		}
+		ip := header.IPv4(p)
+		copy(k.dst[:4], p[header.IPv4Dst:])
+		k.ttl, k.tos, k.opts.df = ip.TTL(), ip.TOS(), ip.DF()
+		udp = header.IPv4MinLen
+	}
+	k.port = binary.BigEndian.Uint16(p[udp+header.UDPDstPort:])
+	k.opts.noCheck = p[udp+header.UDPChecksum] == 0 && p[udp+header.UDPChecksum+1] == 0
+	return k, udp + header.UDPLen, true
+}
+
+// putName writes k's destination as the socket's family's address.
+func (s *connSys) putName(sa *sockaddr, k *outKey) {
+	if s.v6 {
+		*sa = sockaddr{Family: unix.AF_INET6, Port: header.Htons(k.port), Addr: k.dst}
+		return
+	}
+	s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+	*s4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: header.Htons(k.port)}
+	copy(s4.Addr[:], k.dst[:4])
+}
+
 // setControl writes message m's control messages: the packet's TTL and
-// TOS, and UDP_SEGMENT with seg when it carries several datagrams.
-func (s *connSys) setControl(m int, ip header.IPv4, seg int) {
+// TOS (hop limit and traffic class), and UDP_SEGMENT with seg when it
+// carries several datagrams.
+func (s *connSys) setControl(m int, k *outKey, seg int) {
 	b := s.wctrl[m*wctrlLen : (m+1)*wctrlLen]
-	n := putCmsg(b, unix.IPPROTO_IP, unix.IP_TTL, uint32(ip.TTL()), 4)
-	n += putCmsg(b[n:], unix.IPPROTO_IP, unix.IP_TOS, uint32(ip.TOS()), 4)
+	level, ttl, tos := int32(unix.IPPROTO_IP), int32(unix.IP_TTL), int32(unix.IP_TOS)
+	if s.v6 {
+		level, ttl, tos = unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, unix.IPV6_TCLASS
+	}
+	n := putCmsg(b, level, ttl, uint32(k.ttl), 4)
+	n += putCmsg(b[n:], level, tos, uint32(k.tos), 4)
 	if seg > 0 && s.wsegs[m] > 1 {
 		n += putCmsg(b[n:], unix.SOL_UDP, unix.UDP_SEGMENT, uint32(seg), 2)
 	}
@@ -567,6 +689,7 @@ func putCmsg(b []byte, level, typ int32, v uint32, size int) int {
 func (s *connSys) setOpts(o sockOpts) error {
 	var serr error
 	err := s.rc.Control(func(fd uintptr) {
+		f := int(fd)
 		pmtu, noCheck := unix.IP_PMTUDISC_DONT, 0
 		if o.df {
 			pmtu = unix.IP_PMTUDISC_DO
@@ -574,8 +697,23 @@ func (s *connSys) setOpts(o sockOpts) error {
 		if o.noCheck {
 			noCheck = 1
 		}
-		if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, pmtu); serr == nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, noCheck)
+		if s.v6 {
+			// UDP_NO_CHECK6_TX: a zero checksum, as RFC 6935 allows
+			// tunnels. IPV6_DSTOPTS (sticky) needs CAP_NET_RAW.
+			serr = unix.SetsockoptInt(f, unix.IPPROTO_UDP, unix.UDP_NO_CHECK6_TX, noCheck)
+			if serr == nil && (o.hasDst != s.cur.hasDst || o.dst != s.cur.dst) {
+				var opt []byte
+				if o.hasDst {
+					opt = o.dst[:]
+				}
+				if serr = unix.SetsockoptString(f, unix.IPPROTO_IPV6, unix.IPV6_DSTOPTS, string(opt)); errors.Is(serr, unix.EPERM) {
+					serr = fmt.Errorf("sending an encapsulation limit (IPV6_DSTOPTS) needs CAP_NET_RAW: %w", serr)
+				}
+			}
+			return
+		}
+		if serr = unix.SetsockoptInt(f, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, pmtu); serr == nil {
+			serr = unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_NO_CHECK, noCheck)
 		}
 	})
 	if err == nil {
@@ -611,7 +749,11 @@ func (s *connSys) opError(op string, err error) error {
 	if errors.As(err, &oe) {
 		err = oe.Err
 	}
-	return &net.OpError{Op: op, Net: "udp4", Addr: net.UDPAddrFromAddrPort(s.local), Err: err}
+	network := "udp4"
+	if s.v6 {
+		network = "udp6"
+	}
+	return &net.OpError{Op: op, Net: network, Addr: net.UDPAddrFromAddrPort(s.local), Err: err}
 }
 
 func (s *connSys) close() error {

@@ -273,3 +273,84 @@ func TestErrorsRead(t *testing.T) {
 		t.Errorf("reports %+v, want one Unreachable", reports)
 	}
 }
+
+// outer6 is outer over IPv6: an IPv6 header (hop limit, traffic class),
+// with limit >= 0 a destination options header carrying that RFC 2473
+// encapsulation limit as Linux's IPv6 tunnels send it, UDP to dst.
+func outer6(dst netip.AddrPort, hops, tclass uint8, limit int, csum uint16, payload []byte) []byte {
+	ext := 0
+	if limit >= 0 {
+		ext = header.IPv6ExtMinLen
+	}
+	p := make([]byte, HeaderLen6+ext, HeaderLen6+ext+len(payload))
+	p = append(p, payload...)
+	next := uint8(header.ProtoUDP)
+	if limit >= 0 {
+		next = header.IPv6DestOpts
+		copy(p[40:], []byte{header.ProtoUDP, 0, header.IPv6OptEncapLimit, 1, byte(limit), header.IPv6OptPadN, 1, 0})
+	}
+	header.IPv6(p).Encode(&header.IPv6Fields{TrafficClass: tclass, PayloadLen: uint16(len(p) - 40), NextHeader: next, HopLimit: hops,
+		Src: netip.MustParseAddr("2001:db8::99"), Dst: dst.Addr()})
+	u := p[40+ext:]
+	binary.BigEndian.PutUint16(u[0:], 9999)
+	binary.BigEndian.PutUint16(u[2:], dst.Port())
+	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
+	binary.BigEndian.PutUint16(u[6:], csum)
+	return p
+}
+
+// TestRoundTrip6: the same over IPv6 (loopback): payloads arrive behind a
+// rebuilt IPv6 and UDP header with the hop limit and traffic class they
+// were sent with, GSO runs coalesced by GRO and split again, with and
+// without the encapsulation limit option and UDP checksums.
+func TestRoundTrip6(t *testing.T) {
+	for _, o := range []Options{{}, {NoGSO: true, NoGRO: true}} {
+		open6 := func() *Conn {
+			c, err := Open(netip.MustParseAddrPort("[::1]:0"), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		rx, tx := open6(), open6()
+		to := rx.LocalAddr()
+		var pkts [][]byte
+		for i := range 20 {
+			pay := bytes.Repeat([]byte{byte(i)}, 1000)
+			hops, tclass, limit, csum := uint8(64), uint8(0x10), 4, uint16(1)
+			if i >= 8 {
+				hops, tclass, limit = 7, 0xb8, -1 // other options: other messages
+			}
+			if i >= 16 {
+				csum = 0
+			}
+			pkts = append(pkts, outer6(to, hops, tclass, limit, csum, pay))
+		}
+		if n, err := tx.WriteBatch(pkts); n != len(pkts) || err != nil {
+			t.Fatalf("%+v: WriteBatch = %d, %v", o, n, err)
+		}
+		got := readN(t, rx, len(pkts))
+		for i, g := range got {
+			want := header.IPv6(pkts[i])
+			start := len(pkts[i]) - 1000
+			ip := header.IPv6(g)
+			u := header.UDP(g[40:])
+			if !ip.IsValid() || ip.NextHeader() != header.ProtoUDP || ip.PayloadLen() != 8+1000 || ip.HopLimit() != want.HopLimit() ||
+				ip.TrafficClass() != want.TrafficClass() || ip.SrcAddr() != tx.LocalAddr().Addr() || ip.DstAddr() != to.Addr() ||
+				u.SrcPort() != tx.LocalAddr().Port() || u.DstPort() != to.Port() || u.Length() != 8+1000 {
+				t.Errorf("%+v: packet %d header % x, sent % x", o, i, g[:HeaderLen6], pkts[i][:start])
+			}
+			if !bytes.Equal(g[HeaderLen6:], pkts[i][start:]) {
+				t.Errorf("%+v: packet %d payload differs", o, i)
+			}
+		}
+		if gro := rx.Stats().Coalesced > 0; gro != (rx.GRO() && tx.GSO()) {
+			t.Errorf("%+v: coalesced datagrams received: %v; GRO %v, GSO %v", o, gro, rx.GRO(), tx.GSO())
+		}
+		// An IPv4 packet is not this socket's.
+		if n, err := tx.WriteBatch([][]byte{outer(netip.MustParseAddrPort("127.0.0.1:9"), 64, 0, true, 1, []byte{1})}); n != 0 || !errors.Is(err, ErrNotUDP) {
+			t.Errorf("IPv4 packet on an IPv6 socket: %d, %v", n, err)
+		}
+	}
+}
