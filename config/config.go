@@ -651,14 +651,14 @@ func (t *Tunnel) Validate() error {
 			return errors.New("encap-dport, encap-sport, noencap-csum and fou-port need encap fou")
 		}
 	case EncapFOU:
-		if t.Mode != ModeGRE && t.Mode != ModeIPIP {
-			return fmt.Errorf("encap fou needs mode gre or ipip, not %s (UDP over IPv6 is not carried yet)", t.Mode)
-		}
-		if t.Mode == ModeIPIP && t.EncapDport == 0 {
-			return errors.New("encap fou with mode ipip needs encap-dport (IPIP has no assigned UDP port)")
+		if t.Mode != ModeGRE && t.Mode != ModeIP6GRE && t.EncapDport == 0 {
+			return fmt.Errorf("encap fou with mode %s needs encap-dport (only GRE has an assigned UDP port)", t.Mode)
 		}
 		if t.Underlay == UnderlayPacket {
 			return errors.New("underlay packet cannot send encap fou (its packets leave from a UDP socket)")
+		}
+		if t.Mode.IPv6() && t.KeepalivePeriod != 0 {
+			return errors.New("keepalive with encap fou needs an IPv4 mode (gre): over IPv6 it is not carried yet")
 		}
 		if t.EncapSport != 0 && t.EncapSport != t.LocalPort() {
 			return fmt.Errorf("encap-sport %d must be the port gretun receives on, %d (fou-port): it sends from the socket it receives on", t.EncapSport, t.LocalPort())
@@ -745,7 +745,7 @@ func (t *Tunnel) DstPort() uint16 {
 		return 0
 	case t.EncapDport != 0:
 		return t.EncapDport
-	case t.Mode == ModeGRE:
+	case t.Mode == ModeGRE, t.Mode == ModeIP6GRE:
 		return PortGRE
 	}
 	return 0

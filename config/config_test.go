@@ -284,6 +284,9 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-sport any", `invalid encap-sport "any"`},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou fou-port", `missing value after "fou-port"`},
 		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 encap fou", "mode ipip needs encap-dport"},
+		{"x", "mode ipip6 remote 2001:db8::2 local 2001:db8::1 encap fou", "mode ipip6 needs encap-dport"},
+		{"x", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 encap fou", "mode ip6ip6 needs encap-dport"},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 encap fou keepalive 10 3", "keepalive with encap fou needs an IPv4 mode"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-sport 5000", "encap-sport 5000 must be the port gretun receives on, 4754"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou underlay packet", "underlay packet cannot send encap fou"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 ttl 256", `invalid ttl "256"`},
@@ -580,5 +583,34 @@ func TestMultipoint(t *testing.T) {
 	roundTrip(t, c)
 	if err := c.Apply([]string{"nolearn", "remote", "192.0.2.2"}); err != nil || c.Learn != 0 || c.Multipoint() {
 		t.Errorf("nolearn remote 192.0.2.2: %+v %v", c, err)
+	}
+}
+
+// TestFOUOverIPv6: encap fou on the ip6 modes, as Linux's ip6gre and
+// ip6tnl take it: ip6gre to GRE's port 4754 by default, the others with
+// encap-dport; the outer headers are IPv6 (with the default encapsulation
+// limit, as the kernel sends it), UDP and the tunnel protocol.
+func TestFOUOverIPv6(t *testing.T) {
+	for _, c := range []struct {
+		words    string
+		port     uint16
+		overhead int
+	}{
+		{"mode ip6gre remote 2001:db8::2 local 2001:db8::1 encap fou", 4754, 40 + 8 + 8 + 4},
+		{"mode ip6gre remote 2001:db8::2 local 2001:db8::1 encaplimit none key 1 encap fou", 4754, 40 + 8 + 8},
+		{"mode ipip6 remote 2001:db8::2 local 2001:db8::1 encap fou encap-dport 5555", 5555, 40 + 8 + 8},
+		{"mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 encaplimit none encap fou encap-dport 5556", 5556, 40 + 8},
+	} {
+		tn, err := Parse("t0", strings.Fields(c.words))
+		if err == nil {
+			err = tn.Validate()
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.words, err)
+			continue
+		}
+		if !tn.UDP() || tn.DstPort() != c.port || tn.LocalPort() != c.port || tn.Overhead() != c.overhead {
+			t.Errorf("%s: udp %v, ports %d/%d, overhead %d", c.words, tn.UDP(), tn.DstPort(), tn.LocalPort(), tn.Overhead())
+		}
 	}
 }

@@ -185,7 +185,7 @@ func (u rawIP) Close() error { return u.c.Close() }
 
 // UDPIPv4 puts UDP sockets behind the Underlay seam (udpsock.Conn, and
 // tunneltest's fake over a Wire): they take and return whole IPv4/UDP
-// packets, encap's and decap.ParseUDP's shape, and send GSO runs as one.
+// packets (IPv6/UDP on an IPv6 address), encap's and decap.ParseUDP's shape, and send GSO runs as one.
 // c is bound to the port the underlay receives on, port, and sends the
 // packets whose UDP source port is that port (`encap-sport` N). The
 // others, from tunnels with `encap-sport auto`, carry their flow's port
@@ -226,14 +226,32 @@ func (u *udpIPv4) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
 
 // connFor is the socket packet p leaves from, by its UDP source port.
 func (u *udpIPv4) connFor(p []byte) RawConn {
-	if len(u.pool) == 0 || len(p) < header.IPv4MinLen+header.UDPLen {
+	at := udpAt(p)
+	if len(u.pool) == 0 || at < 0 {
 		return u.c
 	}
-	sport := header.UDP(p[header.IPv4MinLen:]).SrcPort()
+	sport := header.UDP(p[at:]).SrcPort()
 	if sport == u.port {
 		return u.c
 	}
 	return u.pool[int(sport)%len(u.pool)]
+}
+
+// udpAt is where the UDP header of an outer packet as encap builds it
+// starts: after IPv4 without options, or IPv6 and perhaps its
+// encapsulation limit option; -1 if p is too short to hold it.
+func udpAt(p []byte) int {
+	at := header.IPv4MinLen
+	if len(p) > 0 && p[0]>>4 == 6 {
+		at = header.IPv6HeaderLen
+		if len(p) > at && header.IPv6(p).NextHeader() == header.IPv6DestOpts {
+			at += header.IPv6ExtMinLen
+		}
+	}
+	if len(p) < at+header.UDPLen {
+		return -1
+	}
+	return at
 }
 
 // OnError has every socket report the errors about what it sent; the

@@ -567,8 +567,11 @@ func (t *Tunnel) isOwnOuter(inner []byte, remote netip.Addr) bool {
 			return false
 		}
 		ip := header.IPv6(inner)
-		next := ip.NextHeader()
-		return (next == c.Proto() || next == header.IPv6DestOpts) && ip.Src() == c.Local.As16() && ip.Dst() == remote.As16()
+		next, proto := ip.NextHeader(), c.Proto()
+		if c.UDP() {
+			proto = header.ProtoUDP
+		}
+		return (next == proto || next == header.IPv6DestOpts) && ip.Src() == c.Local.As16() && ip.Dst() == remote.As16()
 	}
 	if len(inner) < header.IPv4MinLen || header.IPVersion(inner) != 4 {
 		return false

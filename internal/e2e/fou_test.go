@@ -165,3 +165,61 @@ func TestFOUKeepaliveKernelPeer(t *testing.T) {
 		t.Errorf("gretun ended with %v: %s", err, p.Log())
 	}
 }
+
+// TestFOUOverIPv6 is the classic scenario through GRE-in-UDP and IP in UDP
+// over the IPv6 underlay (encap fou on ip6gre, ipip6 and ip6ip6): ping and
+// a checksummed TCP transfer both ways, IPv4 and IPv6 inside as the mode
+// carries them. With Linux's default encapsulation limit (sent as
+// IPV6_DSTOPTS, which needs CAP_NET_RAW) gretun runs as root; with
+// `encaplimit none` it runs without CAP_NET_RAW. The MTU leaves room for
+// IPv6, the option, UDP and GRE.
+func TestFOUOverIPv6(t *testing.T) {
+	needSetpriv(t)
+	for _, c := range []struct {
+		name, a, b string
+		noNetRaw   bool
+		v4, v6     bool
+		mtu        int
+	}{
+		{"ip6gre", "mode ip6gre key 42 csum seq encap fou", "mode ip6gre key 42 csum seq encap fou", false, true, true, 1500 - 40 - 8 - 8 - 16},
+		{"ip6gre-nonetraw", "mode ip6gre encaplimit none encap fou", "mode ip6gre encaplimit none encap fou", true, true, true, 1500 - 40 - 8 - 4},
+		{"ipip6", "mode ipip6 encap fou encap-dport 5555 fou-port 5556", "mode ipip6 encap fou encap-dport 5556 fou-port 5555", false, true, false, 1500 - 40 - 8 - 8},
+		{"ip6ip6", "mode ip6ip6 encaplimit none encap fou encap-dport 5557", "mode ip6ip6 encaplimit none encap fou encap-dport 5557", true, false, true, 1500 - 40 - 8},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tp := Classic(t)
+			tp.underlay6()
+			start := tp.Run
+			if c.noNetRaw {
+				start = tp.startNoNetRaw
+			}
+			a := start(tp.A, "netb", append([]string{"remote", Under6B, "local", Under6A}, strings.Fields(c.a)...)...)
+			b := start(tp.B, "neta", append([]string{"remote", Under6A, "local", Under6B}, strings.Fields(c.b)...)...)
+			if s := tp.status(tp.A, "netb"); !strings.Contains(s.Line, " encap fou ") || s.MTU != c.mtu {
+				t.Errorf("A shows %q, MTU %d, want %d", s.Line, s.MTU, c.mtu)
+			}
+			if c.v4 {
+				tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
+				tp.Route(tp.B, "neta", LanB, "198.51.100.0/24")
+				tp.carryBothWays()
+			}
+			if c.v6 {
+				tp.Sh(tp.A, "ip", "-6", "addr", "add", "2001:db8:1::1/64", "dev", "netb", "nodad")
+				tp.Sh(tp.B, "ip", "-6", "addr", "add", "2001:db8:1::2/64", "dev", "neta", "nodad")
+				tp.Ping(tp.A, "2001:db8:1::2")
+				tp.Ping(tp.B, "2001:db8:1::1")
+				tp.Transfer(tp.A, tp.B, "2001:db8:1::2", 1<<20)
+				tp.Transfer(tp.B, tp.A, "2001:db8:1::1", 1<<20)
+			}
+			sa, sb := tp.Stats(tp.A, "netb"), tp.Stats(tp.B, "neta")
+			if sa.RxErrors != 0 || sb.RxErrors != 0 || sa.RxPackets == 0 || sb.RxPackets == 0 {
+				t.Errorf("counters: A %+v B %+v", sa, sb)
+			}
+			for _, p := range []*Proc{a, b} {
+				if err := p.Stop(); err != nil {
+					t.Errorf("gretun run exited with %v: %s", err, p.Log())
+				}
+			}
+		})
+	}
+}
