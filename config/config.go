@@ -737,6 +737,18 @@ func (t *Tunnel) encapLimit() (int, error) {
 // UDP reports whether the tunnel's packets ride inside UDP (`encap fou`).
 func (t *Tunnel) UDP() bool { return t.UDPEncap == EncapFOU }
 
+// NeedsNetRaw reports whether the tunnel needs CAP_NET_RAW: for a raw
+// socket (straight over IP), or over IPv6 inside UDP for the encapsulation
+// limit option, which Linux lets a UDP socket send only with it
+// (IPV6_DSTOPTS).
+func (t *Tunnel) NeedsNetRaw() bool {
+	if !t.UDP() {
+		return true
+	}
+	limit, _ := t.encapLimit()
+	return t.Mode.IPv6() && limit >= 0
+}
+
 // DstPort is the UDP port the tunnel sends to: encap-dport, by default
 // 4754 for GRE (RFC 8086). 0 without `encap fou`.
 func (t *Tunnel) DstPort() uint16 {

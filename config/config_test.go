@@ -609,6 +609,9 @@ func TestFOUOverIPv6(t *testing.T) {
 			t.Errorf("%s: %v", c.words, err)
 			continue
 		}
+		if raw := !strings.Contains(c.words, "encaplimit none"); tn.NeedsNetRaw() != raw {
+			t.Errorf("%s: NeedsNetRaw %v", c.words, !raw)
+		}
 		if !tn.UDP() || tn.DstPort() != c.port || tn.LocalPort() != c.port || tn.Overhead() != c.overhead {
 			t.Errorf("%s: udp %v, ports %d/%d, overhead %d", c.words, tn.UDP(), tn.DstPort(), tn.LocalPort(), tn.Overhead())
 		}

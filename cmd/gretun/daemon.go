@@ -223,13 +223,14 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 // checkCapabilities names what is missing for tunnels (for any tunnel
 // when none are given) before anything is created: CAP_NET_ADMIN for TUN
 // devices, which netstack tunnels do without, and CAP_NET_RAW for the raw
-// sockets of GRE and IPIP straight over IP (encap fou needs none; a daemon
+// sockets of GRE and IPIP straight over IP (encap fou needs none, but for
+// the encapsulation limit over IPv6: config.NeedsNetRaw; a daemon
 // started without tunnels says so when one that needs it is added).
 func checkCapabilities(tunnels ...config.Tunnel) error {
 	needAdmin, raw := len(tunnels) == 0, false
 	for _, c := range tunnels {
 		needAdmin = needAdmin || c.Stack == nil
-		raw = raw || !c.UDP()
+		raw = raw || c.NeedsNetRaw()
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
@@ -246,7 +247,7 @@ func checkCapabilities(tunnels ...config.Tunnel) error {
 	}
 	hint := "run as root"
 	if raw {
-		hint += ", or use encap fou, which needs no CAP_NET_RAW"
+		hint += ", or use encap fou, which needs no CAP_NET_RAW (over IPv6 with encaplimit none)"
 	}
 	switch len(missing) {
 	case 0:

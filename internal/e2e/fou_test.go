@@ -215,6 +215,11 @@ func TestFOUOverIPv6(t *testing.T) {
 			if sa.RxErrors != 0 || sb.RxErrors != 0 || sa.RxPackets == 0 || sb.RxPackets == 0 {
 				t.Errorf("counters: A %+v B %+v", sa, sb)
 			}
+			if !c.noNetRaw {
+				// The encapsulation limit needs CAP_NET_RAW: said at once.
+				r := tp.cmd(tp.A, noNetRaw, Bin(t, "gretun"), append([]string{"run", "lim", "remote", "2001:db8::9", "local", Under6A}, strings.Fields(c.a)...)...)
+				wantError(t, "encaplimit over encap fou without CAP_NET_RAW", r, "CAP_NET_RAW", "encaplimit none")
+			}
 			for _, p := range []*Proc{a, b} {
 				if err := p.Stop(); err != nil {
 					t.Errorf("gretun run exited with %v: %s", err, p.Log())
