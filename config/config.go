@@ -651,6 +651,9 @@ func (t *Tunnel) Validate() error {
 			return errors.New("encap-dport, encap-sport, noencap-csum and fou-port need encap fou")
 		}
 	case EncapFOU:
+		if t.Mode == ModeGRETap || t.Mode == ModeIP6GRETap {
+			return fmt.Errorf("encap fou needs mode gre, ipip, ip6gre, ipip6 or ip6ip6, not %s (Ethernet inside UDP is not carried yet)", t.Mode)
+		}
 		if t.Mode != ModeGRE && t.Mode != ModeIP6GRE && t.EncapDport == 0 {
 			return fmt.Errorf("encap fou with mode %s needs encap-dport (only GRE has an assigned UDP port)", t.Mode)
 		}

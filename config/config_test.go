@@ -285,6 +285,8 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou fou-port", `missing value after "fou-port"`},
 		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 encap fou", "mode ipip needs encap-dport"},
 		{"x", "mode ipip6 remote 2001:db8::2 local 2001:db8::1 encap fou", "mode ipip6 needs encap-dport"},
+		{"x", "mode ip6gretap remote 2001:db8::2 local 2001:db8::1 encap fou encap-dport 6000", "not ip6gretap"},
+		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 encap fou", "not gretap"},
 		{"x", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 encap fou", "mode ip6ip6 needs encap-dport"},
 		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 encap fou keepalive 10 3", "keepalive with encap fou needs an IPv4 mode"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-sport 5000", "encap-sport 5000 must be the port gretun receives on, 4754"},
