@@ -363,8 +363,11 @@ func (s *connSys) recvmmsg(fd uintptr) bool {
 // the goroutine parks in the netpoller. With IP_RECVERR each ICMP error
 // about our datagrams is also a pending socket error, which the next
 // recvmmsg or send returns once: the report is in the error queue, so
-// mmsg reads it and calls again.
+// mmsg reads it and calls again, once. Only once: a send the kernel
+// refuses itself (larger than the path MTU) queues a report of its own
+// each time it fails.
 func (s *connSys) mmsg(fd, trap uintptr, h *unix.Mmsghdr, n int) (got int, err error, ready bool) {
+	retried := false
 	for {
 		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(h)), uintptr(n), 0, 0, 0)
 		switch {
@@ -374,7 +377,8 @@ func (s *connSys) mmsg(fd, trap uintptr, h *unix.Mmsghdr, n int) (got int, err e
 			continue
 		case e == unix.EAGAIN:
 			return 0, nil, false
-		case s.drainErrors(fd) > 0:
+		case s.drainErrors(fd) > 0 && !retried:
+			retried = true
 			continue
 		case trap == unix.SYS_SENDMMSG:
 			return 0, os.NewSyscallError("sendmmsg", e), true
