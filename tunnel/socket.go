@@ -154,7 +154,15 @@ type endpoint struct {
 
 // overhead is what tunnel c's outer packets add to an inner packet on this
 // underlay: c's encapsulation and the underlay's own header.
-func (s *socket) overhead(c *config.Tunnel) int { return c.Overhead() + s.conn.HeaderLen() }
+func (s *socket) overhead(c *config.Tunnel) int {
+	n := c.Overhead() + s.conn.HeaderLen()
+	if s.key.UDP() && c.Mode.IPv6() && c.NeedsNetRaw() {
+		// Linux refuses a UDP datagram with IPV6_DSTOPTS (the
+		// encapsulation limit) within 8 bytes of the path MTU: leave them.
+		n += header.IPv6ExtMinLen
+	}
+	return n
+}
 
 func endpointOf(c *config.Tunnel, s *socket) endpoint {
 	return endpoint{sock: s, to: netip.AddrPortFrom(remoteOn(c), c.DstPort())}

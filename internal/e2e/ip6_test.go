@@ -42,6 +42,16 @@ func (tp *Topology) ip6Tunnels(v4, v6 bool, words ...string) (a, b *Proc) {
 	return a, b
 }
 
+// carry6BothWays pings and transfers 1 MiB both ways between the
+// routers' tunnel devices, 2001:db8:1::1 (A) and ::2 (B).
+func (tp *Topology) carry6BothWays() {
+	tp.T.Helper()
+	tp.Ping(tp.A, "2001:db8:1::2")
+	tp.Ping(tp.B, "2001:db8:1::1")
+	tp.Transfer(tp.A, tp.B, "2001:db8:1::2", 1<<20)
+	tp.Transfer(tp.B, tp.A, "2001:db8:1::1", 1<<20)
+}
+
 // TestIP6Tunnels is the classic scenario over an IPv6 underlay: ip6gre
 // (plain, and with key, checksums and sequence numbers) carries IPv4 from
 // host to host and IPv6 between the routers, ipip6 IPv4 and ip6ip6 IPv6,
@@ -74,10 +84,7 @@ func TestIP6Tunnels(t *testing.T) {
 				tp.carryBothWays()
 			}
 			if tc.v6 {
-				tp.Ping(tp.A, "2001:db8:1::2")
-				tp.Ping(tp.B, "2001:db8:1::1")
-				tp.Transfer(tp.A, tp.B, "2001:db8:1::2", 1<<20)
-				tp.Transfer(tp.B, tp.A, "2001:db8:1::1", 1<<20)
+				tp.carry6BothWays()
 			}
 			sa, sb := tp.Stats(tp.A, "netb"), tp.Stats(tp.B, "neta")
 			if sa.RxErrors != 0 || sb.RxErrors != 0 || sa.RxPackets == 0 || sb.RxPackets == 0 {
