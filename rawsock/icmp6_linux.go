@@ -3,7 +3,6 @@ package rawsock
 import (
 	"fmt"
 	"net"
-	"net/netip"
 
 	"golang.org/x/sys/unix"
 
@@ -32,23 +31,7 @@ func (s *icmp6Sys) open() error {
 }
 
 func (s *icmp6Sys) readTooBig(buf []byte) (TooBig, error) {
-	if s.ipc == nil {
-		return TooBig{}, errNotOpen
-	}
-	for {
-		n, from, err := s.ipc.ReadFromIP(buf)
-		if err != nil {
-			return TooBig{}, err
-		}
-		tb, ok := ParseTooBig6(buf[:n])
-		if !ok {
-			continue
-		}
-		if a, ok := netip.AddrFromSlice(from.IP); ok {
-			tb.From = a
-		}
-		return tb, nil
-	}
+	return readTooBig(s.ipc, buf, ParseTooBig6)
 }
 
 func (s *icmp6Sys) close() error {

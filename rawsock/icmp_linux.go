@@ -26,16 +26,22 @@ func (s *icmpSys) open() error {
 }
 
 func (s *icmpSys) readTooBig(buf []byte) (TooBig, error) {
-	if s.ipc == nil {
+	// The net package strips the IPv4 header of raw IPv4 reads.
+	return readTooBig(s.ipc, buf, ParseTooBig)
+}
+
+// readTooBig reads ipc until a message parse accepts, and says which
+// router sent it; the IPv4 and IPv6 sockets differ only in parse.
+func readTooBig(ipc *net.IPConn, buf []byte, parse func([]byte) (TooBig, bool)) (TooBig, error) {
+	if ipc == nil {
 		return TooBig{}, errNotOpen
 	}
 	for {
-		// The net package strips the IPv4 header of raw IPv4 reads.
-		n, from, err := s.ipc.ReadFromIP(buf)
+		n, from, err := ipc.ReadFromIP(buf)
 		if err != nil {
 			return TooBig{}, err
 		}
-		tb, ok := ParseTooBig(buf[:n])
+		tb, ok := parse(buf[:n])
 		if !ok {
 			continue
 		}
