@@ -19,6 +19,8 @@ have cpio          || need+=(cpio)
 have ldd           || need+=(libc-bin)
 have ethtool       || need+=(ethtool)
 have setpriv       || need+=(util-linux)
+have curl          || need+=(curl)             # netstack tests fetch through SOCKS5
+have systemd-analyze || need+=(systemd)        # the unit in dist/ is verified
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
