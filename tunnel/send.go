@@ -332,6 +332,15 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 		pkts++
 		bytes += uint64(sizes[i])
 	}
+	t.countSent(p, pkts, bytes, errs)
+	return out
+}
+
+// countSent adds one batch's sent packets and bytes, and the packets it
+// dropped, to the tunnel's counters and, on a multipoint tunnel, to the
+// neighbour's.
+func (t *Tunnel) countSent(p *peer, pkts, bytes, errs uint64) {
+	c := &t.counters
 	c.add(txPackets, pkts)
 	c.add(txBytes, bytes)
 	c.add(txErrors, errs)
@@ -339,7 +348,6 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 		p.stats.txPackets.Add(pkts)
 		p.stats.txBytes.Add(bytes)
 	}
-	return out
 }
 
 // encapFrames is encapBatch for the Ethernet frames of a gretap tunnel,
@@ -377,9 +385,7 @@ func (t *Tunnel) encapFrames(p *peer, bufs [][]byte, sizes []int, out [][]byte, 
 		pkts++
 		bytes += uint64(sizes[i])
 	}
-	c.add(txPackets, pkts)
-	c.add(txBytes, bytes)
-	c.add(txErrors, errs)
+	t.countSent(p, pkts, bytes, errs)
 	return out
 }
 
