@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
-	"syscall"
 	"unsafe"
 
 	"github.com/gretun/gretun/header"
@@ -20,10 +18,8 @@ const ctrl6Len = 128
 // conn6Sys holds the socket and the message slots every batch reuses: the
 // hot path allocates nothing.
 type conn6Sys struct {
-	ipc *net.IPConn
-	rc  syscall.RawConn
+	rawSocket
 
-	rmu   sync.Mutex
 	rhdrs []unix.Mmsghdr
 	riovs []unix.Iovec
 	rname []unix.RawSockaddrInet6
@@ -42,11 +38,6 @@ type conn6Sys struct {
 	wn    int
 	werr  error
 	wfn   func(fd uintptr) bool
-
-	// GRE only: the side channel for checksums left to offload
-	// (offload_linux.go); used under rmu.
-	ring       *offloadRing
-	offloadErr error
 }
 
 func (s *conn6Sys) open(proto int) error {
@@ -70,9 +61,7 @@ func (s *conn6Sys) open(proto int) error {
 	s.growRead(BatchSize)
 	s.growWrite(BatchSize)
 	if proto == ProtoGRE {
-		if s.ring, err = openOffloadRing(true); err != nil {
-			s.offloadErr = fmt.Errorf("rawsock: no side channel for offloaded GRE checksums: %w", err)
-		}
+		s.openRing(true)
 	}
 	return nil
 }
@@ -248,23 +237,3 @@ func (s *conn6Sys) writeBatch(pkts [][]byte, scope uint32) (int, error) {
 }
 
 func (s *conn6Sys) opError(op string, err error) error { return opError(s.ipc, "ip6", op, err) }
-
-func (s *conn6Sys) completeChecksum(pkt []byte) bool {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	return s.ring != nil && s.ring.complete(pkt)
-}
-
-func (s *conn6Sys) close() error {
-	if s.ipc == nil {
-		return errNotOpen
-	}
-	err := s.ipc.Close()
-	s.rmu.Lock()
-	if s.ring != nil {
-		s.ring.close()
-		s.ring = nil
-	}
-	s.rmu.Unlock()
-	return err
-}

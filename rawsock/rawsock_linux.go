@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"syscall"
 	"unsafe"
 
 	"github.com/gretun/gretun/header"
@@ -21,14 +20,12 @@ const sockBufBytes = 4 << 20
 // connSys holds the socket and the message slots reused by every batch, so
 // that the hot path allocates nothing of its own.
 type connSys struct {
-	ipc *net.IPConn
-	rc  syscall.RawConn
-	pc  *ipv4.PacketConn
+	rawSocket
+	pc *ipv4.PacketConn
 
 	// The receive side calls recvmmsg itself rather than through x/net,
 	// whose ReadBatch allocates every packet's source address: the
 	// headers ask for no address, so the kernel writes none.
-	rmu   sync.Mutex
 	rhdrs []unix.Mmsghdr // rhdrs[i].Hdr.Iov == &riovs[i]
 	riovs []unix.Iovec
 	rreq  int                   // slots for the next recvmmsg
@@ -41,11 +38,6 @@ type connSys struct {
 	wbufs  [][]byte     // wmsgs[i].Buffers == wbufs[i:i+1]
 	waddrs []net.IPAddr // wmsgs[i].Addr == &waddrs[i]
 	wips   [][4]byte    // waddrs[i].IP == wips[i][:]
-
-	// GRE only: which received packets' checksums were left to offload
-	// (offload_linux.go); used under rmu.
-	ring       *offloadRing
-	offloadErr error
 }
 
 func (s *connSys) open(proto int) error {
@@ -65,9 +57,7 @@ func (s *connSys) open(proto int) error {
 	s.growRead(BatchSize)
 	s.growWrite(BatchSize)
 	if proto == ProtoGRE {
-		if s.ring, err = openOffloadRing(false); err != nil {
-			s.offloadErr = fmt.Errorf("rawsock: no side channel for offloaded GRE checksums: %w", err)
-		}
+		s.openRing(false)
 	}
 	return nil
 }
@@ -200,24 +190,3 @@ func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
 }
 
 func (s *connSys) opError(op string, err error) error { return opError(s.ipc, "ip4", op, err) }
-
-func (s *connSys) completeChecksum(pkt []byte) bool {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	return s.ring != nil && s.ring.complete(pkt)
-}
-
-func (s *connSys) close() error {
-	if s.pc == nil {
-		return errNotOpen
-	}
-	err := s.pc.Close()
-	// The closed socket has released a blocked ReadBatch, and rmu with it.
-	s.rmu.Lock()
-	if s.ring != nil {
-		s.ring.close()
-		s.ring = nil
-	}
-	s.rmu.Unlock()
-	return err
-}
