@@ -24,10 +24,6 @@ type conn6Sys struct {
 	riovs []unix.Iovec
 	rname []unix.RawSockaddrInet6
 	rctrl []byte // ctrl6Len bytes per slot
-	rreq  int
-	rn    int
-	rerr  error
-	rfn   func(fd uintptr) bool
 
 	wmu   sync.Mutex
 	whdrs []unix.Mmsghdr
@@ -56,7 +52,7 @@ func (s *conn6Sys) open(proto int) error {
 	if err != nil {
 		return err
 	}
-	s.ipc, s.rc = ipc, rc
+	s.ipc, s.rc, s.network = ipc, rc, "ip6"
 	s.rfn, s.wfn = s.recvmmsg, s.sendmmsg
 	s.growRead(BatchSize)
 	s.growWrite(BatchSize)
@@ -123,17 +119,9 @@ func (s *conn6Sys) readBatch(c *Conn6, bufs [][]byte, sizes []int) (int, error) 
 		h.SetControllen(ctrl6Len)
 	}
 	defer clear(s.riovs[:n])
-	s.rreq = n
-	err := s.rc.Read(s.rfn)
-	if err == nil {
-		err = s.rerr
-	}
+	got, err := s.recv(n)
 	if err != nil {
-		return 0, s.opError("read", err)
-	}
-	got := s.rn
-	if s.ring != nil {
-		s.ring.trim()
+		return 0, err
 	}
 	for i := 0; i < got; i++ {
 		h := &s.rhdrs[i].Hdr
@@ -235,5 +223,3 @@ func (s *conn6Sys) writeBatch(pkts [][]byte, scope uint32) (int, error) {
 	}
 	return sent, nil
 }
-
-func (s *conn6Sys) opError(op string, err error) error { return opError(s.ipc, "ip6", op, err) }

@@ -28,10 +28,6 @@ type connSys struct {
 	// headers ask for no address, so the kernel writes none.
 	rhdrs []unix.Mmsghdr // rhdrs[i].Hdr.Iov == &riovs[i]
 	riovs []unix.Iovec
-	rreq  int                   // slots for the next recvmmsg
-	rn    int                   // its result, set inside rc.Read
-	rerr  error                 // and its error
-	rfn   func(fd uintptr) bool // s.recvmmsg, made once so reads do not allocate
 
 	wmu    sync.Mutex
 	wmsgs  []ipv4.Message
@@ -51,7 +47,7 @@ func (s *connSys) open(proto int) error {
 	if err != nil {
 		return err
 	}
-	s.ipc, s.rc = ipc, rc
+	s.ipc, s.rc, s.network = ipc, rc, "ip4"
 	s.rfn = s.recvmmsg
 	s.pc = ipv4.NewPacketConn(ipc)
 	s.growRead(BatchSize)
@@ -120,17 +116,9 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 	}
 	// Keep no pointer into the caller's buffers once the batch is over.
 	defer clear(s.riovs[:n])
-	s.rreq = n
-	err := s.rc.Read(s.rfn)
-	if err == nil {
-		err = s.rerr
-	}
+	got, err := s.recv(n)
 	if err != nil {
-		return 0, s.opError("read", err)
-	}
-	got := s.rn
-	if s.ring != nil {
-		s.ring.trim()
+		return 0, err
 	}
 	for i := 0; i < got; i++ {
 		if s.rhdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
@@ -188,5 +176,3 @@ func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
 	}
 	return sent, nil
 }
-
-func (s *connSys) opError(op string, err error) error { return opError(s.ipc, "ip4", op, err) }

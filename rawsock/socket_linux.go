@@ -12,9 +12,15 @@ import (
 // checksums a sender on this host left to offload (offload_linux.go),
 // which the receive path uses under that lock.
 type rawSocket struct {
-	ipc *net.IPConn
-	rc  syscall.RawConn
-	rmu sync.Mutex
+	ipc     *net.IPConn
+	rc      syscall.RawConn
+	network string // "ip4" or "ip6", for errors
+
+	rmu  sync.Mutex
+	rreq int                   // slots for the next recvmmsg
+	rn   int                   // its result, set inside rc.Read
+	rerr error                 // and its error
+	rfn  func(fd uintptr) bool // the socket's recvmmsg, made once so reads do not allocate
 
 	ring       *offloadRing
 	offloadErr error
@@ -28,6 +34,25 @@ func (s *rawSocket) openRing(ipv6 bool) {
 		s.offloadErr = fmt.Errorf("rawsock: no side channel for offloaded GRE checksums: %w", err)
 	}
 }
+
+// recv runs one recvmmsg into the first n slots and returns how many it
+// filled; the side channel then forgets packets older than those.
+func (s *rawSocket) recv(n int) (int, error) {
+	s.rreq = n
+	err := s.rc.Read(s.rfn)
+	if err == nil {
+		err = s.rerr
+	}
+	if err != nil {
+		return 0, s.opError("read", err)
+	}
+	if s.ring != nil {
+		s.ring.trim()
+	}
+	return s.rn, nil
+}
+
+func (s *rawSocket) opError(op string, err error) error { return opError(s.ipc, s.network, op, err) }
 
 func (s *rawSocket) completeChecksum(pkt []byte) bool {
 	s.rmu.Lock()
