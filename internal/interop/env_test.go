@@ -388,6 +388,16 @@ func guestPing(t *testing.T, e *env, args string) (int, int, string) {
 // guest and checks what the guest wrote down.
 func tcpToGuest(t *testing.T, e *env, dst string) {
 	t.Helper()
+	if err := sendToGuest(t, e, dst, 90*time.Second); err != nil {
+		t.Fatalf("TCP gretun → kernel: %v", err)
+	}
+}
+
+// sendToGuest is tcpToGuest's transfer, bounded by timeout; a transfer
+// that does not complete is returned as an error, a wrong content is a
+// test error.
+func sendToGuest(t *testing.T, e *env, dst string, timeout time.Duration) error {
+	t.Helper()
 	data := make([]byte, xferSize)
 	rand.Read(data)
 	want := sha256.Sum256(data)
@@ -405,17 +415,24 @@ for i in $(seq 100); do netstat -ltn | grep -q ':%s ' && exit 0; sleep 0.1; done
 	})
 	if err != nil {
 		e.g.Run("killall nc")
-		t.Fatalf("TCP gretun → kernel: connecting to %s: %v", dst, err)
+		return fmt.Errorf("connecting to %s: %v", dst, err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(90 * time.Second))
+	// A transfer given up on is reset, not left to the kernel to go on
+	// retransmitting into the next case's tunnel.
+	abort := func(format string, err error) error {
+		conn.(*net.TCPConn).SetLinger(0)
+		e.g.Run("killall nc")
+		return fmt.Errorf(format, err)
+	}
+	conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := conn.Write(data); err != nil {
-		t.Fatalf("TCP gretun → kernel: writing: %v", err)
+		return abort("writing: %v", err)
 	}
 	conn.(*net.TCPConn).CloseWrite()
 	// The guest closes once cat has written the whole file.
 	if _, err := io.Copy(io.Discard, conn); err != nil {
-		t.Fatalf("TCP gretun → kernel: waiting for the guest to finish: %v", err)
+		return abort("waiting for the guest to finish: %v", err)
 	}
 	out, err := e.g.Run("wc -c < /tmp/rx; sha256sum /tmp/rx")
 	if err != nil {
@@ -424,6 +441,7 @@ for i in $(seq 100); do netstat -ltn | grep -q ':%s ' && exit 0; sleep 0.1; done
 	if !strings.Contains(out, hex.EncodeToString(want[:])) {
 		t.Errorf("TCP gretun → kernel: the guest received other data (want %d bytes, sha256 %x): %s", len(data), want, out)
 	}
+	return nil
 }
 
 // tcpFromGuest sends the guest's /tmp/tx with busybox nc to a listener on
