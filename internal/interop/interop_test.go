@@ -292,7 +292,7 @@ func traffic(t *testing.T, e *env, c tcase) {
 // guestGRODropTimeout bounds guestGRODrop's transfer: long enough for one
 // that the guest's GRO leaves alone (a second or two), short enough not to
 // wait out a crawl.
-const guestGRODropTimeout = 12 * time.Second
+const guestGRODropTimeout = 8 * time.Second
 
 // guestGRODrop runs the TCP transfer gretun → kernel for GRE-in-UDP that
 // the guest's GRO can merge. The guest's kernel (Debian 6.1.192) merges
