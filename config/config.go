@@ -660,9 +660,6 @@ func (t *Tunnel) Validate() error {
 		if t.Underlay == UnderlayPacket {
 			return errors.New("underlay packet cannot send encap fou (its packets leave from a UDP socket)")
 		}
-		if t.Mode.IPv6() && t.KeepalivePeriod != 0 {
-			return errors.New("keepalive with encap fou needs an IPv4 mode (gre): over IPv6 it is not carried yet")
-		}
 		if t.EncapSport != 0 && t.EncapSport != t.LocalPort() {
 			return fmt.Errorf("encap-sport %d must be the port gretun receives on, %d (fou-port): it sends from the socket it receives on", t.EncapSport, t.LocalPort())
 		}

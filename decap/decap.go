@@ -420,7 +420,7 @@ func (p *Packet) inner(pkt []byte, off int) Reason {
 // destination (this host) back to the outer source (the prober) whose own
 // GRE header carries protocol type 0 (inside IPv4 over IPv4, inside IPv6
 // over IPv6: ip6gre; over GRE-in-UDP, p.Port set, that GRE inside
-// UDP to the prober's port). Only such a probe is reflected, and what is
+// UDP to the prober's port, in either family). Only such a probe is reflected, and what is
 // reflected is a keepalive reply, which the prober does not reflect again:
 // a packet nesting GRE inside GRE bounces at most once. Anything else
 // (inner GRE carrying IP, say) is data for the host, which routes it as it
@@ -449,10 +449,21 @@ func isReflection(inner []byte, p *Packet) bool {
 		g = header.GRE(inner[off:])
 	case p.Type == header.EtherTypeIPv6 && p.Src.Is6():
 		in := header.IPv6(inner)
-		if in.NextHeader() != header.ProtoGRE || in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
+		if in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
 			return false
 		}
-		g = header.GRE(inner[header.IPv6HeaderLen:])
+		off := header.IPv6HeaderLen
+		switch {
+		case in.NextHeader() == header.ProtoGRE && p.Port == 0:
+		case in.NextHeader() == header.ProtoUDP && p.Port != 0:
+			if !header.UDP(inner[off:]).IsValid() {
+				return false
+			}
+			off += header.UDPLen
+		default:
+			return false
+		}
+		g = header.GRE(inner[off:])
 	default:
 		return false
 	}

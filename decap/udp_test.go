@@ -153,3 +153,37 @@ func TestParseUDP6(t *testing.T) {
 		})
 	}
 }
+
+// TestParseUDP6Reflect: over GRE-in-UDP on IPv6 a keepalive probe is an
+// inner IPv6 packet from us back to the prober carrying UDP to its port and
+// GRE protocol type 0, and is to be reflected; an inner plain-GRE probe
+// (what the prober's UDP socket could not receive) and a UDP one over
+// plain ip6gre are data.
+func TestParseUDP6Reflect(t *testing.T) {
+	g := append(greHdr(0, 0, 0, 0), "keepalive"...)
+	probe := ipv6Around(local6.AsSlice(), remote6.AsSlice(), 255, udpHdr(4754, len(g)), g)
+	probe[6] = 17
+	plain := ipv6Around(local6.AsSlice(), remote6.AsSlice(), 255, greHdr(0, 0, 0, 0))
+	for _, c := range []struct {
+		name string
+		pkt  []byte
+		udp  bool
+		want decap.Kind
+	}{
+		{"probe inside udp6", fou6(greHdr(0, 0x86dd, 0, 0), probe), true, decap.Reflect},
+		{"plain-gre probe inside udp6", fou6(greHdr(0, 0x86dd, 0, 0), plain), true, decap.Data},
+		{"udp probe over plain ip6gre", build6(47, 0, greHdr(0, 0x86dd, 0, 0), probe), false, decap.Data},
+		{"udp probe cut short", fou6(greHdr(0, 0x86dd, 0, 0), with(append([]byte(nil), probe...), func(p []byte) []byte { p[44], p[45] = 0xff, 0xff; return p })), true, decap.Data},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var p decap.Packet
+			r := decap.Parse6(c.pkt, &p)
+			if c.udp {
+				r = decap.ParseUDP(c.pkt, 47, &p)
+			}
+			if r != decap.OK || p.Kind != c.want {
+				t.Errorf("got %v, kind %v; want OK, %v", r, p.Kind, c.want)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/tunnel"
 	"github.com/gretun/gretun/tunnel/tunneltest"
 	"github.com/gretun/gretun/udpsock"
@@ -98,6 +99,49 @@ func TestEngineFOUKeepalive(t *testing.T) {
 	})
 	if s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.Reflected >= 5 }); s.Reflected < 5 || s.RxPackets != 0 {
 		t.Errorf("B reflected %d probes and gave %d packets to its device; want >= 5 and 0", s.Reflected, s.RxPackets)
+	}
+}
+
+// TestEngineFOUKeepaliveIPv6: keepalives on an ip6gre tunnel inside UDP,
+// on A only, with Linux's default encapsulation limit: the probe's inner
+// packet is IPv6/UDP to A's port with a valid checksum; B reflects it
+// back into UDP (not to its device) and A's line comes up.
+func TestEngineFOUKeepaliveIPv6(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addr6A, 8), newSide(t, w, addr6B, 8)
+	mustAdd(t, b, "t0", "mode ip6gre key 5 encap fou encap-dport 6000 fou-port 4754 remote 2001:db8::1 local 2001:db8::2")
+	capB, err := b.e.Capture("t0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer capB.Close()
+	mustAdd(t, a, "t0", "mode ip6gre key 5 icsum encap fou fou-port 6000 remote 2001:db8::2 local 2001:db8::1 keepalive 50ms 5")
+	// What B sends back is the probe's inner packet: IPv6/UDP from B to
+	// A's port 6000, with a UDP checksum that verifies.
+	for p := range capB.Packets() {
+		if !p.Out {
+			capB.Release(p)
+			continue
+		}
+		ip := header.IPv6(p.Data)
+		u := header.UDP(p.Data[header.IPv6HeaderLen:])
+		if ip.NextHeader() != header.ProtoUDP || ip.DstAddr() != addr6A || u.DstPort() != 6000 || u.Checksum() == 0 ||
+			header.Fold(header.Sum(u[:u.Length()], header.PseudoSum(ip.Addrs(), header.ProtoUDP, u.Length()))) != 0 {
+			t.Errorf("B reflected %x, want IPv6/UDP to [%s]:6000 with a valid checksum", p.Data, addr6A)
+		}
+		capB.Release(p)
+		break
+	}
+	waitFor(t, "5 keepalive replies", func() bool {
+		st, _ := a.e.Show("t0")
+		ka := st[0].Keepalive
+		return ka != nil && ka.Received >= 5 && ka.State == "up"
+	})
+	if s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.Reflected >= 5 }); s.Reflected < 5 || s.RxPackets != 0 {
+		t.Errorf("B reflected %d probes and gave %d packets to its device; want >= 5 and 0", s.Reflected, s.RxPackets)
+	}
+	if st, _ := a.e.Show("t0"); st[0].Keepalive.Rejected != 0 {
+		t.Errorf("A rejected replies: %+v", st[0].Keepalive)
 	}
 }
 

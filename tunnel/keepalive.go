@@ -119,7 +119,7 @@ const keepaliveInnerMax = max(keepalive.InnerLen, keepalive.InnerLen6) + 8 + hea
 
 // sendKeepalive builds a Cisco keepalive (an inner IPv4 packet, IPv6 on
 // ip6gre, from the remote back to us carrying GRE protocol type 0 and our
-// authenticated payload), encapsulates it like any packet and sends it to the remote,
+// authenticated payload; inside UDP with encap fou), encapsulates it like any packet and sends it to the remote,
 // which needs only to decapsulate and route it back.
 func (p *peer) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
 	c := p.t.cfg.Load()
@@ -182,13 +182,27 @@ func withInputOptions(inner []byte, n int, c *config.Tunnel) int {
 // insideUDP moves a keepalive's inner GRE header into UDP, from the
 // remote's port to the one we receive on, so that the far end of a
 // GRE-in-UDP tunnel, forwarding the inner packet, returns it to our UDP
-// socket (a raw GRE packet would not reach it). The UDP checksum is 0
-// (none, allowed over IPv4). It returns the new length.
+// socket (a raw GRE packet would not reach it). Over IPv4 the UDP
+// checksum is 0 (none); over IPv6 it is computed, as RFC 8200 wants of a
+// packet the far end forwards as its own (a zero one passes only sockets
+// that allow it, RFC 6935). It returns the new length.
 func insideUDP(inner []byte, n int, c *config.Tunnel) int {
-	const off = header.IPv4MinLen
+	off := header.IPv4MinLen
+	v6 := header.IPVersion(inner) == 6
+	if v6 {
+		off = header.IPv6HeaderLen
+	}
 	copy(inner[off+header.UDPLen:], inner[off:n])
 	n += header.UDPLen
-	header.UDP(inner[off:]).Encode(&header.UDPFields{SrcPort: c.DstPort(), DstPort: c.LocalPort(), Length: uint16(n - off)})
+	u := header.UDP(inner[off:n])
+	u.Encode(&header.UDPFields{SrcPort: c.DstPort(), DstPort: c.LocalPort(), Length: uint16(n - off)})
+	if v6 {
+		ip := header.IPv6(inner[:n])
+		ip[header.IPv6NextHeader] = header.ProtoUDP
+		ip.SetPayloadLen(n - off)
+		u.SetChecksum(u.ComputeChecksum(header.PseudoSum(ip.Addrs(), header.ProtoUDP, n-off)))
+		return n
+	}
 	ip := header.IPv4(inner[:n])
 	ip[header.IPv4Protocol] = header.ProtoUDP
 	ip.SetTotalLen(n)

@@ -180,7 +180,7 @@ func (s *socket) receive() {
 		if len(reflect) > 0 {
 			// Only GRE packets are reflected, and s is a GRE socket
 			// (raw, or UDP for GRE-in-UDP probes, whose inner packet is
-			// IPv4/UDP to the prober's port). They are forwarded, not sent
+			// IPv4/UDP or IPv6/UDP to the prober's port). They are forwarded, not sent
 			// to a peer: the zero endpoint routes each by its own header.
 			s.send(reflect, netip.AddrPort{}, &s.e.unmatched, nil)
 			reflect = reflect[:0]

@@ -88,6 +88,27 @@ func TestFOUKeepalive(t *testing.T) {
 	tp.waitFor("spoke down once the hub is gone", func() bool { return !tp.carrier(tp.A, "spoke") })
 }
 
+// TestFOUKeepaliveIPv6: keepalives on an ip6gre tunnel inside UDP, on A
+// only; B's gretun returns the probes (IPv6/UDP to A's port) inside UDP
+// and A's line comes up; stopping B takes it down.
+func TestFOUKeepaliveIPv6(t *testing.T) {
+	tp := Pair(t)
+	tp.underlay6()
+	tp.Run(tp.A, "spoke", "mode", "ip6gre", "key", "3", "encap", "fou", "remote", Under6B, "local", Under6A, "keepalive", kaPeriod, kaRetries)
+	b := tp.Run(tp.B, "hub", "mode", "ip6gre", "key", "3", "encap", "fou", "remote", Under6A, "local", Under6B)
+	tp.waitFor("5 keepalives returned", func() bool {
+		k := tp.keepalive(tp.A, "spoke")
+		return k.State == "up" && k.Received >= 5
+	})
+	if s := tp.status(tp.B, "hub"); s.Stats.Reflected < 5 || s.Stats.RxPackets != 0 {
+		t.Errorf("hub reflected %d probes, gave %d packets to its device", s.Stats.Reflected, s.Stats.RxPackets)
+	}
+	if err := b.Stop(); err != nil {
+		t.Errorf("B exited with %v: %s", err, b.Log())
+	}
+	tp.waitFor("spoke down once the hub is gone", func() bool { return !tp.carrier(tp.A, "spoke") })
+}
+
 // TestFOUDaemonNoNetRaw: a daemon without CAP_NET_RAW serves GRE-in-UDP
 // tunnels; a plain GRE tunnel added to it is refused in one line naming
 // the capability, and so is a daemon whose config file has one.

@@ -224,13 +224,13 @@ func (s *Socket) WriteBatch(pkts [][]byte) (int, error) {
 	default:
 	}
 	for _, p := range pkts {
-		dst, proto, ok := route(p)
+		dst, proto, at, ok := route(p)
 		if !ok {
 			continue
 		}
 		k := sockKey{dst, proto, 0}
-		if proto == 17 && len(p) >= 28 && p[0]>>4 == 4 {
-			k.port = binary.BigEndian.Uint16(p[22:])
+		if proto == 17 && len(p) >= at+8 {
+			k.port = binary.BigEndian.Uint16(p[at+2:])
 		}
 		s.w.mu.Lock()
 		to := s.w.socks[k]
@@ -257,21 +257,22 @@ func (s *Socket) isClosed() bool {
 	}
 }
 
-// route reads a packet's destination and tunnel protocol: an IPv4 packet's,
-// or an IPv6 packet's after a destination options header (the encapsulation
-// limit), which the fake delivers as sent.
-func route(p []byte) (netip.Addr, int, bool) {
+// route reads a packet's destination, tunnel protocol and where its
+// payload starts: an IPv4 packet's, or an IPv6 packet's after a
+// destination options header (the encapsulation limit), which the fake
+// delivers as sent.
+func route(p []byte) (netip.Addr, int, int, bool) {
 	if len(p) >= 40 && p[0]>>4 == 6 {
-		proto := int(p[6])
+		proto, at := int(p[6]), 40
 		if proto == 60 && len(p) >= 48 {
-			proto = int(p[40])
+			proto, at = int(p[40]), 48
 		}
-		return netip.AddrFrom16([16]byte(p[24:40])), proto, true
+		return netip.AddrFrom16([16]byte(p[24:40])), proto, at, true
 	}
 	if len(p) < 20 {
-		return netip.Addr{}, 0, false
+		return netip.Addr{}, 0, 0, false
 	}
-	return netip.AddrFrom4([4]byte(p[16:20])), int(p[9]), true
+	return netip.AddrFrom4([4]byte(p[16:20])), int(p[9]), 20, true
 }
 
 func (s *Socket) Close() error {
