@@ -124,6 +124,9 @@ func daemonCmd(g globals, args []string, stderr io.Writer) error {
 func reloadFile(e *tunnel.Engine, file string, log *slog.Logger) {
 	f, err := config.ReadFile(file)
 	want := f.Tunnels
+	if err == nil && len(want) > 0 {
+		err = checkCapabilities(want...)
+	}
 	if err == nil {
 		err = e.Reload(want)
 	}
@@ -224,8 +227,9 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 // when none are given) before anything is created: CAP_NET_ADMIN for TUN
 // devices, which netstack tunnels do without, and CAP_NET_RAW for the raw
 // sockets of GRE and IPIP straight over IP (encap fou needs none, but for
-// the encapsulation limit over IPv6: config.NeedsNetRaw; a daemon
-// started without tunnels says so when one that needs it is added).
+// the encapsulation limit over IPv6: config.NeedsNetRaw). The daemon
+// checks again for every tunnel added, changed or reloaded: a UDP socket
+// would open without CAP_NET_RAW and then fail every send.
 func checkCapabilities(tunnels ...config.Tunnel) error {
 	needAdmin, raw := len(tunnels) == 0, false
 	for _, c := range tunnels {

@@ -71,14 +71,18 @@ func handle(e *tunnel.Engine, req control.Request) control.Response {
 	case "add":
 		var c config.Tunnel
 		if c, err = config.Parse(req.Name, req.Words); err == nil {
-			err = e.Add(c)
+			if err = checkCapabilities(c); err == nil {
+				err = e.Add(c)
+			}
 		}
 	case "change":
 		c, ok := e.Config(req.Name)
 		if !ok {
 			err = fmt.Errorf("no tunnel named %q", req.Name)
 		} else if err = c.Apply(req.Words); err == nil {
-			err = e.Change(c)
+			if err = checkCapabilities(c); err == nil {
+				err = e.Change(c)
+			}
 		}
 	case "del":
 		err = e.Del(req.Name)

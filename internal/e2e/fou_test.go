@@ -111,7 +111,9 @@ func TestFOUKeepaliveIPv6(t *testing.T) {
 
 // TestFOUDaemonNoNetRaw: a daemon without CAP_NET_RAW serves GRE-in-UDP
 // tunnels; a plain GRE tunnel added to it is refused in one line naming
-// the capability, and so is a daemon whose config file has one.
+// the capability, and so is a daemon whose config file has one, and an
+// ip6gre encap fou tunnel with the default encapsulation limit, added,
+// changed to it or reloaded.
 func TestFOUDaemonNoNetRaw(t *testing.T) {
 	needSetpriv(t)
 	tp := Pair(t)
@@ -120,12 +122,29 @@ func TestFOUDaemonNoNetRaw(t *testing.T) {
 	r := tp.cmd(tp.A, noNetRaw, Bin(t, "gretun"), "daemon", "-c", conf)
 	wantError(t, "daemon with a plain GRE tunnel, without CAP_NET_RAW", r, "missing capability CAP_NET_RAW", "encap fou")
 
-	d := tp.startPrefixed(tp.A, noNetRaw, "daemon")
+	tp.underlay6()
+	writeFile(t, conf, "fou mode gre encap fou remote "+UnderB+" local "+UnderA+"\n")
+	d := tp.startPrefixed(tp.A, noNetRaw, "daemon", "-c", conf)
 	tp.waitSocket(tp.A, d)
 	r = tp.G(tp.A, "tunnel", "add", "plain", "mode", "gre", "remote", UnderB, "local", UnderA)
 	wantError(t, "plain GRE added to a daemon without CAP_NET_RAW", r, "CAP_NET_RAW", "encap fou")
-	tp.add(tp.A, "fou", "mode", "gre", "encap", "fou", "remote", UnderB, "local", UnderA)
-	if tp.hasLink(tp.A, "plain") || !tp.hasLink(tp.A, "fou") {
+	// Over IPv6 the default encapsulation limit (IPV6_DSTOPTS) needs
+	// CAP_NET_RAW too: refused up front, by add, change and reload alike,
+	// rather than created to fail every send.
+	six := []string{"mode", "ip6gre", "encap", "fou", "remote", Under6B, "local", Under6A}
+	r = tp.G(tp.A, append([]string{"tunnel", "add", "six"}, six...)...)
+	wantError(t, "ip6gre encap fou with the default encaplimit added without CAP_NET_RAW", r, "missing capability CAP_NET_RAW", "encaplimit none")
+	tp.add(tp.A, "sixnone", append(six, "encaplimit", "none")...)
+	r = tp.G(tp.A, "tunnel", "change", "sixnone", "encaplimit", "4")
+	wantError(t, "a change to the default encaplimit without CAP_NET_RAW", r, "missing capability CAP_NET_RAW")
+	if s := tp.status(tp.A, "sixnone"); !strings.Contains(s.Line, "encaplimit none") {
+		t.Errorf("after a refused change: %q", s.Line)
+	}
+	writeFile(t, conf, "fou mode gre encap fou remote "+UnderB+" local "+UnderA+"\nsix "+strings.Join(six, " ")+"\n")
+	if logged := hup(t, d, "reload refused"); !strings.Contains(logged, "CAP_NET_RAW") {
+		t.Errorf("reload with an ip6gre encap fou tunnel needing CAP_NET_RAW: %s", logged)
+	}
+	if tp.hasLink(tp.A, "plain") || tp.hasLink(tp.A, "six") || !tp.hasLink(tp.A, "fou") || !tp.hasLink(tp.A, "sixnone") {
 		t.Errorf("devices: %v", tp.links(tp.A))
 	}
 	d.Stop()
