@@ -354,3 +354,47 @@ func TestRoundTrip6(t *testing.T) {
 		}
 	}
 }
+
+// TestEIODisablesGSO: a send that fails with EIO (a device on the way
+// cannot checksum, which UDP_SEGMENT needs) turns GSO off for good and is
+// retried once, one datagram a message, and every packet arrives; a later
+// EIO, GSO being off already, is returned as the error it is. The EIO is
+// injected in place of the first sendmmsg.
+func TestEIODisablesGSO(t *testing.T) {
+	rx, tx := open(t, Options{NoGRO: true}), open(t, Options{})
+	if !tx.GSO() {
+		t.Skip("no UDP_SEGMENT on this kernel")
+	}
+	var calls, messages int
+	failNext := true
+	tx.sys.wfn = func(fd uintptr) bool {
+		calls++
+		if failNext {
+			failNext = false
+			tx.sys.wn, tx.sys.werr = 0, syscall.EIO
+			return true
+		}
+		messages += tx.sys.wreq
+		return tx.sys.sendmmsg(fd)
+	}
+	var pkts [][]byte
+	for i := range 10 {
+		pkts = append(pkts, outer(rx.LocalAddr(), 64, 0, true, 1, bytes.Repeat([]byte{byte(i)}, 1000)))
+	}
+	if n, err := tx.WriteBatch(pkts); n != len(pkts) || err != nil {
+		t.Fatalf("WriteBatch after an EIO = %d, %v; want %d, nil", n, err, len(pkts))
+	}
+	if tx.GSO() || calls != 2 || messages != len(pkts) {
+		t.Errorf("GSO %v after EIO, %d sendmmsg calls, %d messages; want false, 2 (the failed one and the retry), %d (one per packet)",
+			tx.GSO(), calls, messages, len(pkts))
+	}
+	for i, g := range readN(t, rx, len(pkts)) {
+		if !bytes.Equal(g[HeaderLen:], pkts[i][HeaderLen:]) {
+			t.Errorf("packet %d differs", i)
+		}
+	}
+	failNext = true
+	if n, err := tx.WriteBatch(pkts[:1]); n != 0 || !errors.Is(err, syscall.EIO) {
+		t.Errorf("a second EIO: WriteBatch = %d, %v; want 0 and EIO, not retried", n, err)
+	}
+}
