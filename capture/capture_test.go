@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
@@ -45,7 +46,7 @@ func TestRoundTrip(t *testing.T) {
 		{Time: at.Add(3 * time.Millisecond), Out: true, Len: len(testpkt.In6), Data: testpkt.In6, Drop: "too-big"},
 	}
 	var file bytes.Buffer
-	w, err := NewWriter(&file, "netb", "gretun tunnel netb, outer packets")
+	w, err := NewWriter(&file, "netb", "gretun tunnel netb, outer packets", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestRoundTrip(t *testing.T) {
 // and the tee holds whole blocks only.
 func TestReaderCut(t *testing.T) {
 	var file bytes.Buffer
-	w, _ := NewWriter(&file, "x", "")
+	w, _ := NewWriter(&file, "x", "", false)
 	w.WritePacket(&Packet{Time: time.Now(), Data: grePacket(t), Len: 50})
 	w.Flush()
 	whole := file.Len()
@@ -148,5 +149,53 @@ func TestLine(t *testing.T) {
 		if got := Line(&c.p); !strings.Contains(got, c.want) || strings.Contains(got, "\n") {
 			t.Errorf("Line = %q, want it to contain %q", got, c.want)
 		}
+	}
+}
+
+// TestEthernet: the inner packets of a gretap tunnel are Ethernet frames:
+// the file's interface says LINKTYPE_ETHERNET, gopacket reads it back and
+// decodes each packet as Ethernet down to the ARP it carries, and gretun's
+// own reader and its text line do the same.
+func TestEthernet(t *testing.T) {
+	at := time.Date(2026, 12, 2, 12, 0, 1, 0, time.UTC)
+	var file bytes.Buffer
+	w, err := NewWriter(&file, "gtap", "gretun tunnel gtap, inner packets", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WritePacket(&Packet{Time: at, Out: true, Len: len(testpkt.Frame), Data: testpkt.Frame}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteStats(1, 0, at); err != nil {
+		t.Fatal(err)
+	}
+	ng, err := pcapgo.NewNgReader(bytes.NewReader(file.Bytes()), pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ng.LinkType() != layers.LinkTypeEthernet {
+		t.Fatalf("link type %v, want Ethernet", ng.LinkType())
+	}
+	data, _, err := ng.ReadPacketData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt := gopacket.NewPacket(data, ng.LinkType(), gopacket.Default)
+	eth, _ := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	arp, _ := pkt.Layer(layers.LayerTypeARP).(*layers.ARP)
+	if eth == nil || eth.EthernetType != layers.EthernetTypeARP || arp == nil || pkt.ErrorLayer() != nil {
+		t.Errorf("gopacket decodes %v", pkt)
+	}
+
+	r, err := NewReader(bytes.NewReader(file.Bytes()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.ReadAll()
+	if err != nil || len(got) != 1 || !got[0].Ethernet {
+		t.Fatalf("read back %+v, %v: want one Ethernet frame", got, err)
+	}
+	if line := Line(&got[0]); !strings.Contains(line, "out ether ") || !strings.Contains(line, ": ARP who-has ") {
+		t.Errorf("Line = %q, want the Ethernet header and the ARP request", line)
 	}
 }

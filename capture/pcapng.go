@@ -30,8 +30,11 @@ type Packet struct {
 	Time time.Time
 	Out  bool   // sent by gretun (outbound), else received
 	Len  int    // its length on the wire; Data may be shorter (SnapLen)
-	Data []byte // an IP packet (outer, or inner with -inner)
+	Data []byte // an IP packet (outer, or inner with -inner), or an Ethernet frame (Ethernet)
 	Drop string // the drop reason when gretun dropped it, else ""
+	// Ethernet says Data is an Ethernet frame: an inner packet of a
+	// gretap tunnel. The Reader sets it from the interface's link type.
+	Ethernet bool
 }
 
 // Comment is the packet comment written for p: its drop reason.
@@ -63,18 +66,24 @@ const (
 	maxBlock = 1 << 20
 )
 
-// Writer writes a pcapng stream of raw IP packets (LINKTYPE_RAW).
+// Writer writes a pcapng stream of raw IP packets (LINKTYPE_RAW) or, for
+// the inner packets of a gretap tunnel, Ethernet frames
+// (LINKTYPE_ETHERNET), so that Wireshark decodes what it holds.
 type Writer struct {
 	w   io.Writer
 	ng  *pcapgo.NgWriter
 	buf []byte
 }
 
-// NewWriter writes the section header and one interface named name.
-func NewWriter(w io.Writer, name, description string) (*Writer, error) {
+// NewWriter writes the section header and one interface named name whose
+// packets are Ethernet frames when ethernet is set, IP packets otherwise.
+func NewWriter(w io.Writer, name, description string, ethernet bool) (*Writer, error) {
 	bw := bufio.NewWriter(w)
 	intf := pcapgo.DefaultNgInterface
 	intf.Name, intf.Description, intf.LinkType = name, description, layers.LinkTypeRaw
+	if ethernet {
+		intf.LinkType = layers.LinkTypeEthernet
+	}
 	opts := pcapgo.DefaultNgWriterOptions
 	opts.SectionInfo.Application = "gretun"
 	ng, err := pcapgo.NewNgWriterInterface(bw, intf, opts)
@@ -161,6 +170,7 @@ type Reader struct {
 	// says whether any were.
 	Captured, Lost uint64
 	HasStats       bool
+	ethernet       bool // the interface's link type is Ethernet
 }
 
 // NewReader reads the section header. Every whole block read, that one
@@ -188,7 +198,13 @@ func (r *Reader) Next() (*Packet, error) {
 		}
 		switch typ {
 		case blockEPB:
-			return parseEPB(body)
+			p, err := parseEPB(body)
+			if p != nil {
+				p.Ethernet = r.ethernet
+			}
+			return p, err
+		case blockIDB:
+			r.ethernet = len(body) >= 2 && layers.LinkType(binary.LittleEndian.Uint16(body)) == layers.LinkTypeEthernet
 		case blockISB:
 			r.parseISB(body)
 		}

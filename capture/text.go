@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/google/gopacket"
@@ -9,8 +10,9 @@ import (
 )
 
 // Line formats p as one line, like tcpdump: the time, the direction, each
-// IP header with what it carries down to the innermost transport, the
-// length, and the drop reason of a dropped packet.
+// IP header (and Ethernet header, of a gretap tunnel's frames) with what it
+// carries down to the innermost transport, the length, and the drop
+// reason of a dropped packet.
 //
 //	12:00:01.000123 out IP 192.0.2.1 > 192.0.2.2: GRE key 1: IP 198.51.100.1 > 203.0.113.1: ICMP EchoRequest id 7 seq 1, length 108
 func Line(p *Packet) string {
@@ -21,7 +23,10 @@ func Line(p *Packet) string {
 	}
 	fmt.Fprintf(&b, "%s %s ", p.Time.Format("15:04:05.000000"), dir)
 	first := layers.LayerTypeIPv4
-	if len(p.Data) > 0 && p.Data[0]>>4 == 6 {
+	switch {
+	case p.Ethernet:
+		first = layers.LayerTypeEthernet
+	case len(p.Data) > 0 && p.Data[0]>>4 == 6:
 		first = layers.LayerTypeIPv6
 	}
 	pkt := gopacket.NewPacket(p.Data, first, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
@@ -48,6 +53,15 @@ func Line(p *Packet) string {
 // describe is one layer's part of the line, "" for layers not shown.
 func describe(l gopacket.Layer) string {
 	switch l := l.(type) {
+	case *layers.Ethernet:
+		return fmt.Sprintf("ether %s > %s", l.SrcMAC, l.DstMAC)
+	case *layers.Dot1Q:
+		return fmt.Sprintf("vlan %d", l.VLANIdentifier)
+	case *layers.ARP:
+		if l.Operation == layers.ARPReply {
+			return fmt.Sprintf("ARP reply %s is-at %s", net.IP(l.SourceProtAddress), net.HardwareAddr(l.SourceHwAddress))
+		}
+		return fmt.Sprintf("ARP who-has %s tell %s", net.IP(l.DstProtAddress), net.IP(l.SourceProtAddress))
 	case *layers.IPv4:
 		return fmt.Sprintf("IP %s > %s", l.SrcIP, l.DstIP) + ipProto(l.Protocol)
 	case *layers.IPv6:

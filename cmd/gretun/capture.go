@@ -144,6 +144,10 @@ func serveCapture(e *tunnel.Engine, req control.Request) control.Response {
 	if req.Inner {
 		what = "inner packets"
 	}
+	// A gretap tunnel's inner packets are Ethernet frames: say so in the
+	// file, or Wireshark reads them as IP.
+	cfg, _ := e.Config(req.Name)
+	ethernet := cfg.Ethernet()
 	return control.Response{Stream: func(ctx context.Context, w io.Writer) error {
 		defer c.Close()
 		if ctx.Err() != nil {
@@ -156,7 +160,7 @@ func serveCapture(e *tunnel.Engine, req control.Request) control.Response {
 			}
 		}
 		deadline()
-		pw, err := capture.NewWriter(w, req.Name, "gretun tunnel "+req.Name+", "+what)
+		pw, err := capture.NewWriter(w, req.Name, "gretun tunnel "+req.Name+", "+what, req.Inner && ethernet)
 		if err != nil {
 			return err
 		}

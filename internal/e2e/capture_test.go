@@ -188,3 +188,57 @@ func TestCapture(t *testing.T) {
 		t.Errorf("daemon after the refused captures: %q", got)
 	}
 }
+
+// TestCaptureGretapInner: the inner packets of a gretap tunnel are
+// Ethernet frames, and the file says so (LINKTYPE_ETHERNET): gopacket
+// decodes them as Ethernet carrying ARP and the ping; the lines printed
+// without -w show the Ethernet header.
+func TestCaptureGretapInner(t *testing.T) {
+	t.Parallel()
+	tp := Pair(t)
+	tp.Run(tp.A, "gtap", "mode", "gretap", "remote", UnderB, "local", UnderA)
+	tp.Run(tp.B, "gtap", "mode", "gretap", "remote", UnderA, "local", UnderB)
+	tp.Sh(tp.A, "ip", "addr", "add", "198.51.100.1/24", "dev", "gtap")
+	tp.Sh(tp.B, "ip", "addr", "add", "198.51.100.3/24", "dev", "gtap")
+
+	file := filepath.Join(t.TempDir(), "inner.pcapng")
+	p := tp.startCapture(tp.A, "gtap", "-inner", "-c", "4", "-w", file)
+	tp.Ping(tp.A, "198.51.100.3")
+	if code := wait(t, p); code != 0 {
+		t.Fatalf("capture -inner -c 4 exited %d: %s", code, p.Log())
+	}
+	pkts := readPcapng(t, file)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ng, err := pcapgo.NewNgReader(bytes.NewReader(b), pcapgo.DefaultNgReaderOptions)
+	if err != nil || ng.LinkType() != layers.LinkTypeEthernet {
+		t.Fatalf("link type of a gretap inner capture: %v (%v), want Ethernet", ng.LinkType(), err)
+	}
+	var arp, echo int
+	for _, pk := range pkts {
+		pkt := gopacket.NewPacket(pk.Data, layers.LayerTypeEthernet, gopacket.Default)
+		if pkt.Layer(layers.LayerTypeEthernet) == nil || pkt.ErrorLayer() != nil {
+			t.Errorf("not an Ethernet frame: % x", pk.Data)
+		}
+		if pkt.Layer(layers.LayerTypeARP) != nil {
+			arp++
+		}
+		if pkt.Layer(layers.LayerTypeICMPv4) != nil {
+			echo++
+		}
+	}
+	if arp == 0 || echo == 0 {
+		t.Errorf("inner capture holds %d ARP and %d ICMP frames, want both", arp, echo)
+	}
+
+	p = tp.startCapture(tp.A, "gtap", "-inner", "-c", "1")
+	tp.Exec(tp.A, "ping", "-c", "1", "-W", "1", "198.51.100.3")
+	if code := wait(t, p); code != 0 {
+		t.Fatalf("capture -c 1 exited %d", code)
+	}
+	if line := p.Log(); !strings.Contains(line, " out ether ") || !strings.Contains(line, ": IP 198.51.100.1 > 198.51.100.3: ICMP EchoRequest") {
+		t.Errorf("capture line: %q", line)
+	}
+}
