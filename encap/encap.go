@@ -108,8 +108,10 @@ type Config struct {
 	HasEncapLimit    bool
 	FlowLabel        uint32
 	FlowLabelInherit bool
-	// FlowLabelAuto hashes the inner flow (addresses, protocol, ports)
-	// into the flow label of a packet that would otherwise carry 0, as
+	// FlowLabelAuto hashes the inner flow (addresses, protocol, ports; of
+	// an Ethernet frame, those of the IP packet it carries, else its
+	// Ethernet header) into the flow label of a packet that would
+	// otherwise carry 0, as
 	// Linux's IPv6 tunnels do by default (net.ipv6.auto_flowlabels), so
 	// that the underlay's ECMP can spread the tunnel's flows.
 	FlowLabelAuto bool
@@ -308,7 +310,7 @@ func New(c Config) (*Encapsulator, error) {
 	if v6 {
 		e.ipLen = header.IPv6HeaderLen
 		e.maxTotal = header.IPv6HeaderLen + header.IPv6MaxPayload
-		e.next6, e.flow, e.flowInh, e.autoFL = e.proto, c.FlowLabel, c.FlowLabelInherit, c.FlowLabelAuto && e.ipOnly
+		e.next6, e.flow, e.flowInh, e.autoFL = e.proto, c.FlowLabel, c.FlowLabelInherit, c.FlowLabelAuto
 		if c.HasEncapLimit {
 			// Next header, length 0 (8 bytes), the option (type 4,
 			// length 1, the limit), PadN of one byte.
@@ -471,7 +473,11 @@ func (e *Encapsulator) encap(buf []byte, off int, ipOnly bool) ([]byte, error) {
 			flow = innerFlow
 		}
 		if flow == 0 && e.autoFL {
-			flow = flowLabel(inner)
+			if ipOnly {
+				flow = flowLabel(inner)
+			} else {
+				flow = frameFlowLabel(inner)
+			}
 		}
 		ip := (*[header.IPv6HeaderLen]byte)(out)
 		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20|flow)
@@ -555,6 +561,21 @@ func flowLabel(inner []byte) uint32 {
 		l = 1
 	}
 	return l
+}
+
+// frameFlowLabel is flowLabel for an Ethernet frame (ip6gretap): that of
+// the IPv4 or IPv6 packet it carries, behind up to two VLAN tags, as
+// Linux's flow dissector finds it; for any other frame (ARP, say) a hash
+// of its Ethernet header (addresses and type), never 0.
+func frameFlowLabel(frame []byte) uint32 {
+	if at := header.FramedIPAt(frame); at > 0 {
+		ip := frame[at:]
+		switch {
+		case len(ip) >= header.IPv4MinLen && ip[0]>>4 == 4, len(ip) >= header.IPv6HeaderLen && ip[0]>>4 == 6:
+			return flowLabel(ip)
+		}
+	}
+	return max(1, uint32(mix(0, frame[:min(len(frame), header.EthernetHeaderLen)])>>44))
 }
 
 // protoSCTP is SCTP's protocol number: its ports are where TCP's are.

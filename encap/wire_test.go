@@ -13,6 +13,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/gretun/gretun/encap"
 	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/internal/testpkt"
 )
 
 // Outer IPv6 endpoints for the tests of IPv6 and UDP underlays.
@@ -528,7 +529,8 @@ func TestEncapLimitNested(t *testing.T) {
 // TestFlowLabelAuto: with FlowLabelAuto, a packet that would carry flow
 // label 0 gets one hashed from its flow, as Linux's IPv6 tunnels send:
 // never 0, the same for every packet of a flow, different across flows
-// (ports, addresses); a configured or inherited label is kept.
+// (ports, addresses); a configured or inherited label is kept. An
+// ip6gretap frame gets the label of the IP packet it carries.
 func TestFlowLabelAuto(t *testing.T) {
 	cfg := encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabelAuto: true}
 	label := func(cfg encap.Config, inner []byte) uint32 {
@@ -579,6 +581,35 @@ func TestFlowLabelAuto(t *testing.T) {
 	inherit.FlowLabelInherit = true
 	if l := label(inherit, in6Flow); l != 0x12345 {
 		t.Errorf("inherited label: %#x", l)
+	}
+	// ip6gretap: a frame's label is that of the IP packet it carries,
+	// behind VLAN tags too; another frame's (ARP) hashes its header.
+	tap := cfg
+	tap.EtherType = header.EtherTypeTEB
+	frame := func(ip []byte, tags ...uint16) []byte {
+		f := append([]byte(nil), testpkt.Frame[:12]...)
+		for _, tag := range tags {
+			f = binary.BigEndian.AppendUint16(f, 0x8100)
+			f = binary.BigEndian.AppendUint16(f, tag)
+		}
+		f = binary.BigEndian.AppendUint16(f, header.EtherTypeIPv4)
+		return append(f, ip...)
+	}
+	if l := label(tap, frame(in4)); l != a {
+		t.Errorf("frame carrying IPv4: label %#x, want the packet's own %#x", l, a)
+	}
+	if l := label(tap, frame(udpPort(udp, 20, 1000), 5, 6)); l != u1 {
+		t.Errorf("double-tagged frame carrying UDP: label %#x, want %#x", l, u1)
+	}
+	if l := label(tap, frame(udpPort(udp, 20, 1001), 5)); l != u2 {
+		t.Errorf("tagged frame, another UDP flow: label %#x, want %#x", l, u2)
+	}
+	arp := label(tap, testpkt.Frame)
+	if arp == 0 || label(tap, testpkt.Frame) != arp {
+		t.Errorf("ARP frame: labels %#x and %#x, want one non-zero label", arp, label(tap, testpkt.Frame))
+	}
+	if l := label(tap, frame(in4)[:20]); l == 0 {
+		t.Error("a frame cut inside its IP header: label 0")
 	}
 	cfg.FlowLabelAuto = false
 	if l := label(cfg, in4); l != 0 {

@@ -45,6 +45,31 @@ func (b Ethernet) EtherType() uint16 { return binary.BigEndian.Uint16(b[Ethernet
 // Payload is what follows the header; it aliases b.
 func (b Ethernet) Payload() []byte { return b[EthernetHeaderLen:] }
 
+// VLANTagLen is an 802.1Q (or 802.1ad) tag: the tag's EtherType and its
+// tag control information, between the addresses and the EtherType.
+const VLANTagLen = 4
+
+// FramedIPAt is the length of the Ethernet header and of up to two VLAN
+// tags (802.1Q, 802.1ad) in front of the IPv4 or IPv6 packet frame
+// carries, 0 when it carries none.
+func FramedIPAt(frame []byte) int {
+	n := EthernetHeaderLen
+	for range 3 {
+		if len(frame) < n {
+			return 0
+		}
+		switch binary.BigEndian.Uint16(frame[n-2:]) {
+		case EtherTypeIPv4, EtherTypeIPv6:
+			return n
+		case 0x8100, 0x88a8: // 802.1Q, 802.1ad: a tag, then the type
+			n += VLANTagLen
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
 // Encode writes the header: dst and src are 6-byte MAC addresses (a
 // net.HardwareAddr of an Ethernet device).
 func (b Ethernet) Encode(dst, src []byte, etherType uint16) {

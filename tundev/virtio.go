@@ -62,9 +62,7 @@ func split(in []byte, bufs [][]byte, sizes []int, offset int) (int, error) {
 
 // maxL2 is the longest link-layer header splitFrame takes: Ethernet and two
 // VLAN tags (802.1ad outside 802.1Q).
-const maxL2 = header.EthernetHeaderLen + 2*vlanTagLen
-
-const vlanTagLen = 4
+const maxL2 = header.EthernetHeaderLen + 2*header.VLANTagLen
 
 // splitFrame is split for a TAP's frame (in: virtio header first): a
 // super-frame's IP packet, after the Ethernet header and up to two VLAN
@@ -76,7 +74,7 @@ func splitFrame(in []byte, bufs [][]byte, sizes []int, offset int) (int, error) 
 		return split(in, bufs, sizes, offset)
 	}
 	frame := in[VirtioHdrLen:]
-	l2 := l2Len(frame)
+	l2 := header.FramedIPAt(frame)
 	var h [VirtioHdrLen]byte
 	copy(h[:], in)
 	hv := header.VirtioNet(h[:])
@@ -90,26 +88,6 @@ func splitFrame(in []byte, bufs [][]byte, sizes []int, offset int) (int, error) 
 		sizes[i] += l2
 	}
 	return n, err
-}
-
-// l2Len is the length of the Ethernet header and VLAN tags in front of the
-// IPv4 or IPv6 packet frame carries, 0 when it carries none.
-func l2Len(frame []byte) int {
-	n := header.EthernetHeaderLen
-	for range 3 {
-		if len(frame) < n {
-			return 0
-		}
-		switch binary.BigEndian.Uint16(frame[n-2:]) {
-		case header.EtherTypeIPv4, header.EtherTypeIPv6:
-			return n
-		case 0x8100, 0x88a8: // 802.1Q, 802.1ad: a tag, then the type
-			n += vlanTagLen
-		default:
-			return 0
-		}
-	}
-	return 0
 }
 
 // segment is split for a GSO packet; h is its virtio-net header.
