@@ -19,8 +19,15 @@ import (
 // addressed anew by the test).
 func (tp *Topology) gretapRouters(words ...string) {
 	tp.T.Helper()
-	tp.Run(tp.A, "gtap", append([]string{"mode", "gretap", "remote", UnderB, "local", UnderA}, words...)...)
-	tp.Run(tp.B, "gtap", append([]string{"mode", "gretap", "remote", UnderA, "local", UnderB}, words...)...)
+	tp.tapRouters("gretap", UnderA, UnderB, words...)
+}
+
+// tapRouters is gretapRouters for mode (gretap, ip6gretap) between the
+// underlay addresses a (router A) and b.
+func (tp *Topology) tapRouters(mode, a, b string, words ...string) {
+	tp.T.Helper()
+	tp.Run(tp.A, "gtap", append([]string{"mode", mode, "remote", b, "local", a}, words...)...)
+	tp.Run(tp.B, "gtap", append([]string{"mode", mode, "remote", a, "local", b}, words...)...)
 	for _, ns := range []string{tp.A, tp.B} {
 		tp.Sh(ns, "ip", "addr", "flush", "dev", "lan")
 	}

@@ -171,6 +171,29 @@ func TestIP6MinimumMTU(t *testing.T) {
 // lowers the tunnel's path MTU to 1300 - 52, and the inner sender learns it
 // from gretun's Fragmentation Needed.
 func TestIP6PacketTooBig(t *testing.T) {
+	tp := narrow6(t)
+	tp.Sh(tp.HostA, "ip", "route", "add", "default", "via", LanA)
+	tp.Run(tp.A, "netb", "mode", "ip6gre", "remote", "2001:db8:b::1", "local", "2001:db8:a::1")
+	tp.Run(tp.B, "neta", "mode", "ip6gre", "remote", "2001:db8:a::1", "local", "2001:db8:b::1")
+	tp.Sh(tp.B, "ip", "addr", "add", LanB, "dev", "neta")
+	tp.Sh(tp.B, "ip", "route", "add", "198.51.100.0/24", "dev", "neta")
+	tp.Sh(tp.A, "ip", "route", "add", LanB+"/32", "dev", "netb")
+	// A full-size DF ping leaves A whole, meets the narrow link and comes
+	// back as a Packet Too Big to A's gretun.
+	tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1420", LanB)
+	tp.waitFor("path MTU learnt", func() bool { return tp.status(tp.A, "netb").PathMTU == 1300-52 })
+	out, _ := tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", LanB)
+	if !strings.Contains(out, "mtu = 1248") && !strings.Contains(out, "mtu=1248") {
+		t.Errorf("DF ping over the learnt path: %s", out)
+	}
+	tp.Ping(tp.HostA, LanB, "-s", "1200", "-M", "do")
+}
+
+// narrow6 is host A, router A, a router m and router B over IPv6
+// (2001:db8:a::/64 between A and m, 2001:db8:b::/64 between m and B),
+// the link from m to B and B's end of it 1300 bytes: m answers larger
+// packets toward B with ICMPv6 Packet Too Big.
+func narrow6(t *testing.T) *Topology {
 	n := testnet.ForTest(t)
 	tp := &Topology{Net: n, T: t}
 	var m string
@@ -198,21 +221,7 @@ func TestIP6PacketTooBig(t *testing.T) {
 	tp.Sh(tp.B, "ip", "link", "set", "dev", "wan", "mtu", "1300")
 	tp.Sh(tp.A, "ip", "-6", "route", "add", "2001:db8:b::/64", "via", "2001:db8:a::2")
 	tp.Sh(tp.B, "ip", "-6", "route", "add", "2001:db8:a::/64", "via", "2001:db8:b::2")
-	tp.Sh(tp.HostA, "ip", "route", "add", "default", "via", LanA)
-	tp.Run(tp.A, "netb", "mode", "ip6gre", "remote", "2001:db8:b::1", "local", "2001:db8:a::1")
-	tp.Run(tp.B, "neta", "mode", "ip6gre", "remote", "2001:db8:a::1", "local", "2001:db8:b::1")
-	tp.Sh(tp.B, "ip", "addr", "add", LanB, "dev", "neta")
-	tp.Sh(tp.B, "ip", "route", "add", "198.51.100.0/24", "dev", "neta")
-	tp.Sh(tp.A, "ip", "route", "add", LanB+"/32", "dev", "netb")
-	// A full-size DF ping leaves A whole, meets the narrow link and comes
-	// back as a Packet Too Big to A's gretun.
-	tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1420", LanB)
-	tp.waitFor("path MTU learnt", func() bool { return tp.status(tp.A, "netb").PathMTU == 1300-52 })
-	out, _ := tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", LanB)
-	if !strings.Contains(out, "mtu = 1248") && !strings.Contains(out, "mtu=1248") {
-		t.Errorf("DF ping over the learnt path: %s", out)
-	}
-	tp.Ping(tp.HostA, LanB, "-s", "1200", "-M", "do")
+	return tp
 }
 
 // TestIP6LinkLocal runs ip6gre between link-local addresses, which need
