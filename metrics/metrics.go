@@ -57,6 +57,24 @@ var (
 	unmatched = prometheus.NewDesc("gretun_unmatched_drops_total", "Received packets that belong to no tunnel (or have no sound outer header), by reason.", []string{"reason"}, nil)
 )
 
+// A multipoint tunnel's neighbours, labelled by tunnel and underlay
+// address: one series each while the neighbour exists, so their number is
+// bounded by the neighbours configured and the learn limit.
+var neighbourLabels = []string{"tunnel", "neighbour"}
+
+func neighbourDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("gretun_neighbour_"+name, help, neighbourLabels, nil)
+}
+
+var (
+	nbRxPackets = neighbourDesc("rx_packets_total", "Inner packets received from the neighbour and written to the device.")
+	nbRxBytes   = neighbourDesc("rx_bytes_total", "Bytes of inner packets received from the neighbour.")
+	nbRxErrors  = neighbourDesc("rx_errors_total", "Packets from the neighbour refused by the receive policy (key, checksum, sequence).")
+	nbTxPackets = neighbourDesc("tx_packets_total", "Inner packets sent to the neighbour.")
+	nbTxBytes   = neighbourDesc("tx_bytes_total", "Bytes of inner packets sent to the neighbour.")
+	nbPathMTU   = neighbourDesc("path_mtu_bytes", "The largest inner packet sent to the neighbour without fragmenting.")
+)
+
 var keepaliveStates = []string{"up", "hold", "down"}
 
 // Collector exports a Source's tunnels. It holds no state: each scrape
@@ -70,7 +88,8 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{rxPackets, txPackets, rxBytes, txBytes, drops, fragments, icmp, clamped,
-		reflected, mtu, pathMTU, kaUp, kaState, kaRTT, kaAge, kaSent, kaRecv, kaRej, tunnels, unmatched} {
+		reflected, mtu, pathMTU, kaUp, kaState, kaRTT, kaAge, kaSent, kaRecv, kaRej, tunnels, unmatched,
+		nbRxPackets, nbRxBytes, nbRxErrors, nbTxPackets, nbTxBytes, nbPathMTU} {
 		ch <- d
 	}
 }
@@ -117,6 +136,9 @@ func collectTunnel(ch chan<- prometheus.Metric, t *status.Tunnel) {
 	counter(reflected, s.Reflected)
 	send(mtu, prometheus.GaugeValue, float64(t.MTU))
 	send(pathMTU, prometheus.GaugeValue, float64(t.PathMTU))
+	for i := range t.Neighbours {
+		collectNeighbour(ch, t.Config.Name, &t.Neighbours[i])
+	}
 	ka := t.Keepalive
 	if ka == nil {
 		return
@@ -141,6 +163,19 @@ func collectTunnel(ch chan<- prometheus.Metric, t *status.Tunnel) {
 	counter(kaRecv, ka.Received)
 	counter(kaRej, ka.RejectedForged, "forged")
 	counter(kaRej, ka.RejectedStale, "stale")
+}
+
+// collectNeighbour sends one neighbour's series of multipoint tunnel name.
+func collectNeighbour(ch chan<- prometheus.Metric, name string, p *status.Peer) {
+	labels := []string{name, p.LLAddr.String()}
+	s := &p.Stats
+	for _, m := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{nbRxPackets, s.RxPackets}, {nbRxBytes, s.RxBytes}, {nbRxErrors, s.RxErrors}, {nbTxPackets, s.TxPackets}, {nbTxBytes, s.TxBytes}} {
+		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v), labels...)
+	}
+	ch <- prometheus.MustNewConstMetric(nbPathMTU, prometheus.GaugeValue, float64(p.PathMTU), labels...)
 }
 
 // Registry returns a registry with src's collector, the Go runtime's and

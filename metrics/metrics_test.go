@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +52,15 @@ func testSource() *fakeSource {
 				Config: config.Tunnel{Name: "tunl0", Mode: config.ModeIPIP}, MTU: 1480, PathMTU: 1480,
 				Stats: status.Stats{RxPackets: 1, Drops: map[string]uint64{"key-mismatch": 0}},
 			},
+			{
+				Config: config.Tunnel{Name: "mg0", Mode: config.ModeGRE}, MTU: 1472, PathMTU: 1472,
+				Neighbours: []status.Peer{
+					{LLAddr: netip.MustParseAddr("192.0.2.2"), PathMTU: 1472,
+						Stats: status.PeerStats{RxPackets: 3, RxBytes: 300, RxErrors: 1, TxPackets: 4, TxBytes: 400}},
+					{LLAddr: netip.MustParseAddr("192.0.2.3"), PathMTU: 1400, Learned: true,
+						Stats: status.PeerStats{RxPackets: 5, TxPackets: 6}},
+				},
+			},
 		},
 		unmatched: status.Stats{Drops: map[string]uint64{"no-tunnel": 11, "truncated": 2}},
 	}
@@ -82,7 +92,7 @@ func TestScrape(t *testing.T) {
 		labels []string
 		want   float64
 	}{
-		{"gretun_tunnels", nil, 2},
+		{"gretun_tunnels", nil, 3},
 		{"gretun_tunnel_rx_packets_total", l(), 10},
 		{"gretun_tunnel_tx_packets_total", l(), 20},
 		{"gretun_tunnel_rx_bytes_total", l(), 1000},
@@ -112,6 +122,15 @@ func TestScrape(t *testing.T) {
 		{"gretun_tunnel_keepalive_replies_total", l(), 9},
 		{"gretun_tunnel_keepalive_replies_rejected_total", l("why", "forged"), 1},
 		{"gretun_tunnel_keepalive_replies_rejected_total", l("why", "stale"), 2},
+		{"gretun_neighbour_rx_packets_total", []string{"tunnel", "mg0", "neighbour", "192.0.2.2"}, 3},
+		{"gretun_neighbour_rx_bytes_total", []string{"tunnel", "mg0", "neighbour", "192.0.2.2"}, 300},
+		{"gretun_neighbour_rx_errors_total", []string{"tunnel", "mg0", "neighbour", "192.0.2.2"}, 1},
+		{"gretun_neighbour_tx_packets_total", []string{"tunnel", "mg0", "neighbour", "192.0.2.2"}, 4},
+		{"gretun_neighbour_tx_bytes_total", []string{"tunnel", "mg0", "neighbour", "192.0.2.2"}, 400},
+		{"gretun_neighbour_path_mtu_bytes", []string{"tunnel", "mg0", "neighbour", "192.0.2.2"}, 1472},
+		{"gretun_neighbour_rx_packets_total", []string{"tunnel", "mg0", "neighbour", "192.0.2.3"}, 5},
+		{"gretun_neighbour_tx_packets_total", []string{"tunnel", "mg0", "neighbour", "192.0.2.3"}, 6},
+		{"gretun_neighbour_path_mtu_bytes", []string{"tunnel", "mg0", "neighbour", "192.0.2.3"}, 1400},
 		{"gretun_unmatched_drops_total", []string{"reason", "no-tunnel"}, 11},
 		{"gretun_unmatched_drops_total", []string{"reason", "truncated"}, 2},
 	} {
@@ -149,6 +168,45 @@ func TestScrapeReadsNow(t *testing.T) {
 	}
 	if _, ok := f.Value("gretun_tunnel_rx_packets_total", "tunnel", "tunl0"); ok {
 		t.Error("a deleted tunnel is still exported")
+	}
+}
+
+// TestNeighbourSeries: a multipoint tunnel's neighbours have a series
+// each, and only while they exist: a neighbour removed (deleted, or a
+// learned one aged out) takes its series with it, so their number stays
+// bounded by the neighbours the tunnel has.
+func TestNeighbourSeries(t *testing.T) {
+	src := testSource()
+	url := serve(t, src)
+	count := func() int {
+		t.Helper()
+		f, err := metricstest.Scrape(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(f["gretun_neighbour_tx_packets_total"].GetMetric())
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d neighbour series, want 2", n)
+	}
+	src.mu.Lock()
+	src.tunnels[2].Neighbours = src.tunnels[2].Neighbours[:1]
+	src.mu.Unlock()
+	f, err := metricstest.Scrape(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Value("gretun_neighbour_tx_packets_total", "neighbour", "192.0.2.3"); ok {
+		t.Error("a removed neighbour is still exported")
+	}
+	if v, ok := f.Value("gretun_neighbour_tx_packets_total", "neighbour", "192.0.2.2"); !ok || v != 4 {
+		t.Errorf("the remaining neighbour: %v (found %v), want 4", v, ok)
+	}
+	src.mu.Lock()
+	src.tunnels = src.tunnels[:2]
+	src.mu.Unlock()
+	if n := count(); n != 0 {
+		t.Errorf("%d neighbour series after the tunnel went, want 0", n)
 	}
 }
 
