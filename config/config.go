@@ -651,10 +651,7 @@ func (t *Tunnel) Validate() error {
 			return errors.New("encap-dport, encap-sport, noencap-csum and fou-port need encap fou")
 		}
 	case EncapFOU:
-		if t.Mode == ModeGRETap || t.Mode == ModeIP6GRETap {
-			return fmt.Errorf("encap fou needs mode gre, ipip, ip6gre, ipip6 or ip6ip6, not %s (Ethernet inside UDP is not carried yet)", t.Mode)
-		}
-		if t.Mode != ModeGRE && t.Mode != ModeIP6GRE && t.EncapDport == 0 {
+		if !t.Mode.GRE() && t.EncapDport == 0 {
 			return fmt.Errorf("encap fou with mode %s needs encap-dport (only GRE has an assigned UDP port)", t.Mode)
 		}
 		if t.Underlay == UnderlayPacket {
@@ -757,8 +754,8 @@ func (t *Tunnel) DstPort() uint16 {
 		return 0
 	case t.EncapDport != 0:
 		return t.EncapDport
-	case t.Mode == ModeGRE, t.Mode == ModeIP6GRE:
-		return PortGRE
+	case t.Mode.GRE():
+		return PortGRE // RFC 8086 carries any GRE payload, Ethernet too
 	}
 	return 0
 }

@@ -285,8 +285,6 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou fou-port", `missing value after "fou-port"`},
 		{"x", "mode ipip remote 192.0.2.2 local 192.0.2.1 encap fou", "mode ipip needs encap-dport"},
 		{"x", "mode ipip6 remote 2001:db8::2 local 2001:db8::1 encap fou", "mode ipip6 needs encap-dport"},
-		{"x", "mode ip6gretap remote 2001:db8::2 local 2001:db8::1 encap fou encap-dport 6000", "not ip6gretap"},
-		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 encap fou", "not gretap"},
 		{"x", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 encap fou", "mode ip6ip6 needs encap-dport"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-sport 5000", "encap-sport 5000 must be the port gretun receives on, 4754"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 encap fou underlay packet", "underlay packet cannot send encap fou"},
@@ -402,6 +400,8 @@ func TestStringRoundTrip(t *testing.T) {
 		"mode gretap remote 192.0.2.2 local 192.0.2.1",
 		"mode ip6gretap remote 2001:db8::2 local 2001:db8::1 key 7 csum seq keepalive 2 3 tclass 0x10",
 		"mode ip6gre remote 2001:db8::2 local 2001:db8::1 key 5 encap fou encap-dport 4754 keepalive 2 3",
+		"mode gretap remote 192.0.2.2 local 192.0.2.1 key 5 encap fou encap-dport 4754 keepalive 2 3",
+		"mode ip6gretap remote 2001:db8::2 local 2001:db8::1 encaplimit none encap fou encap-dport 6000 fou-port 6001",
 		"mode gretap remote 192.0.2.2 local 192.0.2.1 key 7 csum seq keepalive 2 3 nopmtudisc tos 0x10 mtu 1500 underlay packet noreflect",
 	} {
 		c, err := Parse("v6", strings.Fields(words))

@@ -621,10 +621,16 @@ func (e *Encapsulator) putUDP(u header.UDP, inner []byte) {
 // protocol and, unless a fragment, TCP/UDP/SCTP ports, in the dynamic
 // range 49152-65535. Every packet of a flow gets the same port, so the
 // segments of one TSO super-packet still leave together. An opaque
-// payload (not ip) hashes its first 14 bytes (an Ethernet header's
-// addresses and type).
+// payload (not ip: an Ethernet frame) hashes the IP packet it carries,
+// behind up to two VLAN tags, as Linux's flow dissector does, else its
+// first 14 bytes (an Ethernet header's addresses and type).
 func FlowPort(inner []byte, ip bool) uint16 {
 	var h uint64
+	if !ip {
+		if at := header.FramedIPAt(inner); at > 0 {
+			inner, ip = inner[at:], true
+		}
+	}
 	switch {
 	case !ip:
 		h = mix(h, inner[:min(len(inner), 14)])

@@ -47,6 +47,33 @@ func TestFlowPort(t *testing.T) {
 	}
 }
 
+// TestFlowPortFrame: an Ethernet frame (gretap inside UDP) takes the port
+// of the IP flow it carries, behind a VLAN tag too, so a bridged LAN's
+// flows spread as a routed tunnel's do; a frame carrying no IP (ARP)
+// hashes its Ethernet header.
+func TestFlowPortFrame(t *testing.T) {
+	frame := func(ip []byte, tagged bool) []byte {
+		f := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1}
+		if tagged {
+			f = append(f, 0x81, 0x00, 0, 42)
+		}
+		return append(append(f, 0x08, 0x00), ip...)
+	}
+	for _, sport := range []uint16{40000, 40001} {
+		want := encap.FlowPort(tcp4(sport, 0), true)
+		if got := encap.FlowPort(frame(tcp4(sport, 0), false), false); got != want {
+			t.Errorf("frame of flow %d: port %d, want the flow's %d", sport, got, want)
+		}
+		if got := encap.FlowPort(frame(tcp4(sport, 0), true), false); got != want {
+			t.Errorf("tagged frame of flow %d: port %d, want the flow's %d", sport, got, want)
+		}
+	}
+	arp := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1}
+	if p := encap.FlowPort(arp, false); p < 49152 || p != encap.FlowPort(append(arp, 9), false) {
+		t.Errorf("ARP frame: port %d", p)
+	}
+}
+
 // TestEncapFlowPort: with no source port configured, each packet's UDP
 // source port is its flow's; a configured one is kept.
 func TestEncapFlowPort(t *testing.T) {

@@ -3,6 +3,7 @@ package tunnel_test
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -43,16 +44,18 @@ func gretapPair(t *testing.T, opts string) (a, b *side) {
 // TestGretapCarriesFrames: a gretap tunnel carries whole Ethernet frames
 // byte for byte over TAP devices: ARP, IPv4, VLAN-tagged frames and the
 // largest frames the path takes, untagged and tagged, on a device whose
-// MTU is the underlay less 38 (1462 on 1500), as Linux's gretap.
+// MTU is the underlay less 38 (1462 on 1500), as Linux's gretap; inside
+// UDP (encap fou) too, 8 bytes less.
 func TestGretapCarriesFrames(t *testing.T) {
-	for _, opts := range []string{"", "key 7 csum seq"} {
+	for _, c := range []struct {
+		opts string
+		mtu  int
+	}{{"", 1462}, {"key 7 csum seq", 1450}, {"encap fou", 1454}, {"key 7 csum seq encap fou encap-dport 6000", 1442}} {
+		opts := c.opts
 		t.Run(opts, func(t *testing.T) {
 			a, b := gretapPair(t, opts)
 			st, _ := a.e.Show("t0")
-			want := 1500 - 38
-			if opts != "" {
-				want -= 12
-			}
+			want := c.mtu
 			if st[0].MTU != want {
 				t.Errorf("MTU %d, want %d", st[0].MTU, want)
 			}
@@ -249,5 +252,42 @@ func TestIP6GretapCarriesFrames(t *testing.T) {
 	a.dev("t0").Inject(ethFrame(header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", st[0].MTU-27)))
 	if s := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxErrors == 1 }); s.TxTooBig != 1 || s.TxICMP != 0 {
 		t.Errorf("a frame over the path: %+v, want dropped as too big without ICMP", s)
+	}
+}
+
+// TestGretapFOU: gretap and ip6gretap inside UDP (encap fou) carry frames
+// both ways, and keepalives on A only come back through B's reflection,
+// inside UDP, over either family.
+func TestGretapFOU(t *testing.T) {
+	for _, c := range []struct {
+		mode         string
+		addrA, addrB string
+	}{{"gretap", "192.0.2.1", "192.0.2.2"}, {"ip6gretap", "2001:db8::1", "2001:db8::2"}} {
+		t.Run(c.mode, func(t *testing.T) {
+			w := tunneltest.NewWire()
+			a := newSide(t, w, netip.MustParseAddr(c.addrA), 8)
+			b := newSide(t, w, netip.MustParseAddr(c.addrB), 8)
+			words := "mode " + c.mode + " key 7 encap fou "
+			mustAdd(t, a, "t0", words+"remote "+c.addrB+" local "+c.addrA+" keepalive 50ms 5")
+			mustAdd(t, b, "t0", words+"remote "+c.addrA+" local "+c.addrB)
+			for _, f := range [][]byte{testpkt.Frame, ethFrame(header.EtherTypeIPv4, udp4("198.51.100.1", "198.51.100.2", 300))} {
+				a.dev("t0").Inject(f)
+				if got := receive(t, b.dev("t0")); !bytes.Equal(got, f) {
+					t.Fatalf("frame changed in transit:\n got %x\nwant %x", got, f)
+				}
+				b.dev("t0").Inject(f)
+				if got := receive(t, a.dev("t0")); !bytes.Equal(got, f) {
+					t.Fatalf("frame changed on the way back")
+				}
+			}
+			waitFor(t, "5 keepalive replies", func() bool {
+				st, _ := a.e.Show("t0")
+				ka := st[0].Keepalive
+				return ka != nil && ka.Received >= 5 && ka.State == "up"
+			})
+			if s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.Reflected >= 5 }); s.Reflected < 5 || s.RxErrors != 0 {
+				t.Errorf("B reflected %d probes, %d receive errors", s.Reflected, s.RxErrors)
+			}
+		})
 	}
 }
