@@ -426,47 +426,35 @@ func (p *Packet) inner(pkt []byte, off int) Reason {
 // (inner GRE carrying IP, say) is data for the host, which routes it as it
 // would any packet.
 func isReflection(inner []byte, p *Packet) bool {
-	var g header.GRE
+	var src, dst netip.Addr
+	var proto uint8
+	var off int
 	switch {
 	case p.Type == header.EtherTypeIPv4 && p.Src.Is4():
 		in := header.IPv4(inner)
-		if in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
-			return false
-		}
-		off := in.HeaderLen()
-		switch {
-		case in.Protocol() == header.ProtoGRE && p.Port == 0:
-		case in.Protocol() == header.ProtoUDP && p.Port != 0:
-			// The probe of a GRE-in-UDP tunnel comes back inside UDP, to
-			// the prober's port: what the prober's socket can receive.
-			if !header.UDP(inner[off:]).IsValid() {
-				return false
-			}
-			off += header.UDPLen
-		default:
-			return false
-		}
-		g = header.GRE(inner[off:])
+		src, dst, proto, off = in.SrcAddr(), in.DstAddr(), in.Protocol(), in.HeaderLen()
 	case p.Type == header.EtherTypeIPv6 && p.Src.Is6():
 		in := header.IPv6(inner)
-		if in.SrcAddr() != p.Dst || in.DstAddr() != p.Src {
-			return false
-		}
-		off := header.IPv6HeaderLen
-		switch {
-		case in.NextHeader() == header.ProtoGRE && p.Port == 0:
-		case in.NextHeader() == header.ProtoUDP && p.Port != 0:
-			if !header.UDP(inner[off:]).IsValid() {
-				return false
-			}
-			off += header.UDPLen
-		default:
-			return false
-		}
-		g = header.GRE(inner[off:])
+		src, dst, proto, off = in.SrcAddr(), in.DstAddr(), in.NextHeader(), header.IPv6HeaderLen
 	default:
 		return false
 	}
+	if src != p.Dst || dst != p.Src {
+		return false
+	}
+	switch {
+	case proto == header.ProtoGRE && p.Port == 0:
+	case proto == header.ProtoUDP && p.Port != 0:
+		// The probe of a GRE-in-UDP tunnel comes back inside UDP, to
+		// the prober's port: what the prober's socket can receive.
+		if !header.UDP(inner[off:]).IsValid() {
+			return false
+		}
+		off += header.UDPLen
+	default:
+		return false
+	}
+	g := header.GRE(inner[off:])
 	if len(g) < header.GREMinLen {
 		return false
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -41,6 +42,21 @@ func (tp *Topology) bridgeLAN(ns string) {
 	tp.Sh(ns, "ip", "link", "set", "dev", "gtap", "master", "br0")
 	tp.Sh(ns, "ip", "link", "set", "dev", "lan", "master", "br0")
 	tp.Sh(ns, "ip", "link", "set", "dev", "br0", "up")
+}
+
+// bridgedHosts readies the hosts on either side of two bridged tap
+// tunnels as one subnet: host B moves to 198.51.100.3/24, both get
+// 2001:db8:1::2 and ::3, and the tunnel's mtu, since a bridge neither
+// fragments nor sends ICMP (as with Linux's gretap).
+func (tp *Topology) bridgedHosts(mtu int) {
+	tp.T.Helper()
+	tp.Sh(tp.HostB, "ip", "addr", "flush", "dev", "eth0")
+	tp.Sh(tp.HostB, "ip", "addr", "add", "198.51.100.3/24", "dev", "eth0")
+	for _, ns := range []string{tp.HostA, tp.HostB} {
+		tp.Sh(ns, "ip", "link", "set", "dev", "eth0", "mtu", fmt.Sprint(mtu))
+	}
+	tp.Sh(tp.HostA, "ip", "-6", "addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad")
+	tp.Sh(tp.HostB, "ip", "-6", "addr", "add", "2001:db8:1::3/64", "dev", "eth0", "nodad")
 }
 
 // linkInfo is what `ip -j link show` says of a device.
@@ -104,15 +120,7 @@ func TestGretapBridged(t *testing.T) {
 	if m := tp.link(tp.A, "gtap").Master; m != "br0" {
 		t.Fatalf("gtap's master is %q", m)
 	}
-	tp.Sh(tp.HostB, "ip", "addr", "flush", "dev", "eth0")
-	tp.Sh(tp.HostB, "ip", "addr", "add", "198.51.100.3/24", "dev", "eth0")
-	// A bridge neither fragments nor sends ICMP: the hosts' MTU is
-	// the tunnel's, as with Linux's gretap.
-	for _, ns := range []string{tp.HostA, tp.HostB} {
-		tp.Sh(ns, "ip", "link", "set", "dev", "eth0", "mtu", "1462")
-	}
-	tp.Sh(tp.HostA, "ip", "-6", "addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad")
-	tp.Sh(tp.HostB, "ip", "-6", "addr", "add", "2001:db8:1::3/64", "dev", "eth0", "nodad")
+	tp.bridgedHosts(1462)
 	tp.Ping(tp.HostA, "198.51.100.3")
 	macB := tp.link(tp.HostB, "eth0").Address
 	if neigh := tp.Sh(tp.HostA, "ip", "neigh", "show", "198.51.100.3"); !strings.Contains(neigh, macB) {

@@ -94,25 +94,30 @@ func TestIP6Tunnels(t *testing.T) {
 	}
 }
 
-// TestIP6Keepalives: ip6gre keepalives on A only, reflected by B's gretun
-// (their inner packet is IPv6), keep A up; once B is gone A goes down.
+// TestIP6Keepalives: ip6gre and ip6gretap keepalives on A only,
+// reflected by B's gretun (their inner packet is IPv6), keep A up; once B
+// is gone A goes down.
 func TestIP6Keepalives(t *testing.T) {
-	tp := Classic(t)
-	tp.underlay6()
-	tp.Run(tp.A, "netb", "mode", "ip6gre", "key", "7", "remote", Under6B, "local", Under6A, "keepalive", kaPeriod, kaRetries)
-	b := tp.Run(tp.B, "neta", "mode", "ip6gre", "key", "7", "remote", Under6A, "local", Under6B)
-	const want = 5
-	tp.waitFor(fmt.Sprintf("%d keepalives answered", want), func() bool {
-		k := tp.keepalive(tp.A, "netb")
-		return k.State == "up" && k.Received >= want
-	})
-	if s := tp.status(tp.B, "neta"); s.Stats.Reflected < want {
-		t.Errorf("B reflected nothing: %+v", s.Stats)
+	for _, mode := range []string{"ip6gre", "ip6gretap"} {
+		t.Run(mode, func(t *testing.T) {
+			tp := Pair(t)
+			tp.underlay6()
+			tp.Run(tp.A, "netb", "mode", mode, "key", "7", "remote", Under6B, "local", Under6A, "keepalive", kaPeriod, kaRetries)
+			b := tp.Run(tp.B, "neta", "mode", mode, "key", "7", "remote", Under6A, "local", Under6B)
+			const want = 5
+			tp.waitFor(fmt.Sprintf("%d keepalives answered", want), func() bool {
+				k := tp.keepalive(tp.A, "netb")
+				return k.State == "up" && k.Received >= want
+			})
+			if s := tp.status(tp.B, "neta"); s.Stats.Reflected < want {
+				t.Errorf("B reflected nothing: %+v", s.Stats)
+			}
+			if err := b.Stop(); err != nil {
+				t.Errorf("B exited with %v: %s", err, b.Log())
+			}
+			tp.waitFor("A down once B is gone", func() bool { return !tp.carrier(tp.A, "netb") })
+		})
 	}
-	if err := b.Stop(); err != nil {
-		t.Errorf("B exited with %v: %s", err, b.Log())
-	}
-	tp.waitFor("A down once B is gone", func() bool { return !tp.carrier(tp.A, "netb") })
 }
 
 // TestIP6Errors: wrong family, link-local without a device and a second

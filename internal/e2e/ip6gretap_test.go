@@ -23,13 +23,7 @@ func TestIP6GretapBridged(t *testing.T) {
 	}
 	tp.bridgeLAN(tp.A)
 	tp.bridgeLAN(tp.B)
-	tp.Sh(tp.HostB, "ip", "addr", "flush", "dev", "eth0")
-	tp.Sh(tp.HostB, "ip", "addr", "add", "198.51.100.3/24", "dev", "eth0")
-	for _, ns := range []string{tp.HostA, tp.HostB} {
-		tp.Sh(ns, "ip", "link", "set", "dev", "eth0", "mtu", "1422")
-	}
-	tp.Sh(tp.HostA, "ip", "-6", "addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad")
-	tp.Sh(tp.HostB, "ip", "-6", "addr", "add", "2001:db8:1::3/64", "dev", "eth0", "nodad")
+	tp.bridgedHosts(1422)
 
 	file := t.TempDir() + "/outer.pcapng"
 	p := tp.startCapture(tp.A, "gtap", "-c", "6", "-w", file)
@@ -62,29 +56,6 @@ func TestIP6GretapBridged(t *testing.T) {
 	if sa.RxErrors != 0 || sb.RxErrors != 0 || sa.TxPackets < 1000 || sb.RxPackets < 1000 {
 		t.Errorf("counters: A %+v B %+v", sa, sb)
 	}
-}
-
-// TestIP6GretapKeepalives: keepalives on A's ip6gretap only (Cisco's, an
-// IPv6 packet in GRE 0x86dd back to A); B's gretun reflects them and A's
-// line is up; once B is gone A goes down.
-func TestIP6GretapKeepalives(t *testing.T) {
-	tp := Pair(t)
-	tp.underlay6()
-	tp.Run(tp.A, "gtap", "mode", "ip6gretap", "key", "7", "remote", Under6B, "local", Under6A, "keepalive", kaPeriod, kaRetries)
-	b := tp.Run(tp.B, "gtap", "mode", "ip6gretap", "key", "7", "remote", Under6A, "local", Under6B)
-	tp.waitFor("5 keepalives answered", func() bool {
-		k := tp.keepalive(tp.A, "gtap")
-		return k.State == "up" && k.Received >= 5
-	})
-	// (B's device does get frames: A's kernel sends neighbour discovery
-	// and MLD on its new Ethernet device.)
-	if s := tp.status(tp.B, "gtap"); s.Stats.Reflected < 5 {
-		t.Errorf("B reflected %d probes", s.Stats.Reflected)
-	}
-	if err := b.Stop(); err != nil {
-		t.Errorf("B exited with %v: %s", err, b.Log())
-	}
-	tp.waitFor("A down once B is gone", func() bool { return !tp.carrier(tp.A, "gtap") })
 }
 
 // TestIP6GretapPacketTooBig: a router between the ip6gretap's ends with a
