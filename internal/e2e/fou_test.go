@@ -109,6 +109,35 @@ func TestFOUKeepaliveIPv6(t *testing.T) {
 	tp.waitFor("spoke down once the hub is gone", func() bool { return !tp.carrier(tp.A, "spoke") })
 }
 
+// TestFOUKeepaliveIPv6KernelPeer: the Linux kernel's ip6gre over FOU in a
+// qemu guest returns gretun's ip6gre keepalives inside UDP (their inner
+// packet IPv6/UDP to gretun's port) by forwarding them while it forwards
+// IPv6, and gretun's line goes down when it stops.
+func TestFOUKeepaliveIPv6KernelPeer(t *testing.T) {
+	n, ns, g := kpeer.ForTest(t)
+	guest := func(cmd string) {
+		t.Helper()
+		if out, err := g.Run(cmd); err != nil {
+			t.Fatalf("guest: %s: %v: %s", cmd, err, out)
+		}
+	}
+	tp := &Topology{Net: n, T: t, A: ns}
+	tp.must(n.Addr(ns, "kp0", Under6A+"/64"))
+	guest("ip -6 addr add " + Under6B + "/64 dev eth0 nodad && ip fou add port 4754 ipproto 47 -6 && ip link add gt1 type ip6gre remote " + Under6A +
+		" local " + Under6B + " key 9 encaplimit none encap fou encap-sport auto encap-dport 4754 && ip link set gt1 up")
+	guest("echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
+	tp.Run(ns, "gt1", "mode", "ip6gre", "remote", Under6B, "local", Under6A, "key", "9", "encaplimit", "none", "encap", "fou", "keepalive", kaPeriod, "5")
+	tp.waitFor("10 keepalives returned by the kernel", func() bool {
+		k := tp.keepalive(ns, "gt1")
+		return k.State == "up" && k.Received >= 10
+	})
+	guest("echo 0 > /proc/sys/net/ipv6/conf/all/forwarding")
+	tp.waitFor("line down once the guest stops forwarding", func() bool { return !tp.carrier(ns, "gt1") })
+	if k := tp.keepalive(ns, "gt1"); k.Rejected != 0 {
+		t.Errorf("replies rejected: %s", k.Summary)
+	}
+}
+
 // TestFOUDaemonNoNetRaw: a daemon without CAP_NET_RAW serves GRE-in-UDP
 // tunnels; a plain GRE tunnel added to it is refused in one line naming
 // the capability, and so is a daemon whose config file has one, and an
