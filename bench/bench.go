@@ -55,7 +55,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gretun bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	jsonOut := fs.Bool("json", false, "print the results as JSON instead of a table")
-	chart := fs.String("chart", "", "also write a bar chart to `FILE`.svg (or .png, with rsvg-convert)")
+	chart := fs.String("chart", "", "also write a bar chart to `FILE`.svg (or .png, with rsvg-convert; .txt: text bars of the TCP column)")
 	dur := fs.Duration("duration", 5*time.Second, "length of each iperf3 test (whole seconds)")
 	only := fs.String("only", "", "run only these rows, comma-separated: "+strings.Join(rowNames(), ",")+","+scaleName)
 	scaleN := fs.Int("scale-tunnels", scaleTunnels, "number of tunnels in the daemon of the scale section")
@@ -92,14 +92,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch ext := strings.ToLower(filepath.Ext(*chart)); {
-	case *chart == "" || ext == ".svg":
+	case *chart == "" || ext == ".svg" || ext == ".txt":
 	case ext == ".png":
 		if _, err := exec.LookPath("rsvg-convert"); err != nil {
 			fmt.Fprintln(stderr, "gretun bench: --chart *.png needs rsvg-convert: apt-get install -y librsvg2-bin (or write *.svg)")
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "gretun bench: --chart %q: name the file *.svg or *.png\n", *chart)
+		fmt.Fprintf(stderr, "gretun bench: --chart %q: name the file *.svg, *.png or *.txt\n", *chart)
 		return 2
 	}
 
@@ -175,6 +175,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	rep.Rounds = *rounds
 	rep.Rows = CombineRounds(measured)
+	rep.Ratios = FOURatios(measured)
 	if scale {
 		progress := func(msg string) {
 			fmt.Fprintf(stderr, "bench: [%d/%d] %s: %s\n", steps, steps, scaleName, msg)
@@ -247,7 +248,13 @@ func busyPercent(ctx context.Context, d time.Duration) (float64, error) {
 // section is wanted; without --only, everything is.
 func selectRows(only string) ([]row, bool, error) {
 	if strings.TrimSpace(only) == "" {
-		return rows, true, nil
+		var sel []row
+		for _, r := range rows {
+			if !r.step {
+				sel = append(sel, r)
+			}
+		}
+		return sel, true, nil
 	}
 	scale := false
 	want := map[string]bool{}
@@ -299,7 +306,11 @@ func writeChart(path string, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("chart: %v", err)
 	}
-	if err := rep.WriteSVG(f); err != nil {
+	write := rep.WriteSVG
+	if strings.EqualFold(filepath.Ext(path), ".txt") {
+		write = rep.WriteText
+	}
+	if err := write(f); err != nil {
 		f.Close()
 		return fmt.Errorf("chart %s: %v", svgPath, err)
 	}

@@ -55,11 +55,19 @@ func TestSelectRows(t *testing.T) {
 	if err != nil || !scale {
 		t.Fatalf("no --only: scale %v, err %v; want the scale section too", scale, err)
 	}
-	if d := cmp.Diff([]string{"veth", "vxlan", "classic", "ipip", "gre", "gre-packet", "gre-kcs", "ip6gre", "ipip6", "gre-fou", "ipip-fou", "netstack", "gretap"}, names(all)); d != "" {
+	if d := cmp.Diff([]string{"veth", "vxlan", "classic", "ipip", "gre", "gre-packet", "gre-kcs", "ip6gre", "ipip6", "gre-fou", "ipip-fou", "gre-fou-p4", "netstack", "gretap"}, names(all)); d != "" {
 		t.Fatalf("all rows (-want +got):\n%s", d)
 	}
+	// Step rows run only when named.
+	sel, _, err := selectRows("gre-fou,gre-fou-nogso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"gre-fou", "gre-fou-nogso"}, names(sel)); d != "" {
+		t.Fatalf("--only with a step row (-want +got):\n%s", d)
+	}
 	// Table order, whatever order --only gives; duplicates collapse.
-	sel, scale, err := selectRows(" gre, veth ,gre,classic")
+	sel, scale, err = selectRows(" gre, veth ,gre,classic")
 	if err != nil || scale {
 		t.Fatalf("--only rows: scale %v, err %v; want no scale section", scale, err)
 	}

@@ -48,6 +48,9 @@ type Report struct {
 	// turns; each figure and ratio is the median over the rounds.
 	Rounds int      `json:"rounds"`
 	Rows   []Result `json:"rows"`
+	// Ratios are issue 14's GRE-in-UDP ratios (FOURatios), where their
+	// rows were measured.
+	Ratios []Ratio `json:"ratios,omitempty"`
 	// Scale is the scale section, nil when it was not run.
 	Scale *ScaleResult `json:"scale,omitempty"`
 }
@@ -162,6 +165,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 				if _, err := fmt.Fprintf(w, "%s: FAILED: %s\n", row.Title, row.Error); err != nil {
 					return err
 				}
+			}
+		}
+		if len(r.Ratios) > 0 {
+			if _, err := fmt.Fprintln(w); err != nil {
+				return err
+			}
+			if err := writeRatios(w, r.Ratios); err != nil {
+				return err
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,31 +36,45 @@ type row struct {
 	// setup builds the row's data path on top of the underlay and
 	// returns the address in namespace b that iperf3 should reach.
 	setup func(e *env) (string, error)
+	// streams is the TCP test's parallel streams (iperf3 -P); 0 is one.
+	streams int
+	// step rows run only when --only names them.
+	step bool
 }
 
 // rows is every configuration, in table order.
 var rows = []row{
-	{"veth", "direct veth", func(e *env) (string, error) { return underlayB, nil }},
-	{"vxlan", "kernel VXLAN", setupVXLAN},
-	{classicName, "classic loop (GRE)", setupClassic},
-	{"ipip", "gretun IPIP", gretunSetup("ipip")},
-	{"gre", "gretun GRE", gretunSetup("gre")},
+	{name: "veth", title: "direct veth", setup: func(e *env) (string, error) { return underlayB, nil }},
+	{name: "vxlan", title: "kernel VXLAN", setup: setupVXLAN},
+	{name: classicName, title: "classic loop (GRE)", setup: setupClassic},
+	{name: "ipip", title: "gretun IPIP", setup: gretunSetup("ipip")},
+	{name: "gre", title: "gretun GRE", setup: gretunSetup("gre")},
 	// The opt-in AF_PACKET send path (BENCHMARKS.md, "Underlay send path").
-	{"gre-packet", "gretun GRE (AF_PACKET)", gretunSetup("gre", "underlay", "packet")},
-	{"gre-kcs", "gretun GRE key+csum+seq", gretunSetup("gre", "key", "42", "csum", "seq")},
+	{name: "gre-packet", title: "gretun GRE (AF_PACKET)", setup: gretunSetup("gre", "underlay", "packet")},
+	{name: "gre-kcs", title: "gretun GRE key+csum+seq", setup: gretunSetup("gre", "key", "42", "csum", "seq")},
 	// Over the IPv6 underlay, with Linux's defaults (encaplimit 4).
-	{"ip6gre", "gretun ip6gre", gretunSetup("ip6gre")},
-	{"ipip6", "gretun ipip6", gretunSetup("ipip6")},
+	{name: "ip6gre", title: "gretun ip6gre", setup: gretunSetup("ip6gre")},
+	{name: "ipip6", title: "gretun ipip6", setup: gretunSetup("ipip6")},
 	// GRE and IPIP inside UDP (encap fou): a UDP socket with UDP_SEGMENT
 	// and UDP_GRO instead of a raw one.
-	{"gre-fou", "gretun GRE/FOU", gretunSetup("gre", "encap", "fou")},
-	{"ipip-fou", "gretun IPIP/FOU", gretunSetup("ipip", "encap", "fou", "encap-dport", "5555")},
+	{name: "gre-fou", title: "gretun GRE/FOU", setup: gretunSetup("gre", "encap", "fou")},
+	{name: "ipip-fou", title: "gretun IPIP/FOU", setup: gretunSetup("ipip", "encap", "fou", "encap-dport", "5555")},
+	// The same tunnel carrying four TCP streams at once (iperf3 -P 4):
+	// issue 14 wants their total no lower than one stream's.
+	{name: p4Name, title: "gretun GRE/FOU, 4 TCP streams", setup: gretunSetup("gre", "encap", "fou"), streams: 4},
+	// What each step of the GRE/FOU data path buys: the same row with
+	// one step off (GRETUN_BENCH_OFF, cmd/gretun/benchsteps.go).
+	{name: "gre-fou-nogso", title: "gretun GRE/FOU, no UDP GSO", setup: stepSetup("gso"), step: true},
+	{name: "gre-fou-nogro", title: "gretun GRE/FOU, no UDP GRO", setup: stepSetup("gro"), step: true},
+	{name: "gre-fou-nocoalesce", title: "gretun GRE/FOU, no TUN write coalescing", setup: stepSetup("coalesce"), step: true},
+	{name: "gre-fou-notso", title: "gretun GRE/FOU, no TUN offloads", setup: stepSetup("tso"), step: true},
+	{name: "gre-fou-none", title: "gretun GRE/FOU, none of the four", setup: stepSetup("gso,gro,coalesce,tso"), step: true},
 	// A netstack tunnel on side a, iperf3 reaching it through forwarded
 	// ports (README, "No TUN, no privileges"); gretun GRE with a TUN on b.
-	{"netstack", "gretun GRE netstack (forward)", setupNetstack},
+	{name: "netstack", title: "gretun GRE netstack (forward)", setup: setupNetstack},
 	// Ethernet over GRE between TAP devices, addressed: ARP, then the
 	// same traffic as the gre row with a 14-byte Ethernet header more.
-	{"gretap", "gretun gretap", gretunSetup("gretap")},
+	{name: "gretap", title: "gretun gretap", setup: gretunSetup("gretap")},
 }
 
 // references are the rows that run no gretun.
@@ -195,18 +210,34 @@ func setupClassic(e *env) (string, error) {
 	return innerB, nil
 }
 
+// p4Name is the row of four parallel streams, which Report.Targets
+// compares with the single stream of row "gre-fou".
+const p4Name = "gre-fou-p4"
+
+// stepSetup is the gre-fou row's setup with the data path steps off
+// turned off (GRETUN_BENCH_OFF) in both tunnel processes.
+func stepSetup(off string) func(e *env) (string, error) {
+	return gretunSetupEnv([]string{"env", "GRETUN_BENCH_OFF=" + off}, "gre", "encap", "fou")
+}
+
 // gretunSetup returns the setup of a gretun row: `gretun run NAME mode
 // MODE remote R local L [opts…]` on both sides, over the IPv6 underlay for
 // the IPv6 modes.
 func gretunSetup(mode string, opts ...string) func(e *env) (string, error) {
+	return gretunSetupEnv(nil, mode, opts...)
+}
+
+// gretunSetupEnv is gretunSetup with the command prefixed by prefix (an
+// env(1) call setting variables).
+func gretunSetupEnv(prefix []string, mode string, opts ...string) func(e *env) (string, error) {
 	return func(e *env) (string, error) {
 		for _, s := range e.sides() {
 			remote, local := s.remote, s.local
 			if mode == "ip6gre" || mode == "ipip6" || mode == "ip6ip6" {
 				remote, local = s.remote6, s.local6
 			}
-			args := append([]string{e.cfg.gretun, "run", tunDev, "mode", mode,
-				"remote", remote, "local", local}, opts...)
+			args := append(append(slices.Clip(prefix), e.cfg.gretun, "run", tunDev, "mode", mode,
+				"remote", remote, "local", local), opts...)
 			if err := e.startTunnel(s, tunDev, args...); err != nil {
 				return "", err
 			}
@@ -303,7 +334,11 @@ func runRow(ctx context.Context, cfg *config, r row, progress func(string)) (res
 	defer server.stop()
 
 	progress(fmt.Sprintf("TCP, %ds", cfg.seconds))
-	tcp, cpu, err := runIperf(ctx, e.a, target, cfg.seconds)
+	var parallel []string
+	if r.streams > 1 {
+		parallel = []string{"-P", strconv.Itoa(r.streams)}
+	}
+	tcp, cpu, err := runIperf(ctx, e.a, target, cfg.seconds, parallel...)
 	if err != nil {
 		return fail(fmt.Errorf("TCP: %w", err))
 	}

@@ -42,6 +42,13 @@ const (
 // tags in front.
 const maxRead = VirtioHdrLen + maxL2 + 65535
 
+// Steps turns offloads off for every device opened afterwards, to measure
+// what each buys (`gretun bench`'s step rows, GRETUN_BENCH_OFF): NoTSO
+// asks the kernel for segmented packets (only checksum offload) and writes
+// one by one, NoCoalesce writes batches one by one instead of through
+// wireguard's coalescing writer. Not a user setting.
+var Steps struct{ NoTSO, NoCoalesce bool }
+
 // Device is one TUN device. Read is for one goroutine at a time; Write may
 // be called from several.
 type Device struct {
@@ -101,16 +108,26 @@ func open(name string, kind uint16) (*Device, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("TUNSETIFF", err)
 	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tcpOffloads); err != nil {
+	offloads := tcpOffloads
+	if Steps.NoTSO {
+		offloads = unix.TUN_F_CSUM
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads); err != nil {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("TUNSETOFFLOAD", err)
 	}
-	_ = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tcpOffloads|udpOffloads) // best effort: Linux ≥ 6.2
+	if !Steps.NoTSO {
+		_ = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tcpOffloads|udpOffloads) // best effort: Linux ≥ 6.2
+	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	return &Device{file: os.NewFile(uintptr(fd), "/dev/net/tun"), name: ifr.Name()}, nil
+	d := &Device{file: os.NewFile(uintptr(fd), "/dev/net/tun"), name: ifr.Name()}
+	// wireguard's writer would turn TSO back on (and without it has
+	// nothing to coalesce into): no offloads means writes one by one.
+	d.noGRO.Store(Steps.NoTSO || Steps.NoCoalesce)
+	return d, nil
 }
 
 // File is the device's file, for ioctls such as TUNSETCARRIER and polling.

@@ -230,3 +230,14 @@ func TestReadBatchesQueued(t *testing.T) {
 		return
 	}
 }
+
+// TestStepsWriteOneByOne: with Steps.NoCoalesce (or NoTSO) a device never
+// makes wireguard's coalescing writer.
+func TestStepsWriteOneByOne(t *testing.T) {
+	Steps.NoCoalesce = true
+	t.Cleanup(func() { Steps.NoCoalesce = false })
+	_, _, d := openIn(t)
+	if d.coalescer() != nil {
+		t.Fatal("Steps.NoCoalesce: the device made a coalescing writer")
+	}
+}

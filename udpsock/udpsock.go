@@ -86,6 +86,11 @@ type Options struct {
 	NoGSO, NoGRO bool
 }
 
+// Steps are ORed into the Options of every Open, to measure what each
+// offload buys (`gretun bench`'s step rows, GRETUN_BENCH_OFF). Not a user
+// setting.
+var Steps Options
+
 // Open binds a UDP socket to local (an IPv4 or IPv6 address of this host
 // and a port; port 0 picks a free one), with 4 MiB buffers where allowed, UDP
 // GRO and reporting of the TOS and TTL of received datagrams. A port in
@@ -94,6 +99,7 @@ func Open(local netip.AddrPort, o Options) (*Conn, error) {
 	if !local.Addr().IsValid() || local.Addr().Is4In6() {
 		return nil, fmt.Errorf("udpsock: %s is not an IPv4 or IPv6 address", local.Addr())
 	}
+	o.NoGSO, o.NoGRO = o.NoGSO || Steps.NoGSO, o.NoGRO || Steps.NoGRO
 	c := &Conn{}
 	if err := c.sys.open(local, o); err != nil {
 		return nil, err

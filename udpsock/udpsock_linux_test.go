@@ -398,3 +398,16 @@ func TestEIODisablesGSO(t *testing.T) {
 		t.Errorf("a second EIO: WriteBatch = %d, %v; want 0 and EIO, not retried", n, err)
 	}
 }
+
+// TestStepsTurnOffloadsOff: udpsock.Steps (gretun bench's step rows) turns
+// GSO and GRO off for every socket opened afterwards.
+func TestStepsTurnOffloadsOff(t *testing.T) {
+	if c := open(t, Options{}); !c.GSO() || !c.GRO() {
+		t.Skip("no UDP GSO/GRO on this kernel")
+	}
+	Steps = Options{NoGSO: true, NoGRO: true}
+	t.Cleanup(func() { Steps = Options{} })
+	if c := open(t, Options{}); c.GSO() || c.GRO() {
+		t.Fatalf("with Steps off: GSO %v, GRO %v; want both off", c.GSO(), c.GRO())
+	}
+}

@@ -74,6 +74,10 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if err := applyBenchSteps(os.Getenv(benchStepsEnv)); err != nil {
+		fmt.Fprintln(stderr, "gretun:", err)
+		return 1
+	}
 	g := globals{socket: os.Getenv("GRETUN_SOCKET")} // "": the default
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		switch args[0] {
