@@ -92,8 +92,9 @@ type Options struct {
 var Steps Options
 
 // Open binds a UDP socket to local (an IPv4 or IPv6 address of this host
-// and a port; port 0 picks a free one), with 4 MiB buffers where allowed, UDP
-// GRO and reporting of the TOS and TTL of received datagrams. A port in
+// and a port; port 0 picks a free one), with a 16 MiB receive and a 4 MiB
+// send buffer where allowed, UDP GRO and reporting of the TOS and TTL of
+// received datagrams. A port in
 // use fails with an error for which errors.Is(err, syscall.EADDRINUSE).
 func Open(local netip.AddrPort, o Options) (*Conn, error) {
 	if !local.Addr().IsValid() || local.Addr().Is4In6() {

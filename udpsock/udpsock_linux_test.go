@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"os"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gretun/gretun/header"
+	"golang.org/x/sys/unix"
 )
 
 // outer builds what encap builds for a UDP tunnel: IPv4 (TTL, TOS, DF),
@@ -409,5 +411,23 @@ func TestStepsTurnOffloadsOff(t *testing.T) {
 	t.Cleanup(func() { Steps = Options{} })
 	if c := open(t, Options{}); c.GSO() || c.GRO() {
 		t.Fatalf("with Steps off: GSO %v, GRO %v; want both off", c.GSO(), c.GRO())
+	}
+}
+
+// TestReceiveBuffer: with CAP_NET_ADMIN the socket gets its 16 MiB receive
+// buffer (the kernel reports twice what was asked, its bookkeeping), room
+// for the GRO datagrams of several TCP streams.
+func TestReceiveBuffer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SO_RCVBUFFORCE needs CAP_NET_ADMIN (run as root)")
+	}
+	c := open(t, Options{})
+	var got int
+	var gerr error
+	if err := c.sys.rc.Control(func(fd uintptr) { got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) }); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	if got < 2*(16<<20) {
+		t.Fatalf("SO_RCVBUF %d, want at least 2 × 16 MiB", got)
 	}
 }
