@@ -237,17 +237,25 @@ func (s *ScaleResult) writeTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	// Lines without a target end in padding.
-	for _, l := range strings.SplitAfter(b.String(), "\n") {
+	if err := writeTrimmed(w, b.String()); err != nil {
+		return err
+	}
+	if s.Error != "" {
+		if _, err := fmt.Fprintf(w, "scale: FAILED: %s\n", s.Error); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTrimmed writes the lines of a tabwriter's table without the
+// padding that lines without a target end in.
+func writeTrimmed(w io.Writer, table string) error {
+	for _, l := range strings.SplitAfter(table, "\n") {
 		if l == "" {
 			continue
 		}
 		if _, err := io.WriteString(w, strings.TrimRight(l, " \n")+"\n"); err != nil {
-			return err
-		}
-	}
-	if s.Error != "" {
-		if _, err := fmt.Fprintf(w, "scale: FAILED: %s\n", s.Error); err != nil {
 			return err
 		}
 	}

@@ -99,15 +99,7 @@ func writeRatios(w io.Writer, ratios []Ratio) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, l := range strings.SplitAfter(b.String(), "\n") {
-		if l == "" {
-			continue
-		}
-		if _, err := io.WriteString(w, strings.TrimRight(l, " \n")+"\n"); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeTrimmed(w, b.String())
 }
 
 // textBarWidth is the longest bar of WriteText, in characters.
