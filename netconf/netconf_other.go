@@ -25,5 +25,6 @@ func IgnoreRoutesWithLinkdown(name string) error               { return ErrNotIm
 func SetCarrier(tunFile *os.File, up bool) error               { return ErrNotImplemented }
 func WatchLinks(ctx context.Context, fn func(LinkEvent)) error { return ErrNotImplemented }
 
-func Addrs6() (map[string][]netip.Addr, error)        { return nil, ErrNotImplemented }
-func WatchAddrs(ctx context.Context, fn func()) error { return ErrNotImplemented }
+func Addrs6() (map[string][]netip.Addr, error)              { return nil, ErrNotImplemented }
+func WatchAddrs(ctx context.Context, fn func()) error       { return ErrNotImplemented }
+func AddPeerAddr(name string, local, peer netip.Addr) error { return ErrNotImplemented }

@@ -21,6 +21,8 @@ have ethtool       || need+=(ethtool)
 have setpriv       || need+=(util-linux)
 have curl          || need+=(curl)             # netstack tests fetch through SOCKS5
 have systemd-analyze || need+=(systemd)        # the unit in dist/ is verified
+[ -x /usr/sbin/pptpd ] || need+=(pptpd)        # the PPTP server the kernel-peer guest runs
+[ -x /usr/sbin/pppd ]  || need+=(ppp)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -10,6 +10,7 @@
 //	gretun [-j] neigh show [dev NAME]
 //	gretun run NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6 remote ADDR local ADDR [options]
 //	gretun capture NAME [-w FILE] [-c COUNT] [-inner]   a tunnel's packets
+//	gretun pptp NAME server ADDR user USER password PASS [options]   a PPTP client
 //	gretun demo                             a GRE tunnel between two namespaces
 //	gretun bench [flags]                    throughput against the kernel
 //	gretun version                          module version, VCS revision, Go version
@@ -40,6 +41,8 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
                                  one tunnel in the foreground, no daemon
   gretun capture NAME [-w FILE] [-c COUNT] [-inner]
                                  the tunnel's packets, as gretun sees them
+  gretun pptp NAME server ADDR user USER password PASS [OPTIONS]
+                                 a PPTP client (legacy, no MPPE; see gretun pptp -h)
   gretun demo                    a GRE tunnel between two namespaces
   gretun bench [-h]              throughput: gretun against the kernel
   gretun version                 module version, VCS revision, Go version
@@ -126,6 +129,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demoCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "pptp":
+		err = pptpCmd(args[1:], stdout, stderr)
 	case "capture":
 		err = captureCmd(g, args[1:], stdout, stderr)
 	case "version":

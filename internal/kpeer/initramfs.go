@@ -102,26 +102,52 @@ func hostIP() ([]cpioFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kpeer: the guest runs the host's ip, which is missing (%v); install with: apt-get install -y iproute2", err)
 	}
-	out, err := exec.Command("ldd", ip).CombinedOutput()
+	return hostProgram(ip, GuestIP)
+}
+
+// hostProgram returns the host program at src as the guest's file at
+// dst, plus every shared library ldd lists for it at the paths ldd gives.
+func hostProgram(src, dst string) ([]cpioFile, error) {
+	out, err := exec.Command("ldd", src).CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("kpeer: ldd %s: %v: %s (ldd is in libc-bin)", ip, err, strings.TrimSpace(string(out)))
+		return nil, fmt.Errorf("kpeer: ldd %s: %v: %s (ldd is in libc-bin)", src, err, strings.TrimSpace(string(out)))
 	}
 	libs, err := parseLdd(string(out))
 	if err != nil {
-		return nil, fmt.Errorf("kpeer: ldd %s: %v", ip, err)
+		return nil, fmt.Errorf("kpeer: ldd %s: %v", src, err)
 	}
 	var files []cpioFile
-	for _, p := range append([]string{GuestIP}, libs...) {
-		src := p
-		if p == GuestIP {
-			src = ip
+	for _, p := range append([]string{dst}, libs...) {
+		from := p
+		if p == dst {
+			from = src
 		}
 		// ReadFile follows symbolic links: the guest gets plain files.
-		data, err := os.ReadFile(src)
+		data, err := os.ReadFile(from)
 		if err != nil {
 			return nil, fmt.Errorf("kpeer: %v", err)
 		}
 		files = append(files, cpioFile{name: strings.TrimPrefix(p, "/"), mode: modeFile | 0o755, data: data})
+	}
+	return files, nil
+}
+
+// hostPrograms returns each of the host's programs at its own path with
+// its libraries, each file once.
+func hostPrograms(paths []string) ([]cpioFile, error) {
+	var files []cpioFile
+	seen := map[string]bool{}
+	for _, p := range paths {
+		fs, err := hostProgram(p, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range fs {
+			if !seen[f.name] {
+				seen[f.name] = true
+				files = append(files, f)
+			}
+		}
 	}
 	return files, nil
 }
@@ -169,7 +195,7 @@ func withParents(files []cpioFile) []cpioFile {
 // cpio archive holding busybox, the host's ip with its libraries, the init
 // script and the modules. Its name is a hash of all of them, so a changed
 // host ip (or library) makes a new archive.
-func buildInitramfs(cache string, k *kernelFiles) (string, error) {
+func buildInitramfs(cache string, k *kernelFiles, programs []string) (string, error) {
 	bb, err := os.ReadFile(Busybox)
 	if err != nil {
 		return "", fmt.Errorf("kpeer: %v", err)
@@ -177,6 +203,15 @@ func buildInitramfs(cache string, k *kernelFiles) (string, error) {
 	ip, err := hostIP()
 	if err != nil {
 		return "", err
+	}
+	progs, err := hostPrograms(programs)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range progs {
+		if f.name != strings.TrimPrefix(GuestIP, "/") && !hasFile(ip, f.name) {
+			ip = append(ip, f)
+		}
 	}
 	files := []cpioFile{
 		{name: "bin", mode: modeDir | 0o755},
@@ -230,6 +265,15 @@ func buildInitramfs(cache string, k *kernelFiles) (string, error) {
 		return "", fmt.Errorf("kpeer: %v", err)
 	}
 	return path, nil
+}
+
+func hasFile(files []cpioFile, name string) bool {
+	for _, f := range files {
+		if f.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // initramfsName names the archive of files by a hash of every file's

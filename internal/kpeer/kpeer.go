@@ -76,6 +76,10 @@ type Options struct {
 	// Modules are loaded in addition to DefaultModules, with their
 	// dependencies (e.g. "ip6_gre").
 	Modules []string
+	// Programs are host programs (absolute paths) copied into the guest
+	// at the same paths, with every library ldd lists for them (e.g.
+	// "/usr/sbin/pppd").
+	Programs []string
 	// MemoryMB is the guest's memory (default 256).
 	MemoryMB int
 	// BootTimeout bounds the boot (default 2 minutes; TCG on a busy
@@ -142,7 +146,7 @@ func Start(ctx context.Context, opts Options) (*Guest, error) {
 	if err != nil {
 		return nil, err
 	}
-	initrd, err := buildInitramfs(cache, k)
+	initrd, err := buildInitramfs(cache, k, opts.Programs)
 	if err != nil {
 		return nil, err
 	}
