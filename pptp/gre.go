@@ -56,7 +56,7 @@ type GRE struct {
 // the key's payload length; bytes beyond it are padding.
 func ParseGRE(b []byte) (GRE, error) {
 	var g GRE
-	if len(b) < 8 {
+	if len(b) < 4 {
 		return g, ErrGREShort
 	}
 	flags := binary.BigEndian.Uint16(b)
@@ -68,6 +68,9 @@ func ParseGRE(b []byte) (GRE, error) {
 	}
 	if flags&greFlagK == 0 || flags&greMustBe0 != 0 {
 		return g, ErrGREFlags
+	}
+	if len(b) < 8 {
+		return g, ErrGREShort
 	}
 	n := int(binary.BigEndian.Uint16(b[4:]))
 	g.CallID = binary.BigEndian.Uint16(b[6:])

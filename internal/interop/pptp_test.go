@@ -149,6 +149,7 @@ func pptpWrongPassword(t *testing.T, e *env, auth string) {
 			errs = append(errs, l)
 		}
 	}
+	t.Logf("gretun: %s", errs)
 	if len(errs) != 1 || !strings.Contains(errs[0], "authentication failed") {
 		t.Errorf("want one error line saying authentication failed, got: %s", p.out.String())
 	}

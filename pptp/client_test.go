@@ -1,0 +1,79 @@
+package pptp
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/ppp"
+)
+
+// testClient is a call in progress without sockets: call 0x1235 with
+// server 192.0.2.2.
+func testClient(sent *[][]byte) *client {
+	c := &client{cfg: Config{Server: netip.MustParseAddr("192.0.2.2")}, stats: newStats(), callID: 0x1235}
+	c.link = ppp.New(ppp.Config{Magic: func() uint32 { return 7 }, Send: func(f []byte) { *sent = append(*sent, f) }})
+	return c
+}
+
+// ipGRE wraps a GRE packet in an IPv4 header from src.
+func ipGRE(src string, gre []byte) []byte {
+	b := make([]byte, 20+len(gre))
+	header.IPv4(b).Encode(&header.IPv4Fields{TotalLen: uint16(len(b)), TTL: 64, Protocol: header.ProtoGRE,
+		Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr("192.0.2.1")})
+	copy(b[20:], gre)
+	return b
+}
+
+// Forged and malformed packets are dropped with their reason; other hosts'
+// GRE and GRE version 0 are ignored; nothing panics.
+func TestReceiveDrops(t *testing.T) {
+	var sent [][]byte
+	c := testClient(&sent)
+	c.link.Start()
+	for _, tc := range []struct {
+		name, src, gre, reason string
+	}{
+		{"other host", "192.0.2.9", "3001 880b 0004 1235 00000001 ff03c021", ""},
+		{"GRE version 0", "192.0.2.2", "0000 0800 4500", ""},
+		{"other call", "192.0.2.2", "3001 880b 0004 9999 00000001 ff03c021", "gre1-call-id"},
+		{"short", "192.0.2.2", "3001 880b 0010 1235 00000001 ff03", "gre1-short"},
+		{"not PPP", "192.0.2.2", "3001 0800 0004 1235 00000001 ff03c021", "gre1-proto"},
+		{"no key", "192.0.2.2", "1001 880b 0004 1235 00000001 ff03c021", "gre1-flags"},
+		{"payload without seq", "192.0.2.2", "2001 880b 0004 1235 ff03c021", "gre1-no-seq"},
+		{"ack only", "192.0.2.2", "2081 880b 0000 1235 00000003", ""},
+		{"IP before IPCP", "192.0.2.2", "3001 880b 0005 1235 00000005 ff03002145", "rx-not-open"},
+		{"duplicate", "192.0.2.2", "3001 880b 0005 1235 00000005 ff03002145", "gre1-seq-old"},
+		{"older", "192.0.2.2", "3001 880b 0005 1235 00000004 ff03002145", "gre1-seq-old"},
+		{"bad PPP", "192.0.2.2", "3001 880b 0002 1235 00000006 ff03", "ppp-short"},
+		{"bad LCP", "192.0.2.2", "3001 880b 0008 1235 00000007 ff03c021 0101 00ff", "ppp-length"},
+	} {
+		out := make([][]byte, 1)
+		if got := c.receive(ipGRE(tc.src, h(tc.gre)), out); got != tc.reason {
+			t.Errorf("%s: reason %q, want %q", tc.name, got, tc.reason)
+		}
+	}
+	if got := c.receive([]byte{0x45, 0}, make([][]byte, 1)); got != "ip-malformed" {
+		t.Errorf("truncated IPv4: %q", got)
+	}
+	if got := c.rxSeq.Load(); got != 7 {
+		t.Errorf("last accepted sequence number %d, want 7", got)
+	}
+}
+
+// Dropping never allocates: a flood of forged packets costs no garbage.
+func TestReceiveDropAllocs(t *testing.T) {
+	var sent [][]byte
+	c := testClient(&sent)
+	other := ipGRE("192.0.2.2", h("3001 880b 0004 9999 00000001 ff03c021"))
+	old := ipGRE("192.0.2.2", h("3001 880b 0005 1235 00000000 ff03002145"))
+	c.rxAny.Store(true)
+	c.rxSeq.Store(10)
+	out := make([][]byte, 1)
+	if n := testing.AllocsPerRun(100, func() {
+		c.receive(other, out)
+		c.receive(old, out)
+	}); n != 0 {
+		t.Errorf("%v allocations per dropped packet pair, want 0", n)
+	}
+}
