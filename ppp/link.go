@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -15,9 +16,10 @@ import (
 type Auth uint8
 
 const (
-	AuthPAP     Auth = 1 << iota // RFC 1334
-	AuthCHAPMD5                  // RFC 1994, algorithm 5
-	AuthAny     = AuthPAP | AuthCHAPMD5
+	AuthPAP      Auth = 1 << iota // RFC 1334
+	AuthCHAPMD5                   // RFC 1994, algorithm 5
+	AuthMSCHAPv2                  // RFC 2759, CHAP algorithm 0x81
+	AuthAny      = AuthPAP | AuthCHAPMD5 | AuthMSCHAPv2
 )
 
 // chapMD5 is CHAP's algorithm number for MD5.
@@ -92,6 +94,8 @@ type Link struct {
 	magic            uint32 // our magic number
 	peerMRU          int    // the largest frame the peer takes
 	auth             uint16 // the protocol the peer wants, 0 for none
+	chapAlg          uint8  // CHAP's algorithm: chapMD5 or chapMSv2
+	msAuthResp       string // MS-CHAPv2: the Success message the server must send
 	authID           uint8
 	authTicks        int
 	authTries        int
@@ -417,7 +421,7 @@ func (l *Link) peerConfReq(proto uint16, p Packet) error {
 		return err
 	}
 	var rej, nak []byte
-	mru, auth, peer := 1500, uint16(0), l.peer
+	mru, auth, alg, peer := 1500, uint16(0), uint8(0), l.peer
 	for _, o := range opts {
 		if proto == ProtoIPCP {
 			switch {
@@ -443,6 +447,9 @@ func (l *Link) peerConfReq(proto uint16, p Packet) error {
 				continue
 			}
 			auth = a
+			if a == ProtoCHAP {
+				alg = o.Data[2]
+			}
 		case 5: // magic number
 			if len(o.Data) != 4 {
 				rej = appendOption(rej, o)
@@ -468,7 +475,7 @@ func (l *Link) peerConfReq(proto uint16, p Packet) error {
 	l.send(proto, Packet{Code: ConfAck, ID: p.ID, Data: p.Data})
 	c.ackedPeer = true
 	if proto == ProtoLCP {
-		l.peerMRU, l.auth = mru, auth
+		l.peerMRU, l.auth, l.chapAlg = mru, auth, alg
 		l.lcpProgress()
 	} else {
 		l.peer = peer
@@ -488,14 +495,20 @@ func (l *Link) acceptAuth(d []byte) (uint16, bool) {
 		return a, true
 	case a == ProtoCHAP && len(d) == 3 && d[2] == chapMD5 && l.cfg.Allow&AuthCHAPMD5 != 0:
 		return a, true
+	case a == ProtoCHAP && len(d) == 3 && d[2] == chapMSv2 && l.cfg.Allow&AuthMSCHAPv2 != 0:
+		return a, true
 	}
 	return 0, false
 }
 
-// preferredAuth is the Nak's suggestion: CHAP-MD5 when allowed, else PAP.
+// preferredAuth is the Nak's suggestion: CHAP-MD5, MS-CHAPv2, PAP, the
+// first one allowed.
 func (l *Link) preferredAuth() Option {
-	if l.cfg.Allow&AuthCHAPMD5 != 0 {
+	switch {
+	case l.cfg.Allow&AuthCHAPMD5 != 0:
 		return Option{3, []byte{0xC2, 0x23, chapMD5}}
+	case l.cfg.Allow&AuthMSCHAPv2 != 0:
+		return Option{3, []byte{0xC2, 0x23, chapMSv2}}
 	}
 	return Option{3, []byte{0xC0, 0x23}}
 }
@@ -561,23 +574,61 @@ func (l *Link) inputCHAP(info []byte) error {
 		if l.Phase() < PhaseAuthenticate || l.Phase() == PhaseTerminate {
 			return nil
 		}
-		h := md5.New()
-		h.Write([]byte{p.ID})
-		h.Write([]byte(l.cfg.Password))
-		h.Write(p.Data[1 : 1+p.Data[0]])
-		data := append([]byte{md5.Size}, h.Sum(nil)...)
+		challenge := p.Data[1 : 1+p.Data[0]]
+		var value []byte
+		if l.chapAlg == chapMSv2 {
+			if len(challenge) != 16 {
+				return ErrLength
+			}
+			value = l.msResponse(challenge)
+		} else {
+			h := md5.New()
+			h.Write([]byte{p.ID})
+			h.Write([]byte(l.cfg.Password))
+			h.Write(challenge)
+			value = h.Sum(nil)
+		}
+		data := append([]byte{uint8(len(value))}, value...)
 		l.authID = p.ID
 		l.send(ProtoCHAP, Packet{Code: 2, ID: p.ID, Data: append(data, l.cfg.User...)})
 	case 3: // Success
-		if p.ID == l.authID && l.Phase() == PhaseAuthenticate {
-			l.network()
+		if p.ID != l.authID || l.Phase() != PhaseAuthenticate {
+			return nil
 		}
+		if l.chapAlg == chapMSv2 && !checkAuthenticator(p.Data, l.msAuthResp) {
+			// The server does not know the password: not the server.
+			l.terminate(fmt.Errorf("%w (MS-CHAPv2): the server's authenticator response is wrong", ErrAuthFailed))
+			return nil
+		}
+		l.network()
 	case 4: // Failure
 		if p.ID == l.authID && l.Phase() != PhaseTerminate {
-			l.terminate(fmt.Errorf("%w (CHAP): %s", ErrAuthFailed, printable(p.Data)))
+			name, msg := "CHAP", printable(p.Data)
+			if l.chapAlg == chapMSv2 {
+				name = "MS-CHAPv2"
+				// "E=691 R=1 C=… V=0 M=Access denied": the message, then the error code.
+				if e, m, ok := strings.Cut(msg, " M="); ok {
+					code, _, _ := strings.Cut(e, " ")
+					msg = m + " (" + code + ")"
+				}
+			}
+			l.terminate(fmt.Errorf("%w (%s): %s", ErrAuthFailed, name, msg))
 		}
 	}
 	return nil
+}
+
+// msResponse is the 49-byte MS-CHAPv2 Response value for the server's
+// challenge: a peer challenge, 8 zero bytes, the NT-Response, flags 0.
+func (l *Link) msResponse(auth []byte) []byte {
+	peer := make([]byte, 0, 16)
+	for len(peer) < 16 {
+		peer = binary.BigEndian.AppendUint32(peer, l.cfg.Magic())
+	}
+	nt := ntResponse(auth, peer, l.cfg.User, l.cfg.Password)
+	l.msAuthResp = authenticatorResponse(l.cfg.Password, nt, peer, auth, l.cfg.User)
+	value := append(peer, make([]byte, 8)...)
+	return append(append(value, nt...), 0)
 }
 
 func (l *Link) inputIPCP(info []byte) error {

@@ -155,9 +155,57 @@ func TestLinkCHAPMD5(t *testing.T) {
 	p.in("ff03 c223 | 03 07 0004", ipcpReq("02", "00000000", "00000000", "00000000"))
 }
 
-func TestLinkAuthNak(t *testing.T) {
-	// MS-CHAPv2 (algorithm 0x81) is not offered: nak with CHAP-MD5.
+// MS-CHAPv2 with RFC 2759's example: user "User", password "clientPass".
+func TestLinkMSCHAPv2(t *testing.T) {
+	for _, c := range []struct {
+		name, success string
+		ok            bool
+	}{
+		{"good authenticator", "S=407A5589115FD0D6209F510FE9C04566932CDA56 M=OK", true},
+		{"forged authenticator", "S=0000000000000000000000000000000000000000 M=OK", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPeer(t, AuthAny)
+			// The peer challenge comes from Magic: RFC 2759's 21402324….
+			words := []uint32{0x21402324, 0x255E262A, 0x28295F2B, 0x3A337C7E}
+			p.l.cfg.Magic = func() uint32 { w := words[0]; words = words[1:]; return w }
+			p.l.magic = 0x11223344
+			p.l.cfg.User, p.l.cfg.Password = "User", "clientPass"
+			p.lcpUp("c22381")
+			//          Challenge id 9, 16 bytes, name "srv"
+			p.in("ff03 c223 | 01 09 0018 | 10 5B5D7C7D7B3F2F3E3C2C602132262628 | 737276",
+				// Response: 49 bytes: peer challenge, 8 zeros, NT-Response, flags; name "User"
+				"ff03 c223 | 02 09 003a | 31 | 21402324255E262A28295F2B3A337C7E | 0000000000000000 |"+
+					" 82309ecd8d708b5ea08faa3981cd83544233114a3d85d6df | 00 | 55736572")
+			success := "ff03 c223 | 03 09 " + hex.EncodeToString([]byte{0, byte(4 + len(c.success))}) + hex.EncodeToString([]byte(c.success))
+			if c.ok {
+				p.in(success, ipcpReq("02", "00000000", "00000000", "00000000"))
+				return
+			}
+			p.in(success, "ff03 c021 | 05 02 0004")
+			if err := p.l.Err(); !errors.Is(err, ErrAuthFailed) || !strings.Contains(err.Error(), "authenticator") {
+				t.Errorf("Err = %v, want ErrAuthFailed naming the authenticator", err)
+			}
+		})
+	}
+}
+
+func TestLinkMSCHAPv2Failure(t *testing.T) {
 	p := newPeer(t, AuthAny)
+	p.lcpUp("c22381")
+	p.l.cfg.Magic = func() uint32 { return 1 }
+	p.l.Input(h("ff03 c223 | 01 09 0018 | 10 5B5D7C7D7B3F2F3E3C2C602132262628 | 737276"))
+	p.sent = nil
+	msg := "E=691 R=1 C=d3f395fa4cec1b693f6d8c85490dcae5 V=0 M=Access denied"
+	p.in("ff03 c223 | 04 09 "+hex.EncodeToString([]byte{0, byte(4 + len(msg))})+hex.EncodeToString([]byte(msg)), "ff03 c021 | 05 02 0004")
+	if err := p.l.Err(); !errors.Is(err, ErrAuthFailed) || !strings.HasSuffix(err.Error(), "(MS-CHAPv2): Access denied (E=691)") {
+		t.Errorf("Err = %v", err)
+	}
+}
+
+func TestLinkAuthNak(t *testing.T) {
+	// MS-CHAPv2 (algorithm 0x81) refused: nak with CHAP-MD5.
+	p := newPeer(t, AuthPAP|AuthCHAPMD5)
 	p.l.Start()
 	p.sent = nil
 	p.in("ff03 c021 | 01 01 0009 | 03 05 c22381", "ff03 c021 | 03 01 0009 | 03 05 c22305")

@@ -19,22 +19,25 @@ import (
 const pptpHelp = `usage: gretun pptp NAME server ADDR user USER password PASS|password-file FILE [OPTIONS]
 
 A PPTP client (RFC 2637), as pptp-linux with pppd: the control connection
-to ADDR port 1723, PPP in enhanced GRE, LCP, PAP or CHAP-MD5, IPCP. Once
+to ADDR port 1723, PPP in enhanced GRE, LCP, PAP, CHAP-MD5 or MS-CHAPv2,
+IPCP. Once
 the server assigns an address the TUN device NAME comes up with it
 (point-to-point to the server's end) and carries IPv4 until SIGTERM or
 SIGINT, which terminate PPP, clear the call and remove the device. The
 call's counters go to stdout as JSON when it ends.
 
-PPTP's cryptography is broken and gretun offers no MPPE: use this only to
-reach legacy servers, over networks you trust or inside something that
-encrypts.
+PPTP's cryptography is broken (MS-CHAPv2 is crackable, PAP is clear
+text) and gretun offers no MPPE: use this only to reach legacy servers,
+over networks you trust or inside something that encrypts.
 
 OPTIONS, as pppd spells them:
   local ADDR                      source address of the control connection and GRE
   mtu N                           device MTU (default: the server's MRU, at most 1400)
   mru N                           the MRU gretun asks for (default 1500)
-  require-pap | require-chap      accept only this authentication (default: either)
-  refuse-pap | refuse-chap        do not accept this one
+  require-pap | require-chap | require-mschap-v2
+                                  accept only this authentication (default: any)
+  refuse-pap | refuse-chap | refuse-mschap-v2
+                                  do not accept this one
   noipdefault                     ask the server for the address (always so)
   nodefaultroute                  add no default route (always so: routes are yours)
 `
@@ -108,15 +111,19 @@ func parsePPTP(args []string) (pptp.Config, error) {
 			allow = ppp.AuthPAP
 		case "require-chap":
 			allow = ppp.AuthCHAPMD5
+		case "require-mschap-v2":
+			allow = ppp.AuthMSCHAPv2
 		case "refuse-pap":
 			allow &^= ppp.AuthPAP
 		case "refuse-chap":
 			allow &^= ppp.AuthCHAPMD5
+		case "refuse-mschap-v2":
+			allow &^= ppp.AuthMSCHAPv2
 		case "noipdefault", "nodefaultroute":
 		case "defaultroute":
 			return c, fmt.Errorf("pptp: defaultroute is not supported: add your routes through %s once it is up", c.Name)
-		case "require-mppe", "require-mppe-128", "mppe", "require-mschap-v2", "require-mschap":
-			return c, fmt.Errorf("pptp: %s is not supported (gretun offers no MPPE and no MS-CHAP: both are broken cryptography)", w)
+		case "require-mppe", "require-mppe-128", "mppe", "require-mschap":
+			return c, fmt.Errorf("pptp: %s is not supported (gretun offers no MPPE and no MS-CHAP version 1: both are broken cryptography)", w)
 		default:
 			return c, fmt.Errorf("pptp: unknown option %q (try gretun pptp -h)", w)
 		}

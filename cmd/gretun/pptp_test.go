@@ -21,7 +21,10 @@ func TestParsePPTP(t *testing.T) {
 		c.PPP.Password != "s3cret" || c.MTU != 1400 || c.PPP.MRU != 1450 || c.PPP.Allow != ppp.AuthCHAPMD5 {
 		t.Errorf("parsed %+v", c)
 	}
-	if c, _ := parsePPTP(strings.Fields("vpn0 server 192.0.2.2 user a password b refuse-chap")); c.PPP.Allow != ppp.AuthPAP {
+	if c, _ := parsePPTP(strings.Fields("vpn0 server 192.0.2.2 user a password b require-mschap-v2")); c.PPP.Allow != ppp.AuthMSCHAPv2 {
+		t.Errorf("require-mschap-v2: allow %v", c.PPP.Allow)
+	}
+	if c, _ := parsePPTP(strings.Fields("vpn0 server 192.0.2.2 user a password b refuse-chap refuse-mschap-v2")); c.PPP.Allow != ppp.AuthPAP {
 		t.Errorf("refuse-chap: allow %v, want PAP only", c.PPP.Allow)
 	}
 	for _, c := range []struct{ args, want string }{
@@ -33,7 +36,7 @@ func TestParsePPTP(t *testing.T) {
 		{"vpn0 server 192.0.2.2 user a password b mtu 99", "want 576..1500"},
 		{"vpn0 server 192.0.2.2 user a password b require-mppe-128", "no MPPE"},
 		{"vpn0 server 192.0.2.2 user a password b defaultroute", "not supported"},
-		{"vpn0 server 192.0.2.2 user a password b refuse-pap refuse-chap", "every authentication protocol is refused"},
+		{"vpn0 server 192.0.2.2 user a password b refuse-pap refuse-chap refuse-mschap-v2", "every authentication protocol is refused"},
 		{"vpn0 server 192.0.2.2 user a password b bogus", `unknown option "bogus"`},
 		{"vpn0 server", `missing value after "server"`},
 	} {

@@ -164,6 +164,12 @@ func runMatrix(t *testing.T, noOffload bool, cases []tcase) {
 // otherwise boots the guest on the tap in a new namespace and writes the
 // file its TCP transfers send (/tmp/tx).
 func bootPeer(t *testing.T, noOffload bool) *env {
+	return bootPeerWith(t, kpeer.Options{NoChecksumOffload: noOffload})
+}
+
+// bootPeerWith is bootPeer with more of the guest's options (modules,
+// programs); the namespace, tap and addresses are always these.
+func bootPeerWith(t *testing.T, opts kpeer.Options) *env {
 	if testing.Short() {
 		t.Skip("boots a qemu guest; skipped in -short mode")
 	}
@@ -180,10 +186,8 @@ func bootPeer(t *testing.T, noOffload bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := kpeer.Start(context.Background(), kpeer.Options{
-		Namespace: ns, TapName: tap, HostAddr: hostUnder + "/24", GuestAddr: guestUnd + "/24",
-		NoChecksumOffload: noOffload,
-	})
+	opts.Namespace, opts.TapName, opts.HostAddr, opts.GuestAddr = ns, tap, hostUnder+"/24", guestUnd+"/24"
+	g, err := kpeer.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("booting the kernel peer: %v", err)
 	}

@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"context"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/internal/kpeer"
-	"github.com/gretun/gretun/internal/testnet"
 )
 
 // PPTP server side, in the guest: Debian's pptpd hands each call to
@@ -45,32 +43,12 @@ echo pptpd not listening; cat /tmp/messages; exit 1
 }
 
 func bootPPTPPeer(t *testing.T) *env {
-	if testing.Short() {
-		t.Skip("boots a qemu guest; skipped in -short mode")
-	}
-	if err := kpeer.Available(); err != nil {
-		t.Skip(err.Error())
-	}
 	for _, p := range pptpPrograms {
 		if _, err := exec.LookPath(p); err != nil {
 			t.Skipf("needs %s; install with: apt-get install -y pptpd ppp", p)
 		}
 	}
-	n := testnet.ForTest(t)
-	ns, err := n.NS("u")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := kpeer.Start(context.Background(), kpeer.Options{
-		Namespace: ns, TapName: tap, HostAddr: hostUnder + "/24", GuestAddr: guestUnd + "/24",
-		Modules:  []string{"ppp_generic", "ppp_async", "slhc"},
-		Programs: pptpPrograms,
-	})
-	if err != nil {
-		t.Fatalf("booting the kernel peer: %v", err)
-	}
-	t.Cleanup(g.Close)
-	return &env{n: n, ns: ns, g: g, bin: gretunBin, tmp: t.TempDir()}
+	return bootPeerWith(t, kpeer.Options{Modules: []string{"ppp_generic", "ppp_async", "slhc"}, Programs: pptpPrograms})
 }
 
 // TestInteropPPTP runs gretun pptp against Debian's pptpd and pppd in the
@@ -79,12 +57,7 @@ func bootPPTPPeer(t *testing.T) *env {
 // wrong password that ends in a one-line error and leaves nothing.
 func TestInteropPPTP(t *testing.T) {
 	e := bootPPTPPeer(t)
-	out, err := e.g.Run(fmt.Sprintf("dd if=/dev/urandom of=/tmp/tx bs=1024 count=%d 2>/dev/null && sha256sum /tmp/tx", xferSize>>10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.txSum = strings.Fields(out)[0]
-	for _, auth := range []string{"require-pap", "require-chap"} {
+	for _, auth := range []string{"require-pap", "require-chap", "require-mschap-v2"} {
 		t.Run(auth, func(t *testing.T) {
 			if out, err := e.g.Run("killall pptpd pptpctrl pppd 2>/dev/null; sleep 0.2; rm -f /tmp/messages /tmp/pppd.log\n" + pptpServerSetup(auth)); err != nil {
 				t.Fatalf("starting pptpd: %v: %s", err, out)
