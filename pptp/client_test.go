@@ -1,7 +1,11 @@
 package pptp
 
 import (
+	"errors"
+	"io"
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/gretun/gretun/header"
@@ -75,5 +79,79 @@ func TestReceiveDropAllocs(t *testing.T) {
 		c.receive(old, out)
 	}); n != 0 {
 		t.Errorf("%v allocations per dropped packet pair, want 0", n)
+	}
+}
+
+// The control loop answers the server's echoes, ignores a disconnect
+// for another call (counted), and ends on the server's Stop.
+func TestReadControl(t *testing.T) {
+	var sent [][]byte
+	c := testClient(&sent)
+	c.peerID = 0x80
+	srv, cl := net.Pipe()
+	defer srv.Close()
+	c.ctrl = cl
+	done := make(chan error, 1)
+	go func() { done <- c.readControl() }()
+
+	srv.Write(Echo(0xabcd).Marshal())
+	m, err := ReadMessage(srv)
+	if err != nil || m.Type != EchoReply || EchoID(m) != 0xabcd || m.Body[4] != 1 {
+		t.Fatalf("answer to an Echo-Request: %+v %v", m, err)
+	}
+	cdn := NewMessage(CallDisconnectNotify)
+	cdn.put16(0, 0x99) // not the server's call
+	srv.Write(cdn.Marshal())
+	srv.Write(StopRequest().Marshal())
+	if m, err := ReadMessage(srv); err != nil || m.Type != StopControlConnectionReply {
+		t.Fatalf("answer to a Stop-Control-Connection-Request: %+v %v", m, err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "stopped") {
+		t.Errorf("readControl = %v, want the server's stop", err)
+	}
+	if got := c.stats.Drop("ctrl-call-id"); got != 1 {
+		t.Errorf("ctrl-call-id drops %d, want 1", got)
+	}
+}
+
+// A Call-Disconnect-Notify for our call ends the call: gretun stops the
+// control connection and the loop returns nil.
+func TestReadControlDisconnect(t *testing.T) {
+	var sent [][]byte
+	c := testClient(&sent)
+	c.peerID = 0x80
+	srv, cl := net.Pipe()
+	defer srv.Close()
+	c.ctrl = cl
+	c.cfg.Log = io.Discard
+	done := make(chan error, 1)
+	go func() { done <- c.readControl() }()
+	cdn := NewMessage(CallDisconnectNotify)
+	cdn.put16(0, 0x80)
+	srv.Write(cdn.Marshal())
+	if m, err := ReadMessage(srv); err != nil || m.Type != StopControlConnectionRequest {
+		t.Fatalf("after the disconnect: %+v %v, want a Stop-Control-Connection-Request", m, err)
+	}
+	srv.Write(StopReply().Marshal())
+	if err := <-done; err != nil {
+		t.Errorf("readControl = %v, want nil", err)
+	}
+}
+
+// Garbage on the control connection ends it with an error, counted.
+func TestReadControlMalformed(t *testing.T) {
+	var sent [][]byte
+	c := testClient(&sent)
+	srv, cl := net.Pipe()
+	defer srv.Close()
+	c.ctrl = cl
+	done := make(chan error, 1)
+	go func() { done <- c.readControl() }()
+	srv.Write(h("0010 0001 deadbeef 0005 0000 00000001"))
+	if err := <-done; !errors.Is(err, ErrBadMagic) {
+		t.Errorf("readControl = %v, want ErrBadMagic", err)
+	}
+	if got := c.stats.Drop("ctrl-malformed"); got != 1 {
+		t.Errorf("ctrl-malformed drops %d, want 1", got)
 	}
 }

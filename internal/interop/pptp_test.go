@@ -99,6 +99,11 @@ func pptpTraffic(t *testing.T, e *env, auth string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "CTRL: Received") || strings.Contains(l, "terminated") {
+			t.Logf("server: %s", l)
+		}
+	}
 	for _, want := range []string{"LCP terminated by peer", "Received CALL CLR request", "control connection finished"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the server's log has no %q: %s", want, log)
