@@ -53,6 +53,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 60s ./tundev
 	$(GO) test -run '^$$' -fuzz FuzzReadRequest -fuzztime 60s ./socks5
 	$(GO) test -run '^$$' -fuzz FuzzParseUDP -fuzztime 60s ./socks5
+	$(GO) test -run '^$$' -fuzz FuzzParseGRE -fuzztime 60s ./pptp
+	$(GO) test -run '^$$' -fuzz FuzzReadMessage -fuzztime 60s ./pptp
+	$(GO) test -run '^$$' -fuzz FuzzLinkInput -fuzztime 60s ./ppp
 
 # The soak test for SOAK (default 10 minutes): two daemons, iperf3, 2 %
 # loss, changes, reloads and keepalive outages; `make test` runs it for 20 s.
