@@ -82,17 +82,25 @@ func TestReceiveDropAllocs(t *testing.T) {
 	}
 }
 
-// The control loop answers the server's echoes, ignores a disconnect
-// for another call (counted), and ends on the server's Stop.
-func TestReadControl(t *testing.T) {
+// controlPipe runs the control loop of a call (server call 0x80) on one
+// end of a pipe and returns the server's end and the loop's result.
+func controlPipe(t *testing.T) (*client, net.Conn, chan error) {
 	var sent [][]byte
 	c := testClient(&sent)
 	c.peerID = 0x80
+	c.cfg.Log = io.Discard
 	srv, cl := net.Pipe()
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	c.ctrl = cl
 	done := make(chan error, 1)
 	go func() { done <- c.readControl() }()
+	return c, srv, done
+}
+
+// The control loop answers the server's echoes, ignores a disconnect
+// for another call (counted), and ends on the server's Stop.
+func TestReadControl(t *testing.T) {
+	c, srv, done := controlPipe(t)
 
 	srv.Write(Echo(0xabcd).Marshal())
 	m, err := ReadMessage(srv)
@@ -117,15 +125,7 @@ func TestReadControl(t *testing.T) {
 // A Call-Disconnect-Notify for our call ends the call: gretun stops the
 // control connection and the loop returns nil.
 func TestReadControlDisconnect(t *testing.T) {
-	var sent [][]byte
-	c := testClient(&sent)
-	c.peerID = 0x80
-	srv, cl := net.Pipe()
-	defer srv.Close()
-	c.ctrl = cl
-	c.cfg.Log = io.Discard
-	done := make(chan error, 1)
-	go func() { done <- c.readControl() }()
+	_, srv, done := controlPipe(t)
 	cdn := NewMessage(CallDisconnectNotify)
 	cdn.put16(0, 0x80)
 	srv.Write(cdn.Marshal())
@@ -140,13 +140,7 @@ func TestReadControlDisconnect(t *testing.T) {
 
 // Garbage on the control connection ends it with an error, counted.
 func TestReadControlMalformed(t *testing.T) {
-	var sent [][]byte
-	c := testClient(&sent)
-	srv, cl := net.Pipe()
-	defer srv.Close()
-	c.ctrl = cl
-	done := make(chan error, 1)
-	go func() { done <- c.readControl() }()
+	c, srv, done := controlPipe(t)
 	srv.Write(h("0010 0001 deadbeef 0005 0000 00000001"))
 	if err := <-done; !errors.Is(err, ErrBadMagic) {
 		t.Errorf("readControl = %v, want ErrBadMagic", err)
