@@ -2,6 +2,7 @@ package kpeer
 
 import (
 	"bytes"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -167,5 +168,44 @@ func TestHostIP(t *testing.T) {
 	}
 	if !loader {
 		t.Errorf("no dynamic loader in %v", names)
+	}
+}
+
+// Options.Programs: each program at its own path with its libraries, a
+// library two programs share only once.
+func TestHostPrograms(t *testing.T) {
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skip(err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	progs := []string{ip, sh}
+	files, err := hostPrograms(progs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, f := range files {
+		count[f.name]++
+	}
+	for _, p := range progs {
+		if count[strings.TrimPrefix(p, "/")] != 1 {
+			t.Errorf("%s: %d copies in %v", p, count[strings.TrimPrefix(p, "/")], count)
+		}
+	}
+	libc := 0
+	for name, n := range count {
+		if n != 1 {
+			t.Errorf("%s is in the archive %d times", name, n)
+		}
+		if strings.Contains(name, "libc.so") {
+			libc++
+		}
+	}
+	if libc != 1 {
+		t.Errorf("want libc once, got %d names with libc.so in %v", libc, count)
 	}
 }

@@ -9,7 +9,9 @@
 // tests can use `ip fou`, ip6gre, ip6tnl, sit, gretap, bridges, `ip -6`,
 // `ip neigh` and `ip -s -d link`. Every guest loads DefaultModules: the
 // IPv4 GRE/IPIP drivers, virtio, fou/fou6, the IPv6 tunnels and the
-// bridge; Options.Modules adds more.
+// bridge; Options.Modules adds more, and Options.Programs copies more of
+// the host's programs in with their libraries (pptpd and pppd for the
+// PPTP tests).
 //
 // The guest's only NIC sits on a tap device inside a network namespace the
 // caller chooses; that namespace is the underlay gretun uses to reach the
