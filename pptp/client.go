@@ -302,8 +302,9 @@ loop:
 
 // readControl serves the control connection after the call is placed:
 // echoes both ways, and the server's Call-Disconnect-Notify or
-// Stop-Control-Connection-Request. It returns nil once the call is
-// cleared and the control connection stopped.
+// Stop-Control-Connection-Request, which end the call with an error (when
+// gretun cleared the call itself, the caller ignores it). It returns nil
+// when the read deadline set by the caller's teardown expires.
 func (c *client) readControl() error {
 	for {
 		m, err := ReadMessage(c.ctrl)
@@ -327,9 +328,8 @@ func (c *client) readControl() error {
 				c.stats.drop("ctrl-call-id")
 				continue
 			}
-			c.logf("call %d cleared by the server (%v)", c.callID, r)
 			c.stop()
-			return nil
+			return fmt.Errorf("the server cleared the call (%v)", r)
 		case StopControlConnectionRequest:
 			c.writeMsg(StopReply())
 			return errors.New("the server stopped the control connection")

@@ -64,6 +64,9 @@ func TestInteropPPTP(t *testing.T) {
 			}
 			t.Run("traffic", func(t *testing.T) { pptpTraffic(t, e, auth) })
 			t.Run("wrong-password", func(t *testing.T) { pptpWrongPassword(t, e, auth) })
+			if auth == "require-pap" {
+				t.Run("server-hangup", func(t *testing.T) { pptpServerHangup(t, e, auth) })
+			}
 		})
 	}
 }
@@ -87,6 +90,7 @@ func pptpTraffic(t *testing.T, e *env, auth string) {
 	tcpFromGuest(t, e, pptpRemote)
 
 	e.stopGretun(t, p)
+	t.Logf("gretun pptp: %s", p.out.String())
 	if !strings.Contains(p.out.String(), `"rx_packets"`) {
 		t.Errorf("gretun pptp printed no counters on exit: %s", p.out.String())
 	}
@@ -111,15 +115,30 @@ func pptpTraffic(t *testing.T, e *env, auth string) {
 	}
 }
 
-func pptpWrongPassword(t *testing.T, e *env, auth string) {
-	p := spawnGretun(t, e, "pptp", pptpDev, "server", guestUnd, "user", pptpUser, "password", "wrong", auth)
+// pptpServerHangup stops the server's pppd mid-call: gretun must end with
+// one error line and a non-zero status, and remove its device.
+func pptpServerHangup(t *testing.T, e *env, auth string) {
+	p := spawnGretun(t, e, "pptp", pptpDev, "server", guestUnd, "user", pptpUser, "password", pptpPassword, auth)
+	if err := e.n.WaitLink(e.ns, pptpDev, 30*time.Second, p.exited); err != nil {
+		t.Fatalf("gretun pptp: %v: %s", err, p.out.String())
+	}
+	if out, err := e.g.Run("killall pppd"); err != nil {
+		t.Fatalf("killall pppd: %v: %s", err, out)
+	}
+	pptpFails(t, e, p, "")
+}
+
+// pptpFails waits for gretun pptp to exit with one error line containing
+// want, a non-zero status and no device left.
+func pptpFails(t *testing.T, e *env, p *gretunProc, want string) {
+	t.Helper()
 	select {
 	case <-p.done:
 	case <-time.After(40 * time.Second):
-		t.Fatalf("gretun pptp with a wrong password did not exit: %s", p.out.String())
+		t.Fatalf("gretun pptp did not exit: %s", p.out.String())
 	}
 	if p.cmd.ProcessState.ExitCode() == 0 {
-		t.Errorf("gretun pptp with a wrong password exited 0: %s", p.out.String())
+		t.Errorf("gretun pptp exited 0: %s", p.out.String())
 	}
 	var errs []string
 	for _, l := range strings.Split(p.out.String(), "\n") {
@@ -128,10 +147,15 @@ func pptpWrongPassword(t *testing.T, e *env, auth string) {
 		}
 	}
 	t.Logf("gretun: %s", errs)
-	if len(errs) != 1 || !strings.Contains(errs[0], "authentication failed") {
-		t.Errorf("want one error line saying authentication failed, got: %s", p.out.String())
+	if len(errs) != 1 || !strings.Contains(errs[0], want) {
+		t.Errorf("want one error line with %q, got: %s", want, p.out.String())
 	}
 	if _, err := e.n.Exec(e.ns, "ip", "link", "show", "dev", pptpDev); err == nil {
 		t.Errorf("gretun pptp left %s behind after failing", pptpDev)
 	}
+}
+
+func pptpWrongPassword(t *testing.T, e *env, auth string) {
+	p := spawnGretun(t, e, "pptp", pptpDev, "server", guestUnd, "user", pptpUser, "password", "wrong", auth)
+	pptpFails(t, e, p, "authentication failed")
 }
