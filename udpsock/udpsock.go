@@ -126,7 +126,21 @@ func (c *Conn) GRO() bool { return c.sys.gro }
 // (Stats().Truncated). After Close it returns an error for which
 // errors.Is(err, net.ErrClosed). It does not allocate.
 func (c *Conn) ReadBatch(bufs [][]byte, sizes []int) (n int, err error) {
-	return c.sys.readBatch(c, bufs, sizes)
+	return c.sys.readBatch(c, bufs, sizes, nil, nil)
+}
+
+// ReadBatchGRO is ReadBatch that may hand a coalesced datagram back whole:
+// for each datagram UDP GRO coalesced, whole is asked with the datagram
+// (pkt: the header rebuilt for its first segment, then the whole payload)
+// and its segment size seg; when it answers true the datagram stays in one
+// buffer, sizes[i] covering all of it and segs[i] = seg, else it is split as
+// ReadBatch splits it. segs[i] is 0 for every other packet. To keep a
+// datagram whole without copying it, the call may swap the buffers of bufs
+// among themselves. UDP GRO coalesces only datagrams whose UDP checksum
+// was not zero, which the kernel verified (or which a sender on this host
+// left to offload). whole runs in the calling goroutine.
+func (c *Conn) ReadBatchGRO(bufs [][]byte, sizes, segs []int, whole func(pkt []byte, seg int) bool) (n int, err error) {
+	return c.sys.readBatch(c, bufs, sizes, segs, whole)
 }
 
 // WriteBatch sends each pkts[i] (see the package documentation) and

@@ -210,11 +210,14 @@ func (s *connSys) growWrite(n int) {
 	}
 }
 
-func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
+func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes, segs []int, whole func([]byte, int) bool) (int, error) {
 	if s.uc == nil {
 		return 0, net.ErrClosed
 	}
 	n := min(len(bufs), len(sizes))
+	if whole != nil {
+		n = min(n, len(segs))
+	}
 	if n == 0 {
 		return 0, nil
 	}
@@ -264,6 +267,17 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 		}
 		from := &s.rnames[i]
 		hl := s.hl
+		if whole != nil && seg < size {
+			s.putHeader(bufs[i], from, tos, ttl, seg)
+			if whole(bufs[i][:hl+size], seg) {
+				// Slots before i are free or read already: swap the
+				// datagram into slot out rather than copy it.
+				bufs[out], bufs[i] = bufs[i], bufs[out]
+				sizes[out], segs[out] = hl+size, seg
+				out++
+				continue
+			}
+		}
 		payload := bufs[i][hl : hl+size]
 		for off := 0; off < size || size == 0; off += seg {
 			// Slot i is the source: a segment may go to it (the copy moves
@@ -275,12 +289,11 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 			}
 			end := min(off+seg, size)
 			copy(bufs[out][hl:], payload[off:end])
-			if s.v6 {
-				putHeader6(bufs[out], from, s.local, tos, ttl, end-off)
-			} else {
-				putHeader(bufs[out], (*unix.RawSockaddrInet4)(unsafe.Pointer(from)), s.local, tos, ttl, end-off)
-			}
+			s.putHeader(bufs[out], from, tos, ttl, end-off)
 			sizes[out] = hl + end - off
+			if whole != nil {
+				segs[out] = 0
+			}
 			out++
 			if size == 0 {
 				break
@@ -288,6 +301,16 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 		}
 	}
 	return out, nil
+}
+
+// putHeader writes the socket family's header in front of n payload bytes
+// at b[s.hl:] of a datagram from `from`.
+func (s *connSys) putHeader(b []byte, from *sockaddr, tos, ttl uint8, n int) {
+	if s.v6 {
+		putHeader6(b, from, s.local, tos, ttl, n)
+	} else {
+		putHeader(b, (*unix.RawSockaddrInet4)(unsafe.Pointer(from)), s.local, tos, ttl, n)
+	}
 }
 
 // parseControl reads the TOS, TTL and GRO segment size of a received

@@ -431,3 +431,73 @@ func TestReceiveBuffer(t *testing.T) {
 		t.Fatalf("SO_RCVBUF %d, want at least 2 × 16 MiB", got)
 	}
 }
+
+// TestReadBatchGRO: a coalesced datagram comes back whole (its segments
+// in order in one buffer, the segment size in segs) when whole says so,
+// else split as ReadBatch splits it; whole sees the header rebuilt for
+// the first segment. Datagrams that were not coalesced are never offered.
+func TestReadBatchGRO(t *testing.T) {
+	rx, tx := open(t, Options{}), open(t, Options{})
+	if !rx.GRO() || !tx.GSO() {
+		t.Skip("no UDP GSO/GRO on this kernel")
+	}
+	to := rx.LocalAddr()
+	for _, keep := range []bool{true, false} {
+		var pkts [][]byte
+		var payload []byte
+		for i := range 5 {
+			pay := bytes.Repeat([]byte{byte(i + 1)}, 1000)
+			if i == 4 {
+				pay = pay[:300]
+			}
+			payload = append(payload, pay...)
+			pkts = append(pkts, outer(to, 64, 0, true, 1, pay))
+		}
+		single := outer(to, 64, 0, true, 1, []byte("alone"))
+		if n, err := tx.WriteBatch(pkts); n != len(pkts) || err != nil {
+			t.Fatalf("WriteBatch = %d, %v", n, err)
+		}
+		if n, err := tx.WriteBatch([][]byte{single}); n != 1 || err != nil {
+			t.Fatalf("WriteBatch = %d, %v", n, err)
+		}
+		b, sizes := bufs(BatchSize)
+		segs := make([]int, BatchSize)
+		asked := 0
+		whole := func(pkt []byte, seg int) bool {
+			asked++
+			if seg != 1000 || len(pkt) != HeaderLen+len(payload) || header.IPv4(pkt).TotalLen() != HeaderLen+seg {
+				t.Errorf("whole asked with %d bytes, seg %d, header total %d", len(pkt), seg, header.IPv4(pkt).TotalLen())
+			}
+			return keep
+		}
+		var got [][]byte
+		var gotSegs []int
+		for len(got) < 2 && (keep || len(got) < 6) {
+			n, err := rx.ReadBatchGRO(b, sizes, segs, whole)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				got = append(got, append([]byte(nil), b[i][:sizes[i]]...))
+				gotSegs = append(gotSegs, segs[i])
+			}
+		}
+		if asked != 1 {
+			t.Errorf("keep %v: whole asked %d times, want once", keep, asked)
+		}
+		if keep {
+			if len(got) != 2 || gotSegs[0] != 1000 || !bytes.Equal(got[0][HeaderLen:], payload) || gotSegs[1] != 0 || !bytes.Equal(got[1], single) && !bytes.Equal(got[1][HeaderLen:], single[HeaderLen:]) {
+				t.Fatalf("kept whole: %d packets, segs %v", len(got), gotSegs)
+			}
+			continue
+		}
+		if len(got) != 6 {
+			t.Fatalf("split: %d packets, want 6", len(got))
+		}
+		for i, g := range got[:5] {
+			if gotSegs[i] != 0 || !bytes.Equal(g[HeaderLen:], pkts[i][HeaderLen:]) {
+				t.Errorf("split: segment %d differs (seg %d)", i, gotSegs[i])
+			}
+		}
+	}
+}

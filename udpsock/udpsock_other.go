@@ -17,7 +17,7 @@ func (s *connSys) serveErrors() error { return ErrNotImplemented }
 
 func (s *connSys) open(netip.AddrPort, Options) error { return ErrNotImplemented }
 func (s *connSys) localAddr() netip.AddrPort          { return netip.AddrPort{} }
-func (s *connSys) readBatch(*Conn, [][]byte, []int) (int, error) {
+func (s *connSys) readBatch(*Conn, [][]byte, []int, []int, func([]byte, int) bool) (int, error) {
 	return 0, ErrNotImplemented
 }
 func (s *connSys) writeBatch([][]byte) (int, error) { return 0, ErrNotImplemented }
