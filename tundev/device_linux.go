@@ -367,6 +367,40 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	return total, errs
 }
 
+// WriteGSO writes each bufs[i][offset-VirtioHdrLen:] as it stands: the
+// caller has written the virtio header in front of each packet (a TCP
+// super-packet for the kernel to take as one, as the coalescing writer
+// would have built it). Nothing is coalesced. It returns the bytes written
+// after the virtio headers and the errors joined, as Write does; a device
+// that does not take super-packets (CanWriteGSO false) refuses every one.
+func (d *Device) WriteGSO(bufs [][]byte, offset int) (int, error) {
+	if offset < VirtioHdrLen {
+		return 0, fmt.Errorf("tundev: write at offset %d: want at least %d", offset, VirtioHdrLen)
+	}
+	if !d.CanWriteGSO() {
+		return 0, errors.New("tundev: the device takes no super-packets")
+	}
+	var errs error
+	total := 0
+	for _, b := range bufs {
+		n, err := d.file.Write(b[offset-VirtioHdrLen:])
+		if err != nil {
+			if err = closedErr(err); err == os.ErrClosed {
+				return total, err
+			}
+			errs = errors.Join(errs, err)
+			continue
+		}
+		total += n - VirtioHdrLen
+	}
+	return total, errs
+}
+
+// CanWriteGSO reports whether WriteGSO takes TCP super-packets: a TUN
+// device with its offloads on and batches coalesced (not turned off by
+// Steps, nor closed).
+func (d *Device) CanWriteGSO() bool { return !d.tap && !d.noGRO.Load() }
+
 // coalescer returns wireguard's writer for this device, making it on the
 // first call, or nil if it cannot be made. It writes through a duplicate of
 // the device's descriptor: both name the same queue of the same device.

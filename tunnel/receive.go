@@ -56,6 +56,11 @@ func (s *socket) receive() {
 	}
 	sizes := make([]int, rxBatch)
 	from := make([]netip.AddrPort, rxBatch)
+	// A UDP underlay hands a coalesced datagram whole when the fast path
+	// takes it (rxgso.go), marked by its segment size in segs.
+	segs := make([]int, rxBatch)
+	gro, _ := s.conn.(groReader)
+	whole := s.wholeGRO
 	var (
 		groups  rxGroups
 		reflect [][]byte
@@ -63,7 +68,13 @@ func (s *socket) receive() {
 		errRun  int
 	)
 	for {
-		n, err := s.conn.ReadBatch(bufs, sizes, from)
+		var n int
+		var err error
+		if gro != nil {
+			n, err = gro.ReadBatchGRO(bufs, sizes, segs, whole)
+		} else {
+			n, err = s.conn.ReadBatch(bufs, sizes, from)
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
@@ -77,6 +88,11 @@ func (s *socket) receive() {
 		var last *Tunnel
 		var lastKey demuxKey
 		for i := 0; i < n; i++ {
+			if gro != nil && segs[i] != 0 {
+				groups.deliver() // what came before it goes first
+				s.receiveWhole(bufs[i], sizes[i], segs[i], &p)
+				continue
+			}
 			pkt := bufs[i][:sizes[i]]
 			r := s.parse(pkt, &p)
 			if r == decap.GREChecksum && s.offload != nil && s.offload.CompleteChecksum(pkt) {

@@ -33,6 +33,10 @@ type socket struct {
 	// parse validates the outer packets the underlay delivers:
 	// decap.Parse for IPv4, decap.Parse6 for IPv6.
 	parse func(pkt []byte, p *decap.Packet) decap.Reason
+	// The receive fast path's (rxgso.go), for the receiving goroutine:
+	// wholeGRO's packet, and the one-packet batch of a device write.
+	wp  decap.Packet
+	one [1][]byte
 }
 
 // checksumCompleter is an underlay that can tell, for a received packet

@@ -6,6 +6,7 @@ package tunneltest
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -39,16 +40,21 @@ type Device struct {
 	OwnAddrs []netip.Addr
 
 	WrittenPackets atomic.Uint64
-	ethernet       bool // a TAP: Ethernet frames, no headroom
-	events         chan tun.Event
-	closed         chan struct{}
-	closeOnce      sync.Once
+	// GSO, set before the engine gets the device, has it take TCP
+	// super-packets as a TUN does (WriteGSO), each arriving on Super with
+	// its 10-byte virtio-net header in front.
+	GSO       bool
+	Super     chan []byte
+	ethernet  bool // a TAP: Ethernet frames, no headroom
+	events    chan tun.Event
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 // NewDevice returns a fake device reading up to batch packets a call.
 func NewDevice(name string, mtu, batch int) *Device {
 	d := &Device{name: name, batch: batch, in: make(chan []byte, 1024),
-		Written: make(chan []byte, 1024), events: make(chan tun.Event, 1), closed: make(chan struct{})}
+		Written: make(chan []byte, 1024), Super: make(chan []byte, 1024), events: make(chan tun.Event, 1), closed: make(chan struct{})}
 	d.mtu.Store(int64(mtu))
 	return d
 }
@@ -101,6 +107,23 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	}
 	return len(bufs), nil
 }
+
+// WriteGSO takes packets whose virtio-net header the engine wrote in
+// front of offset (tundev.Device.WriteGSO), when GSO is set.
+func (d *Device) WriteGSO(bufs [][]byte, offset int) (int, error) {
+	if !d.CanWriteGSO() {
+		return 0, errors.New("tunneltest: no GSO")
+	}
+	n := 0
+	for _, b := range bufs {
+		d.Super <- append([]byte(nil), b[offset-10:]...)
+		n += len(b) - offset
+	}
+	return n, nil
+}
+
+// CanWriteGSO reports whether WriteGSO takes super-packets.
+func (d *Device) CanWriteGSO() bool { return d.GSO && !d.ethernet }
 
 func (d *Device) MTU() (int, error)        { return int(d.mtu.Load()), nil }
 func (d *Device) Name() (string, error)    { return d.name, nil }
