@@ -56,7 +56,7 @@ type tcpRun struct {
 	mss   int   // payload bytes of each segment but the last
 	n     int   // segments
 	bytes int   // inner bytes of all the segments, as the segment path counts them
-	flags uint8 // the last segment's TCP flags, which the super-packet takes
+	flags uint8 // the super-packet's TCP flags: the first's, with any PSH and the last's FIN
 }
 
 // tcpRunOf reports whether payload, cut in segments of seg bytes, each an
@@ -65,7 +65,11 @@ type tcpRun struct {
 // byte for byte the same, IPv4 without options or fragments, headers the
 // same but for the IP ID, length and checksum and the TCP sequence number
 // and checksum, sequence numbers contiguous, every segment but the last
-// full, PSH and FIN on the last only, and no SYN, RST, URG or CWR.
+// full, FIN on the last only, and no SYN, RST, URG or CWR. PSH may be on
+// any: the sender's GSO runs take the segments of several of its TUN's
+// super-packets, each with PSH on its last, and the super-packet rebuilt
+// carries it (a receiving TCP takes PSH as a hint; the kernel's GRO sets
+// it on what it merged too).
 func tcpRunOf(payload []byte, seg, encap int) (tcpRun, bool) {
 	const ihl = header.IPv4MinLen
 	r := tcpRun{encap: encap}
@@ -81,8 +85,10 @@ func tcpRunOf(payload []byte, seg, encap int) (tcpRun, bool) {
 	r.thl = tcp.HeaderLen()
 	r.mss = len(in) - ihl - r.thl
 	f := tcp.Flags()
+	r.flags = f
+	f &^= header.TCPFlagPSH
 	if r.thl < header.TCPMinLen || r.mss <= 0 || f&header.TCPFlagACK == 0 ||
-		f&(header.TCPFlagSYN|header.TCPFlagRST|header.TCPFlagURG|header.TCPFlagCWR|header.TCPFlagPSH|header.TCPFlagFIN) != 0 {
+		f&(header.TCPFlagSYN|header.TCPFlagRST|header.TCPFlagURG|header.TCPFlagCWR|header.TCPFlagFIN) != 0 {
 		return r, false
 	}
 	hl := encap + ihl + r.thl
@@ -96,9 +102,9 @@ func tcpRunOf(payload []byte, seg, encap int) (tcpRun, bool) {
 			i := s[encap:]
 			t := s[encap+ihl:]
 			last := off+seg >= len(payload)
-			flags := t[header.TCPFlags]
+			flags := t[header.TCPFlags] &^ header.TCPFlagPSH
 			if last {
-				flags &^= header.TCPFlagPSH | header.TCPFlagFIN
+				flags &^= header.TCPFlagFIN
 			}
 			// The tunnel header; IPv4 version to TOS, flags to protocol,
 			// addresses; ports; acknowledgement to window but the flags;
@@ -111,7 +117,7 @@ func tcpRunOf(payload []byte, seg, encap int) (tcpRun, bool) {
 				header.TCP(t).SeqNum() != seq {
 				return r, false
 			}
-			r.flags = t[header.TCPFlags]
+			r.flags |= t[header.TCPFlags]
 		}
 		r.n++
 		r.bytes += len(s) - encap

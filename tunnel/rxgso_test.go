@@ -139,8 +139,8 @@ func groSide(t *testing.T) (*side, *groConn) {
 
 // TestReceiveGROWhole: a coalesced datagram of five GRE-in-UDP segments of
 // one TCP flow reaches the device as ONE write: the first segment's
-// headers, every payload in order, the IPv4 length and checksum fixed, the
-// last segment's PSH, the pseudo-header sum in the TCP checksum field, and
+// headers, every payload in order, the IPv4 length and checksum fixed, PSH
+// (which a segment inside the run may carry too), the pseudo-header sum in the TCP checksum field, and
 // a virtio-net header asking for TCPv4 segmentation at the segments'
 // payload size with the checksum left to complete. Counters count the
 // five segments.
@@ -152,8 +152,11 @@ func TestReceiveGROWhole(t *testing.T) {
 	for i := range 5 {
 		pay := bytes.Repeat([]byte{byte('a' + i)}, 100)
 		flags := uint8(header.TCPFlagACK)
+		if i == 2 || i == 4 {
+			flags |= header.TCPFlagPSH // the end of one of the sender's super-packets, and of the run
+		}
 		if i == 4 {
-			pay, flags = pay[:40], flags|header.TCPFlagPSH
+			pay = pay[:40]
 		}
 		want = append(want, pay...)
 		inners = append(inners, tcpSeg(uint16(9+i), 1000+uint32(i*100), flags, 6000, pay))
@@ -199,7 +202,8 @@ func TestReceiveGROWhole(t *testing.T) {
 }
 
 // TestReceiveGROFallback: datagrams the fast path does not take (a second
-// flow among the segments, a gap in the sequence numbers, UDP inside, a
+// flow among the segments, a gap in the sequence numbers, FIN before the
+// last segment, UDP inside, a
 // device that takes no super-packets) go the segment path: each segment
 // written on its own, unchanged. (A coalesced datagram never lacks its
 // UDP checksum: UDP GRO coalesces none without one.)
@@ -209,6 +213,7 @@ func TestReceiveGROFallback(t *testing.T) {
 	for name, inners := range map[string][][]byte{
 		"mixed flow": {tcpSeg(1, 0, ack, 6000, pay), tcpSeg(2, 100, ack, 6001, pay), tcpSeg(3, 200, ack, 6000, pay)},
 		"seq gap":    {tcpSeg(1, 0, ack, 6000, pay), tcpSeg(2, 101, ack, 6000, pay), tcpSeg(3, 201, ack, 6000, pay)},
+		"FIN inside": {tcpSeg(1, 0, ack, 6000, pay), tcpSeg(2, 100, ack|header.TCPFlagFIN, 6000, pay), tcpSeg(3, 200, ack, 6000, pay)},
 		"udp":        {udp4("198.51.100.1", "203.0.113.1", 100), udp4("198.51.100.1", "203.0.113.1", 100), udp4("198.51.100.1", "203.0.113.1", 60)},
 		"no GSO":     {tcpSeg(1, 0, ack, 6000, pay), tcpSeg(2, 100, ack, 6000, pay), tcpSeg(3, 200, ack, 6000, pay)},
 	} {
