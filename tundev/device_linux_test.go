@@ -14,6 +14,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"golang.org/x/sys/unix"
 
+	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/internal/gostack"
 	"github.com/gretun/gretun/internal/testnet"
 )
@@ -239,5 +240,42 @@ func TestStepsWriteOneByOne(t *testing.T) {
 	_, _, d := openIn(t)
 	if d.coalescer() != nil {
 		t.Fatal("Steps.NoCoalesce: the device made a coalescing writer")
+	}
+}
+
+// TestWriteGSO: a super-packet whose virtio-net header the caller wrote
+// reaches the kernel as one, which segments it: three UDP datagrams
+// (UDP_L4 segmentation) arrive at a local socket. A device that takes no
+// super-packets (Steps) refuses it.
+func TestWriteGSO(t *testing.T) {
+	_, ns, d := openIn(t)
+	fd := udpSocket(t, ns, 4001)
+	const seg = 100
+	payload := bytes.Repeat([]byte("0123456789"), 3*seg/10)
+	pkt := datagram(t, string(payload))
+	ip := pkt[testOffset:]
+	u := ip[20:]
+	sum := header.Fold(header.PseudoSum(ip[12:20], header.ProtoUDP, len(u)))
+	u[6], u[7] = byte(sum>>8), byte(sum)
+	header.VirtioNet(pkt[testOffset-VirtioHdrLen:]).Encode(&header.VirtioNetFields{
+		Flags: header.VirtioNetFlagNeedsCsum, GSOType: header.VirtioNetGSOUDPL4,
+		HdrLen: 28, GSOSize: seg, CsumStart: 20, CsumOffset: 6,
+	})
+	if _, err := d.WriteGSO([][]byte{pkt}, testOffset); err != nil {
+		t.Fatalf("WriteGSO: %v", err)
+	}
+	buf := make([]byte, 2000)
+	for i := range 3 {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		if !bytes.Equal(buf[:n], payload[i*seg:(i+1)*seg]) {
+			t.Fatalf("datagram %d: %q", i, buf[:n])
+		}
+	}
+	d.noGRO.Store(true) // as Steps.NoCoalesce, or a device whose coalescer failed
+	if _, err := d.WriteGSO([][]byte{pkt}, testOffset); err == nil || d.CanWriteGSO() {
+		t.Error("a device that takes no super-packets took one")
 	}
 }
