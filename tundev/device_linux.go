@@ -349,12 +349,19 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 			return n, closedErr(err)
 		}
 	}
+	for _, b := range bufs {
+		clear(b[offset-VirtioHdrLen : offset]) // no GSO, checksums complete
+	}
+	return d.writeEach(bufs, offset)
+}
+
+// writeEach writes each bufs[i][offset-VirtioHdrLen:], its virtio header
+// written, on its own.
+func (d *Device) writeEach(bufs [][]byte, offset int) (int, error) {
 	var errs error
 	total := 0
 	for _, b := range bufs {
-		pkt := b[offset-VirtioHdrLen:]
-		clear(pkt[:VirtioHdrLen]) // no GSO, checksums complete
-		n, err := d.file.Write(pkt)
+		n, err := d.file.Write(b[offset-VirtioHdrLen:])
 		if err != nil {
 			if err = closedErr(err); err == os.ErrClosed {
 				return total, err
@@ -380,20 +387,7 @@ func (d *Device) WriteGSO(bufs [][]byte, offset int) (int, error) {
 	if !d.CanWriteGSO() {
 		return 0, errors.New("tundev: the device takes no super-packets")
 	}
-	var errs error
-	total := 0
-	for _, b := range bufs {
-		n, err := d.file.Write(b[offset-VirtioHdrLen:])
-		if err != nil {
-			if err = closedErr(err); err == os.ErrClosed {
-				return total, err
-			}
-			errs = errors.Join(errs, err)
-			continue
-		}
-		total += n - VirtioHdrLen
-	}
-	return total, errs
+	return d.writeEach(bufs, offset)
 }
 
 // CanWriteGSO reports whether WriteGSO takes TCP super-packets: a TUN
