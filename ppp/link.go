@@ -39,6 +39,11 @@ type Config struct {
 	// Send carries one whole frame to the peer. It is called with the
 	// Link's lock held and must not call back into the Link.
 	Send func(frame []byte)
+	// EchoInterval is pppd's lcp-echo-interval: an LCP Echo-Request every
+	// so many ticks once LCP is open (0: none). EchoFailure is
+	// lcp-echo-failure: the link is terminated when that many in a row go
+	// unanswered (0: never), so a dead server does not hold it forever.
+	EchoInterval, EchoFailure int
 }
 
 // Phase is the link's phase (RFC 1661 §3.2).
@@ -107,6 +112,8 @@ type Link struct {
 	err          error
 	termTicks    int
 	termTries    int
+	echoTicks    int // ticks since our last Echo-Request
+	echoPending  int // Echo-Requests unanswered in a row
 	up, finished chan struct{}
 }
 
@@ -245,6 +252,37 @@ func (l *Link) Tick() {
 			l.send(ProtoLCP, Packet{Code: TermReq, ID: l.nextID()})
 		}
 	}
+	switch l.Phase() {
+	case PhaseAuthenticate, PhaseNetwork, PhaseOpened:
+		l.echo()
+	}
+}
+
+// echo sends an LCP Echo-Request every EchoInterval ticks, and terminates
+// the link when EchoFailure of them in a row went unanswered (as pppd).
+func (l *Link) echo() {
+	if l.cfg.EchoInterval <= 0 {
+		return
+	}
+	if l.echoTicks++; l.echoTicks < l.cfg.EchoInterval {
+		return
+	}
+	l.echoTicks = 0
+	if l.cfg.EchoFailure > 0 && l.echoPending >= l.cfg.EchoFailure {
+		l.terminate(fmt.Errorf("%w: %d LCP Echo-Requests unanswered", ErrTimeout, l.echoPending))
+		return
+	}
+	l.echoPending++
+	l.send(ProtoLCP, Packet{Code: EchoReq, ID: l.nextID(), Data: u32(l.ourMagic())})
+}
+
+// ourMagic is the magic number echoes carry: zero when not negotiated
+// (RFC 1661 §5.8).
+func (l *Link) ourMagic() uint32 {
+	if !l.askMagic {
+		return 0
+	}
+	return l.magic
 }
 
 func (l *Link) retry(proto uint16, c *cp) {
@@ -381,7 +419,12 @@ func (l *Link) inputLCP(info []byte) error {
 			data := append(u32(l.magic), p.Data[min(4, len(p.Data)):]...)
 			l.send(ProtoLCP, Packet{Code: EchoRep, ID: p.ID, Data: data})
 		}
-	case EchoRep, DiscardReq, CodeRej:
+	case EchoRep:
+		// Our own magic number back is a looped-back line, not the peer.
+		if len(p.Data) < 4 || l.ourMagic() == 0 || binary.BigEndian.Uint32(p.Data) != l.magic {
+			l.echoPending = 0
+		}
+	case DiscardReq, CodeRej:
 	case ProtoRej:
 		if len(p.Data) >= 2 && binary.BigEndian.Uint16(p.Data) == ProtoIPCP {
 			l.terminate(fmt.Errorf("%w: IPCP", ErrRefused))

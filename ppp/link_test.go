@@ -313,3 +313,76 @@ func FuzzLinkInput(f *testing.F) {
 		}
 	})
 }
+
+// open takes a link with LCP echoes every interval ticks (failure after
+// failures) through LCP, PAP and IPCP to opened; the next identifier is 5.
+func (p *peer) open(interval, failures int) {
+	p.t.Helper()
+	p.l.cfg.EchoInterval, p.l.cfg.EchoFailure = interval, failures
+	p.lcpUp("c023", "ff03 c023 | 01 02 000e | 05 616c696365 | 03 707721")
+	p.in("ff03 c023 | 02 02 0005 | 00", ipcpReq("03", "00000000", "00000000", "00000000"))
+	p.in("ff03 8021 | 01 01 000a | 03 06 cb007101", "ff03 8021 | 02 01 000a | 03 06 cb007101")
+	p.in("ff03 8021 | 03 03 0016 | 03 06 cb007102 | 81 06 cb007135 | 83 06 cb007135",
+		ipcpReq("04", "cb007102", "cb007135", "cb007135"))
+	p.in("ff03 8021 | 02 04 0016 | 03 06 cb007102 | 81 06 cb007135 | 83 06 cb007135")
+	if !p.l.Opened() {
+		p.t.Fatalf("phase %d, want opened", p.l.Phase())
+	}
+}
+
+// echoes ticks through n echo intervals of 30 and wants one Echo-Request
+// (our magic number) at the end of each, identifiers from id on.
+func (p *peer) echoes(n int, id byte) {
+	p.t.Helper()
+	for i := 0; i < n; i++ {
+		for k := 0; k < 29; k++ {
+			p.l.Tick()
+		}
+		p.expect()
+		p.l.Tick()
+		p.expect("ff03 c021 | 09 " + hex.EncodeToString([]byte{id + byte(i)}) + " 0008 | 11223344")
+	}
+}
+
+// As pppd's lcp-echo-interval 30 lcp-echo-failure 4: four Echo-Requests
+// unanswered, and the fifth interval terminates the link with an error.
+func TestLinkEchoFailure(t *testing.T) {
+	p := newPeer(t, AuthAny)
+	p.open(30, 4)
+	p.echoes(4, 5)
+	for k := 0; k < 29; k++ {
+		p.l.Tick()
+	}
+	p.expect()
+	p.l.Tick()
+	p.expect("ff03 c021 | 05 09 0004")
+	p.in("ff03 c021 | 06 09 0004")
+	if err := p.l.Err(); !errors.Is(err, ErrTimeout) || err.Error() != "no answer from the peer: 4 LCP Echo-Requests unanswered" {
+		t.Errorf("Err = %v, want ErrTimeout after 4 echoes", err)
+	}
+	if p.l.Phase() != PhaseDead {
+		t.Errorf("phase %d, want dead", p.l.Phase())
+	}
+}
+
+// An Echo-Reply starts the count again (one carrying our own magic
+// number, a looped-back line, does not); lcp-echo-failure 0 never gives up.
+func TestLinkEchoReply(t *testing.T) {
+	p := newPeer(t, AuthAny)
+	p.open(30, 4)
+	p.echoes(3, 5)
+	p.in("ff03 c021 | 0a 07 0008 | aabbccdd")
+	p.echoes(4, 8)
+	p.in("ff03 c021 | 0a 0b 0008 | 11223344") // looped back: still 4 pending
+	for k := 0; k < 30; k++ {
+		p.l.Tick()
+	}
+	p.expect("ff03 c021 | 05 0c 0004")
+
+	p = newPeer(t, AuthAny)
+	p.open(30, 0)
+	p.echoes(10, 5)
+	if !p.l.Opened() {
+		t.Errorf("phase %d with lcp-echo-failure 0, want opened", p.l.Phase())
+	}
+}

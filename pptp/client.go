@@ -36,6 +36,7 @@ const (
 	dialTimeout   = 15 * time.Second
 	replyTimeout  = 15 * time.Second
 	echoEvery     = 60 * time.Second
+	echoTimeout   = 60 * time.Second // RFC 2637 §2.12's suggestion
 	ackDelay      = 100 * time.Millisecond
 	byeTimeout    = 3 * time.Second
 	recvWindow    = 64
@@ -65,6 +66,13 @@ type client struct {
 	ackedSeq uint32        // the last one acknowledged (under txMu)
 	txBuf    []byte        // control frames are built here (under txMu)
 	txPkts   [][]byte
+
+	// Control connection liveness (the session loop's; ctrlHeard is set
+	// by readControl on every message).
+	echoID    uint32
+	lastEcho  time.Time // when the last Echo-Request went out
+	echoSent  time.Time // the first one still unanswered; zero: none
+	ctrlHeard atomic.Bool
 }
 
 // Run makes the call, brings up the device when PPP opens, carries IP
@@ -222,8 +230,7 @@ func (c *client) session(ctx context.Context) error {
 	defer tick.Stop()
 	ack := time.NewTicker(ackDelay)
 	defer ack.Stop()
-	lastEcho := time.Now()
-	var echoID uint32
+	c.lastEcho = time.Now()
 	var runErr error
 	up := c.link.Up()
 	tunDone := make(chan struct{})
@@ -240,10 +247,9 @@ loop:
 			}
 		case <-tick.C:
 			c.link.Tick()
-			if time.Since(lastEcho) >= echoEvery {
-				lastEcho = time.Now()
-				echoID++
-				c.writeMsg(Echo(echoID))
+			if err := c.keepalive(time.Now()); err != nil {
+				runErr = err
+				break loop
 			}
 		case <-ack.C:
 			c.sendAck()
@@ -300,6 +306,29 @@ loop:
 	return runErr
 }
 
+// keepalive sends an Echo-Request every echoEvery and returns an error
+// when the server has sent nothing on the control connection for
+// echoTimeout after one (as pptp-linux, a dead server ends the call).
+func (c *client) keepalive(now time.Time) error {
+	if !c.echoSent.IsZero() && c.ctrlHeard.Load() {
+		c.echoSent = time.Time{}
+	}
+	if !c.echoSent.IsZero() && now.Sub(c.echoSent) >= echoTimeout {
+		return fmt.Errorf("no answer from the server's control connection for %d s", int(echoTimeout/time.Second))
+	}
+	if now.Sub(c.lastEcho) < echoEvery {
+		return nil
+	}
+	c.lastEcho = now
+	if c.echoSent.IsZero() {
+		c.echoSent = now
+		c.ctrlHeard.Store(false)
+	}
+	c.echoID++
+	c.writeMsg(Echo(c.echoID))
+	return nil
+}
+
 // readControl serves the control connection after the call is placed:
 // echoes both ways, and the server's Call-Disconnect-Notify or
 // Stop-Control-Connection-Request, which end the call with an error (when
@@ -319,6 +348,7 @@ func (c *client) readControl() error {
 			return fmt.Errorf("control connection: %w", err)
 		}
 		c.stats.ctrlRx.Add(1)
+		c.ctrlHeard.Store(true)
 		switch m.Type {
 		case EchoRequest:
 			c.writeMsg(EchoReplyTo(m))

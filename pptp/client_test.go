@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/ppp"
@@ -147,5 +148,61 @@ func TestReadControlMalformed(t *testing.T) {
 	}
 	if got := c.stats.Drop("ctrl-malformed"); got != 1 {
 		t.Errorf("ctrl-malformed drops %d, want 1", got)
+	}
+}
+
+// keepalive runs c.keepalive(now) while the server's end reads what it
+// sends (a pipe's writes wait for the reader); it returns the error and
+// the message sent, if any.
+func keepalive(t *testing.T, c *client, srv net.Conn, now time.Time, wantEcho bool) error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- c.keepalive(now) }()
+	if wantEcho {
+		srv.SetReadDeadline(time.Now().Add(10 * time.Second)) // none sent: fail, not hang
+		defer srv.SetReadDeadline(time.Time{})
+		if m, err := ReadMessage(srv); err != nil || m.Type != EchoRequest {
+			t.Fatalf("keepalive at %v: %+v %v, want an Echo-Request", now, m, err)
+		}
+	}
+	return <-errc
+}
+
+// An Echo-Request that nothing answers for 60 s ends the call.
+func TestKeepaliveTimeout(t *testing.T) {
+	c, srv, _ := controlPipe(t)
+	t0 := time.Unix(1e9, 0)
+	if err := keepalive(t, c, srv, t0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := keepalive(t, c, srv, t0.Add(59*time.Second), false); err != nil {
+		t.Fatalf("59 s after the echo: %v, want none yet", err)
+	}
+	err := keepalive(t, c, srv, t0.Add(60*time.Second), false)
+	if err == nil || err.Error() != "no answer from the server's control connection for 60 s" {
+		t.Errorf("60 s after an unanswered echo: %v, want the timeout", err)
+	}
+}
+
+// A reply (any control message) in time keeps the call, and the next
+// echo goes out 60 s after the last one.
+func TestKeepaliveReply(t *testing.T) {
+	c, srv, _ := controlPipe(t)
+	t0 := time.Unix(1e9, 0)
+	for i := 0; i < 3; i++ {
+		now := t0.Add(time.Duration(i) * echoEvery)
+		if err := keepalive(t, c, srv, now, true); err != nil {
+			t.Fatalf("echo %d: %v", i, err)
+		}
+		srv.Write(EchoReplyTo(Echo(c.echoID)).Marshal())
+		// The loop answers in order: once our echo's answer is back, the
+		// reply before it was read.
+		srv.Write(Echo(0x77).Marshal())
+		if m, err := ReadMessage(srv); err != nil || m.Type != EchoReply {
+			t.Fatalf("answer to the server's echo: %+v %v", m, err)
+		}
+	}
+	if err := keepalive(t, c, srv, t0.Add(3*echoEvery-time.Second), false); err != nil {
+		t.Errorf("after the replies: %v, want none", err)
 	}
 }

@@ -38,6 +38,8 @@ OPTIONS, as pppd spells them:
                                   accept only this authentication (default: any)
   refuse-pap | refuse-chap | refuse-mschap-v2
                                   do not accept this one
+  lcp-echo-interval N             an LCP Echo-Request every N s (default 30, 0: none)
+  lcp-echo-failure N              end the link after N unanswered in a row (default 4, 0: never)
   noipdefault                     ask the server for the address (always so)
   nodefaultroute                  add no default route (always so: routes are yours)
 `
@@ -55,6 +57,7 @@ func parsePPTP(args []string) (pptp.Config, error) {
 		return c, fmt.Errorf("pptp: bad device name %q", c.Name)
 	}
 	allow := ppp.AuthAny
+	c.PPP.EchoInterval, c.PPP.EchoFailure = 30, 4 // as pptp-linux's options.pptp
 	var haveUser, havePass bool
 	for i := 1; i < len(args); i++ {
 		w := args[i]
@@ -68,7 +71,7 @@ func parsePPTP(args []string) (pptp.Config, error) {
 		var v string
 		var err error
 		switch w {
-		case "server", "local", "user", "password", "password-file", "mtu", "mru":
+		case "server", "local", "user", "password", "password-file", "mtu", "mru", "lcp-echo-interval", "lcp-echo-failure":
 			if v, err = value(); err != nil {
 				return c, err
 			}
@@ -106,6 +109,16 @@ func parsePPTP(args []string) (pptp.Config, error) {
 				c.MTU = n
 			} else {
 				c.PPP.MRU = n
+			}
+		case "lcp-echo-interval", "lcp-echo-failure":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 65535 {
+				return c, fmt.Errorf("pptp: %s %q: want 0..65535", w, v)
+			}
+			if w == "lcp-echo-interval" {
+				c.PPP.EchoInterval = n
+			} else {
+				c.PPP.EchoFailure = n
 			}
 		case "require-pap":
 			allow = ppp.AuthPAP

@@ -21,6 +21,12 @@ func TestParsePPTP(t *testing.T) {
 		c.PPP.Password != "s3cret" || c.MTU != 1400 || c.PPP.MRU != 1450 || c.PPP.Allow != ppp.AuthCHAPMD5 {
 		t.Errorf("parsed %+v", c)
 	}
+	if c.PPP.EchoInterval != 30 || c.PPP.EchoFailure != 4 {
+		t.Errorf("LCP echo %d/%d, want pppd's lcp-echo-interval 30 lcp-echo-failure 4 by default", c.PPP.EchoInterval, c.PPP.EchoFailure)
+	}
+	if c, _ := parsePPTP(strings.Fields("vpn0 server 192.0.2.2 user a password b lcp-echo-interval 10 lcp-echo-failure 0")); c.PPP.EchoInterval != 10 || c.PPP.EchoFailure != 0 {
+		t.Errorf("lcp-echo-interval 10 lcp-echo-failure 0: %d/%d", c.PPP.EchoInterval, c.PPP.EchoFailure)
+	}
 	if c, _ := parsePPTP(strings.Fields("vpn0 server 192.0.2.2 user a password b require-mschap-v2")); c.PPP.Allow != ppp.AuthMSCHAPv2 {
 		t.Errorf("require-mschap-v2: allow %v", c.PPP.Allow)
 	}
@@ -39,6 +45,9 @@ func TestParsePPTP(t *testing.T) {
 		{"vpn0 server 192.0.2.2 user a password b refuse-pap refuse-chap refuse-mschap-v2", "every authentication protocol is refused"},
 		{"vpn0 server 192.0.2.2 user a password b bogus", `unknown option "bogus"`},
 		{"vpn0 server", `missing value after "server"`},
+		{"vpn0 server 192.0.2.2 user a password b lcp-echo-interval -1", `lcp-echo-interval "-1": want 0..65535`},
+		{"vpn0 server 192.0.2.2 user a password b lcp-echo-failure x", `lcp-echo-failure "x": want 0..65535`},
+		{"vpn0 server 192.0.2.2 user a password b lcp-echo-failure", `missing value after "lcp-echo-failure"`},
 	} {
 		if _, err := parsePPTP(strings.Fields(c.args)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("parsePPTP(%q) = %v, want an error with %q", c.args, err, c.want)
