@@ -78,24 +78,48 @@ func (tp *Topology) account(ns string) accounts {
 	return a
 }
 
-// quietAccounts reads both daemons' accounts and the loss counters at a
-// moment when A sent and received nothing while B's were read. The
-// keepalives never stop: a probe A sends after its account is read and B
-// reflects before B's is read would count as sent by A and never received
-// by B, its reflection as received by A and never sent by B. A packet
-// takes well under a millisecond; B's reads take tens of them.
-func (tp *Topology) quietAccounts() (a, b accounts, lossA, lossB uint64) {
+// window is a reading of both daemons' accounts and loss counters, with
+// how much A's own counters moved while B's were read (A read, B read, A
+// read again).
+type window struct {
+	a, b         accounts
+	lossA, lossB uint64
+	// slack bounds what straddles the reading: a packet A sent after its
+	// read that B counted before its own (at most A's sends in the window),
+	// or one B sent that A counted after its read (at most A's receipts).
+	slack accounts
+}
+
+// quietAccounts reads both daemons' accounts and the loss counters,
+// preferring a moment when A sent and received nothing while B's were
+// read. The keepalives never stop: a probe A sends after its account is
+// read and B reflects before B's is read would count as sent by A and
+// never received by B, its reflection as received by A and never sent by
+// B. A packet takes well under a millisecond; B's reads take tens of them,
+// and on a loaded machine more than the 0.2 s between keepalives: then the
+// reading whose window saw the least of A's traffic is taken, with that
+// traffic as its slack.
+func (tp *Topology) quietAccounts() window {
 	tp.T.Helper()
-	for try := 0; try < 50; try++ {
-		a, lossA = tp.account(tp.A), tp.lossCounters(tp.A)
-		b, lossB = tp.account(tp.B), tp.lossCounters(tp.B)
-		if tp.account(tp.A) == a && tp.lossCounters(tp.A) == lossA {
-			return a, b, lossA, lossB
+	var best window
+	for try := 0; try < 20; try++ {
+		var w window
+		w.a, w.lossA = tp.account(tp.A), tp.lossCounters(tp.A)
+		w.b, w.lossB = tp.account(tp.B), tp.lossCounters(tp.B)
+		a2, lossA2 := tp.account(tp.A), tp.lossCounters(tp.A)
+		w.slack = accounts{a2.sent - w.a.sent, a2.received - w.a.received + lossA2 - w.lossA}
+		if try == 0 || w.slack.sent+w.slack.received < best.slack.sent+best.slack.received {
+			best = w
+		}
+		if best.slack == (accounts{}) {
+			break
 		}
 	}
-	tp.T.Fatal("daemon A's counters never stood still while B's were read")
-	return
+	return best
 }
+
+// within reports whether x and y differ by at most d.
+func within(x, y, d uint64) bool { return x <= y+d && y <= x+d }
 
 // nftCounter reads a named nftables counter's packets in ns.
 func (tp *Topology) nftCounter(ns, name string) uint64 {
@@ -212,7 +236,8 @@ func TestSoak(t *testing.T) {
 	tp.waitFor("keepalives up", func() bool { return tp.keepalive(tp.A, "ka").Received > 0 && tp.keepalive(tp.B, "ka").Received > 0 })
 	// The accounts start now: before B's daemon ran, A's first packets
 	// met no raw socket, and no counter of B's.
-	a0, b0, lossA0, lossB0 := tp.quietAccounts()
+	w0 := tp.quietAccounts()
+	a0, b0, lossA0, lossB0 := w0.a, w0.b, w0.lossA, w0.lossB
 
 	// iperf3 through s1 (A to B) and s3 (B to A), for the whole run.
 	secs := strconv.Itoa(int(dur.Seconds()))
@@ -273,11 +298,15 @@ func TestSoak(t *testing.T) {
 	// still queued when the iperf3 clients end are retried for.
 	var lost [2]uint64
 	for try := 0; ; try++ {
-		a, b, lossA, lossB := tp.quietAccounts()
+		w := tp.quietAccounts()
+		a, b, lossA, lossB := w.a, w.b, w.lossA, w.lossB
 		dropB, dropA := lossB-lossB0, lossA-lossA0
 		sentA, sentB := a.sent-a0.sent, b.sent-b0.sent
 		gotA, gotB := a.received-a0.received, b.received-b0.received
-		if sentA == gotB+dropB && sentB == gotA+dropA {
+		if within(sentA, gotB+dropB, w0.slack.sent+w.slack.sent) && within(sentB, gotA+dropA, w0.slack.received+w.slack.received) {
+			if s := w0.slack.sent + w.slack.sent + w0.slack.received + w.slack.received; s > 0 {
+				t.Logf("the accounts were read while keepalives crossed: up to %d packets either way are allowed for (%+d, %+d)", s, int64(sentA)-int64(gotB+dropB), int64(sentB)-int64(gotA+dropA))
+			}
 			lost = [2]uint64{tp.nftCounter(tp.B, "loss"), tp.nftCounter(tp.A, "loss")}
 			t.Logf("A sent %d outer packets; B counted %d, %d were dropped on the way (nftables loss %d, outage %d, full raw sockets %d)", sentA, gotB, dropB, lost[0], tp.nftCounter(tp.B, "outage"), tp.rawDrops(tp.B))
 			t.Logf("B sent %d outer packets; A counted %d, %d were dropped on the way (nftables loss %d, outage %d, full raw sockets %d)", sentB, gotA, dropA, lost[1], tp.nftCounter(tp.A, "outage"), tp.rawDrops(tp.A))
