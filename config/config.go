@@ -780,16 +780,17 @@ func (t *Tunnel) validateMultipoint() error {
 		return nil
 	}
 	switch {
-	case t.Mode != ModeGRE:
-		// The kernel's ipip without a remote sends to the inner route's
-		// next hop, which a TUN device never shows gretun.
-		return fmt.Errorf("missing remote address (a multipoint tunnel needs mode gre, not %s)", t.Mode)
+	case t.Mode != ModeGRE && t.Mode != ModeIP6GRE:
+		// The kernel's ipip and ip6tnl without a remote send to the
+		// inner route's next hop, which a TUN device never shows
+		// gretun; its gretap and ip6gretap have no neighbour table
+		// (no header_ops) and, outside metadata mode, drop a frame
+		// they have no remote for.
+		return fmt.Errorf("missing remote address (a multipoint tunnel needs mode gre or ip6gre, not %s)", t.Mode)
 	case t.KeepalivePeriod != 0:
 		return errors.New("keepalive needs a remote: on a hub the spokes send them and the hub reflects them")
 	case t.Underlay == UnderlayPacket:
 		return errors.New("underlay packet needs a remote")
-	case t.UDP():
-		return errors.New("encap fou needs a remote")
 	case t.Learn < 0 || t.Learn > MaxLearn:
 		return fmt.Errorf("invalid learn %d (want 1-%d)", t.Learn, MaxLearn)
 	}

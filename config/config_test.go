@@ -224,10 +224,11 @@ func TestParseErrors(t *testing.T) {
 		name, words, want string
 	}{
 		{"x", "mode gre remote 192.0.2.2", "missing local"},
-		{"x", "mode ipip local 192.0.2.1", "missing remote address (a multipoint tunnel needs mode gre, not ipip)"},
+		{"x", "mode ipip local 192.0.2.1", "missing remote address (a multipoint tunnel needs mode gre or ip6gre, not ipip)"},
+		{"x", "mode ip6ip6 local 2001:db8::1", "missing remote address (a multipoint tunnel needs mode gre or ip6gre, not ip6ip6)"},
+		{"x", "mode ip6gre local fe80::1 dev eth0", "dev is taken only with link-local addresses, remote and local"},
 		{"x", "mode gre local 192.0.2.1 keepalive", "keepalive needs a remote"},
 		{"x", "mode gre local 192.0.2.1 underlay packet", "underlay packet needs a remote"},
-		{"x", "mode gre local 192.0.2.1 encap fou", "encap fou needs a remote"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 learn", "learn needs a multipoint tunnel"},
 		{"x", "mode gre local 192.0.2.1 learn 0", `invalid learn "0"`},
 		{"x", "mode gre local 192.0.2.1 learn 65537", `invalid learn "65537"`},
@@ -267,7 +268,7 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode ip6gretap remote 2001:db8::2 local 2001:db8::1 tclass inherit", "tos inherit needs mode gre or ipip (ip6gretap carries"},
 		{"x", "mode ip6gretap remote 192.0.2.2 local 192.0.2.1", "mode ip6gretap needs IPv6 (use mode gretap)"},
 		{"x", "mode gretap remote 2001:db8::2 local 2001:db8::1", "mode gretap needs IPv4 (use mode ip6gretap)"},
-		{"x", "mode gretap local 192.0.2.1 key 7", "a multipoint tunnel needs mode gre, not gretap"},
+		{"x", "mode gretap local 192.0.2.1 key 7", "a multipoint tunnel needs mode gre or ip6gre, not gretap"},
 		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 tos inherit", "tos inherit needs mode gre or ipip (gretap carries Ethernet frames, not IP)"},
 		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 tos 0x11", "tos inherit needs mode gre or ipip"},
 		{"x", "mode gretap remote 192.0.2.2 local 192.0.2.1 clamp-mss 1200", "clamp-mss needs mode gre or ipip"},

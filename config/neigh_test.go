@@ -60,21 +60,23 @@ func TestParseNeighErrors(t *testing.T) {
 
 // TestLoadNeighs: neighbour lines belong to the file's multipoint tunnels.
 func TestLoadNeighs(t *testing.T) {
-	const hub = "mg0 mode gre local 192.0.2.1 key 7\np2p mode gre remote 192.0.2.9 local 192.0.2.1\n"
+	const hub = "mg0 mode gre local 192.0.2.1 key 7\np2p mode gre remote 192.0.2.9 local 192.0.2.1\nmg6 mode ip6gre local 2001:db8::1 encap fou\n"
 	f, err := LoadAll("a.conf", strings.NewReader(hub+"neigh add 198.51.100.2 lladdr 192.0.2.2 dev mg0\nneigh 198.51.100.0/24 lladdr 192.0.2.2 dev mg0\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Tunnels) != 2 || len(f.Neighs) != 2 || f.Neighs[1].Dst != netip.MustParsePrefix("198.51.100.0/24") {
+	if len(f.Tunnels) != 3 || len(f.Neighs) != 2 || f.Neighs[1].Dst != netip.MustParsePrefix("198.51.100.0/24") {
 		t.Errorf("loaded %+v", f)
 	}
 	for _, tc := range []struct{ lines, want string }{
-		{"neigh add 198.51.100.2 lladdr 192.0.2.2 dev p2p\n", "a.conf:3: neigh 198.51.100.2: p2p is a point-to-point tunnel"},
-		{"neigh add 198.51.100.2 lladdr 192.0.2.2 dev nope\n", `a.conf:3: neigh 198.51.100.2: no tunnel named "nope"`},
-		{"neigh add 198.51.100.2 lladdr 2001:db8::2 dev mg0\n", "a.conf:3: neigh 198.51.100.2: lladdr 2001:db8::2 is not of the family of local 192.0.2.1"},
-		{"neigh add 198.51.100.2 lladdr 192.0.2.1 dev mg0\n", "a.conf:3: neigh 198.51.100.2: lladdr 192.0.2.1 is the tunnel's own local address"},
-		{"neigh add 198.51.100.2 lladdr 192.0.2.2 dev mg0\nneigh add 198.51.100.2 lladdr 192.0.2.3 dev mg0\n", "a.conf:4: neigh 198.51.100.2 dev mg0: defined twice (first on line 3)"},
-		{"neigh add 198.51.100.2 dev mg0\n", "a.conf:3: neigh: missing lladdr"},
+		{"neigh add 198.51.100.2 lladdr 192.0.2.2 dev p2p\n", "a.conf:4: neigh 198.51.100.2: p2p is a point-to-point tunnel"},
+		{"neigh add 198.51.100.2 lladdr 192.0.2.2 dev nope\n", `a.conf:4: neigh 198.51.100.2: no tunnel named "nope"`},
+		{"neigh add 198.51.100.2 lladdr 2001:db8::2 dev mg0\n", "a.conf:4: neigh 198.51.100.2: lladdr 2001:db8::2 is not of the family of local 192.0.2.1"},
+		{"neigh add 198.51.100.2 lladdr 192.0.2.1 dev mg0\n", "a.conf:4: neigh 198.51.100.2: lladdr 192.0.2.1 is the tunnel's own local address"},
+		{"neigh add 198.51.100.2 lladdr 192.0.2.2 dev mg0\nneigh add 198.51.100.2 lladdr 192.0.2.3 dev mg0\n", "a.conf:5: neigh 198.51.100.2 dev mg0: defined twice (first on line 4)"},
+		{"neigh add 2001:db8:1::2 lladdr 192.0.2.2 dev mg6\n", "a.conf:4: neigh 2001:db8:1::2: lladdr 192.0.2.2 is not of the family of local 2001:db8::1"},
+		{"neigh add 2001:db8:1::2 lladdr fe80::2 dev mg6\n", "a.conf:4: neigh: lladdr fe80::2 is not a unicast address"},
+		{"neigh add 198.51.100.2 dev mg0\n", "a.conf:4: neigh: missing lladdr"},
 	} {
 		_, err := LoadAll("a.conf", strings.NewReader(hub+tc.lines))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

@@ -321,6 +321,17 @@ func TestEngineFOUErrors(t *testing.T) {
 	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: to, MTU: 1300, Payload: gre(3)})       // no such key
 	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: to, MTU: 1300, Payload: []byte{0x20}}) // cut short
 	socks[5555].report(udpsock.Error{Kind: udpsock.TooBig, To: netip.MustParseAddrPort("192.0.2.2:5555"), MTU: 1200})
+	// A multipoint tunnel's report names the neighbour it was sent to.
+	mustAdd(t, a, "mp", "mode gre key 4 encap fou local 192.0.2.1")
+	mustNeigh(t, a, "198.51.100.2 lladdr 192.0.2.2 dev mp")
+	mustNeigh(t, a, "198.51.100.3 lladdr 192.0.2.3 dev mp")
+	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: netip.MustParseAddrPort("192.0.2.3:4754"), MTU: 1300, Payload: gre(4)})
+	socks[4754].report(udpsock.Error{Kind: udpsock.Unreachable, To: netip.MustParseAddrPort("192.0.2.3:4754"), Payload: gre(4)})
+	socks[4754].report(udpsock.Error{Kind: udpsock.TooBig, To: netip.MustParseAddrPort("192.0.2.9:4754"), MTU: 1200, Payload: gre(4)}) // no neighbour
+	st, _ := a.e.Show("mp")
+	if ns := st[0].Neighbours; len(ns) != 2 || ns[0].PathMTU != 1500-36 || ns[1].PathMTU != 1300-36 || st[0].Stats.TxUnreachable != 1 {
+		t.Errorf("multipoint: neighbours %+v, unreachable %d; want path MTUs %d and %d, 1", ns, st[0].Stats.TxUnreachable, 1500-36, 1300-36)
+	}
 	want := map[string]struct {
 		path        int
 		unreachable uint64

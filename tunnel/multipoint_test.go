@@ -14,21 +14,46 @@ import (
 
 // hubAndSpokes is a hub (192.0.2.1, mg0, inner 198.51.100.1) and spokes
 // 192.0.2.2… (t0, inner 198.51.100.2…), point-to-point tunnels to the hub with
-// keepalives, on one fake wire.
+// keepalives, on one fake wire; or the same over another hubUnderlay.
 type hubAndSpokes struct {
 	w      *tunneltest.Wire
+	u      hubUnderlay
 	hub    *side
 	spokes []*side
 }
 
+// hubUnderlay is what a hub and its spokes run over: the mode, the hub's
+// underlay address (the spokes' follow it: 2 + i in the last byte) and
+// the words both ends add (encap fou).
+type hubUnderlay struct {
+	mode  string
+	hub   netip.Addr
+	words string
+}
+
+var gre4 = hubUnderlay{mode: "gre", hub: addrA}
+
+func (u hubUnderlay) spoke(i int) netip.Addr {
+	b := u.hub.As16()
+	b[15] = byte(2 + i)
+	if u.hub.Is4() {
+		return netip.AddrFrom4([4]byte(b[12:]))
+	}
+	return netip.AddrFrom16(b)
+}
+
 func newHubAndSpokes(t *testing.T, n int, hubWords, spokeWords string, neighs bool) *hubAndSpokes {
-	h := &hubAndSpokes{w: tunneltest.NewWire()}
-	h.hub = newSide(t, h.w, addrA, 8)
-	mustAdd(t, h.hub, "mg0", "mode gre local 192.0.2.1 key 7 "+hubWords)
+	return newHubAndSpokesOver(t, gre4, n, hubWords, spokeWords, neighs)
+}
+
+func newHubAndSpokesOver(t *testing.T, u hubUnderlay, n int, hubWords, spokeWords string, neighs bool) *hubAndSpokes {
+	h := &hubAndSpokes{w: tunneltest.NewWire(), u: u}
+	h.hub = newSide(t, h.w, u.hub, 8)
+	mustAdd(t, h.hub, "mg0", fmt.Sprintf("mode %s local %s key 7 %s %s", u.mode, u.hub, u.words, hubWords))
 	for i := range n {
-		outer := spokeOuter(i)
+		outer := u.spoke(i)
 		s := newSide(t, h.w, outer, 8)
-		mustAdd(t, s, "t0", "mode gre remote 192.0.2.1 local "+outer.String()+" key 7 "+spokeWords)
+		mustAdd(t, s, "t0", fmt.Sprintf("mode %s remote %s local %s key 7 %s %s", u.mode, u.hub, outer, u.words, spokeWords))
 		h.spokes = append(h.spokes, s)
 		if neighs {
 			mustNeigh(t, h.hub, fmt.Sprintf("%s lladdr %s dev mg0", spokeInner(i), outer))
@@ -37,7 +62,7 @@ func newHubAndSpokes(t *testing.T, n int, hubWords, spokeWords string, neighs bo
 	return h
 }
 
-func spokeOuter(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(2 + i)}) }
+func spokeOuter(i int) netip.Addr { return gre4.spoke(i) }
 func spokeInner(i int) string     { return fmt.Sprintf("198.51.100.%d", 2+i) }
 
 func mustNeigh(t testing.TB, s *side, words string) {
@@ -344,5 +369,63 @@ func TestMultipointChange(t *testing.T) {
 		change(s, "t0", "key 8")
 		carries(t, hubDev, s.dev("t0"), "198.51.100.1", spokeInner(i))
 		carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
+	}
+}
+
+// TestMultipointUnderlays: a hub over ip6gre, and over GRE-in-UDP on
+// either family (the kernel's NBMA ip_gre and ip6gre take `encap fou`
+// too), with two configured spokes and one learnt: each spoke and the hub
+// reach each other, spoke to spoke crosses the hub, the spokes'
+// keepalives come up (the hub reflects them), IPv6 inside too, and the
+// hub counts per neighbour.
+func TestMultipointUnderlays(t *testing.T) {
+	for _, u := range []hubUnderlay{
+		{mode: "ip6gre", hub: addr6A},
+		{mode: "gre", hub: addrA, words: "encap fou"},
+		{mode: "ip6gre", hub: addr6A, words: "encap fou"},
+	} {
+		t.Run(strings.TrimSpace(u.mode+" "+u.words), func(t *testing.T) {
+			h := newHubAndSpokesOver(t, u, 3, "learn", "keepalive 50ms 5", false)
+			for i := range 2 {
+				mustNeigh(t, h.hub, fmt.Sprintf("%s lladdr %s dev mg0", spokeInner(i), u.spoke(i)))
+			}
+			hubDev := h.hub.dev("mg0")
+			for i, s := range h.spokes {
+				carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
+				carries(t, hubDev, s.dev("t0"), "198.51.100.1", spokeInner(i))
+			}
+			pkt := udp4(spokeInner(0), spokeInner(2), 200)
+			h.spokes[0].dev("t0").Inject(pkt)
+			hubDev.Inject(receive(t, hubDev))
+			if got := receive(t, h.spokes[2].dev("t0")); !bytes.Equal(got, pkt) {
+				t.Fatalf("spoke to spoke: got %x", got)
+			}
+			mustNeigh(t, h.hub, "2001:db8:1::/48 lladdr "+u.spoke(1).String()+" dev mg0")
+			v6 := make([]byte, 48)
+			v6[0], v6[5], v6[6], v6[7] = 0x60, 8, 17, 64
+			copy(v6[24:], netip.MustParseAddr("2001:db8:1::5").AsSlice())
+			hubDev.Inject(v6)
+			if got := receive(t, h.spokes[1].dev("t0")); !bytes.Equal(got, v6) {
+				t.Fatalf("IPv6 inside to a prefix: got %x", got)
+			}
+			for i, s := range h.spokes {
+				waitFor(t, fmt.Sprintf("spoke %d keepalive up with replies", i), func() bool {
+					st, _ := s.e.Show("t0")
+					return st[0].Keepalive.State == "up" && st[0].Keepalive.Received >= 3
+				})
+			}
+			st, _ := h.hub.e.Show("mg0")
+			if st[0].Stats.Reflected == 0 || st[0].Keepalive != nil {
+				t.Errorf("hub: reflected %d, keepalive %+v; want reflections and no keepalive of its own", st[0].Stats.Reflected, st[0].Keepalive)
+			}
+			if len(st[0].Neighbours) != 3 {
+				t.Fatalf("hub neighbours: %+v", st[0].Neighbours)
+			}
+			for i, p := range st[0].Neighbours {
+				if p.LLAddr != u.spoke(i) || p.Learned != (i == 2) || p.Stats.RxPackets == 0 || p.Stats.TxPackets == 0 {
+					t.Errorf("neighbour %d: %+v", i, p)
+				}
+			}
+		})
 	}
 }

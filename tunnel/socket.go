@@ -122,28 +122,37 @@ func (e *Engine) underlayError(k UnderlayKey, er *udpsock.Error) {
 			dk.key, dk.hasKey = g.Key(), true
 		}
 	}
-	sent := func(c *config.Tunnel) bool {
-		if underlayOf(c) != k || c.Remote != er.To.Addr() || c.DstPort() != er.To.Port() {
-			return false
+	// sentBy is the peer of t that sent the packet: a point-to-point
+	// tunnel's to its remote, a multipoint tunnel's neighbour there.
+	sentBy := func(t *Tunnel) *peer {
+		c := t.cfg.Load()
+		if underlayOf(c) != k || c.DstPort() != er.To.Port() || !c.Multipoint() && c.Remote != er.To.Addr() {
+			return nil
 		}
-		return c.Mode != config.ModeGRE || g.Flags() == header.GREFlagsFor(c.OCsum, c.HasOKey, c.OSeq) && (!c.HasOKey || g.Key() == c.OKey)
+		if c.Mode.GRE() && (g.Flags() != header.GREFlagsFor(c.OCsum, c.HasOKey, c.OSeq) || c.HasOKey && g.Key() != c.OKey) {
+			return nil
+		}
+		return t.peerTo(er.To.Addr())
 	}
 	apply := func(t *Tunnel) {
-		if er.Kind == udpsock.Unreachable {
+		p := sentBy(t)
+		switch {
+		case p == nil:
+		case er.Kind == udpsock.Unreachable:
 			t.counters.add(txUnreachable, 1)
-		} else if er.MTU >= pmtu.MinMTU4 { // no plateau guessing: the kernel says the MTU
-			t.peer.learnPathMTU(er.MTU, er.MTU+1)
+		case er.MTU >= pmtu.MinMTU4: // no plateau guessing: the kernel says the MTU
+			p.learnPathMTU(er.MTU, er.MTU+1)
 		}
 	}
-	found := e.demux.get(dk)
-	if found != nil && sent(found.cfg.Load()) {
+	found := e.lookup(dk)
+	if found != nil {
 		apply(found)
 	}
 	if e.asymmetric.Load() == 0 {
 		return
 	}
 	e.demux.each(func(t *Tunnel) {
-		if t != found && sent(t.cfg.Load()) {
+		if t != found {
 			apply(t)
 		}
 	})

@@ -174,3 +174,87 @@ func TestMultipointHubAndSpokes(t *testing.T) {
 		t.Errorf("daemon: %v: %s", err, d.Log())
 	}
 }
+
+// TestMultipointUnderlays: a hub over ip6gre, and over GRE-in-UDP on
+// either family (as the kernel's NBMA ip_gre and ip6gre take `encap fou`),
+// with two spokes: spoke↔hub and spoke↔spoke through the hub carry ping,
+// spoke to spoke TCP, the spokes' keepalives come up reflected by the hub,
+// and the hub counts per neighbour.
+func TestMultipointUnderlays(t *testing.T) {
+	for _, tc := range []struct {
+		name, mode string
+		v6         bool
+		words      []string
+	}{
+		{"ip6gre", "ip6gre", true, nil},
+		{"gre-fou", "gre", false, []string{"encap", "fou"}},
+		{"ip6gre-fou", "ip6gre", true, []string{"encap", "fou"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hubAt, spokeAt, linkAt, plen := hubLocal, spokeUnder, hubLinkUnder, "/30"
+			if tc.v6 {
+				hubAt, plen = "2001:db8:ff::1", "/64"
+				spokeAt = func(i int) string { return fmt.Sprintf("2001:db8:%d::2", i+1) }
+				linkAt = func(i int) string { return fmt.Sprintf("2001:db8:%d::1", i+1) }
+			}
+			tp := &Topology{Net: testnet.ForTest(t), T: t}
+			hub, err := tp.NS("hub")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp.must(tp.Forward(hub))
+			tp.Sh(hub, "sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0")
+			tp.Sh(hub, "ip", "link", "set", "dev", "lo", "up")
+			tp.must(tp.Addr(hub, "lo", hubAt+map[bool]string{false: "/32", true: "/128"}[tc.v6]))
+			var spokes []string
+			for i := range 2 {
+				s, err := tp.NS(fmt.Sprintf("s%d", i+1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				spokes = append(spokes, s)
+				tp.must(tp.Veth(hub, fmt.Sprintf("sp%d", i+1), s, "wan"))
+				tp.must(tp.Addr(hub, fmt.Sprintf("sp%d", i+1), linkAt(i)+plen))
+				tp.must(tp.Addr(s, "wan", spokeAt(i)+plen))
+				tp.Sh(s, "ip", "route", "add", hubAt, "via", linkAt(i))
+			}
+			d := tp.Daemon(hub)
+			tp.add(hub, "mg0", append([]string{"mode", tc.mode, "local", hubAt, "key", "7"}, tc.words...)...)
+			tp.Sh(hub, "ip", "addr", "add", hubInner+"/24", "dev", "mg0")
+			for i, s := range spokes {
+				if r := tp.G(hub, "neigh", "add", spokeInnerIP(i), "lladdr", spokeAt(i), "dev", "mg0"); r.code != 0 {
+					t.Fatalf("neigh add: %s", r.stderr)
+				}
+				tp.Run(s, "t0", append([]string{"mode", tc.mode, "remote", hubAt, "local", spokeAt(i), "key", "7", "keepalive", kaPeriod, kaRetries}, tc.words...)...)
+				tp.Sh(s, "ip", "addr", "add", spokeInnerIP(i)+"/24", "dev", "t0")
+			}
+			for i, s := range spokes {
+				tp.Ping(s, hubInner)
+				tp.Ping(hub, spokeInnerIP(i))
+				tp.Ping(s, spokeInnerIP(1-i)) // through the hub
+			}
+			tp.Transfer(spokes[0], spokes[1], spokeInnerIP(1), 1<<20)
+			for i, s := range spokes {
+				tp.waitFor(fmt.Sprintf("spoke %d keepalive up", i+1), func() bool {
+					k := tp.keepalive(s, "t0")
+					return k.State == "up" && k.Received >= 2
+				})
+			}
+			st := tp.status(hub, "mg0")
+			if st.Keepalive != nil || st.Stats.Reflected == 0 {
+				t.Errorf("hub: keepalive %+v, reflected %d; want none of its own, the spokes' reflected", st.Keepalive, st.Stats.Reflected)
+			}
+			if len(st.Neighbours) != 2 {
+				t.Fatalf("hub neighbours: %+v", st.Neighbours)
+			}
+			for i, n := range st.Neighbours {
+				if n.LLAddr.String() != spokeAt(i) || n.Stats.RxPackets == 0 || n.Stats.TxPackets == 0 {
+					t.Errorf("neighbour %d: %+v", i, n)
+				}
+			}
+			if err := d.Stop(); err != nil {
+				t.Errorf("daemon: %v: %s", err, d.Log())
+			}
+		})
+	}
+}
