@@ -912,15 +912,20 @@ func (t *Tunnel) Policy() decap.Policy {
 // for IPIP and ipip6, 41 for ip6ip6.
 func (t *Tunnel) Proto() uint8 { return uint8(t.Mode.Encap()) }
 
+// RemoteString is the remote as `ip tunnel show` prints it: "any" for a
+// multipoint tunnel.
+func (t *Tunnel) RemoteString() string {
+	if t.Multipoint() {
+		return "any"
+	}
+	return t.Remote.String()
+}
+
 // String renders t as one line of `ip tunnel show`:
 // "netb: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl 255 key 42".
 func (t Tunnel) String() string {
 	var b strings.Builder
-	remote := "any"
-	if !t.Multipoint() {
-		remote = t.Remote.String()
-	}
-	fmt.Fprintf(&b, "%s: %s remote %s local %s", t.Name, t.Mode.show(), remote, t.Local)
+	fmt.Fprintf(&b, "%s: %s remote %s local %s", t.Name, t.Mode.show(), t.RemoteString(), t.Local)
 	ttl, tos := "ttl", "tos"
 	if t.Mode.IPv6() {
 		ttl, tos = "hoplimit", "tclass" // as `ip -6 tunnel show`

@@ -485,9 +485,9 @@ func (e *Engine) checkUnique(c *config.Tunnel, except map[string]bool) error {
 			continue
 		}
 		if m := t.cfg.Load().Mode; m != c.Mode {
-			return fmt.Errorf("tunnel %q already uses %s remote %s local %s: like Linux, one ip6ip6 or ipip6 tunnel per address pair", t.name, m, c.Remote, c.Local)
+			return fmt.Errorf("tunnel %q already uses %s remote %s local %s: like Linux, one ip6ip6 or ipip6 tunnel per address pair", t.name, m, c.RemoteString(), c.Local)
 		}
-		return fmt.Errorf("tunnel %q already uses %s remote %s local %s with the same key", t.name, c.Mode, c.Remote, c.Local)
+		return fmt.Errorf("tunnel %q already uses %s remote %s local %s with the same key", t.name, c.Mode, c.RemoteString(), c.Local)
 	}
 	return nil
 }

@@ -276,6 +276,10 @@ func TestNeighErrors(t *testing.T) {
 	if _, err := s.e.Neighs("p2p"); err == nil {
 		t.Error("neigh show dev p2p: no error")
 	}
+	second, _ := config.Parse("mg1", strings.Fields("mode gre local 192.0.2.1"))
+	if err := s.e.Add(second); err == nil || err.Error() != `tunnel "mg0" already uses gre remote any local 192.0.2.1 with the same key` {
+		t.Errorf("a second multipoint tunnel with the same key: %v", err)
+	}
 	c, _ := config.Parse("mg0", strings.Fields("mode gre remote 192.0.2.5 local 192.0.2.1"))
 	if err := s.e.Change(c); err == nil || !strings.Contains(err.Error(), "cannot change between a remote and none") {
 		t.Errorf("change of a multipoint tunnel to point-to-point: %v", err)
