@@ -137,12 +137,17 @@ type Config struct {
 }
 
 // Overhead is the number of bytes the outer headers of c take: the IP
-// header (20 or 40), UDP's 8 when UDP, and for GRE 4 plus 4 for each of
+// header (20 or 40, by the remote's family, or the local address's when
+// there is no remote: a multipoint tunnel's template), UDP's 8 when UDP, and for GRE 4 plus 4 for each of
 // checksum, key and sequence number. It is the one place that counts
 // them; New does not need to accept c.
 func (c Config) Overhead() int {
 	n := header.IPv4MinLen
-	if c.Remote.Is6() && !c.Remote.Is4In6() {
+	far := c.Remote
+	if !far.IsValid() {
+		far = c.Local // a multipoint tunnel's: its neighbours are of its family
+	}
+	if far.Is6() && !far.Is4In6() {
 		n = header.IPv6HeaderLen
 		if c.HasEncapLimit {
 			n += EncapLimitLen

@@ -486,6 +486,25 @@ func TestOverheadAndHeadroom(t *testing.T) {
 	}
 }
 
+// TestOverheadMultipoint: a configuration without a remote (a multipoint
+// tunnel's, each neighbour's encapsulator adding its own) counts the outer
+// header of its local address's family.
+func TestOverheadMultipoint(t *testing.T) {
+	for _, c := range []struct {
+		cfg  encap.Config
+		want int
+	}{
+		{encap.Config{Mode: encap.ModeGRE, Local: local, HasKey: true}, 28},
+		{encap.Config{Mode: encap.ModeGRE, Local: netip.MustParseAddr("2001:db8::1"), HasKey: true}, 48},
+		{encap.Config{Mode: encap.ModeGRE, Local: netip.MustParseAddr("2001:db8::1"), HasKey: true, HasEncapLimit: true}, 56},
+		{encap.Config{Mode: encap.ModeGRE, Local: netip.MustParseAddr("2001:db8::1"), UDP: true}, 52},
+	} {
+		if got := c.cfg.Overhead(); got != c.want {
+			t.Errorf("%+v: Overhead() = %d, want %d", c.cfg, got, c.want)
+		}
+	}
+}
+
 // TestIdentificationWraps sends 70000 packets: the identification counts
 // up by one from 1 and wraps from 0xffff to 1, never using 0 (a raw socket
 // would replace it, breaking outer fragments), the sequence number keeps

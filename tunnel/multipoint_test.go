@@ -394,6 +394,11 @@ func TestMultipointUnderlays(t *testing.T) {
 				mustNeigh(t, h.hub, fmt.Sprintf("%s lladdr %s dev mg0", spokeInner(i), u.spoke(i)))
 			}
 			hubDev := h.hub.dev("mg0")
+			hubSt, _ := h.hub.e.Show("mg0")
+			spokeSt, _ := h.spokes[0].e.Show("t0")
+			if hubSt[0].MTU != spokeSt[0].MTU {
+				t.Errorf("device MTU: hub %d, spoke %d (the same overhead over the same underlay)", hubSt[0].MTU, spokeSt[0].MTU)
+			}
 			for i, s := range h.spokes {
 				carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
 				carries(t, hubDev, s.dev("t0"), "198.51.100.1", spokeInner(i))

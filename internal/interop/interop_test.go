@@ -110,6 +110,7 @@ func matrix() []tcase {
 		{name: "fou/ipip", mode: "ipip", gretun: fou(plain(), 5555, true), guest: fou(plain(), 5555, false)},
 		{name: "fou/mtu-df/gre-key", mode: "gre", gretun: fou(key(42), 4754, true), guest: fou(key(42), 4754, true), run: mtuDF},
 		{name: "fou/neg/key-mismatch", mode: "gre", gretun: fou(key(1), 4754, true), guest: fou(key(2), 4754, true), run: keyMismatch},
+		{name: "fou/multipoint/gretun-hub-kernel-spoke", mode: "gre", gretun: fou(seq(csum(key(7))), 4754, false), guest: fou(seq(csum(key(7))), 4754, false), run: kernelSpoke},
 		{name: "fou/netstack-unprivileged", mode: "gre", gretun: fou(key(5), 4754, false), guest: fou(key(5), 4754, true), run: netstackFOU},
 	}
 }

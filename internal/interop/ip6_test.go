@@ -55,6 +55,10 @@ func ip6Matrix() []ip6case {
 		{name: "fou/ip6gre-key-csum-seq", mode: "ip6gre", words: append([]string{"encaplimit", "none"}, kcs...), v4: true, v6: true, fou: 4754},
 		{name: "fou/ipip6", mode: "ipip6", words: []string{"encaplimit", "none"}, v4: true, fou: 5555},
 		{name: "fou/ip6ip6", mode: "ip6ip6", words: []string{"encaplimit", "none"}, v6: true, fou: 5556},
+		// gretun a multipoint ip6gre hub (no remote, the kernel's inner
+		// addresses neighbours), the kernel an ordinary ip6gre spoke.
+		{name: "multipoint/gretun-hub-kernel-spoke", mode: "ip6gre", words: []string{"key", "7"}, v4: true, v6: true, run: ip6KernelSpoke},
+		{name: "multipoint/fou-gretun-hub-kernel-spoke", mode: "ip6gre", words: []string{"encaplimit", "none", "key", "7", "csum"}, v4: true, v6: true, fou: 4754, run: ip6KernelSpoke},
 	}
 }
 
@@ -94,10 +98,9 @@ func runIP6(t *testing.T, noOffload bool, cases []ip6case) {
 			case "ip6gre-keepalive":
 				guestWords = []string{"key", "5"} // the kernel has no keepalives
 			}
-			words := c.words
+			words := c.allWords()
 			if c.fou != 0 {
 				guestFOU6(t, e, c.fou, nextHeader(c.mode))
-				words = append(words[:len(words):len(words)], "encap", "fou", "encap-sport", "auto", "encap-dport", strconv.Itoa(c.fou))
 				guestWords = words
 			}
 			guestTunnel6(t, e, c.mode, guestWords)
@@ -111,6 +114,14 @@ func runIP6(t *testing.T, noOffload bool, cases []ip6case) {
 			e.stopGretun(t, e.gretun)
 		})
 	}
+}
+
+// allWords are c's words with, inside UDP, the encap words.
+func (c ip6case) allWords() []string {
+	if c.fou == 0 {
+		return c.words
+	}
+	return append(c.words[:len(c.words):len(c.words)], "encap", "fou", "encap-sport", "auto", "encap-dport", strconv.Itoa(c.fou))
 }
 
 // guestFOU6 opens the guest's IPv6 fou port for protocol proto, removed

@@ -82,3 +82,26 @@ func kernelHub(t *testing.T, e *env, c tcase) {
 	}
 	traffic(t, e, c)
 }
+
+// ip6KernelSpoke is kernelSpoke over the IPv6 underlay: gretun a
+// multipoint ip6gre hub (as the kernel's NBMA ip6gre), the kernel's
+// `ip -6 tunnel add … mode ip6gre remote HUB` (or `ip link add … type
+// ip6gre … encap fou`) a spoke. The standard IPv6-underlay check passes
+// through the hub's neighbour for both inner families, and the hub counts
+// it per neighbour.
+func ip6KernelSpoke(t *testing.T, e *env, c ip6case) {
+	e.stopGretun(t, e.gretun)
+	path := filepath.Join(e.tmp, "hub.conf")
+	conf := fmt.Sprintf("%s mode %s local %s %s\nneigh add %s lladdr %s dev %s\nneigh add %s lladdr %s dev %s\n",
+		tunName, c.mode, hostUnder6, strings.Join(c.allWords(), " "), guestIn4, guestUnder6, tunName, guestIn6, guestUnder6, tunName)
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.gretun = startGretunCmd(t, e, c.v6, "daemon", "-c", path)
+	traffic6(t, e, c)
+	st := hubStatus(t, e)
+	if len(st.Neighbours) != 1 || st.Neighbours[0].LLAddr.String() != guestUnder6 ||
+		st.Neighbours[0].Stats.RxPackets == 0 || st.Neighbours[0].Stats.TxPackets == 0 {
+		t.Errorf("hub neighbours: %+v", st.Neighbours)
+	}
+}
