@@ -55,7 +55,7 @@ func TestSelectRows(t *testing.T) {
 	if err != nil || !scale {
 		t.Fatalf("no --only: scale %v, err %v; want the scale section too", scale, err)
 	}
-	if d := cmp.Diff([]string{"veth", "vxlan", "classic", "ipip", "gre", "gre-packet", "gre-kcs", "ip6gre", "ipip6", "gre-fou", "ipip-fou", "gre-fou-p4", "netstack", "gretap"}, names(all)); d != "" {
+	if d := cmp.Diff([]string{"veth", "vxlan", "classic", "ipip", "gre", "gre-packet", "gre-kcs", "ip6gre", "ipip6", "gre-fou", "ipip-fou", "gre-fou-p4", "netstack", "gretap", "gretap-fou"}, names(all)); d != "" {
 		t.Fatalf("all rows (-want +got):\n%s", d)
 	}
 	// Step rows run only when named.

@@ -75,6 +75,9 @@ var rows = []row{
 	// Ethernet over GRE between TAP devices, addressed: ARP, then the
 	// same traffic as the gre row with a 14-byte Ethernet header more.
 	{name: "gretap", title: "gretun gretap", setup: gretunSetup("gretap")},
+	// The same inside UDP (GRE-in-UDP carrying Ethernet, as Linux's
+	// `type gretap … encap fou`).
+	{name: "gretap-fou", title: "gretun gretap/FOU", setup: gretunSetup("gretap", "encap", "fou")},
 }
 
 // references are the rows that run no gretun.
