@@ -82,9 +82,10 @@ never slows the tunnel) goes to stderr. One capture a tunnel at a time.
 `,
 	"neigh": `usage: gretun [-j] [-S SOCKET] neigh COMMAND
 
-The neighbours of a multipoint tunnel (mode gre without remote), in the
-words of ip neigh: packets to INNER (an address, or a prefix for the
-networks behind the neighbour) go in outer packets to OUTER.
+The neighbours of a multipoint tunnel (mode gre or ip6gre without
+remote), in the words of ip neigh: packets to INNER (an address, or a
+prefix for the networks behind the neighbour) go in outer packets to
+OUTER.
 
   neigh add INNER lladdr OUTER dev NAME       refused if INNER exists
   neigh replace INNER lladdr OUTER dev NAME   add or change
