@@ -179,7 +179,13 @@ func TestEngineICMP6LowersPathMTU(t *testing.T) {
 	mustAdd(t, a, "k2", "mode ip6gre key 2 remote 2001:db8::2 local 2001:db8::1")
 	mustAdd(t, a, "nolim", "mode ip6ip6 encaplimit none remote 2001:db8::3 local 2001:db8::1")
 	mustAdd(t, a, "six", "mode ip6ip6 remote 2001:db8::4 local 2001:db8::1")
+	// A multipoint hub: a report names the neighbour it is about.
+	mustAdd(t, a, "hub", "mode ip6gre key 3 local 2001:db8::1")
+	mustNeigh(t, a, "198.51.100.5 lladdr 2001:db8::5 dev hub")
+	mustNeigh(t, a, "198.51.100.6 lladdr 2001:db8::6 dev hub")
 	for _, m := range [][]byte{
+		packetTooBig6(1350, "2001:db8::6", header.ProtoGRE, true, greQuote(header.GREFlagKey, 3)),
+		packetTooBig6(1300, "2001:db8::7", header.ProtoGRE, true, greQuote(header.GREFlagKey, 3)), // no neighbour there
 		packetTooBig6(1400, "2001:db8::2", header.ProtoGRE, true, greQuote(0, 0)),
 		packetTooBig6(1300, "2001:db8::2", header.ProtoGRE, true, greQuote(header.GREFlagKey, 1)),
 		packetTooBig6(1279, "2001:db8::2", header.ProtoGRE, true, greQuote(header.GREFlagKey, 2)), // below IPv6's minimum
@@ -195,6 +201,12 @@ func TestEngineICMP6LowersPathMTU(t *testing.T) {
 	})
 	st, _ := a.e.Show("")
 	for _, s := range st {
+		if s.Config.Name == "hub" {
+			if ns := s.Neighbours; len(ns) != 2 || ns[0].PathMTU != 1500-56 || ns[1].PathMTU != 1350-56 {
+				t.Errorf("hub: neighbours %+v, want path MTUs %d and %d", ns, 1500-56, 1350-56)
+			}
+			continue
+		}
 		if s.PathMTU != want[s.Config.Name] {
 			t.Errorf("%s: path MTU %d, want %d", s.Config.Name, s.PathMTU, want[s.Config.Name])
 		}
