@@ -49,6 +49,9 @@ type Server struct {
 	// DialTimeout bounds a CONNECT's dial (dialTimeout when 0): the
 	// client gets "TTL expired" rather than waiting on a black hole.
 	DialTimeout time.Duration
+	// HandshakeTimeout bounds a client's method, authentication and
+	// request (handshakeTimeout when 0); the dial that follows has its own.
+	HandshakeTimeout time.Duration
 
 	mu     sync.Mutex
 	base   context.Context // done once closed
@@ -147,7 +150,11 @@ func (s *Server) log() *slog.Logger {
 func (s *Server) serve(c net.Conn) {
 	defer c.Close()
 	log := s.log().With("client", c.RemoteAddr().String())
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	hs := s.HandshakeTimeout
+	if hs == 0 {
+		hs = handshakeTimeout
+	}
+	c.SetDeadline(time.Now().Add(hs))
 	if err := s.authenticate(c); err != nil {
 		log.Warn("socks5: handshake failed", "err", err)
 		return
@@ -161,6 +168,9 @@ func (s *Server) serve(c net.Conn) {
 		log.Warn("socks5: bad request", "err", err)
 		return
 	}
+	// The handshake is over: a dial may take longer than it was given,
+	// and its reply must still be written.
+	c.SetDeadline(time.Time{})
 	log = log.With("cmd", req.Cmd, "dest", req.Dest.String())
 	switch req.Cmd {
 	case cmdConnect:
@@ -271,7 +281,6 @@ func (s *Server) connect(c net.Conn, req Request, log *slog.Logger) {
 	if _, err := c.Write(appendReply(nil, ReplySucceeded, bound)); err != nil {
 		return
 	}
-	c.SetDeadline(time.Time{})
 	Relay(c, out)
 }
 

@@ -239,6 +239,20 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestSlowDial: a dial that outlasts the handshake's deadline still gets
+// its reply written (a black hole's "TTL expired" came after the 10 s
+// handshake deadline, and the client saw the connection closed instead).
+func TestSlowDial(t *testing.T) {
+	echo := echoTCP(t)
+	s := &Server{Net: errNet{}, HandshakeTimeout: 100 * time.Millisecond, DialTimeout: 400 * time.Millisecond}
+	proxy := serve(t, s)
+	c, code := dial(t, proxy, "", "", connectTo(echo))
+	c.Close()
+	if code != ReplyTTLExpired {
+		t.Errorf("reply %#x after a dial longer than the handshake, want %#x", code, ReplyTTLExpired)
+	}
+}
+
 // TestMalformed: a request in another version, or an address type that
 // does not exist, is answered (where the protocol has an answer) and
 // closed, and the proxy goes on.

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"time"
 )
 
 // maxDatagram bounds a relayed datagram with its SOCKS header.
@@ -37,7 +36,6 @@ func (s *Server) associate(c net.Conn, req Request, log *slog.Logger) {
 	if _, err := c.Write(appendReply(nil, ReplySucceeded, addrOf(near.LocalAddr()))); err != nil {
 		return
 	}
-	c.SetDeadline(time.Time{})
 
 	var mu sync.Mutex
 	var peer netip.AddrPort // where the client sends from
