@@ -125,6 +125,7 @@ func (e *Engine) add(c config.Tunnel) error {
 	t, err := newTunnel(e, c, sock)
 	if err != nil {
 		e.dropName(c.Name)
+		e.closeUnused(underlayOf(&c))
 		return err
 	}
 	e.tunnels[c.Name] = t
@@ -154,6 +155,7 @@ func (e *Engine) del(name string) error {
 	e.unindex(t.cfg.Load(), t)
 	t.stop()
 	e.dropName(name)
+	e.closeUnused(underlayOf(t.cfg.Load()))
 	e.log.Info("tunnel deleted", "tunnel", name)
 	return nil
 }
@@ -194,10 +196,12 @@ func (e *Engine) change(t *Tunnel, c config.Tunnel) error {
 	}
 	old := t.cfg.Load()
 	if err := t.reconfigure(c, sock); err != nil {
+		e.closeUnused(underlayOf(&c))
 		return err
 	}
 	e.unindex(old, t)
 	e.index(&c, t)
+	e.closeUnused(underlayOf(old))
 	e.log.Info("tunnel changed", "tunnel", c.String(), "mtu", t.MTU())
 	return nil
 }
@@ -285,6 +289,13 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 	if e.closed {
 		return errors.New("engine is shutting down")
 	}
+	// Sockets checkHost opened for tunnels that did not come, and those
+	// of tunnels moved or deleted, are closed whatever the outcome.
+	defer func() {
+		for k := range e.socks {
+			e.closeUnused(k)
+		}
+	}()
 	if err := e.checkHost(want); err != nil {
 		return err
 	}
@@ -378,6 +389,25 @@ func (e *Engine) prepare(c *config.Tunnel, isNew bool) (*socket, error) {
 		return nil, err
 	}
 	return e.socket(underlayOf(c))
+}
+
+// closeUnused closes underlay k if it is a UDP socket no tunnel uses any
+// more (its last tunnel deleted or moved to another port, or the add,
+// change or reload that opened it failed), so that its port is free
+// again, as the kernel frees an `ip fou` port; e.mu is held. Raw sockets,
+// one per protocol and family, stay open until Close.
+func (e *Engine) closeUnused(k UnderlayKey) {
+	s, ok := e.socks[k]
+	if !ok || !k.UDP() {
+		return
+	}
+	for _, t := range e.tunnels {
+		if underlayOf(t.cfg.Load()) == k {
+			return
+		}
+	}
+	delete(e.socks, k)
+	s.close()
 }
 
 // maxConcurrentRemovals bounds how many devices Close removes at once.

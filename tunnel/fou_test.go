@@ -378,3 +378,71 @@ func TestEngineFOUChange(t *testing.T) {
 		t.Error("the device was replaced")
 	}
 }
+
+// TestEngineFOUPortFreed: a UDP port is given back once no tunnel uses it,
+// as the kernel frees an `ip fou` port: after an add that failed past
+// opening it (here the device), a delete, a change to another port, and
+// a reload whose new tunnel failed. A port still in use stays open.
+func TestEngineFOUPortFreed(t *testing.T) {
+	w := tunneltest.NewWire()
+	failDev := false
+	a := newSide(t, w, addrA, 8, func(env *tunnel.Env) {
+		create := env.CreateDevice
+		env.CreateDevice = func(name string, mtu int) (tunnel.Device, error) {
+			if failDev {
+				return nil, errors.New("no device today")
+			}
+			return create(name, mtu)
+		}
+	})
+	parse := func(name, words string) config.Tunnel {
+		t.Helper()
+		c, err := config.Parse(name, strings.Fields(words+" remote 192.0.2.2 local 192.0.2.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	free := func(port uint16, want bool) {
+		t.Helper()
+		s, err := w.OpenUDP(netip.AddrPortFrom(addrA, port))
+		if err == nil {
+			s.Close()
+		}
+		if got := err == nil; got != want {
+			t.Errorf("port %d free: %v, want %v (%v)", port, got, want, err)
+		}
+	}
+	failDev = true
+	if err := a.e.Add(parse("x", "mode gre key 1 encap fou fou-port 4800")); err == nil {
+		t.Fatal("add succeeded without a device")
+	}
+	free(4800, true)
+	failDev = false
+
+	mustAdd(t, a, "y", "mode gre key 2 encap fou fou-port 4801 remote 192.0.2.2 local 192.0.2.1")
+	mustAdd(t, a, "z", "mode gre key 3 encap fou fou-port 4801 remote 192.0.2.2 local 192.0.2.1")
+	free(4801, false)
+	if err := a.e.Del("z"); err != nil {
+		t.Fatal(err)
+	}
+	free(4801, false) // y still receives there
+	if err := a.e.Change(parse("y", "mode gre key 2 encap fou fou-port 4802")); err != nil {
+		t.Fatal(err)
+	}
+	free(4801, true)
+	free(4802, false)
+
+	failDev = true
+	err := a.e.Reload([]config.Tunnel{parse("y", "mode gre key 2 encap fou fou-port 4802"), parse("n", "mode gre key 4 encap fou fou-port 4803")})
+	if err == nil {
+		t.Fatal("reload succeeded without a device for n")
+	}
+	failDev = false
+	free(4803, true)
+	free(4802, false)
+	if err := a.e.Del("y"); err != nil {
+		t.Fatal(err)
+	}
+	free(4802, true)
+}
