@@ -22,6 +22,11 @@ const tunnelOptions = `OPTIONS, as in ip tunnel:
   clamp-mss [N]                  clamp the MSS of TCP SYNs to the path
   noreflect | reflect            return other routers' keepalive probes (default)
   underlay raw|packet            send on a raw socket (default) or AF_PACKET
+  encap fou|none                 GRE or IPIP inside UDP (RFC 8086), or not
+    encap-dport N                the remote's UDP port (default 4754 for GRE)
+    encap-sport auto|N           the source port: per flow (default) or fixed
+    fou-port N                   the UDP port to receive on (default encap-dport)
+    encap-csum|noencap-csum      UDP checksums sent (default) or 0
   learn [N] | nolearn            multipoint (no remote): take up to N neighbours
                                  from received traffic (default 256)
   netstack ADDR/PREFIX [ADDR6/PREFIX]   a userspace stack, no TUN device, with
@@ -134,10 +139,11 @@ func helpCmd(args []string, stdout io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	if len(args) > 1 {
-		return fmt.Errorf("help: unexpected %q", args[1])
-	}
 	name := commandName(args[0])
+	// `help tunnel add` is `tunnel add -h`: the object's help.
+	if len(args) > 1 && (name != "tunnel" && name != "neigh" || len(args) > 2) {
+		return fmt.Errorf("help: unexpected %q", args[len(args)-1])
+	}
 	if name == "bench" {
 		bench.Main([]string{"-h"}, stdout, stdout)
 		return nil

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +55,7 @@ func TestHelp(t *testing.T) {
 	}
 	// Aliases and -h after the command's words.
 	_, tunnelHelp, _ := gretun("help", "tunnel")
-	for _, args := range [][]string{{"tun", "-h"}, {"tunnel", "add", "-h"}, {"tunnel", "add", "x", "mode", "gre", "-h"}} {
+	for _, args := range [][]string{{"tun", "-h"}, {"tunnel", "add", "-h"}, {"tunnel", "add", "x", "mode", "gre", "-h"}, {"help", "tunnel", "add"}} {
 		if code, out, _ := gretun(args...); code != 0 || out != tunnelHelp {
 			t.Errorf("gretun %s: exit %d, not the tunnel help: %q", strings.Join(args, " "), code, out)
 		}
@@ -62,6 +65,71 @@ func TestHelp(t *testing.T) {
 	}
 	if code, out, _ := gretun("help"); code != 0 || !strings.Contains(out, "gretun version") || !strings.Contains(out, "gretun help [COMMAND]") {
 		t.Errorf("gretun help: exit %d, usage %q", code, out)
+	}
+}
+
+// TestHelpListsEveryWord: every word the config parser takes for a
+// tunnel (the cases of config's Tunnel.Apply and its netstack words) is
+// in the options tunnel add, change and run list, but for the aliases
+// iproute2 also takes.
+func TestHelpListsEveryWord(t *testing.T) {
+	aliases := map[string]bool{"hlim": true, "dsfield": true, "inherit-df": true}
+	fset := token.NewFileSet()
+	var words []string
+	for _, f := range []string{"../../config/config.go", "../../config/stack.go"} {
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.FuncDecl: // Apply's own switch on the word, not its values'
+				if n.Name.Name != "Apply" {
+					return true
+				}
+				ast.Inspect(n.Body, func(m ast.Node) bool {
+					sw, ok := m.(*ast.SwitchStmt)
+					if !ok {
+						return true
+					}
+					if id, ok := sw.Tag.(*ast.Ident); !ok || id.Name != "w" {
+						return true
+					}
+					for _, st := range sw.Body.List {
+						for _, e := range st.(*ast.CaseClause).List {
+							if lit, ok := e.(*ast.BasicLit); ok {
+								words = append(words, strings.Trim(lit.Value, `"`))
+							}
+						}
+					}
+					return false
+				})
+				return false
+			case *ast.ValueSpec: // stackWords
+				if n.Names[0].Name == "stackWords" {
+					ast.Inspect(n, func(m ast.Node) bool {
+						if kv, ok := m.(*ast.KeyValueExpr); ok {
+							words = append(words, strings.Trim(kv.Key.(*ast.BasicLit).Value, `"`))
+						}
+						return true
+					})
+				}
+			}
+			return true
+		})
+	}
+	if len(words) < 40 {
+		t.Fatalf("found only %d words in config: %v", len(words), words)
+	}
+	_, help, _ := gretun("help", "tunnel")
+	listed := map[string]bool{}
+	for _, f := range strings.FieldsFunc(help, func(r rune) bool { return strings.ContainsRune(" \n|[]", r) }) {
+		listed[f] = true
+	}
+	for _, w := range words {
+		if !listed[w] && !aliases[w] {
+			t.Errorf("gretun help tunnel does not list %q", w)
+		}
 	}
 }
 

@@ -51,6 +51,7 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
 OPTIONS: ttl N|inherit  tos N|inherit  key K | ikey K okey K
          csum|icsum|ocsum  seq|iseq|oseq  pmtudisc|nopmtudisc|ignore-df
          mtu N  keepalive [PERIOD [RETRIES]]  clamp-mss [N]  underlay raw|packet
+         encap fou|none  encap-dport N  encap-sport auto|N  fou-port N  noencap-csum
          learn [N] (multipoint: take up to N neighbours from received traffic)
          netstack ADDR/PREFIX [ADDR6/PREFIX] (a userspace stack, no TUN device)
            with dns ADDR  socks5 [USER:PASS@]ADDR:PORT  socks5-open
