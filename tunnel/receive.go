@@ -281,16 +281,22 @@ func (t *Tunnel) deliver(pkts [][]byte, bytes uint64) {
 		}
 	}
 	_, err := t.dev.Write(pkts, t.headroom)
+	t.countDelivered(uint64(len(pkts)), bytes, err)
+}
+
+// countDelivered counts n inner packets of bytes in all written to the
+// device in one call, or refused with err: the device is down (`ip link
+// set dev NAME down`) or going away, and the kernel refuses the whole
+// write.
+func (t *Tunnel) countDelivered(n, bytes uint64, err error) {
 	c := &t.counters
 	if err != nil {
-		// The device is down (`ip link set dev NAME down`) or going away:
-		// the kernel refuses the whole write.
-		c.add(rxDevice, uint64(len(pkts)))
-		c.add(rxErrors, uint64(len(pkts)))
-	} else {
-		c.add(rxPackets, uint64(len(pkts)))
-		c.add(rxBytes, bytes)
+		c.add(rxDevice, n)
+		c.add(rxErrors, n)
+		return
 	}
+	c.add(rxPackets, n)
+	c.add(rxBytes, bytes)
 }
 
 // keepaliveReply handles a returned keepalive (GRE protocol type 0),

@@ -249,14 +249,7 @@ func (s *socket) receiveWhole(buf []byte, size, seg int, p *decap.Packet) {
 		_, err = d.WriteGSO(s.one[:], t.headroom)
 		s.one[0] = nil
 	}
-	c := &t.counters
-	if err != nil {
-		c.add(rxDevice, uint64(r.n))
-		c.add(rxErrors, uint64(r.n))
-		return
-	}
-	c.add(rxPackets, uint64(r.n))
-	c.add(rxBytes, uint64(r.bytes))
+	t.countDelivered(uint64(r.n), uint64(r.bytes), err)
 }
 
 var errNoGSO = errors.New("the device takes no super-packets")
