@@ -266,7 +266,7 @@ func (t *Tunnel) transmitNeighbours(batches []*txBatch, out [][]byte, frags *fra
 // for an outer fragment (its buffer has no such room).
 func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
 	c := &t.counters
-	var pkts, bytes, errs uint64
+	var sent sendTally
 	now := time.Now()
 	pathMTU := p.pmtu.Effective(now)
 	mss := p.clampMSS()
@@ -278,7 +278,7 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 		inner := buf[innerOffset:]
 		if t.isOwnOuter(inner, p.ep.to.Addr()) {
 			c.add(txDeadLoop, 1)
-			errs++
+			sent.errs++
 			if cp != nil {
 				cp.record(true, inner, status.DropDeadLoop)
 			}
@@ -289,7 +289,7 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 		}
 		over := len(inner) > pathMTU && !ignoreDF
 		if over && !t.mayFragment(buf, inner, pathMTU, now) {
-			errs++
+			sent.errs++
 			if cp != nil {
 				cp.record(true, inner, status.DropTooBig)
 			}
@@ -325,28 +325,36 @@ func (t *Tunnel) encapBatch(p *peer, bufs [][]byte, sizes []int, out [][]byte, f
 			out, drop = p.encapOne(buf, over && alwaysDF, out, frags, frames)
 		}
 		cp.tx(inner, drop)
-		if drop != "" {
-			errs++
-			continue
-		}
-		pkts++
-		bytes += uint64(sizes[i])
+		sent.add(drop, sizes[i])
 	}
-	t.countSent(p, pkts, bytes, errs)
+	t.countSent(p, sent)
 	return out
+}
+
+// sendTally is what one send batch sent (packets and bytes) and dropped.
+type sendTally struct{ pkts, bytes, errs uint64 }
+
+// add counts a packet of size bytes: sent, or dropped when drop says why.
+func (s *sendTally) add(drop string, size int) {
+	if drop != "" {
+		s.errs++
+		return
+	}
+	s.pkts++
+	s.bytes += uint64(size)
 }
 
 // countSent adds one batch's sent packets and bytes, and the packets it
 // dropped, to the tunnel's counters and, on a multipoint tunnel, to the
 // neighbour's.
-func (t *Tunnel) countSent(p *peer, pkts, bytes, errs uint64) {
+func (t *Tunnel) countSent(p *peer, s sendTally) {
 	c := &t.counters
-	c.add(txPackets, pkts)
-	c.add(txBytes, bytes)
-	c.add(txErrors, errs)
+	c.add(txPackets, s.pkts)
+	c.add(txBytes, s.bytes)
+	c.add(txErrors, s.errs)
 	if t.nb != nil {
-		p.stats.txPackets.Add(pkts)
-		p.stats.txBytes.Add(bytes)
+		p.stats.txPackets.Add(s.pkts)
+		p.stats.txBytes.Add(s.bytes)
 	}
 }
 
@@ -359,7 +367,7 @@ func (t *Tunnel) countSent(p *peer, pkts, bytes, errs uint64) {
 // counted as too big.
 func (t *Tunnel) encapFrames(p *peer, bufs [][]byte, sizes []int, out [][]byte, frags *fragPool, frames *[][]byte) [][]byte {
 	c := &t.counters
-	var pkts, bytes, errs uint64
+	var sent sendTally
 	pathMTU := p.pmtu.Effective(time.Now())
 	df := p.enc.Config().DF == encap.DFSet
 	cp := t.tap.Load()
@@ -378,14 +386,9 @@ func (t *Tunnel) encapFrames(p *peer, bufs [][]byte, sizes []int, out [][]byte, 
 			out, drop = p.encapOne(buf, false, out, frags, frames)
 		}
 		cp.tx(frame, drop)
-		if drop != "" {
-			errs++
-			continue
-		}
-		pkts++
-		bytes += uint64(sizes[i])
+		sent.add(drop, sizes[i])
 	}
-	t.countSent(p, pkts, bytes, errs)
+	t.countSent(p, sent)
 	return out
 }
 
