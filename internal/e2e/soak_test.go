@@ -348,7 +348,36 @@ func TestSoak(t *testing.T) {
 	for _, ns := range []string{tp.A, tp.B} {
 		tp.Sh(ns, "nft", "delete", "table", "inet", "soak")
 	}
-	for i := range 4 {
-		tp.Ping(tp.A, fmt.Sprintf("203.0.113.%d", i+1), "-c", "20", "-i", "0.02")
+	for i, dev := range []string{"ka", "s1", "s2", "s3"} {
+		dst := fmt.Sprintf("203.0.113.%d", i+1)
+		out, err := tp.Exec(tp.A, "ping", "-c", "20", "-i", "0.02", "-W", "2", dst)
+		if err != nil || !strings.Contains(out, " 0% packet loss") {
+			tp.soakDiagnose(dev, da, db)
+			t.Fatalf("ping %s through %s lost packets (%v):\n%s", dst, dev, err, out)
+		}
+	}
+}
+
+// soakDiagnose logs, when a final ping failed, what each side thinks of
+// tunnel dev: its status and counters, the device's carrier, the route the
+// kernel picks, and what the daemon logged about its line protocol.
+func (tp *Topology) soakDiagnose(dev string, da, db *Proc) {
+	tp.T.Helper()
+	for _, side := range []struct {
+		ns   string
+		d    *Proc
+		peer string
+	}{{tp.A, da, "203.0.113.1"}, {tp.B, db, "198.51.100.1"}} {
+		show := tp.G(side.ns, "-s", "tunnel", "show", dev)
+		link, _ := tp.Exec(side.ns, "ip", "-s", "-o", "link", "show", "dev", dev)
+		route, _ := tp.Exec(side.ns, "ip", "route", "get", side.peer)
+		var events []string
+		for _, l := range strings.Split(side.d.Log(), "\n") {
+			if strings.Contains(l, "tunnel="+dev) || strings.Contains(l, "reload") {
+				events = append(events, l)
+			}
+		}
+		tp.T.Logf("%s: tunnel show -s %s:\n%s\nlink: %s\nroute to %s: %s\ndaemon log about %s:\n%s",
+			side.ns, dev, show.stdout+show.stderr, link, side.peer, route, dev, strings.Join(events, "\n"))
 	}
 }
