@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/encap"
+	"github.com/gretun/gretun/keepalive"
 	"github.com/gretun/gretun/rawsock"
 	"github.com/gretun/gretun/tunnel"
 	"github.com/gretun/gretun/tunnel/tunneltest"
@@ -157,5 +158,27 @@ func TestEngineChangeKeepsKeepaliveState(t *testing.T) {
 	c, _ := a.e.Config("t0")
 	if c.KeepalivePeriod != 30*time.Millisecond {
 		t.Errorf("period %v after the change", c.KeepalivePeriod)
+	}
+}
+
+// TestEngineCarrierFollowsLatestKeepaliveState: a keepalive sent after
+// Retries unanswered takes the line down, its reply takes it up again on
+// the receiving goroutine, and that goroutine sets the carrier on before
+// the keepalive goroutine sets it off for the down. The carrier must end
+// on, as the line protocol is: off, the tunnel would stay without carrier
+// while its keepalives say up (the soak's final ping through ka lost
+// 20 of 20 so).
+func TestEngineCarrierFollowsLatestKeepaliveState(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addrA, 8)
+	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1 keepalive 3600 3")
+	waitStatus(t, a, "t0", "the first keepalive sent", func(st tunnel.Status) bool { return st.Keepalive.Sent == 1 })
+	down, up := tunnel.ReplyOvertakesDown(a.e, "t0")
+	if down.To != keepalive.Down || up.To != keepalive.Up {
+		t.Fatalf("events %v and %v, want a down and an up", down, up)
+	}
+	st := status(t, a, "t0").Keepalive
+	if c, set := a.host.CarrierOf("t0"); !set || !c || st.State != "up" {
+		t.Errorf("after a down overtaken by the up: carrier on %v (set %v), line protocol %s; want both up", c, set, st.State)
 	}
 }

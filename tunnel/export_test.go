@@ -1,6 +1,10 @@
 package tunnel
 
-import "time"
+import (
+	"time"
+
+	"github.com/gretun/gretun/keepalive"
+)
 
 // The reflection rate limit, for tests that check the bound it keeps.
 const (
@@ -30,3 +34,28 @@ func AgeLearned(e *Engine, name string, d time.Duration) {
 
 // LearnTTL is how long a learned neighbour lasts without traffic.
 const LearnTTL = learnTTL
+
+// ReplyOvertakesDown drives the named tunnel's keepalive machine (whose
+// keepalive goroutine must be idle: a long period) down by a keepalive
+// sent after Retries unanswered, and up again by that keepalive's reply,
+// and has the engine act on the two changes in the other order, as the
+// receiving goroutine does when it overtakes the keepalive goroutine
+// between Sent and its carrier change. It returns the two events.
+func ReplyOvertakesDown(e *Engine, name string) (down, up keepalive.Event) {
+	e.mu.Lock()
+	p := e.tunnels[name].peer
+	e.mu.Unlock()
+	m := p.ka.Load()
+	c := p.t.cfg.Load()
+	now := time.Now()
+	for m.Snapshot(now).Unanswered < c.KeepaliveRetries {
+		p.logEvent(m.Sent(now))
+	}
+	buf := make([]byte, keepalive.InnerLen)
+	n := m.BuildInner(buf, c.Local, c.Remote, now)
+	down = m.Sent(now)
+	_, up = m.Reply(now, buf[n-keepalive.PayloadLen:n])
+	p.logEvent(up)
+	p.logEvent(down)
+	return down, up
+}

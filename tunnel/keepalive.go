@@ -40,7 +40,7 @@ func newKeepalive(c *config.Tunnel) (*keepalive.Machine, error) {
 func (p *peer) setKeepalive(m *keepalive.Machine) {
 	if m == nil {
 		if p.ka.Swap(nil) != nil {
-			p.t.setCarrier(true, "keepalives turned off")
+			p.syncCarrier("keepalives turned off")
 		}
 		p.kick()
 		return
@@ -51,7 +51,7 @@ func (p *peer) setKeepalive(m *keepalive.Machine) {
 	if p.ka.Swap(m) != nil {
 		// A reply the old machine took after Continue may have moved
 		// the carrier: set it from the machine now in charge.
-		p.t.setCarrier(m.State() == keepalive.Up, "keepalives reconfigured")
+		p.syncCarrier("keepalives reconfigured")
 	}
 	p.kick()
 	p.ensureKeepaliveLoop()
@@ -108,7 +108,7 @@ func (p *peer) keepaliveLoop() {
 				continue
 			}
 			p.sendKeepalive(m, buf, now)
-			p.t.logEvent(m.Sent(now))
+			p.logEvent(m.Sent(now))
 		}
 	}
 }
@@ -211,12 +211,28 @@ func insideUDP(inner []byte, n int, c *config.Tunnel) int {
 }
 
 // logEvent logs a state change and sets the line protocol to match.
-func (t *Tunnel) logEvent(ev keepalive.Event) {
+func (p *peer) logEvent(ev keepalive.Event) {
 	if !ev.Changed() {
 		return
 	}
-	t.e.log.Info("keepalive: line protocol "+ev.To.String(), "tunnel", t.name, "change", ev.String())
-	t.setCarrier(ev.To == keepalive.Up, ev.Reason.String())
+	p.t.e.log.Info("keepalive: line protocol "+ev.To.String(), "tunnel", p.t.name, "change", ev.String())
+	p.syncCarrier(ev.Reason.String())
+}
+
+// syncCarrier sets the carrier from the keepalive machine in charge now:
+// on when its line protocol is up or keepalives are off. It reads the
+// state under carrierMu rather than taking it from the event that led
+// here, because two changes can reach here in the other order than they
+// happened: the keepalive goroutine's Sent takes the line down, the
+// reply to the keepalive it has just sent takes it up again on the
+// receiving goroutine, and the down's carrier-off, set last, would leave
+// the device without carrier under a line protocol that stays up. Whoever
+// sets the carrier last now sets it from the latest state.
+func (p *peer) syncCarrier(why string) {
+	p.carrierMu.Lock()
+	defer p.carrierMu.Unlock()
+	m := p.ka.Load()
+	p.t.setCarrier(m == nil || m.State() == keepalive.Up, why)
 }
 
 // setCarrier turns the device's carrier on or off: off, the kernel skips

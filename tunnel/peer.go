@@ -36,6 +36,7 @@ type peer struct {
 	kaKick    chan struct{}
 	kaMu      sync.Mutex // guards kaRunning and started
 	kaRunning bool       // the keepalive goroutine runs (only while keepalives are on)
+	carrierMu sync.Mutex // orders the carrier changes (syncCarrier)
 	started   bool       // the tunnel runs: the keepalive goroutine may
 
 	reflected       atomic.Uint64

@@ -308,7 +308,7 @@ func (p *peer) keepaliveReply(payload []byte) {
 		return
 	}
 	_, ev := m.Reply(time.Now(), payload)
-	p.t.logEvent(ev)
+	p.logEvent(ev)
 }
 
 // mayReflect readies another router's keepalive probe (decap.Reflect) in
