@@ -2,6 +2,7 @@ package decap_test
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -40,15 +41,44 @@ func probeInUDP(ttl byte) []byte {
 	return fixIP(p)
 }
 
-var udpCases = []struct {
+// udpCase is a datagram for ParseUDP, the reason it should return and,
+// on OK, the kind and the inner packet's start.
+type udpCase struct {
 	name  string
 	proto uint8
 	pkt   []byte
 	want  decap.Reason
-	// On OK: the kind and the inner packet's start.
 	kind  decap.Kind
 	start int
-}{
+}
+
+// runUDPCases parses each case's datagram, from src to dst, and checks
+// the reason and, on OK, the packet found.
+func runUDPCases(t *testing.T, src, dst netip.Addr, cases []udpCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var p decap.Packet
+			got := decap.ParseUDP(c.pkt, c.proto, &p)
+			if got != c.want {
+				t.Fatalf("ParseUDP = %v, want %v", got, c.want)
+			}
+			if got != decap.OK {
+				return
+			}
+			// The outer IP and GRE fields are the tests' of Parse and
+			// Parse6; here: what UDP moves.
+			want := p
+			want.Src, want.Dst, want.Proto, want.Port, want.Kind, want.Seq = src, dst, c.proto, 4754, c.kind, 0
+			want.Start, want.End = c.start, len(c.pkt)
+			if diff := cmp.Diff(want, p, addrCmp); diff != "" {
+				t.Errorf("packet (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+var udpCases = []udpCase{
 	{"gre-in-udp", 47, fou(greHdr(0x2000, 0x0800, 42, 0), in4), decap.OK, decap.Data, 20 + 8 + 8},
 	{"gre-in-udp, ipv6 inside, checksum", 47, fou(withGRECsum(greHdr(0x8000, 0x86dd, 0, 0), in6)), decap.OK, decap.Data, 20 + 8 + 8},
 	{"ipip-in-udp", 4, fou(in4), decap.OK, decap.Data, 20 + 8},
@@ -75,23 +105,7 @@ func withGRECsum(g, payload []byte) []byte {
 // with the UDP destination port in the packet, and hostile datagrams are
 // dropped with a reason.
 func TestParseUDP(t *testing.T) {
-	for _, c := range udpCases {
-		t.Run(c.name, func(t *testing.T) {
-			var p decap.Packet
-			got := decap.ParseUDP(c.pkt, c.proto, &p)
-			if got != c.want {
-				t.Fatalf("ParseUDP = %v, want %v", got, c.want)
-			}
-			if got != decap.OK {
-				return
-			}
-			want := decap.Packet{Src: remoteAddr, Dst: localAddr, Proto: c.proto, Port: 4754, Kind: c.kind,
-				GREFlags: p.GREFlags, Key: p.Key, Type: p.Type, Start: c.start, End: len(c.pkt)}
-			if diff := cmp.Diff(want, p, addrCmp); diff != "" {
-				t.Errorf("packet (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runUDPCases(t, remoteAddr, localAddr, udpCases)
 }
 
 // TestParseUDPClearsPort: a packet parsed straight over IP after one over
@@ -120,38 +134,18 @@ func fou6(parts ...[]byte) []byte {
 // header (encap fou on ip6gre, ipip6 and ip6ip6), an encapsulation limit
 // option before UDP skipped, and hostile datagrams dropped with a reason.
 func TestParseUDP6(t *testing.T) {
-	for _, c := range []struct {
-		name  string
-		proto uint8
-		pkt   []byte
-		want  decap.Reason
-		start int
-	}{
-		{"gre-in-udp6", 47, fou6(greHdr(0x2000, 0x0800, 42, 0), in4), decap.OK, 40 + 8 + 8},
-		{"gre-in-udp6, ipv6 inside", 47, fou6(greHdr(0, 0x86dd, 0, 0), in6), decap.OK, 40 + 8 + 4},
-		{"ipip6-in-udp", 4, fou6(in4), decap.OK, 40 + 8},
-		{"ip6ip6-in-udp", 41, fou6(in6), decap.OK, 40 + 8},
-		{"encapsulation limit before udp", 41, build6(60, -1, linuxLimit(17, 4), udpHdr(4754, len(in6)), in6), decap.OK, 40 + 8 + 8},
-		{"ipv4 inside ip6ip6-in-udp", 41, fou6(in4), decap.InnerVersion, 0},
-		{"not udp", 47, build6(47, 0, greHdr(0, 0x0800, 0, 0), in4), decap.OuterProtocol, 0},
-		{"udp length beyond the packet", 47, with(fou6(greHdr(0, 0x0800, 0, 0), in4), func(p []byte) []byte { p[44], p[45] = 0xff, 0xff; return p }), decap.UDPLength, 0},
-		{"payload length beyond the packet", 47, with(fou6(greHdr(0, 0x0800, 0, 0), in4), func(p []byte) []byte { p[4], p[5] = 0xff, 0xff; return p }), decap.OuterLength, 0},
-		{"cut inside the fixed header", 47, fou6(in4)[:30], decap.Truncated, 0},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			var p decap.Packet
-			got := decap.ParseUDP(c.pkt, c.proto, &p)
-			if got != c.want {
-				t.Fatalf("ParseUDP = %v, want %v", got, c.want)
-			}
-			if got != decap.OK {
-				return
-			}
-			if p.Src != remote6 || p.Dst != local6 || p.Proto != c.proto || p.Port != 4754 || p.Start != c.start || p.End != len(c.pkt) {
-				t.Errorf("packet %+v", p)
-			}
-		})
-	}
+	runUDPCases(t, remote6, local6, []udpCase{
+		{"gre-in-udp6", 47, fou6(greHdr(0x2000, 0x0800, 42, 0), in4), decap.OK, decap.Data, 40 + 8 + 8},
+		{"gre-in-udp6, ipv6 inside", 47, fou6(greHdr(0, 0x86dd, 0, 0), in6), decap.OK, decap.Data, 40 + 8 + 4},
+		{"ipip6-in-udp", 4, fou6(in4), decap.OK, decap.Data, 40 + 8},
+		{"ip6ip6-in-udp", 41, fou6(in6), decap.OK, decap.Data, 40 + 8},
+		{"encapsulation limit before udp", 41, build6(60, -1, linuxLimit(17, 4), udpHdr(4754, len(in6)), in6), decap.OK, decap.Data, 40 + 8 + 8},
+		{"ipv4 inside ip6ip6-in-udp", 41, fou6(in4), decap.InnerVersion, 0, 0},
+		{"not udp", 47, build6(47, 0, greHdr(0, 0x0800, 0, 0), in4), decap.OuterProtocol, 0, 0},
+		{"udp length beyond the packet", 47, with(fou6(greHdr(0, 0x0800, 0, 0), in4), func(p []byte) []byte { p[44], p[45] = 0xff, 0xff; return p }), decap.UDPLength, 0, 0},
+		{"payload length beyond the packet", 47, with(fou6(greHdr(0, 0x0800, 0, 0), in4), func(p []byte) []byte { p[4], p[5] = 0xff, 0xff; return p }), decap.OuterLength, 0, 0},
+		{"cut inside the fixed header", 47, fou6(in4)[:30], decap.Truncated, 0, 0},
+	})
 }
 
 // TestParseUDP6Reflect: over GRE-in-UDP on IPv6 a keepalive probe is an
