@@ -36,6 +36,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -63,7 +64,7 @@ const txPipeline = 8
 
 // readDevice is the reading half of the sending path: it fills free
 // batches from the TUN device and passes them on, until the device closes.
-func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
+func (t *Tunnel) readDevice(s *txSender, free chan *txBatch, full chan<- *txBatch) {
 	defer t.wg.Done()
 	defer close(full)
 	bufSize := t.readSize()
@@ -112,6 +113,13 @@ func (t *Tunnel) readDevice(free chan *txBatch, full chan<- *txBatch) {
 		}
 		errRun = 0
 		b.n = n
+		if t.sendsInline() {
+			s.mu.Lock()
+			s.batches = append(s.batches[:0], b)
+			t.sendBatches(s, free)
+			s.mu.Unlock()
+			continue
+		}
 		full <- b
 	}
 }
@@ -122,58 +130,84 @@ func (t *Tunnel) transmit() {
 	defer t.wg.Done()
 	free := make(chan *txBatch, txPipeline)
 	full := make(chan *txBatch, txPipeline)
+	s := &txSender{path: packetPath{t: t}}
 	t.wg.Add(1)
-	go t.readDevice(free, full)
-	var (
-		out     [][]byte
-		frags   fragPool
-		batches []*txBatch
-		path    = packetPath{t: t}
-	)
-	defer path.close()
+	go t.readDevice(s, free, full)
+	defer s.path.close()
 	for b := range full {
-		batches = append(batches[:0], b)
+		s.mu.Lock()
+		s.batches = append(s.batches[:0], b)
 	drain:
-		for len(batches) < txPipeline {
+		for len(s.batches) < txPipeline {
 			select {
 			case more, ok := <-full:
 				if !ok {
 					break drain
 				}
-				batches = append(batches, more)
+				s.batches = append(s.batches, more)
 			default:
 				break drain
 			}
 		}
-		// `underlay packet` also records each outer packet's Ethernet
-		// frame; the default (raw) path is as it always was.
-		var frames *[][]byte
-		if usePacketPath(t.cfg.Load()) {
-			path.frames = path.frames[:0]
-			frames = &path.frames
-		} else if path.conn != nil {
-			path.close() // switched back to `underlay raw`
-		}
-		// A point-to-point tunnel sends every packet to its one peer; a
-		// multipoint one finds each packet's peer by its inner
-		// destination and sends a batch per peer.
-		if t.nb != nil {
-			out = t.transmitNeighbours(batches, out, &frags)
-		} else {
-			out = t.transmitPeer(batches, out, &frags, frames, &path)
-		}
-		if len(t.icmpOut) > 0 {
-			t.writeICMP()
-		}
-		frags.reset()
-		for _, b := range batches {
-			free <- b
-		}
-		// Keep no pointer into the batches once given back: they may go
-		// back to txPool, which can free them only if nothing points there.
-		clear(out)
-		clear(batches)
+		t.sendBatches(s, free)
+		s.mu.Unlock()
 	}
+}
+
+// txSender is the sending path's working state, used by the sending
+// goroutine or, for a tunnel that sends inline (sendsInline), by the
+// reading goroutine itself; mu makes them take turns when a tunnel
+// changes between the two.
+type txSender struct {
+	mu      sync.Mutex
+	out     [][]byte
+	frags   fragPool
+	batches []*txBatch
+	path    packetPath
+}
+
+// sendsInline reports whether the reading goroutine sends each batch
+// itself instead of passing it to the sending goroutine: a point-to-point
+// tunnel inside UDP, where one TUN read is one TSO super-packet and one
+// UDP_SEGMENT sendmsg, so that the hand-off between two goroutines (a
+// wake-up of each per super-packet) costs more than the overlap of reading
+// and sending buys. The other tunnels keep the pipeline.
+func (t *Tunnel) sendsInline() bool {
+	c := t.cfg.Load()
+	return t.nb == nil && c.UDP() && !usePacketPath(c)
+}
+
+// sendBatches encapsulates and sends s.batches, then gives them back to
+// free; s.mu is held.
+func (t *Tunnel) sendBatches(s *txSender, free chan<- *txBatch) {
+	// `underlay packet` also records each outer packet's Ethernet
+	// frame; the default (raw) path is as it always was.
+	var frames *[][]byte
+	if usePacketPath(t.cfg.Load()) {
+		s.path.frames = s.path.frames[:0]
+		frames = &s.path.frames
+	} else if s.path.conn != nil {
+		s.path.close() // switched back to `underlay raw`
+	}
+	// A point-to-point tunnel sends every packet to its one peer; a
+	// multipoint one finds each packet's peer by its inner destination
+	// and sends a batch per peer.
+	if t.nb != nil {
+		s.out = t.transmitNeighbours(s.batches, s.out, &s.frags)
+	} else {
+		s.out = t.transmitPeer(s.batches, s.out, &s.frags, frames, &s.path)
+	}
+	if len(t.icmpOut) > 0 {
+		t.writeICMP()
+	}
+	s.frags.reset()
+	for _, b := range s.batches {
+		free <- b
+	}
+	// Keep no pointer into the batches once given back: they may go
+	// back to txPool, which can free them only if nothing points there.
+	clear(s.out)
+	clear(s.batches)
 }
 
 // transmitPeer encapsulates and sends the batches to a point-to-point
