@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -445,4 +446,88 @@ func TestEngineFOUPortFreed(t *testing.T) {
 		t.Fatal(err)
 	}
 	free(4802, true)
+}
+
+// readWatch is a fake device that tells whether the engine is inside Read.
+type readWatch struct {
+	*tunneltest.Device
+	reading atomic.Bool
+}
+
+func (d *readWatch) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	d.reading.Store(true)
+	defer d.reading.Store(false)
+	return d.Device.Read(bufs, sizes, offset)
+}
+
+// sendWatch is an underlay socket that notes whether the device is read
+// while it sends: it gives the engine some time to read again before each
+// send completes.
+type sendWatch struct {
+	tunnel.RawConn
+	dev        atomic.Pointer[readWatch]
+	overlapped atomic.Bool
+}
+
+func (s *sendWatch) WriteBatch(pkts [][]byte) (int, error) {
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if d := s.dev.Load(); d != nil && d.reading.Load() {
+			s.overlapped.Store(true)
+			break
+		}
+	}
+	return s.RawConn.WriteBatch(pkts)
+}
+
+// TestEngineFOUSendsInline: a point-to-point tunnel inside UDP sends each
+// batch from the goroutine that read it, so its device is not read while
+// a send is under way (no hand-off between goroutines per super-packet);
+// a plain GRE tunnel keeps the pipeline, which reads on while it sends.
+func TestEngineFOUSendsInline(t *testing.T) {
+	for _, c := range []struct {
+		mode   string
+		inline bool
+	}{{"mode gre encap fou", true}, {"mode ipip encap fou encap-dport 5555", true}, {"mode gre", false}} {
+		t.Run(c.mode, func(t *testing.T) {
+			w := tunneltest.NewWire()
+			watch := &sendWatch{}
+			a := newSide(t, w, addrA, 8, func(env *tunnel.Env) {
+				create := env.CreateDevice
+				env.CreateDevice = func(name string, mtu int) (tunnel.Device, error) {
+					d, err := create(name, mtu)
+					if err != nil {
+						return nil, err
+					}
+					rw := &readWatch{Device: d.(*tunneltest.Device)}
+					watch.dev.Store(rw)
+					return rw, nil
+				}
+				env.OpenUnderlay = func(k tunnel.UnderlayKey) (tunnel.Underlay, error) {
+					if k.UDP() {
+						s, err := w.OpenUDP(netip.AddrPortFrom(k.Local, k.Port))
+						if err != nil {
+							return nil, err
+						}
+						watch.RawConn = s
+						return tunnel.UDPIPv4(watch, k.Port, nil), nil
+					}
+					watch.RawConn = w.Open(addrA, int(k.Proto))
+					return tunnel.RawIPv4(watch), nil
+				}
+			})
+			b := newSide(t, w, addrB, 8)
+			mustAdd(t, a, "t0", c.mode+" remote 192.0.2.2 local 192.0.2.1")
+			mustAdd(t, b, "t0", c.mode+" remote 192.0.2.1 local 192.0.2.2")
+			for i := range 3 {
+				pkt := udp4("198.51.100.1", "203.0.113.1", 100+i)
+				a.dev("t0").Inject(pkt)
+				if got := receive(t, b.dev("t0")); !bytes.Equal(got, pkt) {
+					t.Fatalf("packet %d changed in transit", i)
+				}
+			}
+			if got := watch.overlapped.Load(); got == c.inline {
+				t.Errorf("device read while sending: %v, want %v", got, !c.inline)
+			}
+		})
+	}
 }

@@ -7,7 +7,8 @@ package tunnel
 //     packets from the device into buffers at innerOffset, which leaves
 //     room in front for the outer header, and passes the batch on. Batches
 //     circulate in a short pipeline, so the device keeps being drained
-//     while the sender is in a system call.
+//     while the sender is in a system call. A point-to-point tunnel inside
+//     UDP sends each batch itself instead (sendsInline).
 //  2. transmit, the sending goroutine, takes every batch waiting and,
 //     holding the peer's txMu, has encapBatch encapsulate them all.
 //  3. encapBatch drops the tunnel's own outer packets coming back through
@@ -63,7 +64,8 @@ type txBatch struct {
 const txPipeline = 8
 
 // readDevice is the reading half of the sending path: it fills free
-// batches from the TUN device and passes them on, until the device closes.
+// batches from the TUN device and passes them on, or sends them itself
+// (sendsInline), until the device closes.
 func (t *Tunnel) readDevice(s *txSender, free chan *txBatch, full chan<- *txBatch) {
 	defer t.wg.Done()
 	defer close(full)
