@@ -104,17 +104,7 @@ func keepaliveState(t *testing.T, s *side) string {
 func TestMultipointHubAndSpokes(t *testing.T) {
 	h := newHubAndSpokes(t, 3, "", "keepalive 50ms 5", true)
 	hubDev := h.hub.dev("mg0")
-	for i, s := range h.spokes {
-		carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
-		carries(t, hubDev, s.dev("t0"), "198.51.100.1", spokeInner(i))
-	}
-	// Spoke 0 to spoke 2, through the hub.
-	pkt := udp4(spokeInner(0), spokeInner(2), 200)
-	h.spokes[0].dev("t0").Inject(pkt)
-	hubDev.Inject(receive(t, hubDev))
-	if got := receive(t, h.spokes[2].dev("t0")); !bytes.Equal(got, pkt) {
-		t.Fatalf("spoke to spoke: got %x", got)
-	}
+	h.carriesAll(t)
 	for _, s := range h.spokes[:2] {
 		select {
 		case p := <-s.dev("t0").Written:
@@ -399,16 +389,7 @@ func TestMultipointUnderlays(t *testing.T) {
 			if hubSt[0].MTU != spokeSt[0].MTU {
 				t.Errorf("device MTU: hub %d, spoke %d (the same overhead over the same underlay)", hubSt[0].MTU, spokeSt[0].MTU)
 			}
-			for i, s := range h.spokes {
-				carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
-				carries(t, hubDev, s.dev("t0"), "198.51.100.1", spokeInner(i))
-			}
-			pkt := udp4(spokeInner(0), spokeInner(2), 200)
-			h.spokes[0].dev("t0").Inject(pkt)
-			hubDev.Inject(receive(t, hubDev))
-			if got := receive(t, h.spokes[2].dev("t0")); !bytes.Equal(got, pkt) {
-				t.Fatalf("spoke to spoke: got %x", got)
-			}
+			h.carriesAll(t)
 			mustNeigh(t, h.hub, "2001:db8:1::/48 lladdr "+u.spoke(1).String()+" dev mg0")
 			v6 := make([]byte, 48)
 			v6[0], v6[5], v6[6], v6[7] = 0x60, 8, 17, 64
@@ -436,5 +417,23 @@ func TestMultipointUnderlays(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// carriesAll checks that every spoke and the hub carry packets both ways,
+// and spoke 0 to spoke 2 through the hub (the hub's kernel would route the
+// packet back out of mg0: here the test does).
+func (h *hubAndSpokes) carriesAll(t *testing.T) {
+	t.Helper()
+	hubDev := h.hub.dev("mg0")
+	for i, s := range h.spokes {
+		carries(t, s.dev("t0"), hubDev, spokeInner(i), "198.51.100.1")
+		carries(t, hubDev, s.dev("t0"), "198.51.100.1", spokeInner(i))
+	}
+	pkt := udp4(spokeInner(0), spokeInner(2), 200)
+	h.spokes[0].dev("t0").Inject(pkt)
+	hubDev.Inject(receive(t, hubDev))
+	if got := receive(t, h.spokes[2].dev("t0")); !bytes.Equal(got, pkt) {
+		t.Fatalf("spoke to spoke: got %x", got)
 	}
 }

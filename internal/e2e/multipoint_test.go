@@ -127,19 +127,7 @@ func TestMultipointHubAndSpokes(t *testing.T) {
 	}
 
 	// Keepalives: up on every spoke, reflected by the hub, none of its own.
-	for i, s := range spokes {
-		tp.waitFor(fmt.Sprintf("spoke %d keepalive up", i+1), func() bool {
-			k := tp.keepalive(s, "t0")
-			return k.State == "up" && k.Received >= 2
-		})
-	}
-	st := tp.status(hub, "mg0")
-	if st.Keepalive != nil || st.Stats.Reflected == 0 {
-		t.Errorf("hub: keepalive %+v, reflected %d; want none of its own, the spokes' reflected", st.Keepalive, st.Stats.Reflected)
-	}
-	if len(st.Neighbours) != 3 {
-		t.Fatalf("hub neighbours: %+v", st.Neighbours)
-	}
+	st := tp.hubReflects(hub, spokes)
 	for _, n := range st.Neighbours {
 		if n.Stats.RxPackets == 0 || n.Stats.TxPackets == 0 {
 			t.Errorf("neighbour %s counted nothing: %+v", n.LLAddr, n.Stats)
@@ -234,19 +222,7 @@ func TestMultipointUnderlays(t *testing.T) {
 				tp.Ping(s, spokeInnerIP(1-i)) // through the hub
 			}
 			tp.Transfer(spokes[0], spokes[1], spokeInnerIP(1), 1<<20)
-			for i, s := range spokes {
-				tp.waitFor(fmt.Sprintf("spoke %d keepalive up", i+1), func() bool {
-					k := tp.keepalive(s, "t0")
-					return k.State == "up" && k.Received >= 2
-				})
-			}
-			st := tp.status(hub, "mg0")
-			if st.Keepalive != nil || st.Stats.Reflected == 0 {
-				t.Errorf("hub: keepalive %+v, reflected %d; want none of its own, the spokes' reflected", st.Keepalive, st.Stats.Reflected)
-			}
-			if len(st.Neighbours) != 2 {
-				t.Fatalf("hub neighbours: %+v", st.Neighbours)
-			}
+			st := tp.hubReflects(hub, spokes)
 			for i, n := range st.Neighbours {
 				if n.LLAddr.String() != spokeAt(i) || n.Stats.RxPackets == 0 || n.Stats.TxPackets == 0 {
 					t.Errorf("neighbour %d: %+v", i, n)
@@ -257,4 +233,25 @@ func TestMultipointUnderlays(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hubReflects waits until every spoke's keepalive on t0 is up, and checks
+// that the hub's mg0 reflected them without keepalives of its own and has
+// one neighbour per spoke; it returns the hub's status.
+func (tp *Topology) hubReflects(hub string, spokes []string) tunnel.Status {
+	tp.T.Helper()
+	for i, s := range spokes {
+		tp.waitFor(fmt.Sprintf("spoke %d keepalive up", i+1), func() bool {
+			k := tp.keepalive(s, "t0")
+			return k.State == "up" && k.Received >= 2
+		})
+	}
+	st := tp.status(hub, "mg0")
+	if st.Keepalive != nil || st.Stats.Reflected == 0 {
+		tp.T.Errorf("hub: keepalive %+v, reflected %d; want none of its own, the spokes' reflected", st.Keepalive, st.Stats.Reflected)
+	}
+	if len(st.Neighbours) != len(spokes) {
+		tp.T.Fatalf("hub neighbours: %+v, want %d", st.Neighbours, len(spokes))
+	}
+	return st
 }
