@@ -195,7 +195,7 @@ func TestReceiveGROWhole(t *testing.T) {
 	if sum := header.Fold(header.PseudoSum(header.IPv4(pkt).Addrs(), header.ProtoTCP, len(pkt)-20)); tcp.Checksum != sum {
 		t.Errorf("TCP checksum field %#04x, want the pseudo-header sum %#04x", tcp.Checksum, sum)
 	}
-	s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.RxPackets == 5 })
+	s := waitStats(t, b, "t0", func(s tunnel.Stats) bool { return s.RxPackets == 5 && s.RxBytes == uint64(bytesIn) }) // two counters, not read at one instant
 	if s.RxPackets != 5 || s.RxBytes != uint64(bytesIn) || s.RxErrors != 0 {
 		t.Errorf("counters: %+v, want 5 packets, %d bytes", s, bytesIn)
 	}
