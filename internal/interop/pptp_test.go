@@ -79,6 +79,7 @@ func pptpTraffic(t *testing.T, e *env, auth string) {
 		out, _ := e.g.Run("cat /tmp/messages /tmp/pppd.log")
 		t.Fatalf("gretun pptp: %v: %s\nserver: %s", err, p.out.String(), out)
 	}
+	waitServerIPCP(t, e)
 	if s, r, out := hostPing(t, e, "-c", "3", "-i", "0.2", "-W", "5", pptpLocal); s == 0 || r != s {
 		srv, _ := e.g.Run("cat /tmp/messages /tmp/pppd.log; ip addr")
 		t.Fatalf("ping %s through PPTP: %d of %d answered: %s\ngretun: %s\nserver: %s", pptpLocal, r, s, out, p.out.String(), srv)
@@ -113,6 +114,23 @@ func pptpTraffic(t *testing.T, e *env, auth string) {
 			t.Errorf("the server's log has no %q: %s", want, log)
 		}
 	}
+}
+
+// waitServerIPCP waits until the server's pppd has brought its end of the
+// link up. Our IPCP opens when the server acknowledges us, a moment before
+// the server's pppd addresses ppp0 and lets IP pass (pppd's ipcp_up logs
+// "remote IP address" after both); a packet in that moment is dropped by
+// the server's kernel, as it would be for any PPP client.
+func waitServerIPCP(t *testing.T, e *env) {
+	t.Helper()
+	var log string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		log, _ = e.g.Run("cat /tmp/pppd.log")
+		if strings.Contains(log, "remote IP address") {
+			return
+		}
+	}
+	t.Fatalf("the server's pppd did not bring its end up within 10 s: %s", log)
 }
 
 // pptpServerHangup stops the server's pppd mid-call: gretun must end with
