@@ -559,7 +559,7 @@ func (s *connSys) write(pkts [][]byte) (int, error) {
 				err = s.werr
 			}
 			if err != nil {
-				if s.wsegs[sent] > 1 && errors.Is(err, unix.EINVAL) {
+				if (s.wsegs[sent] > 1 || s.wopt[sent].hasDst) && errors.Is(err, unix.EINVAL) {
 					// udp_send_skb refuses a segment larger than the
 					// path with EINVAL: say what it means.
 					err = os.NewSyscallError("sendmmsg", unix.EMSGSIZE)
@@ -618,7 +618,15 @@ func (s *connSys) messages(pkts [][]byte) (m, end int) {
 		h.SetIovlen(1)
 		s.putName(&s.wnames[m], &k)
 		s.wfirst[m], s.wsegs[m], s.wopt[m] = i, 1, k.opts
-		s.setControl(m, &k, 0)
+		seg := 0
+		if gso && s.v6 && k.opts.hasDst && !k.opts.noCheck && pl > 0 {
+			// Linux counts a sticky IPV6_DSTOPTS twice when it sizes a
+			// plain datagram against the path MTU (8 bytes refused
+			// short of it) but once when it sizes a GSO segment: send
+			// even a single datagram as one segment.
+			seg = pl
+		}
+		s.setControl(m, &k, seg)
 		prev, segLen, total, closed = k, pl, pl, false
 		m++
 	}
@@ -685,8 +693,8 @@ func (s *connSys) putName(sa *sockaddr, k *outKey) {
 }
 
 // setControl writes message m's control messages: the packet's TTL and
-// TOS (hop limit and traffic class), and UDP_SEGMENT with seg when it
-// carries several datagrams.
+// TOS (hop limit and traffic class), and UDP_SEGMENT with seg when seg
+// is not 0.
 func (s *connSys) setControl(m int, k *outKey, seg int) {
 	b := s.wctrl[m*wctrlLen : (m+1)*wctrlLen]
 	level, ttl, tos := int32(unix.IPPROTO_IP), int32(unix.IP_TTL), int32(unix.IP_TOS)
@@ -695,7 +703,7 @@ func (s *connSys) setControl(m int, k *outKey, seg int) {
 	}
 	n := putCmsg(b, level, ttl, uint32(k.ttl), 4)
 	n += putCmsg(b[n:], level, tos, uint32(k.tos), 4)
-	if seg > 0 && s.wsegs[m] > 1 {
+	if seg > 0 {
 		n += putCmsg(b[n:], unix.SOL_UDP, unix.UDP_SEGMENT, uint32(seg), 2)
 	}
 	s.whdrs[m].Hdr.SetControllen(n)

@@ -381,6 +381,47 @@ func TestRoundTrip6(t *testing.T) {
 	}
 }
 
+// TestEncapLimitFillsPath: a datagram behind the encapsulation limit
+// option (IPV6_DSTOPTS) that fills the path MTU exactly is sent, and one
+// byte more is refused with EMSGSIZE. Linux counts the option twice when
+// it sizes a plain datagram, so without GSO the full-size one is refused
+// and gretun's MTU would be 8 bytes below the kernel's ip6gre's.
+func TestEncapLimitFillsPath(t *testing.T) {
+	const mtu = 1500
+	open6 := func(o Options) *Conn {
+		c, err := Open(netip.MustParseAddrPort("[::1]:0"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	rx, tx := open6(Options{NoGRO: true}), open6(Options{})
+	if !tx.GSO() {
+		t.Skip("no UDP_SEGMENT on this kernel")
+	}
+	// The loopback's MTU is 64 KiB: IPV6_MTU caps this socket's path.
+	var serr error
+	if err := tx.sys.rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU, mtu) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	room := mtu - HeaderLen6 - header.IPv6ExtMinLen
+	full := outer6(rx.LocalAddr(), 64, 0, 4, 1, bytes.Repeat([]byte{7}, room))
+	if n, err := tx.WriteBatch([][]byte{full}); n != 1 || err != nil {
+		if errors.Is(err, unix.EPERM) {
+			t.Skip("IPV6_DSTOPTS needs CAP_NET_RAW")
+		}
+		t.Fatalf("a %d-byte packet with the encapsulation limit on a %d-byte path: WriteBatch = %d, %v", len(full), mtu, n, err)
+	}
+	if g := readN(t, rx, 1)[0]; !bytes.Equal(g[HeaderLen6:], full[HeaderLen6+header.IPv6ExtMinLen:]) {
+		t.Errorf("the full-size datagram arrived changed")
+	}
+	over := outer6(rx.LocalAddr(), 64, 0, 4, 1, bytes.Repeat([]byte{7}, room+1))
+	if n, err := tx.WriteBatch([][]byte{over}); n != 0 || !errors.Is(err, unix.EMSGSIZE) {
+		t.Errorf("one byte over the path: WriteBatch = %d, %v; want 0 and EMSGSIZE", n, err)
+	}
+}
+
 // TestEIODisablesGSO: a send that fails with EIO (a device on the way
 // cannot checksum, which UDP_SEGMENT needs) turns GSO off for good and is
 // retried once, one datagram a message, and every packet arrives; a later
