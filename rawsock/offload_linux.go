@@ -3,7 +3,9 @@ package rawsock
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/gretun/gretun/header"
@@ -29,6 +31,10 @@ type offloadRing struct {
 	mem  []byte
 	next uint // the oldest frame not yet released to the kernel
 	v6   bool // records IPv6 packets, for a Conn6
+	// epoch starts the second whose waiting for records waited sums.
+	epoch  time.Time
+	waited time.Duration
+	onWait func() // for tests: called as a search waits
 }
 
 const (
@@ -43,6 +49,15 @@ const (
 	// packets received on another CPU whose order the raw socket saw
 	// differently.
 	csumSlack = 16
+	// csumGap: a search goes on past this many frames the kernel still
+	// owns in a row. CPUs fill frames at once, each its own, and a frame
+	// still being written can sit before a finished one (the record of
+	// the very packet the raw socket just delivered).
+	csumGap = 64
+	// csumWait is how long a search waits for a record not yet written,
+	// csumWaitBudget how long all searches may wait in a second.
+	csumWait       = 200 * time.Microsecond
+	csumWaitBudget = 2 * time.Millisecond
 	// csumMatch bytes of the IPv4 packet must be the same in the record
 	// and in the packet the raw socket delivered: the IPv4 header (its
 	// identification, length and header checksum), the GRE header and the
@@ -160,9 +175,11 @@ func status(f []byte) *uint32 { return (*uint32)(unsafe.Pointer(&f[tpStatus])) }
 
 func isUser(f []byte) bool { return atomic.LoadUint32(status(f))&unix.TP_STATUS_USER != 0 }
 
-// releaseTo gives the frames before end back to the kernel.
+// releaseTo gives the frames before end back to the kernel, up to the
+// first one the kernel is still writing: released while written, it would
+// come back marked ours behind r.next and stop the ring for good.
 func (r *offloadRing) releaseTo(end uint) {
-	for ; r.next != end; r.next++ {
+	for ; r.next != end && isUser(r.frame(r.next)); r.next++ {
 		atomic.StoreUint32(status(r.frame(r.next)), unix.TP_STATUS_KERNEL)
 	}
 }
@@ -170,7 +187,7 @@ func (r *offloadRing) releaseTo(end uint) {
 // trim keeps at most csumKeep records, so that the kernel always has room
 // for new ones. It costs one load when the ring is not that full.
 func (r *offloadRing) trim() {
-	for isUser(r.frame(r.next + csumKeep)) {
+	for isUser(r.frame(r.next+csumKeep)) && isUser(r.frame(r.next)) {
 		r.releaseTo(r.next + 1)
 	}
 }
@@ -181,18 +198,47 @@ func (r *offloadRing) trim() {
 // the record is the packet as sent, perhaps with an encapsulation limit
 // option before GRE. Their addresses and what follows GRE must match.
 func (r *offloadRing) complete(pkt []byte) bool {
+	found, ok := r.search(pkt)
+	if found {
+		return ok
+	}
+	// The raw socket can deliver a packet before the kernel has written
+	// its record (seen from a VM: about one offloaded packet in a
+	// thousand, found again up to tens of microseconds later). Wait a
+	// little for it, within a budget: packets from a wire with a bad
+	// checksum never get a record and must not stall the receive path.
+	now := time.Now()
+	if now.Sub(r.epoch) > time.Second {
+		r.epoch, r.waited = now, 0
+	}
+	for deadline := now.Add(min(csumWait, csumWaitBudget-r.waited)); !found && time.Now().Before(deadline); {
+		runtime.Gosched()
+		if r.onWait != nil {
+			r.onWait()
+		}
+		found, ok = r.search(pkt)
+	}
+	r.waited += time.Since(now)
+	return ok
+}
+
+// search looks for pkt's record (found) and completes pkt's checksum as
+// it says (ok).
+func (r *offloadRing) search(pkt []byte) (found, ok bool) {
 	pktGRE := header.IPv6HeaderLen
 	if !r.v6 {
 		if len(pkt) < header.IPv4MinLen {
-			return false
+			return true, false
 		}
 		pktGRE = header.IPv4(pkt).HeaderLen()
 	}
-	for i := uint(0); i < csumFrames; i++ {
+	for i, gap := uint(0), 0; i < csumFrames && gap < csumGap; i++ {
 		f := r.frame(r.next + i)
 		if !isUser(f) {
-			break
+			gap++
+			continue
 		}
+		gap = 0
 		mac, net := int(binary.NativeEndian.Uint16(f[tpMac:])), int(binary.NativeEndian.Uint16(f[tpNet:]))
 		snap := int(binary.NativeEndian.Uint32(f[tpSnaplen:]))
 		if snap == 0 || mac < header.VirtioNetHeaderLen || net < mac || mac+snap > len(f) {
@@ -225,7 +271,7 @@ func (r *offloadRing) complete(pkt []byte) bool {
 		}
 		vh := header.VirtioNet(f[mac-header.VirtioNetHeaderLen : mac])
 		if vh.Flags()&header.VirtioNetFlagNeedsCsum == 0 {
-			return false // its checksum was complete: a wire packet
+			return true, false // its checksum was complete: a wire packet
 		}
 		// csum_start counts from the link-layer header here, and over
 		// IPv6 from where the record's GRE header is to where pkt's is.
@@ -233,7 +279,7 @@ func (r *offloadRing) complete(pkt []byte) bool {
 		if r.v6 {
 			start += pktGRE - recGRE
 		}
-		return completeChecksum(pkt, pktGRE, start, int(vh.CsumOffset()), vh.GSOType() != header.VirtioNetGSONone)
+		return true, completeChecksum(pkt, pktGRE, start, int(vh.CsumOffset()), vh.GSOType() != header.VirtioNetGSONone)
 	}
-	return false
+	return false, false
 }

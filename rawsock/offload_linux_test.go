@@ -2,10 +2,12 @@ package rawsock
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/internal/testnet"
+	"golang.org/x/sys/unix"
 )
 
 // csumGRE is an outer GRE packet from a to b with the checksum bit and a
@@ -156,5 +158,91 @@ func TestCompleteChecksumSideChannel(t *testing.T) {
 		case !marked && string(p) != string(before):
 			t.Errorf("unmarked packet %d changed:\n% x\nwas\n% x", i, sent, before)
 		}
+	}
+}
+
+// fakeRing is a ring in plain memory, its frames written as the kernel
+// writes them: status, snap length, link and network offsets, the virtio
+// header right before the packet.
+func fakeRing() *offloadRing {
+	return &offloadRing{mem: make([]byte, csumFrames/csumPerBlock*csumBlockSize)}
+}
+
+func (r *offloadRing) put(i uint, user bool, rec []byte, vh header.VirtioNetFields) {
+	const at = 64 // link and network header: raw IP, as on a tun
+	f := r.frame(i)
+	clear(f)
+	if user {
+		binary.NativeEndian.PutUint32(f[tpStatus:], unix.TP_STATUS_USER)
+	}
+	binary.NativeEndian.PutUint32(f[tpSnaplen:], uint32(len(rec)))
+	binary.NativeEndian.PutUint16(f[tpMac:], at)
+	binary.NativeEndian.PutUint16(f[tpNet:], at)
+	header.VirtioNet(f[at-header.VirtioNetHeaderLen:]).Encode(&vh)
+	copy(f[at:], rec)
+}
+
+// TestCompleteChecksumFrameInProgress: CPUs fill frames at once, so a
+// frame the kernel is still writing can come before the finished record
+// of the packet the raw socket just delivered. The search looks past it,
+// and nothing releases it while it is written (it would come back marked
+// ours behind the ring's start and stop the ring).
+func TestCompleteChecksumFrameInProgress(t *testing.T) {
+	good := csumGRE(7)
+	_, udp := unfilled(good)
+	mark := header.VirtioNetFields{Flags: header.VirtioNetFlagNeedsCsum, CsumStart: udpAt, CsumOffset: 6}
+	r := fakeRing()
+	r.put(0, false, nil, header.VirtioNetFields{}) // being written on another CPU
+	r.put(1, true, udp, mark)
+	pkt := append([]byte(nil), udp...)
+	if !r.complete(pkt) || string(pkt) != string(good) {
+		t.Fatalf("the record behind a frame in progress was not used: %v\n% x", string(pkt) == string(good), pkt)
+	}
+	r.releaseTo(2)
+	if r.next != 0 {
+		t.Errorf("released up to %d, past the frame the kernel is writing", r.next)
+	}
+	// Many finished records behind it: trim must not spin or pass it.
+	for i := uint(1); i <= csumKeep+1; i++ {
+		r.put(i, true, csumGRE(int(i)), header.VirtioNetFields{})
+	}
+	r.trim()
+	if r.next != 0 {
+		t.Errorf("trim released up to %d, past the frame the kernel is writing", r.next)
+	}
+	r.put(0, true, csumGRE(0), header.VirtioNetFields{}) // written now
+	r.trim()
+	if r.next != 2 {
+		t.Errorf("trim released up to %d, want 2 (%d records kept)", r.next, csumKeep)
+	}
+}
+
+// TestCompleteChecksumRecordLate: the raw socket can deliver a packet
+// before the kernel writes its record; the search waits for it, but a
+// packet that never gets a record (from a wire) costs at most csumWait,
+// and all of them together at most csumWaitBudget a second.
+func TestCompleteChecksumRecordLate(t *testing.T) {
+	good := csumGRE(9)
+	_, udp := unfilled(good)
+	mark := header.VirtioNetFields{Flags: header.VirtioNetFlagNeedsCsum, CsumStart: udpAt, CsumOffset: 6}
+	r := fakeRing()
+	r.put(0, false, udp, mark)
+	waits := 0
+	r.onWait = func() {
+		if waits++; waits == 1 { // the kernel writes it now
+			atomic.StoreUint32(status(r.frame(0)), unix.TP_STATUS_USER)
+		}
+	}
+	pkt := append([]byte(nil), udp...)
+	if !r.complete(pkt) || string(pkt) != string(good) {
+		t.Fatalf("a record written after the packet arrived was not used")
+	}
+	for i := range 100 {
+		if r.complete(csumGRE(1000 + i)) {
+			t.Fatalf("a packet without a record was completed")
+		}
+	}
+	if r.waited > csumWaitBudget+csumWait {
+		t.Errorf("searches waited %v in all, budget %v", r.waited, csumWaitBudget)
 	}
 }
