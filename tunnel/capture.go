@@ -124,6 +124,28 @@ func (c *Capture) outer(out bool, pkt []byte) {
 	}
 }
 
+// sent records outer packets the underlay took, for an outer capture. c
+// may be nil: nobody captures.
+func (c *Capture) sent(pkts [][]byte) {
+	if c == nil || c.inner {
+		return
+	}
+	for _, p := range pkts {
+		c.record(true, p, "")
+	}
+}
+
+// refused records outer packets the underlay refused, with the reason,
+// whatever the capture's kind (as dropRx). c may be nil.
+func (c *Capture) refused(pkts [][]byte, reason string) {
+	if c == nil {
+		return
+	}
+	for _, p := range pkts {
+		c.record(true, p, reason)
+	}
+}
+
 // innerPkt records an inner packet passed on, for an inner capture.
 func (c *Capture) innerPkt(out bool, pkt []byte) {
 	if c.inner {

@@ -3,6 +3,7 @@ package tunnel_test
 import (
 	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,5 +112,52 @@ func TestCaptureDrop(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the dropped packet was not captured")
+	}
+}
+
+// TestCaptureRefused: a packet the kernel refuses, an outer one on the
+// underlay or an inner one on the device, is captured with its drop
+// reason, not as a packet that went out or in.
+func TestCaptureRefused(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gre key 1 remote 192.0.2.2 local 192.0.2.1")
+	mustAdd(t, b, "t0", "mode gre key 1 remote 192.0.2.1 local 192.0.2.2")
+	next := func(c *tunnel.Capture) tunnel.CapturedPacket {
+		t.Helper()
+		select {
+		case p := <-c.Packets():
+			c.Release(p)
+			return p
+		case <-time.After(10 * time.Second):
+			t.Fatal("no packet captured")
+		}
+		return tunnel.CapturedPacket{}
+	}
+
+	out, err := a.e.Capture("t0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Socket(addrA, header.ProtoGRE).RefuseWith(syscall.EHOSTUNREACH)
+	a.dev("t0").Inject(udp4("198.51.100.1", "203.0.113.1", 100))
+	if p := next(out); !p.Out || p.Drop != "no-route" || header.IPv4(p.Data).Protocol() != header.ProtoGRE {
+		t.Errorf("captured %+v, want the outer GRE packet dropped as no-route", p)
+	}
+	w.Socket(addrA, header.ProtoGRE).RefuseWith(nil)
+	out.Close()
+
+	in, err := b.e.Capture("t0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	b.dev("t0").RefuseWith(errors.New("device down"))
+	a.dev("t0").Inject(udp4("198.51.100.1", "203.0.113.1", 100))
+	if p := next(in); p.Out || p.Drop != "" {
+		t.Errorf("captured %+v first, want the inner packet as it was taken from the tunnel", p)
+	}
+	if p := next(in); p.Out || p.Drop != "device" || header.IPv4(p.Data).Protocol() != header.ProtoUDP {
+		t.Errorf("captured %+v, want the inner UDP packet dropped as device", p)
 	}
 }

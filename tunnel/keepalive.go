@@ -137,9 +137,6 @@ func (p *peer) sendKeepalive(m *keepalive.Machine, buf []byte, now time.Time) {
 	ep := p.ep
 	p.txMu.Unlock()
 	if err == nil {
-		if cp := p.t.tap.Load(); cp != nil {
-			cp.outer(true, outer)
-		}
 		p.t.sendOuter(ep, [][]byte{outer})
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/gretun/gretun/decap"
 	"github.com/gretun/gretun/header"
 	"github.com/gretun/gretun/pmtu"
+	"github.com/gretun/gretun/status"
 )
 
 // rxBatch is how many outer packets one receive call takes at most.
@@ -198,7 +199,7 @@ func (s *socket) receive() {
 			// (raw, or UDP for GRE-in-UDP probes, whose inner packet is
 			// IPv4/UDP or IPv6/UDP to the prober's port). They are forwarded, not sent
 			// to a peer: the zero endpoint routes each by its own header.
-			s.send(reflect, netip.AddrPort{}, &s.e.unmatched, nil)
+			s.send(reflect, netip.AddrPort{}, &s.e.unmatched, nil, nil)
 			reflect = reflect[:0]
 		}
 	}
@@ -282,6 +283,13 @@ func (t *Tunnel) deliver(pkts [][]byte, bytes uint64) {
 	}
 	_, err := t.dev.Write(pkts, t.headroom)
 	t.countDelivered(uint64(len(pkts)), bytes, err)
+	if err != nil {
+		if cp := t.tap.Load(); cp != nil {
+			for _, p := range pkts {
+				cp.record(false, p[t.headroom:], status.DropDevice)
+			}
+		}
+	}
 }
 
 // countDelivered counts n inner packets of bytes in all written to the

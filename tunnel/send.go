@@ -227,7 +227,6 @@ func (t *Tunnel) transmitPeer(batches []*txBatch, out [][]byte, frags *fragPool,
 	}
 	ep := p.ep
 	p.txMu.Unlock()
-	t.captureOuter(out)
 	if len(out) > 0 {
 		if frames != nil {
 			t.sendPacketPath(ep, path, out, *frames)
@@ -237,16 +236,6 @@ func (t *Tunnel) transmitPeer(batches []*txBatch, out [][]byte, frags *fragPool,
 		}
 	}
 	return out
-}
-
-// captureOuter gives the capture, when someone captures, the outer
-// packets about to be sent.
-func (t *Tunnel) captureOuter(out [][]byte) {
-	if cp := t.tap.Load(); cp != nil {
-		for _, o := range out {
-			cp.outer(true, o)
-		}
-	}
 }
 
 // transmitNeighbours encapsulates and sends the batches of a multipoint
@@ -285,7 +274,6 @@ func (t *Tunnel) transmitNeighbours(batches []*txBatch, out [][]byte, frags *fra
 			out = t.encapBatch(p, b.bufs[i:j], b.sizes[i:j], out[:0], frags, nil)
 			ep := p.ep
 			p.txMu.Unlock()
-			t.captureOuter(out)
 			if len(out) > 0 {
 				t.sendOuter(ep, out)
 			}
@@ -599,7 +587,7 @@ func (t *Tunnel) writeICMP() {
 // sendOuter sends outer packets and learns from EMSGSIZE that the underlay
 // path shrank (a route or device MTU lowered under us).
 func (t *Tunnel) sendOuter(ep endpoint, pkts [][]byte) {
-	ep.sock.send(pkts, ep.to, &t.counters, t.refreshUnderlay)
+	ep.sock.send(pkts, ep.to, &t.counters, t.refreshUnderlay, t.tap.Load())
 }
 
 // isOwnOuter reports whether a packet read from the TUN is one of this
@@ -724,18 +712,22 @@ func (f *fragPool) reset()              { f.used = 0 }
 
 // send writes packets to the underlay, dropping and counting those the
 // kernel refuses (see rawsock's error contract) on c, and calls tooBig,
-// when not nil, after an EMSGSIZE.
-func (s *socket) send(pkts [][]byte, to netip.AddrPort, c *counters, tooBig func()) {
+// when not nil, after an EMSGSIZE. The capture cp, when not nil, gets each
+// packet as sent or, with its reason, as refused.
+func (s *socket) send(pkts [][]byte, to netip.AddrPort, c *counters, tooBig func(), cp *Capture) {
 	for len(pkts) > 0 {
 		n, err := s.conn.WriteBatch(pkts, to)
 		if err == nil {
+			cp.sent(pkts)
 			return
 		}
+		cp.sent(pkts[:n])
 		if errors.Is(err, net.ErrClosed) {
 			c.add(txErrors, uint64(len(pkts)-n))
+			cp.refused(pkts[n:], status.DropTxOther)
 			return
 		}
-		countSendError(err, c)
+		cp.refused(pkts[n:n+1], countSendError(err, c))
 		if tooBig != nil && errors.Is(err, syscall.EMSGSIZE) {
 			tooBig()
 		}
@@ -748,17 +740,22 @@ func (s *socket) send(pkts [][]byte, to netip.AddrPort, c *counters, tooBig func
 // quotes with the device's headroom before it.
 const innerOffset = max(encap.HeadroomMax, maxHeadroom+pmtu.HeaderLen6)
 
-// countSendError counts a packet the kernel refused to send.
-func countSendError(err error, c *counters) {
+// countSendError counts a packet the kernel refused to send, and returns
+// the drop reason the capture names it by.
+func countSendError(err error, c *counters) string {
 	c.add(txErrors, 1)
 	switch {
 	case errors.Is(err, syscall.ENOBUFS), errors.Is(err, syscall.ENOMEM), errors.Is(err, syscall.EAGAIN):
 		c.add(txNoBufs, 1)
+		return status.DropNoBufs
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ENETDOWN):
 		c.add(txNoRoute, 1)
+		return status.DropNoRoute
 	case errors.Is(err, syscall.EMSGSIZE):
 		c.add(txTooBig, 1)
+		return status.DropTooBig
 	}
+	return status.DropTxOther
 }
 
 // sendPacketPath sends a batch's outer packets: those with a frame on the
@@ -794,14 +791,17 @@ func (t *Tunnel) sendPacketPath(ep endpoint, p *packetPath, out, frames [][]byte
 		}
 		n, err := p.conn.WriteBatch(frames[i:j], ep.to)
 		t.counters.add(txPacketSocket, uint64(n))
+		cp := t.tap.Load()
 		if err == nil {
+			cp.sent(out[i:j])
 			i = j
 			continue
 		}
 		// Frame i+n failed: count it as the raw socket would, and send
 		// the rest of the batch on the raw socket until the next hop is
 		// resolved again.
-		countSendError(err, &t.counters)
+		cp.sent(out[i : i+n])
+		cp.refused(out[i+n:i+n+1], countSendError(err, &t.counters))
 		p.invalidate()
 		if errors.Is(err, syscall.EMSGSIZE) {
 			t.refreshUnderlay()

@@ -49,7 +49,12 @@ type Device struct {
 	events    chan tun.Event
 	closed    chan struct{}
 	closeOnce sync.Once
+	refuse    atomic.Pointer[error]
 }
+
+// RefuseWith has every later Write refuse the whole write with err, as
+// the kernel does when the device is down; nil takes packets again.
+func (d *Device) RefuseWith(err error) { storeRefusal(&d.refuse, err) }
 
 // NewDevice returns a fake device reading up to batch packets a call.
 func NewDevice(name string, mtu, batch int) *Device {
@@ -97,6 +102,9 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	case <-d.closed:
 		return 0, os.ErrClosed
 	default:
+	}
+	if err := d.refuse.Load(); err != nil {
+		return 0, *err
 	}
 	d.WrittenPackets.Add(uint64(len(bufs)))
 	if d.Discard {
@@ -218,6 +226,26 @@ type Socket struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	Dropped   atomic.Uint64 // no receiver, or its queue was full
+	refuse    atomic.Pointer[error]
+}
+
+// RefuseWith has every later WriteBatch refuse its first packet with err,
+// as the kernel refuses a send; nil takes packets again.
+func (s *Socket) RefuseWith(err error) { storeRefusal(&s.refuse, err) }
+
+func storeRefusal(p *atomic.Pointer[error], err error) {
+	if err == nil {
+		p.Store(nil)
+		return
+	}
+	p.Store(&err)
+}
+
+// Socket returns the socket Open last made for proto at addr, or nil.
+func (w *Wire) Socket(addr netip.Addr, proto int) *Socket {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.socks[sockKey{addr, proto, 0}]
 }
 
 func (s *Socket) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
@@ -245,6 +273,9 @@ func (s *Socket) WriteBatch(pkts [][]byte) (int, error) {
 	case <-s.closed:
 		return 0, net.ErrClosed
 	default:
+	}
+	if err := s.refuse.Load(); err != nil && len(pkts) > 0 {
+		return 0, *err
 	}
 	for _, p := range pkts {
 		dst, proto, at, ok := route(p)
