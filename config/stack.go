@@ -184,6 +184,9 @@ func (t *Tunnel) validateStack() error {
 		}
 		return errors.New("netstack needs an address")
 	}
+	if t.Ethernet() {
+		return fmt.Errorf("netstack carries IP packets: mode %s needs a TAP device", t.Mode)
+	}
 	var has4, has6 bool
 	for _, p := range s.Addrs {
 		a := p.Addr()

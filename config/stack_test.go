@@ -101,6 +101,10 @@ func TestParseStackErrors(t *testing.T) {
 			t.Errorf("%q: %v, want an error with %q", tc.words, err, tc.want)
 		}
 	}
+	// A stack takes IP packets, not the Ethernet frames of gretap.
+	if _, err := Parse("ns", strings.Fields("mode gretap remote 192.0.2.2 local 192.0.2.1 netstack 198.51.100.9/24")); err == nil || !strings.Contains(err.Error(), "mode gretap needs a TAP device") {
+		t.Errorf("gretap with netstack: %v", err)
+	}
 	// socks5-open lets an unauthenticated proxy listen beyond loopback.
 	if _, err := Parse("ns", append(append([]string{}, base...), strings.Fields("netstack 198.51.100.9/24 socks5 192.0.2.1:1080 socks5-open")...)); err != nil {
 		t.Errorf("socks5-open: %v", err)

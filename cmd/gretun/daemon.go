@@ -223,15 +223,17 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// checkCapabilities names what is missing for tunnels (for any tunnel
-// when none are given) before anything is created: CAP_NET_ADMIN for TUN
-// devices, which netstack tunnels do without, and CAP_NET_RAW for the raw
+// checkCapabilities names what is missing for tunnels before anything is
+// created (none given: nothing, so a daemon started without tunnels runs
+// with no capability at all and serves netstack tunnels inside UDP):
+// CAP_NET_ADMIN for TUN devices, which netstack tunnels do without, and
+// CAP_NET_RAW for the raw
 // sockets of GRE and IPIP straight over IP (encap fou needs none, but for
 // the encapsulation limit over IPv6: config.NeedsNetRaw). The daemon
 // checks again for every tunnel added, changed or reloaded: a UDP socket
 // would open without CAP_NET_RAW and then fail every send.
 func checkCapabilities(tunnels ...config.Tunnel) error {
-	needAdmin, raw := len(tunnels) == 0, false
+	needAdmin, raw := false, false
 	for _, c := range tunnels {
 		needAdmin = needAdmin || c.Stack == nil
 		raw = raw || c.NeedsNetRaw()

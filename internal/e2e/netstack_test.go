@@ -53,6 +53,71 @@ func TestNetstackUnprivileged(t *testing.T) {
 	t.Run("gre with CAP_NET_RAW", func(t *testing.T) { testNetstack(t, netRawOnly, 1476-4) })
 	noCaps := append(append([]string{}, nobody...), "--bounding-set=-all")
 	t.Run("fou without capabilities", func(t *testing.T) { testNetstack(t, noCaps, 1476-4-8, "encap", "fou") })
+	t.Run("daemon without capabilities", func(t *testing.T) { testNetstackDaemon(t, noCaps) })
+}
+
+// testNetstackDaemon: a daemon started with no tunnel and no capability
+// (prefix) takes a netstack tunnel inside UDP by `tunnel add` and carries
+// a forwarded port through it, refuses a TUN tunnel in one line naming
+// CAP_NET_ADMIN with nothing created, and deletes the tunnel.
+func testNetstackDaemon(t *testing.T, prefix []string) {
+	tp := Classic(t)
+	bin := publicGretun(t)
+	before := tp.links(tp.A)
+	var web net.Listener
+	if err := testnet.InNS(tp.HostB, func() (err error) { web, err = net.Listen("tcp", HostBIP+":8000"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer web.Close()
+	go http.Serve(web, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "behind router B\n") }))
+	pb := tp.Run(tp.B, "tb", "mode", "gre", "remote", UnderA, "local", UnderB, "key", "5", "encap", "fou")
+	defer pb.Stop()
+	tp.Sh(tp.B, "ip", "route", "add", stackIP+"/32", "dev", "tb")
+
+	out := &testnet.Buffer{}
+	cmd, err := tp.Net.Start(tp.A, out, out, append(append([]string{}, prefix...), bin, "daemon")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := &Proc{Cmd: cmd, Out: out}
+	defer pa.Stop()
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(out.String(), "gretun daemon running"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) || pa.Cmd.ProcessState != nil {
+			t.Fatalf("the daemon did not start without capabilities: %s", out.String())
+		}
+	}
+	g := func(args ...string) result { return tp.cmd(tp.A, prefix, bin, args...) }
+	if r := g("tunnel", "add", "ns", "mode", "gre", "remote", UnderB, "local", UnderA, "key", "5", "encap", "fou",
+		"netstack", stackIP+"/24", "forward", "tcp", "127.0.0.1:8080", HostBIP+":8000"); r.code != 0 {
+		t.Fatalf("tunnel add of a netstack tunnel: %+v\n%s", r, out.String())
+	}
+	if err := testnet.InNS(tp.A, func() error {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:8080", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.0\r\n\r\n")
+		body, err := io.ReadAll(c)
+		if !strings.HasSuffix(string(body), "behind router B\n") {
+			return fmt.Errorf("got %q, %v", body, err)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("forwarded port through the daemon's netstack tunnel: %v\n%s", err, out.String())
+	}
+	r := g("tunnel", "add", "tun", "mode", "gre", "remote", UnderB, "local", UnderA, "key", "6", "encap", "fou")
+	wantError(t, "a TUN tunnel added to a daemon without capabilities", r, "missing capability CAP_NET_ADMIN")
+	if r := g("tunnel", "del", "ns"); r.code != 0 {
+		t.Errorf("tunnel del: %+v", r)
+	}
+	if r := g("tunnel", "show"); r.code != 0 || r.stdout != "" {
+		t.Errorf("tunnel show after del: %+v", r)
+	}
+	if got := tp.links(tp.A); !slices.Equal(got, before) {
+		t.Errorf("devices on router A changed from %v to %v", before, got)
+	}
 }
 
 // testNetstack runs TestNetstackUnprivileged's checks with router A's
