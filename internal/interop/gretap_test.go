@@ -36,29 +36,7 @@ func gretapTraffic(t *testing.T, e *env, c tcase, bridged bool) {
 	dev := tunName
 	if bridged {
 		dev = "br0"
-		for _, cmd := range []string{
-			"ip addr flush dev " + tunName,
-			"ip link add br0 type bridge",
-			"ip link set dev " + tunName + " master br0",
-			"ip link set dev br0 up",
-		} {
-			if _, err := e.n.Exec(e.ns, strings.Fields(cmd)...); err != nil {
-				t.Fatalf("%s: %v", cmd, err)
-			}
-			if _, err := e.g.Run(cmd); err != nil {
-				t.Fatalf("guest: %s: %v", cmd, err)
-			}
-		}
-		t.Cleanup(func() {
-			e.n.Exec(e.ns, "ip", "link", "del", "br0")
-			e.g.Run("ip link del br0")
-		})
-		if _, err := e.n.Exec(e.ns, "ip", "addr", "add", hostIn4+"/30", "dev", "br0"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.g.Run(fmt.Sprintf("ip addr add %s/30 dev br0", guestIn4)); err != nil {
-			t.Fatal(err)
-		}
+		bridgeTunnel(t, e, false)
 	}
 	capt := startCapture(t, e)
 	g0 := ifStats(t, e)
@@ -86,5 +64,45 @@ func gretapTraffic(t *testing.T, e *env, c tcase, bridged bool) {
 	noErrors(t, g1.Sub(g0), sub(r1, r0))
 	if d := sub(r1, r0); d.RxPackets < xferSize/1500 || d.TxPackets < xferSize/1500 {
 		t.Errorf("gretun counted %d frames in and %d out for a %d-byte transfer each way", d.RxPackets, d.TxPackets, xferSize)
+	}
+}
+
+// bridgeTunnel makes each side's tunnel device (gretap or ip6gretap) a port
+// of a bridge br0, removed at the end of the test, and moves the inner
+// addresses from the device to br0: the IPv4 ones, and with v6 the IPv6
+// ones too.
+func bridgeTunnel(t *testing.T, e *env, v6 bool) {
+	t.Helper()
+	for _, cmd := range []string{
+		"ip addr flush dev " + tunName,
+		"ip link add br0 type bridge",
+		"ip link set dev " + tunName + " master br0",
+		"ip link set dev br0 up",
+	} {
+		if _, err := e.n.Exec(e.ns, strings.Fields(cmd)...); err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		if _, err := e.g.Run(cmd); err != nil {
+			t.Fatalf("guest: %s: %v", cmd, err)
+		}
+	}
+	t.Cleanup(func() {
+		e.n.Exec(e.ns, "ip", "link", "del", "br0")
+		e.g.Run("ip link del br0")
+	})
+	if _, err := e.n.Exec(e.ns, "ip", "addr", "add", hostIn4+"/30", "dev", "br0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.g.Run(fmt.Sprintf("ip addr add %s/30 dev br0", guestIn4)); err != nil {
+		t.Fatal(err)
+	}
+	if !v6 {
+		return
+	}
+	if _, err := e.n.Exec(e.ns, "ip", "-6", "addr", "add", hostIn6+"/64", "dev", "br0", "nodad"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.g.Run(fmt.Sprintf("ip -6 addr add %s/64 dev br0 nodad", guestIn6)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -52,6 +52,9 @@ func ip6Matrix() []ip6case {
 		{name: "neg/encaplimit-0", mode: "ip6ip6", v6: true, run: ip6EncapLimitZero},
 		// Ethernet over ip6gre: the guest's `ip link add … type ip6gretap`.
 		{name: "ip6gretap-key-csum-seq", mode: "ip6gretap", words: kcs, v4: true, v6: true},
+		// Each side's ip6gretap device a port of a bridge br0 holding
+		// the inner addresses, as gretap's bridged cases.
+		{name: "ip6gretap/bridged", mode: "ip6gretap", v4: true, v6: true, run: ip6gretapBridged},
 		// Inside UDP over IPv6 (UDP checksums), with the kernel's default
 		// encapsulation limit between the IPv6 and UDP headers.
 		{name: "fou/ip6gre-key-csum-seq", mode: "ip6gre", words: kcs, v4: true, v6: true, fou: 4754},
@@ -240,6 +243,24 @@ func nextHeader(mode string) int {
 		return 4
 	}
 	return 47
+}
+
+// ip6gretapBridged: the standard check with each side's ip6gretap device
+// a port of a bridge br0 that holds both inner addresses; ARP and neighbour
+// discovery resolve the guest's br0 MAC address.
+func ip6gretapBridged(t *testing.T, e *env, c ip6case) {
+	bridgeTunnel(t, e, true)
+	traffic6(t, e, c)
+	mac, err := e.g.Run("cat /sys/class/net/br0/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac = strings.TrimSpace(mac)
+	for _, dst := range []string{guestIn4, guestIn6} {
+		if neigh, _ := e.n.Exec(e.ns, "ip", "neigh", "show", dst); !strings.Contains(neigh, mac) {
+			t.Errorf("neighbour %s: %q, want the guest's br0 address %s", dst, neigh, mac)
+		}
+	}
 }
 
 // ip6Keepalive: gretun's ip6gre keepalives, whose inner packet is IPv6,

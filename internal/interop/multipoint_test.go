@@ -88,7 +88,8 @@ func kernelHub(t *testing.T, e *env, c tcase) {
 // `ip -6 tunnel add … mode ip6gre remote HUB` (or `ip link add … type
 // ip6gre … encap fou`) a spoke. The standard IPv6-underlay check passes
 // through the hub's neighbour for both inner families, and the hub counts
-// it per neighbour.
+// it per neighbour; with both of the kernel's entries gone, its packets of
+// either family are dropped as no-neighbour and nothing is sent to it.
 func ip6KernelSpoke(t *testing.T, e *env, c ip6case) {
 	e.stopGretun(t, e.gretun)
 	path := filepath.Join(e.tmp, "hub.conf")
@@ -103,5 +104,29 @@ func ip6KernelSpoke(t *testing.T, e *env, c ip6case) {
 	if len(st.Neighbours) != 1 || st.Neighbours[0].LLAddr.String() != guestUnder6 ||
 		st.Neighbours[0].Stats.RxPackets == 0 || st.Neighbours[0].Stats.TxPackets == 0 {
 		t.Errorf("hub neighbours: %+v", st.Neighbours)
+	}
+	for _, dst := range []string{guestIn4, guestIn6} {
+		if out, err := e.n.Exec(e.ns, e.bin, "neigh", "del", dst, "dev", tunName); err != nil {
+			t.Fatalf("neigh del %s: %v: %s", dst, err, out)
+		}
+	}
+	if st := hubStatus(t, e); len(st.Neighbours) != 0 {
+		t.Errorf("hub neighbours after neigh del: %+v", st.Neighbours)
+	}
+	r0, _ := gretunCounters(t, e, tunName)
+	for _, fam := range []string{"-c 2 -i 0.2 -W 1 " + hostIn4, "-6 -c 2 -i 0.2 -W 1 " + hostIn6} {
+		if _, r, _ := guestPing(t, e, fam); r != 0 {
+			t.Errorf("ping %s: the kernel got %d answers from a hub that no longer has it as a neighbour", fam, r)
+		}
+	}
+	for _, dst := range []string{guestIn4, guestIn6} {
+		if _, r, _ := hostPing(t, e, "-c", "1", "-W", "1", dst); r != 0 {
+			t.Errorf("the hub reached %s, which it has no neighbour for", dst)
+		}
+	}
+	r1, _ := gretunCounters(t, e, tunName)
+	if d, nn := sub(r1, r0), r1.TxNoNeighbour-r0.TxNoNeighbour; d.Drops["no-neighbour"] < 4 || d.TxPackets != 0 || nn < 2 {
+		t.Errorf("without the neighbour: drops %v, sent %d, %d to no neighbour; want the kernel's 4 pings dropped as no-neighbour, nothing sent, the hub's 2 counted",
+			d.Drops, d.TxPackets, nn)
 	}
 }
