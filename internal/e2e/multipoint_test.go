@@ -69,7 +69,8 @@ func (tp *Topology) neighs(ns string) []tunnel.Neigh {
 
 // TestMultipointHubAndSpokes is the multipoint issue's test: a gretun hub
 // with one multipoint tunnel (its neighbours from the config file, the
-// command line and a SIGHUP reload) and three gretun spokes, each an
+// command line and a SIGHUP reload; `neigh replace` moves one to another
+// spoke and back) and three gretun spokes, each an
 // ordinary point-to-point tunnel to the hub with keepalives. Spoke↔hub and
 // spoke↔spoke (through the hub) carry ping and TCP; the spokes' keepalives
 // come up, reflected by the hub, which sends none; one spoke cut off goes
@@ -125,6 +126,24 @@ func TestMultipointHubAndSpokes(t *testing.T) {
 	if out := tp.Sh(hub, Bin(t, "gretun"), "neigh", "show", "dev", "mg0"); !strings.Contains(out, spokeInnerIP(0)+" dev mg0 lladdr "+spokeUnder(0)+" PERMANENT\n") {
 		t.Errorf("neigh show dev mg0:\n%s", out)
 	}
+
+	// neigh replace moves an entry to another spoke, and back.
+	replace := func(i int) {
+		t.Helper()
+		if r := tp.G(hub, "neigh", "replace", "203.0.113.0/24", "lladdr", spokeUnder(i), "dev", "mg0"); r.code != 0 {
+			t.Fatalf("neigh replace: %s", r.stderr)
+		}
+		want[3].LLAddr = netip.MustParseAddr(spokeUnder(i))
+		if got := tp.neighs(hub); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("neigh show after neigh replace 203.0.113.0/24 lladdr %s:\n got %v\nwant %v", spokeUnder(i), got, want)
+		}
+	}
+	replace(1)
+	if _, err := tp.Exec(spokes[0], "ping", "-c", "1", "-W", "1", "203.0.113.1"); err == nil {
+		t.Error("203.0.113.1 answered with its entry replaced by one to spoke 2")
+	}
+	replace(2)
+	tp.Ping(spokes[0], "203.0.113.1")
 
 	// Keepalives: up on every spoke, reflected by the hub, none of its own.
 	st := tp.hubReflects(hub, spokes)
@@ -232,6 +251,72 @@ func TestMultipointUnderlays(t *testing.T) {
 				t.Errorf("daemon: %v: %s", err, d.Log())
 			}
 		})
+	}
+}
+
+// TestMultipointLearn: a hub with `learn 2` and no neighbours, three
+// spokes. The first two reach the hub and each other through it, and the
+// hub lists their inner addresses as learned; the third is dropped as
+// learn-full.
+func TestMultipointLearn(t *testing.T) {
+	tp, hub, spokes := hubTopology(t, 3)
+	d := tp.Daemon(hub)
+	tp.add(hub, "mg0", "mode", "gre", "local", hubLocal, "key", "7", "learn", "2")
+	tp.Sh(hub, "ip", "addr", "add", hubInner+"/24", "dev", "mg0")
+	// Spoke 3's tunnel comes up last: whatever the first two send (their
+	// devices' own IPv6 packets too) is learned before it.
+	spoke := func(i int) {
+		tp.Run(spokes[i], "t0", "mode", "gre", "remote", hubLocal, "local", spokeUnder(i), "key", "7")
+		tp.Sh(spokes[i], "ip", "addr", "add", spokeInnerIP(i)+"/24", "dev", "t0")
+	}
+	if got := tp.neighs(hub); len(got) != 0 {
+		t.Fatalf("neighbours before any traffic: %v", got)
+	}
+	for i, s := range spokes[:2] {
+		spoke(i)
+		tp.Ping(s, hubInner) // the hub learns the spoke
+		tp.Ping(hub, spokeInnerIP(i))
+	}
+	for i, s := range spokes[:2] {
+		tp.Ping(s, spokeInnerIP(1-i)) // through the hub
+	}
+	tp.Transfer(spokes[0], spokes[1], spokeInnerIP(1), 1<<20)
+	var want []tunnel.Neigh
+	for i := range 2 {
+		want = append(want, tunnel.Neigh{Dev: "mg0", Dst: spokeInnerIP(i), LLAddr: netip.MustParseAddr(spokeUnder(i)), State: "LEARNED"})
+	}
+	if got := tp.neighs(hub); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("neigh show:\n got %v\nwant %v", got, want)
+	}
+	if out := tp.Sh(hub, Bin(t, "gretun"), "neigh", "show"); !strings.Contains(out, spokeInnerIP(1)+" dev mg0 lladdr "+spokeUnder(1)+" LEARNED\n") {
+		t.Errorf("neigh show:\n%s", out)
+	}
+	st := tp.status(hub, "mg0")
+	if len(st.Neighbours) != 2 {
+		t.Fatalf("hub neighbours: %+v, want the 2 learned spokes", st.Neighbours)
+	}
+	for i, n := range st.Neighbours {
+		if n.LLAddr.String() != spokeUnder(i) || !n.Learned || n.Stats.RxPackets == 0 || n.Stats.TxPackets == 0 {
+			t.Errorf("neighbour %d: %+v", i, n)
+		}
+	}
+
+	// The learned table is full: spoke 3 is not taken.
+	spoke(2)
+	full0 := tp.status(hub, "mg0").Stats.Drops["learn-full"]
+	if _, err := tp.Exec(spokes[2], "ping", "-c", "3", "-i", "0.2", "-W", "1", hubInner); err == nil {
+		t.Error("spoke 3 reached a hub whose learned table is full")
+	}
+	st = tp.status(hub, "mg0")
+	if n := st.Stats.Drops["learn-full"] - full0; n < 3 {
+		t.Errorf("the hub dropped %d of spoke 3's packets as learn-full, want 3 (drops %v)", n, st.Stats.Drops)
+	}
+	if got := tp.neighs(hub); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("neigh show after spoke 3:\n got %v\nwant %v", got, want)
+	}
+	tp.Ping(spokes[0], spokeInnerIP(1))
+	if err := d.Stop(); err != nil {
+		t.Errorf("daemon: %v: %s", err, d.Log())
 	}
 }
 
