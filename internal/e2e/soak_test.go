@@ -287,6 +287,9 @@ func TestSoak(t *testing.T) {
 		tp.Exec(tp.A, "ping", "-c", "5", "-i", "0.05", "-W", "1", "203.0.113.1") // through ka
 		time.Sleep(step)
 	}
+	// The clients run for dur from just before start: up to a step more
+	// than the loop, longer than wait gives them at 10 minutes.
+	time.Sleep(time.Until(start.Add(dur)))
 	for _, c := range clients {
 		if code := wait(t, c); code != 0 {
 			t.Errorf("iperf3 client exited %d: %s", code, c.Log())
