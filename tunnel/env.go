@@ -286,9 +286,9 @@ type rawIPOffload struct {
 // wireguard's tun.Device (batch Read and Write at an offset, BatchSize,
 // MTU) and what else the engine needs of a device, asked of the device
 // itself: a userspace TCP/IP stack (wireguard's tun/netstack) has no name
-// and no kernel link to look up. TUN devices (tundev) today; TAP and
-// netstack devices next. The engine never looks a device up by name on
-// its data path.
+// and no kernel link to look up. Behind it: TUN and TAP devices (tundev)
+// and userspace stacks (stackdev). The engine never looks a device up by
+// name on its data path.
 type Device interface {
 	tun.Device
 	// Payload is what the device's packets are: IP packets (TUN,

@@ -12,8 +12,8 @@ import (
 	"github.com/gretun/gretun/tunnel/tunneltest"
 )
 
-// ethernetDevice is a fake device carrying Ethernet frames (a TAP), which
-// the engine does not carry yet.
+// ethernetDevice is a fake device carrying Ethernet frames (a TAP), for
+// the checks that an L3 tunnel refuses one.
 type ethernetDevice struct{ *tunneltest.Device }
 
 func (ethernetDevice) Payload() tunnel.Payload { return tunnel.PayloadEthernet }
