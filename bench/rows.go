@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -335,6 +336,11 @@ func runRow(ctx context.Context, cfg *config, r row, progress func(string)) (res
 		return fail(err)
 	}
 	defer server.stop()
+	// A forwarded port (the netstack row) accepts before the server
+	// listens and then resets the client, which is no refusal to retry.
+	if err := waitListening(ctx, e.b, 5201); err != nil {
+		return fail(err)
+	}
 
 	progress(fmt.Sprintf("TCP, %ds", cfg.seconds))
 	var parallel []string
@@ -366,6 +372,23 @@ func runRow(ctx context.Context, cfg *config, r row, progress func(string)) (res
 		res.DeliveredKpps = float64(after-before) / udp.Seconds / 1000
 	}
 	return res
+}
+
+// waitListening waits until a TCP socket in ns listens on port.
+func waitListening(ctx context.Context, ns string, port int) error {
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		out, err := execIn(ctx, ns, "ss", "-Hltn", fmt.Sprintf("sport = :%d", port))
+		if err == nil && len(bytes.TrimSpace(out)) > 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on TCP port %d in %s after 10 s", port, ns)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // runIperf runs an iperf3 client in ns against target and returns the

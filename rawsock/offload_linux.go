@@ -211,12 +211,19 @@ func (r *offloadRing) complete(pkt []byte) bool {
 	if now.Sub(r.epoch) > time.Second {
 		r.epoch, r.waited = now, 0
 	}
-	for deadline := now.Add(min(csumWait, csumWaitBudget-r.waited)); !found && time.Now().Before(deadline); {
+	if r.waited >= csumWaitBudget {
+		return false
+	}
+	// At least one look again, however late this goroutine runs.
+	deadline := now.Add(min(csumWait, csumWaitBudget-r.waited))
+	for {
 		runtime.Gosched()
 		if r.onWait != nil {
 			r.onWait()
 		}
-		found, ok = r.search(pkt)
+		if found, ok = r.search(pkt); found || !time.Now().Before(deadline) {
+			break
+		}
 	}
 	r.waited += time.Since(now)
 	return ok
