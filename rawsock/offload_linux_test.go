@@ -229,7 +229,7 @@ func TestCompleteChecksumRecordLate(t *testing.T) {
 	r.put(0, false, udp, mark)
 	waits := 0
 	r.onWait = func() {
-		if waits++; waits == 1 { // the kernel writes it now
+		if waits++; waits == 1 && !isUser(r.frame(0)) && r.next == 0 { // the kernel writes it now
 			atomic.StoreUint32(status(r.frame(0)), unix.TP_STATUS_USER)
 		}
 	}
