@@ -34,8 +34,8 @@ var netRawOnly = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-
 const stackIP = "198.51.100.10"
 
 // TestNetstackUnprivileged: router A runs a netstack tunnel as uid 65534,
-// against gretun with a TUN device on router B: over plain GRE with
-// CAP_NET_RAW alone (the raw socket), and over GRE in UDP (encap fou) with
+// against gretun with a TUN device on router B: over plain GRE and over
+// IPIP with CAP_NET_RAW alone (the raw socket), and over GRE in UDP (encap fou) with
 // no capability at all. Through it, from router A's host: a file fetched
 // over HTTP from host B through the SOCKS5 proxy (curl, username and
 // password) arrives whole; a UDP datagram is echoed through UDP
@@ -50,9 +50,10 @@ func TestNetstackUnprivileged(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("needs curl")
 	}
-	t.Run("gre with CAP_NET_RAW", func(t *testing.T) { testNetstack(t, netRawOnly, 1476-4) })
+	t.Run("gre with CAP_NET_RAW", func(t *testing.T) { testNetstack(t, netRawOnly, "gre", 1476-4) })
+	t.Run("ipip with CAP_NET_RAW", func(t *testing.T) { testNetstack(t, netRawOnly, "ipip", 1480) })
 	noCaps := append(append([]string{}, nobody...), "--bounding-set=-all")
-	t.Run("fou without capabilities", func(t *testing.T) { testNetstack(t, noCaps, 1476-4-8, "encap", "fou") })
+	t.Run("fou without capabilities", func(t *testing.T) { testNetstack(t, noCaps, "gre", 1476-4-8, "encap", "fou") })
 	t.Run("daemon without capabilities", func(t *testing.T) { testNetstackDaemon(t, noCaps) })
 }
 
@@ -121,9 +122,10 @@ func testNetstackDaemon(t *testing.T, prefix []string) {
 }
 
 // testNetstack runs TestNetstackUnprivileged's checks with router A's
-// gretun started under prefix (setpriv …), both tunnels with the extra
-// words; mtu is the tunnel MTU over a 1500-byte underlay.
-func testNetstack(t *testing.T, prefix []string, mtu int, extra ...string) {
+// gretun started under prefix (setpriv …), both tunnels in mode (gre, with
+// a key and keepalives, or ipip, which has neither) with the extra words;
+// mtu is the tunnel MTU over a 1500-byte underlay.
+func testNetstack(t *testing.T, prefix []string, mode string, mtu int, extra ...string) {
 	tp := Classic(t)
 	bin := publicGretun(t)
 	before := tp.links(tp.A)
@@ -183,16 +185,24 @@ func testNetstack(t *testing.T, prefix []string, mtu int, extra ...string) {
 
 	// Router B: gretun with a TUN device, routing network A's stack
 	// address into the tunnel.
-	pb := tp.Run(tp.B, "tb", append([]string{"mode", "gre", "remote", UnderA, "local", UnderB, "key", "5"}, extra...)...)
+	modeWords := []string{"mode", mode}
+	if mode == "gre" {
+		modeWords = append(modeWords, "key", "5")
+	}
+	pb := tp.Run(tp.B, "tb", append(append(append([]string{}, modeWords...), "remote", UnderA, "local", UnderB), extra...)...)
 	defer pb.Stop()
 	tp.Sh(tp.B, "ip", "route", "add", stackIP+"/32", "dev", "tb")
 
 	// Router A: the netstack tunnel, unprivileged.
 	out := &testnet.Buffer{}
-	args := append(append([]string{}, prefix...), bin, "run", "ns", "mode", "gre", "remote", UnderB, "local", UnderA, "key", "5",
+	args := append(append(append([]string{}, prefix...), bin, "run", "ns"), modeWords...)
+	args = append(args, "remote", UnderB, "local", UnderA,
 		"netstack", stackIP+"/24", "socks5", "alice:s3cret@127.0.0.1:1080",
 		"forward", "tcp", "127.0.0.1:8080", HostBIP+":8000", "forward", "udp", "5300", HostBIP+":7",
-		"reverse", "tcp", "2222", "127.0.0.1:9000", "keepalive", "0.2", "3")
+		"reverse", "tcp", "2222", "127.0.0.1:9000")
+	if mode == "gre" {
+		args = append(args, "keepalive", "0.2", "3")
+	}
 	args = append(args, extra...)
 	cmd, err := tp.Net.Start(tp.A, out, out, args...)
 	must(err)
@@ -284,7 +294,7 @@ func testNetstack(t *testing.T, prefix []string, mtu int, extra ...string) {
 		t.Errorf("shown: %+v", st)
 	}
 	// Keepalives, returned by router B's gretun, keep the line up.
-	if k := st.Keepalive; k == nil || k.State != "up" || k.Received == 0 {
+	if k := st.Keepalive; mode == "gre" && (k == nil || k.State != "up" || k.Received == 0) {
 		t.Errorf("keepalive: %+v", k)
 	}
 	if strings.Contains(r.stdout, "s3cret") {
