@@ -53,7 +53,6 @@ type Stack struct {
 	s        *stack.Stack
 	prefixes []netip.Prefix
 	dns      netip.Addr
-	resolver *net.Resolver
 
 	ctx    context.Context // done once closed: ends a blocked Read
 	cancel context.CancelFunc
@@ -113,7 +112,6 @@ func New(prefixes []netip.Prefix, dns netip.Addr, mtu int) (*Stack, error) {
 		// The tunnel is point to point: everything goes into it.
 		st.s.AddRoute(tcpip.Route{Destination: any, NIC: nic})
 	}
-	st.resolver = &net.Resolver{PreferGo: true, Dial: st.dialDNS}
 	st.events <- tun.EventUp
 	return st, nil
 }
@@ -237,7 +235,7 @@ func (st *Stack) Resolve(ctx context.Context, host string) (netip.Addr, error) {
 	if !st.dns.IsValid() {
 		return netip.Addr{}, &net.DNSError{Err: "no dns server for the tunnel", Name: host, IsNotFound: true}
 	}
-	addrs, err := st.resolver.LookupNetIP(ctx, "ip", host)
+	addrs, err := st.lookup(ctx, host)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -249,8 +247,7 @@ func (st *Stack) Resolve(ctx context.Context, host string) (netip.Addr, error) {
 	return netip.Addr{}, &net.DNSError{Err: "no address of a family the stack has", Name: host, IsNotFound: true}
 }
 
-// dialDNS is the resolver's way to its server, whichever the host's
-// resolv.conf names: always the tunnel's dns.
+// dialDNS is the way to the tunnel's DNS server, inside the tunnel.
 func (st *Stack) dialDNS(ctx context.Context, network, _ string) (net.Conn, error) {
 	return st.DialContext(ctx, network, netip.AddrPortFrom(st.dns, 53).String())
 }

@@ -227,6 +227,11 @@ func TestStackResolveThroughDNS(t *testing.T) {
 	if err != nil || got != netip.MustParseAddr("203.0.113.7") {
 		t.Fatalf("Resolve: %v, %v; want 203.0.113.7 from the tunnel's dns", got, err)
 	}
+	// A name the host's /etc/hosts holds means what the tunnel's server
+	// says, not what the host says.
+	if got, err := a.Resolve(ctx, "localhost"); err != nil || got != netip.MustParseAddr("203.0.113.7") {
+		t.Errorf("Resolve(localhost): %v, %v; want 203.0.113.7 from the tunnel's dns, not the host's /etc/hosts", got, err)
+	}
 }
 
 // serveDNS answers every A question with a, and others with no answer.
