@@ -138,6 +138,9 @@ func TestPacketPath(t *testing.T) {
 	if frames, bad := fp.counts(); frames != 10 || bad != 0 {
 		t.Errorf("packet socket got %d frames (%d with a wrong Ethernet header), want 10 good ones", frames, bad)
 	}
+	// The sender counts a batch once the socket took it, which can be a
+	// moment after the far end has the packet.
+	waitFor(t, "tx_packet_socket 10", func() bool { return stats(t, a, "t0").TxPacketSocket >= 10 })
 	if s := stats(t, a, "t0"); s.TxPacketSocket != 10 {
 		t.Errorf("tx_packet_socket = %d, want 10", s.TxPacketSocket)
 	}
