@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gretun/gretun/internal/testnet"
 )
 
 // hostNet is the host's own network, as the proxy's Net in tests.
@@ -93,15 +95,7 @@ func echoTCP(t testing.TB) netip.AddrPort {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	go testnet.EchoTCP(ln)
 	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/internal/testnet"
 	"github.com/gretun/gretun/netstack"
 	"github.com/gretun/gretun/netstack/netstacktest"
 	"github.com/gretun/gretun/socks5"
@@ -31,23 +32,13 @@ func farSide(t *testing.T) *netstack.Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go echoTCP(ln)
+	go testnet.EchoTCP(ln)
 	pc, err := far.ListenUDP(7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go echoUDP(pc)
 	return far
-}
-
-func echoTCP(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() { io.Copy(c, c); c.Close() }()
-	}
 }
 
 func echoUDP(pc net.PacketConn) {
@@ -136,7 +127,7 @@ func TestReverse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go echoTCP(ln)
+	go testnet.EchoTCP(ln)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

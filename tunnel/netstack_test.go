@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gretun/gretun/config"
+	"github.com/gretun/gretun/internal/testnet"
 	"github.com/gretun/gretun/tunnel"
 	"github.com/gretun/gretun/tunnel/tunneltest"
 )
@@ -44,15 +45,7 @@ func TestEngineNetstack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	go testnet.EchoTCP(echo)
 	fwd, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -332,4 +333,16 @@ func InNS(ns string, fn func() error) error {
 		errc <- errors.Join(err, leave())
 	}()
 	return <-errc
+}
+
+// EchoTCP serves ln until it is closed: each connection gets back what it
+// sends, and is closed when its sender closes.
+func EchoTCP(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() { io.Copy(c, c); c.Close() }()
+	}
 }
