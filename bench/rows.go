@@ -136,20 +136,35 @@ func (e *env) startTunnel(s side, dev string, args ...string) error {
 		return err
 	}
 	e.tunnel = append(e.tunnel, p)
+	err = poll(e.ctx, func() (bool, error) {
+		if ok, _ := p.exited(); ok {
+			return false, fmt.Errorf("no device %s: %s", dev, p.describe())
+		}
+		return e.ip(s.ns, "link", "show", "dev", dev) == nil, nil
+	})
+	if errors.Is(err, errPollTimeout) {
+		return fmt.Errorf("no device %s after 10s: %s", dev, p.describe())
+	}
+	return err
+}
+
+// errPollTimeout is poll's error when its 10 s run out.
+var errPollTimeout = errors.New("timed out")
+
+// poll calls check every 50 ms until it is done or fails, for at most
+// 10 s (errPollTimeout), or until ctx ends.
+func poll(ctx context.Context, check func() (done bool, err error)) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if ok, _ := p.exited(); ok {
-			return fmt.Errorf("no device %s: %s", dev, p.describe())
-		}
-		if e.ip(s.ns, "link", "show", "dev", dev) == nil {
-			return nil
+		if done, err := check(); done || err != nil {
+			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no device %s after 10s: %s", dev, p.describe())
+			return errPollTimeout
 		}
 		select {
-		case <-e.ctx.Done():
-			return e.ctx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -272,18 +287,21 @@ func setupNetstack(e *env) (string, error) {
 	e.tunnel = append(e.tunnel, p)
 	// `run` serves its control socket once the stack and its forwarded
 	// ports are up.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	notUp := errors.New("netstack tunnel not up")
+	err = poll(e.ctx, func() (bool, error) {
 		if _, err := execIn(e.ctx, a.ns, e.cfg.gretun, "tunnel", "show"); err == nil {
-			break
+			return true, nil
 		}
-		if ok, _ := p.exited(); ok || time.Now().After(deadline) {
-			return "", fmt.Errorf("netstack tunnel not up: %s", p.describe())
+		if ok, _ := p.exited(); ok {
+			return false, notUp
 		}
-		select {
-		case <-e.ctx.Done():
-			return "", e.ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if errors.Is(err, notUp) || errors.Is(err, errPollTimeout) {
+		return "", fmt.Errorf("netstack tunnel not up: %s", p.describe())
+	}
+	if err != nil {
+		return "", err
 	}
 	if err := e.startTunnel(b, tunDev, e.cfg.gretun, "run", tunDev, "mode", "gre", "remote", b.remote, "local", b.local); err != nil {
 		return "", err
@@ -376,19 +394,14 @@ func runRow(ctx context.Context, cfg *config, r row, progress func(string)) (res
 
 // waitListening waits until a TCP socket in ns listens on port.
 func waitListening(ctx context.Context, ns string, port int) error {
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	err := poll(ctx, func() (bool, error) {
 		out, err := execIn(ctx, ns, "ss", "-Hltn", fmt.Sprintf("sport = :%d", port))
-		if err == nil && len(bytes.TrimSpace(out)) > 0 {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on TCP port %d in %s after 10 s", port, ns)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err == nil && len(bytes.TrimSpace(out)) > 0, nil
+	})
+	if errors.Is(err, errPollTimeout) {
+		return fmt.Errorf("nothing listens on TCP port %d in %s after 10 s", port, ns)
 	}
+	return err
 }
 
 // runIperf runs an iperf3 client in ns against target and returns the
