@@ -31,7 +31,8 @@ type offloadRing struct {
 	mem  []byte
 	next uint // the oldest frame not yet released to the kernel
 	v6   bool // records IPv6 packets, for a Conn6
-	// epoch starts the second whose waiting for records waited sums.
+	// waited is how long searches waited for late records in the second
+	// that started at epoch (csumWaitBudget bounds it).
 	epoch  time.Time
 	waited time.Duration
 	onWait func() // for tests: called as a search waits

@@ -135,14 +135,15 @@ func (c *Capture) sent(pkts [][]byte) {
 	}
 }
 
-// refused records outer packets the underlay refused, with the reason,
-// whatever the capture's kind (as dropRx). c may be nil.
-func (c *Capture) refused(pkts [][]byte, reason string) {
+// refused records packets the kernel refused, each from off on, with the
+// reason, whatever the capture's kind (as dropRx): outer packets the
+// underlay refused (out), inner ones the device refused. c may be nil.
+func (c *Capture) refused(out bool, pkts [][]byte, off int, reason string) {
 	if c == nil {
 		return
 	}
 	for _, p := range pkts {
-		c.record(true, p, reason)
+		c.record(out, p[off:], reason)
 	}
 }
 

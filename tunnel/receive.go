@@ -284,11 +284,7 @@ func (t *Tunnel) deliver(pkts [][]byte, bytes uint64) {
 	_, err := t.dev.Write(pkts, t.headroom)
 	t.countDelivered(uint64(len(pkts)), bytes, err)
 	if err != nil {
-		if cp := t.tap.Load(); cp != nil {
-			for _, p := range pkts {
-				cp.record(false, p[t.headroom:], status.DropDevice)
-			}
-		}
+		t.tap.Load().refused(false, pkts, t.headroom, status.DropDevice)
 	}
 }
 

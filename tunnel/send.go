@@ -724,10 +724,10 @@ func (s *socket) send(pkts [][]byte, to netip.AddrPort, c *counters, tooBig func
 		cp.sent(pkts[:n])
 		if errors.Is(err, net.ErrClosed) {
 			c.add(txErrors, uint64(len(pkts)-n))
-			cp.refused(pkts[n:], status.DropTxOther)
+			cp.refused(true, pkts[n:], 0, status.DropTxOther)
 			return
 		}
-		cp.refused(pkts[n:n+1], countSendError(err, c))
+		cp.refused(true, pkts[n:n+1], 0, countSendError(err, c))
 		if tooBig != nil && errors.Is(err, syscall.EMSGSIZE) {
 			tooBig()
 		}
@@ -801,7 +801,7 @@ func (t *Tunnel) sendPacketPath(ep endpoint, p *packetPath, out, frames [][]byte
 		// the rest of the batch on the raw socket until the next hop is
 		// resolved again.
 		cp.sent(out[i : i+n])
-		cp.refused(out[i+n:i+n+1], countSendError(err, &t.counters))
+		cp.refused(true, out[i+n:i+n+1], 0, countSendError(err, &t.counters))
 		p.invalidate()
 		if errors.Is(err, syscall.EMSGSIZE) {
 			t.refreshUnderlay()

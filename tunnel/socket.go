@@ -169,11 +169,13 @@ type endpoint struct {
 // underlay: c's encapsulation and the underlay's own header.
 func (s *socket) overhead(c *config.Tunnel) int {
 	n := c.Overhead() + s.conn.HeaderLen()
-	if s.key.UDP() && c.Mode.IPv6() && c.NeedsNetRaw() && (c.NoEncapCsum || !s.conn.GSO()) {
+	if s.key.UDP() && c.Mode.IPv6() && c.NeedsNetRaw() && c.NoEncapCsum {
 		// Linux refuses a plain UDP datagram with IPV6_DSTOPTS (the
 		// encapsulation limit) within 8 bytes of the path MTU; udpsock
 		// sends them as GSO segments, which it sizes right, but a zero
-		// UDP checksum rules GSO out: leave the 8 bytes then.
+		// UDP checksum rules GSO out: leave the 8 bytes then. (A socket
+		// that turned GSO off at an EIO learns the 8 bytes from the
+		// refusal, as path MTU.)
 		n += header.IPv6ExtMinLen
 	}
 	return n

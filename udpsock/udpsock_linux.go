@@ -619,7 +619,7 @@ func (s *connSys) messages(pkts [][]byte) (m, end int) {
 		s.putName(&s.wnames[m], &k)
 		s.wfirst[m], s.wsegs[m], s.wopt[m] = i, 1, k.opts
 		seg := 0
-		if gso && s.v6 && k.opts.hasDst && !k.opts.noCheck && pl > 0 {
+		if gso && k.opts.hasDst && !k.opts.noCheck && pl > 0 {
 			// Linux counts a sticky IPV6_DSTOPTS twice when it sizes a
 			// plain datagram against the path MTU (8 bytes refused
 			// short of it) but once when it sizes a GSO segment: send
