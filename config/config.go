@@ -39,6 +39,10 @@ const (
 	ModeIP6GRE Mode = "ip6gre"
 	ModeIP6IP6 Mode = "ip6ip6"
 	ModeIPIP6  Mode = "ipip6"
+	// ModeIP6Any carries both, IPv4 and IPv6 in IPv6, next header 4 or 41
+	// by each inner packet's version (Linux's ip6tnl mode any, proto 0,
+	// what `ip link add … type ip6tnl` makes when no mode is named).
+	ModeIP6Any Mode = "any"
 	// ModeGRETap carries Ethernet frames in GRE (protocol type 0x6558,
 	// Transparent Ethernet Bridging) between TAP devices, as Linux's
 	// gretap: the device can join a bridge.
@@ -54,14 +58,20 @@ func (m Mode) Encap() encap.Mode {
 		return encap.ModeIPIP
 	case ModeIP6IP6:
 		return encap.ModeIP6
+	case ModeIP6Any:
+		return encap.ModeIP6Any
 	}
 	return encap.ModeGRE
 }
 
 // IPv6 reports whether m runs over an IPv6 underlay.
 func (m Mode) IPv6() bool {
-	return m == ModeIP6GRE || m == ModeIP6IP6 || m == ModeIPIP6 || m == ModeIP6GRETap
+	return m == ModeIP6GRE || m == ModeIP6GRETap || m.ip6tnl()
 }
+
+// ip6tnl reports whether m is one of Linux's ip6tnl modes, of which one
+// tunnel exists per address pair whatever its mode.
+func (m Mode) ip6tnl() bool { return m == ModeIP6IP6 || m == ModeIPIP6 || m == ModeIP6Any }
 
 // GRE reports whether m is GRE, over either family.
 func (m Mode) GRE() bool {
@@ -80,6 +90,8 @@ func (m Mode) show() string {
 		return "ipv6/ipv6"
 	case ModeIPIP6:
 		return "ip/ipv6"
+	case ModeIP6Any:
+		return "any/ipv6"
 	}
 	return string(m) + "/ip"
 }
@@ -93,6 +105,7 @@ var modeWords = map[string]Mode{
 	"ip6gre": ModeIP6GRE, "gre/ipv6": ModeIP6GRE,
 	"ip6ip6": ModeIP6IP6, "ipv6/ipv6": ModeIP6IP6,
 	"ipip6": ModeIPIP6, "ip4ip6": ModeIPIP6, "ip/ipv6": ModeIPIP6, "ipv4/ipv6": ModeIPIP6,
+	"any": ModeIP6Any, "any/ipv6": ModeIP6Any,
 }
 
 // Defaults of `ip -6 tunnel add`: hop limit 64 and an encapsulation limit
@@ -284,7 +297,7 @@ func (t *Tunnel) Apply(words []string) error {
 			}
 			m, ok := modeWords[v]
 			if !ok {
-				return fmt.Errorf("unknown mode %q (want gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6 or ipip6)", v)
+				return fmt.Errorf("unknown mode %q (want gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6, ipip6 or any)", v)
 			}
 			t.Mode = m
 		case "remote", "local":
@@ -556,7 +569,7 @@ func (t *Tunnel) Validate() error {
 		return err
 	}
 	switch t.Mode {
-	case ModeGRE, ModeIPIP, ModeGRETap, ModeIP6GRE, ModeIP6GRETap, ModeIP6IP6, ModeIPIP6:
+	case ModeGRE, ModeIPIP, ModeGRETap, ModeIP6GRE, ModeIP6GRETap, ModeIP6IP6, ModeIPIP6, ModeIP6Any:
 	case "":
 		return errors.New("missing mode (gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6 or ipip6)")
 	default:
@@ -651,6 +664,12 @@ func (t *Tunnel) Validate() error {
 			return errors.New("encap-dport, encap-sport, noencap-csum and fou-port need encap fou")
 		}
 	case EncapFOU:
+		if t.Mode == ModeIP6Any {
+			// The kernel takes it, but a FOU port hands every datagram
+			// to one protocol (`ip fou add … ipproto 4|41`): the far
+			// end would read half the packets as the other family.
+			return errors.New("encap fou needs mode ip6ip6 or ipip6, not any: a fou port carries one inner protocol (ip fou add … ipproto 4 or 41)")
+		}
 		if !t.Mode.GRE() && t.EncapDport == 0 {
 			return fmt.Errorf("encap fou with mode %s needs encap-dport (only GRE has an assigned UDP port)", t.Mode)
 		}
@@ -711,7 +730,7 @@ func (t *Tunnel) validateFamily() error {
 
 // otherFamily is the mode with the same payload over the other family.
 var otherFamily = map[Mode]Mode{ModeGRE: ModeIP6GRE, ModeIPIP: ModeIPIP6, ModeIP6GRE: ModeGRE, ModeIPIP6: ModeIPIP, ModeIP6IP6: ModeIP6GRE,
-	ModeGRETap: ModeIP6GRETap, ModeIP6GRETap: ModeGRETap}
+	ModeGRETap: ModeIP6GRETap, ModeIP6GRETap: ModeGRETap, ModeIP6Any: ModeGRE}
 
 // encapLimit is the encapsulation limit the tunnel sends, -1 for none.
 func (t *Tunnel) encapLimit() (int, error) {
@@ -909,8 +928,28 @@ func (t *Tunnel) Policy() decap.Policy {
 }
 
 // Proto is the outer IP protocol number (IPv6 next header): 47 for GRE, 4
-// for IPIP and ipip6, 41 for ip6ip6.
-func (t *Tunnel) Proto() uint8 { return uint8(t.Mode.Encap()) }
+// for IPIP and ipip6, 41 for ip6ip6 and for mode any, whose IPv4 packets
+// carry 4 (Protos).
+func (t *Tunnel) Proto() uint8 {
+	if t.Mode == ModeIP6Any {
+		return header.ProtoIPv6
+	}
+	return uint8(t.Mode.Encap())
+}
+
+// Protos are the outer protocols of the tunnel's packets, Proto first:
+// mode any sends and receives both 41 and 4.
+func (t *Tunnel) Protos() []uint8 {
+	if t.Mode == ModeIP6Any {
+		return []uint8{header.ProtoIPv6, header.ProtoIPIP}
+	}
+	return []uint8{t.Proto()}
+}
+
+// SendsProto reports whether proto is one of Protos.
+func (t *Tunnel) SendsProto(proto uint8) bool {
+	return proto == t.Proto() || t.Mode == ModeIP6Any && proto == header.ProtoIPIP
+}
 
 // RemoteString is the remote as `ip tunnel show` prints it: "any" for a
 // multipoint tunnel.

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,7 +109,7 @@ func TestParse(t *testing.T) {
 	}
 	// And as ip -6 tunnel prints and takes them.
 	for in, want := range map[string]Mode{"ip6gre": ModeIP6GRE, "gre/ipv6": ModeIP6GRE, "ip6ip6": ModeIP6IP6, "ipv6/ipv6": ModeIP6IP6,
-		"ipip6": ModeIPIP6, "ip4ip6": ModeIPIP6, "ip/ipv6": ModeIPIP6, "ipv4/ipv6": ModeIPIP6} {
+		"ipip6": ModeIPIP6, "ip4ip6": ModeIPIP6, "ip/ipv6": ModeIPIP6, "ipv4/ipv6": ModeIPIP6, "any": ModeIP6Any, "any/ipv6": ModeIP6Any} {
 		got, err := Parse("x", []string{"mode", in, "remote", "2001:db8::2", "local", "2001:db8::1"})
 		if err != nil || got.Mode != want {
 			t.Errorf("mode %s: got %q, %v; want %q", in, got.Mode, err, want)
@@ -182,6 +183,7 @@ func TestParseIPv6(t *testing.T) {
 		"mode ip6gre key 1 csum seq":  64,
 		"mode ip6ip6":                 48,
 		"mode ipip6 encaplimit none":  40,
+		"mode any":                    48,
 	} {
 		c, err := Parse("x", append(strings.Fields(words), "remote", "2001:db8::2", "local", "2001:db8::1"))
 		if err != nil {
@@ -212,10 +214,25 @@ func TestParseIPv6(t *testing.T) {
 	if !strings.Contains(string(j), `"mode":"ip6gre"`) || !strings.Contains(string(j), `"encaplimit":"0"`) || !strings.Contains(string(j), `"flowlabel":74565`) {
 		t.Errorf("JSON of an ip6gre tunnel: %s", j)
 	}
-	for m, want := range map[Mode]uint8{ModeIP6GRE: 47, ModeIP6IP6: 41, ModeIPIP6: 4} {
-		if got := (&Tunnel{Mode: m}).Proto(); got != want {
-			t.Errorf("%s: Proto() = %d, want %d", m, got, want)
+	for m, want := range map[Mode][]uint8{ModeIP6GRE: {47}, ModeIP6IP6: {41}, ModeIPIP6: {4}, ModeIP6Any: {41, 4}} {
+		c := &Tunnel{Mode: m}
+		if got := c.Protos(); !slices.Equal(got, want) || c.Proto() != want[0] {
+			t.Errorf("%s: Protos() = %v, Proto() = %d, want %v", m, got, c.Proto(), want)
 		}
+		for _, p := range []uint8{4, 41, 47} {
+			if got := c.SendsProto(p); got != slices.Contains(want, p) {
+				t.Errorf("%s: SendsProto(%d) = %v", m, p, got)
+			}
+		}
+	}
+	// Mode any sends IPv4 and IPv6 under one template (encap.ModeIP6Any),
+	// with ip6ip6's defaults.
+	anyT, err := Parse("x", strings.Fields("mode any remote 2001:db8::2 local 2001:db8::1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := anyT.Encap(); e.Mode != encap.ModeIP6Any || !e.HasEncapLimit || e.EncapLimit != 4 || e.TTL != 64 || !e.FlowLabelAuto {
+		t.Errorf("default mode any encap %+v, want encaplimit 4 and hop limit 64 as Linux", e)
 	}
 }
 
@@ -235,8 +252,12 @@ func TestParseErrors(t *testing.T) {
 		{"x", "remote 192.0.2.2 local 192.0.2.1", "missing mode"},
 		{"x", "mode", `missing value after "mode"`},
 		{"x", "mode gre remote", `missing value after "remote"`},
-		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6" (want gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6 or ipip6)`},
-		{"x", "mode any remote 2001:db8::2 local 2001:db8::1", `unknown mode "any"`},
+		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6" (want gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6, ipip6 or any)`},
+		{"x", "mode any remote 192.0.2.2 local 192.0.2.1", "remote 192.0.2.2 is an IPv4 address: mode any needs IPv6 (use mode gre)"},
+		{"x", "mode any remote 2001:db8::2 local 2001:db8::1 key 1", "keys need mode gre or ip6gre"},
+		{"x", "mode any remote 2001:db8::2 local 2001:db8::1 nopmtudisc ttl inherit", "nopmtudisc needs an IPv4 underlay"},
+		{"x", "mode any local 2001:db8::1", "missing remote address (a multipoint tunnel needs mode gre or ip6gre, not any)"},
+		{"x", "mode any remote 2001:db8::2 local 2001:db8::1 encap fou encap-dport 5555", "encap fou needs mode ip6ip6 or ipip6, not any: a fou port carries one inner protocol"},
 		{"x", "mode gre remote 192.0.2.256 local 192.0.2.1", `invalid address "192.0.2.256" for remote`},
 		{"x", "mode gre remote 2001:db8::1 local 192.0.2.1", "remote 2001:db8::1 is an IPv6 address: mode gre needs IPv4 (use mode ip6gre)"},
 		{"x", "mode gre remote 192.0.2.2 local any", `invalid address "any" for local`},
@@ -397,6 +418,8 @@ func TestStringRoundTrip(t *testing.T) {
 		"mode ip6gre remote 2001:db8::2 local 2001:db8::1 hoplimit inherit tclass inherit flowlabel inherit encaplimit none key 3 csum seq keepalive 2 4",
 		"mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 hoplimit 255 tclass 0x20 flowlabel 0x00abc encaplimit 0 mtu 1400",
 		"mode ipip6 remote 2001:db8::2 local 2001:db8::1 encaplimit 255 clamp-mss",
+		"mode any remote 2001:db8::2 local 2001:db8::1 hoplimit inherit tclass inherit flowlabel inherit encaplimit none clamp-mss 1200",
+		"mode any remote fe80::2 local fe80::1 dev wan",
 		"mode ip6gre remote fe80::2 local fe80::1 dev wan key 1",
 		"mode gretap remote 192.0.2.2 local 192.0.2.1",
 		"mode ip6gretap remote 2001:db8::2 local 2001:db8::1 key 7 csum seq keepalive 2 3 tclass 0x10",

@@ -25,6 +25,10 @@ func TestStringGolden(t *testing.T) {
 			"t: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit encap fou encap-dport 4754 encap-sport auto"},
 		{"mode ipip remote 192.0.2.2 local 192.0.2.1 encap fou encap-dport 5555 noencap-csum fou-port 5556 encap-sport 5556",
 			"t: ipip/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit encap fou encap-dport 5555 encap-sport 5556 noencap-csum fou-port 5556"},
+		{"mode any remote 2001:db8::2 local 2001:db8::1",
+			"t: any/ipv6 remote 2001:db8::2 local 2001:db8::1 hoplimit 64 encaplimit 4"},
+		{"mode any/ipv6 remote 2001:db8::2 local 2001:db8::1 hoplimit 255 tclass 0x20 flowlabel 0xabc encaplimit none mtu 1400",
+			"t: any/ipv6 remote 2001:db8::2 local 2001:db8::1 hoplimit 255 tclass 0x20 flowlabel 0x00abc encaplimit none mtu 1400"},
 		{"mode gre remote 192.0.2.2 local 192.0.2.1 encap fou encap-dport 5000 encap none",
 			"t: gre/ip remote 192.0.2.2 local 192.0.2.1 ttl inherit"},
 	} {

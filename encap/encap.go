@@ -55,6 +55,10 @@ const (
 	// ModeIP6 is IPv6 in IP (RFC 2473, next header 41): IPv6 inside only,
 	// over an IPv6 underlay (Linux's ip6tnl mode ip6ip6).
 	ModeIP6 Mode = header.ProtoIPv6
+	// ModeIP6Any is IPv4 or IPv6 in IPv6, next header 4 or 41 by each
+	// inner packet's version (Linux's ip6tnl mode any, whose proto is
+	// 0, IPPROTO_IP, as here).
+	ModeIP6Any Mode = 0
 )
 
 func (m Mode) String() string {
@@ -65,6 +69,8 @@ func (m Mode) String() string {
 		return "ipip"
 	case ModeIP6:
 		return "ip6ip6"
+	case ModeIP6Any:
+		return "any"
 	}
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
@@ -218,6 +224,7 @@ type Encapsulator struct {
 	flow    uint32   // fixed flow label
 	flowInh bool
 	autoFL  bool // hash the inner flow into a label that would be 0 (FlowLabelAuto)
+	any     bool // ModeIP6Any: the template's next header says 41, IPv4 inside says 4
 	udp     bool
 	udpCsum bool
 	udpSeed bool   // write the pseudo-header sum only (UDPChecksumPartial)
@@ -252,7 +259,7 @@ func (e *Encapsulator) FragmentID() uint32 {
 
 // New validates c and precomputes the outer header template.
 func New(c Config) (*Encapsulator, error) {
-	if c.Mode != ModeGRE && c.Mode != ModeIPIP && c.Mode != ModeIP6 {
+	if c.Mode != ModeGRE && c.Mode != ModeIPIP && c.Mode != ModeIP6 && c.Mode != ModeIP6Any {
 		return nil, fmt.Errorf("encap: unknown mode %d", c.Mode)
 	}
 	v4 := c.Local.Is4() && c.Remote.Is4()
@@ -272,8 +279,11 @@ func New(c Config) (*Encapsulator, error) {
 	if c.UDP && c.Mode != ModeGRE && c.Mode != ModeIPIP && c.Mode != ModeIP6 {
 		return nil, errors.New("encap: udp carries gre or ipip")
 	}
-	if !v6 && (c.Mode == ModeIP6 || c.HasEncapLimit || c.FlowLabel != 0 || c.FlowLabelInherit || c.FlowLabelAuto) {
-		return nil, errors.New("encap: ip6ip6, an encapsulation limit and a flow label need IPv6 endpoints")
+	if c.UDP && c.Mode == ModeIP6Any {
+		return nil, errors.New("encap: udp carries one inner protocol: not mode any")
+	}
+	if !v6 && (c.Mode == ModeIP6 || c.Mode == ModeIP6Any || c.HasEncapLimit || c.FlowLabel != 0 || c.FlowLabelInherit || c.FlowLabelAuto) {
+		return nil, errors.New("encap: ip6ip6, any, an encapsulation limit and a flow label need IPv6 endpoints")
 	}
 	if c.FlowLabel > 0xfffff {
 		return nil, fmt.Errorf("encap: flow label %#x is over 20 bits", c.FlowLabel)
@@ -305,6 +315,11 @@ func New(c Config) (*Encapsulator, error) {
 		ports:    uint32(c.SrcPort)<<16 | uint32(c.DstPort),
 		ipOnly:   c.EtherType == 0 || c.EtherType == header.EtherTypeIPv4 || c.EtherType == header.EtherTypeIPv6,
 		etype:    c.EtherType,
+	}
+	if c.Mode == ModeIP6Any {
+		// The template says IPv6 inside; an IPv4 packet's header
+		// is patched (nextIPv4).
+		e.proto, e.any = header.ProtoIPv6, true
 	}
 	if c.UDP {
 		e.proto = header.ProtoUDP
@@ -407,7 +422,7 @@ func (e *Encapsulator) encap(buf []byte, off int, ipOnly bool) ([]byte, error) {
 	var innerTTL, innerTOS uint8
 	var innerFrag uint16
 	var innerFlow uint32
-	dstOpts := e.dstOpts
+	next6, dstOpts := e.next6, e.dstOpts
 	var etherType uint32
 	if !ipOnly {
 		// Opaque payload (an Ethernet frame): nothing to inherit.
@@ -418,13 +433,16 @@ func (e *Encapsulator) encap(buf []byte, off int, ipOnly bool) ([]byte, error) {
 			if len(inner) < header.IPv4MinLen {
 				return nil, ErrNotIP
 			}
-			if e.proto == header.ProtoIPv6 {
+			if e.cfg.Mode == ModeIP6 {
 				return nil, ErrIPv4OverIP6
 			}
 			in := inner[:header.IPv4MinLen:header.IPv4MinLen]
 			innerTOS, innerTTL = in[header.IPv4TOS], in[header.IPv4TTL]
 			innerFrag = uint16(in[header.IPv4FlagsFrag]) << 8
 			etherType = header.EtherTypeIPv4
+			if e.any {
+				next6, dstOpts = e.nextIPv4()
+			}
 		case 6:
 			if e.cfg.Mode == ModeIPIP { // not e.proto: UDP when inside UDP
 				return nil, ErrIPv6OverIPIP
@@ -486,9 +504,9 @@ func (e *Encapsulator) encap(buf []byte, off int, ipOnly bool) ([]byte, error) {
 		}
 		ip := (*[header.IPv6HeaderLen]byte)(out)
 		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20|flow)
-		binary.BigEndian.PutUint32(ip[4:], uint32(total-header.IPv6HeaderLen)<<16|uint32(e.next6)<<8|uint32(ttl))
+		binary.BigEndian.PutUint32(ip[4:], uint32(total-header.IPv6HeaderLen)<<16|uint32(next6)<<8|uint32(ttl))
 		*(*[32]byte)(ip[header.IPv6Src:]) = e.addrs6
-		if e.next6 == header.IPv6DestOpts {
+		if next6 == header.IPv6DestOpts {
 			binary.BigEndian.PutUint64(out[header.IPv6HeaderLen:], dstOpts)
 		}
 	} else {
@@ -533,6 +551,16 @@ func (e *Encapsulator) encap(buf []byte, off int, ipOnly bool) ([]byte, error) {
 		e.putUDP(out[e.ipLen:], inner)
 	}
 	return out, nil
+}
+
+// nextIPv4 is a mode any template's next header and encapsulation limit
+// option for an inner IPv4 packet: the protocol, 41 in the template, says
+// 4 wherever it is, in the IPv6 header or after the option.
+func (e *Encapsulator) nextIPv4() (uint8, uint64) {
+	if e.next6 == header.IPv6DestOpts {
+		return e.next6, e.dstOpts&^(0xff<<56) | header.ProtoIPIP<<56
+	}
+	return header.ProtoIPIP, e.dstOpts
 }
 
 // flowLabel is a flow label for the inner IP packet: a hash of its

@@ -32,6 +32,8 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add(uint8(17), uint8(1), uint32(42), uint8(0), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))       // Ethernet type
 	f.Add(uint8(98), uint8(0), uint32(0), uint8(4), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in6...))        // ip6ip6 as Linux sends it
 	f.Add(uint8(35), uint8(7), uint32(0x12345), uint8(64), uint8(0), uint8(1), uint8(2), uint8(2), append([]byte(nil), in4...)) // ip6gre, encaplimit, flow label
+	f.Add(uint8(162), uint8(0), uint32(0), uint8(4), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))       // mode any, IPv4 inside, encaplimit
+	f.Add(uint8(162), uint8(0), uint32(0), uint8(4), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in6...))       // mode any, IPv6 inside
 	f.Fuzz(func(t *testing.T, mode, opts uint8, key uint32, ttl, tos, a, b, seqs uint8, inner []byte) {
 		room := encap.Headroom
 		if mode&^1 != 0 {
@@ -61,6 +63,9 @@ func FuzzRoundTrip(f *testing.F) {
 			cfg.Mode = encap.ModeIPIP
 			if mode&2 != 0 && mode&64 != 0 {
 				cfg.Mode = encap.ModeIP6
+			}
+			if mode&2 != 0 && mode&128 != 0 {
+				cfg.Mode = encap.ModeIP6Any
 			}
 		} else {
 			cfg.HasKey, cfg.Key = opts&1 != 0, key
@@ -130,7 +135,7 @@ func FuzzRoundTrip(f *testing.F) {
 			if !bytes.Equal(out[p.Start:p.End], inner) {
 				t.Fatalf("inner packet changed on the round trip")
 			}
-			if p.Src != cfg.Local || p.Dst != cfg.Remote || p.Proto != uint8(cfg.Mode) {
+			if p.Src != cfg.Local || p.Dst != cfg.Remote || p.Proto != outerProto(cfg, v6) {
 				t.Fatalf("outer addresses or protocol: %+v", p)
 			}
 			if p.HasKey() != cfg.HasKey || cfg.HasKey && p.Key != cfg.Key {

@@ -96,6 +96,56 @@ var wireCases = []struct {
 		},
 	},
 	{
+		name:  "mode any, ipv4 inside: next header 4 after the encapsulation limit",
+		cfg:   encap.Config{Mode: encap.ModeIP6Any, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4},
+		inner: in4,
+		want: []byte{
+			0x60, 0x00, 0x00, 0x00, // version 6, traffic class 0, flow label 0
+			0x00, 0x24, 0x3c, 0x40, // payload length 36 (8 + 28), destination options, hop limit 64
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+			0x04, 0x00, // destination options: next header IPIP (4)
+			0x04, 0x01, 0x04, // encapsulation limit 4
+			0x01, 0x01, 0x00,
+		},
+	},
+	{
+		name:  "mode any, ipv6 inside: next header 41 after the encapsulation limit",
+		cfg:   encap.Config{Mode: encap.ModeIP6Any, Local: local6, Remote: remote6, TTL: 64, HasEncapLimit: true, EncapLimit: 4},
+		inner: in6Flow,
+		want: []byte{
+			0x60, 0x00, 0x00, 0x00,
+			0x00, 0x30, 0x3c, 0x40, // payload length 48 (8 + 40), destination options, hop limit 64
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+			0x29, 0x00, // destination options: next header IPv6 (41)
+			0x04, 0x01, 0x04,
+			0x01, 0x01, 0x00,
+		},
+	},
+	{
+		name:  "mode any, encaplimit none, ipv4 inside: next header 4",
+		cfg:   encap.Config{Mode: encap.ModeIP6Any, Local: local6, Remote: remote6, TTL: 64},
+		inner: in4,
+		want: []byte{
+			0x60, 0x00, 0x00, 0x00,
+			0x00, 0x1c, 0x04, 0x40, // payload length 28, next header IPIP, hop limit 64
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+		},
+	},
+	{
+		name:  "mode any, encaplimit none, ipv6 inside: next header 41",
+		cfg:   encap.Config{Mode: encap.ModeIP6Any, Local: local6, Remote: remote6, TTL: 64},
+		inner: in6Flow,
+		want: []byte{
+			0x60, 0x00, 0x00, 0x00,
+			0x00, 0x28, 0x29, 0x40, // payload length 40, next header IPv6, hop limit 64
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b,
+		},
+	},
+	{
 		name:  "ipv4 udp gre, no udp checksum",
 		cfg:   encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TTL: 255, DF: encap.DFSet, UDP: true, SrcPort: 0xc000, DstPort: header.UDPPortGRE},
 		inner: in4,
@@ -215,7 +265,7 @@ func TestGopacketWire(t *testing.T) {
 // check how they are chosen.
 func gopacketWire(t *testing.T, cfg encap.Config, out, inner []byte, id uint16, seq uint32) []byte {
 	t.Helper()
-	proto := layers.IPProtocol(cfg.Mode)
+	proto := layers.IPProtocol(outerProto(cfg, inner[0]>>4 == 6))
 	if cfg.UDP {
 		proto = layers.IPProtocolUDP
 	}
@@ -277,6 +327,18 @@ func gopacketWire(t *testing.T, cfg encap.Config, out, inner []byte, id uint16, 
 	return b
 }
 
+// outerProto is the protocol of cfg's packet carrying an inner IPv6 (v6)
+// or IPv4 packet: the mode's, and for mode any the inner version's.
+func outerProto(cfg encap.Config, v6 bool) uint8 {
+	switch {
+	case cfg.Mode != encap.ModeIP6Any:
+		return uint8(cfg.Mode)
+	case v6:
+		return header.ProtoIPv6
+	}
+	return header.ProtoIPIP
+}
+
 func ipLen(cfg encap.Config) int {
 	if cfg.Local.Is6() && cfg.HasEncapLimit {
 		return header.IPv6HeaderLen + encap.EncapLimitLen
@@ -336,6 +398,9 @@ func TestNewRejectsWire(t *testing.T) {
 		{"flow label over ipv4", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, FlowLabelInherit: true}},
 		{"flow label over 20 bits", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, FlowLabel: 1 << 20}},
 		{"ip6ip6 with a key", encap.Config{Mode: encap.ModeIP6, Local: local6, Remote: remote6, HasKey: true}},
+		{"any over ipv4", encap.Config{Mode: encap.ModeIP6Any, Local: local, Remote: remote}},
+		{"any with a key", encap.Config{Mode: encap.ModeIP6Any, Local: local6, Remote: remote6, HasKey: true}},
+		{"any inside udp", encap.Config{Mode: encap.ModeIP6Any, Local: local6, Remote: remote6, UDP: true, DstPort: 5555}},
 		{"udp without a port", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, UDP: true}},
 		{"ethertype over ipip", encap.Config{Mode: encap.ModeIPIP, Local: local, Remote: remote, EtherType: header.EtherTypeTEB}},
 	} {
@@ -439,7 +504,7 @@ func TestUDPChecksumPartial(t *testing.T) {
 }
 
 // TestInnerVersionPerMode: ip6ip6 carries IPv6 only and ipip6, like ipip,
-// IPv4 only; ip6gre carries both.
+// IPv4 only; ip6gre and mode any carry both.
 func TestInnerVersionPerMode(t *testing.T) {
 	for _, c := range []struct {
 		mode  encap.Mode
@@ -452,6 +517,8 @@ func TestInnerVersionPerMode(t *testing.T) {
 		{encap.ModeIPIP, in4, nil},
 		{encap.ModeGRE, in4, nil},
 		{encap.ModeGRE, in6, nil},
+		{encap.ModeIP6Any, in4, nil},
+		{encap.ModeIP6Any, in6, nil},
 	} {
 		e, err := encap.New(encap.Config{Mode: c.mode, Local: local6, Remote: remote6, TTL: 64})
 		if err != nil {
@@ -486,6 +553,8 @@ func TestEncapLimitNested(t *testing.T) {
 	none := ip6gre
 	none.HasEncapLimit = false
 	gre4 := encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TTL: 64}
+	anyMode := ip6gre
+	anyMode.Mode = encap.ModeIP6Any
 	for _, tc := range []struct {
 		name  string
 		cfg   encap.Config
@@ -499,6 +568,8 @@ func TestEncapLimitNested(t *testing.T) {
 		{"limit 0 refused by a tunnel without a limit", none, nested(0), encap.ErrEncapLimit, 0},
 		{"no limit inside: the tunnel's", ip6gre, in6Flow, nil, 4},
 		{"over IPv4 nothing is looked at", gre4, nested(0), nil, -1},
+		{"mode any: limit 2 becomes 1", anyMode, nested(2), nil, 1},
+		{"mode any: limit 0 refused", anyMode, nested(0), encap.ErrEncapLimit, 0},
 	} {
 		e, err := encap.New(tc.cfg)
 		if err != nil {
