@@ -34,26 +34,35 @@ type demuxKey struct {
 	hasKey   bool
 }
 
-func keyOf(c *config.Tunnel) demuxKey {
-	k := demuxKey{proto: c.Proto(), port: c.LocalPort(), src: c.Remote, dst: c.Local}
+// keysOf are the demultiplexing keys of c's packets, one per outer
+// protocol: mode any's come as 41 (IPv6 inside) and 4 (IPv4).
+func keysOf(c *config.Tunnel) []demuxKey {
+	k := demuxKey{port: c.LocalPort(), src: c.Remote, dst: c.Local}
 	if c.HasIKey {
 		k.key, k.hasKey = c.IKey, true
 	}
-	return k
+	protos := c.Protos()
+	ks := make([]demuxKey, len(protos), 2)
+	for i, p := range protos {
+		ks[i] = k
+		ks[i].proto = p
+	}
+	return ks
 }
 
 // exclusiveKeys are the keys no other tunnel may have beside c: its own,
 // and for ip6ip6 and ipip6 the other mode's too, as Linux allows one
-// ip6tnl device per address pair whatever its mode.
+// ip6tnl device per address pair whatever its mode (mode any has both
+// keys of its own).
 func exclusiveKeys(c *config.Tunnel) []demuxKey {
-	k := keyOf(c)
+	ks := keysOf(c)
 	switch c.Mode {
 	case config.ModeIP6IP6, config.ModeIPIP6:
-		other := k
-		other.proto = header.ProtoIPv6 + header.ProtoIPIP - k.proto
-		return []demuxKey{k, other}
+		other := ks[0]
+		other.proto = header.ProtoIPv6 + header.ProtoIPIP - other.proto
+		ks = append(ks, other)
 	}
-	return []demuxKey{k}
+	return ks
 }
 
 // Engine runs many tunnels in one process.
@@ -282,7 +291,9 @@ func (e *Engine) Reload(want []config.Tunnel) error {
 				return fmt.Errorf("tunnels %s and %s have the same endpoints and key", other, c.Name)
 			}
 		}
-		keys[keyOf(c)] = c.Name
+		for _, k := range keysOf(c) {
+			keys[k] = c.Name
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -388,6 +399,16 @@ func (e *Engine) prepare(c *config.Tunnel, isNew bool) (*socket, error) {
 	if err := e.checkLocal(c.Local); err != nil {
 		return nil, err
 	}
+	for _, p := range c.Protos()[1:] {
+		// Mode any sends on Proto's socket, whose protocol the kernel
+		// does not check against the header it is given, but IPv4
+		// inside arrives on the raw socket of next header 4.
+		k := underlayOf(c)
+		k.Proto = p
+		if _, err := e.socket(k); err != nil {
+			return nil, err
+		}
+	}
 	return e.socket(underlayOf(c))
 }
 
@@ -461,7 +482,7 @@ func (e *Engine) dropName(name string) {
 }
 
 // packetKey is the demultiplexing key of a received outer packet, the
-// counterpart of keyOf.
+// counterpart of keysOf.
 func packetKey(p *decap.Packet) demuxKey {
 	k := demuxKey{proto: p.Proto, port: p.Port, src: p.Src, dst: p.Dst}
 	if p.HasKey() {
@@ -470,9 +491,11 @@ func packetKey(p *decap.Packet) demuxKey {
 	return k
 }
 
-// index makes t receive the packets of c's key; e.mu is held.
+// index makes t receive the packets of c's keys; e.mu is held.
 func (e *Engine) index(c *config.Tunnel, t *Tunnel) {
-	e.demux.set(keyOf(c), t)
+	for _, k := range keysOf(c) {
+		e.demux.set(k, t)
+	}
 	if asymmetricKeys(c) {
 		e.asymmetric.Add(1)
 	}
@@ -480,7 +503,9 @@ func (e *Engine) index(c *config.Tunnel, t *Tunnel) {
 
 // unindex undoes index(c, t); e.mu is held.
 func (e *Engine) unindex(c *config.Tunnel, t *Tunnel) {
-	e.demux.remove(keyOf(c), t)
+	for _, k := range keysOf(c) {
+		e.demux.remove(k, t)
+	}
 	if asymmetricKeys(c) {
 		e.asymmetric.Add(-1)
 	}
@@ -515,7 +540,7 @@ func (e *Engine) checkUnique(c *config.Tunnel, except map[string]bool) error {
 			continue
 		}
 		if m := t.cfg.Load().Mode; m != c.Mode {
-			return fmt.Errorf("tunnel %q already uses %s remote %s local %s: like Linux, one ip6ip6 or ipip6 tunnel per address pair", t.name, m, c.RemoteString(), c.Local)
+			return fmt.Errorf("tunnel %q already uses %s remote %s local %s: like Linux, one ip6ip6, ipip6 or any tunnel per address pair", t.name, m, c.RemoteString(), c.Local)
 		}
 		return fmt.Errorf("tunnel %q already uses %s remote %s local %s with the same key", t.name, c.Mode, c.RemoteString(), c.Local)
 	}

@@ -30,8 +30,13 @@ func TestEngineIP6OnePerPair(t *testing.T) {
 	mustAdd(t, a, "g0", "mode ip6gre"+pair)
 	mustAdd(t, a, "g1", "mode ip6gre key 1"+pair)
 	mustAdd(t, a, "o0", "mode ipip6 remote 2001:db8::3 local 2001:db8::1")
+	mustAdd(t, a, "a0", "mode any remote 2001:db8::4 local 2001:db8::1")
 	for _, tc := range []struct{ name, words, want string }{
-		{"t1", "mode ipip6" + pair, `tunnel "t0" already uses ip6ip6 remote 2001:db8::2 local 2001:db8::1: like Linux, one ip6ip6 or ipip6 tunnel per address pair`},
+		{"t1", "mode ipip6" + pair, `tunnel "t0" already uses ip6ip6 remote 2001:db8::2 local 2001:db8::1: like Linux, one ip6ip6, ipip6 or any tunnel per address pair`},
+		{"t3", "mode any" + pair, `tunnel "t0" already uses ip6ip6 remote 2001:db8::2 local 2001:db8::1: like Linux, one ip6ip6, ipip6 or any tunnel per address pair`},
+		{"a1", "mode any remote 2001:db8::4 local 2001:db8::1", `tunnel "a0" already uses any`},
+		{"a2", "mode ipip6 remote 2001:db8::4 local 2001:db8::1", `tunnel "a0" already uses any`},
+		{"a3", "mode ip6ip6 remote 2001:db8::4 local 2001:db8::1", `tunnel "a0" already uses any`},
 		{"t2", "mode ip6ip6" + pair, "same key"},
 		{"g2", "mode ip6gre" + pair, `tunnel "g0" already uses ip6gre`},
 		{"g3", "mode ip6gre key 1" + pair, "same key"},
@@ -45,20 +50,22 @@ func TestEngineIP6OnePerPair(t *testing.T) {
 			t.Errorf("add %s %s: %v, want an error with %q", tc.name, tc.words, err, tc.want)
 		}
 	}
-	if names := a.e.Names(); len(names) != 4 {
+	if names := a.e.Names(); len(names) != 5 {
 		t.Errorf("tunnels after refused adds: %v", names)
 	}
-	var want []config.Tunnel
-	for _, l := range []string{"x mode ip6ip6" + pair, "y mode ipip6" + pair} {
-		f := strings.Fields(l)
-		c, err := config.Parse(f[0], f[1:])
-		if err != nil {
-			t.Fatal(err)
+	for _, second := range []string{"y mode ipip6" + pair, "y mode any" + pair} {
+		var want []config.Tunnel
+		for _, l := range []string{"x mode ip6ip6" + pair, second} {
+			f := strings.Fields(l)
+			c, err := config.Parse(f[0], f[1:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, c)
 		}
-		want = append(want, c)
-	}
-	if err := a.e.Reload(want); err == nil || !strings.Contains(err.Error(), "same endpoints") {
-		t.Errorf("reload with ip6ip6 and ipip6 on one pair: %v", err)
+		if err := a.e.Reload(want); err == nil || !strings.Contains(err.Error(), "same endpoints") {
+			t.Errorf("reload with ip6ip6 and %s on one pair: %v", second, err)
+		}
 	}
 }
 
@@ -76,6 +83,8 @@ func TestEngineIP6CarriesPackets(t *testing.T) {
 		{"mode ip6gre key 7 csum seq encaplimit none", [][]byte{in4, in6}},
 		{"mode ip6ip6", [][]byte{in6}},
 		{"mode ipip6 hoplimit inherit tclass inherit", [][]byte{in4}},
+		{"mode any", [][]byte{in4, in6}},
+		{"mode any/ipv6 encaplimit none hoplimit inherit", [][]byte{in6, in4}},
 	} {
 		t.Run(tc.words, func(t *testing.T) {
 			w := tunneltest.NewWire()
@@ -96,6 +105,50 @@ func TestEngineIP6CarriesPackets(t *testing.T) {
 				t.Errorf("B counters: %+v", s)
 			}
 		})
+	}
+}
+
+// TestEngineIP6AnyNextHeaders: a mode any tunnel sends IPv4 inside as next
+// header 4 and IPv6 as 41, after Linux's encapsulation limit, and takes
+// both from a peer that sends them as ipip6 and ip6ip6 would (Linux's
+// ip6tnl mode any), counting each as received.
+func TestEngineIP6AnyNextHeaders(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addr6A, 8)
+	mustAdd(t, a, "t0", "mode any remote 2001:db8::2 local 2001:db8::1")
+	if st, _ := a.e.Show("t0"); st[0].MTU != 1500-40-8 {
+		t.Errorf("MTU %d, want %d as Linux's ip6tnl", st[0].MTU, 1500-40-8)
+	}
+	peer4, peer6 := w.Open(addr6B, header.ProtoIPIP), w.Open(addr6B, header.ProtoIPv6)
+	in4 := udp4("198.51.100.1", "203.0.113.1", 100)
+	in6 := udp6("2001:db8:1::1", "2001:db8:2::1", 100)
+	for _, c := range []struct {
+		inner []byte
+		on    *tunneltest.Socket
+		next  uint8
+	}{{in4, peer4, header.ProtoIPIP}, {in6, peer6, header.ProtoIPv6}} {
+		a.dev("t0").Inject(c.inner)
+		bufs, sizes := [][]byte{make([]byte, 2048)}, []int{0}
+		if _, err := c.on.ReadBatch(bufs, sizes); err != nil {
+			t.Fatal(err)
+		}
+		out := bufs[0][:sizes[0]]
+		if ip := header.IPv6(out); ip.NextHeader() != header.IPv6DestOpts || out[40] != c.next || out[44] != 4 || !bytes.Equal(out[48:], c.inner) {
+			t.Errorf("IPv%d inside went out as % x, want next header %d after encapsulation limit 4", c.inner[0]>>4, out[:48], c.next)
+		}
+		// The far end sends it back, addresses turned round.
+		back := append([]byte(nil), out...)
+		copy(back[8:24], out[24:40])
+		copy(back[24:40], out[8:24])
+		if _, err := c.on.WriteBatch([][]byte{back}); err != nil {
+			t.Fatal(err)
+		}
+		if got := receive(t, a.dev("t0")); !bytes.Equal(got, c.inner) {
+			t.Errorf("IPv%d inside, next header %d, received as %x", c.inner[0]>>4, c.next, got)
+		}
+	}
+	if s := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.RxPackets == 2 }); s.RxPackets != 2 || s.TxPackets != 2 || s.RxErrors != 0 {
+		t.Errorf("counters: %+v", s)
 	}
 }
 
@@ -179,6 +232,9 @@ func TestEngineICMP6LowersPathMTU(t *testing.T) {
 	mustAdd(t, a, "k2", "mode ip6gre key 2 remote 2001:db8::2 local 2001:db8::1")
 	mustAdd(t, a, "nolim", "mode ip6ip6 encaplimit none remote 2001:db8::3 local 2001:db8::1")
 	mustAdd(t, a, "six", "mode ip6ip6 remote 2001:db8::4 local 2001:db8::1")
+	// Mode any is matched by either next header.
+	mustAdd(t, a, "any4", "mode any remote 2001:db8::8 local 2001:db8::1")
+	mustAdd(t, a, "any6", "mode any encaplimit none remote 2001:db8::9 local 2001:db8::1")
 	// A multipoint hub: a report names the neighbour it is about.
 	mustAdd(t, a, "hub", "mode ip6gre key 3 local 2001:db8::1")
 	mustNeigh(t, a, "198.51.100.5 lladdr 2001:db8::5 dev hub")
@@ -190,11 +246,15 @@ func TestEngineICMP6LowersPathMTU(t *testing.T) {
 		packetTooBig6(1300, "2001:db8::2", header.ProtoGRE, true, greQuote(header.GREFlagKey, 1)),
 		packetTooBig6(1279, "2001:db8::2", header.ProtoGRE, true, greQuote(header.GREFlagKey, 2)), // below IPv6's minimum
 		packetTooBig6(1300, "2001:db8::3", header.ProtoIPv6, false, nil),
-		packetTooBig6(1280, "2001:db8::4", header.ProtoIPv6, true, nil), // the last one
+		packetTooBig6(1400, "2001:db8::8", header.ProtoIPIP, true, nil),
+		packetTooBig6(1350, "2001:db8::9", header.ProtoIPv6, false, nil),
+		packetTooBig6(1300, "2001:db8::9", header.ProtoGRE, false, greQuote(0, 0)), // not a protocol it sends
+		packetTooBig6(1280, "2001:db8::4", header.ProtoIPv6, true, nil),            // the last one
 	} {
 		feed.msgs <- m
 	}
-	want := map[string]int{"plain": 1400 - 52, "k1": 1300 - 56, "k2": 1500 - 56, "nolim": 1300 - 40, "six": 1280 - 48}
+	want := map[string]int{"plain": 1400 - 52, "k1": 1300 - 56, "k2": 1500 - 56, "nolim": 1300 - 40, "six": 1280 - 48,
+		"any4": 1400 - 48, "any6": 1350 - 40}
 	waitFor(t, "the last report", func() bool {
 		st, _ := a.e.Show("six")
 		return st[0].PathMTU == want["six"]

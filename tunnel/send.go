@@ -600,11 +600,12 @@ func (t *Tunnel) isOwnOuter(inner []byte, remote netip.Addr) bool {
 			return false
 		}
 		ip := header.IPv6(inner)
-		next, proto := ip.NextHeader(), c.Proto()
+		next := ip.NextHeader()
+		sends := c.SendsProto(next)
 		if c.UDP() {
-			proto = header.ProtoUDP
+			sends = next == header.ProtoUDP
 		}
-		return (next == proto || next == header.IPv6DestOpts) && ip.Src() == c.Local.As16() && ip.Dst() == remote.As16()
+		return (sends || next == header.IPv6DestOpts) && ip.Src() == c.Local.As16() && ip.Dst() == remote.As16()
 	}
 	if len(inner) < header.IPv4MinLen || header.IPVersion(inner) != 4 {
 		return false

@@ -138,7 +138,7 @@ func (t *Tunnel) peerTo(a netip.Addr) *peer {
 }
 
 // quotesOwnPacket reports whether the packet an ICMP error quotes is one
-// tunnel c sent: its protocol, from our local address to the remote, and
+// tunnel c sent: its protocol (either of mode any's), from our local address to the remote, and
 // for GRE exactly the flags c sends (version 0, no other bits), a protocol
 // type c sends (0x6558 only from gretap, which sends IPv4 in its
 // keepalives) and c's output key. The kernel's ipgre_err looks the tunnel
@@ -146,7 +146,7 @@ func (t *Tunnel) peerTo(a netip.Addr) *peer {
 // tunnel) would lower the path MTU of every keyed tunnel sharing the
 // endpoints. The quoted key is the one we send: c's okey.
 func quotesOwnPacket(c *config.Tunnel, tb *rawsock.TooBig) bool {
-	if c.UDP() || int(c.Proto()) != tb.Proto || c.Local != tb.Src || c.Remote != tb.Dst {
+	if c.UDP() || !c.SendsProto(uint8(tb.Proto)) || c.Local != tb.Src || c.Remote != tb.Dst {
 		return false // a raw socket's ICMP quotes no packet of a UDP tunnel
 	}
 	if tb.Proto != rawsock.ProtoGRE {
