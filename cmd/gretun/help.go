@@ -32,7 +32,7 @@ const tunnelOptions = `OPTIONS, as in ip tunnel:
   netstack ADDR/PREFIX [ADDR6/PREFIX]   a userspace stack, no TUN device, with
     dns ADDR  socks5 [USER:PASS@]ADDR:PORT  socks5-open
     forward tcp|udp [ADDR:]PORT HOST:PORT  reverse tcp|udp PORT HOST:PORT
-IPv6 modes (ip6gre, ip6gretap, ip6ip6, ipip6) also:
+IPv6 modes (ip6gre, ip6gretap, ip6ip6, ipip6, any) also:
   hoplimit N|inherit  tclass N|inherit  flowlabel N|inherit  encaplimit none|N
   dev NAME                       the device of link-local endpoints
   nokey nocsum noseq nokeepalive noclamp-mss noignore-df   undo on change
@@ -53,7 +53,7 @@ remove every device gretun created.
                (HOST:PORT, e.g. 127.0.0.1:9469; :9469 for every address)
   -S SOCKET    (before daemon) the control socket to serve
 `,
-	"run": `usage: gretun [-S SOCKET] run [-metrics ADDR] NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6 [remote ADDR] local ADDR [OPTIONS]
+	"run": `usage: gretun [-S SOCKET] run [-metrics ADDR] NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6|any [remote ADDR] local ADDR [OPTIONS]
 
 Serves one tunnel in the foreground, no daemon, until SIGTERM or SIGINT
 (which remove its device) or tunnel del. It serves the control socket too
@@ -64,7 +64,7 @@ when it is free.
 ` + tunnelOptions,
 	"tunnel": `usage: gretun [-s] [-j] [-S SOCKET] tunnel COMMAND
 
-  tunnel add NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6 [remote ADDR] local ADDR [OPTIONS]
+  tunnel add NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6|any [remote ADDR] local ADDR [OPTIONS]
   tunnel change NAME [OPTIONS]   reconfigure in place, keeping the device
   tunnel del NAME
   tunnel show [NAME]             -s adds counters, -j prints JSON

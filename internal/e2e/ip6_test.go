@@ -54,8 +54,8 @@ func (tp *Topology) carry6BothWays() {
 
 // TestIP6Tunnels is the classic scenario over an IPv6 underlay: ip6gre
 // (plain, and with key, checksums and sequence numbers) carries IPv4 from
-// host to host and IPv6 between the routers, ipip6 IPv4 and ip6ip6 IPv6,
-// with ping and a checksummed TCP transfer both ways; the tunnels show
+// host to host and IPv6 between the routers, ipip6 IPv4, ip6ip6 IPv6 and
+// mode any both families through one tunnel, with ping and a checksummed TCP transfer both ways; the tunnels show
 // their mode and Linux's defaults, and the device MTU leaves room for the
 // IPv6 header, the encapsulation limit option and GRE.
 func TestIP6Tunnels(t *testing.T) {
@@ -69,6 +69,7 @@ func TestIP6Tunnels(t *testing.T) {
 		{"mode ip6gre key 42 csum seq", true, true, 1436, "encaplimit 4 key 42 seq csum"},
 		{"mode ipip6 encaplimit none", true, false, 1460, "ip/ipv6 remote 2001:db8::2 local 2001:db8::1 hoplimit 64 encaplimit none"},
 		{"mode ip6ip6 hoplimit 255 tclass inherit flowlabel inherit", false, true, 1452, "ipv6/ipv6 remote 2001:db8::2 local 2001:db8::1 hoplimit 255 tclass inherit flowlabel inherit encaplimit 4"},
+		{"mode any", true, true, 1452, "any/ipv6 remote 2001:db8::2 local 2001:db8::1 hoplimit 64 encaplimit 4"},
 	} {
 		t.Run(tc.words, func(t *testing.T) {
 			tp := Classic(t)
@@ -133,7 +134,9 @@ func TestIP6Errors(t *testing.T) {
 		{"mode gre remote 2001:db8::2 local 2001:db8::1", "needs IPv4 (use mode ip6gre)"},
 		{"mode ip6gre remote fe80::2 local 2001:db8::1", "link-local"},
 		{"mode ip6gre6 remote 2001:db8::2 local 2001:db8::1", `unknown mode "ip6gre6"`},
-		{"mode ipip6 remote 2001:db8::2 local 2001:db8::1", "one ip6ip6 or ipip6 tunnel per address pair"},
+		{"mode ipip6 remote 2001:db8::2 local 2001:db8::1", "one ip6ip6, ipip6 or any tunnel per address pair"},
+		{"mode any remote 2001:db8::2 local 2001:db8::1", "one ip6ip6, ipip6 or any tunnel per address pair"},
+		{"mode any remote 2001:db8::3 local 2001:db8::1 encap fou encap-dport 5555", "encap fou needs mode ip6ip6 or ipip6, not any"},
 		{"mode ip6gre remote 2001:db8::2 local 2001:db8::9", "local address 2001:db8::9 is not configured"},
 	} {
 		out, err := tp.Gretun(tp.A, append([]string{"tunnel", "add", "bad"}, strings.Fields(tc.words)...)...)
@@ -173,25 +176,34 @@ func TestIP6MinimumMTU(t *testing.T) {
 
 // TestIP6PacketTooBig puts a router with a 1300-byte link between the
 // tunnel's ends: its ICMPv6 Packet Too Big about gretun's outer packets
-// lowers the tunnel's path MTU to 1300 - 52, and the inner sender learns it
-// from gretun's Fragmentation Needed.
+// lowers the tunnel's path MTU to 1300 less the overhead (52 for ip6gre,
+// 48 for mode any, whose IPv4 packets go out as next header 4), and the
+// inner sender learns it from gretun's Fragmentation Needed.
 func TestIP6PacketTooBig(t *testing.T) {
-	tp := narrow6(t)
-	tp.Sh(tp.HostA, "ip", "route", "add", "default", "via", LanA)
-	tp.Run(tp.A, "netb", "mode", "ip6gre", "remote", "2001:db8:b::1", "local", "2001:db8:a::1")
-	tp.Run(tp.B, "neta", "mode", "ip6gre", "remote", "2001:db8:a::1", "local", "2001:db8:b::1")
-	tp.Sh(tp.B, "ip", "addr", "add", LanB, "dev", "neta")
-	tp.Sh(tp.B, "ip", "route", "add", "198.51.100.0/24", "dev", "neta")
-	tp.Sh(tp.A, "ip", "route", "add", LanB+"/32", "dev", "netb")
-	// A full-size DF ping leaves A whole, meets the narrow link and comes
-	// back as a Packet Too Big to A's gretun.
-	tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1420", LanB)
-	tp.waitFor("path MTU learnt", func() bool { return tp.status(tp.A, "netb").PathMTU == 1300-52 })
-	out, _ := tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", LanB)
-	if !strings.Contains(out, "mtu = 1248") && !strings.Contains(out, "mtu=1248") {
-		t.Errorf("DF ping over the learnt path: %s", out)
+	for _, tc := range []struct {
+		mode     string
+		overhead int
+	}{{"ip6gre", 52}, {"any", 48}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			tp := narrow6(t)
+			tp.Sh(tp.HostA, "ip", "route", "add", "default", "via", LanA)
+			tp.Run(tp.A, "netb", "mode", tc.mode, "remote", "2001:db8:b::1", "local", "2001:db8:a::1")
+			tp.Run(tp.B, "neta", "mode", tc.mode, "remote", "2001:db8:a::1", "local", "2001:db8:b::1")
+			tp.Sh(tp.B, "ip", "addr", "add", LanB, "dev", "neta")
+			tp.Sh(tp.B, "ip", "route", "add", "198.51.100.0/24", "dev", "neta")
+			tp.Sh(tp.A, "ip", "route", "add", LanB+"/32", "dev", "netb")
+			// A full-size DF ping leaves A whole, meets the narrow link and comes
+			// back as a Packet Too Big to A's gretun.
+			tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1420", LanB)
+			mtu := 1300 - tc.overhead
+			tp.waitFor("path MTU learnt", func() bool { return tp.status(tp.A, "netb").PathMTU == mtu })
+			out, _ := tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", LanB)
+			if !strings.Contains(out, fmt.Sprintf("mtu = %d", mtu)) && !strings.Contains(out, fmt.Sprintf("mtu=%d", mtu)) {
+				t.Errorf("DF ping over the learnt path: %s", out)
+			}
+			tp.Ping(tp.HostA, LanB, "-s", "1200", "-M", "do")
+		})
 	}
-	tp.Ping(tp.HostA, LanB, "-s", "1200", "-M", "do")
 }
 
 // narrow6 is host A, router A, a router m and router B over IPv6
