@@ -28,7 +28,7 @@ const (
 // sides, the kernel's defaults otherwise (encaplimit 4, hoplimit 64).
 type ip6case struct {
 	name   string
-	mode   string // ip6gre, ip6ip6 or ipip6
+	mode   string // ip6gre, ip6gretap, ip6ip6, ipip6 or any
 	words  []string
 	v4, v6 bool // inner families carried
 	run    func(t *testing.T, e *env, c ip6case)
@@ -47,6 +47,10 @@ func ip6Matrix() []ip6case {
 		{name: "ip6gre-key-csum-seq", mode: "ip6gre", words: kcs, v4: true, v6: true},
 		{name: "ip6ip6", mode: "ip6ip6", v6: true},
 		{name: "ipip6", mode: "ipip6", v4: true},
+		// One tunnel, both families: the guest's `ip link add … type
+		// ip6tnl mode any` with its defaults.
+		{name: "any", mode: "any", v4: true, v6: true},
+		{name: "neg/any-encaplimit-0", mode: "any", v6: true, run: ip6EncapLimitZero},
 		{name: "ip6gre-keepalive", mode: "ip6gre", words: []string{"key", "5", "keepalive", "0.2", "3"}, run: ip6Keepalive},
 		{name: "neg/ip6gre-key-mismatch", mode: "ip6gre", words: []string{"key", "1"}, v4: true, run: ip6KeyMismatch},
 		{name: "neg/encaplimit-0", mode: "ip6ip6", v6: true, run: ip6EncapLimitZero},
@@ -60,6 +64,9 @@ func ip6Matrix() []ip6case {
 		{name: "fou/ip6gre-key-csum-seq", mode: "ip6gre", words: kcs, v4: true, v6: true, fou: 4754},
 		{name: "fou/ipip6", mode: "ipip6", v4: true, fou: 5555},
 		{name: "fou/ip6ip6", mode: "ip6ip6", v6: true, fou: 5556},
+		// The kernel's ip6tnl mode any inside UDP, against gretun's
+		// ip6ip6 there (gretun refuses mode any with encap fou).
+		{name: "neg/fou-any", mode: "ip6ip6", v6: true, fou: 5557, run: ip6AnyFOU},
 		// gretun a multipoint ip6gre hub (no remote, the kernel's inner
 		// addresses neighbours), the kernel an ordinary ip6gre spoke.
 		{name: "multipoint/gretun-hub-kernel-spoke", mode: "ip6gre", words: []string{"key", "7"}, v4: true, v6: true, run: ip6KernelSpoke},
@@ -147,6 +154,8 @@ func guestTunnel6(t *testing.T, e *env, mode string, words []string) {
 	switch {
 	case mode == "ip6gretap": // an Ethernet device: `ip link`, same words
 		add = fmt.Sprintf("ip link add %s type ip6gretap", tunName)
+	case mode == "any": // as users write it, though `ip -6 tunnel` takes it too
+		add = fmt.Sprintf("ip link add %s type ip6tnl mode any", tunName)
 	case slices.Contains(words, "fou") && mode == "ip6gre": // `ip -6 tunnel` has no encap words
 		add = fmt.Sprintf("ip link add %s type ip6gre", tunName)
 	case slices.Contains(words, "fou"):
@@ -211,26 +220,36 @@ func traffic6(t *testing.T, e *env, c ip6case) {
 	pkts := capt.stop6(t)
 	for _, src := range []string{hostUnder6, guestUnder6} {
 		n := 0
+		nexts := map[int]bool{}
 		for _, p := range pkts {
 			if p.src != src {
 				continue
 			}
 			n++
+			nexts[p.next] = true
 			// Both label every flow, ip6gretap's frames too (from
 			// the IP packet they carry).
 			noLabel := p.flow == 0
 			next, limit := nextHeader(c.mode), !slices.Contains(c.words, "encaplimit")
-			if c.fou != 0 {
+			switch {
+			case c.fou != 0:
 				next = 17
+			case c.mode == "any" && p.inner == 4: // per packet, by the inner version
+				next = 4
+			case c.mode == "any":
+				next = 41
 			}
 			if p.hopLimit != 64 || p.hasLimit != limit || limit && p.limit != 4 || p.next != next || noLabel {
 				t.Errorf("from %s: hop limit %d, encapsulation limit %d (%v), next header %d, flow label %#x; want 64, 4, %d and an automatic label as Linux's defaults",
-					src, p.hopLimit, p.limit, p.hasLimit, p.next, p.flow, nextHeader(c.mode))
+					src, p.hopLimit, p.limit, p.hasLimit, p.next, p.flow, next)
 				break
 			}
 		}
 		if n < 6 {
 			t.Errorf("saw %d tunnel packets from %s on the wire", n, src)
+		}
+		if c.mode == "any" && (!nexts[4] || !nexts[41]) {
+			t.Errorf("mode any from %s: next headers %v on the wire, want both 4 and 41", src, nexts)
 		}
 	}
 }
@@ -370,6 +389,45 @@ func ip6EncapLimitZero(t *testing.T, e *env, c ip6case) {
 	}
 }
 
+// ip6AnyFOU: the kernel takes `ip link add … type ip6tnl mode any … encap
+// fou`, but its fou port has one protocol (here 41), and it sends its IPv4
+// packets to that port all the same: against gretun's ip6ip6 inside UDP on
+// that port, IPv6 crosses both ways and the kernel's IPv4 is dropped and
+// counted. gretun refuses mode any with encap fou in one line.
+func ip6AnyFOU(t *testing.T, e *env, c ip6case) {
+	words := strings.Join(c.allWords(), " ")
+	cmd := fmt.Sprintf("ip link del %s && ip link add %s type ip6tnl mode any remote %s local %s %s && ip addr add %s/30 dev %s && ip -6 addr add %s/64 dev %s nodad && ip link set %s up",
+		tunName, tunName, hostUnder6, guestUnder6, words, guestIn4, tunName, guestIn6, tunName, tunName)
+	if out, err := e.g.Run(cmd); err != nil {
+		t.Fatalf("the kernel refused ip6tnl mode any inside fou: %v: %s", err, out)
+	}
+	if out, _ := e.g.Run("ip -6 tunnel show " + tunName); !strings.Contains(out, "any/ipv6") {
+		t.Errorf("the guest's tunnel: %q, want mode any/ipv6", out)
+	}
+	out, err := e.n.Exec(e.ns, append([]string{e.bin, "run", "gt2", "mode", "any", "remote", guestUnder6, "local", hostUnder6}, c.allWords()...)...)
+	if want := "encap fou needs mode ip6ip6 or ipip6, not any"; err == nil || !strings.Contains(out, want) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("gretun run mode any … encap fou: %v, %q; want one line with %q", err, out, want)
+	}
+	if s, r, out := hostPing(t, e, "-c", "3", "-i", "0.2", "-W", "5", guestIn6); s != 3 || r != 3 {
+		t.Errorf("ping gretun → kernel %s: %d of %d answered:\n%s", guestIn6, r, s, out)
+	}
+	if s, r, out := guestPing(t, e, "-6 -c 3 -i 0.2 -W 5 "+hostIn6); s != 3 || r != 3 {
+		t.Errorf("ping kernel → gretun %s: %d of %d answered:\n%s", hostIn6, r, s, out)
+	}
+	r0, _ := gretunCounters(t, e, tunName)
+	if _, r, out := guestPing(t, e, "-c 3 -i 0.2 -W 1 "+hostIn4); r != 0 {
+		t.Errorf("IPv4 ping from the kernel's mode any inside fou answered:\n%s", out)
+	}
+	r1, _ := gretunCounters(t, e, tunName)
+	var dropped uint64
+	for reason, n := range r1.Drops {
+		dropped += n - r0.Drops[reason]
+	}
+	if dropped < 3 || r1.RxPackets != r0.RxPackets {
+		t.Errorf("the kernel's IPv4 at gretun's ip6ip6 port: %d dropped, %d received (drops %v), want 3 dropped", dropped, r1.RxPackets-r0.RxPackets, r1.Drops)
+	}
+}
+
 // sendWithLimit sends count IPv6 packets (no next header) from ns to dst
 // through a raw socket whose destination options carry an encapsulation
 // limit (IPV6_DSTOPTS): a tunnel packet, as far as the next entry point
@@ -402,6 +460,7 @@ type wire6 struct {
 	flow           uint32
 	limit          int
 	hasLimit       bool
+	inner          int // the IP version after the tunnel header, of IP in IPv6
 }
 
 type capture6 struct{ *capture }
@@ -448,11 +507,15 @@ func (c capture6) stop6(t *testing.T) []wire6 {
 		ip := f[14:]
 		w := wire6{src: netip.AddrFrom16([16]byte(ip[8:24])).String(), hopLimit: int(ip[7]), next: int(ip[6]),
 			flow: binary.BigEndian.Uint32(ip) & 0xfffff}
+		at := 40
 		if w.next == 60 {
-			w.next = int(ip[40])
+			w.next, at = int(ip[40]), 48
 			if ip[42] == 4 && ip[43] == 1 {
 				w.limit, w.hasLimit = int(ip[44]), true
 			}
+		}
+		if len(ip) > at {
+			w.inner = int(ip[at] >> 4)
 		}
 		if w.next == 47 || w.next == 41 || w.next == 4 || w.next == 17 {
 			out = append(out, w)
