@@ -234,6 +234,9 @@ func TestParseIPv6(t *testing.T) {
 	if e := anyT.Encap(); e.Mode != encap.ModeIP6Any || !e.HasEncapLimit || e.EncapLimit != 4 || e.TTL != 64 || !e.FlowLabelAuto {
 		t.Errorf("default mode any encap %+v, want encaplimit 4 and hop limit 64 as Linux", e)
 	}
+	if j, err := json.Marshal(anyT); err != nil || !strings.Contains(string(j), `"mode":"any"`) {
+		t.Errorf("JSON of a mode any tunnel: %s, %v", j, err)
+	}
 }
 
 func TestParseErrors(t *testing.T) {

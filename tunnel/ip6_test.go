@@ -349,3 +349,22 @@ func TestEngineIP6Reload(t *testing.T) {
 		t.Errorf("tunnels after a refused reload: %v", names)
 	}
 }
+
+// TestEngineIP6AnyDeadLoop: a mode any tunnel knows its own outer packets
+// by either next header: an IPv6 packet from its local to its remote
+// address carrying 4 (IPv4 inside) or 41 read from its device is dropped
+// as a dead loop, not encapsulated again.
+func TestEngineIP6AnyDeadLoop(t *testing.T) {
+	w := tunneltest.NewWire()
+	a := newSide(t, w, addr6A, 8)
+	mustAdd(t, a, "t0", "mode any encaplimit none remote 2001:db8::2 local 2001:db8::1")
+	for _, next := range []uint8{header.ProtoIPIP, header.ProtoIPv6} {
+		own := udp6("2001:db8::1", "2001:db8::2", 40)
+		own[header.IPv6NextHeader] = next
+		a.dev("t0").Inject(own)
+	}
+	a.dev("t0").Inject(udp6("2001:db8:1::1", "2001:db8:2::1", 40))
+	if s := waitStats(t, a, "t0", func(s tunnel.Stats) bool { return s.TxDeadLoop == 2 && s.TxPackets == 1 }); s.TxDeadLoop != 2 || s.TxPackets != 1 {
+		t.Errorf("counters: %+v", s)
+	}
+}
