@@ -571,7 +571,7 @@ func (t *Tunnel) Validate() error {
 	switch t.Mode {
 	case ModeGRE, ModeIPIP, ModeGRETap, ModeIP6GRE, ModeIP6GRETap, ModeIP6IP6, ModeIPIP6, ModeIP6Any:
 	case "":
-		return errors.New("missing mode (gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6 or ipip6)")
+		return errors.New("missing mode (gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6, ipip6 or any)")
 	default:
 		return fmt.Errorf("unknown mode %q", t.Mode)
 	}
@@ -714,9 +714,9 @@ func (t *Tunnel) validateFamily() error {
 	if !v6 {
 		switch {
 		case t.EncapLimit != "":
-			return errors.New("encaplimit needs an IPv6 mode (ip6gre, ip6ip6 or ipip6)")
+			return errors.New("encaplimit needs an IPv6 mode (ip6gre, ip6ip6, ipip6 or any)")
 		case t.FlowLabel != 0 || t.FlowLabelInherit:
-			return errors.New("flowlabel needs an IPv6 mode (ip6gre, ip6ip6 or ipip6)")
+			return errors.New("flowlabel needs an IPv6 mode (ip6gre, ip6ip6, ipip6 or any)")
 		}
 	}
 	if _, err := t.encapLimit(); err != nil {

@@ -19,7 +19,7 @@ var (
 	addr6B = netip.MustParseAddr("2001:db8::2")
 )
 
-// TestEngineIP6OnePerPair: like Linux, one ip6tnl tunnel (ip6ip6 or ipip6)
+// TestEngineIP6OnePerPair: like Linux, one ip6tnl tunnel (ip6ip6, ipip6 or any)
 // per address pair whatever its mode, and one ip6gre per pair and key; a
 // second is refused with a clear error, by add and by reload alike.
 func TestEngineIP6OnePerPair(t *testing.T) {
