@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -149,28 +150,37 @@ func TestIP6Errors(t *testing.T) {
 	}
 }
 
-// TestIP6MinimumMTU runs ip6gre over an underlay of IPv6's minimum MTU,
-// 1280: the device MTU is 1280 all the same (as Linux's ip6gre makes it)
-// and an IPv6 packet of 1280 bytes crosses in outer fragments, which the
-// far kernel reassembles (RFC 2473 section 7.1), while an IPv4 packet with
-// DF over the path's 1228 is refused with that MTU.
+// TestIP6MinimumMTU runs ip6gre and mode any over an underlay of IPv6's
+// minimum MTU, 1280: the device MTU is 1280 all the same (as Linux's ip6
+// tunnels make it) and an IPv6 packet of 1280 bytes crosses in outer
+// fragments, which the far kernel reassembles (RFC 2473 section 7.1), while
+// an IPv4 packet with DF over the path's 1228 (1232 for mode any) is refused
+// with that MTU, and one without DF is fragmented before encapsulation.
 func TestIP6MinimumMTU(t *testing.T) {
-	tp := Classic(t)
-	tp.underlay6()
-	for _, ns := range []string{tp.A, tp.B} {
-		tp.Sh(ns, "ip", "link", "set", "dev", "wan", "mtu", "1280")
-	}
-	tp.ip6Tunnels(true, true, "mode", "ip6gre")
-	if mtu := tp.status(tp.A, "netb").MTU; mtu != 1280 {
-		t.Errorf("device MTU %d over a 1280-byte underlay, want 1280", mtu)
-	}
-	tp.Ping(tp.A, "2001:db8:1::2", "-s", "1232", "-M", "do") // 1280-byte IPv6 packets
-	if s := tp.Stats(tp.A, "netb"); s.TxFragmented < 6 {
-		t.Errorf("A sent %d outer fragments for 3 pings of 1280 bytes, want 2 each", s.TxFragmented)
-	}
-	out, _ := tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1201", HostBIP) // 1229 bytes
-	if !strings.Contains(out, "mtu = 1228") && !strings.Contains(out, "mtu=1228") {
-		t.Errorf("DF ping of 1229 bytes over a 1228-byte path: %s", out)
+	for _, tc := range []struct {
+		mode string
+		path int
+	}{{"ip6gre", 1280 - 52}, {"any", 1280 - 48}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			tp := Classic(t)
+			tp.underlay6()
+			for _, ns := range []string{tp.A, tp.B} {
+				tp.Sh(ns, "ip", "link", "set", "dev", "wan", "mtu", "1280")
+			}
+			tp.ip6Tunnels(true, true, "mode", tc.mode)
+			if mtu := tp.status(tp.A, "netb").MTU; mtu != 1280 {
+				t.Errorf("device MTU %d over a 1280-byte underlay, want 1280", mtu)
+			}
+			tp.Ping(tp.A, "2001:db8:1::2", "-s", "1232", "-M", "do") // 1280-byte IPv6 packets
+			if s := tp.Stats(tp.A, "netb"); s.TxFragmented < 6 {
+				t.Errorf("A sent %d outer fragments for 3 pings of 1280 bytes, want 2 each", s.TxFragmented)
+			}
+			out, _ := tp.Exec(tp.HostA, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", strconv.Itoa(tc.path+1-28), HostBIP)
+			if !strings.Contains(out, fmt.Sprintf("mtu = %d", tc.path)) && !strings.Contains(out, fmt.Sprintf("mtu=%d", tc.path)) {
+				t.Errorf("DF ping of %d bytes over a %d-byte path: %s", tc.path+1, tc.path, out)
+			}
+			tp.Ping(tp.HostA, HostBIP, "-s", "1250", "-M", "dont")
+		})
 	}
 }
 
