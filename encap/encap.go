@@ -56,9 +56,10 @@ const (
 	// over an IPv6 underlay (Linux's ip6tnl mode ip6ip6).
 	ModeIP6 Mode = header.ProtoIPv6
 	// ModeIP6Any is IPv4 or IPv6 in IPv6, next header 4 or 41 by each
-	// inner packet's version (Linux's ip6tnl mode any, whose proto is
-	// 0, IPPROTO_IP, as here).
-	ModeIP6Any Mode = 0
+	// inner packet's version (Linux's ip6tnl mode any, proto 0). Its
+	// value is no protocol number, nor 0, so that a Config whose Mode was
+	// forgotten is still refused.
+	ModeIP6Any Mode = 0xff
 )
 
 func (m Mode) String() string {

@@ -398,6 +398,7 @@ func TestNewRejectsWire(t *testing.T) {
 		{"flow label over ipv4", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, FlowLabelInherit: true}},
 		{"flow label over 20 bits", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, FlowLabel: 1 << 20}},
 		{"ip6ip6 with a key", encap.Config{Mode: encap.ModeIP6, Local: local6, Remote: remote6, HasKey: true}},
+		{"zero mode over ipv6 (not any)", encap.Config{Local: local6, Remote: remote6}},
 		{"any over ipv4", encap.Config{Mode: encap.ModeIP6Any, Local: local, Remote: remote}},
 		{"any with a key", encap.Config{Mode: encap.ModeIP6Any, Local: local6, Remote: remote6, HasKey: true}},
 		{"any inside udp", encap.Config{Mode: encap.ModeIP6Any, Local: local6, Remote: remote6, UDP: true, DstPort: 5555}},
