@@ -85,7 +85,7 @@ func BenchmarkFragment(b *testing.B) {
 }
 
 // BenchmarkEncapWire is BenchmarkEncap for the other outer formats: IPv6
-// (ip6gre and ipip6 as Linux sends them, with the encapsulation limit
+// (ip6gre, ipip6 and mode any as Linux sends them, with the encapsulation limit
 // option, and without it), and GRE-in-UDP over both families.
 func BenchmarkEncapWire(b *testing.B) {
 	l4, r4 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
@@ -98,6 +98,7 @@ func BenchmarkEncapWire(b *testing.B) {
 		{"ip6gre", encap.Config{Mode: encap.ModeGRE, Local: l6, Remote: r6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabelAuto: true}},
 		{"ipip6", encap.Config{Mode: encap.ModeIPIP, Local: l6, Remote: r6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabelAuto: true}},
 		{"ipv6-ipip", encap.Config{Mode: encap.ModeIPIP, Local: l6, Remote: r6}},
+		{"any-ipv4", encap.Config{Mode: encap.ModeIP6Any, Local: l6, Remote: r6, TTL: 64, HasEncapLimit: true, EncapLimit: 4, FlowLabelAuto: true}},
 		{"ipv4-udp-gre", encap.Config{Mode: encap.ModeGRE, Local: l4, Remote: r4, UDP: true, SrcPort: 49152, DstPort: 4754}},
 		{"ipv6-udp-csum-gre", encap.Config{Mode: encap.ModeGRE, Local: l6, Remote: r6, UDP: true, SrcPort: 49152, DstPort: 4754, UDPChecksum: true}},
 	} {
