@@ -116,7 +116,7 @@ func FuzzRoundTrip(f *testing.F) {
 				t.Fatalf("outer header checksum does not verify")
 			}
 			var p decap.Packet
-			r := parseOuter(t, cfg, out, &p)
+			r := parseOuter(t, cfg, inner, out, &p)
 			if teb {
 				// An opaque frame (gretap): carried whole, as data,
 				// with nothing inherited into the outer ECN field.
@@ -222,7 +222,7 @@ func wellFormed(b []byte, v6 bool) []byte {
 // parseOuter parses encap's output as the underlay of cfg would deliver
 // it: whole over IPv4 (Parse) or IPv6 (Parse6); with UDP, the test plays
 // the socket that checks and strips IP and UDP, then calls ParseGRE.
-func parseOuter(t *testing.T, cfg encap.Config, out []byte, p *decap.Packet) decap.Reason {
+func parseOuter(t *testing.T, cfg encap.Config, inner, out []byte, p *decap.Packet) decap.Reason {
 	t.Helper()
 	if !cfg.UDP {
 		if cfg.Local.Is6() {
@@ -251,7 +251,11 @@ func parseOuter(t *testing.T, cfg encap.Config, out []byte, p *decap.Packet) dec
 		pseudo = append(pseudo, 0, header.ProtoUDP, byte((len(out)-20)>>8), byte(len(out)-20))
 	}
 	u := header.UDP(out[ipLen:])
-	if !u.IsValid() || u.Length() != len(u) || u.SrcPort() != cfg.SrcPort || u.DstPort() != cfg.DstPort {
+	sport := cfg.SrcPort
+	if sport == 0 { // encap-sport auto: the inner flow's port
+		sport = encap.FlowPort(inner, cfg.EtherType != header.EtherTypeTEB)
+	}
+	if !u.IsValid() || u.Length() != len(u) || u.SrcPort() != sport || u.DstPort() != cfg.DstPort {
 		t.Fatalf("UDP header % x for %d bytes", out[ipLen:ipLen+8], len(u))
 	}
 	switch {
