@@ -181,12 +181,10 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 		}
 		defer m.Close()
 	}
-	if err := e.Add(c); err != nil {
-		return fmt.Errorf("run %s: %v", c.Name, err)
-	}
-	defer startProfile()()
 	// Serve the control socket too, when free, so `gretun -s tunnel show`
-	// works against a foreground tunnel; a daemon already there wins.
+	// works against a foreground tunnel; a daemon already there wins. It
+	// listens before the device exists, so whoever sees the device can ask
+	// about it: a request during Add waits for it under the engine's lock.
 	// `tunnel del` of the last tunnel ends the process, as its device is gone.
 	deleted := make(chan struct{}, 1)
 	served := make(chan struct{})
@@ -209,6 +207,10 @@ func runCmd(g globals, args []string, stderr io.Writer) error {
 	} else {
 		log.Debug("control socket not served", "err", err)
 	}
+	if err := e.Add(c); err != nil {
+		return fmt.Errorf("run %s: %v", c.Name, err)
+	}
+	defer startProfile()()
 	if err := dropCapabilities(log); err != nil {
 		return fmt.Errorf("run %s: %v", c.Name, err)
 	}
