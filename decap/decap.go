@@ -1,7 +1,7 @@
 // Package decap validates outer packets, exactly as an underlay delivers
-// them, and strips their IP-in-IP (RFC 2003, RFC 2473) or GRE (RFC 2784,
-// RFC 2890) headers. Stripping moves an offset: the inner packet is
-// returned as a range of the same buffer. It never allocates and never
+// them, and strips their IP-in-IP (RFC 2003, RFC 2473, RFC 4213's 6in4)
+// or GRE (RFC 2784, RFC 2890) headers. Stripping moves an offset: the
+// inner packet is returned as a range of the same buffer. It never allocates and never
 // panics, whatever the bytes.
 //
 // There is one entry point per underlay: Parse for an outer IPv4 header
@@ -87,8 +87,9 @@ type Packet struct {
 // HasKey reports whether the packet carried a GRE key.
 func (p *Packet) HasKey() bool { return p.GREFlags&header.GREFlagKey != 0 }
 
-// Parse validates the outer headers of pkt and fills p. A packet it accepts
-// still needs its tunnel's Receiver.Accept. When it drops a packet whose
+// Parse validates the outer IPv4 header of pkt and the GRE header, IPv4
+// (4) or IPv6 (41) packet after it, and fills p. A packet it accepts still
+// needs its tunnel's Receiver.Accept. When it drops a packet whose
 // outer header was sound, p.Proto, Src, Dst and the GRE key are still set,
 // so the drop can be counted on the tunnel it was meant for.
 func Parse(pkt []byte, p *Packet) Reason {
@@ -96,14 +97,24 @@ func Parse(pkt []byte, p *Packet) Reason {
 	if r != OK {
 		return r
 	}
+	return p.payload(pkt, hl)
+}
+
+// payload validates what follows the outer IP (or UDP) header at pkt[off:]
+// as p.Proto says: a GRE header, or at once the inner IPv4 (4) or IPv6 (41:
+// RFC 2473 over IPv6, RFC 4213's 6in4 over IPv4) packet.
+func (p *Packet) payload(pkt []byte, off int) Reason {
 	switch p.Proto {
 	case header.ProtoGRE:
-		return ParseGRE(pkt, hl, p)
+		return ParseGRE(pkt, off, p)
 	case header.ProtoIPIP:
 		p.Type = header.EtherTypeIPv4
-		return p.inner(pkt, hl)
+	case header.ProtoIPv6:
+		p.Type = header.EtherTypeIPv6
+	default:
+		return OuterProtocol
 	}
-	return OuterProtocol
+	return p.inner(pkt, off)
 }
 
 // ParseUDP is Parse for GRE or IPIP inside UDP (encap fou; GRE-in-UDP,
@@ -137,18 +148,7 @@ func ParseUDP(pkt []byte, proto uint8, p *Packet) Reason {
 		return UDPLength
 	}
 	p.Port, p.Proto = u.DstPort(), proto
-	pkt = pkt[:hl+int(u.Length())]
-	switch proto {
-	case header.ProtoGRE:
-		return ParseGRE(pkt, hl+header.UDPLen, p)
-	case header.ProtoIPIP:
-		p.Type = header.EtherTypeIPv4
-		return p.inner(pkt, hl+header.UDPLen)
-	case header.ProtoIPv6:
-		p.Type = header.EtherTypeIPv6
-		return p.inner(pkt, hl+header.UDPLen)
-	}
-	return OuterProtocol
+	return p.payload(pkt[:hl+int(u.Length())], hl+header.UDPLen)
 }
 
 // outer4 checks the outer IPv4 header of pkt and sets p's addresses,
@@ -208,18 +208,7 @@ func Parse6(pkt []byte, p *Packet) Reason {
 	if r != OK {
 		return r
 	}
-	pkt = pkt[:end]
-	switch p.Proto {
-	case header.ProtoGRE:
-		return ParseGRE(pkt, off, p)
-	case header.ProtoIPIP:
-		p.Type = header.EtherTypeIPv4
-	case header.ProtoIPv6:
-		p.Type = header.EtherTypeIPv6
-	default:
-		return OuterProtocol
-	}
-	return p.inner(pkt, off)
+	return p.payload(pkt[:end], off)
 }
 
 // linuxLimit, under linuxLimitMask, is the destination options header

@@ -72,6 +72,23 @@ func TestParseGolden(t *testing.T) {
 				Kind: decap.Data, Start: 20, End: 48,
 			},
 		},
+		{
+			// IPv6 in IPv4 (RFC 4213's 6in4), as Linux's sit sends it
+			// with `ttl 255`, what tunnel brokers ask for.
+			name: "sit",
+			pkt: cat([]byte{
+				0x45, 0x00, 0x00, 0x44, // version 4, IHL 5, TOS 0, total length 68
+				0x00, 0x00, 0x40, 0x00, // ID 0, DF
+				0xff, 0x29, 0xf7, 0x8c, // TTL 255, protocol 41 (IPv6), header checksum
+				0xc0, 0x00, 0x02, 0x02, // 192.0.2.2
+				0xc0, 0x00, 0x02, 0x01, // 192.0.2.1
+			}, in6),
+			want: decap.Packet{
+				Proto: 41, Src: remoteAddr, Dst: localAddr, Type: 0x86dd,
+				Kind: decap.Data, Start: 20, End: 68,
+			},
+			inner: in6,
+		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if rfc1071(c.pkt[:20]) != 0 {
@@ -111,7 +128,7 @@ var parseCases = []struct {
 	{"more fragments", with(build(4, in4), func(p []byte) []byte { p[6] = 0x20; return fixIP(p) }), decap.OuterFragment},
 	{"fragment offset", with(build(4, in4), func(p []byte) []byte { p[6], p[7] = 0, 1; return fixIP(p) }), decap.OuterFragment},
 	{"udp", build(17, in4), decap.OuterProtocol},
-	{"ipv6 in ipv4 (41)", build(41, in6), decap.OuterProtocol},
+	{"esp", build(50, in4), decap.OuterProtocol},
 	{"gre with no gre header", build(47, []byte{0x00, 0x00}), decap.GRETruncated},
 	{"gre K without the key", build(47, []byte{0x20, 0x00, 0x08, 0x00}), decap.GRETruncated},
 	{"gre C K S, sequence cut", build(47, greHdr(0xb000, 0x0800, 1, 1)[:14]), decap.GRETruncated},
@@ -137,6 +154,10 @@ var parseCases = []struct {
 	{"gre ipv4 type carrying ipv6", build(47, greHdr(0, 0x0800, 0, 0), in6), decap.InnerVersion},
 	{"gre ipv6 type carrying ipv4", build(47, greHdr(0, 0x86dd, 0, 0), in4), decap.InnerVersion},
 	{"ipip carrying ipv6", build(4, in6), decap.InnerVersion},
+	{"sit carrying ipv4", build(41, in4), decap.InnerVersion},
+	{"sit with no payload", build(41), decap.InnerTruncated},
+	{"sit inner ipv6 of 39 bytes", build(41, in6[:39]), decap.InnerTruncated},
+	{"sit inner ipv6 payload length beyond the packet", build(41, in6[:47]), decap.InnerLength},
 	{"ipip carrying version 5", build(4, with(in4, func(p []byte) []byte { p[0] = 0x55; return p })), decap.InnerVersion},
 	{"inner total length beyond the packet", build(4, in4[:27]), decap.InnerLength},
 	{"inner ihl 4", build(4, with(in4, func(p []byte) []byte { p[0] = 0x44; return p })), decap.InnerLength},

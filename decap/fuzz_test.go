@@ -23,6 +23,7 @@ func FuzzDecap(f *testing.F) {
 		f.Add(c.pkt)
 	}
 	f.Add(build(47, greHdr(0xb000, 0x86dd, 7, 1), in6))
+	f.Add(build(41, in6)) // sit
 	for _, c := range parse6Cases {
 		f.Add(c.pkt)
 	}
@@ -40,7 +41,7 @@ func FuzzDecap(f *testing.F) {
 	f.Add(fou6(greHdr(0x2000, 0x0800, 42, 0), in4))
 	f.Add(build6(60, -1, linuxLimit(17, 4), udpHdr(4754, len(in6)), in6))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		check(t, data, decap.Parse, 4, 47)
+		check(t, data, decap.Parse, 4, 41, 47)
 		check(t, data, decap.Parse6, 4, 41, 47)
 		check(t, data, func(b []byte, p *decap.Packet) decap.Reason {
 			*p = decap.Packet{}
@@ -84,8 +85,8 @@ func check(t *testing.T, data []byte, parse func([]byte, *decap.Packet) decap.Re
 		if p.Start == p.End {
 			t.Fatal("accepted an empty data packet")
 		}
-		if v := data[p.Start] >> 4; v != 4 && v != 6 {
-			t.Fatalf("accepted inner version %d", v)
+		if v := data[p.Start] >> 4; v != 4 && v != 6 || p.Proto == 4 && v != 4 || p.Proto == 41 && v != 6 {
+			t.Fatalf("accepted inner version %d in protocol %d", v, p.Proto)
 		}
 	}
 	for _, pol := range []decap.Policy{{}, {HasKey: true, Key: p.Key}, {RequireChecksum: true, RequireSequence: true}} {

@@ -15,16 +15,18 @@ import (
 
 // TestParseGopacketPackets has gopacket, an independent implementation,
 // serialise outer packets (ComputeChecksums, FixLengths) for every
-// combination of mode and GRE flags, and checks what Parse makes of them.
+// combination of mode (IPv4 in IPv4, IPv6 in IPv4 as sit sends it, GRE)
+// and GRE flags, and checks what Parse makes of them.
 func TestParseGopacketPackets(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
-	for _, mode := range []layers.IPProtocol{layers.IPProtocolIPv4, layers.IPProtocolGRE} {
+	for _, mode := range []layers.IPProtocol{layers.IPProtocolIPv4, layers.IPProtocolIPv6, layers.IPProtocolGRE} {
 		for flags := 0; flags < 8; flags++ {
-			if mode == layers.IPProtocolIPv4 && flags != 0 {
+			if mode != layers.IPProtocolGRE && flags != 0 {
 				continue
 			}
 			for _, v6 := range []bool{false, true} {
-				if mode == layers.IPProtocolIPv4 && v6 {
+				// IP in IP carries its one version: 4 in protocol 4, 6 in 41.
+				if mode == layers.IPProtocolIPv4 && v6 || mode == layers.IPProtocolIPv6 && !v6 {
 					continue
 				}
 				name := fmt.Sprintf("%v-csum%v-key%v-seq%v-ipv6%v", mode, flags&1 != 0, flags&2 != 0, flags&4 != 0, v6)
@@ -62,6 +64,9 @@ func TestParseGopacketPackets(t *testing.T) {
 						want := decap.Packet{
 							Proto: uint8(mode), Src: remoteAddr, Dst: localAddr, TOS: ip.TOS,
 							Type: 0x0800, Kind: decap.Data,
+						}
+						if mode == layers.IPProtocolIPv6 {
+							want.Type = 0x86dd
 						}
 						if mode == layers.IPProtocolGRE {
 							want.Type = uint16(gre.Protocol)

@@ -13,7 +13,7 @@ const (
 	OuterHeaderLen // IHL below 5 or beyond the packet; an IPv6 extension header cut short, out of place or with an option to discard
 	OuterLength    // total (payload) length disagrees with what was received
 	OuterFragment  // a fragment: the kernel reassembles before raw sockets, so this is unexpected
-	OuterProtocol  // neither IPIP (4) nor GRE (47), nor IPv6 in IPv6 (41) for Parse6; not UDP for ParseUDP
+	OuterProtocol  // not IPv4 (4), IPv6 (41) or GRE (47) inside; not UDP for ParseUDP
 	UDPLength      // the UDP header is cut short or its length disagrees with the packet's (ParseUDP)
 
 	// GRE header.

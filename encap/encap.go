@@ -52,8 +52,9 @@ type Mode uint8
 const (
 	ModeGRE  Mode = header.ProtoGRE
 	ModeIPIP Mode = header.ProtoIPIP
-	// ModeIP6 is IPv6 in IP (RFC 2473, next header 41): IPv6 inside only,
-	// over an IPv6 underlay (Linux's ip6tnl mode ip6ip6).
+	// ModeIP6 is IPv6 in IP (IP protocol or next header 41): IPv6 inside
+	// only, over an IPv6 underlay (RFC 2473, Linux's ip6tnl mode ip6ip6)
+	// or an IPv4 one (RFC 4213's 6in4, Linux's sit).
 	ModeIP6 Mode = header.ProtoIPv6
 	// ModeIP6Any is IPv4 or IPv6 in IPv6, next header 4 or 41 by each
 	// inner packet's version (Linux's ip6tnl mode any, proto 0). Its
@@ -69,7 +70,7 @@ func (m Mode) String() string {
 	case ModeIPIP:
 		return "ipip"
 	case ModeIP6:
-		return "ip6ip6"
+		return "ip6" // ip6ip6 over IPv6, sit over IPv4
 	case ModeIP6Any:
 		return "any"
 	}
@@ -174,7 +175,7 @@ var (
 	ErrHeadroom     = errors.New("encap: not enough headroom before the inner packet")
 	ErrNotIP        = errors.New("encap: inner packet is neither IPv4 nor IPv6")
 	ErrIPv6OverIPIP = errors.New("encap: IPIP carries IPv4 only")
-	ErrIPv4OverIP6  = errors.New("encap: ip6ip6 carries IPv6 only")
+	ErrIPv4OverIP6  = errors.New("encap: ip6ip6 and sit carry IPv6 only")
 	// ErrEncapLimit: the inner IPv6 packet carries a tunnel encapsulation
 	// limit of 0, so it may not be encapsulated again (RFC 2473 section
 	// 6.6); header.IPv6EncapLimit says where, for the ICMPv6 Parameter
@@ -283,8 +284,8 @@ func New(c Config) (*Encapsulator, error) {
 	if c.UDP && c.Mode == ModeIP6Any {
 		return nil, errors.New("encap: udp carries one inner protocol: not mode any")
 	}
-	if !v6 && (c.Mode == ModeIP6 || c.Mode == ModeIP6Any || c.HasEncapLimit || c.FlowLabel != 0 || c.FlowLabelInherit || c.FlowLabelAuto) {
-		return nil, errors.New("encap: ip6ip6, any, an encapsulation limit and a flow label need IPv6 endpoints")
+	if !v6 && (c.Mode == ModeIP6Any || c.HasEncapLimit || c.FlowLabel != 0 || c.FlowLabelInherit || c.FlowLabelAuto) {
+		return nil, errors.New("encap: mode any, an encapsulation limit and a flow label need IPv6 endpoints")
 	}
 	if c.FlowLabel > 0xfffff {
 		return nil, fmt.Errorf("encap: flow label %#x is over 20 bits", c.FlowLabel)

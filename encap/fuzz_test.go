@@ -31,6 +31,7 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add(uint8(13), uint8(0), uint32(0xffff), uint8(64), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))  // IPv4, UDP, checksum
 	f.Add(uint8(17), uint8(1), uint32(42), uint8(0), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))       // Ethernet type
 	f.Add(uint8(98), uint8(0), uint32(0), uint8(4), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in6...))        // ip6ip6 as Linux sends it
+	f.Add(uint8(64), uint8(0x10), uint32(0), uint8(255), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in6...))   // sit as tunnel brokers ask: ttl 255, pmtudisc
 	f.Add(uint8(35), uint8(7), uint32(0x12345), uint8(64), uint8(0), uint8(1), uint8(2), uint8(2), append([]byte(nil), in4...)) // ip6gre, encaplimit, flow label
 	f.Add(uint8(162), uint8(0), uint32(0), uint8(4), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in4...))       // mode any, IPv4 inside, encaplimit
 	f.Add(uint8(162), uint8(0), uint32(0), uint8(4), uint8(0), uint8(1), uint8(2), uint8(1), append([]byte(nil), in6...))       // mode any, IPv6 inside
@@ -61,8 +62,8 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		if mode&1 == 0 {
 			cfg.Mode = encap.ModeIPIP
-			if mode&2 != 0 && mode&64 != 0 {
-				cfg.Mode = encap.ModeIP6
+			if mode&64 != 0 {
+				cfg.Mode = encap.ModeIP6 // ip6ip6 over IPv6, sit over IPv4
 			}
 			if mode&2 != 0 && mode&128 != 0 {
 				cfg.Mode = encap.ModeIP6Any
@@ -98,7 +99,7 @@ func FuzzRoundTrip(f *testing.F) {
 			}
 			if !v6 && cfg.Mode == encap.ModeIP6 {
 				if !errors.Is(err, encap.ErrIPv4OverIP6) {
-					t.Fatalf("IPv4 over ip6ip6: %v", err)
+					t.Fatalf("IPv4 over ip6ip6 or sit: %v", err)
 				}
 				return
 			}

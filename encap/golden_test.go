@@ -442,7 +442,7 @@ func TestNewRejects(t *testing.T) {
 		name string
 		cfg  encap.Config
 	}{
-		{"unknown mode", encap.Config{Mode: 41, Local: local, Remote: remote}},
+		{"unknown mode", encap.Config{Mode: 50, Local: local, Remote: remote}},
 		{"zero mode", encap.Config{Local: local, Remote: remote}},
 		{"ipv6 local", encap.Config{Mode: encap.ModeGRE, Local: v6, Remote: remote}},
 		{"missing remote", encap.Config{Mode: encap.ModeGRE, Local: local}},

@@ -72,12 +72,13 @@ func expect(cfg encap.Config, inner []byte) model {
 	return m
 }
 
-// allConfigs is every combination of mode, GRE option, TTL, TOS and DF.
+// allConfigs is every combination of mode (ipip, sit, gre), GRE option,
+// TTL, TOS and DF.
 func allConfigs() []encap.Config {
 	var cs []encap.Config
-	for _, mode := range []encap.Mode{encap.ModeIPIP, encap.ModeGRE} {
+	for _, mode := range []encap.Mode{encap.ModeIPIP, encap.ModeIP6, encap.ModeGRE} {
 		for opts := 0; opts < 8; opts++ {
-			if mode == encap.ModeIPIP && opts != 0 {
+			if mode != encap.ModeGRE && opts != 0 {
 				continue
 			}
 			for _, ttl := range []uint8{0, 1, 255} {
@@ -114,7 +115,8 @@ func TestGopacketDecodesEncap(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := 0; i < 6; i++ {
-				inner := randomInner(rng, cfg.Mode == encap.ModeGRE && i%2 == 1)
+				// IPv6 only in sit, both versions in GRE.
+				inner := randomInner(rng, cfg.Mode == encap.ModeIP6 || cfg.Mode == encap.ModeGRE && i%2 == 1)
 				buf := append(make([]byte, encap.Headroom), inner...)
 				out, err := e.Encap(buf, encap.Headroom)
 				if err != nil {
@@ -150,9 +152,9 @@ func checkWithGopacket(t *testing.T, cfg encap.Config, out, inner []byte, m mode
 		t.Errorf("outer IPv4 (-want +got):\n%s", diff)
 	}
 	layersOut := []gopacket.SerializableLayer{&wantIP}
-	if cfg.Mode == encap.ModeIPIP {
+	if cfg.Mode != encap.ModeGRE {
 		if !bytes.Equal(ip.Payload, inner) {
-			t.Errorf("IPIP payload is not the inner packet")
+			t.Errorf("IP in IP payload is not the inner packet")
 		}
 	} else {
 		var g layers.GRE

@@ -146,6 +146,30 @@ var wireCases = []struct {
 		},
 	},
 	{
+		name:  "sit (ipv6 in ipv4) as tunnel brokers ask: ttl 255, pmtudisc, tos inherit",
+		cfg:   encap.Config{Mode: encap.ModeIP6, Local: local, Remote: remote, TTL: 255, DF: encap.DFSet, TOSInherit: true},
+		inner: in6,
+		want: []byte{
+			0x45, 0xb9, 0x00, 0x44, // version 4, IHL 5, TOS 0xb9 (EF, ECT(1)) from the inner traffic class, total length 68
+			0x00, 0x01, 0x40, 0x00, // ID 1, DF
+			0xff, 0x29, 0xf6, 0xd2, // TTL 255, protocol 41 (IPv6), header checksum
+			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02, // 192.0.2.1 -> 192.0.2.2; the inner IPv6 packet follows at once
+		},
+	},
+	{
+		name:  "sit in udp (fou ipproto 41)",
+		cfg:   encap.Config{Mode: encap.ModeIP6, Local: local, Remote: remote, TTL: 64, DF: encap.DFSet, UDP: true, SrcPort: 0xc000, DstPort: 5556},
+		inner: in6,
+		want: []byte{
+			0x45, 0x01, 0x00, 0x4c, // version 4, IHL 5, TOS 0x01 (ECT(1) copied from the inner), total length 76
+			0x00, 0x01, 0x40, 0x00, // ID 1, DF
+			0x40, 0x11, 0xb6, 0x9b, // TTL 64, protocol UDP, header checksum
+			0xc0, 0x00, 0x02, 0x01, 0xc0, 0x00, 0x02, 0x02, // 192.0.2.1 -> 192.0.2.2
+			0xc0, 0x00, 0x15, 0xb4, // UDP source port 49152, destination port 5556
+			0x00, 0x38, 0x00, 0x00, // length 56, checksum 0; the inner IPv6 packet follows at once
+		},
+	},
+	{
 		name:  "ipv4 udp gre, no udp checksum",
 		cfg:   encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, TTL: 255, DF: encap.DFSet, UDP: true, SrcPort: 0xc000, DstPort: header.UDPPortGRE},
 		inner: in4,
@@ -362,21 +386,22 @@ func TestConfigOverhead(t *testing.T) {
 					cfg.Local, cfg.Remote = local6, remote6
 				}
 				if udp {
-					if cfg.Mode != encap.ModeGRE {
-						continue
-					}
 					cfg.UDP, cfg.DstPort = true, header.UDPPortGRE
 				}
 				e, err := encap.New(cfg)
 				if err != nil {
 					t.Fatalf("%+v: %v", cfg, err)
 				}
-				buf := append(make([]byte, encap.HeadroomMax), in4...)
+				inner := in4
+				if cfg.Mode == encap.ModeIP6 {
+					inner = in6
+				}
+				buf := append(make([]byte, encap.HeadroomMax), inner...)
 				out, err := e.Encap(buf, encap.HeadroomMax)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if n := len(out) - len(in4); cfg.Overhead() != n || e.Overhead() != n || n > encap.HeadroomMax || !v6 && !udp && n > encap.Headroom {
+				if n := len(out) - len(inner); cfg.Overhead() != n || e.Overhead() != n || n > encap.HeadroomMax || !v6 && !udp && n > encap.Headroom {
 					t.Errorf("%+v: Config.Overhead %d, Overhead %d, prepended %d", cfg, cfg.Overhead(), e.Overhead(), n)
 				}
 			}
@@ -393,7 +418,8 @@ func TestNewRejectsWire(t *testing.T) {
 		{"ipv4 local, ipv6 remote", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote6}},
 		{"ipv4-mapped ipv6", encap.Config{Mode: encap.ModeGRE, Local: netip.AddrFrom16(local.As16()), Remote: netip.AddrFrom16(remote.As16())}},
 		{"ipv6 remote equals local", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: local6}},
-		{"ip6ip6 over ipv4", encap.Config{Mode: encap.ModeIP6, Local: local, Remote: remote}},
+		{"sit with a key", encap.Config{Mode: encap.ModeIP6, Local: local, Remote: remote, HasKey: true}},
+		{"sit with a flow label", encap.Config{Mode: encap.ModeIP6, Local: local, Remote: remote, FlowLabel: 1}},
 		{"encaplimit over ipv4", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, HasEncapLimit: true}},
 		{"flow label over ipv4", encap.Config{Mode: encap.ModeGRE, Local: local, Remote: remote, FlowLabelInherit: true}},
 		{"flow label over 20 bits", encap.Config{Mode: encap.ModeGRE, Local: local6, Remote: remote6, FlowLabel: 1 << 20}},
@@ -504,8 +530,8 @@ func TestUDPChecksumPartial(t *testing.T) {
 	}
 }
 
-// TestInnerVersionPerMode: ip6ip6 carries IPv6 only and ipip6, like ipip,
-// IPv4 only; ip6gre and mode any carry both.
+// TestInnerVersionPerMode: ip6ip6 and sit carry IPv6 only, ipip and ipip6
+// IPv4 only; gre, ip6gre and mode any (IPv6 endpoints only) carry both.
 func TestInnerVersionPerMode(t *testing.T) {
 	for _, c := range []struct {
 		mode  encap.Mode
@@ -521,13 +547,18 @@ func TestInnerVersionPerMode(t *testing.T) {
 		{encap.ModeIP6Any, in4, nil},
 		{encap.ModeIP6Any, in6, nil},
 	} {
-		e, err := encap.New(encap.Config{Mode: c.mode, Local: local6, Remote: remote6, TTL: 64})
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf := append(make([]byte, encap.HeadroomMax), c.inner...)
-		if _, err := e.Encap(buf, encap.HeadroomMax); !errors.Is(err, c.want) {
-			t.Errorf("%v carrying IPv%d: %v, want %v", c.mode, c.inner[0]>>4, err, c.want)
+		for _, ends := range [][2]netip.Addr{{local6, remote6}, {local, remote}} {
+			if c.mode == encap.ModeIP6Any && ends[0].Is4() {
+				continue
+			}
+			e, err := encap.New(encap.Config{Mode: c.mode, Local: ends[0], Remote: ends[1], TTL: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := append(make([]byte, encap.HeadroomMax), c.inner...)
+			if _, err := e.Encap(buf, encap.HeadroomMax); !errors.Is(err, c.want) {
+				t.Errorf("%v over %v carrying IPv%d: %v, want %v", c.mode, ends[0], c.inner[0]>>4, err, c.want)
+			}
 		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 // The kernel delivers every ICMP message addressed to this namespace to raw
 // ICMP sockets (before its own ICMP handling); an ICMP_FILTER keeps all but
 // Destination Unreachable out in the kernel, and ParseTooBig keeps only
-// Fragmentation Needed quoting a protocol 4 or 47 packet.
+// Fragmentation Needed quoting a protocol 4, 41 or 47 packet.
 //
 // Independently of this socket, the kernel itself records a route
 // exception (`ip route get` shows "cache ... mtu N") for the outer
@@ -36,11 +36,11 @@ type TooBig struct {
 	From  netip.Addr // the router that sent the ICMP message
 	Src   netip.Addr // source of the quoted packet (our local address)
 	Dst   netip.Addr // destination of the quoted packet (the tunnel remote)
-	Proto int        // protocol of the quoted packet: ProtoIPIP or ProtoGRE (or ProtoIPv6, over IPv6)
+	Proto int        // protocol of the quoted packet: ProtoIPIP, ProtoIPv6 or ProtoGRE
 	// GREFlags, GREType and Key are the quoted GRE header's flags word
 	// (version included), protocol type and key (when GREFlags has K), so
 	// that the message can be matched to one tunnel among several to the
-	// same remote, as the kernel's ipgre_err does. Zero for IPIP.
+	// same remote, as the kernel's ipgre_err does. Zero for IP in IP.
 	GREFlags uint16
 	GREType  uint16
 	Key      uint32
@@ -64,7 +64,7 @@ const minMTU = 68
 // ParseTooBig parses an ICMP message (without the IPv4 header that carried
 // it) and reports whether it is a Fragmentation Needed with a valid
 // checksum and a next-hop MTU of at least 68, quoting an IPv4 packet of
-// protocol 4 or 47. For GRE the quote must hold the GRE header up to and
+// protocol 4, 41 or 47. For GRE the quote must hold the GRE header up to and
 // including its key: as in the kernel's ipgre_err, a message that cannot
 // name the key cannot name the tunnel, and is ignored (routers that quote
 // only 8 bytes leave out the key of a tunnel with checksums). From is left
@@ -92,7 +92,7 @@ func ParseTooBig(icmp []byte) (TooBig, bool) {
 		return TooBig{}, false
 	}
 	switch tb.Proto {
-	case ProtoIPIP:
+	case ProtoIPIP, ProtoIPv6:
 		return tb, true
 	case ProtoGRE:
 		if !tb.quoteGRE(header.GRE(q[ihl:])) {
@@ -139,7 +139,7 @@ func OpenICMP() (*ICMPConn, error) {
 }
 
 // ReadTooBig blocks until a Fragmentation Needed message quoting a
-// protocol 4 or 47 packet arrives, read into buf (1500 bytes is plenty),
+// protocol 4, 41 or 47 packet arrives, read into buf (1500 bytes is plenty),
 // and returns it; Quote aliases buf. Other ICMP messages are skipped.
 // After Close it returns an error for which errors.Is(err, net.ErrClosed).
 func (c *ICMPConn) ReadTooBig(buf []byte) (TooBig, error) {

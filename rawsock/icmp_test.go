@@ -56,6 +56,14 @@ func TestParseTooBig(t *testing.T) {
 			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
 			Proto: ProtoIPIP, MTU: 1400,
 		}},
+		{"frag needed about IPv6 in IPv4 (sit)", withChecksum(func() []byte {
+			m := bytes.Clone(fragNeeded[:8+20+8])
+			m[8+9] = ProtoIPv6
+			return m
+		}()), true, TooBig{
+			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
+			Proto: ProtoIPv6, MTU: 1400,
+		}},
 		{"MTU 68, the IPv4 minimum", mod(func(m []byte) []byte { m[6], m[7] = 0, 68; return m }), true, TooBig{
 			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("198.51.100.2"),
 			Proto: ProtoGRE, GREFlags: 0x2000, GREType: 0x0800, Key: 42, MTU: 68,
@@ -121,7 +129,7 @@ func FuzzParseTooBig(f *testing.F) {
 		if len(tb.Quote) < 20 || &tb.Quote[len(tb.Quote)-1] != &msg[len(msg)-1] {
 			t.Fatalf("Quote is not the tail of the message")
 		}
-		if tb.Proto != ProtoGRE && tb.Proto != ProtoIPIP {
+		if tb.Proto != ProtoGRE && tb.Proto != ProtoIPIP && tb.Proto != ProtoIPv6 {
 			t.Fatalf("Proto = %d", tb.Proto)
 		}
 		if tb.MTU < 68 {

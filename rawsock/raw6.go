@@ -42,9 +42,6 @@ var ErrNotIPv6 = errors.New("rawsock: packet does not start with an IPv6 header"
 // ErrBadProto6 is returned by Open6 for a protocol other than 4, 41 or 47.
 var ErrBadProto6 = errors.New("rawsock: protocol must be 4 (IPv4 in IPv6), 41 (IPv6 in IPv6) or 47 (GRE)")
 
-// ProtoIPv6 is IPv6 in IP (RFC 2473).
-const ProtoIPv6 = 41
-
 // Open6 opens a raw AF_INET6 socket for proto (ProtoIPIP, ProtoIPv6 or
 // ProtoGRE) in the calling thread's network namespace, with IPV6_HDRINCL,
 // IPV6_RECVPKTINFO and IPV6_RECVTCLASS on and 4 MiB buffers as Open. It

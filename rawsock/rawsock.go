@@ -1,5 +1,5 @@
 // Package rawsock sends and receives whole IPv4 packets of one protocol —
-// 4 (IP-in-IP) or 47 (GRE) — through a raw socket, many packets per system
+// 4 (IP-in-IP), 41 (IPv6 in IPv4) or 47 (GRE) — through a raw socket, many packets per system
 // call (recvmmsg directly, sendmmsg through golang.org/x/net/ipv4).
 //
 // It is the underlay seam of the data path: encap writes the outer IPv4
@@ -36,6 +36,7 @@ import (
 // The IP protocol numbers Open accepts.
 const (
 	ProtoIPIP = header.ProtoIPIP // IP-in-IP, RFC 2003
+	ProtoIPv6 = header.ProtoIPv6 // IPv6 in IP: RFC 4213's 6in4 over IPv4, RFC 2473 over IPv6
 	ProtoGRE  = header.ProtoGRE  // GRE, RFC 2784 / RFC 2890
 )
 
@@ -46,8 +47,8 @@ const BatchSize = 128
 // ErrNotImplemented is returned on platforms without raw-socket support.
 var ErrNotImplemented = fmt.Errorf("rawsock: not implemented on %s", runtime.GOOS)
 
-// ErrBadProto is returned by Open for a protocol other than 4 or 47.
-var ErrBadProto = errors.New("rawsock: protocol must be 4 (IPIP) or 47 (GRE)")
+// ErrBadProto is returned by Open for a protocol other than 4, 41 or 47.
+var ErrBadProto = errors.New("rawsock: protocol must be 4 (IPIP), 41 (IPv6 in IPv4) or 47 (GRE)")
 
 // Conn is a raw IPv4 socket for one protocol. ReadBatch and WriteBatch may
 // run concurrently with each other (one receive and one send loop);
@@ -66,14 +67,14 @@ type Stats struct {
 	Truncated uint64
 }
 
-// Open opens a raw AF_INET socket for proto (ProtoIPIP or ProtoGRE) in the
+// Open opens a raw AF_INET socket for proto (ProtoIPIP, ProtoIPv6 or ProtoGRE) in the
 // calling thread's network namespace, with IP_HDRINCL on and 4 MiB receive
 // and send buffers (SO_RCVBUFFORCE/SO_SNDBUFFORCE when CAP_NET_ADMIN allows,
 // else as much of SO_RCVBUF/SO_SNDBUF as net.core.[rw]mem_max grants).
 // It needs CAP_NET_RAW. While the socket is open the kernel stops answering
 // packets of proto with ICMP protocol-unreachable.
 func Open(proto int) (*Conn, error) {
-	if proto != ProtoIPIP && proto != ProtoGRE {
+	if proto != ProtoIPIP && proto != ProtoIPv6 && proto != ProtoGRE {
 		return nil, ErrBadProto
 	}
 	c := &Conn{proto: proto}

@@ -203,37 +203,33 @@ func TestCloseUnblocksRead(t *testing.T) {
 
 func TestProtocolsAreSeparate(t *testing.T) {
 	_, a, b := newPair(t, "1500")
-	txGRE := openIn(t, a, ProtoGRE)
-	txIPIP := openIn(t, a, ProtoIPIP)
-	rxIPIP := openIn(t, b, ProtoIPIP)
-	rxGRE := openIn(t, b, ProtoGRE)
-	closeAfter(t, rxIPIP)
-	closeAfter(t, rxGRE)
-
-	gre := greBatch(8)
-	if n, err := txGRE.WriteBatch(gre); n != len(gre) || err != nil {
-		t.Fatalf("GRE WriteBatch = %d, %v", n, err)
+	// Inner headers would follow; any bytes do for the sockets. Each
+	// protocol's packets are sent after GRE's: a socket that saw GRE
+	// would read a GRE packet first.
+	protos := []int{ProtoGRE, ProtoIPIP, ProtoIPv6}
+	sent := map[int][][]byte{
+		ProtoGRE:  greBatch(8),
+		ProtoIPIP: {outer(ProtoIPIP, addrA, addrB, 99, true, []byte("inner IPv4 packet"))},
+		ProtoIPv6: {outer(ProtoIPv6, addrA, addrB, 100, true, []byte("inner IPv6 packet"))},
 	}
-	// An inner IPv4 header would follow; any bytes do for the socket.
-	ipip := outer(ProtoIPIP, addrA, addrB, 99, true, []byte("inner packet"))
-	if n, err := txIPIP.WriteBatch([][]byte{ipip}); n != 1 || err != nil {
-		t.Fatalf("IPIP WriteBatch = %d, %v", n, err)
+	rx := map[int]*Conn{}
+	for _, proto := range protos {
+		rx[proto] = openIn(t, b, proto)
+		closeAfter(t, rx[proto])
 	}
-	// Sent after the GRE packets: if the IPIP socket saw GRE, it would
-	// read a GRE packet first.
-	got, err := readN(rxIPIP, 1, 1)
-	if err != nil {
-		t.Fatal(err)
+	for _, proto := range protos {
+		if n, err := openIn(t, a, proto).WriteBatch(sent[proto]); n != len(sent[proto]) || err != nil {
+			t.Fatalf("protocol %d: WriteBatch = %d, %v", proto, n, err)
+		}
 	}
-	if diff := cmp.Diff(ipip, got[0]); diff != "" {
-		t.Errorf("IPIP socket read (-want +got):\n%s", diff)
-	}
-	gotGRE, err := readN(rxGRE, len(gre), 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(gre, gotGRE); diff != "" {
-		t.Errorf("GRE socket read (-want +got):\n%s", diff)
+	for _, proto := range protos {
+		got, err := readN(rx[proto], len(sent[proto]), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(sent[proto], got); diff != "" {
+			t.Errorf("protocol %d socket read (-want +got):\n%s", proto, diff)
+		}
 	}
 }
 
