@@ -49,6 +49,10 @@ const (
 	ModeGRETap Mode = "gretap"
 	// ModeIP6GRETap is gretap over an IPv6 underlay, as Linux's ip6gretap.
 	ModeIP6GRETap Mode = "ip6gretap"
+	// ModeSIT is IPv6 in IPv4 (IP protocol 41, RFC 4213's 6in4), as
+	// Linux's sit in its default mode ip6ip: the tunnel brokers' `ip
+	// tunnel add he-ipv6 mode sit remote R local L ttl 255`.
+	ModeSIT Mode = "sit"
 )
 
 // Encap is the encapsulator's name for m.
@@ -56,7 +60,7 @@ func (m Mode) Encap() encap.Mode {
 	switch m {
 	case ModeIPIP, ModeIPIP6:
 		return encap.ModeIPIP
-	case ModeIP6IP6:
+	case ModeIP6IP6, ModeSIT:
 		return encap.ModeIP6
 	case ModeIP6Any:
 		return encap.ModeIP6Any
@@ -92,6 +96,8 @@ func (m Mode) show() string {
 		return "ip/ipv6"
 	case ModeIP6Any:
 		return "any/ipv6"
+	case ModeSIT:
+		return "ipv6/ip"
 	}
 	return string(m) + "/ip"
 }
@@ -106,6 +112,7 @@ var modeWords = map[string]Mode{
 	"ip6ip6": ModeIP6IP6, "ipv6/ipv6": ModeIP6IP6,
 	"ipip6": ModeIPIP6, "ip4ip6": ModeIPIP6, "ip/ipv6": ModeIPIP6, "ipv4/ipv6": ModeIPIP6,
 	"any": ModeIP6Any, "any/ipv6": ModeIP6Any,
+	"sit": ModeSIT, "ipv6/ip": ModeSIT, "ip6ip": ModeSIT, "ipv6/ipv4": ModeSIT, // ip6ip, ipv6/ipv4: `ip link add type sit mode`
 }
 
 // Defaults of `ip -6 tunnel add`: hop limit 64 and an encapsulation limit
@@ -297,7 +304,7 @@ func (t *Tunnel) Apply(words []string) error {
 			}
 			m, ok := modeWords[v]
 			if !ok {
-				return fmt.Errorf("unknown mode %q (want gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6, ipip6 or any)", v)
+				return fmt.Errorf("unknown mode %q (want gre, gretap, ipip, sit, ip6gre, ip6gretap, ip6ip6, ipip6 or any)", v)
 			}
 			t.Mode = m
 		case "remote", "local":
@@ -569,9 +576,9 @@ func (t *Tunnel) Validate() error {
 		return err
 	}
 	switch t.Mode {
-	case ModeGRE, ModeIPIP, ModeGRETap, ModeIP6GRE, ModeIP6GRETap, ModeIP6IP6, ModeIPIP6, ModeIP6Any:
+	case ModeGRE, ModeIPIP, ModeSIT, ModeGRETap, ModeIP6GRE, ModeIP6GRETap, ModeIP6IP6, ModeIPIP6, ModeIP6Any:
 	case "":
-		return errors.New("missing mode (gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6, ipip6 or any)")
+		return errors.New("missing mode (gre, gretap, ipip, sit, ip6gre, ip6gretap, ip6ip6, ipip6 or any)")
 	default:
 		return fmt.Errorf("unknown mode %q", t.Mode)
 	}
@@ -641,8 +648,8 @@ func (t *Tunnel) Validate() error {
 	default:
 		return fmt.Errorf("unknown df policy %q (want pmtudisc, nopmtudisc or ignore-df)", t.DF)
 	}
-	if t.MTU != 0 && (t.MTU < 68 || t.MTU > 65535-t.Overhead()) {
-		return fmt.Errorf("invalid mtu %d (want 68-%d)", t.MTU, 65535-t.Overhead())
+	if lo, hi := t.minMTU(), 65535-t.Overhead(); t.MTU != 0 && (t.MTU < lo || t.MTU > hi) {
+		return fmt.Errorf("invalid mtu %d (want %d-%d)", t.MTU, lo, hi)
 	}
 	if t.KeepalivePeriod != 0 {
 		if err := (keepalive.Config{Period: t.KeepalivePeriod, Retries: t.KeepaliveRetries}).Validate(); err != nil {
@@ -683,6 +690,16 @@ func (t *Tunnel) Validate() error {
 		return fmt.Errorf("unknown encap %q (want fou or none)", t.UDPEncap)
 	}
 	return t.validateStack()
+}
+
+// minMTU is the smallest device MTU the kernel lets the mode's device
+// have: IPv6's 1280 for a tunnel that carries IPv6 only (sit's min_mtu,
+// ip6_tnl_change_mtu for ip6ip6), else IPv4's 68.
+func (t *Tunnel) minMTU() int {
+	if t.Mode.Encap() == encap.ModeIP6 {
+		return header.IPv6MinMTU
+	}
+	return 68
 }
 
 // validateFamily checks that both addresses are of the mode's family,
@@ -729,8 +746,8 @@ func (t *Tunnel) validateFamily() error {
 }
 
 // otherFamily is the mode with the same payload over the other family.
-var otherFamily = map[Mode]Mode{ModeGRE: ModeIP6GRE, ModeIPIP: ModeIPIP6, ModeIP6GRE: ModeGRE, ModeIPIP6: ModeIPIP, ModeIP6IP6: ModeIP6GRE,
-	ModeGRETap: ModeIP6GRETap, ModeIP6GRETap: ModeGRETap, ModeIP6Any: ModeGRE}
+var otherFamily = map[Mode]Mode{ModeGRE: ModeIP6GRE, ModeIPIP: ModeIPIP6, ModeIP6GRE: ModeGRE, ModeIPIP6: ModeIPIP, ModeIP6IP6: ModeSIT,
+	ModeGRETap: ModeIP6GRETap, ModeIP6GRETap: ModeGRETap, ModeIP6Any: ModeGRE, ModeSIT: ModeIP6IP6}
 
 // encapLimit is the encapsulation limit the tunnel sends, -1 for none.
 func (t *Tunnel) encapLimit() (int, error) {
@@ -799,6 +816,8 @@ func (t *Tunnel) validateMultipoint() error {
 		return nil
 	}
 	switch {
+	case t.Mode == ModeSIT:
+		return errors.New("missing remote address (mode sit needs one: remote any, for 6to4 or ISATAP, is not supported)")
 	case t.Mode != ModeGRE && t.Mode != ModeIP6GRE:
 		// The kernel's ipip and ip6tnl without a remote send to the
 		// inner route's next hop, which a TUN device never shows
@@ -928,7 +947,7 @@ func (t *Tunnel) Policy() decap.Policy {
 }
 
 // Proto is the outer IP protocol number (IPv6 next header): 47 for GRE, 4
-// for IPIP and ipip6, 41 for ip6ip6 and for mode any, whose IPv4 packets
+// for IPIP and ipip6, 41 for sit, ip6ip6 and mode any, whose IPv4 packets
 // carry 4 (Protos).
 func (t *Tunnel) Proto() uint8 {
 	if t.Mode == ModeIP6Any {

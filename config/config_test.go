@@ -255,7 +255,7 @@ func TestParseErrors(t *testing.T) {
 		{"x", "remote 192.0.2.2 local 192.0.2.1", "missing mode"},
 		{"x", "mode", `missing value after "mode"`},
 		{"x", "mode gre remote", `missing value after "remote"`},
-		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6" (want gre, gretap, ipip, ip6gre, ip6gretap, ip6ip6, ipip6 or any)`},
+		{"x", "mode gre6 remote 192.0.2.2 local 192.0.2.1", `unknown mode "gre6" (want gre, gretap, ipip, sit, ip6gre, ip6gretap, ip6ip6, ipip6 or any)`},
 		{"x", "mode any remote 192.0.2.2 local 192.0.2.1", "remote 192.0.2.2 is an IPv4 address: mode any needs IPv6 (use mode gre)"},
 		{"x", "mode any remote 2001:db8::2 local 2001:db8::1 key 1", "keys need mode gre or ip6gre"},
 		{"x", "mode any remote 2001:db8::2 local 2001:db8::1 nopmtudisc ttl inherit", "nopmtudisc needs an IPv4 underlay"},
@@ -352,14 +352,21 @@ func TestParseErrors(t *testing.T) {
 		{"a b", "mode gre remote 192.0.2.2 local 192.0.2.1", `invalid tunnel name "a b"`},
 		{"..", "mode gre remote 192.0.2.2 local 192.0.2.1", `invalid tunnel name ".."`},
 	} {
-		got, err := Parse(tc.name, strings.Fields(tc.words))
-		if err == nil {
-			t.Errorf("%s %q: no error, parsed %v", tc.name, tc.words, got)
-			continue
-		}
-		if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("%s %q: error %q, want one line containing %q", tc.name, tc.words, err, tc.want)
-		}
+		checkParseError(t, tc.name, tc.words, tc.want)
+	}
+}
+
+// checkParseError asserts that Parse refuses the words with one line
+// containing want.
+func checkParseError(t *testing.T, name, words, want string) {
+	t.Helper()
+	got, err := Parse(name, strings.Fields(words))
+	if err == nil {
+		t.Errorf("%s %q: no error, parsed %v", name, words, got)
+		return
+	}
+	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("%s %q: error %q, want one line containing %q", name, words, err, want)
 	}
 }
 

@@ -163,12 +163,12 @@ func configuredMTU(c *config.Tunnel, underlay int, sock *socket) int {
 }
 
 // defaultMTU is the device MTU of a tunnel whose path leaves room for
-// mtu: an IPv6 tunnel's is at least IPv6's minimum of 1280, as Linux's
-// ip6_tnl and ip6_gre make it, so that IPv6 runs over a 1280-byte
-// underlay; what does not fit the path goes in outer fragments (RFC 2473
-// section 7.1).
+// mtu: an IPv6 tunnel's, and sit's, which carries IPv6 only, is at least
+// IPv6's minimum of 1280, as Linux's ip6_tnl, ip6_gre and sit make it, so
+// that IPv6 runs over a 1280-byte underlay; what does not fit the path
+// goes in outer fragments (RFC 2473 section 7.1, RFC 4213 section 3.2).
 func defaultMTU(c *config.Tunnel, mtu int) int {
-	if c.Mode.IPv6() {
+	if c.Mode.IPv6() || c.Mode.Encap() == encap.ModeIP6 {
 		return max(mtu, header.IPv6MinMTU)
 	}
 	return mtu

@@ -22,7 +22,7 @@ const tunnelOptions = `OPTIONS, as in ip tunnel:
   clamp-mss [N]                  clamp the MSS of TCP SYNs to the path
   noreflect | reflect            return other routers' keepalive probes (default)
   underlay raw|packet            send on a raw socket (default) or AF_PACKET
-  encap fou|none                 GRE or IPIP inside UDP (RFC 8086), or not
+  encap fou|none                 GRE, IPIP or sit inside UDP (RFC 8086), or not
     encap-dport N                the remote's UDP port (default 4754 for GRE)
     encap-sport auto|N           the source port: per flow (default) or fixed
     fou-port N                   the UDP port to receive on (default encap-dport)
@@ -53,7 +53,7 @@ remove every device gretun created.
                (HOST:PORT, e.g. 127.0.0.1:9469; :9469 for every address)
   -S SOCKET    (before daemon) the control socket to serve
 `,
-	"run": `usage: gretun [-S SOCKET] run [-metrics ADDR] NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6|any [remote ADDR] local ADDR [OPTIONS]
+	"run": `usage: gretun [-S SOCKET] run [-metrics ADDR] NAME mode gre|gretap|ipip|sit|ip6gre|ip6gretap|ip6ip6|ipip6|any [remote ADDR] local ADDR [OPTIONS]
 
 Serves one tunnel in the foreground, no daemon, until SIGTERM or SIGINT
 (which remove its device) or tunnel del. It serves the control socket too
@@ -64,7 +64,7 @@ when it is free.
 ` + tunnelOptions,
 	"tunnel": `usage: gretun [-s] [-j] [-S SOCKET] tunnel COMMAND
 
-  tunnel add NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6|any [remote ADDR] local ADDR [OPTIONS]
+  tunnel add NAME mode gre|gretap|ipip|sit|ip6gre|ip6gretap|ip6ip6|ipip6|any [remote ADDR] local ADDR [OPTIONS]
   tunnel change NAME [OPTIONS]   reconfigure in place, keeping the device
   tunnel del NAME
   tunnel show [NAME]             -s adds counters, -j prints JSON

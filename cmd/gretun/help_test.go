@@ -26,7 +26,7 @@ func gretun(args ...string) (int, string, string) {
 func TestHelp(t *testing.T) {
 	for cmd, want := range map[string][]string{
 		"daemon":  {"usage: gretun", "daemon", "-c FILE", "SIGHUP", "-metrics ADDR"},
-		"run":     {"run [-metrics ADDR] NAME mode gre|gretap|ipip|ip6gre", "encaplimit", "netstack ADDR/PREFIX", "socks5", "-metrics ADDR", "keepalive [PERIOD [RETRIES]]", "underlay raw|packet", "clamp-mss"},
+		"run":     {"run [-metrics ADDR] NAME mode gre|gretap|ipip|sit|ip6gre", "encaplimit", "netstack ADDR/PREFIX", "socks5", "-metrics ADDR", "keepalive [PERIOD [RETRIES]]", "underlay raw|packet", "clamp-mss"},
 		"tunnel":  {"tunnel add NAME", "tunnel change NAME", "tunnel del NAME", "tunnel show", "ikey K okey K", "nokeepalive", "learn [N]"},
 		"demo":    {"usage: gretun demo"},
 		"neigh":   {"neigh add INNER lladdr OUTER dev NAME", "neigh replace", "neigh del INNER dev NAME", "neigh show [dev NAME]"},

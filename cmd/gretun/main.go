@@ -2,13 +2,13 @@
 // driven with the words of `ip tunnel`.
 //
 //	gretun daemon [-c FILE]                 run the engine and its control socket
-//	gretun tunnel add NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6|any remote ADDR local ADDR [options]
+//	gretun tunnel add NAME mode gre|gretap|ipip|sit|ip6gre|ip6gretap|ip6ip6|ipip6|any remote ADDR local ADDR [options]
 //	gretun tunnel change NAME [options]
 //	gretun tunnel del NAME
 //	gretun [-s] [-j] tunnel show [NAME]
 //	gretun neigh add|replace|del INNER lladdr OUTER dev NAME
 //	gretun [-j] neigh show [dev NAME]
-//	gretun run NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6|any remote ADDR local ADDR [options]
+//	gretun run NAME mode gre|gretap|ipip|sit|ip6gre|ip6gretap|ip6ip6|ipip6|any remote ADDR local ADDR [options]
 //	gretun capture NAME [-w FILE] [-c COUNT] [-inner]   a tunnel's packets
 //	gretun pptp NAME server ADDR user USER password PASS [options]   a PPTP client
 //	gretun demo                             a GRE tunnel between two namespaces
@@ -29,7 +29,7 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
 
   gretun daemon [-c FILE] [-metrics ADDR]
                                  run the engine; SIGHUP reloads FILE
-  gretun tunnel add NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6|any remote ADDR local ADDR [OPTIONS]
+  gretun tunnel add NAME mode gre|gretap|ipip|sit|ip6gre|ip6gretap|ip6ip6|ipip6|any remote ADDR local ADDR [OPTIONS]
   gretun tunnel change NAME [OPTIONS]
   gretun tunnel del NAME
   gretun tunnel show [NAME]      -s adds counters, -j prints JSON
@@ -37,7 +37,7 @@ const usage = `usage: gretun [-s] [-j] [-S SOCKET] OBJECT COMMAND
                                  a neighbour of a multipoint tunnel (no remote)
   gretun neigh del INNER dev NAME
   gretun neigh show [dev NAME]
-  gretun run [-metrics ADDR] NAME mode gre|gretap|ipip|ip6gre|ip6gretap|ip6ip6|ipip6|any remote ADDR local ADDR [OPTIONS]
+  gretun run [-metrics ADDR] NAME mode gre|gretap|ipip|sit|ip6gre|ip6gretap|ip6ip6|ipip6|any remote ADDR local ADDR [OPTIONS]
                                  one tunnel in the foreground, no daemon
   gretun capture NAME [-w FILE] [-c COUNT] [-inner]
                                  the tunnel's packets, as gretun sees them
