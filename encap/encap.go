@@ -435,7 +435,7 @@ func (e *Encapsulator) encap(buf []byte, off int, ipOnly bool) ([]byte, error) {
 			if len(inner) < header.IPv4MinLen {
 				return nil, ErrNotIP
 			}
-			if e.cfg.Mode == ModeIP6 {
+			if e.cfg.Mode == ModeIP6 { // not e.proto: UDP when inside UDP
 				return nil, ErrIPv4OverIP6
 			}
 			in := inner[:header.IPv4MinLen:header.IPv4MinLen]

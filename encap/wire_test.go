@@ -531,7 +531,8 @@ func TestUDPChecksumPartial(t *testing.T) {
 }
 
 // TestInnerVersionPerMode: ip6ip6 and sit carry IPv6 only, ipip and ipip6
-// IPv4 only; gre, ip6gre and mode any (IPv6 endpoints only) carry both.
+// IPv4 only; gre, ip6gre and mode any (IPv6 endpoints only) carry both;
+// inside UDP too (but for mode any, which UDP cannot carry).
 func TestInnerVersionPerMode(t *testing.T) {
 	for _, c := range []struct {
 		mode  encap.Mode
@@ -548,16 +549,18 @@ func TestInnerVersionPerMode(t *testing.T) {
 		{encap.ModeIP6Any, in6, nil},
 	} {
 		for _, ends := range [][2]netip.Addr{{local6, remote6}, {local, remote}} {
-			if c.mode == encap.ModeIP6Any && ends[0].Is4() {
-				continue
-			}
-			e, err := encap.New(encap.Config{Mode: c.mode, Local: ends[0], Remote: ends[1], TTL: 64})
-			if err != nil {
-				t.Fatal(err)
-			}
-			buf := append(make([]byte, encap.HeadroomMax), c.inner...)
-			if _, err := e.Encap(buf, encap.HeadroomMax); !errors.Is(err, c.want) {
-				t.Errorf("%v over %v carrying IPv%d: %v, want %v", c.mode, ends[0], c.inner[0]>>4, err, c.want)
+			for _, udp := range []bool{false, true} {
+				if c.mode == encap.ModeIP6Any && (ends[0].Is4() || udp) {
+					continue
+				}
+				e, err := encap.New(encap.Config{Mode: c.mode, Local: ends[0], Remote: ends[1], TTL: 64, UDP: udp, DstPort: 5555})
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := append(make([]byte, encap.HeadroomMax), c.inner...)
+				if _, err := e.Encap(buf, encap.HeadroomMax); !errors.Is(err, c.want) {
+					t.Errorf("%v over %v (UDP %v) carrying IPv%d: %v, want %v", c.mode, ends[0], udp, c.inner[0]>>4, err, c.want)
+				}
 			}
 		}
 	}
