@@ -46,6 +46,9 @@ var badWords = []struct {
 	{"tos inherit on gretap", []string{"mode", "gretap", "remote", UnderB, "local", UnderA, "tos", "inherit"}, []string{"tos inherit", "gretap"}},
 	{"clamp-mss on gretap", []string{"mode", "gretap", "remote", UnderB, "local", UnderA, "clamp-mss"}, []string{"clamp-mss", "gretap"}},
 	{"mtu too big for gretap", []string{"mode", "gretap", "remote", UnderB, "local", UnderA, "mtu", "65500"}, []string{"invalid mtu 65500"}},
+	{"key on sit", []string{"mode", "sit", "remote", UnderB, "local", UnderA, "key", "5"}, []string{"keys need mode gre"}},
+	{"remote any on sit", []string{"mode", "sit", "remote", "any", "local", UnderA}, []string{"mode sit needs one", "6to4 or ISATAP, is not supported"}},
+	{"mtu below IPv6's on sit", []string{"mode", "sit", "remote", UnderB, "local", UnderA, "mtu", "1279"}, []string{"invalid mtu 1279 (want 1280-"}},
 }
 
 // TestRunErrors feeds `gretun run` every kind of bad input and checks the

@@ -138,6 +138,10 @@ func TestMTUPathException(t *testing.T) {
 		// header, as Linux tunnels do by default.
 		{"gre-ipv6", []string{"mode", "gre", "pmtudisc"}, true, 24, false},
 		{"gre-ipv6-routed", []string{"mode", "gre", "pmtudisc"}, true, 24, true},
+		// sit: IPv6 in IPv4, DF set by default as on Linux's sit.
+		{"sit", []string{"mode", "sit", "ttl", "255"}, true, 20, false},
+		{"sit-routed", []string{"mode", "sit"}, true, 20, true},
+		{"sit-fou", []string{"mode", "sit", "encap", "fou", "encap-dport", "5556"}, true, 28, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
