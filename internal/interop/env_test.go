@@ -316,7 +316,7 @@ func guestTunnel(t *testing.T, e *env, mode string, o tunOpts, v6 bool) {
 	if o.fou {
 		// `ip tunnel` has no encap words: `ip link add`, and the port the
 		// kernel receives on.
-		proto := map[string]int{"gre": 47, "ipip": 4}[mode]
+		proto := map[string]int{"gre": 47, "ipip": 4, "sit": 41}[mode]
 		cmd = fmt.Sprintf("ip fou add port %d ipproto %d && ip link add %s type %s remote %s local %s %s",
 			o.dport, proto, tunName, mode, hostUnder, guestUnd, strings.Join(o.words(), " "))
 		t.Cleanup(func() { e.g.Run(fmt.Sprintf("ip fou del port %d", o.dport)) })
@@ -527,7 +527,7 @@ func startCapture(t *testing.T, e *env) *capture {
 	t.Helper()
 	c := &capture{file: filepath.Join(e.tmp, fmt.Sprintf("cap-%d.pcap", time.Now().UnixNano())), errb: &testnet.Buffer{}}
 	c.cmd = exec.Command("ip", "netns", "exec", e.ns, "tcpdump", "-i", tap, "-n", "-U", "--immediate-mode", "-s", "0", "-w", c.file,
-		"ip proto 47 or ip proto 4 or icmp or udp port 4754 or udp port 5555")
+		"ip proto 47 or ip proto 4 or ip proto 41 or icmp or udp port 4754 or udp port 5555 or udp port 5556")
 	c.cmd.Stderr = c.errb
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("tcpdump: %v", err)

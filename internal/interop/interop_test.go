@@ -112,6 +112,13 @@ func matrix() []tcase {
 		{name: "fou/neg/key-mismatch", mode: "gre", gretun: fou(key(1), 4754, true), guest: fou(key(2), 4754, true), run: keyMismatch},
 		{name: "fou/multipoint/gretun-hub-kernel-spoke", mode: "gre", gretun: fou(seq(csum(key(7))), 4754, false), guest: fou(seq(csum(key(7))), 4754, false), run: kernelSpoke},
 		{name: "fou/netstack-unprivileged", mode: "gre", gretun: fou(key(5), 4754, false), guest: fou(key(5), 4754, true), run: netstackFOU},
+		// IPv6 in IPv4 (sit, protocol 41): the kernel's defaults, the
+		// tunnel brokers' ttl 255, inside UDP, and beside ipip on the
+		// same address pair (sit_test.go).
+		{name: "sit", mode: "sit", gretun: plain(), guest: plain(), v6: true, run: sitTraffic},
+		{name: "sit-ttl-255", mode: "sit", gretun: ttl(plain(), 255), guest: ttl(plain(), 255), v6: true, run: sitTraffic},
+		{name: "fou/sit", mode: "sit", gretun: fou(plain(), 5556, true), guest: fou(plain(), 5556, false), v6: true, run: sitTraffic},
+		{name: "sit-beside-ipip", mode: "sit", gretun: plain(), guest: plain(), v6: true, run: sitBesideIPIP},
 	}
 }
 
@@ -365,9 +372,9 @@ func ifStats(t *testing.T, e *env) kpeer.Stats {
 // outer TTL. At least min tunnel packets must have been seen.
 func checkDirection(t *testing.T, pkts []wirePacket, mode, dir, src string, o tunOpts, min int) {
 	t.Helper()
-	proto := 47
-	if mode == "ipip" {
-		proto = 4
+	proto := map[string]int{"ipip": 4, "sit": 41}[mode]
+	if proto == 0 {
+		proto = 47
 	}
 	var n, bad int
 	var lastSeq uint32

@@ -16,8 +16,8 @@ type wirePacket struct {
 	df, mf   bool
 	fragOff  int  // in bytes
 	length   int  // outer total length
-	proto    int  // outer protocol: 47 GRE, 4 IPIP, 1 ICMP; inside UDP to a fou port, 47 or 4
-	udp      bool // GRE or IPIP inside UDP (encap fou)
+	proto    int  // outer protocol: 47 GRE, 4 IPIP, 41 sit, 1 ICMP; inside UDP to a fou port, 47, 4 or 41
+	udp      bool // GRE, IPIP or sit inside UDP (encap fou)
 	udpCsum  bool // its UDP checksum is not 0
 
 	gre      *greHeader // nil unless an unfragmented GRE packet
@@ -123,7 +123,7 @@ func decodeIPv4(b []byte) (wirePacket, bool) {
 		if len(payload) > 0 {
 			p.icmpType = int(payload[0])
 		}
-	case 4:
+	case 4, 41:
 		p.inner = payload
 	case 47:
 		g, hlen, ok := decodeGRE(payload)
@@ -142,8 +142,8 @@ func decodeIPv4(b []byte) (wirePacket, bool) {
 }
 
 // fouPorts are the UDP ports the matrix's fou cases send GRE (RFC 8086's
-// 4754) and IPIP to, and the protocol each carries.
-var fouPorts = map[int]int{4754: 47, 5555: 4}
+// 4754), IPIP and sit to, and the protocol each carries.
+var fouPorts = map[int]int{4754: 47, 5555: 4, 5556: 41}
 
 // fouDport is the UDP destination port of a UDP payload, -1 otherwise.
 func fouDport(proto int, payload []byte) int {
