@@ -197,8 +197,11 @@ type Tunnel struct {
 	FlowLabel        uint32 `json:"flowlabel,omitempty"`
 	FlowLabelInherit bool   `json:"flowlabel_inherit,omitempty"`
 	EncapLimit       string `json:"encaplimit,omitempty"`
-	// Dev is the underlay device of a tunnel between link-local IPv6
-	// addresses (`dev NAME`), which name a link, not a host.
+	// Dev is the underlay device the tunnel's packets leave by (`dev
+	// NAME`, the kernel's link): the route toward the remote (and a
+	// neighbour's lladdr) is looked up as out of that device, whatever
+	// the routing table prefers, and gives the underlay MTU. Link-local
+	// IPv6 endpoints name a link, not a host, and need it.
 	Dev string `json:"dev,omitempty"`
 
 	ClampMSS bool `json:"clamp_mss,omitempty"`
@@ -683,6 +686,12 @@ func (t *Tunnel) Validate() error {
 		if t.Underlay == UnderlayPacket {
 			return errors.New("underlay packet cannot send encap fou (its packets leave from a UDP socket)")
 		}
+		if t.Dev != "" && t.Mode.IPv6() {
+			// Linux routes a datagram from a socket bound to an IPv6
+			// address by that source, taking the device only as a
+			// preference, and binds no link-local address without one.
+			return errors.New("encap fou over IPv6 takes no dev: Linux would not keep a UDP socket's datagrams on the device")
+		}
 		if t.EncapSport != 0 && t.EncapSport != t.LocalPort() {
 			return fmt.Errorf("encap-sport %d must be the port gretun receives on, %d (fou-port): it sends from the socket it receives on", t.EncapSport, t.LocalPort())
 		}
@@ -703,8 +712,8 @@ func (t *Tunnel) minMTU() int {
 }
 
 // validateFamily checks that both addresses are of the mode's family,
-// that IPv6-only words come with an IPv6 mode, and refuses link-local
-// endpoints: they name a link, and gretun binds no tunnel to a device.
+// that IPv6-only words come with an IPv6 mode, and that link-local
+// endpoints come with the device of their link, both of them or neither.
 func (t *Tunnel) validateFamily() error {
 	v6 := t.Mode.IPv6()
 	for _, e := range []struct {
@@ -720,12 +729,18 @@ func (t *Tunnel) validateFamily() error {
 			return fmt.Errorf("%s %s is link-local: it needs the device of its link (dev NAME)", e.word, e.a)
 		}
 	}
+	if ll := t.Local.IsLinkLocalUnicast(); t.Remote.IsValid() && ll != t.Remote.IsLinkLocalUnicast() {
+		// A link-local address is reached only on its own link.
+		return fmt.Errorf("remote %s and local %s: a link-local endpoint needs a link-local peer", t.Remote, t.Local)
+	} else if ll && !t.Remote.IsValid() {
+		return fmt.Errorf("local %s is link-local: a multipoint tunnel's neighbours are not on one link", t.Local)
+	}
 	if t.Dev != "" {
-		if !t.Remote.IsLinkLocalUnicast() || !t.Local.IsLinkLocalUnicast() {
-			return errors.New("dev is taken only with link-local addresses, remote and local (gretun binds no other tunnel to a device)")
-		}
 		if err := ValidateName(t.Dev); err != nil {
 			return fmt.Errorf("invalid dev: %v", err)
+		}
+		if t.Dev == t.Name {
+			return fmt.Errorf("dev %s is the tunnel itself: its packets would loop", t.Dev)
 		}
 	}
 	if !v6 {

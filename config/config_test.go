@@ -56,6 +56,7 @@ func TestParse(t *testing.T) {
 		{"ikey 1 okey 0x2", with(func(c *Tunnel) { c.IKey, c.HasIKey, c.OKey, c.HasOKey = 1, true, 2, true })},
 		{"ikey 1", with(func(c *Tunnel) { c.IKey, c.HasIKey = 1, true })},
 		{"key 5 nokey", gre},
+		{"dev wan2", with(func(c *Tunnel) { c.Dev = "wan2" })},
 		{"csum", with(func(c *Tunnel) { c.ICsum, c.OCsum = true, true })},
 		{"icsum", with(func(c *Tunnel) { c.ICsum = true })},
 		{"ocsum", with(func(c *Tunnel) { c.OCsum = true })},
@@ -152,6 +153,7 @@ func TestParseIPv6(t *testing.T) {
 		{"remote fe80::2%wan local fe80::1", with(func(c *Tunnel) {
 			c.Remote, c.Local, c.Dev = netip.MustParseAddr("fe80::2"), netip.MustParseAddr("fe80::1"), "wan"
 		})},
+		{"dev wan2", with(func(c *Tunnel) { c.Dev = "wan2" })}, // global endpoints leave by wan2
 		{"key 7 csum seq keepalive", with(func(c *Tunnel) {
 			c.IKey, c.HasIKey, c.OKey, c.HasOKey = 7, true, 7, true
 			c.ICsum, c.OCsum, c.ISeq, c.OSeq = true, true, true, true
@@ -246,7 +248,7 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode gre remote 192.0.2.2", "missing local"},
 		{"x", "mode ipip local 192.0.2.1", "missing remote address (a multipoint tunnel needs mode gre or ip6gre, not ipip)"},
 		{"x", "mode ip6ip6 local 2001:db8::1", "missing remote address (a multipoint tunnel needs mode gre or ip6gre, not ip6ip6)"},
-		{"x", "mode ip6gre local fe80::1 dev eth0", "dev is taken only with link-local addresses, remote and local"},
+		{"x", "mode ip6gre local fe80::1 dev eth0", "local fe80::1 is link-local: a multipoint tunnel's neighbours are not on one link"},
 		{"x", "mode gre local 192.0.2.1 keepalive", "keepalive needs a remote"},
 		{"x", "mode gre local 192.0.2.1 underlay packet", "underlay packet needs a remote"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 learn", "learn needs a multipoint tunnel"},
@@ -271,7 +273,12 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode ip6ip6 remote ::ffff:192.0.2.2 local 2001:db8::1", `invalid address "::ffff:192.0.2.2" for remote`},
 		{"x", "mode ip6gre remote fe80::2 local 2001:db8::1", "remote fe80::2 is link-local: it needs the device of its link (dev NAME)"},
 		{"x", "mode ip6gre remote fe80::2 local fe80::1", "remote fe80::2 is link-local: it needs the device of its link (dev NAME)"},
-		{"x", "mode ip6gre remote 2001:db8::2 local fe80::1%eth0", "dev is taken only with link-local addresses"},
+		{"x", "mode ip6gre remote 2001:db8::2 local fe80::1%eth0", "remote 2001:db8::2 and local fe80::1: a link-local endpoint needs a link-local peer"},
+		{"x", "mode ip6gre remote fe80::2%eth0 local 2001:db8::1", "remote fe80::2 and local 2001:db8::1: a link-local endpoint needs a link-local peer"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 dev eth0/1", "invalid dev"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 dev x", "dev x is the tunnel itself: its packets would loop"},
+		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 dev eth0 encap fou", "encap fou over IPv6 takes no dev"},
+		{"x", "mode ip6ip6 remote fe80::2 local fe80::1 dev eth0 encap fou encap-dport 5555", "encap fou over IPv6 takes no dev"},
 		{"x", "mode ip6gre dev eth0 remote fe80::2%eth1 local fe80::1", "names device eth1, dev says eth0"},
 		{"x", "mode ip6gre remote fe80::2 local fe80::1 dev a/b", "invalid dev"},
 		{"x", "mode ip6gre remote 2001:db8::1 local 2001:db8::1", "remote 2001:db8::1 equals local"},
@@ -287,7 +294,6 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 underlay packet", "underlay packet needs an IPv4 underlay"},
 		{"x", "mode ip6ip6 remote 2001:db8::2 local 2001:db8::1 key 1", "keys need mode gre or ip6gre"},
 		{"x", "mode ipip6 remote 2001:db8::2 local 2001:db8::1 keepalive", "keepalive needs mode gre or ip6gre"},
-		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 dev eth0", "dev is taken only with link-local addresses"},
 		{"x", "mode ip6gretap remote 2001:db8::2 local 2001:db8::1 flowlabel inherit", "flowlabel inherit needs mode ip6gre (ip6gretap carries Ethernet frames, not IP)"},
 		{"x", "mode ip6gretap remote 2001:db8::2 local 2001:db8::1 tclass inherit", "tos inherit needs mode gre or ipip (ip6gretap carries"},
 		{"x", "mode ip6gretap remote 192.0.2.2 local 192.0.2.1", "mode ip6gretap needs IPv6 (use mode gretap)"},

@@ -102,17 +102,25 @@ func Carrier(name string) (bool, error) {
 // from the FIB entry (RTM_F_FIB_MATCH, `ip route get fibmatch`), which
 // holds no exceptions; where the kernel lacks that (before 4.13), the
 // device's MTU alone is reported.
-func RouteMTU(dst netip.Addr) (mtu int, dev string, err error) {
+//
+// With via (a tunnel's `dev`, or the zone of a link-local dst) the route
+// is looked up as leaving by that device, as the kernel looks up a tunnel
+// bound to its link; a link-local dst gets the device's MTU.
+func RouteMTU(dst netip.Addr, via string) (mtu int, dev string, err error) {
 	if !dst.IsValid() {
 		return 0, "", errors.New("netconf: route MTU: no destination address")
 	}
-	dst = dst.Unmap()
-	if dev := dst.Zone(); dev != "" {
-		// A link-local address names a link: its device's MTU.
-		mtu, err := LinkMTU(dev)
-		return mtu, dev, err
+	if z := dst.Zone(); z != "" && via == "" {
+		via = z
 	}
-	routes, err := netlink.RouteGet(dst.AsSlice())
+	dst = dst.Unmap().WithZone("")
+	if via != "" && dst.IsLinkLocalUnicast() {
+		// A link-local address names a link: its device's MTU.
+		mtu, err := LinkMTU(via)
+		return mtu, via, err
+	}
+	opts := netlink.RouteGetOptions{Oif: via}
+	routes, err := netlink.RouteGetWithOptions(dst.AsSlice(), &opts)
 	if err != nil {
 		return 0, "", fmt.Errorf("netconf: route to %s: %w", dst, err)
 	}
@@ -126,7 +134,8 @@ func RouteMTU(dst netip.Addr) (mtu int, dev string, err error) {
 	mtu = l.Attrs().MTU
 	// A metric larger than the device's MTU is capped to it: a packet
 	// larger than the device's MTU cannot leave at all.
-	fib, err := netlink.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{FIBMatch: true})
+	opts.FIBMatch = true
+	fib, err := netlink.RouteGetWithOptions(dst.AsSlice(), &opts)
 	if err == nil && len(fib) > 0 && fib[0].MTU > 0 && fib[0].MTU < mtu {
 		mtu = fib[0].MTU
 	}

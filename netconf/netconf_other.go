@@ -19,7 +19,7 @@ func SetMTU(name string, mtu int) error                        { return ErrNotIm
 func LinkMTU(name string) (int, error)                         { return 0, ErrNotImplemented }
 func LinkIndex(name string) (int, error)                       { return 0, ErrNotImplemented }
 func Carrier(name string) (bool, error)                        { return false, ErrNotImplemented }
-func RouteMTU(dst netip.Addr) (int, string, error)             { return 0, "", ErrNotImplemented }
+func RouteMTU(dst netip.Addr, via string) (int, string, error) { return 0, "", ErrNotImplemented }
 func HasLocalAddr(a netip.Addr) (bool, error)                  { return false, ErrNotImplemented }
 func IgnoreRoutesWithLinkdown(name string) error               { return ErrNotImplemented }
 func SetCarrier(tunFile *os.File, up bool) error               { return ErrNotImplemented }

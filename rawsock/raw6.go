@@ -78,9 +78,10 @@ func (c *Conn6) WriteBatch(pkts [][]byte) (n int, err error) {
 	return c.sys.writeBatch(pkts, 0)
 }
 
-// WriteBatchScope is WriteBatch out of the device with index ifindex
-// (sin6_scope_id), as a link-local destination needs.
-func (c *Conn6) WriteBatchScope(pkts [][]byte, ifindex uint32) (n int, err error) {
+// WriteBatchVia is WriteBatch out of the device with index ifindex
+// (IPV6_PKTINFO, and sin6_scope_id, which a link-local destination
+// needs), as Conn.WriteBatchVia.
+func (c *Conn6) WriteBatchVia(pkts [][]byte, ifindex int) (n int, err error) {
 	return c.sys.writeBatch(pkts, ifindex)
 }
 

@@ -15,6 +15,9 @@ import (
 // IPV6_PKTINFO and an IPV6_TCLASS message, with room to spare.
 const ctrl6Len = 128
 
+// wctrl6Len is each sent message's room for an IPV6_PKTINFO message.
+var wctrl6Len = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
 // conn6Sys holds the socket and the message slots every batch reuses: the
 // hot path allocates nothing.
 type conn6Sys struct {
@@ -29,7 +32,8 @@ type conn6Sys struct {
 	whdrs []unix.Mmsghdr
 	wiovs []unix.Iovec
 	wname []unix.RawSockaddrInet6
-	woff  int // first slot of the next sendmmsg
+	wctrl []byte // wctrl6Len bytes per slot: an IPV6_PKTINFO naming the device
+	woff  int    // first slot of the next sendmmsg
 	wreq  int
 	wn    int
 	werr  error
@@ -86,6 +90,7 @@ func (s *conn6Sys) growWrite(n int) {
 	s.whdrs = make([]unix.Mmsghdr, n)
 	s.wiovs = make([]unix.Iovec, n)
 	s.wname = make([]unix.RawSockaddrInet6, n)
+	s.wctrl = make([]byte, n*wctrl6Len)
 	for i := range s.whdrs {
 		h := &s.whdrs[i].Hdr
 		h.Iov = &s.wiovs[i]
@@ -182,7 +187,7 @@ func (s *conn6Sys) sendmmsg(fd uintptr) bool {
 	return mmsg(unix.SYS_SENDMMSG, fd, &s.whdrs[s.woff], s.wreq, &s.wn, &s.werr)
 }
 
-func (s *conn6Sys) writeBatch(pkts [][]byte, scope uint32) (int, error) {
+func (s *conn6Sys) writeBatch(pkts [][]byte, ifindex int) (int, error) {
 	if s.ipc == nil {
 		return 0, errNotOpen
 	}
@@ -198,7 +203,8 @@ func (s *conn6Sys) writeBatch(pkts [][]byte, scope uint32) (int, error) {
 		s.wiovs[end].Base = &p[0]
 		s.wiovs[end].SetLen(len(p))
 		s.wname[end].Addr = [16]byte(p[header.IPv6Dst : header.IPv6Dst+16])
-		s.wname[end].Scope_id = scope
+		s.wname[end].Scope_id = uint32(ifindex)
+		s.setVia(end, ifindex)
 	}
 	defer clear(s.wiovs[:end]) // drop references to the caller's packets
 	sent := 0
@@ -222,4 +228,22 @@ func (s *conn6Sys) writeBatch(pkts [][]byte, scope uint32) (int, error) {
 		return sent, s.opError("write", ErrNotIPv6)
 	}
 	return sent, nil
+}
+
+// setVia gives message i an IPV6_PKTINFO naming the device it leaves by
+// (the kernel then routes it as a tunnel bound to its link), or none.
+func (s *conn6Sys) setVia(i, ifindex int) {
+	h := &s.whdrs[i].Hdr
+	if ifindex == 0 {
+		h.Control = nil
+		h.SetControllen(0)
+		return
+	}
+	b := s.wctrl[i*wctrl6Len : (i+1)*wctrl6Len]
+	c := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	c.Level, c.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	c.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	*(*unix.Inet6Pktinfo)(unsafe.Pointer(&b[unix.CmsgLen(0)])) = unix.Inet6Pktinfo{Ifindex: uint32(ifindex)}
+	h.Control = &b[0]
+	h.SetControllen(wctrl6Len)
 }

@@ -108,7 +108,15 @@ func (c *Conn) ReadBatch(bufs [][]byte, sizes []int) (n int, err error) {
 // error means and whether to continue with pkts[n+1:]. It does not
 // allocate: the destination addresses live in preallocated slots.
 func (c *Conn) WriteBatch(pkts [][]byte) (n int, err error) {
-	return c.sys.writeBatch(pkts)
+	return c.sys.writeBatch(pkts, 0)
+}
+
+// WriteBatchVia is WriteBatch out of the device with index ifindex
+// (IP_PKTINFO): each packet is routed as if the routes that leave by that
+// device were the only ones, as the kernel routes a tunnel bound to its
+// link (`dev NAME`).
+func (c *Conn) WriteBatchVia(pkts [][]byte, ifindex int) (n int, err error) {
+	return c.sys.writeBatch(pkts, ifindex)
 }
 
 // Close closes the socket; a blocked ReadBatch returns net.ErrClosed.

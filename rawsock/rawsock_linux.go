@@ -34,6 +34,10 @@ type connSys struct {
 	wbufs  [][]byte     // wmsgs[i].Buffers == wbufs[i:i+1]
 	waddrs []net.IPAddr // wmsgs[i].Addr == &waddrs[i]
 	wips   [][4]byte    // waddrs[i].IP == wips[i][:]
+	// woob is the IP_PKTINFO control message of the last device a batch
+	// was sent out of (writeBatch's ifindex), made once per device.
+	woob      []byte
+	woobIndex int
 }
 
 func (s *connSys) open(proto int) error {
@@ -137,7 +141,7 @@ func (s *connSys) recvmmsg(fd uintptr) bool {
 	return mmsg(unix.SYS_RECVMMSG, fd, &s.rhdrs[0], s.rreq, &s.rn, &s.rerr)
 }
 
-func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
+func (s *connSys) writeBatch(pkts [][]byte, ifindex int) (int, error) {
 	if s.pc == nil {
 		return 0, errNotOpen
 	}
@@ -145,6 +149,13 @@ func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
 	defer s.wmu.Unlock()
 	s.growWrite(len(pkts))
 	defer clear(s.wbufs[:len(pkts)]) // drop references to the caller's packets
+	var oob []byte
+	if ifindex != 0 {
+		if s.woobIndex != ifindex {
+			s.woob, s.woobIndex = (&ipv4.ControlMessage{IfIndex: ifindex}).Marshal(), ifindex
+		}
+		oob = s.woob
+	}
 
 	// Fill slots up to the first packet without a usable header.
 	end := 0
@@ -155,6 +166,7 @@ func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
 		}
 		s.wbufs[end] = p
 		s.wips[end] = p.Dst()
+		s.wmsgs[end].OOB = oob
 	}
 	sent := 0
 	for sent < end {

@@ -399,6 +399,15 @@ func (e *Engine) prepare(c *config.Tunnel, isNew bool) (*socket, error) {
 	if err := e.checkLocal(c.Local); err != nil {
 		return nil, err
 	}
+	if c.Dev != "" {
+		// iproute2's "Cannot find device": the kernel binds the tunnel
+		// to a device that exists.
+		if exists, err := e.env.Host.LinkExists(c.Dev); err != nil {
+			return nil, err
+		} else if !exists {
+			return nil, fmt.Errorf("dev %s: no such device", c.Dev)
+		}
+	}
 	for _, p := range c.Protos()[1:] {
 		// Mode any sends on Proto's socket, whose protocol the kernel
 		// does not check against the header it is given, but IPv4

@@ -3,10 +3,12 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gretun/gretun/header"
@@ -94,81 +96,77 @@ type RawConn interface {
 // (rawsock.Conn.CompleteChecksum) keeps doing so.
 func RawIPv4(c RawConn) Underlay {
 	if cc, ok := c.(checksumCompleter); ok {
-		return rawIPOffload{rawIP{c}, cc}
+		return rawIPOffload{rawIP{c, &ifindexes{}}, cc}
 	}
-	return rawIP{c}
+	return rawIP{c, &ifindexes{}}
 }
 
 // RawIPv6 puts a raw IPv6 socket (rawsock.Conn6) behind the Underlay seam
 // on the same terms: whole IPv6 packets both ways, as encap builds them and
 // as decap.Parse6 reads them, each routed by the destination in its header,
 // and offloaded checksums completed where the socket can.
-func RawIPv6(c RawConn) Underlay {
-	u := RawIPv4(c)
-	if s, ok := c.(scopedWriter); ok {
-		return &rawIPScoped{Underlay: u, s: s, index: map[string]uint32{}}
+func RawIPv6(c RawConn) Underlay { return RawIPv4(c) }
+
+// DeviceWriter is an underlay that can send out of a named device, as a
+// tunnel with `dev NAME` does (the kernel's link): WriteBatch, each packet
+// routed as if the routes out of dev were the only ones. A link-local
+// destination needs it.
+type DeviceWriter interface {
+	WriteBatchDev(pkts [][]byte, to netip.AddrPort, dev string) (int, error)
+}
+
+// viaWriter is a socket that sends out of the device with an index
+// (rawsock.Conn, rawsock.Conn6, udpsock.Conn: IP_PKTINFO, IPV6_PKTINFO).
+type viaWriter interface {
+	WriteBatchVia(pkts [][]byte, ifindex int) (int, error)
+}
+
+// errNoVia is what sending out of a device on a socket that cannot says.
+var errNoVia = errors.New("this underlay cannot send out of a named device")
+
+// ifindexes keeps the index of each device tunnels send out of, looked
+// up by name once and again after a send out of it fails (the device may
+// have gone, or come back with another index).
+type ifindexes struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+// writeVia sends pkts on c out of device dev.
+func (x *ifindexes) writeVia(c RawConn, pkts [][]byte, dev string) (int, error) {
+	w, ok := c.(viaWriter)
+	if !ok {
+		return 0, errNoVia
 	}
-	return u
-}
-
-// scopedWriter sends IPv6 packets out of one device, as a link-local
-// destination needs (rawsock.Conn6.WriteBatchScope).
-type scopedWriter interface {
-	WriteBatchScope(pkts [][]byte, ifindex uint32) (int, error)
-}
-
-// rawIPScoped sends packets to an endpoint with a zone (a link-local
-// tunnel's device) out of that device; the device's index is looked up
-// once and kept, and looked up again after the write fails.
-type rawIPScoped struct {
-	Underlay
-	s     scopedWriter
-	mu    sync.Mutex
-	index map[string]uint32
-}
-
-func (u *rawIPScoped) WriteBatch(pkts [][]byte, to netip.AddrPort) (int, error) {
-	dev := to.Addr().Zone()
-	if dev == "" {
-		return u.Underlay.WriteBatch(pkts, to)
-	}
-	u.mu.Lock()
-	i, ok := u.index[dev]
-	u.mu.Unlock()
+	x.mu.Lock()
+	i, ok := x.m[dev]
+	x.mu.Unlock()
 	if !ok {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("dev %s: %w", dev, syscall.ENODEV)
 		}
-		i = uint32(ifi.Index)
-		u.mu.Lock()
-		u.index[dev] = i
-		u.mu.Unlock()
+		i = ifi.Index
+		x.mu.Lock()
+		if x.m == nil {
+			x.m = map[string]int{}
+		}
+		x.m[dev] = i
+		x.mu.Unlock()
 	}
-	n, err := u.s.WriteBatchScope(pkts, i)
+	n, err := w.WriteBatchVia(pkts, i)
 	if err != nil {
-		u.mu.Lock()
-		delete(u.index, dev) // the device may have gone, or come back with another index
-		u.mu.Unlock()
+		x.mu.Lock()
+		delete(x.m, dev)
+		x.mu.Unlock()
 	}
 	return n, err
 }
 
-// CompleteChecksum and OffloadErr pass through to the socket, when it
-// has them.
-func (u *rawIPScoped) CompleteChecksum(pkt []byte) bool {
-	c, ok := u.Underlay.(checksumCompleter)
-	return ok && c.CompleteChecksum(pkt)
+type rawIP struct {
+	c    RawConn
+	devs *ifindexes
 }
-
-func (u *rawIPScoped) OffloadErr() error {
-	if c, ok := u.Underlay.(checksumCompleter); ok {
-		return c.OffloadErr()
-	}
-	return errors.New("no checksum side channel")
-}
-
-type rawIP struct{ c RawConn }
 
 func (u rawIP) ReadBatch(bufs [][]byte, sizes []int, _ []netip.AddrPort) (int, error) {
 	return u.c.ReadBatch(bufs, sizes)
@@ -176,6 +174,10 @@ func (u rawIP) ReadBatch(bufs [][]byte, sizes []int, _ []netip.AddrPort) (int, e
 
 func (u rawIP) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
 	return u.c.WriteBatch(pkts)
+}
+
+func (u rawIP) WriteBatchDev(pkts [][]byte, _ netip.AddrPort, dev string) (int, error) {
+	return u.devs.writeVia(u.c, pkts, dev)
 }
 
 func (rawIP) HeaderLen() int { return 0 }
@@ -195,7 +197,7 @@ func (u rawIP) Close() error { return u.c.Close() }
 // socket and one GSO send. Without a pool they all leave from c. Only c
 // is read.
 func UDPIPv4(c RawConn, port uint16, pool []RawConn) Underlay {
-	return &udpIPv4{rawIP: rawIP{c}, port: port, pool: pool}
+	return &udpIPv4{rawIP: rawIP{c, &ifindexes{}}, port: port, pool: pool}
 }
 
 type udpIPv4 struct {
@@ -209,13 +211,28 @@ func (*udpIPv4) GSO() bool { return true }
 // WriteBatch sends each run of packets that leave from one socket with
 // one call, keeping the Underlay error contract across the runs.
 func (u *udpIPv4) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
+	return u.write(pkts, "")
+}
+
+// WriteBatchDev is WriteBatch out of device dev.
+func (u *udpIPv4) WriteBatchDev(pkts [][]byte, _ netip.AddrPort, dev string) (int, error) {
+	return u.write(pkts, dev)
+}
+
+func (u *udpIPv4) write(pkts [][]byte, dev string) (int, error) {
 	for i := 0; i < len(pkts); {
 		c := u.connFor(pkts[i])
 		j := i + 1
 		for j < len(pkts) && u.connFor(pkts[j]) == c {
 			j++
 		}
-		n, err := c.WriteBatch(pkts[i:j])
+		var n int
+		var err error
+		if dev == "" {
+			n, err = c.WriteBatch(pkts[i:j])
+		} else {
+			n, err = u.devs.writeVia(c, pkts[i:j], dev)
+		}
 		if err != nil {
 			return i + n, err
 		}
@@ -329,8 +346,9 @@ type Host interface {
 	LinkExists(name string) (bool, error)
 	// RouteMTU is the MTU of the underlay device the route toward dst
 	// leaves by, lowered by the route's own mtu metric but never by a path
-	// MTU learnt from ICMP (netconf.RouteMTU).
-	RouteMTU(dst netip.Addr) (int, error)
+	// MTU learnt from ICMP (netconf.RouteMTU). With dev (a tunnel's `dev`)
+	// the route is the one out of that device.
+	RouteMTU(dst netip.Addr, dev string) (int, error)
 }
 
 // Env is how the engine reaches devices, sockets and the host.
@@ -362,7 +380,7 @@ type Env struct {
 	// Optional: the AF_PACKET send path of `underlay packet` tunnels (see
 	// packetpath.go). When either is nil, as over fakes, those tunnels
 	// send on the raw socket like the others.
-	ResolveNextHop func(remote netip.Addr) (NextHop, error)
+	ResolveNextHop func(remote netip.Addr, dev string) (NextHop, error)
 	OpenPacket     func(ifindex int) (PacketWriter, error)
 
 	// Optional: the clock, for tests that step time rather than sleep

@@ -66,6 +66,7 @@ var errNoNeighbour = errors.New("no resolved neighbour entry for the next hop")
 type packetPath struct {
 	t       *Tunnel
 	remote  netip.Addr
+	dev     string // the tunnel's `dev`, the device the route is looked up out of
 	ok      bool
 	hdr     [ethHeaderLen]byte
 	ifindex int
@@ -79,15 +80,16 @@ type packetPath struct {
 }
 
 // ready reports whether this batch may use the packet socket, resolving
-// the next hop toward remote first when that is due.
-func (p *packetPath) ready(remote netip.Addr, now time.Time) bool {
+// the next hop toward remote (out of device dev, when the tunnel names
+// one) first when that is due.
+func (p *packetPath) ready(remote netip.Addr, dev string, now time.Time) bool {
 	env := &p.t.e.env
 	if env.ResolveNextHop == nil || env.OpenPacket == nil {
 		return false
 	}
 	age := now.Sub(p.at)
-	if remote != p.remote || age >= pathRefresh || (p.stale || !p.ok) && age >= p.retry {
-		p.resolve(remote, now)
+	if remote != p.remote || dev != p.dev || age >= pathRefresh || (p.stale || !p.ok) && age >= p.retry {
+		p.resolve(remote, dev, now)
 	}
 	return p.ok
 }
@@ -96,11 +98,11 @@ func (p *packetPath) ready(remote netip.Addr, now time.Time) bool {
 // resolution, pathRetry later.
 func (p *packetPath) invalidate() { p.ok, p.stale, p.retry = false, true, pathRetry }
 
-func (p *packetPath) resolve(remote netip.Addr, now time.Time) {
-	p.remote, p.at, p.stale = remote, now, false
+func (p *packetPath) resolve(remote netip.Addr, dev string, now time.Time) {
+	p.remote, p.dev, p.at, p.stale = remote, dev, now, false
 	wasOK := p.ok
 	p.ok = false
-	nh, err := p.t.e.env.ResolveNextHop(remote)
+	nh, err := p.t.e.env.ResolveNextHop(remote, dev)
 	if err == nil && nh.Ifindex != p.ifindex {
 		p.close()
 		var conn PacketWriter
@@ -155,6 +157,12 @@ func (u *packetUnderlay) WriteBatch(frames [][]byte, _ netip.AddrPort) (int, err
 	return u.w.WriteBatch(frames)
 }
 
+// WriteBatchDev is WriteBatch: the frames leave by the device packetPath
+// resolved, out of the tunnel's `dev` when it names one.
+func (u *packetUnderlay) WriteBatchDev(frames [][]byte, to netip.AddrPort, _ string) (int, error) {
+	return u.WriteBatch(frames, to)
+}
+
 func (*packetUnderlay) HeaderLen() int { return 0 }
 func (*packetUnderlay) Headroom() int  { return ethHeaderLen }
 func (*packetUnderlay) GSO() bool      { return false }
@@ -168,8 +176,8 @@ func usePacketPath(c *config.Tunnel) bool { return c.Underlay == config.Underlay
 // the kernel's main routing decision picks for remote, and the Ethernet
 // addresses of frames toward it. Policy routing by source or mark is not
 // taken into account (documented for `underlay packet`).
-func resolveNextHop(remote netip.Addr) (NextHop, error) {
-	routes, err := netlink.RouteGet(remote.AsSlice())
+func resolveNextHop(remote netip.Addr, dev string) (NextHop, error) {
+	routes, err := netlink.RouteGetWithOptions(remote.AsSlice(), &netlink.RouteGetOptions{Oif: dev})
 	if err != nil {
 		return NextHop{}, fmt.Errorf("route to %s: %w", remote, err)
 	}

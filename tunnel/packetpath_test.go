@@ -83,7 +83,7 @@ func packetSide(t *testing.T, w *tunneltest.Wire, clock *tunneltest.Clock, resol
 		Host: s.host,
 		Now:  clock.Now,
 	}
-	env.ResolveNextHop = func(netip.Addr) (tunnel.NextHop, error) { return resolve() }
+	env.ResolveNextHop = func(netip.Addr, string) (tunnel.NextHop, error) { return resolve() }
 	env.OpenPacket = func(ifindex int) (tunnel.PacketWriter, error) {
 		if ifindex != 3 {
 			return nil, errors.New("wrong ifindex")

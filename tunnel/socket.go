@@ -158,11 +158,13 @@ func (e *Engine) underlayError(k UnderlayKey, er *udpsock.Error) {
 	})
 }
 
-// endpoint is where a tunnel's outer packets go: its underlay, and the
-// remote's endpoint on it.
+// endpoint is where a tunnel's outer packets go: its underlay, the
+// remote's endpoint on it, and the device they leave by when the tunnel
+// names one (`dev`).
 type endpoint struct {
 	sock *socket
 	to   netip.AddrPort
+	dev  string
 }
 
 // overhead is what tunnel c's outer packets add to an inner packet on this
@@ -182,16 +184,20 @@ func (s *socket) overhead(c *config.Tunnel) int {
 }
 
 func endpointOf(c *config.Tunnel, s *socket) endpoint {
-	return endpoint{sock: s, to: netip.AddrPortFrom(remoteOn(c), c.DstPort())}
+	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, c.DstPort()), dev: c.Dev}
 }
 
-// remoteOn is the remote with, for a link-local tunnel, its device as the
-// zone: what the underlay sends to and the route MTU is read for.
-func remoteOn(c *config.Tunnel) netip.Addr {
-	if c.Dev != "" {
-		return c.Remote.WithZone(c.Dev)
+// write sends pkts to the endpoint to on the underlay, out of device dev
+// when a tunnel names one.
+func (s *socket) write(pkts [][]byte, to netip.AddrPort, dev string) (int, error) {
+	if dev == "" {
+		return s.conn.WriteBatch(pkts, to)
 	}
-	return c.Remote
+	w, ok := s.conn.(DeviceWriter)
+	if !ok {
+		return 0, errNoVia
+	}
+	return w.WriteBatchDev(pkts, to, dev)
 }
 
 func (s *socket) close() {

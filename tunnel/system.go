@@ -97,8 +97,8 @@ func (systemHost) LinkExists(name string) (bool, error) {
 	return err == nil, nil
 }
 
-func (systemHost) RouteMTU(dst netip.Addr) (int, error) {
-	mtu, _, err := netconf.RouteMTU(dst)
+func (systemHost) RouteMTU(dst netip.Addr, dev string) (int, error) {
+	mtu, _, err := netconf.RouteMTU(dst, dev)
 	return mtu, err
 }
 

@@ -32,10 +32,11 @@ const (
 const maxPayload = 1<<16 - 1 - HeaderLen
 
 // Control buffer sizes: on receive IP_TOS (one byte), IP_TTL and UDP_GRO
-// (ints); on send IP_TTL, IP_TOS (ints) and UDP_SEGMENT (a uint16).
+// (ints); on send IP_TTL, IP_TOS (ints), UDP_SEGMENT (a uint16) and the
+// device to leave by (IP_PKTINFO or the larger IPV6_PKTINFO).
 var (
 	rctrlLen = unix.CmsgSpace(1) + 2*unix.CmsgSpace(4)
-	wctrlLen = 2*unix.CmsgSpace(4) + unix.CmsgSpace(2)
+	wctrlLen = 2*unix.CmsgSpace(4) + unix.CmsgSpace(2) + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 )
 
 // sockOpts is the socket state a message needs: the DF bit (path MTU
@@ -87,6 +88,7 @@ type connSys struct {
 	werr   error
 	wfn    func(fd uintptr) bool
 	cur    sockOpts // the socket's state now
+	wvia   int      // the device index the batch leaves by, 0 for the routes' choice
 
 	// The error queue, drained by whichever goroutine meets the pending
 	// error a report raises (the reader, or a writer: a send fails with
@@ -518,12 +520,13 @@ func (s *connSys) serve(fd uintptr) bool {
 	}
 }
 
-func (s *connSys) writeBatch(pkts [][]byte) (int, error) {
+func (s *connSys) writeBatch(pkts [][]byte, ifindex int) (int, error) {
 	if s.uc == nil {
 		return 0, net.ErrClosed
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.wvia = ifindex
 	s.growWrite(len(pkts))
 	defer clear(s.wiovs[:len(pkts)])
 	n, err := s.write(pkts)
@@ -706,7 +709,33 @@ func (s *connSys) setControl(m int, k *outKey, seg int) {
 	if seg > 0 {
 		n += putCmsg(b[n:], unix.SOL_UDP, unix.UDP_SEGMENT, uint32(seg), 2)
 	}
+	if s.wvia != 0 {
+		n += s.putVia(b[n:])
+	}
 	s.whdrs[m].Hdr.SetControllen(n)
+}
+
+// putVia writes the control message that sends a datagram out of device
+// s.wvia from the socket's own address: over IPv4 the kernel takes the
+// source from the message (ipi_spec_dst), and would pick the device's
+// address for a zero one. Over IPv6 the socket's address stands, and
+// the kernel takes the device only as a preference among routes
+// (RT6_LOOKUP_F_IFACE is set only without a source): config refuses
+// `dev` inside UDP over IPv6.
+func (s *connSys) putVia(b []byte) int {
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	data := unsafe.Pointer(&b[unix.CmsgLen(0)])
+	src := s.local.Addr().As16()
+	if s.v6 {
+		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+		*(*unix.Inet6Pktinfo)(data) = unix.Inet6Pktinfo{Ifindex: uint32(s.wvia)}
+		return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+	}
+	h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+	*(*unix.Inet4Pktinfo)(data) = unix.Inet4Pktinfo{Ifindex: int32(s.wvia), Spec_dst: [4]byte(src[12:])}
+	return unix.CmsgSpace(unix.SizeofInet4Pktinfo)
 }
 
 // putCmsg writes one control message with a size-byte value (2 or 4) at

@@ -215,12 +215,16 @@ func (tp *Topology) wantTunnelPath(a, devA, b, devB string) {
 }
 
 // rxPackets reads the kernel's receive packet counter of dev in ns.
-func (tp *Topology) rxPackets(ns, dev string) uint64 {
+func (tp *Topology) rxPackets(ns, dev string) uint64 { return tp.linkStat(ns, dev, "rx_packets") }
+
+// linkStat reads one of the kernel's counters of dev in ns (its name in
+// /sys/class/net/DEV/statistics).
+func (tp *Topology) linkStat(ns, dev, name string) uint64 {
 	tp.T.Helper()
-	out := strings.TrimSpace(tp.Sh(ns, "cat", "/sys/class/net/"+dev+"/statistics/rx_packets"))
+	out := strings.TrimSpace(tp.Sh(ns, "cat", "/sys/class/net/"+dev+"/statistics/"+name))
 	var n uint64
 	if _, err := fmt.Sscan(out, &n); err != nil {
-		tp.T.Fatalf("rx_packets of %s: %q", dev, out)
+		tp.T.Fatalf("%s of %s: %q", name, dev, out)
 	}
 	return n
 }

@@ -11,6 +11,7 @@ type Host struct {
 	mu       sync.Mutex
 	Local    []netip.Addr
 	Underlay int
+	DevMTU   map[string]int // the underlay MTU out of a device (`dev`), where it differs
 	Links    map[string]bool
 	Carrier  map[string]bool
 }
@@ -30,7 +31,13 @@ func (h *Host) LinkExists(name string) (bool, error) {
 	return h.Links[name], nil
 }
 
-func (h *Host) RouteMTU(netip.Addr) (int, error) { return h.Underlay, nil }
+// RouteMTU is the fixed underlay MTU, or DevMTU's for a device it names.
+func (h *Host) RouteMTU(_ netip.Addr, dev string) (int, error) {
+	if mtu, ok := h.DevMTU[dev]; ok && dev != "" {
+		return mtu, nil
+	}
+	return h.Underlay, nil
+}
 
 func (h *Host) setCarrier(name string, up bool) {
 	h.mu.Lock()

@@ -227,6 +227,16 @@ type Socket struct {
 	closeOnce sync.Once
 	Dropped   atomic.Uint64 // no receiver, or its queue was full
 	refuse    atomic.Pointer[error]
+	// Via is the device index the last WriteBatchVia sent out of (a
+	// tunnel's `dev`); the wire has no devices, so it only records it.
+	Via atomic.Int64
+}
+
+// WriteBatchVia is WriteBatch out of the device with index ifindex, as
+// rawsock's and udpsock's.
+func (s *Socket) WriteBatchVia(pkts [][]byte, ifindex int) (int, error) {
+	s.Via.Store(int64(ifindex))
+	return s.WriteBatch(pkts)
 }
 
 // RefuseWith has every later WriteBatch refuse its first packet with err,
