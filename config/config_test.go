@@ -568,6 +568,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("mode gre remote 192.0.2.2 local 192.0.2.1 tos 1f keepalive")
 	f.Add("mode ip6gre remote 2001:db8::2 local 2001:db8::1 hoplimit 3 flowlabel inherit encaplimit none key 1")
 	f.Add("mode ipip6 remote 2001:db8::2 local 2001:db8::1 tclass 0x10 encaplimit 0")
+	f.Add("mode gre remote 192.0.2.2 local 192.0.2.1 dev wan2 encap fou")
+	f.Add("mode ip6gre remote fe80::2%wan local fe80::1 key 7")
+	f.Add("mode gre local 192.0.2.1 key 7 dev wan2")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f", strings.Fields(s))
 		if err != nil {
