@@ -999,6 +999,9 @@ func (t *Tunnel) RemoteString() string {
 func (t Tunnel) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s remote %s local %s", t.Name, t.Mode.show(), t.RemoteString(), t.Local)
+	if t.Dev != "" {
+		b.WriteString(" dev " + t.Dev) // where `ip tunnel show` prints the link
+	}
 	ttl, tos := "ttl", "tos"
 	if t.Mode.IPv6() {
 		ttl, tos = "hoplimit", "tclass" // as `ip -6 tunnel show`
@@ -1062,9 +1065,6 @@ func (t Tunnel) String() string {
 	}
 	if t.Underlay != "" && t.Underlay != UnderlayRaw {
 		b.WriteString(" underlay " + string(t.Underlay))
-	}
-	if t.Dev != "" {
-		b.WriteString(" dev " + t.Dev)
 	}
 	b.WriteString(t.Stack.String())
 	if t.UDP() {

@@ -262,7 +262,7 @@ func TestIP6LinkLocal(t *testing.T) {
 	tp.Run(tp.B, "neta", "mode", "ip6gre", "remote", "fe80::a%wan", "local", "fe80::b")
 	tp.Route(tp.A, "netb", LanA, "203.0.113.0/24")
 	tp.Route(tp.B, "neta", LanB, "198.51.100.0/24")
-	if out, _ := tp.Gretun(tp.B, "tunnel", "show", "neta"); !strings.Contains(out, "remote fe80::a local fe80::b hoplimit 64 encaplimit 4 dev wan") {
+	if out, _ := tp.Gretun(tp.B, "tunnel", "show", "neta"); !strings.Contains(out, "remote fe80::a local fe80::b dev wan hoplimit 64 encaplimit 4") {
 		t.Errorf("tunnel show: %q", out)
 	}
 	if mtu := tp.status(tp.A, "netb").MTU; mtu != 1448 {
