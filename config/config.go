@@ -203,6 +203,10 @@ type Tunnel struct {
 	// the routing table prefers, and gives the underlay MTU. Link-local
 	// IPv6 endpoints name a link, not a host, and need it.
 	Dev string `json:"dev,omitempty"`
+	// FwMark is the firewall mark of the tunnel's outer packets (`fwmark
+	// N`, as `ip link add … type gre … fwmark N`): policy routing (`ip
+	// rule … fwmark N`) picks their route by it, and netfilter sees it.
+	FwMark uint32 `json:"fwmark,omitempty"`
 
 	ClampMSS bool `json:"clamp_mss,omitempty"`
 	MSS      int  `json:"mss,omitempty"` // 0 derives it from the MTU
@@ -378,6 +382,17 @@ func (t *Tunnel) Apply(words []string) error {
 				return fmt.Errorf("invalid dev: %v", err)
 			}
 			t.Dev = v
+		case "fwmark":
+			v, err := value()
+			if err != nil {
+				return err
+			}
+			// iproute2 reads it as C does: decimal, 0x… or 0….
+			n, err := strconv.ParseUint(v, 0, 32)
+			if err != nil {
+				return fmt.Errorf("invalid fwmark %q (want 0-4294967295, or 0x… in hexadecimal)", v)
+			}
+			t.FwMark = uint32(n)
 		case "flowlabel":
 			v, err := value()
 			if err != nil {
@@ -664,6 +679,9 @@ func (t *Tunnel) Validate() error {
 	case UnderlayPacket:
 		if t.Mode.IPv6() {
 			return errors.New("underlay packet needs an IPv4 underlay (mode gre or ipip)")
+		}
+		if t.FwMark != 0 {
+			return errors.New("underlay packet takes no fwmark: its packets bypass routing by mark and netfilter")
 		}
 	default:
 		return fmt.Errorf("unknown underlay %q (want raw or packet)", t.Underlay)
@@ -1001,6 +1019,9 @@ func (t Tunnel) String() string {
 	fmt.Fprintf(&b, "%s: %s remote %s local %s", t.Name, t.Mode.show(), t.RemoteString(), t.Local)
 	if t.Dev != "" {
 		b.WriteString(" dev " + t.Dev) // where `ip tunnel show` prints the link
+	}
+	if t.FwMark != 0 {
+		fmt.Fprintf(&b, " fwmark 0x%x", t.FwMark)
 	}
 	ttl, tos := "ttl", "tos"
 	if t.Mode.IPv6() {

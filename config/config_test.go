@@ -57,6 +57,10 @@ func TestParse(t *testing.T) {
 		{"ikey 1", with(func(c *Tunnel) { c.IKey, c.HasIKey = 1, true })},
 		{"key 5 nokey", gre},
 		{"dev wan2", with(func(c *Tunnel) { c.Dev = "wan2" })},
+		{"fwmark 42", with(func(c *Tunnel) { c.FwMark = 42 })},
+		{"fwmark 0x2a", with(func(c *Tunnel) { c.FwMark = 42 })},
+		{"fwmark 4294967295", with(func(c *Tunnel) { c.FwMark = 1<<32 - 1 })},
+		{"fwmark 7 fwmark 0", gre},
 		{"csum", with(func(c *Tunnel) { c.ICsum, c.OCsum = true, true })},
 		{"icsum", with(func(c *Tunnel) { c.ICsum = true })},
 		{"ocsum", with(func(c *Tunnel) { c.OCsum = true })},
@@ -277,6 +281,10 @@ func TestParseErrors(t *testing.T) {
 		{"x", "mode ip6gre remote fe80::2%eth0 local 2001:db8::1", "remote fe80::2 and local 2001:db8::1: a link-local endpoint needs a link-local peer"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 dev eth0/1", "invalid dev"},
 		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 dev x", "dev x is the tunnel itself: its packets would loop"},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 fwmark 4294967296", `invalid fwmark "4294967296"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 fwmark -1", `invalid fwmark "-1"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 fwmark", `missing value after "fwmark"`},
+		{"x", "mode gre remote 192.0.2.2 local 192.0.2.1 underlay packet fwmark 1", "underlay packet takes no fwmark"},
 		{"x", "mode ip6gre remote 2001:db8::2 local 2001:db8::1 dev eth0 encap fou", "encap fou over IPv6 takes no dev"},
 		{"x", "mode ip6ip6 remote fe80::2 local fe80::1 dev eth0 encap fou encap-dport 5555", "encap fou over IPv6 takes no dev"},
 		{"x", "mode ip6gre dev eth0 remote fe80::2%eth1 local fe80::1", "names device eth1, dev says eth0"},
@@ -571,6 +579,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("mode gre remote 192.0.2.2 local 192.0.2.1 dev wan2 encap fou")
 	f.Add("mode ip6gre remote fe80::2%wan local fe80::1 key 7")
 	f.Add("mode gre local 192.0.2.1 key 7 dev wan2")
+	f.Add("mode ipip remote 192.0.2.2 local 192.0.2.1 fwmark 0x2a")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f", strings.Fields(s))
 		if err != nil {

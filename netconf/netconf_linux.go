@@ -105,8 +105,10 @@ func Carrier(name string) (bool, error) {
 //
 // With via (a tunnel's `dev`, or the zone of a link-local dst) the route
 // is looked up as leaving by that device, as the kernel looks up a tunnel
-// bound to its link; a link-local dst gets the device's MTU.
-func RouteMTU(dst netip.Addr, via string) (mtu int, dev string, err error) {
+// bound to its link; a link-local dst gets the device's MTU. With mark (a
+// tunnel's `fwmark`) it is looked up as for a packet with that mark, which
+// policy routing (`ip rule … fwmark`) may send another way.
+func RouteMTU(dst netip.Addr, via string, mark uint32) (mtu int, dev string, err error) {
 	if !dst.IsValid() {
 		return 0, "", errors.New("netconf: route MTU: no destination address")
 	}
@@ -119,7 +121,7 @@ func RouteMTU(dst netip.Addr, via string) (mtu int, dev string, err error) {
 		mtu, err := LinkMTU(via)
 		return mtu, via, err
 	}
-	opts := netlink.RouteGetOptions{Oif: via}
+	opts := netlink.RouteGetOptions{Oif: via, Mark: mark}
 	routes, err := netlink.RouteGetWithOptions(dst.AsSlice(), &opts)
 	if err != nil {
 		return 0, "", fmt.Errorf("netconf: route to %s: %w", dst, err)
@@ -366,4 +368,16 @@ func linkEvent(u netlink.LinkUpdate) LinkEvent {
 		Carrier: a.RawFlags&unix.IFF_LOWER_UP != 0,
 		Deleted: u.Header.Type == unix.RTM_DELLINK,
 	}
+}
+
+// CanMark reports whether this process may mark what it sends with a
+// firewall mark (SO_MARK needs CAP_NET_ADMIN or CAP_NET_RAW over the
+// network namespace), as a tunnel's `fwmark` asks of every send.
+func CanMark() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, 1)
 }

@@ -161,19 +161,20 @@ func TestRouteMTU(t *testing.T) {
 		{"198.51.100.7", 1400}, // the route's mtu metric
 		{"203.0.113.7", 1500},  // a metric above the link's MTU is capped
 	} {
-		mtu, dev, err := RouteMTU(netip.MustParseAddr(tt.dst), "")
+		mtu, dev, err := RouteMTU(netip.MustParseAddr(tt.dst), "", 0)
 		if mtu != tt.want || dev != "ua" || err != nil {
 			t.Errorf("RouteMTU(%s) = %d, %q, %v; want %d, \"ua\"", tt.dst, mtu, dev, err, tt.want)
 		}
 	}
-	if _, _, err := RouteMTU(netip.MustParseAddr("2001:db8:1::1"), ""); err == nil {
+	if _, _, err := RouteMTU(netip.MustParseAddr("2001:db8:1::1"), "", 0); err == nil {
 		t.Error("RouteMTU to an unrouted destination succeeded")
 	}
 }
 
 // TestRouteMTUVia checks the route MTU of a tunnel bound to a device
 // (`dev NAME`): the route as it leaves by that device, not the one the
-// table prefers, as the kernel's ip_tunnel_bind_dev looks it up.
+// table prefers, as the kernel's ip_tunnel_bind_dev looks it up; and of a
+// marked tunnel (`fwmark N`): the route policy routing gives that mark.
 func TestRouteMTUVia(t *testing.T) {
 	n, a, b := veth(t)
 	for _, err := range []error{
@@ -188,21 +189,27 @@ func TestRouteMTUVia(t *testing.T) {
 	exec(t, n, a, "ip", "link", "set", "wa", "mtu", "1400")
 	exec(t, n, a, "ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.2")
 	exec(t, n, a, "ip", "route", "add", "198.51.100.0/24", "via", "203.0.113.2", "metric", "100", "mtu", "1300")
+	// Packets marked 42 are routed by table 100, out of wa.
+	exec(t, n, a, "ip", "rule", "add", "fwmark", "42", "table", "100")
+	exec(t, n, a, "ip", "route", "add", "198.51.100.0/24", "via", "203.0.113.2", "table", "100")
 	for _, tt := range []struct {
 		dst, via string
+		mark     uint32
 		want     int
 		dev      string
 	}{
-		{"198.51.100.7", "", 1500, "ua"},   // the preferred route
-		{"198.51.100.7", "wa", 1300, "wa"}, // the route out of wa, and its metric
-		{"192.0.2.2", "wa", 1400, "wa"},    // no route out of wa: on its link, as the kernel assumes
+		{"198.51.100.7", "", 0, 1500, "ua"},   // the preferred route
+		{"198.51.100.7", "wa", 0, 1300, "wa"}, // the route out of wa, and its metric
+		{"192.0.2.2", "wa", 0, 1400, "wa"},    // no route out of wa: on its link, as the kernel assumes
+		{"198.51.100.7", "", 42, 1400, "wa"},  // marked: table 100's route
+		{"198.51.100.7", "", 7, 1500, "ua"},   // another mark: the main table
 	} {
-		mtu, dev, err := RouteMTU(netip.MustParseAddr(tt.dst), tt.via)
+		mtu, dev, err := RouteMTU(netip.MustParseAddr(tt.dst), tt.via, tt.mark)
 		if mtu != tt.want || dev != tt.dev || err != nil {
-			t.Errorf("RouteMTU(%s, %q) = %d, %q, %v; want %d, %q", tt.dst, tt.via, mtu, dev, err, tt.want, tt.dev)
+			t.Errorf("RouteMTU(%s, %q, %d) = %d, %q, %v; want %d, %q", tt.dst, tt.via, tt.mark, mtu, dev, err, tt.want, tt.dev)
 		}
 	}
-	if _, _, err := RouteMTU(netip.MustParseAddr("198.51.100.7"), "nosuch"); err == nil {
+	if _, _, err := RouteMTU(netip.MustParseAddr("198.51.100.7"), "nosuch", 0); err == nil {
 		t.Error("RouteMTU out of a missing device succeeded")
 	}
 }
@@ -243,7 +250,7 @@ func TestRouteMTUException(t *testing.T) {
 	enterNS(t, a)
 
 	dst := netip.MustParseAddr("198.51.100.2")
-	if mtu, _, err := RouteMTU(dst, ""); mtu != 1500 || err != nil {
+	if mtu, _, err := RouteMTU(dst, "", 0); mtu != 1500 || err != nil {
 		t.Fatalf("RouteMTU before = %d, %v; want 1500", mtu, err)
 	}
 	// A DF ping too large for the r—b hop: r answers Fragmentation Needed
@@ -252,7 +259,7 @@ func TestRouteMTUException(t *testing.T) {
 	if out := exec(t, n, a, "ip", "route", "get", dst.String()); !strings.Contains(out, "mtu 1400") {
 		t.Fatalf("no route exception after Fragmentation Needed: ip route get: %s", out)
 	}
-	mtu, dev, err := RouteMTU(dst, "")
+	mtu, dev, err := RouteMTU(dst, "", 0)
 	if mtu != 1500 || dev != "ua" || err != nil {
 		t.Errorf("RouteMTU with a route exception of 1400 = %d, %q, %v; want the device's 1500, \"ua\"", mtu, dev, err)
 	}
@@ -262,7 +269,7 @@ func TestRouteMTUException(t *testing.T) {
 	if out := exec(t, n, a, "ip", "route", "get", dst.String()); !strings.Contains(out, "mtu 1400") {
 		t.Fatalf("no route exception under the 1450 metric: ip route get: %s", out)
 	}
-	if mtu, _, err := RouteMTU(dst, ""); mtu != 1450 || err != nil {
+	if mtu, _, err := RouteMTU(dst, "", 0); mtu != 1450 || err != nil {
 		t.Errorf("RouteMTU with route metric 1450 = %d, %v; want 1450 (ip route get: %s)",
 			mtu, err, exec(t, n, a, "ip", "route", "get", dst.String()))
 	}

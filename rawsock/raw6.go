@@ -75,14 +75,14 @@ func (c *Conn6) ReadBatch(bufs [][]byte, sizes []int) (n int, err error) {
 // fragments it: one larger than the egress device's MTU fails with
 // EMSGSIZE). It does not allocate.
 func (c *Conn6) WriteBatch(pkts [][]byte) (n int, err error) {
-	return c.sys.writeBatch(pkts, 0)
+	return c.sys.writeBatch(pkts, 0, 0)
 }
 
-// WriteBatchVia is WriteBatch out of the device with index ifindex
+// WriteBatchOut is WriteBatch out of the device with index ifindex
 // (IPV6_PKTINFO, and sin6_scope_id, which a link-local destination
-// needs), as Conn.WriteBatchVia.
-func (c *Conn6) WriteBatchVia(pkts [][]byte, ifindex int) (n int, err error) {
-	return c.sys.writeBatch(pkts, ifindex)
+// needs) and with firewall mark mark, as Conn.WriteBatchOut.
+func (c *Conn6) WriteBatchOut(pkts [][]byte, ifindex int, mark uint32) (n int, err error) {
+	return c.sys.writeBatch(pkts, ifindex, mark)
 }
 
 // Close closes the socket; a blocked ReadBatch returns net.ErrClosed.

@@ -15,9 +15,6 @@ import (
 // IPV6_PKTINFO and an IPV6_TCLASS message, with room to spare.
 const ctrl6Len = 128
 
-// wctrl6Len is each sent message's room for an IPV6_PKTINFO message.
-var wctrl6Len = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
-
 // conn6Sys holds the socket and the message slots every batch reuses: the
 // hot path allocates nothing.
 type conn6Sys struct {
@@ -32,12 +29,17 @@ type conn6Sys struct {
 	whdrs []unix.Mmsghdr
 	wiovs []unix.Iovec
 	wname []unix.RawSockaddrInet6
-	wctrl []byte // wctrl6Len bytes per slot: an IPV6_PKTINFO naming the device
-	woff  int    // first slot of the next sendmmsg
-	wreq  int
-	wn    int
-	werr  error
-	wfn   func(fd uintptr) bool
+	// woob is the control messages of the last device and mark a batch
+	// was sent with, made once for each; every message of the batch
+	// points at it.
+	woob      []byte
+	woobIndex int
+	woobMark  uint32
+	woff      int // first slot of the next sendmmsg
+	wreq      int
+	wn        int
+	werr      error
+	wfn       func(fd uintptr) bool
 }
 
 func (s *conn6Sys) open(proto int) error {
@@ -90,7 +92,6 @@ func (s *conn6Sys) growWrite(n int) {
 	s.whdrs = make([]unix.Mmsghdr, n)
 	s.wiovs = make([]unix.Iovec, n)
 	s.wname = make([]unix.RawSockaddrInet6, n)
-	s.wctrl = make([]byte, n*wctrl6Len)
 	for i := range s.whdrs {
 		h := &s.whdrs[i].Hdr
 		h.Iov = &s.wiovs[i]
@@ -187,13 +188,22 @@ func (s *conn6Sys) sendmmsg(fd uintptr) bool {
 	return mmsg(unix.SYS_SENDMMSG, fd, &s.whdrs[s.woff], s.wreq, &s.wn, &s.werr)
 }
 
-func (s *conn6Sys) writeBatch(pkts [][]byte, ifindex int) (int, error) {
+func (s *conn6Sys) writeBatch(pkts [][]byte, ifindex int, mark uint32) (int, error) {
 	if s.ipc == nil {
 		return 0, errNotOpen
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.growWrite(len(pkts))
+	var oob []byte
+	if ifindex != 0 || mark != 0 {
+		// No source in IPV6_PKTINFO: the kernel then keeps the packet
+		// to the device (RT6_LOOKUP_F_IFACE), as over IPv4.
+		if s.woob == nil || s.woobIndex != ifindex || s.woobMark != mark {
+			s.woob, s.woobIndex, s.woobMark = outControl(true, ifindex, mark, [16]byte{}), ifindex, mark
+		}
+		oob = s.woob
+	}
 	end := 0
 	for ; end < len(pkts); end++ {
 		p := pkts[end]
@@ -204,7 +214,13 @@ func (s *conn6Sys) writeBatch(pkts [][]byte, ifindex int) (int, error) {
 		s.wiovs[end].SetLen(len(p))
 		s.wname[end].Addr = [16]byte(p[header.IPv6Dst : header.IPv6Dst+16])
 		s.wname[end].Scope_id = uint32(ifindex)
-		s.setVia(end, ifindex)
+		h := &s.whdrs[end].Hdr
+		h.Control = nil
+		h.SetControllen(0)
+		if oob != nil {
+			h.Control = &oob[0]
+			h.SetControllen(len(oob))
+		}
 	}
 	defer clear(s.wiovs[:end]) // drop references to the caller's packets
 	sent := 0
@@ -228,22 +244,4 @@ func (s *conn6Sys) writeBatch(pkts [][]byte, ifindex int) (int, error) {
 		return sent, s.opError("write", ErrNotIPv6)
 	}
 	return sent, nil
-}
-
-// setVia gives message i an IPV6_PKTINFO naming the device it leaves by
-// (the kernel then routes it as a tunnel bound to its link), or none.
-func (s *conn6Sys) setVia(i, ifindex int) {
-	h := &s.whdrs[i].Hdr
-	if ifindex == 0 {
-		h.Control = nil
-		h.SetControllen(0)
-		return
-	}
-	b := s.wctrl[i*wctrl6Len : (i+1)*wctrl6Len]
-	c := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-	c.Level, c.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
-	c.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
-	*(*unix.Inet6Pktinfo)(unsafe.Pointer(&b[unix.CmsgLen(0)])) = unix.Inet6Pktinfo{Ifindex: uint32(ifindex)}
-	h.Control = &b[0]
-	h.SetControllen(wctrl6Len)
 }

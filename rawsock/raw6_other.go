@@ -10,7 +10,9 @@ func (s *conn6Sys) readBatch(c *Conn6, bufs [][]byte, sizes []int) (int, error) 
 	return 0, ErrNotImplemented
 }
 
-func (s *conn6Sys) writeBatch(pkts [][]byte, ifindex int) (int, error) { return 0, ErrNotImplemented }
+func (s *conn6Sys) writeBatch(pkts [][]byte, ifindex int, mark uint32) (int, error) {
+	return 0, ErrNotImplemented
+}
 
 func (s *conn6Sys) close() error { return ErrNotImplemented }
 

@@ -108,15 +108,17 @@ func (c *Conn) ReadBatch(bufs [][]byte, sizes []int) (n int, err error) {
 // error means and whether to continue with pkts[n+1:]. It does not
 // allocate: the destination addresses live in preallocated slots.
 func (c *Conn) WriteBatch(pkts [][]byte) (n int, err error) {
-	return c.sys.writeBatch(pkts, 0)
+	return c.sys.writeBatch(pkts, 0, 0)
 }
 
-// WriteBatchVia is WriteBatch out of the device with index ifindex
-// (IP_PKTINFO): each packet is routed as if the routes that leave by that
-// device were the only ones, as the kernel routes a tunnel bound to its
-// link (`dev NAME`).
-func (c *Conn) WriteBatchVia(pkts [][]byte, ifindex int) (n int, err error) {
-	return c.sys.writeBatch(pkts, ifindex)
+// WriteBatchOut is WriteBatch out of the device with index ifindex
+// (IP_PKTINFO; 0 for the routes' choice) and with firewall mark mark
+// (SO_MARK; 0 for none): each packet is routed as if the routes that
+// leave by that device were the only ones, as the kernel routes a tunnel
+// bound to its link (`dev NAME`), and by the rules its mark matches
+// (`fwmark N`).
+func (c *Conn) WriteBatchOut(pkts [][]byte, ifindex int, mark uint32) (n int, err error) {
+	return c.sys.writeBatch(pkts, ifindex, mark)
 }
 
 // Close closes the socket; a blocked ReadBatch returns net.ErrClosed.

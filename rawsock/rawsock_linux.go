@@ -34,10 +34,11 @@ type connSys struct {
 	wbufs  [][]byte     // wmsgs[i].Buffers == wbufs[i:i+1]
 	waddrs []net.IPAddr // wmsgs[i].Addr == &waddrs[i]
 	wips   [][4]byte    // waddrs[i].IP == wips[i][:]
-	// woob is the IP_PKTINFO control message of the last device a batch
-	// was sent out of (writeBatch's ifindex), made once per device.
+	// woob is the control messages of the last device and mark a batch
+	// was sent with (writeBatch's ifindex and mark), made once for each.
 	woob      []byte
 	woobIndex int
+	woobMark  uint32
 }
 
 func (s *connSys) open(proto int) error {
@@ -141,7 +142,7 @@ func (s *connSys) recvmmsg(fd uintptr) bool {
 	return mmsg(unix.SYS_RECVMMSG, fd, &s.rhdrs[0], s.rreq, &s.rn, &s.rerr)
 }
 
-func (s *connSys) writeBatch(pkts [][]byte, ifindex int) (int, error) {
+func (s *connSys) writeBatch(pkts [][]byte, ifindex int, mark uint32) (int, error) {
 	if s.pc == nil {
 		return 0, errNotOpen
 	}
@@ -150,9 +151,9 @@ func (s *connSys) writeBatch(pkts [][]byte, ifindex int) (int, error) {
 	s.growWrite(len(pkts))
 	defer clear(s.wbufs[:len(pkts)]) // drop references to the caller's packets
 	var oob []byte
-	if ifindex != 0 {
-		if s.woobIndex != ifindex {
-			s.woob, s.woobIndex = (&ipv4.ControlMessage{IfIndex: ifindex}).Marshal(), ifindex
+	if ifindex != 0 || mark != 0 {
+		if s.woob == nil || s.woobIndex != ifindex || s.woobMark != mark {
+			s.woob, s.woobIndex, s.woobMark = outControl(false, ifindex, mark, [16]byte{}), ifindex, mark
 		}
 		oob = s.woob
 	}

@@ -10,7 +10,9 @@ func (s *connSys) readBatch(c *Conn, bufs [][]byte, sizes []int) (int, error) {
 	return 0, ErrNotImplemented
 }
 
-func (s *connSys) writeBatch(pkts [][]byte, ifindex int) (int, error) { return 0, ErrNotImplemented }
+func (s *connSys) writeBatch(pkts [][]byte, ifindex int, mark uint32) (int, error) {
+	return 0, ErrNotImplemented
+}
 
 func (s *connSys) close() error { return ErrNotImplemented }
 

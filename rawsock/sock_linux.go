@@ -76,3 +76,39 @@ func opError(ipc *net.IPConn, network, op string, err error) error {
 	}
 	return &net.OpError{Op: op, Net: network, Addr: ipc.LocalAddr(), Err: err}
 }
+
+// outControl is the control messages that send a packet out of the
+// device with index ifindex (IP_PKTINFO, IPV6_PKTINFO with source src;
+// none for 0) and with firewall mark mark (SO_MARK, which needs
+// CAP_NET_ADMIN or CAP_NET_RAW; none for 0). The kernel routes a packet
+// with a device named so as if the routes out of it were the only ones,
+// and one with a mark by the rules that match it.
+func outControl(v6 bool, ifindex int, mark uint32, src [16]byte) []byte {
+	var b []byte
+	if ifindex != 0 {
+		if v6 {
+			b = appendCmsg(b, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo, func(d unsafe.Pointer) {
+				*(*unix.Inet6Pktinfo)(d) = unix.Inet6Pktinfo{Addr: src, Ifindex: uint32(ifindex)}
+			})
+		} else {
+			b = appendCmsg(b, unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo, func(d unsafe.Pointer) {
+				*(*unix.Inet4Pktinfo)(d) = unix.Inet4Pktinfo{Ifindex: int32(ifindex)}
+			})
+		}
+	}
+	if mark != 0 {
+		b = appendCmsg(b, unix.SOL_SOCKET, unix.SO_MARK, 4, func(d unsafe.Pointer) { *(*uint32)(d) = mark })
+	}
+	return b
+}
+
+// appendCmsg appends a control message of size bytes, filled by put.
+func appendCmsg(b []byte, level, typ int32, size int, put func(unsafe.Pointer)) []byte {
+	at := len(b)
+	b = append(b, make([]byte, unix.CmsgSpace(size))...)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[at]))
+	h.Level, h.Type = level, typ
+	h.SetLen(unix.CmsgLen(size))
+	put(unsafe.Pointer(&b[at+unix.CmsgLen(0)]))
+	return b
+}

@@ -3,10 +3,12 @@ package tunnel_test
 import (
 	"bytes"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gretun/gretun/config"
 	"github.com/gretun/gretun/header"
+	"github.com/gretun/gretun/tunnel"
 	"github.com/gretun/gretun/tunnel/tunneltest"
 )
 
@@ -67,5 +69,32 @@ func TestMultipointDev(t *testing.T) {
 	carries(t, hub.dev("mg0"), spoke.dev("t0"), "198.51.100.1", spokeInner(0))
 	if s := w.Socket(addrA, int(header.ProtoGRE)); s == nil || s.Via.Load() != 1 {
 		t.Errorf("the hub's raw socket did not send out of lo (index 1)")
+	}
+}
+
+// TestEngineFwMark: a tunnel's `fwmark` marks what its socket sends, with
+// no device named, and is refused in one line where this process may not
+// mark packets.
+func TestEngineFwMark(t *testing.T) {
+	w := tunneltest.NewWire()
+	a, b := newSide(t, w, addrA, 8), newSide(t, w, addrB, 8)
+	mustAdd(t, a, "t0", "mode gre remote 192.0.2.2 local 192.0.2.1 fwmark 0x2a")
+	mustAdd(t, b, "t0", "mode gre remote 192.0.2.1 local 192.0.2.2")
+	pkt := udp4("198.51.100.1", "203.0.113.1", 100)
+	a.dev("t0").Inject(pkt)
+	if got := receive(t, b.dev("t0")); !bytes.Equal(got, pkt) {
+		t.Fatalf("packet changed in transit:\n got %x\nwant %x", got, pkt)
+	}
+	if s := w.Socket(addrA, int(header.ProtoGRE)); s == nil || s.Mark.Load() != 42 || s.Via.Load() != 0 {
+		t.Errorf("the raw socket did not send marked 42 by the routes")
+	}
+
+	c := newSide(t, w, addrA, 8, func(env *tunnel.Env) { env.CanMark = func() error { return syscall.EPERM } })
+	cfg, _ := config.Parse("t1", strings.Fields("mode gre remote 192.0.2.3 local 192.0.2.1 fwmark 1"))
+	if err := c.e.Add(cfg); err == nil || !strings.HasPrefix(err.Error(), "fwmark needs CAP_NET_ADMIN or CAP_NET_RAW") {
+		t.Errorf("fwmark without the capability: %v", err)
+	}
+	if c.dev("t1") != nil {
+		t.Error("a device was created for a refused tunnel")
 	}
 }

@@ -408,6 +408,11 @@ func (e *Engine) prepare(c *config.Tunnel, isNew bool) (*socket, error) {
 			return nil, fmt.Errorf("dev %s: no such device", c.Dev)
 		}
 	}
+	if c.FwMark != 0 && e.env.CanMark != nil {
+		if err := e.env.CanMark(); err != nil {
+			return nil, fmt.Errorf("fwmark needs CAP_NET_ADMIN or CAP_NET_RAW (%v)", err)
+		}
+	}
 	for _, p := range c.Protos()[1:] {
 		// Mode any sends on Proto's socket, whose protocol the kernel
 		// does not check against the header it is given, but IPv4

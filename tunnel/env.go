@@ -107,22 +107,32 @@ func RawIPv4(c RawConn) Underlay {
 // and offloaded checksums completed where the socket can.
 func RawIPv6(c RawConn) Underlay { return RawIPv4(c) }
 
-// DeviceWriter is an underlay that can send out of a named device, as a
-// tunnel with `dev NAME` does (the kernel's link): WriteBatch, each packet
-// routed as if the routes out of dev were the only ones. A link-local
-// destination needs it.
-type DeviceWriter interface {
-	WriteBatchDev(pkts [][]byte, to netip.AddrPort, dev string) (int, error)
+// Egress is how a tunnel's outer packets leave, where it asks for more
+// than the routes' choice: out of a named device (`dev NAME`, the kernel's
+// link: routed as if the routes out of it were the only ones; a link-local
+// destination needs it) and with a firewall mark (`fwmark N`: policy
+// routing and netfilter see it). The zero Egress asks for nothing.
+type Egress struct {
+	Dev  string
+	Mark uint32
 }
 
-// viaWriter is a socket that sends out of the device with an index
-// (rawsock.Conn, rawsock.Conn6, udpsock.Conn: IP_PKTINFO, IPV6_PKTINFO).
-type viaWriter interface {
-	WriteBatchVia(pkts [][]byte, ifindex int) (int, error)
+// EgressWriter is an underlay that can send as an Egress asks:
+// WriteBatch, out of e.Dev and marked e.Mark.
+type EgressWriter interface {
+	WriteBatchEgress(pkts [][]byte, to netip.AddrPort, e Egress) (int, error)
 }
 
-// errNoVia is what sending out of a device on a socket that cannot says.
-var errNoVia = errors.New("this underlay cannot send out of a named device")
+// outWriter is a socket that sends out of the device with an index and
+// with a mark (rawsock.Conn, rawsock.Conn6, udpsock.Conn: IP_PKTINFO,
+// IPV6_PKTINFO and SO_MARK control messages).
+type outWriter interface {
+	WriteBatchOut(pkts [][]byte, ifindex int, mark uint32) (int, error)
+}
+
+// errNoEgress is what sending out of a device, or marked, on a socket
+// that cannot says.
+var errNoEgress = errors.New("this underlay cannot send out of a named device or mark packets")
 
 // ifindexes keeps the index of each device tunnels send out of, looked
 // up by name once and again after a send out of it fails (the device may
@@ -132,32 +142,35 @@ type ifindexes struct {
 	m  map[string]int
 }
 
-// writeVia sends pkts on c out of device dev.
-func (x *ifindexes) writeVia(c RawConn, pkts [][]byte, dev string) (int, error) {
-	w, ok := c.(viaWriter)
+// writeOut sends pkts on c as e asks.
+func (x *ifindexes) writeOut(c RawConn, pkts [][]byte, e Egress) (int, error) {
+	w, ok := c.(outWriter)
 	if !ok {
-		return 0, errNoVia
+		return 0, errNoEgress
+	}
+	if e.Dev == "" {
+		return w.WriteBatchOut(pkts, 0, e.Mark)
 	}
 	x.mu.Lock()
-	i, ok := x.m[dev]
+	i, ok := x.m[e.Dev]
 	x.mu.Unlock()
 	if !ok {
-		ifi, err := net.InterfaceByName(dev)
+		ifi, err := net.InterfaceByName(e.Dev)
 		if err != nil {
-			return 0, fmt.Errorf("dev %s: %w", dev, syscall.ENODEV)
+			return 0, fmt.Errorf("dev %s: %w", e.Dev, syscall.ENODEV)
 		}
 		i = ifi.Index
 		x.mu.Lock()
 		if x.m == nil {
 			x.m = map[string]int{}
 		}
-		x.m[dev] = i
+		x.m[e.Dev] = i
 		x.mu.Unlock()
 	}
-	n, err := w.WriteBatchVia(pkts, i)
+	n, err := w.WriteBatchOut(pkts, i, e.Mark)
 	if err != nil {
 		x.mu.Lock()
-		delete(x.m, dev)
+		delete(x.m, e.Dev)
 		x.mu.Unlock()
 	}
 	return n, err
@@ -176,8 +189,8 @@ func (u rawIP) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
 	return u.c.WriteBatch(pkts)
 }
 
-func (u rawIP) WriteBatchDev(pkts [][]byte, _ netip.AddrPort, dev string) (int, error) {
-	return u.devs.writeVia(u.c, pkts, dev)
+func (u rawIP) WriteBatchEgress(pkts [][]byte, _ netip.AddrPort, e Egress) (int, error) {
+	return u.devs.writeOut(u.c, pkts, e)
 }
 
 func (rawIP) HeaderLen() int { return 0 }
@@ -211,15 +224,15 @@ func (*udpIPv4) GSO() bool { return true }
 // WriteBatch sends each run of packets that leave from one socket with
 // one call, keeping the Underlay error contract across the runs.
 func (u *udpIPv4) WriteBatch(pkts [][]byte, _ netip.AddrPort) (int, error) {
-	return u.write(pkts, "")
+	return u.write(pkts, Egress{})
 }
 
-// WriteBatchDev is WriteBatch out of device dev.
-func (u *udpIPv4) WriteBatchDev(pkts [][]byte, _ netip.AddrPort, dev string) (int, error) {
-	return u.write(pkts, dev)
+// WriteBatchEgress is WriteBatch as e asks.
+func (u *udpIPv4) WriteBatchEgress(pkts [][]byte, _ netip.AddrPort, e Egress) (int, error) {
+	return u.write(pkts, e)
 }
 
-func (u *udpIPv4) write(pkts [][]byte, dev string) (int, error) {
+func (u *udpIPv4) write(pkts [][]byte, e Egress) (int, error) {
 	for i := 0; i < len(pkts); {
 		c := u.connFor(pkts[i])
 		j := i + 1
@@ -228,10 +241,10 @@ func (u *udpIPv4) write(pkts [][]byte, dev string) (int, error) {
 		}
 		var n int
 		var err error
-		if dev == "" {
+		if e == (Egress{}) {
 			n, err = c.WriteBatch(pkts[i:j])
 		} else {
-			n, err = u.devs.writeVia(c, pkts[i:j], dev)
+			n, err = u.devs.writeOut(c, pkts[i:j], e)
 		}
 		if err != nil {
 			return i + n, err
@@ -346,9 +359,9 @@ type Host interface {
 	LinkExists(name string) (bool, error)
 	// RouteMTU is the MTU of the underlay device the route toward dst
 	// leaves by, lowered by the route's own mtu metric but never by a path
-	// MTU learnt from ICMP (netconf.RouteMTU). With dev (a tunnel's `dev`)
-	// the route is the one out of that device.
-	RouteMTU(dst netip.Addr, dev string) (int, error)
+	// MTU learnt from ICMP (netconf.RouteMTU). The route is the one a
+	// packet that leaves as out asks takes: out of its device, marked.
+	RouteMTU(dst netip.Addr, out Egress) (int, error)
 }
 
 // Env is how the engine reaches devices, sockets and the host.
@@ -376,6 +389,11 @@ type Env struct {
 	// multicast packets (see Tunnel.icmpSource).
 	DeviceAddrs func() (map[string][]netip.Addr, error)
 	WatchAddrs  func(ctx context.Context, changed func()) error
+
+	// Optional: whether this process may mark packets (netconf.CanMark),
+	// asked before a tunnel with `fwmark` is added; nil, as over fakes,
+	// takes every mark.
+	CanMark func() error
 
 	// Optional: the AF_PACKET send path of `underlay packet` tunnels (see
 	// packetpath.go). When either is nil, as over fakes, those tunnels

@@ -157,9 +157,10 @@ func (u *packetUnderlay) WriteBatch(frames [][]byte, _ netip.AddrPort) (int, err
 	return u.w.WriteBatch(frames)
 }
 
-// WriteBatchDev is WriteBatch: the frames leave by the device packetPath
-// resolved, out of the tunnel's `dev` when it names one.
-func (u *packetUnderlay) WriteBatchDev(frames [][]byte, to netip.AddrPort, _ string) (int, error) {
+// WriteBatchEgress is WriteBatch: the frames leave by the device
+// packetPath resolved, out of the tunnel's `dev` when it names one (config
+// refuses `fwmark` here: these frames skip routing by mark).
+func (u *packetUnderlay) WriteBatchEgress(frames [][]byte, to netip.AddrPort, _ Egress) (int, error) {
 	return u.WriteBatch(frames, to)
 }
 

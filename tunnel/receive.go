@@ -199,7 +199,7 @@ func (s *socket) receive() {
 			// (raw, or UDP for GRE-in-UDP probes, whose inner packet is
 			// IPv4/UDP or IPv6/UDP to the prober's port). They are forwarded, not sent
 			// to a peer: the zero endpoint routes each by its own header.
-			s.send(reflect, netip.AddrPort{}, "", &s.e.unmatched, nil, nil)
+			s.send(reflect, netip.AddrPort{}, Egress{}, &s.e.unmatched, nil, nil)
 			reflect = reflect[:0]
 		}
 	}

@@ -99,9 +99,9 @@ func (h *countingHost) LinkExists(name string) (bool, error) {
 	return h.Host.LinkExists(name)
 }
 
-func (h *countingHost) RouteMTU(dst netip.Addr, dev string) (int, error) {
+func (h *countingHost) RouteMTU(dst netip.Addr, out tunnel.Egress) (int, error) {
 	h.count("RouteMTU")
-	return h.Host.RouteMTU(dst, dev)
+	return h.Host.RouteMTU(dst, out)
 }
 
 // countingDevice counts, in its host's calls, what the engine asks of a

@@ -587,7 +587,7 @@ func (t *Tunnel) writeICMP() {
 // sendOuter sends outer packets and learns from EMSGSIZE that the underlay
 // path shrank (a route or device MTU lowered under us).
 func (t *Tunnel) sendOuter(ep endpoint, pkts [][]byte) {
-	ep.sock.send(pkts, ep.to, ep.dev, &t.counters, t.refreshUnderlay, t.tap.Load())
+	ep.sock.send(pkts, ep.to, ep.out, &t.counters, t.refreshUnderlay, t.tap.Load())
 }
 
 // isOwnOuter reports whether a packet read from the TUN is one of this
@@ -715,9 +715,9 @@ func (f *fragPool) reset()              { f.used = 0 }
 // kernel refuses (see rawsock's error contract) on c, and calls tooBig,
 // when not nil, after an EMSGSIZE. The capture cp, when not nil, gets each
 // packet as sent or, with its reason, as refused.
-func (s *socket) send(pkts [][]byte, to netip.AddrPort, dev string, c *counters, tooBig func(), cp *Capture) {
+func (s *socket) send(pkts [][]byte, to netip.AddrPort, out Egress, c *counters, tooBig func(), cp *Capture) {
 	for len(pkts) > 0 {
-		n, err := s.write(pkts, to, dev)
+		n, err := s.write(pkts, to, out)
 		if err == nil {
 			cp.sent(pkts)
 			return
@@ -764,7 +764,7 @@ func countSendError(err error, c *counters) string {
 // the raw socket while the path is not ready. frames[i] is out[i] with
 // room for the Ethernet header in front.
 func (t *Tunnel) sendPacketPath(ep endpoint, p *packetPath, out, frames [][]byte) {
-	if !p.ready(ep.to.Addr(), ep.dev, t.e.env.now()) {
+	if !p.ready(ep.to.Addr(), ep.out.Dev, t.e.env.now()) {
 		t.sendOuter(ep, out)
 		return
 	}

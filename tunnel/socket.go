@@ -159,12 +159,12 @@ func (e *Engine) underlayError(k UnderlayKey, er *udpsock.Error) {
 }
 
 // endpoint is where a tunnel's outer packets go: its underlay, the
-// remote's endpoint on it, and the device they leave by when the tunnel
-// names one (`dev`).
+// remote's endpoint on it, and how they leave beyond the routes' choice
+// (`dev`, `fwmark`).
 type endpoint struct {
 	sock *socket
 	to   netip.AddrPort
-	dev  string
+	out  Egress
 }
 
 // overhead is what tunnel c's outer packets add to an inner packet on this
@@ -184,20 +184,22 @@ func (s *socket) overhead(c *config.Tunnel) int {
 }
 
 func endpointOf(c *config.Tunnel, s *socket) endpoint {
-	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, c.DstPort()), dev: c.Dev}
+	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, c.DstPort()), out: egressOf(c)}
 }
 
-// write sends pkts to the endpoint to on the underlay, out of device dev
-// when a tunnel names one.
-func (s *socket) write(pkts [][]byte, to netip.AddrPort, dev string) (int, error) {
-	if dev == "" {
+// egressOf is how tunnel c's packets leave beyond the routes' choice.
+func egressOf(c *config.Tunnel) Egress { return Egress{Dev: c.Dev, Mark: c.FwMark} }
+
+// write sends pkts to the endpoint to on the underlay, as out asks.
+func (s *socket) write(pkts [][]byte, to netip.AddrPort, out Egress) (int, error) {
+	if out == (Egress{}) {
 		return s.conn.WriteBatch(pkts, to)
 	}
-	w, ok := s.conn.(DeviceWriter)
+	w, ok := s.conn.(EgressWriter)
 	if !ok {
-		return 0, errNoVia
+		return 0, errNoEgress
 	}
-	return w.WriteBatchDev(pkts, to, dev)
+	return w.WriteBatchEgress(pkts, to, out)
 }
 
 func (s *socket) close() {

@@ -28,6 +28,7 @@ func SystemEnv() Env {
 		},
 		DeviceAddrs:    netconf.Addrs6,
 		WatchAddrs:     netconf.WatchAddrs,
+		CanMark:        netconf.CanMark,
 		ResolveNextHop: resolveNextHop,
 		OpenPacket:     func(ifindex int) (PacketWriter, error) { return pktsock.Open(ifindex) },
 	}
@@ -97,8 +98,8 @@ func (systemHost) LinkExists(name string) (bool, error) {
 	return err == nil, nil
 }
 
-func (systemHost) RouteMTU(dst netip.Addr, dev string) (int, error) {
-	mtu, _, err := netconf.RouteMTU(dst, dev)
+func (systemHost) RouteMTU(dst netip.Addr, out Egress) (int, error) {
+	mtu, _, err := netconf.RouteMTU(dst, out.Dev, out.Mark)
 	return mtu, err
 }
 

@@ -64,7 +64,7 @@ func newTunnel(e *Engine, c config.Tunnel, sock *socket) (*Tunnel, error) {
 	}
 	underlay := 1500 // a multipoint tunnel's neighbours have routes of their own
 	if !c.Multipoint() {
-		underlay = e.underlayMTU(c.Remote, c.Dev, true)
+		underlay = e.underlayMTU(c.Remote, egressOf(&c), true)
 	}
 	mtu := configuredMTU(&c, underlay, sock)
 	dev, err := e.createDevice(&c, mtu)
@@ -142,8 +142,8 @@ func (e *Engine) createDevice(c *config.Tunnel, mtu int) (Device, error) {
 // learnt from ICMP (a route exception): like the kernel's
 // ip_tunnel_bind_dev, the device MTU follows the underlay device, and a
 // learnt path MTU stays soft state in the peer's pmtu, where it expires.
-func (e *Engine) underlayMTU(remote netip.Addr, dev string, warn bool) int {
-	mtu, err := e.env.Host.RouteMTU(remote, dev)
+func (e *Engine) underlayMTU(remote netip.Addr, out Egress, warn bool) int {
+	mtu, err := e.env.Host.RouteMTU(remote, out)
 	if err != nil || mtu <= 0 {
 		if warn {
 			e.log.Warn("no route MTU toward remote, assuming 1500", "remote", remote, "err", err)
@@ -234,7 +234,7 @@ func (t *Tunnel) reconfigure(c config.Tunnel, sock *socket) error {
 			return err
 		}
 	}
-	underlay := t.e.underlayMTU(c.Remote, c.Dev, true)
+	underlay := t.e.underlayMTU(c.Remote, egressOf(&c), true)
 	mtu := configuredMTU(&c, underlay, sock)
 	if mtu != t.MTU() {
 		if err := t.dev.SetMTU(mtu); err != nil {
@@ -280,7 +280,7 @@ func (t *Tunnel) refreshUnderlay() {
 		// Each neighbour follows the route toward it; the device MTU
 		// stays as configured.
 		t.eachPeer(func(p *peer) {
-			underlay := t.e.underlayMTU(p.ep.to.Addr(), p.ep.dev, false)
+			underlay := t.e.underlayMTU(p.ep.to.Addr(), p.ep.out, false)
 			p.txMu.Lock()
 			p.underlayMTU = underlay
 			p.setPathLimit(c, t.MTU())
@@ -288,7 +288,7 @@ func (t *Tunnel) refreshUnderlay() {
 		})
 		return
 	}
-	underlay := t.e.underlayMTU(c.Remote, c.Dev, false)
+	underlay := t.e.underlayMTU(c.Remote, egressOf(c), false)
 	p := t.peer
 	p.txMu.Lock()
 	changed := underlay != p.underlayMTU
@@ -334,7 +334,7 @@ func (t *Tunnel) reconfigureNeighbours(c config.Tunnel, sock *socket) error {
 	old := t.cfg.Load()
 	nb.sock = sock
 	for a, p := range nb.peers {
-		p.reconfigure(old, &c, encs[p], endpoint{sock: sock, to: netip.AddrPortFrom(a, c.DstPort()), dev: c.Dev}, t.e.underlayMTU(a, c.Dev, false), mtu)
+		p.reconfigure(old, &c, encs[p], endpoint{sock: sock, to: netip.AddrPortFrom(a, c.DstPort()), out: egressOf(&c)}, t.e.underlayMTU(a, egressOf(&c), false), mtu)
 	}
 	t.cfg.Store(&c)
 	return nil

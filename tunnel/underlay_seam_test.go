@@ -54,24 +54,25 @@ func TestRawIPv4(t *testing.T) {
 	}
 }
 
-// viaFake is a raw socket that can send out of a device, and records by
-// which.
-type viaFake struct {
+// outFake is a raw socket that can send out of a device and mark, and
+// records how it was asked to.
+type outFake struct {
 	rawFake
-	via []int
+	via  []int
+	mark []uint32
 }
 
-func (f *viaFake) WriteBatchVia(pkts [][]byte, ifindex int) (int, error) {
-	f.via = append(f.via, ifindex)
+func (f *outFake) WriteBatchOut(pkts [][]byte, ifindex int, mark uint32) (int, error) {
+	f.via, f.mark = append(f.via, ifindex), append(f.mark, mark)
 	return f.WriteBatch(pkts)
 }
 
-// TestWriteBatchDev: a tunnel's `dev` reaches the socket as the device's
-// index (lo is 1 in every namespace), on raw and UDP underlays alike; a
-// device that does not exist fails the send as a missing route would,
-// and a socket that cannot choose a device says so rather than send by
-// the routes.
-func TestWriteBatchDev(t *testing.T) {
+// TestWriteBatchEgress: a tunnel's `dev` reaches the socket as the
+// device's index (lo is 1 in every namespace) and its `fwmark` as the
+// mark, on raw and UDP underlays alike; a device that does not exist
+// fails the send as a missing route would, and a socket that cannot
+// choose a device or mark says so rather than send by the routes.
+func TestWriteBatchEgress(t *testing.T) {
 	pkt := []byte{0x45, 1, 2}
 	for _, tc := range []struct {
 		name string
@@ -81,20 +82,24 @@ func TestWriteBatchDev(t *testing.T) {
 		{"raw IPv6", RawIPv6},
 		{"UDP", func(c RawConn) Underlay { return UDPIPv4(c, 4754, nil) }},
 	} {
-		f := &viaFake{}
-		u := tc.u(f).(DeviceWriter)
-		if n, err := u.WriteBatchDev([][]byte{pkt, pkt}, netip.AddrPort{}, "lo"); n != 2 || err != nil || len(f.via) != 1 || f.via[0] != 1 || len(f.wrote) != 2 {
-			t.Errorf("%s: WriteBatchDev(lo) = %d, %v; the socket got %d packets via %v", tc.name, n, err, len(f.wrote), f.via)
+		f := &outFake{}
+		u := tc.u(f).(EgressWriter)
+		if n, err := u.WriteBatchEgress([][]byte{pkt, pkt}, netip.AddrPort{}, Egress{Dev: "lo", Mark: 42}); n != 2 || err != nil || len(f.wrote) != 2 ||
+			len(f.via) != 1 || f.via[0] != 1 || f.mark[0] != 42 {
+			t.Errorf("%s: WriteBatchEgress(lo, 42) = %d, %v; the socket got %d packets via %v marked %v", tc.name, n, err, len(f.wrote), f.via, f.mark)
 		}
-		if _, err := u.WriteBatchDev([][]byte{pkt}, netip.AddrPort{}, "gretun-none0"); !errors.Is(err, syscall.ENODEV) || len(f.wrote) != 2 {
-			t.Errorf("%s: WriteBatchDev to a missing device = %v, wrote %d; want ENODEV and nothing sent", tc.name, err, len(f.wrote))
+		if n, err := u.WriteBatchEgress([][]byte{pkt}, netip.AddrPort{}, Egress{Mark: 7}); n != 1 || err != nil || f.via[1] != 0 || f.mark[1] != 7 {
+			t.Errorf("%s: WriteBatchEgress(mark 7) = %d, %v; via %v marked %v", tc.name, n, err, f.via, f.mark)
+		}
+		if _, err := u.WriteBatchEgress([][]byte{pkt}, netip.AddrPort{}, Egress{Dev: "gretun-none0"}); !errors.Is(err, syscall.ENODEV) || len(f.wrote) != 3 {
+			t.Errorf("%s: WriteBatchEgress to a missing device = %v, wrote %d; want ENODEV and nothing sent", tc.name, err, len(f.wrote))
 		}
 		if reason := countSendError(fmt.Errorf("x: %w", syscall.ENODEV), &counters{}); reason != status.DropNoRoute {
 			t.Errorf("a missing device counts as %s, want %s", reason, status.DropNoRoute)
 		}
 		plain := &rawFake{}
-		if _, err := tc.u(plain).(DeviceWriter).WriteBatchDev([][]byte{pkt}, netip.AddrPort{}, "lo"); !errors.Is(err, errNoVia) || len(plain.wrote) != 0 {
-			t.Errorf("%s: a socket without WriteBatchVia: %v, wrote %d", tc.name, err, len(plain.wrote))
+		if _, err := tc.u(plain).(EgressWriter).WriteBatchEgress([][]byte{pkt}, netip.AddrPort{}, Egress{Dev: "lo"}); !errors.Is(err, errNoEgress) || len(plain.wrote) != 0 {
+			t.Errorf("%s: a socket without WriteBatchOut: %v, wrote %d", tc.name, err, len(plain.wrote))
 		}
 	}
 }

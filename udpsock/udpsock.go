@@ -148,15 +148,17 @@ func (c *Conn) ReadBatchGRO(bufs [][]byte, sizes, segs []int, whole func(pkt []b
 // and sends nothing after it, as rawsock does; a message that failed
 // fails at its first packet. It does not allocate.
 func (c *Conn) WriteBatch(pkts [][]byte) (n int, err error) {
-	return c.sys.writeBatch(pkts, 0)
+	return c.sys.writeBatch(pkts, 0, 0)
 }
 
-// WriteBatchVia is WriteBatch out of the device with index ifindex
-// (IP_PKTINFO, IPV6_PKTINFO): each datagram is routed as if the routes
-// that leave by that device were the only ones, as the kernel routes a
-// tunnel bound to its link (`dev NAME`).
-func (c *Conn) WriteBatchVia(pkts [][]byte, ifindex int) (n int, err error) {
-	return c.sys.writeBatch(pkts, ifindex)
+// WriteBatchOut is WriteBatch out of the device with index ifindex
+// (IP_PKTINFO, IPV6_PKTINFO; 0 for the routes' choice) and with firewall
+// mark mark (SO_MARK; 0 for none): each datagram is routed as if the
+// routes that leave by that device were the only ones, as the kernel
+// routes a tunnel bound to its link (`dev NAME`), and by the rules its
+// mark matches (`fwmark N`).
+func (c *Conn) WriteBatchOut(pkts [][]byte, ifindex int, mark uint32) (n int, err error) {
+	return c.sys.writeBatch(pkts, ifindex, mark)
 }
 
 // ErrorKind says what an Error reports.

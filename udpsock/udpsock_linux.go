@@ -32,11 +32,12 @@ const (
 const maxPayload = 1<<16 - 1 - HeaderLen
 
 // Control buffer sizes: on receive IP_TOS (one byte), IP_TTL and UDP_GRO
-// (ints); on send IP_TTL, IP_TOS (ints), UDP_SEGMENT (a uint16) and the
-// device to leave by (IP_PKTINFO or the larger IPV6_PKTINFO).
+// (ints); on send IP_TTL, IP_TOS (ints), UDP_SEGMENT (a uint16), the
+// device to leave by (IP_PKTINFO or the larger IPV6_PKTINFO) and the
+// mark (SO_MARK, an int).
 var (
 	rctrlLen = unix.CmsgSpace(1) + 2*unix.CmsgSpace(4)
-	wctrlLen = 2*unix.CmsgSpace(4) + unix.CmsgSpace(2) + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+	wctrlLen = 3*unix.CmsgSpace(4) + unix.CmsgSpace(2) + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 )
 
 // sockOpts is the socket state a message needs: the DF bit (path MTU
@@ -89,6 +90,7 @@ type connSys struct {
 	wfn    func(fd uintptr) bool
 	cur    sockOpts // the socket's state now
 	wvia   int      // the device index the batch leaves by, 0 for the routes' choice
+	wmark  uint32   // the batch's firewall mark, 0 for none
 
 	// The error queue, drained by whichever goroutine meets the pending
 	// error a report raises (the reader, or a writer: a send fails with
@@ -520,13 +522,13 @@ func (s *connSys) serve(fd uintptr) bool {
 	}
 }
 
-func (s *connSys) writeBatch(pkts [][]byte, ifindex int) (int, error) {
+func (s *connSys) writeBatch(pkts [][]byte, ifindex int, mark uint32) (int, error) {
 	if s.uc == nil {
 		return 0, net.ErrClosed
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	s.wvia = ifindex
+	s.wvia, s.wmark = ifindex, mark
 	s.growWrite(len(pkts))
 	defer clear(s.wiovs[:len(pkts)])
 	n, err := s.write(pkts)
@@ -711,6 +713,9 @@ func (s *connSys) setControl(m int, k *outKey, seg int) {
 	}
 	if s.wvia != 0 {
 		n += s.putVia(b[n:])
+	}
+	if s.wmark != 0 {
+		n += putCmsg(b[n:], unix.SOL_SOCKET, unix.SO_MARK, s.wmark, 4)
 	}
 	s.whdrs[m].Hdr.SetControllen(n)
 }

@@ -20,5 +20,5 @@ func (s *connSys) localAddr() netip.AddrPort          { return netip.AddrPort{} 
 func (s *connSys) readBatch(*Conn, [][]byte, []int, []int, func([]byte, int) bool) (int, error) {
 	return 0, ErrNotImplemented
 }
-func (s *connSys) writeBatch([][]byte, int) (int, error) { return 0, ErrNotImplemented }
-func (s *connSys) close() error                          { return ErrNotImplemented }
+func (s *connSys) writeBatch([][]byte, int, uint32) (int, error) { return 0, ErrNotImplemented }
+func (s *connSys) close() error                                  { return ErrNotImplemented }

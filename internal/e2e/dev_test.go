@@ -163,3 +163,64 @@ func TestDevChange(t *testing.T) {
 	wantError(t, "tunnel change to a missing dev", tp.G(tp.A, "tunnel", "change", "netb", "dev", "wan9"), "dev wan9: no such device")
 	sends("wan2", 1376) // unchanged
 }
+
+// TestFwMark: a tunnel with `fwmark 42` has its outer packets routed by
+// the rule for mark 42 (`ip rule add fwmark 42 table 100`, whose table
+// sends the far end's address by wan2, which the main table does not),
+// and takes its MTU from that route, as the kernel's tunnels look up their
+// route with their fwmark; over raw IPv4 and IPv6 sockets and inside UDP
+// over both. The gre row of TestDevBinding without dev shows the main
+// table's choice is wan.
+func TestFwMark(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		v6    bool
+		words []string
+		mtu   int
+	}{
+		{"gre", false, []string{"mode", "gre"}, 1376},
+		{"ip6gre", true, []string{"mode", "ip6gre"}, 1348},
+		{"gre/fou", false, []string{"mode", "gre", "encap", "fou", "encap-dport", "4754"}, 1368},
+		{"ip6gre/fou", true, []string{"mode", "ip6gre", "encap", "fou", "encap-dport", "4754"}, 1340},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := twoLinks(t)
+			selfA, selfB := "198.51.100.1", "203.0.113.1"
+			if tc.v6 {
+				selfA, selfB = "2001:db8:1::1", "2001:db8:2::1"
+			}
+			tp.Sh(tp.A, "ip", "rule", "add", "fwmark", "42", "table", "100")
+			tp.Sh(tp.A, "ip", "-6", "rule", "add", "fwmark", "42", "table", "100")
+			tp.Sh(tp.A, "ip", "route", "add", "203.0.113.1", "via", "192.0.2.130", "dev", "wan2", "table", "100")
+			tp.Sh(tp.A, "ip", "-6", "route", "add", "2001:db8:2::1", "via", "2001:db8:b::2", "dev", "wan2", "table", "100")
+			tp.Run(tp.A, "netb", append([]string{"remote", selfB, "local", selfA, "fwmark", "42"}, tc.words...)...)
+			tp.Run(tp.B, "neta", append([]string{"remote", selfA, "local", selfB}, tc.words...)...)
+			tp.Sh(tp.A, "ip", "addr", "add", "198.51.100.129", "peer", "203.0.113.129", "dev", "netb")
+			tp.Sh(tp.B, "ip", "addr", "add", "203.0.113.129", "peer", "198.51.100.129", "dev", "neta")
+			if mtu := tp.status(tp.A, "netb").MTU; mtu != tc.mtu {
+				t.Errorf("device MTU %d, want %d (the marked route's)", mtu, tc.mtu)
+			}
+			if out, _ := tp.Gretun(tp.A, "tunnel", "show", "netb"); !strings.Contains(out, " fwmark 0x2a") {
+				t.Errorf("tunnel show does not give the mark: %q", out)
+			}
+			// netfilter sees the mark on the outer packets.
+			tp.Sh(tp.A, "nft", "add", "table", "inet", "gtmark")
+			tp.Sh(tp.A, "nft", "add", "counter", "inet", "gtmark", "marked")
+			tp.Sh(tp.A, "nft", "add", "chain", "inet", "gtmark", "out", "{ type filter hook output priority 0; }")
+			tp.Sh(tp.A, "nft", "add", "rule", "inet", "gtmark", "out", "meta", "mark", "42", "counter", "name", "marked")
+			tp.Ping(tp.A, "203.0.113.129")
+			wan, wan2, marked := tp.txPackets(tp.A, "wan"), tp.txPackets(tp.A, "wan2"), tp.nftCounterIn(tp.A, "gtmark", "marked")
+			tp.Ping(tp.A, "203.0.113.129", "-c", "20", "-i", "0.01")
+			if dWan, dWan2 := tp.txPackets(tp.A, "wan")-wan, tp.txPackets(tp.A, "wan2")-wan2; dWan2 < 20 || dWan >= 20 {
+				t.Errorf("A sent %d packets on wan and %d on wan2 during 20 pings, want the tunnel's on wan2", dWan, dWan2)
+			}
+			if d := tp.nftCounterIn(tp.A, "gtmark", "marked") - marked; d < 20 {
+				t.Errorf("netfilter saw %d packets marked 42 during 20 pings", d)
+			}
+			tp.Transfer(tp.A, tp.B, "203.0.113.129", 1<<20)
+			if s := tp.Stats(tp.A, "netb"); s.TxErrors != 0 {
+				t.Errorf("tx errors: %+v", s)
+			}
+		})
+	}
+}

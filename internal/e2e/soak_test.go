@@ -124,7 +124,13 @@ func within(x, y, d uint64) bool { return x <= y+d && y <= x+d }
 // nftCounter reads a named nftables counter's packets in ns.
 func (tp *Topology) nftCounter(ns, name string) uint64 {
 	tp.T.Helper()
-	out := tp.Sh(ns, "nft", "list", "counter", "inet", "soak", name)
+	return tp.nftCounterIn(ns, "soak", name)
+}
+
+// nftCounterIn reads the packets of the named counter of an inet table.
+func (tp *Topology) nftCounterIn(ns, table, name string) uint64 {
+	tp.T.Helper()
+	out := tp.Sh(ns, "nft", "list", "counter", "inet", table, name)
 	f := strings.Fields(out)
 	for i := 0; i+1 < len(f); i++ {
 		if f[i] == "packets" {

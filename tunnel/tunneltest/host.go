@@ -3,6 +3,8 @@ package tunneltest
 import (
 	"net/netip"
 	"sync"
+
+	"github.com/gretun/gretun/tunnel"
 )
 
 // Host is a fake of tunnel.Host: a set of local addresses and a fixed
@@ -31,9 +33,10 @@ func (h *Host) LinkExists(name string) (bool, error) {
 	return h.Links[name], nil
 }
 
-// RouteMTU is the fixed underlay MTU, or DevMTU's for a device it names.
-func (h *Host) RouteMTU(_ netip.Addr, dev string) (int, error) {
-	if mtu, ok := h.DevMTU[dev]; ok && dev != "" {
+// RouteMTU is the fixed underlay MTU, or DevMTU's for a device the
+// tunnel names.
+func (h *Host) RouteMTU(_ netip.Addr, out tunnel.Egress) (int, error) {
+	if mtu, ok := h.DevMTU[out.Dev]; ok && out.Dev != "" {
 		return mtu, nil
 	}
 	return h.Underlay, nil

@@ -227,15 +227,18 @@ type Socket struct {
 	closeOnce sync.Once
 	Dropped   atomic.Uint64 // no receiver, or its queue was full
 	refuse    atomic.Pointer[error]
-	// Via is the device index the last WriteBatchVia sent out of (a
-	// tunnel's `dev`); the wire has no devices, so it only records it.
-	Via atomic.Int64
+	// Via and Mark are the device index and the mark the last
+	// WriteBatchOut sent with (a tunnel's `dev` and `fwmark`); the wire
+	// has no devices nor routes, so it only records them.
+	Via  atomic.Int64
+	Mark atomic.Uint32
 }
 
-// WriteBatchVia is WriteBatch out of the device with index ifindex, as
-// rawsock's and udpsock's.
-func (s *Socket) WriteBatchVia(pkts [][]byte, ifindex int) (int, error) {
+// WriteBatchOut is WriteBatch out of the device with index ifindex and
+// marked, as rawsock's and udpsock's.
+func (s *Socket) WriteBatchOut(pkts [][]byte, ifindex int, mark uint32) (int, error) {
 	s.Via.Store(int64(ifindex))
+	s.Mark.Store(mark)
 	return s.WriteBatch(pkts)
 }
 
