@@ -27,6 +27,9 @@ const tunnelOptions = `OPTIONS, as in ip tunnel:
     encap-sport auto|N           the source port: per flow (default) or fixed
     fou-port N                   the UDP port to receive on (default encap-dport)
     encap-csum|noencap-csum      UDP checksums sent (default) or 0
+  dev NAME                       send out of device NAME, MTU from its route
+                                 (link-local endpoints need it)
+  fwmark N                       mark outer packets N, for ip rule fwmark
   learn [N] | nolearn            multipoint (no remote): take up to N neighbours
                                  from received traffic (default 256)
   netstack ADDR/PREFIX [ADDR6/PREFIX]   a userspace stack, no TUN device, with
@@ -34,7 +37,6 @@ const tunnelOptions = `OPTIONS, as in ip tunnel:
     forward tcp|udp [ADDR:]PORT HOST:PORT  reverse tcp|udp PORT HOST:PORT
 IPv6 modes (ip6gre, ip6gretap, ip6ip6, ipip6, any) also:
   hoplimit N|inherit  tclass N|inherit  flowlabel N|inherit  encaplimit none|N
-  dev NAME                       the device of link-local endpoints
   nokey nocsum noseq nokeepalive noclamp-mss noignore-df   undo on change
 `
 
