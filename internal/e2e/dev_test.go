@@ -15,27 +15,35 @@ import (
 func twoLinks(t *testing.T) *Topology {
 	t.Helper()
 	tp := Pair(t) // wan: 192.0.2.1 and .2 on /24, which wan2's /25 splits
-	tp.must(tp.Net.Veth(tp.A, "wan2", tp.B, "wan2"))
-	for _, side := range []struct {
-		ns, wan2, wan6, wan26, self, self6, far, far6, farWan, farWan2, farWan6, farWan26 string
-	}{
-		{tp.A, "192.0.2.129/25", "2001:db8:a::1/64", "2001:db8:b::1/64", "198.51.100.1/32", "2001:db8:1::1/128",
-			"203.0.113.1", "2001:db8:2::1", "192.0.2.2", "192.0.2.130", "2001:db8:a::2", "2001:db8:b::2"},
-		{tp.B, "192.0.2.130/25", "2001:db8:a::2/64", "2001:db8:b::2/64", "203.0.113.1/32", "2001:db8:2::1/128",
-			"198.51.100.1", "2001:db8:1::1", "192.0.2.1", "192.0.2.129", "2001:db8:a::1", "2001:db8:b::1"},
+	for _, side := range []struct{ ns, wan6, self, self6, far, far6, farWan, farWan6 string }{
+		{tp.A, "2001:db8:a::1/64", "198.51.100.1/32", "2001:db8:1::1/128", "203.0.113.1", "2001:db8:2::1", "192.0.2.2", "2001:db8:a::2"},
+		{tp.B, "2001:db8:a::2/64", "203.0.113.1/32", "2001:db8:2::1/128", "198.51.100.1", "2001:db8:1::1", "192.0.2.1", "2001:db8:a::1"},
 	} {
-		tp.must(tp.Net.Addr(side.ns, "wan2", side.wan2))
 		tp.Sh(side.ns, "ip", "addr", "add", side.wan6, "dev", "wan", "nodad")
-		tp.Sh(side.ns, "ip", "addr", "add", side.wan26, "dev", "wan2", "nodad")
 		tp.Sh(side.ns, "ip", "addr", "add", side.self, "dev", "lo")
 		tp.Sh(side.ns, "ip", "addr", "add", side.self6, "dev", "lo")
-		tp.Sh(side.ns, "ip", "link", "set", "wan2", "mtu", "1400")
 		tp.Sh(side.ns, "ip", "route", "add", side.far, "via", side.farWan, "dev", "wan", "metric", "10")
-		tp.Sh(side.ns, "ip", "route", "add", side.far, "via", side.farWan2, "dev", "wan2", "metric", "100")
 		tp.Sh(side.ns, "ip", "-6", "route", "add", side.far6, "via", side.farWan6, "dev", "wan", "metric", "10")
+	}
+	tp.addWan2()
+	return tp
+}
+
+// addWan2 links twoLinks' routers by wan2, with its addresses and its
+// routes to the far end.
+func (tp *Topology) addWan2() {
+	tp.T.Helper()
+	tp.must(tp.Net.Veth(tp.A, "wan2", tp.B, "wan2"))
+	for _, side := range []struct{ ns, wan2, wan26, far, far6, farWan2, farWan26 string }{
+		{tp.A, "192.0.2.129/25", "2001:db8:b::1/64", "203.0.113.1", "2001:db8:2::1", "192.0.2.130", "2001:db8:b::2"},
+		{tp.B, "192.0.2.130/25", "2001:db8:b::2/64", "198.51.100.1", "2001:db8:1::1", "192.0.2.129", "2001:db8:b::1"},
+	} {
+		tp.must(tp.Net.Addr(side.ns, "wan2", side.wan2))
+		tp.Sh(side.ns, "ip", "addr", "add", side.wan26, "dev", "wan2", "nodad")
+		tp.Sh(side.ns, "ip", "link", "set", "wan2", "mtu", "1400")
+		tp.Sh(side.ns, "ip", "route", "add", side.far, "via", side.farWan2, "dev", "wan2", "metric", "100")
 		tp.Sh(side.ns, "ip", "-6", "route", "add", side.far6, "via", side.farWan26, "dev", "wan2", "metric", "100")
 	}
-	return tp
 }
 
 // txPackets reads the kernel's transmit packet counter of dev in ns.
@@ -162,6 +170,18 @@ func TestDevChange(t *testing.T) {
 	}
 	wantError(t, "tunnel change to a missing dev", tp.G(tp.A, "tunnel", "change", "netb", "dev", "wan9"), "dev wan9: no such device")
 	sends("wan2", 1376) // unchanged
+
+	// The device goes: the tunnel's packets go nowhere else, counted as
+	// no route; it comes back with another index, and they follow it.
+	tp.Sh(tp.A, "ip", "link", "del", "wan2")
+	noRoute := tp.Stats(tp.A, "netb").TxNoRoute
+	tp.Exec(tp.A, "ping", "-c", "3", "-i", "0.1", "-W", "1", "203.0.113.129")
+	if d := tp.Stats(tp.A, "netb").TxNoRoute - noRoute; d < 3 {
+		t.Errorf("%d pings' packets counted as no route with dev wan2 gone, want 3", d)
+	}
+	tp.addWan2()
+	tp.waitFor("the tunnel MTU back to wan2's", func() bool { return tp.status(tp.A, "netb").MTU == 1376 })
+	sends("wan2", 1376)
 }
 
 // TestFwMark: a tunnel with `fwmark 42` has its outer packets routed by
