@@ -238,7 +238,20 @@ func TestFwMark(t *testing.T) {
 				t.Errorf("netfilter saw %d packets marked 42 during 20 pings", d)
 			}
 			tp.Transfer(tp.A, tp.B, "203.0.113.129", 1<<20)
-			if s := tp.Stats(tp.A, "netb"); s.TxErrors != 0 {
+
+			// The classic use: a default route through the tunnel, and no
+			// other route to the far end in the main table. Unmarked, the
+			// outer packets would loop into netb; marked, table 100 sends
+			// them by wan2.
+			far, family := selfB, "-4"
+			if tc.v6 {
+				family = "-6"
+			}
+			tp.Sh(tp.A, "ip", family, "route", "del", far, "dev", "wan")
+			tp.Sh(tp.A, "ip", family, "route", "del", far, "dev", "wan2")
+			tp.Sh(tp.A, "ip", family, "route", "add", "default", "dev", "netb")
+			tp.Ping(tp.A, "203.0.113.129")
+			if s := tp.Stats(tp.A, "netb"); s.TxErrors != 0 || s.TxDeadLoop != 0 {
 				t.Errorf("tx errors: %+v", s)
 			}
 		})
