@@ -135,8 +135,9 @@ type outWriter interface {
 var errNoEgress = errors.New("this underlay cannot send out of a named device or mark packets")
 
 // ifindexes keeps the index of each device tunnels send out of, looked
-// up by name once and again after a send out of it fails (the device may
-// have gone, or come back with another index).
+// up by name once (a dump of every link: not on each send) and again
+// after the kernel said no device has it (ENODEV: the device went, and may
+// come back with another index).
 type ifindexes struct {
 	mu sync.Mutex
 	m  map[string]int
@@ -168,7 +169,7 @@ func (x *ifindexes) writeOut(c RawConn, pkts [][]byte, e Egress) (int, error) {
 		x.mu.Unlock()
 	}
 	n, err := w.WriteBatchOut(pkts, i, e.Mark)
-	if err != nil {
+	if errors.Is(err, syscall.ENODEV) {
 		x.mu.Lock()
 		delete(x.m, e.Dev)
 		x.mu.Unlock()

@@ -60,11 +60,40 @@ type outFake struct {
 	rawFake
 	via  []int
 	mark []uint32
+	fail error // what the next send fails with, once
 }
 
 func (f *outFake) WriteBatchOut(pkts [][]byte, ifindex int, mark uint32) (int, error) {
 	f.via, f.mark = append(f.via, ifindex), append(f.mark, mark)
+	if err := f.fail; err != nil {
+		f.fail = nil
+		return 0, err
+	}
 	return f.WriteBatch(pkts)
+}
+
+// TestEgressIndexCache: a device's index is looked up once and kept
+// through send errors (an EMSGSIZE is no reason to dump every link
+// again), and forgotten when the kernel says no device has it.
+func TestEgressIndexCache(t *testing.T) {
+	f := &outFake{}
+	u := RawIPv4(f).(rawIPOffload).rawIP
+	e := Egress{Dev: "lo"}
+	u.WriteBatchEgress([][]byte{{0x45}}, netip.AddrPort{}, e)
+	cached := func() bool {
+		u.devs.mu.Lock()
+		defer u.devs.mu.Unlock()
+		_, ok := u.devs.m["lo"]
+		return ok
+	}
+	f.fail = syscall.EMSGSIZE
+	if _, err := u.WriteBatchEgress([][]byte{{0x45}}, netip.AddrPort{}, e); !errors.Is(err, syscall.EMSGSIZE) || !cached() {
+		t.Errorf("after EMSGSIZE (%v) the index is cached: %v, want true", err, cached())
+	}
+	f.fail = syscall.ENODEV
+	if _, err := u.WriteBatchEgress([][]byte{{0x45}}, netip.AddrPort{}, e); !errors.Is(err, syscall.ENODEV) || cached() {
+		t.Errorf("after ENODEV (%v) the index is cached: %v, want false", err, cached())
+	}
 }
 
 // TestWriteBatchEgress: a tunnel's `dev` reaches the socket as the
