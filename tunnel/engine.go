@@ -399,9 +399,10 @@ func (e *Engine) prepare(c *config.Tunnel, isNew bool) (*socket, error) {
 	if err := e.checkLocal(c.Local); err != nil {
 		return nil, err
 	}
-	if c.Dev != "" {
+	if old, ok := e.tunnels[c.Name]; c.Dev != "" && (isNew || !ok || old.cfg.Load().Dev != c.Dev) {
 		// iproute2's "Cannot find device": the kernel binds the tunnel
-		// to a device that exists.
+		// to a device that exists when it is named; a change of other
+		// words while the device is away goes on.
 		if exists, err := e.env.Host.LinkExists(c.Dev); err != nil {
 			return nil, err
 		} else if !exists {

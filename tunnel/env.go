@@ -141,7 +141,13 @@ var errNoEgress = errors.New("this underlay cannot send out of a named device or
 type ifindexes struct {
 	mu sync.Mutex
 	m  map[string]int
+	// missing is when a device was last looked up and not found: it is
+	// looked up again only missingRetry later, not for every packet.
+	missing map[string]time.Time
 }
+
+// missingRetry is how long a device that was not found stays so.
+const missingRetry = 500 * time.Millisecond
 
 // writeOut sends pkts on c as e asks.
 func (x *ifindexes) writeOut(c RawConn, pkts [][]byte, e Egress) (int, error) {
@@ -152,21 +158,9 @@ func (x *ifindexes) writeOut(c RawConn, pkts [][]byte, e Egress) (int, error) {
 	if e.Dev == "" {
 		return w.WriteBatchOut(pkts, 0, e.Mark)
 	}
-	x.mu.Lock()
-	i, ok := x.m[e.Dev]
-	x.mu.Unlock()
-	if !ok {
-		ifi, err := net.InterfaceByName(e.Dev)
-		if err != nil {
-			return 0, fmt.Errorf("dev %s: %w", e.Dev, syscall.ENODEV)
-		}
-		i = ifi.Index
-		x.mu.Lock()
-		if x.m == nil {
-			x.m = map[string]int{}
-		}
-		x.m[e.Dev] = i
-		x.mu.Unlock()
+	i, err := x.index(e.Dev)
+	if err != nil {
+		return 0, err
 	}
 	n, err := w.WriteBatchOut(pkts, i, e.Mark)
 	if errors.Is(err, syscall.ENODEV) {
@@ -175,6 +169,32 @@ func (x *ifindexes) writeOut(c RawConn, pkts [][]byte, e Egress) (int, error) {
 		x.mu.Unlock()
 	}
 	return n, err
+}
+
+// index is dev's index, from the cache or looked up.
+func (x *ifindexes) index(dev string) (int, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if i, ok := x.m[dev]; ok {
+		return i, nil
+	}
+	if at, gone := x.missing[dev]; gone && time.Since(at) < missingRetry {
+		return 0, fmt.Errorf("dev %s: %w", dev, syscall.ENODEV)
+	}
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		if x.missing == nil {
+			x.missing = map[string]time.Time{}
+		}
+		x.missing[dev] = time.Now()
+		return 0, fmt.Errorf("dev %s: %v: %w", dev, err, syscall.ENODEV)
+	}
+	delete(x.missing, dev)
+	if x.m == nil {
+		x.m = map[string]int{}
+	}
+	x.m[dev] = ifi.Index
+	return ifi.Index, nil
 }
 
 type rawIP struct {

@@ -79,14 +79,15 @@ func (p *peer) start() {
 
 // reconfigure moves the peer from configuration old to c (Tunnel.reconfigure
 // says what it keeps): the sequence numbers and identification go on, the
-// path MTU is forgotten when the endpoints change, and a new remote or
+// path MTU is forgotten when the endpoints or the way out (`dev`,
+// `fwmark`) change, and a new remote or
 // receive policy gets a new receiver.
 func (p *peer) reconfigure(old, c *config.Tunnel, enc *encap.Encapsulator, ep endpoint, underlayMTU, mtu int) {
 	p.txMu.Lock()
 	enc.Continue(p.enc)
 	p.enc, p.ep, p.underlayMTU = enc, ep, underlayMTU
-	if old.Remote != c.Remote || old.Local != c.Local {
-		p.pmtu.Forget()
+	if old.Remote != c.Remote || old.Local != c.Local || old.Dev != c.Dev || old.FwMark != c.FwMark {
+		p.pmtu.Forget() // another path
 	}
 	p.setPathLimit(c, mtu)
 	p.txMu.Unlock()

@@ -749,7 +749,7 @@ func countSendError(err error, c *counters) string {
 	case errors.Is(err, syscall.ENOBUFS), errors.Is(err, syscall.ENOMEM), errors.Is(err, syscall.EAGAIN):
 		c.add(txNoBufs, 1)
 		return status.DropNoBufs
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ENETDOWN), errors.Is(err, syscall.ENODEV):
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ENETDOWN), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
 		c.add(txNoRoute, 1)
 		return status.DropNoRoute
 	case errors.Is(err, syscall.EMSGSIZE):

@@ -94,6 +94,19 @@ func TestEgressIndexCache(t *testing.T) {
 	if _, err := u.WriteBatchEgress([][]byte{{0x45}}, netip.AddrPort{}, e); !errors.Is(err, syscall.ENODEV) || cached() {
 		t.Errorf("after ENODEV (%v) the index is cached: %v, want false", err, cached())
 	}
+	// A device that is not there is not looked up for every packet.
+	gone := Egress{Dev: "gretun-none0"}
+	u.WriteBatchEgress([][]byte{{0x45}}, netip.AddrPort{}, gone)
+	u.devs.mu.Lock()
+	at := u.devs.missing["gretun-none0"]
+	u.devs.mu.Unlock()
+	u.WriteBatchEgress([][]byte{{0x45}}, netip.AddrPort{}, gone)
+	u.devs.mu.Lock()
+	again := u.devs.missing["gretun-none0"]
+	u.devs.mu.Unlock()
+	if at.IsZero() || again != at {
+		t.Errorf("a missing device was looked up again at once (%v, then %v)", at, again)
+	}
 }
 
 // TestWriteBatchEgress: a tunnel's `dev` reaches the socket as the
