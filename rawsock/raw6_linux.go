@@ -29,17 +29,12 @@ type conn6Sys struct {
 	whdrs []unix.Mmsghdr
 	wiovs []unix.Iovec
 	wname []unix.RawSockaddrInet6
-	// woob is the control messages of the last device and mark a batch
-	// was sent with, made once for each; every message of the batch
-	// points at it.
-	woob      []byte
-	woobIndex int
-	woobMark  uint32
-	woff      int // first slot of the next sendmmsg
-	wreq      int
-	wn        int
-	werr      error
-	wfn       func(fd uintptr) bool
+	woob  outCache // writeBatch's device and mark: every message of a batch points at it
+	woff  int      // first slot of the next sendmmsg
+	wreq  int
+	wn    int
+	werr  error
+	wfn   func(fd uintptr) bool
 }
 
 func (s *conn6Sys) open(proto int) error {
@@ -195,15 +190,7 @@ func (s *conn6Sys) writeBatch(pkts [][]byte, ifindex int, mark uint32) (int, err
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.growWrite(len(pkts))
-	var oob []byte
-	if ifindex != 0 || mark != 0 {
-		// No source in IPV6_PKTINFO: the kernel then keeps the packet
-		// to the device (RT6_LOOKUP_F_IFACE), as over IPv4.
-		if s.woob == nil || s.woobIndex != ifindex || s.woobMark != mark {
-			s.woob, s.woobIndex, s.woobMark = outControl(true, ifindex, mark, [16]byte{}), ifindex, mark
-		}
-		oob = s.woob
-	}
+	oob := s.woob.get(true, ifindex, mark)
 	end := 0
 	for ; end < len(pkts); end++ {
 		p := pkts[end]

@@ -34,11 +34,7 @@ type connSys struct {
 	wbufs  [][]byte     // wmsgs[i].Buffers == wbufs[i:i+1]
 	waddrs []net.IPAddr // wmsgs[i].Addr == &waddrs[i]
 	wips   [][4]byte    // waddrs[i].IP == wips[i][:]
-	// woob is the control messages of the last device and mark a batch
-	// was sent with (writeBatch's ifindex and mark), made once for each.
-	woob      []byte
-	woobIndex int
-	woobMark  uint32
+	woob   outCache     // writeBatch's device and mark
 }
 
 func (s *connSys) open(proto int) error {
@@ -150,13 +146,7 @@ func (s *connSys) writeBatch(pkts [][]byte, ifindex int, mark uint32) (int, erro
 	defer s.wmu.Unlock()
 	s.growWrite(len(pkts))
 	defer clear(s.wbufs[:len(pkts)]) // drop references to the caller's packets
-	var oob []byte
-	if ifindex != 0 || mark != 0 {
-		if s.woob == nil || s.woobIndex != ifindex || s.woobMark != mark {
-			s.woob, s.woobIndex, s.woobMark = outControl(false, ifindex, mark, [16]byte{}), ifindex, mark
-		}
-		oob = s.woob
-	}
+	oob := s.woob.get(false, ifindex, mark)
 
 	// Fill slots up to the first packet without a usable header.
 	end := 0

@@ -77,18 +77,39 @@ func opError(ipc *net.IPConn, network, op string, err error) error {
 	return &net.OpError{Op: op, Net: network, Addr: ipc.LocalAddr(), Err: err}
 }
 
+// outCache keeps the control messages of the last device and mark a
+// socket's batch was sent with, made once for each.
+type outCache struct {
+	b       []byte
+	ifindex int
+	mark    uint32
+}
+
+// get returns the control messages for ifindex and mark (outControl), nil
+// when neither is asked for.
+func (c *outCache) get(v6 bool, ifindex int, mark uint32) []byte {
+	if ifindex == 0 && mark == 0 {
+		return nil
+	}
+	if c.b == nil || c.ifindex != ifindex || c.mark != mark {
+		c.b, c.ifindex, c.mark = outControl(v6, ifindex, mark), ifindex, mark
+	}
+	return c.b
+}
+
 // outControl is the control messages that send a packet out of the
-// device with index ifindex (IP_PKTINFO, IPV6_PKTINFO with source src;
+// device with index ifindex (IP_PKTINFO, IPV6_PKTINFO without a source,
+// so that IPv6 too keeps the packet to the device: RT6_LOOKUP_F_IFACE;
 // none for 0) and with firewall mark mark (SO_MARK, which needs
 // CAP_NET_ADMIN or CAP_NET_RAW; none for 0). The kernel routes a packet
 // with a device named so as if the routes out of it were the only ones,
 // and one with a mark by the rules that match it.
-func outControl(v6 bool, ifindex int, mark uint32, src [16]byte) []byte {
+func outControl(v6 bool, ifindex int, mark uint32) []byte {
 	var b []byte
 	if ifindex != 0 {
 		if v6 {
 			b = appendCmsg(b, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo, func(d unsafe.Pointer) {
-				*(*unix.Inet6Pktinfo)(d) = unix.Inet6Pktinfo{Addr: src, Ifindex: uint32(ifindex)}
+				*(*unix.Inet6Pktinfo)(d) = unix.Inet6Pktinfo{Ifindex: uint32(ifindex)}
 			})
 		} else {
 			b = appendCmsg(b, unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo, func(d unsafe.Pointer) {

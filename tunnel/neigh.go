@@ -125,7 +125,7 @@ func (t *Tunnel) peerAt(a netip.Addr, learned bool) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newPeer(t, c, enc, endpoint{sock: nb.sock, to: netip.AddrPortFrom(a, c.DstPort()), out: egressOf(c)}, t.e.underlayMTU(a, egressOf(c), false), t.MTU())
+	p := newPeer(t, c, enc, endpointTo(c, nb.sock, a), t.e.underlayMTU(a, egressOf(c), false), t.MTU())
 	p.learned.Store(learned)
 	p.seen.Store(time.Now().UnixNano())
 	nb.peers[a] = p

@@ -183,8 +183,12 @@ func (s *socket) overhead(c *config.Tunnel) int {
 	return n
 }
 
-func endpointOf(c *config.Tunnel, s *socket) endpoint {
-	return endpoint{sock: s, to: netip.AddrPortFrom(c.Remote, c.DstPort()), out: egressOf(c)}
+func endpointOf(c *config.Tunnel, s *socket) endpoint { return endpointTo(c, s, c.Remote) }
+
+// endpointTo is where tunnel c's packets to the outer address a go on s
+// (its remote, or a multipoint tunnel's neighbour).
+func endpointTo(c *config.Tunnel, s *socket, a netip.Addr) endpoint {
+	return endpoint{sock: s, to: netip.AddrPortFrom(a, c.DstPort()), out: egressOf(c)}
 }
 
 // egressOf is how tunnel c's packets leave beyond the routes' choice.

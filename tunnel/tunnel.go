@@ -334,7 +334,7 @@ func (t *Tunnel) reconfigureNeighbours(c config.Tunnel, sock *socket) error {
 	old := t.cfg.Load()
 	nb.sock = sock
 	for a, p := range nb.peers {
-		p.reconfigure(old, &c, encs[p], endpoint{sock: sock, to: netip.AddrPortFrom(a, c.DstPort()), out: egressOf(&c)}, t.e.underlayMTU(a, egressOf(&c), false), mtu)
+		p.reconfigure(old, &c, encs[p], endpointTo(&c, sock, a), t.e.underlayMTU(a, egressOf(&c), false), mtu)
 	}
 	t.cfg.Store(&c)
 	return nil
